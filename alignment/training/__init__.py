@@ -1,0 +1,1 @@
+"""Training code: plain Python, no Django imports; torch and friends are imported inside functions."""

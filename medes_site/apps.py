@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MedesSiteConfig(AppConfig):
+    name = "medes_site"
+    verbose_name = _("Workbench")
+
+    def ready(self) -> None:
+        from medes_site import jobkinds, signals  # noqa: F401 - registers job kinds and audit receivers
+
+
+class WorkbenchAdminConfig(AdminConfig):
+    default_site = "medes_site.admin_site.WorkbenchAdminSite"

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from medes_site.roles import Role, has_role, user_roles
+
+JOB_ROLES = (Role.CURATOR, Role.REVIEWER, Role.ML_ENGINEER)
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """The nav shows only what the signed-in user's roles may use."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "user_roles": []}
+    roles = [role for role in Role if role in user_roles(user)]
+    items = [
+        {"label": role.label, "url": reverse("role_home", args=[role.value]), "key": f"home-{role.value}"}
+        for role in roles
+    ]
+    if has_role(user, *JOB_ROLES):
+        items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
+    if user.is_staff:
+        items.append({"label": _("Admin"), "url": reverse("admin:index"), "key": "admin"})
+    return {"nav_items": items, "user_roles": roles}

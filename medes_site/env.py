@@ -1,0 +1,153 @@
+"""Typed readers for the environment: the one place settings come from (DESIGN.md §8).
+
+Every reader names the variable in its error, so a bad value stops start-up with a message the
+operator can act on instead of a traceback deep inside Django.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+# Keys Django itself generates for `startproject` carry this prefix; they are public.
+INSECURE_KEY_PREFIX = "django-insecure"
+MIN_SECRET_KEY_LENGTH = 50
+MIN_SECRET_KEY_UNIQUE = 5
+
+
+class Env:
+    """Reads typed values from a mapping (``os.environ`` by default)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        return None if value is None else value.strip()
+
+    def read_str(self, name: str, default: str) -> str:
+        value = self._raw(name)
+        return value or default
+
+    def read_bool(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if value.lower() in TRUE:
+            return True
+        if value.lower() in FALSE:
+            return False
+        raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
+
+    def read_int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self._raw(name)
+        if not value:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
+        return number
+
+    def read_list(self, name: str, default: list[str]) -> list[str]:
+        value = self._raw(name)
+        if value is None:
+            return default
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if not items:
+            raise ImproperlyConfigured(f"{name} is set but empty; give a comma-separated list.")
+        return items
+
+    def read_choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.read_str(name, default)
+        if value not in choices:
+            raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+        return value
+
+    def read_path(self, name: str, default: Path) -> Path:
+        value = self._raw(name)
+        path = Path(value).expanduser() if value else default
+        if not path.is_absolute():
+            raise ImproperlyConfigured(f"{name}={value!r} must be an absolute path.")
+        if path.exists() and not path.is_dir():
+            raise ImproperlyConfigured(f"{name}={str(path)!r} exists and is not a directory.")
+        return path
+
+    def read_database(self, name: str, default: str) -> dict[str, Any]:
+        value = self.read_str(name, default)
+        scheme = value.split(":", 1)[0]
+        if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+            raise ImproperlyConfigured(
+                f"{name}={_redact(value)!r}: unsupported database; use postgres://user@host:port/name "
+                "or sqlite:////absolute/path.db."
+            )
+        try:
+            config = dj_database_url.parse(value, conn_max_age=60, conn_health_checks=True)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name}={_redact(value)!r} is not a database URL: {error}") from None
+        if not config.get("NAME"):
+            raise ImproperlyConfigured(f"{name}={_redact(value)!r} names no database.")
+        return dict(config)
+
+    def read_broker(self, name: str, default: str) -> str:
+        value = self.read_str(name, default)
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"}:
+            raise ImproperlyConfigured(
+                f"{name}={_redact(value)!r}: unsupported broker; use redis://host:port/db, amqp://… "
+                "or leave it unset for the local filesystem broker."
+            )
+        return value
+
+    def read_secret_key(self, name: str, *, debug: bool, dev_key_file: Path) -> str:
+        value = self._raw(name)
+        if value:
+            if not debug and _weak_secret(value):
+                raise ImproperlyConfigured(
+                    f"{name} is too weak for production: use at least {MIN_SECRET_KEY_LENGTH} random "
+                    "characters (python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+                )
+            return value
+        if not debug:
+            raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+        return _dev_secret_key(dev_key_file)
+
+
+def _weak_secret(value: str) -> bool:
+    return (
+        value.startswith(INSECURE_KEY_PREFIX)
+        or len(value) < MIN_SECRET_KEY_LENGTH
+        or len(set(value)) < MIN_SECRET_KEY_UNIQUE
+    )
+
+
+def _dev_secret_key(path: Path) -> str:
+    """A development key generated once and kept under var/, so sessions survive restarts."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(64)
+    path.write_text(key, encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before it reaches a message or a log."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

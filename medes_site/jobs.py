@@ -1,0 +1,325 @@
+"""Jobs (DESIGN.md §5): a registry of job kinds and the services that move a Job row through its life.
+
+    enqueue_job ──on commit──▶ Celery task ──claim (queued→running)──▶ kind.run(ctx) ──▶ succeeded|failed|cancelled
+                                   │ worker dies: heartbeats stop ──▶ mark_lost_jobs ──▶ lost ──resume_job──▶ queued
+
+A task runs a job only after claiming its row with a conditional UPDATE, so a job never runs twice at
+once. While it runs, a thread writes a heartbeat and picks up cancel requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.functional import Promise
+
+from medes_site import audit
+from medes_site.models import Job, JobStatus
+from medes_site.roles import ALL_ROLES, Role, has_role
+
+logger = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 200
+QUEUES = ("default", "gpu")
+
+
+class JobCancelled(Exception):  # noqa: N818 - it is a signal, not an error
+    """Raised inside a running job when someone asked to cancel it."""
+
+
+class JobError(Exception):
+    """A job cannot be started or changed as asked; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    label: str | Promise
+    run: Callable[[JobContext], None]
+    queue: str = "default"
+    time_limit: int = 60 * 60
+    # Who may start it from the UI; superusers always may.
+    roles: frozenset[Role] = field(default_factory=lambda: frozenset({Role.ML_ENGINEER}))
+    validate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+REGISTRY: dict[str, JobKind] = {}
+
+
+def job_kind(
+    name: str,
+    *,
+    label: str | Promise,
+    queue: str = "default",
+    time_limit: int = 60 * 60,
+    roles: frozenset[Role] | None = None,
+    validate: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Callable[[Callable[[JobContext], None]], Callable[[JobContext], None]]:
+    """Register ``run(ctx)`` as the body of jobs of kind ``name``."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+
+    def decorator(run: Callable[[JobContext], None]) -> Callable[[JobContext], None]:
+        REGISTRY[name] = JobKind(
+            name=name,
+            label=label,
+            run=run,
+            queue=queue,
+            time_limit=time_limit,
+            roles=roles if roles is not None else frozenset({Role.ML_ENGINEER}),
+            validate=validate,
+        )
+        return run
+
+    return decorator
+
+
+def get_kind(name: str) -> JobKind:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise JobError(f"Unknown job kind {name!r}.") from None
+
+
+# --- who sees what -------------------------------------------------------------------------------
+
+
+def jobs_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Job]:
+    """ML engineers (and superusers) see every job; curators and reviewers see the jobs they started."""
+    if has_role(user, Role.ML_ENGINEER):
+        return Job.objects.all()
+    if has_role(user, Role.CURATOR, Role.REVIEWER):
+        return Job.objects.filter(triggered_by=user.pk)
+    return Job.objects.none()
+
+
+def may_start(user: AbstractBaseUser | AnonymousUser, kind: JobKind) -> bool:
+    return has_role(user, *kind.roles) if kind.roles != ALL_ROLES else user.is_authenticated
+
+
+# --- state changes -------------------------------------------------------------------------------
+
+
+def enqueue_job(
+    kind_name: str,
+    config: dict[str, Any] | None = None,
+    *,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    request: HttpRequest | None = None,
+) -> Job:
+    """Create a queued row and send it to its queue once the surrounding transaction commits."""
+    kind = get_kind(kind_name)
+    config = dict(config or {})
+    if kind.validate is not None:
+        config = kind.validate(config)
+    triggered_by = user if isinstance(user, User) else None
+    job = Job.objects.create(kind=kind.name, queue=kind.queue, config=config, triggered_by=triggered_by)
+    audit.record("job.enqueue", actor=user, obj=job, details={"config": config}, request=request)
+    _send_on_commit(job, kind)
+    return job
+
+
+def _send_on_commit(job: Job, kind: JobKind) -> None:
+    from medes_site.tasks import run_job
+
+    pk = job.pk
+    transaction.on_commit(lambda: run_job.apply_async(args=(pk,), queue=kind.queue, time_limit=kind.time_limit))
+
+
+def claim_job(pk: int, worker: str) -> bool:
+    """Atomically take a queued job (queued→running). False if someone else has it or it was cancelled."""
+    now = timezone.now()
+    return (
+        Job.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:255], finished_at=None
+        )
+        == 1
+    )
+
+
+def cancel_job(job: Job, *, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None = None) -> Job:
+    """A queued job is cancelled at once; a running one is asked to stop. Finished jobs are left as they are."""
+    changed = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(), cancel_requested=True
+    )
+    if not changed:
+        changed = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, cancel_requested=False).update(
+            cancel_requested=True
+        )
+    job.refresh_from_db()
+    if changed:
+        audit.record("job.cancel", actor=user, obj=job, details={"status": job.status}, request=request)
+    return job
+
+
+def resume_job(job: Job, *, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None = None) -> Job:
+    """Queue a lost or failed job again on the same row; its kind picks up from its last checkpoint."""
+    kind = get_kind(job.kind)
+    changed = Job.objects.filter(pk=job.pk, status__in=[JobStatus.LOST, JobStatus.FAILED]).update(
+        status=JobStatus.QUEUED,
+        attempt=job.attempt + 1,
+        cancel_requested=False,
+        error="",
+        heartbeat_at=None,
+        finished_at=None,
+    )
+    job.refresh_from_db()
+    if changed:
+        audit.record("job.resume", actor=user, obj=job, details={"attempt": job.attempt}, request=request)
+        _send_on_commit(job, kind)
+    elif job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        raise JobError(f"A {job.get_status_display()} job cannot be resumed.")
+    return job
+
+
+def mark_lost_jobs(stale_after: timedelta | None = None) -> list[int]:
+    """Running jobs whose heartbeat is older than ``stale_after`` belong to a dead worker: mark them lost."""
+    if stale_after is None:
+        stale_after = timedelta(seconds=settings.MEDES_JOB_STALE_SECONDS)
+    now = timezone.now()
+    lost: list[int] = []
+    candidates = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - stale_after)
+    for job in candidates:
+        last = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S %Z}" if job.heartbeat_at else "never"
+        message = f"The worker {job.worker or '?'} stopped sending heartbeats (last at {last})."
+        if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
+            status=JobStatus.LOST, finished_at=now, error=message
+        ):
+            lost.append(job.pk)
+            audit.record("job.lost", obj=job, details={"worker": job.worker, "heartbeat_at": str(job.heartbeat_at)})
+    if lost:
+        logger.warning("Marked jobs lost: %s", lost)
+    return lost
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+class JobContext:
+    """What a running job's body sees: its config, a place for files, and ways to report back."""
+
+    def __init__(self, job: Job) -> None:
+        self.job_id = job.pk
+        self.kind = job.kind
+        self.config: dict[str, Any] = dict(job.config)
+        self.attempt = job.attempt
+        self.artifacts_dir = Path(settings.ARTIFACTS_ROOT) / "jobs" / str(job.pk)
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        self._log: deque[str] = deque(job.log_tail.splitlines(), maxlen=LOG_TAIL_LINES)
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    # reporting
+    def progress(self, fraction: float, message: str = "") -> None:
+        self.check_cancelled()
+        fields = {"progress": max(0.0, min(1.0, fraction)), "heartbeat_at": timezone.now()}
+        if message:
+            fields["progress_message"] = message[:255]
+        with self._lock:
+            Job.objects.filter(pk=self.job_id).update(**fields)
+
+    def log(self, line: str) -> None:
+        stamp = timezone.localtime().strftime("%H:%M:%S")
+        with self._lock:
+            self._log.extend(f"{stamp} {part}" for part in str(line).splitlines() or [""])
+            Job.objects.filter(pk=self.job_id).update(log_tail="\n".join(self._log))
+
+    def set_metrics(self, **metrics: Any) -> None:
+        with self._lock:
+            job = Job.objects.only("metrics").get(pk=self.job_id)
+            Job.objects.filter(pk=self.job_id).update(metrics={**job.metrics, **metrics})
+
+    def add_artifact(self, path: Path, label: str = "") -> None:
+        relative = path.resolve().relative_to(Path(settings.ARTIFACTS_ROOT).resolve())
+        entry = {"path": str(relative), "label": label or path.name, "bytes": path.stat().st_size}
+        with self._lock:
+            job = Job.objects.only("artifacts").get(pk=self.job_id)
+            kept = [a for a in job.artifacts if a.get("path") != entry["path"]]
+            Job.objects.filter(pk=self.job_id).update(artifacts=[*kept, entry])
+
+    # cancellation
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise JobCancelled
+
+    def _beat(self) -> None:
+        """One heartbeat; also notices a cancel request written by the web process."""
+        with self._lock:
+            Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+            if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+                self._cancel.set()
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, ctx: JobContext, interval: float) -> None:
+        super().__init__(name=f"job-{ctx.job_id}-heartbeat", daemon=True)
+        self.ctx = ctx
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                try:
+                    self.ctx._beat()
+                except Exception:  # a failed beat must not kill the job; the next one may succeed
+                    logger.exception("heartbeat for job %s failed", self.ctx.job_id)
+        finally:
+            connection.close()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_job(pk: int) -> JobStatus | None:
+    """Claim and run one job; returns its final status, or None if it could not be claimed."""
+    if not claim_job(pk, worker_name()):
+        logger.info("job %s was not queued; not running it", pk)
+        return None
+    job = Job.objects.get(pk=pk)
+    ctx = JobContext(job)
+    beat = _Heartbeat(ctx, settings.MEDES_JOB_HEARTBEAT_SECONDS)
+    beat.start()
+    started = time.monotonic()
+    try:
+        ctx.log(f"attempt {job.attempt} started on {worker_name()}")
+        get_kind(job.kind).run(ctx)
+    except JobCancelled:
+        status, error = JobStatus.CANCELLED, ""
+        ctx.log("cancelled at the user's request")
+    except Exception as exc:
+        status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
+        ctx.log(traceback.format_exc(limit=8))
+        logger.exception("job %s failed", pk)
+    else:
+        status, error = JobStatus.SUCCEEDED, ""
+        ctx.log(f"finished in {time.monotonic() - started:.1f} s")
+    finally:
+        beat.stopped.set()
+        beat.join()
+    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "error": error}
+    if status == JobStatus.SUCCEEDED:
+        fields["progress"] = 1.0
+    # Only a job still marked running is ours to finish: a sweeper may have declared it lost meanwhile.
+    Job.objects.filter(pk=pk, status=JobStatus.RUNNING).update(**fields)
+    job.refresh_from_db()
+    audit.record(f"job.{job.status}", obj=job, details={"attempt": job.attempt})
+    return JobStatus(job.status)

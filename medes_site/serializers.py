@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rest_framework import serializers
+
+from medes_site.jobs import REGISTRY
+from medes_site.models import Job, JobStatus
+
+
+class JobSerializer(serializers.ModelSerializer):
+    triggered_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Job
+        fields: ClassVar[list[str]] = [
+            "id",
+            "kind",
+            "queue",
+            "config",
+            "status",
+            "progress",
+            "progress_message",
+            "heartbeat_at",
+            "metrics",
+            "artifacts",
+            "error",
+            "triggered_by",
+            "attempt",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class JobFilterSerializer(serializers.Serializer):
+    """The allowlist of job filters the API accepts."""
+
+    status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+    kind = serializers.CharField(required=False, max_length=64)
+
+    def validate_kind(self, value: str) -> str:
+        if value not in REGISTRY:
+            raise serializers.ValidationError(f"Unknown job kind {value!r}.")
+        return value

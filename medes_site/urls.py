@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from medes_site import api, views
+
+jobs_patterns = (
+    [
+        path("", views.job_list, name="list"),
+        path("selfcheck/", views.job_start_selfcheck, name="start_selfcheck"),
+        path("<int:pk>/", views.job_detail, name="detail"),
+        path("<int:pk>/cancel/", views.job_cancel, name="cancel"),
+        path("<int:pk>/resume/", views.job_resume, name="resume"),
+    ],
+    "jobs",
+)
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("home/<str:role>/", views.role_home, name="role_home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jobs/", include(jobs_patterns)),
+    path("api/", include(api.urlpatterns)),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

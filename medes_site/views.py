@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from medes_site import jobs
+from medes_site.context_processors import JOB_ROLES
+from medes_site.forms import JobFilterForm, SelfCheckForm
+from medes_site.http import AuthedRequest, Request
+from medes_site.models import Job
+from medes_site.roles import Role, role_required, user_roles
+
+JOBS_PER_PAGE = 25
+
+
+@require_GET
+def healthz(request: Request) -> JsonResponse:
+    """For load balancers: the process is up and the database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@login_required
+def home(request: AuthedRequest) -> HttpResponse:
+    """Send the user to the home page of their first role; a user with no role is told whom to ask."""
+    roles = user_roles(request.user)
+    first = next((role for role in Role if role in roles), None)
+    if first is None:
+        return render(request, "home/no_role.html", status=403)
+    return redirect("role_home", role=first.value)
+
+
+@require_GET
+@role_required(*Role)
+def role_home(request: AuthedRequest, role: str) -> HttpResponse:
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise Http404 from None
+    if chosen not in user_roles(request.user):
+        raise PermissionDenied
+    recent = jobs.jobs_for_user(request.user).select_related("triggered_by")[:5] if chosen in JOB_ROLES else []
+    return render(request, f"home/{chosen.value}.html", {"role": chosen, "recent_jobs": recent})
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+
+
+def get_job_for_user(request: AuthedRequest, pk: int) -> Job:
+    job = jobs.jobs_for_user(request.user).select_related("triggered_by").filter(pk=pk).first()
+    if job is None:
+        raise Http404
+    return job
+
+
+@require_GET
+@role_required(*JOB_ROLES)
+def job_list(request: AuthedRequest) -> HttpResponse:
+    form = JobFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "jobs/list.html", {"form": form, "page": None}, status=400)
+    queryset = jobs.jobs_for_user(request.user).select_related("triggered_by")
+    if form.cleaned_data["kind"]:
+        queryset = queryset.filter(kind=form.cleaned_data["kind"])
+    if form.cleaned_data["status"]:
+        queryset = queryset.filter(status=form.cleaned_data["status"])
+    page = Paginator(queryset, JOBS_PER_PAGE).get_page(form.cleaned_data["page"] or 1)
+    startable = [kind for kind in jobs.REGISTRY.values() if jobs.may_start(request.user, kind)]
+    context = {"form": form, "page": page, "selfcheck_form": SelfCheckForm(), "startable": startable}
+    template = "jobs/list.html#job-table" if request.htmx and not request.htmx.boosted else "jobs/list.html"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required(*JOB_ROLES)
+def job_start_selfcheck(request: AuthedRequest) -> HttpResponse:
+    kind = jobs.get_kind("system.selfcheck")
+    if not jobs.may_start(request.user, kind):
+        raise PermissionDenied
+    form = SelfCheckForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.errors.as_text())
+    job = jobs.enqueue_job(kind.name, form.cleaned_data, user=request.user, request=request)
+    return _to_job(request, job)
+
+
+@require_GET
+@role_required(*JOB_ROLES)
+def job_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = get_job_for_user(request, pk)
+    template = "jobs/detail.html#job-status" if request.htmx and not request.htmx.boosted else "jobs/detail.html"
+    return render(request, template, {"job": job, "may_manage": _may_manage(request, job)})
+
+
+@require_POST
+@role_required(*JOB_ROLES)
+def job_cancel(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = get_job_for_user(request, pk)
+    if not _may_manage(request, job):
+        raise PermissionDenied
+    job = jobs.cancel_job(job, user=request.user, request=request)
+    return _to_job(request, job)
+
+
+@require_POST
+@role_required(*JOB_ROLES)
+def job_resume(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = get_job_for_user(request, pk)
+    if not _may_manage(request, job):
+        raise PermissionDenied
+    try:
+        job = jobs.resume_job(job, user=request.user, request=request)
+    except jobs.JobError as error:
+        return HttpResponse(str(error), status=409)
+    return _to_job(request, job)
+
+
+def _may_manage(request: AuthedRequest, job: Job) -> bool:
+    return Role.ML_ENGINEER in user_roles(request.user) or job.triggered_by_id == request.user.pk
+
+
+def _to_job(request: AuthedRequest, job: Job) -> HttpResponse:
+    """htmx gets the refreshed status fragment; a plain form post is redirected to the job page."""
+    if request.htmx:
+        context = {"job": job, "may_manage": _may_manage(request, job)}
+        response = render(request, "jobs/detail.html#job-status", context)
+        response["HX-Trigger"] = "job-changed"
+        return response
+    return redirect(reverse("jobs:detail", args=[job.pk]))

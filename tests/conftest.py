@@ -1,0 +1,157 @@
+"""Named personas, built once per test that asks for them, and helpers shared by the suites."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+
+from medes_site.accounts import create_user
+from medes_site.roles import Role
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Personas:
+    curator: User
+    annotator: User
+    annotator2: User
+    reviewer: User
+    ml_engineer: User
+    outsider: User  # signed in, but holds no role
+    admin: User
+
+    def by_name(self, name: str) -> User | None:
+        return None if name == "anonymous" else getattr(self, name)
+
+
+@pytest.fixture
+def personas(db: None) -> Personas:
+    return Personas(
+        curator=create_user("curator", roles=[Role.CURATOR], password=PASSWORD),
+        annotator=create_user("annotator", roles=[Role.ANNOTATOR], password=PASSWORD),
+        annotator2=create_user("annotator2", roles=[Role.ANNOTATOR], password=PASSWORD),
+        reviewer=create_user("reviewer", roles=[Role.REVIEWER], password=PASSWORD),
+        ml_engineer=create_user("ml", roles=[Role.ML_ENGINEER], password=PASSWORD),
+        outsider=create_user("outsider", roles=[], password=PASSWORD),
+        admin=create_user("admin", roles=[], password=PASSWORD, superuser=True),
+    )
+
+
+@pytest.fixture
+def client_as() -> Callable[[User | None], Client]:
+    def make(user: User | None, **kwargs: object) -> Client:
+        client = Client(**kwargs)  # type: ignore[arg-type]
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+def test_database_url() -> str:
+    """A URL for the database the tests are using right now, for a worker process to connect to."""
+    data = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{data['NAME']}"
+    user = data.get("USER") or ""
+    password = f":{data['PASSWORD']}" if data.get("PASSWORD") else ""
+    host = data.get("HOST") or "127.0.0.1"
+    port = f":{data['PORT']}" if data.get("PORT") else ""
+    return f"postgres://{user}{password}@{host}{port}/{data['NAME']}"
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]
+
+
+class WorkerProcess:
+    """A real `celery worker` in its own process group, consuming both queues."""
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "medes_site", "worker", "-Q", "default,gpu",
+             "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready." in self.log():
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children): a crash, not a shutdown."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_factory(transactional_db: None, tmp_path: Path) -> Iterator[Callable[[], WorkerProcess]]:
+    """Start real worker processes against the test database and the configured broker."""
+    started: list[WorkerProcess] = []
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "MEDES_VAR_DIR": str(settings.VAR_DIR),
+        "ARTIFACTS_ROOT": str(settings.ARTIFACTS_ROOT),
+        "MEDES_JOB_HEARTBEAT_SECONDS": "1",
+        "MEDES_JOB_STALE_SECONDS": "3",
+    }
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(tmp_path / f"worker-{len(started)}.log", env).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(settings: object, tmp_path: Path) -> None:
+    settings.ARTIFACTS_ROOT = tmp_path / "artifacts"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: object) -> None:
+    # PBKDF2's deliberate slowness is a production feature; the tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]

@@ -1,0 +1,128 @@
+"""The access matrix: every URL so far, for every persona. Anonymous users are sent to the login page;
+a signed-in user without the role gets 403; an object outside the user's scope is 404."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+
+from medes_site.models import Job
+from tests.conftest import Personas
+
+LOGIN, OK, FORBIDDEN, NOT_FOUND = "login", "ok", 403, 404
+PERSONAS = ["anonymous", "outsider", "annotator", "reviewer", "curator", "ml_engineer", "admin"]
+
+
+def row(ok: set[str], *, not_found: set[str] = frozenset(), forbidden_default: Any = FORBIDDEN) -> dict[str, Any]:  # type: ignore[assignment]
+    return {
+        p: LOGIN if p == "anonymous" else OK if p in ok else NOT_FOUND if p in not_found else forbidden_default
+        for p in PERSONAS
+    }
+
+
+JOB_ROLES = {"reviewer", "curator", "ml_engineer", "admin"}
+
+# (name, method, url builder taking the jobs, expected outcome per persona)
+MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] = [
+    ("home", "get", lambda j: reverse("home"), row({"annotator", "reviewer", "curator", "ml_engineer", "admin"})),
+    ("home-curator", "get", lambda j: reverse("role_home", args=["curator"]), row({"curator", "admin"})),
+    ("home-annotator", "get", lambda j: reverse("role_home", args=["annotator"]), row({"annotator", "admin"})),
+    ("home-reviewer", "get", lambda j: reverse("role_home", args=["reviewer"]), row({"reviewer", "admin"})),
+    ("home-ml", "get", lambda j: reverse("role_home", args=["ml_engineer"]), row({"ml_engineer", "admin"})),
+    (
+        "home-unknown-role",
+        "get",
+        lambda j: reverse("role_home", args=["janitor"]),
+        row(set(), not_found={"annotator", "reviewer", "curator", "ml_engineer", "admin"}),
+    ),
+    ("jobs", "get", lambda j: reverse("jobs:list"), row(JOB_ROLES)),
+    (
+        "job-own-curator",
+        "get",
+        lambda j: reverse("jobs:detail", args=[j["curator"].pk]),
+        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+    ),
+    (
+        "job-of-ml",
+        "get",
+        lambda j: reverse("jobs:detail", args=[j["ml"].pk]),
+        row({"ml_engineer", "admin"}, not_found={"reviewer", "curator"}),
+    ),
+    ("job-missing", "get", lambda j: reverse("jobs:detail", args=[999999]), row(set(), not_found=JOB_ROLES)),
+    ("selfcheck", "post", lambda j: reverse("jobs:start_selfcheck"), row({"ml_engineer", "admin"})),
+    (
+        "cancel-of-ml",
+        "post",
+        lambda j: reverse("jobs:cancel", args=[j["ml"].pk]),
+        row({"ml_engineer", "admin"}, not_found={"reviewer", "curator"}),
+    ),
+    (
+        "resume-of-curator",
+        "post",
+        lambda j: reverse("jobs:resume", args=[j["curator"].pk]),
+        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+    ),
+    ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
+    ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),
+    ("admin-jobs", "get", lambda j: reverse("admin:medes_site_job_changelist"), row({"admin"})),
+]
+
+
+@pytest.fixture
+def jobs(personas: Personas) -> dict[str, Job]:
+    return {
+        "curator": Job.objects.create(kind="system.selfcheck", triggered_by=personas.curator, status="lost"),
+        "ml": Job.objects.create(kind="system.selfcheck", triggered_by=personas.ml_engineer),
+    }
+
+
+def outcome(response: Any) -> Any:
+    if response.status_code == 302 and response["Location"].startswith(reverse(settings.LOGIN_URL)):
+        return LOGIN
+    if response.status_code == 302 and "/admin/login/" in response["Location"]:
+        return LOGIN
+    if response.status_code in (200, 302):
+        return OK
+    return response.status_code
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize(("name", "method", "url", "expected"), MATRIX, ids=[m[0] for m in MATRIX])
+def test_access_matrix(
+    persona: str, name: str, method: str, url: Callable[[dict[str, Job]], str], expected: dict[str, Any],
+    personas: Personas, jobs: dict[str, Job],
+) -> None:  # fmt: skip
+    client = Client()
+    user = personas.by_name(persona if persona != "ml_engineer" else "ml_engineer")
+    if user is not None:
+        client.force_login(user)
+    data = {"steps": 1, "step_seconds": 0} if name == "selfcheck" else {}
+    response = getattr(client, method)(url(jobs), data)
+    assert outcome(response) == expected[persona], f"{persona} {method.upper()} {url(jobs)} → {response.status_code}"
+
+
+@pytest.mark.parametrize("url_name", ["api-job-list"])
+def test_api_refuses_anonymous_and_roleless_users(url_name: str, personas: Personas, client_as: Any) -> None:
+    assert client_as(None).get(reverse(url_name)).status_code == 403
+    assert client_as(personas.annotator).get(reverse(url_name)).status_code == 403
+    assert client_as(personas.outsider).get(reverse(url_name)).status_code == 403
+
+
+def test_api_job_outside_scope_is_404(personas: Personas, jobs: dict[str, Job], client_as: Any) -> None:
+    curator = client_as(personas.curator)
+    assert curator.get(reverse("api-job-detail", args=[jobs["ml"].pk])).status_code == 404
+    assert curator.get(reverse("api-job-detail", args=[jobs["curator"].pk])).json()["kind"] == "system.selfcheck"
+
+
+def test_healthz_is_public(db: None, client: Client) -> None:
+    assert client.get(reverse("healthz")).json() == {"status": "ok"}
+
+
+def test_there_is_no_sign_up_page(db: None, client: Client) -> None:
+    for path in ("/accounts/signup/", "/accounts/register/", "/signup/"):
+        assert client.get(path).status_code == 404
