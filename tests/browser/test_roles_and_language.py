@@ -1,0 +1,75 @@
+"""Each role signs in through the real login form, lands on its home page, and switches language; an
+ML engineer starts a self-check that a real worker runs while the page polls it to the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import PASSWORD, Personas, WorkerProcess
+
+pytestmark = pytest.mark.browser
+
+HOMES = {
+    # persona: (username, home path, Chinese heading, English heading)
+    "annotator": ("annotator", "/home/annotator/", "我的队列", "My queue"),
+    "reviewer": ("reviewer", "/home/reviewer/", "审核", "Review"),
+    "curator": ("curator", "/home/curator/", "内容策划", "Curation"),
+    "ml_engineer": ("ml", "/home/ml_engineer/", "模型与运行", "Models and runs"),
+    "admin": ("admin", "/home/curator/", "内容策划", "Curation"),
+}
+
+
+def sign_in(page: Any, base: str, username: str) -> None:
+    page.goto(base + "/")
+    assert "/accounts/login/" in page.url
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # keyboard first: no mouse needed to sign in
+    assert "/accounts/login/" not in page.url, "sign-in failed"
+
+
+@pytest.mark.parametrize("persona", list(HOMES))
+def test_each_role_signs_in_reaches_its_home_and_switches_language(
+    persona: str, personas: Personas, live_server: Any, page: Any
+) -> None:
+    username, path, zh_heading, en_heading = HOMES[persona]
+    sign_in(page, live_server.url, username)
+    assert page.url == live_server.url + path
+    assert page.inner_text("[data-testid=home-title]") == zh_heading
+    assert page.get_attribute("html", "lang") == "zh-hans"
+
+    with page.expect_navigation():
+        page.click("button[data-language=en]")
+    assert page.url == live_server.url + path  # the switch returns to the same page
+    assert page.inner_text("[data-testid=home-title]") == en_heading
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.is_visible("text=Sign out")
+
+    with page.expect_navigation():
+        page.click("button[data-language=zh-hans]")
+    assert page.inner_text("[data-testid=home-title]") == zh_heading
+
+    with page.expect_navigation():
+        page.click("text=退出登录")
+    assert "/accounts/login/" in page.url
+
+
+def test_job_page_follows_a_real_worker_to_the_end(
+    personas: Personas, live_server: Any, page: Any, worker_factory: Callable[[], WorkerProcess]
+) -> None:
+    worker_factory()
+    sign_in(page, live_server.url, "ml")
+    page.goto(live_server.url + "/jobs/")
+    page.fill("#id_steps", "4")
+    page.fill("#id_step_seconds", "0.3")
+    page.click("#selfcheck button[type=submit]")
+    page.wait_for_url("**/jobs/*/")
+    # htmx polls the status fragment every 2 s and stops once the job has finished.
+    page.wait_for_selector("#job-status[data-status=succeeded]", timeout=60_000)
+    assert page.inner_text("[data-testid=job-status]") == "已成功"
+    assert "finished in" in page.inner_text("[data-testid=job-log]")
+    assert page.get_attribute("#job-status", "hx-trigger") is None
