@@ -154,6 +154,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": 0.2,  # seconds between looks at the queue folder (default 1)
     }
 CELERY_TASK_IGNORE_RESULT = True  # job state lives on the Job row, never on a result backend
 CELERY_TASK_DEFAULT_QUEUE = "default"
