@@ -46,7 +46,7 @@ from medes_site.roles import Role  # noqa: E402
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def time_requests(client: Client, url: str, n: int, **headers: str) -> dict[str, float]:
