@@ -9,16 +9,11 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medes_site.settings")
-    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    try:
-        from django.conf import settings
+    from medes_site.env import load_settings_or_exit
 
-        settings.INSTALLED_APPS  # noqa: B018 - reading one setting loads and validates them all
-    except ImproperlyConfigured as error:
-        sys.stderr.write(f"Configuration error: {error}\n")
-        sys.exit(2)
+    load_settings_or_exit()
     execute_from_command_line(sys.argv)
 
 

@@ -22,13 +22,13 @@ class JobAdmin(admin.ModelAdmin[Job]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # jobs are started by the screens and services that own them
 
-    @admin.action(description=_("Cancel the selected jobs"))
+    @admin.action(description=_("Cancel the selected jobs"), permissions=["change"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         for job in queryset:
             jobs.cancel_job(job, user=request.user, request=request)
         self.message_user(request, _("Cancel requested for %(count)d jobs.") % {"count": queryset.count()})
 
-    @admin.action(description=_("Resume the selected lost or failed jobs"))
+    @admin.action(description=_("Resume the selected lost or failed jobs"), permissions=["change"])
     def resume_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         resumed = 0
         for job in queryset:

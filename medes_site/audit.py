@@ -37,6 +37,8 @@ def record(
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address Django saw; a proxy's forwarded header is trusted only via SECURE_PROXY settings."""
-    value = request.META.get("REMOTE_ADDR")
-    return value or None
+    """The client's address, resolved exactly as the login rate limit resolves it (django-axes, which
+    trusts forwarded headers only for the MEDES_PROXY_COUNT proxies in front)."""
+    from axes.helpers import get_client_ip_address
+
+    return get_client_ip_address(request) or None

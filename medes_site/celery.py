@@ -11,6 +11,15 @@ from kombu import Queue
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medes_site.settings")
 
 app = Celery("medes")
+
+
+@app.on_configure.connect
+def _settings_or_exit(sender: Celery, **kwargs: object) -> None:
+    from medes_site.env import load_settings_or_exit
+
+    load_settings_or_exit()
+
+
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("default"), Queue("gpu"))
 app.autodiscover_tasks()

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -84,6 +87,22 @@ class Env:
             raise ImproperlyConfigured(f"{name}={str(path)!r} exists and is not a directory.")
         return path
 
+    def read_origins(self, name: str, default: list[str]) -> list[str]:
+        origins = self.read_list(name, default)
+        for origin in origins:
+            parsed = urlsplit(origin)
+            if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.path not in {"", "/"}:
+                raise ImproperlyConfigured(f"{name}: {origin!r} is not an origin like https://medes.example.org.")
+        return origins
+
+    def read_timezone(self, name: str, default: str) -> str:
+        value = self.read_str(name, default)
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ImproperlyConfigured(f"{name}={value!r} is not a time zone name such as Asia/Shanghai.") from None
+        return value
+
     def read_database(self, name: str, default: str) -> dict[str, Any]:
         value = self.read_str(name, default)
         scheme = value.split(":", 1)[0]
@@ -98,16 +117,25 @@ class Env:
             raise ImproperlyConfigured(f"{name}={_redact(value)!r} is not a database URL: {error}") from None
         if not config.get("NAME"):
             raise ImproperlyConfigured(f"{name}={_redact(value)!r} names no database.")
+        if scheme == "sqlite" and not Path(str(config["NAME"])).is_absolute():
+            # ":memory:" or a relative path would give the web server and the worker different databases.
+            raise ImproperlyConfigured(
+                f"{name}={value!r}: a SQLite database needs an absolute path, sqlite:////abs/db.sqlite3."
+            )
         return dict(config)
 
     def read_broker(self, name: str, default: str) -> str:
         value = self.read_str(name, default)
         scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"}:
+        if scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem"}:
             raise ImproperlyConfigured(
                 f"{name}={_redact(value)!r}: unsupported broker; use redis://host:port/db, amqp://… "
                 "or leave it unset for the local filesystem broker."
             )
+        try:
+            urlsplit(value).port  # noqa: B018 - reading it validates it
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={_redact(value)!r} has an invalid port.") from None
         return value
 
     def read_secret_key(self, name: str, *, debug: bool, dev_key_file: Path) -> str:
@@ -134,12 +162,17 @@ def _weak_secret(value: str) -> bool:
 
 def _dev_secret_key(path: Path) -> str:
     """A development key generated once and kept under var/, so sessions survive restarts."""
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(64)
-    path.write_text(key, encoding="utf-8")
-    path.chmod(0o600)
+    try:
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(64)
+        path.write_text(key, encoding="utf-8")
+        path.chmod(0o600)
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"MEDES_VAR_DIR: cannot keep the development secret key at {path}: {error.strerror}."
+        ) from None
     return key
 
 
@@ -151,3 +184,18 @@ def _redact(url: str) -> str:
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def load_settings_or_exit() -> None:
+    """Load the settings now; on a bad value print one line naming the variable and exit with status 2.
+
+    Called by every entry point (manage.py, wsgi.py, the Celery app), so an operator sees the same
+    message wherever the app starts, instead of a traceback.
+    """
+    from django.conf import settings
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - reading one setting loads and validates them all
+    except ImproperlyConfigured as error:
+        sys.stderr.write(f"Configuration error: {error}\n")
+        sys.exit(2)

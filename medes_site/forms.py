@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from typing import Any, cast
 
 from django import forms
@@ -22,6 +23,17 @@ class JobFilterForm(forms.Form):
         kind_field.choices = [("", _("Any kind")), *((kind.name, kind.label) for kind in kinds)]
 
 
-class SelfCheckForm(forms.Form):
+class StartJobForm(forms.Form):
+    """Base for forms that start a job: a hidden one-time key makes a double submit start it once."""
+
+    request_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("request_key", secrets.token_urlsafe(24))
+
+
+class SelfCheckForm(StartJobForm):
     steps = forms.IntegerField(label=_("Steps"), min_value=1, max_value=MAX_STEPS, initial=10)
     step_seconds = forms.FloatField(label=_("Seconds per step"), min_value=0, max_value=MAX_STEP_SECONDS, initial=0.5)

@@ -22,13 +22,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 
 from medes_site import audit
 from medes_site.models import Job, JobStatus
@@ -95,7 +97,7 @@ def get_kind(name: str) -> JobKind:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise JobError(f"Unknown job kind {name!r}.") from None
+        raise JobError(gettext("Unknown job kind %(kind)s.") % {"kind": name}) from None
 
 
 # --- who sees what -------------------------------------------------------------------------------
@@ -123,24 +125,56 @@ def enqueue_job(
     *,
     user: AbstractBaseUser | AnonymousUser | None = None,
     request: HttpRequest | None = None,
+    request_key: str | None = None,
 ) -> Job:
-    """Create a queued row and send it to its queue once the surrounding transaction commits."""
+    """Create a queued row and send it to its queue once the surrounding transaction commits.
+
+    With ``request_key`` (a random token the starting form carries), a repeated submit of the same form
+    returns the job the first one created instead of starting another.
+    """
     kind = get_kind(kind_name)
     config = dict(config or {})
     if kind.validate is not None:
         config = kind.validate(config)
     triggered_by = user if isinstance(user, User) else None
-    job = Job.objects.create(kind=kind.name, queue=kind.queue, config=config, triggered_by=triggered_by)
+    fields = {"kind": kind.name, "queue": kind.queue, "config": config, "triggered_by": triggered_by}
+    if request_key:
+        try:
+            with transaction.atomic():
+                job, created = Job.objects.get_or_create(request_key=request_key, defaults=fields)
+        except IntegrityError:  # the same submit, racing this one, created it first
+            job, created = Job.objects.get(request_key=request_key), False
+        if not created:
+            if (job.kind, job.config, job.triggered_by_id) != (kind.name, config, getattr(triggered_by, "pk", None)):
+                raise JobError(gettext("This form was already used to start a different job; reload the page."))
+            return job
+    else:
+        job = Job.objects.create(**fields)
     audit.record("job.enqueue", actor=user, obj=job, details={"config": config}, request=request)
-    _send_on_commit(job, kind)
+    transaction.on_commit(lambda: send_job(job.pk), robust=True)
     return job
 
 
-def _send_on_commit(job: Job, kind: JobKind) -> None:
+def send_job(pk: int) -> bool:
+    """Publish a queued job's message. A broker that is down leaves the row queued and unsent, and the
+    sweeper sends it again later; the user never sees an error for it."""
     from medes_site.tasks import run_job
 
-    pk = job.pk
-    transaction.on_commit(lambda: run_job.apply_async(args=(pk,), queue=kind.queue, time_limit=kind.time_limit))
+    job = Job.objects.filter(pk=pk, status=JobStatus.QUEUED).only("kind", "queue").first()
+    if job is None:
+        return False
+    kind = get_kind(job.kind)
+    try:
+        # The soft limit raises inside the job, which then fails with a clear message; the hard limit, a
+        # minute later, kills a job that ignores it (its row then goes stale and is marked lost).
+        run_job.apply_async(
+            args=(pk,), queue=kind.queue, soft_time_limit=kind.time_limit, time_limit=kind.time_limit + 60
+        )
+    except Exception:  # kombu raises many types for an unreachable broker; all mean "try later"
+        logger.exception("could not send job %s to the broker; the sweeper will retry", pk)
+        return False
+    Job.objects.filter(pk=pk).update(sent_at=timezone.now())
+    return True
 
 
 def claim_job(pk: int, worker: str) -> bool:
@@ -170,22 +204,24 @@ def cancel_job(job: Job, *, user: AbstractBaseUser | AnonymousUser, request: Htt
 
 
 def resume_job(job: Job, *, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None = None) -> Job:
-    """Queue a lost or failed job again on the same row; its kind picks up from its last checkpoint."""
-    kind = get_kind(job.kind)
+    """Queue a lost or failed job again on the same row, as a new attempt; its kind picks up from its last
+    checkpoint. Writes from an earlier attempt that is somehow still alive are ignored from now on."""
+    get_kind(job.kind)
     changed = Job.objects.filter(pk=job.pk, status__in=[JobStatus.LOST, JobStatus.FAILED]).update(
         status=JobStatus.QUEUED,
-        attempt=job.attempt + 1,
+        attempt=F("attempt") + 1,
         cancel_requested=False,
         error="",
         heartbeat_at=None,
         finished_at=None,
+        sent_at=None,
     )
     job.refresh_from_db()
     if changed:
         audit.record("job.resume", actor=user, obj=job, details={"attempt": job.attempt}, request=request)
-        _send_on_commit(job, kind)
+        transaction.on_commit(lambda: send_job(job.pk), robust=True)
     elif job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-        raise JobError(f"A {job.get_status_display()} job cannot be resumed.")
+        raise JobError(gettext("A %(status)s job cannot be resumed.") % {"status": job.get_status_display()})
     return job
 
 
@@ -194,26 +230,47 @@ def mark_lost_jobs(stale_after: timedelta | None = None) -> list[int]:
     if stale_after is None:
         stale_after = timedelta(seconds=settings.MEDES_JOB_STALE_SECONDS)
     now = timezone.now()
-    lost: list[int] = []
-    candidates = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - stale_after)
-    for job in candidates:
-        last = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S %Z}" if job.heartbeat_at else "never"
-        message = f"The worker {job.worker or '?'} stopped sending heartbeats (last at {last})."
-        if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
-            status=JobStatus.LOST, finished_at=now, error=message
-        ):
-            lost.append(job.pk)
-            audit.record("job.lost", obj=job, details={"worker": job.worker, "heartbeat_at": str(job.heartbeat_at)})
+    lost: list[Job] = []
+    with transaction.atomic():
+        # skip_locked: a row a job is writing to right now is alive; never wait on it.
+        candidates = Job.objects.select_for_update(skip_locked=True).filter(
+            status=JobStatus.RUNNING, heartbeat_at__lt=now - stale_after
+        )
+        for job in candidates:
+            last = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S %Z}" if job.heartbeat_at else "never"
+            message = f"The worker {job.worker or '?'} stopped sending heartbeats (last at {last})."
+            if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempt=job.attempt).update(
+                status=JobStatus.LOST, finished_at=now, error=message
+            ):
+                lost.append(job)
+    for job in lost:
+        audit.record("job.lost", obj=job, details={"worker": job.worker, "heartbeat_at": str(job.heartbeat_at)})
     if lost:
-        logger.warning("Marked jobs lost: %s", lost)
-    return lost
+        logger.warning("Marked jobs lost: %s", [job.pk for job in lost])
+    return [job.pk for job in lost]
+
+
+def resend_unsent_jobs(older_than: timedelta = timedelta(seconds=30)) -> list[int]:
+    """Queued jobs whose message never reached the broker (it was down at commit time) are sent again."""
+    cutoff = timezone.now() - older_than
+    pending = Job.objects.filter(status=JobStatus.QUEUED, sent_at__isnull=True, created_at__lt=cutoff)
+    return [pk for pk in pending.values_list("pk", flat=True) if send_job(pk)]
 
 
 # --- running --------------------------------------------------------------------------------------
 
 
+class JobSuperseded(Exception):  # noqa: N818 - a signal, like JobCancelled
+    """This attempt no longer owns the row: it was marked lost and resumed elsewhere."""
+
+
 class JobContext:
-    """What a running job's body sees: its config, a place for files, and ways to report back."""
+    """What a running job's body sees: its config, a place for files, and ways to report back.
+
+    Every write names the attempt it comes from, so an attempt that was declared lost and later wakes up
+    cannot overwrite the attempt that replaced it. Call these methods outside ``transaction.atomic()``:
+    inside one, pages would not see the progress until the transaction ends.
+    """
 
     def __init__(self, job: Job) -> None:
         self.job_id = job.pk
@@ -223,48 +280,55 @@ class JobContext:
         self.artifacts_dir = Path(settings.ARTIFACTS_ROOT) / "jobs" / str(job.pk)
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         self._log: deque[str] = deque(job.log_tail.splitlines(), maxlen=LOG_TAIL_LINES)
+        self._log_lock = threading.Lock()  # the log may be written from a training callback's thread
         self._cancel = threading.Event()
-        self._lock = threading.Lock()
+        self._superseded = threading.Event()
+
+    def _mine(self) -> QuerySet[Job]:
+        return Job.objects.filter(pk=self.job_id, attempt=self.attempt, status=JobStatus.RUNNING)
+
+    def _write(self, **fields: Any) -> None:
+        if not self._mine().update(**fields):
+            self._superseded.set()
 
     # reporting
     def progress(self, fraction: float, message: str = "") -> None:
         self.check_cancelled()
-        fields = {"progress": max(0.0, min(1.0, fraction)), "heartbeat_at": timezone.now()}
+        fields: dict[str, Any] = {"progress": max(0.0, min(1.0, fraction)), "heartbeat_at": timezone.now()}
         if message:
             fields["progress_message"] = message[:255]
-        with self._lock:
-            Job.objects.filter(pk=self.job_id).update(**fields)
+        self._write(**fields)
+        self.check_cancelled()
 
     def log(self, line: str) -> None:
         stamp = timezone.localtime().strftime("%H:%M:%S")
-        with self._lock:
+        with self._log_lock:
             self._log.extend(f"{stamp} {part}" for part in str(line).splitlines() or [""])
-            Job.objects.filter(pk=self.job_id).update(log_tail="\n".join(self._log))
+            text = "\n".join(self._log)
+        self._write(log_tail=text)
 
     def set_metrics(self, **metrics: Any) -> None:
-        with self._lock:
-            job = Job.objects.only("metrics").get(pk=self.job_id)
-            Job.objects.filter(pk=self.job_id).update(metrics={**job.metrics, **metrics})
+        current = self._mine().values_list("metrics", flat=True).first() or {}
+        self._write(metrics={**current, **metrics})
 
     def add_artifact(self, path: Path, label: str = "") -> None:
         relative = path.resolve().relative_to(Path(settings.ARTIFACTS_ROOT).resolve())
         entry = {"path": str(relative), "label": label or path.name, "bytes": path.stat().st_size}
-        with self._lock:
-            job = Job.objects.only("artifacts").get(pk=self.job_id)
-            kept = [a for a in job.artifacts if a.get("path") != entry["path"]]
-            Job.objects.filter(pk=self.job_id).update(artifacts=[*kept, entry])
+        current = self._mine().values_list("artifacts", flat=True).first() or []
+        self._write(artifacts=[*(a for a in current if a.get("path") != entry["path"]), entry])
 
     # cancellation
     def check_cancelled(self) -> None:
+        if self._superseded.is_set():
+            raise JobSuperseded
         if self._cancel.is_set():
             raise JobCancelled
 
     def _beat(self) -> None:
         """One heartbeat; also notices a cancel request written by the web process."""
-        with self._lock:
-            Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
-            if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
-                self._cancel.set()
+        self._write(heartbeat_at=timezone.now())
+        if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+            self._cancel.set()
 
 
 class _Heartbeat(threading.Thread):
@@ -282,7 +346,7 @@ class _Heartbeat(threading.Thread):
                 except Exception:  # a failed beat must not kill the job; the next one may succeed
                     logger.exception("heartbeat for job %s failed", self.ctx.job_id)
         finally:
-            connection.close()
+            connection.close()  # this thread's own connection
 
 
 def worker_name() -> str:
@@ -295,31 +359,48 @@ def execute_job(pk: int) -> JobStatus | None:
         logger.info("job %s was not queued; not running it", pk)
         return None
     job = Job.objects.get(pk=pk)
-    ctx = JobContext(job)
-    beat = _Heartbeat(ctx, settings.MEDES_JOB_HEARTBEAT_SECONDS)
-    beat.start()
+    beat: _Heartbeat | None = None
+    ctx: JobContext | None = None
     started = time.monotonic()
     try:
+        ctx = JobContext(job)
+        beat = _Heartbeat(ctx, settings.MEDES_JOB_HEARTBEAT_SECONDS)
+        beat.start()
         ctx.log(f"attempt {job.attempt} started on {worker_name()}")
         get_kind(job.kind).run(ctx)
+    except JobSuperseded:
+        logger.warning("job %s attempt %s was superseded by a newer attempt; dropping its result", pk, job.attempt)
+        return None
     except JobCancelled:
         status, error = JobStatus.CANCELLED, ""
-        ctx.log("cancelled at the user's request")
+        _log(ctx, "cancelled at the user's request")
+    except SoftTimeLimitExceeded:
+        limit = get_kind(job.kind).time_limit
+        status, error = JobStatus.FAILED, f"Stopped after its time limit of {limit} s; resume it to continue."
+        _log(ctx, error)
     except Exception as exc:
         status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
-        ctx.log(traceback.format_exc(limit=8))
+        _log(ctx, traceback.format_exc(limit=8))
         logger.exception("job %s failed", pk)
     else:
         status, error = JobStatus.SUCCEEDED, ""
-        ctx.log(f"finished in {time.monotonic() - started:.1f} s")
+        _log(ctx, f"finished in {time.monotonic() - started:.1f} s")
     finally:
-        beat.stopped.set()
-        beat.join()
+        if beat is not None:
+            beat.stopped.set()
+            beat.join(timeout=30)
     fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "error": error}
     if status == JobStatus.SUCCEEDED:
         fields["progress"] = 1.0
-    # Only a job still marked running is ours to finish: a sweeper may have declared it lost meanwhile.
-    Job.objects.filter(pk=pk, status=JobStatus.RUNNING).update(**fields)
+    # Only this attempt, still running, may finish the row: a sweeper may have declared it lost meanwhile.
+    if not Job.objects.filter(pk=pk, attempt=job.attempt, status=JobStatus.RUNNING).update(**fields):
+        logger.warning("job %s attempt %s finished after losing its row; its result is dropped", pk, job.attempt)
+        return None
     job.refresh_from_db()
     audit.record(f"job.{job.status}", obj=job, details={"attempt": job.attempt})
     return JobStatus(job.status)
+
+
+def _log(ctx: JobContext | None, line: str) -> None:
+    if ctx is not None:
+        ctx.log(line)

@@ -47,8 +47,19 @@ class Job(models.Model):
         related_name="jobs",
     )
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+    request_key = models.CharField(
+        _("request key"),
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text=_("Sent by the form that started the job, so a double submit starts it once."),
+    )
     attempt = models.PositiveIntegerField(_("attempt"), default=1)
     worker = models.CharField(_("worker"), max_length=255, blank=True)
+    sent_at = models.DateTimeField(
+        _("sent to the broker"), null=True, blank=True, help_text=_("Empty while the broker has not taken it.")
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -57,7 +68,10 @@ class Job(models.Model):
         ordering: ClassVar[list[str]] = ["-created_at", "-pk"]
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
-        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["status", "heartbeat_at"])]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["status", "sent_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} ({self.status})"

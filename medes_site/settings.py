@@ -23,7 +23,7 @@ VAR_DIR = env.read_path("MEDES_VAR_DIR", BASE_DIR / "var")
 DEBUG = env.read_bool("DEBUG", True)
 SECRET_KEY = env.read_secret_key("SECRET_KEY", debug=DEBUG, dev_key_file=VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env.read_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env.read_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = env.read_origins("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "medes_site.apps.WorkbenchAdminConfig",
@@ -113,7 +113,7 @@ AXES_IPWARE_PROXY_COUNT = env.read_int("MEDES_PROXY_COUNT", 0, minimum=0)
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env.read_str("TIME_ZONE", "Asia/Shanghai")
+TIME_ZONE = env.read_timezone("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 

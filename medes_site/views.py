@@ -95,7 +95,13 @@ def job_start_selfcheck(request: AuthedRequest) -> HttpResponse:
     form = SelfCheckForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text())
-    job = jobs.enqueue_job(kind.name, form.cleaned_data, user=request.user, request=request)
+    config = {k: v for k, v in form.cleaned_data.items() if k != "request_key"}
+    try:
+        job = jobs.enqueue_job(
+            kind.name, config, user=request.user, request=request, request_key=form.cleaned_data["request_key"] or None
+        )
+    except jobs.JobError as error:
+        return HttpResponseBadRequest(str(error))
     return _to_job(request, job)
 
 
@@ -124,6 +130,8 @@ def job_resume(request: AuthedRequest, pk: int) -> HttpResponse:
     if not _may_manage(request, job):
         raise PermissionDenied
     try:
+        if not jobs.may_start(request.user, jobs.get_kind(job.kind)):
+            raise PermissionDenied  # resuming starts the work again: the role to start it is needed now
         job = jobs.resume_job(job, user=request.user, request=request)
     except jobs.JobError as error:
         return HttpResponse(str(error), status=409)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
+from django.utils import translation
 
 from medes_site.accounts import create_user
 from medes_site.roles import Role
@@ -155,3 +156,11 @@ def _artifacts_in_tmp(settings: object, tmp_path: Path) -> None:
 def _fast_password_hashing(settings: object) -> None:
     # PBKDF2's deliberate slowness is a production feature; the tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    # The test client's requests activate a language in this thread; each test starts from the default.
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()

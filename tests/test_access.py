@@ -62,10 +62,11 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         row({"ml_engineer", "admin"}, not_found={"reviewer", "curator"}),
     ),
     (
+        # The curator sees their own lost self-check but may not restart it: only ML engineers start that kind.
         "resume-of-curator",
         "post",
         lambda j: reverse("jobs:resume", args=[j["curator"].pk]),
-        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+        row({"ml_engineer", "admin"}, not_found={"reviewer"}),
     ),
     ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
     ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),

@@ -46,6 +46,13 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({"MEDES_JOB_HEARTBEAT_SECONDS": "ten"}, "MEDES_JOB_HEARTBEAT_SECONDS", "whole number"),
         ({"MEDES_JOB_STALE_SECONDS": "15"}, "MEDES_JOB_STALE_SECONDS", "twice"),
         ({"MEDES_LOGIN_FAILURE_LIMIT": "0"}, "MEDES_LOGIN_FAILURE_LIMIT", "minimum"),
+        ({"TIME_ZONE": "Mars/Base"}, "TIME_ZONE", "not a time zone"),
+        ({"MEDES_VAR_DIR": "/dev/null/var"}, "MEDES_VAR_DIR", "cannot keep"),
+        ({"CELERY_BROKER_URL": "memory://"}, "CELERY_BROKER_URL", "unsupported broker"),
+        ({"CELERY_BROKER_URL": "redis://127.0.0.1:99999/0"}, "CELERY_BROKER_URL", "invalid port"),
+        ({"DATABASE_URL": "sqlite://relative.db"}, "DATABASE_URL", "absolute path"),
+        ({"CSRF_TRUSTED_ORIGINS": "medes.example.org"}, "CSRF_TRUSTED_ORIGINS", "not an origin"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "not one of"),
     ],
 )
 def test_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], variable: str, hint: str) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from medes_site.jobs import mark_lost_jobs
+from medes_site.jobs import mark_lost_jobs, resend_unsent_jobs
 
 
 class Command(BaseCommand):
@@ -19,4 +19,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         seconds = options["stale_seconds"]
         lost = mark_lost_jobs(timedelta(seconds=seconds) if seconds else None)
+        resent = resend_unsent_jobs()
         self.stdout.write(f"Marked {len(lost)} job(s) lost" + (f": {', '.join(map(str, lost))}" if lost else "."))
+        self.stdout.write(
+            f"Sent {len(resent)} queued job(s) the broker had not taken"
+            + (f": {', '.join(map(str, resent))}" if resent else ".")
+        )
