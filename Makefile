@@ -46,8 +46,9 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy .
 
+# Tests keep their SQLite file, filesystem broker and artifacts under var/test, apart from `make run`'s.
 pytest: install-dev catalogs
-	$(BIN)/pytest $(PYTEST_ARGS)
+	MEDES_VAR_DIR=$${MEDES_VAR_DIR:-$(CURDIR)/var/test} $(BIN)/pytest $(PYTEST_ARGS)
 
 ## Refresh the translation catalogs from the code and templates (needs GNU gettext).
 messages: install-dev
