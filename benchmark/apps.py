@@ -7,3 +7,6 @@ from django.utils.translation import gettext_lazy as _
 class BenchmarkConfig(AppConfig):
     name = "benchmark"
     verbose_name = _("Benchmark")
+
+    def ready(self) -> None:
+        from benchmark import home  # noqa: F401 - registers the home-page panels

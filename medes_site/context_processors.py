@@ -21,6 +21,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         {"label": role.label, "url": reverse("role_home", args=[role.value]), "key": f"home-{role.value}"}
         for role in roles
     ]
+    if has_role(user, Role.CURATOR, Role.REVIEWER):
+        items.append({"label": _("Sources"), "url": reverse("benchmark:sources"), "key": "sources"})
     if has_role(user, *JOB_ROLES):
         items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
     if user.is_staff:

@@ -132,6 +132,7 @@ STORAGES = {
     },
 }
 
+MEDES_SOURCE_MAX_BYTES = env.read_int("MEDES_SOURCE_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 MEDES_DEVICE = env.read_choice("MEDES_DEVICE", "auto", ("auto", "cpu", "cuda"))
 
 # Jobs (DESIGN.md §5): a running job writes a heartbeat this often; one silent for longer than the

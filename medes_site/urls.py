@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jobs/", include(jobs_patterns)),
+    path("benchmark/", include("benchmark.urls")),
     path("api/", include(api.urlpatterns)),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from medes_site import jobs
 from medes_site.context_processors import JOB_ROLES
 from medes_site.forms import JobFilterForm, SelfCheckForm
+from medes_site.home import panels_for
 from medes_site.http import AuthedRequest, Request
 from medes_site.models import Job
 from medes_site.roles import Role, role_required, user_roles
@@ -55,7 +56,8 @@ def role_home(request: AuthedRequest, role: str) -> HttpResponse:
     if chosen not in user_roles(request.user):
         raise PermissionDenied
     recent = jobs.jobs_for_user(request.user).select_related("triggered_by")[:5] if chosen in JOB_ROLES else []
-    return render(request, f"home/{chosen.value}.html", {"role": chosen, "recent_jobs": recent})
+    context = {"role": chosen, "recent_jobs": recent, "panels": panels_for(request, chosen)}
+    return render(request, f"home/{chosen.value}.html", context)
 
 
 # --- jobs -----------------------------------------------------------------------------------------

@@ -148,8 +148,9 @@ def worker_factory(transactional_db: None, tmp_path: Path) -> Iterator[Callable[
 
 
 @pytest.fixture(autouse=True)
-def _artifacts_in_tmp(settings: object, tmp_path: Path) -> None:
+def _files_in_tmp(settings: object, tmp_path: Path) -> None:
     settings.ARTIFACTS_ROOT = tmp_path / "artifacts"  # type: ignore[attr-defined]
+    settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ a signed-in user without the role gets 403; an object outside the user's scope i
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from benchmark.services import SourceMeta, add_source
 from medes_site.models import Job
 from tests.conftest import Personas
 
@@ -68,6 +70,19 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("jobs:resume", args=[j["curator"].pk]),
         row({"ml_engineer", "admin"}, not_found={"reviewer"}),
     ),
+    ("sources", "get", lambda j: reverse("benchmark:sources"), row({"curator", "reviewer", "admin"})),
+    (
+        "source-download",
+        "get",
+        lambda j: reverse("benchmark:source_download", args=[j["source"].pk]),
+        row({"curator", "reviewer", "admin"}),
+    ),
+    (
+        "source-download-missing",
+        "get",
+        lambda j: reverse("benchmark:source_download", args=[999999]),
+        row(set(), not_found={"curator", "reviewer", "admin"}),
+    ),
     ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
     ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),
     ("admin-jobs", "get", lambda j: reverse("admin:medes_site_job_changelist"), row({"admin"})),
@@ -75,10 +90,11 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
 
 
 @pytest.fixture
-def jobs(personas: Personas) -> dict[str, Job]:
+def jobs(personas: Personas) -> dict[str, Any]:
     return {
         "curator": Job.objects.create(kind="system.selfcheck", triggered_by=personas.curator, status="lost"),
         "ml": Job.objects.create(kind="system.selfcheck", triggered_by=personas.ml_engineer),
+        "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
     }
 
 

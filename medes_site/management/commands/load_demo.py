@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
@@ -18,7 +20,10 @@ DEMO_USERS: list[tuple[str, list[Role], bool]] = [
 
 
 class Command(BaseCommand):
-    help = "Create the role groups and one demo user per role; passwords are printed once. Safe to run again."
+    help = (
+        "Create the role groups, one demo user per role (passwords are printed once) and each app's demo data "
+        "(the `load(out)` function of its `demo` module). Safe to run again."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         ensure_role_groups()
@@ -34,3 +39,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING("Demo accounts (passwords are shown only this once):"))
             for username, role_names, password in created:
                 self.stdout.write(f"  {username:<16} {role_names:<12} {password}")
+        for config in apps.get_app_configs():
+            module = f"{config.name}.demo"
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module).load(self.stdout)

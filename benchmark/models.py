@@ -1,0 +1,62 @@
+"""The normative corpus: sources (laws, regulations, guidelines). Provisions, scenarios and releases build
+on these (issue 3)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class SourceKind(models.TextChoices):
+    LAW = "law", _("Law")
+    ADMINISTRATIVE_REGULATION = "administrative_regulation", _("Administrative regulation")
+    DEPARTMENTAL_RULE = "departmental_rule", _("Departmental rule")
+    JUDICIAL_INTERPRETATION = "judicial_interpretation", _("Judicial interpretation")
+    STANDARD = "standard", _("Standard")
+    ETHICS_GUIDELINE = "ethics_guideline", _("Ethics guideline")
+    PROFESSIONAL_CODE = "professional_code", _("Professional code")
+    OTHER = "other", _("Other")
+
+
+class Source(models.Model):
+    """One authoritative document, stored as uploaded (under a generated name) and identified by its hash."""
+
+    title = models.CharField(_("title"), max_length=255)
+    kind = models.CharField(_("kind"), max_length=32, choices=SourceKind.choices, default=SourceKind.OTHER)
+    issuer = models.CharField(_("issuer"), max_length=255, blank=True)
+    jurisdiction = models.CharField(_("jurisdiction"), max_length=32, default="CN")
+    promulgated_on = models.DateField(_("promulgated"), null=True, blank=True)
+    effective_on = models.DateField(_("effective"), null=True, blank=True)
+    version = models.CharField(_("version"), max_length=64, blank=True)
+    supersedes = models.ForeignKey(
+        "self",
+        verbose_name=_("supersedes"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_by",
+    )
+    file = models.FileField(_("file"), upload_to="sources/", max_length=255)
+    original_name = models.CharField(_("original file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, unique=True)
+    size = models.PositiveBigIntegerField(_("size in bytes"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("added by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["title", "-promulgated_on", "pk"]
+        verbose_name = _("source")
+        verbose_name_plural = _("sources")
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.version or self.promulgated_on or '-'})"

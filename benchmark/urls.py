@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from benchmark import views
+
+app_name = "benchmark"
+urlpatterns = [
+    path("sources/", views.source_list, name="sources"),
+    path("sources/<int:pk>/download/", views.source_download, name="source_download"),
+]

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from benchmark.forms import SourceFilterForm
+from benchmark.models import Source
+from medes_site.http import AuthedRequest
+from medes_site.roles import Role, role_required
+
+SOURCES_PER_PAGE = 50
+SOURCE_ROLES = (Role.CURATOR, Role.REVIEWER)
+
+
+def sources_for_user(request: AuthedRequest) -> QuerySet[Source]:
+    """The corpus is shared by the whole team of curators and reviewers."""
+    return Source.objects.all()
+
+
+def get_source_for_user(request: AuthedRequest, pk: int) -> Source:
+    source = sources_for_user(request).filter(pk=pk).first()
+    if source is None:
+        raise Http404
+    return source
+
+
+@require_GET
+@role_required(*SOURCE_ROLES)
+def source_list(request: AuthedRequest) -> HttpResponse:
+    form = SourceFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "benchmark/sources.html", {"form": form, "page": None}, status=400)
+    queryset = sources_for_user(request)
+    if form.cleaned_data["kind"]:
+        queryset = queryset.filter(kind=form.cleaned_data["kind"])
+    if form.cleaned_data["q"]:
+        queryset = queryset.filter(title__icontains=form.cleaned_data["q"])
+    page = Paginator(queryset, SOURCES_PER_PAGE).get_page(form.cleaned_data["page"] or 1)
+    template = "benchmark/sources.html#source-table" if request.htmx else "benchmark/sources.html"
+    return render(request, template, {"form": form, "page": page})
+
+
+@require_GET
+@role_required(*SOURCE_ROLES)
+def source_download(request: AuthedRequest, pk: int) -> FileResponse:
+    """Always an attachment, never rendered inline: uploaded files are not trusted (DESIGN.md §9)."""
+    source = get_source_for_user(request, pk)
+    response = FileResponse(
+        source.file.open("rb"),
+        as_attachment=True,
+        filename=source.original_name,
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

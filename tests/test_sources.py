@@ -1,0 +1,110 @@
+"""Sources: stored under generated names, identified by hash, checked before anything is written; the
+demo laws load once; curators list and download them (always as attachments)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from benchmark.models import Source, SourceKind
+from benchmark.services import SourceError, SourceMeta, add_source
+from medes_site.models import AuditEntry
+from tests.conftest import Personas
+
+TEXT = "# 测试条例\n\n## 第一章 总则\n\n第一条 为了测试，制定本条例。\n".encode()
+
+
+def test_adding_the_same_file_twice_gives_the_existing_source(personas: Personas) -> None:
+    first, created = add_source(io.BytesIO(TEXT), "测试条例.md", SourceMeta(title="测试条例"), user=personas.curator)
+    again, created_again = add_source(io.BytesIO(TEXT), "copy.md", SourceMeta(title="别的名字"), user=personas.curator)
+    assert (created, created_again) == (True, False)
+    assert again.pk == first.pk and Source.objects.count() == 1
+    assert first.size == len(TEXT) and len(first.sha256) == 64
+    assert AuditEntry.objects.filter(action="source.add").count() == 1
+
+
+def test_the_stored_name_is_generated_whatever_the_upload_was_called(personas: Personas, settings: Any) -> None:
+    source, _ = add_source(io.BytesIO(TEXT), "../../etc/passwd.md", SourceMeta(title="x"))
+    stored = Path(source.file.path)
+    assert stored.parent == Path(settings.MEDIA_ROOT) / "sources"
+    assert "passwd" not in stored.name and stored.suffix == ".md"
+    assert source.original_name == "passwd.md"
+    assert stored.read_bytes() == TEXT
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "title", "message"),
+    [
+        (TEXT, "law.exe", "t", "not a supported type"),
+        (TEXT, "law", "t", "not a supported type"),
+        (b"", "law.md", "t", "The file is empty"),
+        (TEXT, "law.md", "   ", "needs a title"),
+        (b"x" * 3000, "big.txt", "t", "larger than the limit"),
+    ],
+)
+def test_bad_files_are_refused_with_a_reason_and_nothing_is_stored(
+    db: None, settings: Any, data: bytes, name: str, title: str, message: str
+) -> None:
+    settings.MEDES_SOURCE_MAX_BYTES = 2048
+    with pytest.raises(SourceError, match=message):
+        from django.utils import translation
+
+        with translation.override("en"):
+            add_source(io.BytesIO(data), name, SourceMeta(title=title))
+    assert not Source.objects.exists()
+    assert not (Path(settings.MEDIA_ROOT) / "sources").exists()
+
+
+def test_load_demo_registers_the_six_laws_once(db: None) -> None:
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    assert "Sources: 6 added, 0 already present." in out.getvalue()
+    titles = set(Source.objects.values_list("title", flat=True))
+    assert "中华人民共和国医师法" in titles and "人体器官移植条例" in titles
+    regulation = Source.objects.get(title="医疗纠纷预防和处理条例")
+    assert regulation.kind == SourceKind.ADMINISTRATIVE_REGULATION
+    assert str(regulation.effective_on) == "2018-10-01"
+    again = io.StringIO()
+    call_command("load_demo", stdout=again)
+    assert "Sources: 0 added, 6 already present." in again.getvalue()
+    assert Source.objects.count() == 6
+
+
+def test_curators_list_filter_and_download_sources(personas: Personas, client_as: Any) -> None:
+    law, _ = add_source(io.BytesIO(TEXT), "测试条例.md", SourceMeta(title="测试条例", kind=SourceKind.LAW))
+    add_source(
+        io.BytesIO(b"guideline text"), "g.txt", SourceMeta(title="心理咨询伦理守则", kind=SourceKind.ETHICS_GUIDELINE)
+    )
+    client = client_as(personas.curator)
+    listing = client.get(reverse("benchmark:sources"), {"kind": "law"}).content.decode()
+    assert "测试条例" in listing and "心理咨询伦理守则" not in listing
+    search = client.get(reverse("benchmark:sources"), {"q": "咨询"}, headers={"HX-Request": "true"}).content.decode()
+    assert "心理咨询伦理守则" in search and "测试条例" not in search and "<html" not in search
+
+    response = client.get(reverse("benchmark:source_download", args=[law.pk]))
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Type"] == "application/octet-stream"
+    assert b"".join(response.streaming_content) == TEXT
+
+
+def test_source_list_with_a_bad_filter_is_400(personas: Personas, client_as: Any) -> None:
+    response = client_as(personas.curator).get(reverse("benchmark:sources"), {"kind": "poem"})
+    assert response.status_code == 400
+
+
+def test_source_titles_are_escaped(personas: Personas, client_as: Any) -> None:
+    add_source(io.BytesIO(b"x"), "x.txt", SourceMeta(title="<script>alert(1)</script>"))
+    html = client_as(personas.curator).get(reverse("benchmark:sources")).content.decode()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_curator_home_shows_the_corpus(personas: Personas, client_as: Any) -> None:
+    add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例", kind=SourceKind.LAW))
+    html = client_as(personas.curator).get(reverse("role_home", args=["curator"])).content.decode()
+    assert 'data-testid="sources-panel"' in html and "法律: 1" in html and "共 1 个规范来源" in html
