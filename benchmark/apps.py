@@ -9,4 +9,4 @@ class BenchmarkConfig(AppConfig):
     verbose_name = _("Benchmark")
 
     def ready(self) -> None:
-        from benchmark import home  # noqa: F401 - registers the home-page panels
+        from benchmark import home, jobs  # noqa: F401 - registers home-page panels and job kinds

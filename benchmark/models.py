@@ -21,6 +21,12 @@ class SourceKind(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+class ParseStatus(models.TextChoices):
+    PENDING = "pending", _("Not parsed yet")
+    PARSED = "parsed", _("Parsed")
+    FAILED = "failed", _("Parsing failed")
+
+
 class Source(models.Model):
     """One authoritative document, stored as uploaded (under a generated name) and identified by its hash."""
 
@@ -52,6 +58,14 @@ class Source(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(_("added"), auto_now_add=True)
+    parse_status = models.CharField(
+        _("parse status"), max_length=16, choices=ParseStatus.choices, default=ParseStatus.PENDING
+    )
+    parse_error = models.TextField(_("parse error"), blank=True)
+    parse_warnings = models.JSONField(_("parse warnings"), default=list, blank=True)
+    parsed_at = models.DateTimeField(_("parsed"), null=True, blank=True)
+    article_count = models.PositiveIntegerField(_("articles"), default=0)
+    chapter_count = models.PositiveIntegerField(_("chapters"), default=0)
 
     class Meta:
         ordering: ClassVar[list[str]] = ["title", "-promulgated_on", "pk"]
@@ -60,3 +74,30 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.version or self.promulgated_on or '-'})"
+
+
+class Provision(models.Model):
+    """One article (条) of a source, with the divisions (编/分编/章/节) it sits in."""
+
+    source = models.ForeignKey(Source, verbose_name=_("source"), on_delete=models.CASCADE, related_name="provisions")
+    position = models.PositiveIntegerField(_("position"), help_text=_("Order within the source, from 1."))
+    number = models.PositiveIntegerField(_("article number"))
+    suffix = models.PositiveSmallIntegerField(_("suffix"), default=0, help_text=_("1 for 第N条之一."))
+    label = models.CharField(_("label"), max_length=32)
+    text = models.TextField(_("text"))
+    book = models.CharField(_("book"), max_length=128, blank=True)
+    part = models.CharField(_("part"), max_length=128, blank=True)
+    chapter = models.CharField(_("chapter"), max_length=128, blank=True)
+    section = models.CharField(_("section"), max_length=128, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["source", "position"]
+        verbose_name = _("provision")
+        verbose_name_plural = _("provisions")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["source", "number", "suffix"], name="provision_unique_number"),
+            models.UniqueConstraint(fields=["source", "position"], name="provision_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source.title} {self.label}"

@@ -14,9 +14,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from benchmark.models import Source, SourceKind
+from benchmark.models import ParseStatus, Provision, Source, SourceKind
+from benchmark.parsing import ParsedDocument, ParseError, parse_file
 from medes_site import audit
 
 ALLOWED_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"}
@@ -85,3 +87,67 @@ def add_source(
         return Source.objects.get(sha256=sha256), False
     audit.record("source.add", actor=user, obj=source, details={"sha256": sha256, "size": size})
     return source, True
+
+
+def parse_source(source: Source, *, user: User | None = None) -> ParsedDocument:
+    """Parse the stored file into provisions, replacing any earlier parse. A failure is recorded on the
+    source (status, message) and the provisions from the last good parse are kept."""
+    with source.file.open("rb") as stream:
+        data = stream.read()
+    try:
+        doc = parse_file(data, source.original_name, title=source.title)
+        duplicates = _duplicate_labels(doc)
+        if duplicates:
+            raise ParseError(f"These articles appear more than once: {', '.join(duplicates)}.")
+    except ParseError as error:
+        Source.objects.filter(pk=source.pk).update(parse_status=ParseStatus.FAILED, parse_error=str(error))
+        source.refresh_from_db()
+        audit.record("source.parse_failed", actor=user, obj=source, details={"error": str(error)})
+        raise
+    with transaction.atomic():
+        source.provisions.all().delete()
+        Provision.objects.bulk_create(
+            [
+                Provision(
+                    source=source,
+                    position=position,
+                    number=article.number,
+                    suffix=article.suffix,
+                    label=article.label,
+                    text=article.text,
+                    book=article.book.heading if article.book else "",
+                    part=article.part.heading if article.part else "",
+                    chapter=article.chapter.heading if article.chapter else "",
+                    section=article.section.heading if article.section else "",
+                )
+                for position, article in enumerate(doc.articles, start=1)
+            ],
+            batch_size=1000,
+        )
+        source.parse_status = ParseStatus.PARSED
+        source.parse_error = ""
+        source.parse_warnings = doc.warnings
+        source.parsed_at = timezone.now()
+        source.article_count = len(doc.articles)
+        source.chapter_count = doc.count("chapter")
+        source.save(
+            update_fields=[
+                "parse_status", "parse_error", "parse_warnings", "parsed_at", "article_count", "chapter_count",
+            ]
+        )  # fmt: skip
+    audit.record(
+        "source.parse", actor=user, obj=source,
+        details={"articles": source.article_count, "chapters": source.chapter_count, "warnings": len(doc.warnings)},
+    )  # fmt: skip
+    return doc
+
+
+def _duplicate_labels(doc: ParsedDocument) -> list[str]:
+    seen: set[tuple[int, int]] = set()
+    duplicates: list[str] = []
+    for article in doc.articles:
+        key = (article.number, article.suffix)
+        if key in seen:
+            duplicates.append(article.label)
+        seen.add(key)
+    return duplicates

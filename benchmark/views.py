@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from benchmark.forms import SourceFilterForm
 from benchmark.models import Source
+from medes_site import jobs
 from medes_site.http import AuthedRequest
-from medes_site.roles import Role, role_required
+from medes_site.roles import Role, has_role, role_required
 
 SOURCES_PER_PAGE = 50
 SOURCE_ROLES = (Role.CURATOR, Role.REVIEWER)
@@ -41,6 +44,34 @@ def source_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(queryset, SOURCES_PER_PAGE).get_page(form.cleaned_data["page"] or 1)
     template = "benchmark/sources.html#source-table" if request.htmx else "benchmark/sources.html"
     return render(request, template, {"form": form, "page": page})
+
+
+@require_GET
+@role_required(*SOURCE_ROLES)
+def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    source = get_source_for_user(request, pk)
+    provisions = list(source.provisions.all())
+    tree: list[dict[str, object]] = []  # consecutive provisions grouped under their division headings
+    for provision in provisions:
+        heading = " · ".join(
+            part for part in (provision.book, provision.part, provision.chapter, provision.section) if part
+        )
+        if not tree or tree[-1]["heading"] != heading:
+            tree.append({"heading": heading, "provisions": []})
+        tree[-1]["provisions"].append(provision)  # type: ignore[attr-defined]
+    context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR)}
+    return render(request, "benchmark/source_detail.html", context)
+
+
+@require_POST
+@role_required(Role.CURATOR)
+def source_parse(request: AuthedRequest, pk: int) -> HttpResponse:
+    source = get_source_for_user(request, pk)
+    job = jobs.enqueue_job("benchmark.parse_source", {"source": source.pk}, user=request.user, request=request)
+    messages.info(
+        request, _("Parsing started as job %(pk)s; this page shows the result when it ends.") % {"pk": job.pk}
+    )
+    return redirect("jobs:detail", pk=job.pk)
 
 
 @require_GET

@@ -72,6 +72,18 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
     ),
     ("sources", "get", lambda j: reverse("benchmark:sources"), row({"curator", "reviewer", "admin"})),
     (
+        "source",
+        "get",
+        lambda j: reverse("benchmark:source", args=[j["source"].pk]),
+        row({"curator", "reviewer", "admin"}),
+    ),
+    (
+        "source-parse",
+        "post",
+        lambda j: reverse("benchmark:source_parse", args=[j["source"].pk]),
+        row({"curator", "admin"}),
+    ),
+    (
         "source-download",
         "get",
         lambda j: reverse("benchmark:source_download", args=[j["source"].pk]),

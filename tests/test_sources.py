@@ -11,9 +11,11 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from benchmark.models import Source, SourceKind
-from benchmark.services import SourceError, SourceMeta, add_source
-from medes_site.models import AuditEntry
+from benchmark.models import ParseStatus, Provision, Source, SourceKind
+from benchmark.parsing import ParseError
+from benchmark.services import SourceError, SourceMeta, add_source, parse_source
+from medes_site.jobs import execute_job
+from medes_site.models import AuditEntry, Job, JobStatus
 from tests.conftest import Personas
 
 TEXT = "# 测试条例\n\n## 第一章 总则\n\n第一条 为了测试，制定本条例。\n".encode()
@@ -63,7 +65,7 @@ def test_bad_files_are_refused_with_a_reason_and_nothing_is_stored(
 def test_load_demo_registers_the_six_laws_once(db: None) -> None:
     out = io.StringIO()
     call_command("load_demo", stdout=out)
-    assert "Sources: 6 added, 0 already present." in out.getvalue()
+    assert "Sources: 6 added, 0 already present; all parsed." in out.getvalue()
     titles = set(Source.objects.values_list("title", flat=True))
     assert "中华人民共和国医师法" in titles and "人体器官移植条例" in titles
     regulation = Source.objects.get(title="医疗纠纷预防和处理条例")
@@ -71,7 +73,7 @@ def test_load_demo_registers_the_six_laws_once(db: None) -> None:
     assert str(regulation.effective_on) == "2018-10-01"
     again = io.StringIO()
     call_command("load_demo", stdout=again)
-    assert "Sources: 0 added, 6 already present." in again.getvalue()
+    assert "Sources: 0 added, 6 already present; all parsed." in again.getvalue()
     assert Source.objects.count() == 6
 
 
@@ -108,3 +110,56 @@ def test_curator_home_shows_the_corpus(personas: Personas, client_as: Any) -> No
     add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例", kind=SourceKind.LAW))
     html = client_as(personas.curator).get(reverse("role_home", args=["curator"])).content.decode()
     assert 'data-testid="sources-panel"' in html and "法律: 1" in html and "共 1 个规范来源" in html
+
+
+def test_demo_sources_are_parsed_into_provisions(db: None) -> None:
+    call_command("load_demo", stdout=io.StringIO())
+    counts = {s.title: (s.article_count, s.chapter_count, s.provisions.count()) for s in Source.objects.all()}
+    assert counts["中华人民共和国医师法"] == (67, 7, 67)
+    assert counts["中华人民共和国基本医疗卫生与健康促进法"] == (110, 10, 110)
+    article = Provision.objects.get(source__title="人体器官移植条例", number=1)
+    assert article.label == "第一条" and article.chapter == "第一章 总则"
+
+
+def test_parsing_again_replaces_provisions_and_a_failed_parse_keeps_the_last_good_one(personas: Personas) -> None:
+    source, _ = add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例"))
+    parse_source(source)
+    parse_source(source)
+    assert source.provisions.count() == 1
+    Path(source.file.path).write_bytes("没有条文的文字。".encode())  # the stored file went bad
+    with pytest.raises(ParseError):
+        parse_source(source, user=personas.curator)
+    source.refresh_from_db()
+    assert source.parse_status == ParseStatus.FAILED and "No articles" in source.parse_error
+    assert source.provisions.count() == 1
+    assert AuditEntry.objects.filter(action="source.parse_failed", actor=personas.curator).exists()
+
+
+def test_duplicate_article_numbers_fail_the_parse_with_their_labels(db: None) -> None:
+    text = "第一条 甲。\n第二条 乙。\n第二条 丙。\n".encode()
+    source, _ = add_source(io.BytesIO(text), "dup.txt", SourceMeta(title="重复"))
+    with pytest.raises(ParseError, match="第二条"):
+        parse_source(source)
+
+
+def test_curator_parses_a_source_through_a_job_and_sees_its_tree(personas: Personas, client_as: Any) -> None:
+    source, _ = add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例"))
+    client = client_as(personas.curator)
+    page = client.get(reverse("benchmark:source", args=[source.pk])).content.decode()
+    assert "未解析" in page or "Not parsed" in page
+    response = client.post(reverse("benchmark:source_parse", args=[source.pk]))
+    job = Job.objects.get(kind="benchmark.parse_source")
+    assert response["Location"] == reverse("jobs:detail", args=[job.pk])
+    assert execute_job(job.pk) == JobStatus.SUCCEEDED  # what the worker does
+    job.refresh_from_db()
+    assert job.metrics == {"articles": 1, "chapters": 1, "warnings": 0}
+    page = client.get(reverse("benchmark:source", args=[source.pk])).content.decode()
+    assert "第一章 总则" in page and "为了测试，制定本条例。" in page
+
+
+def test_reviewers_read_sources_but_cannot_parse(personas: Personas, client_as: Any) -> None:
+    source, _ = add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例"))
+    client = client_as(personas.reviewer)
+    assert client.get(reverse("benchmark:source", args=[source.pk])).status_code == 200
+    assert client.post(reverse("benchmark:source_parse", args=[source.pk])).status_code == 403
+    assert not Job.objects.exists()

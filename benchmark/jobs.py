@@ -1,0 +1,38 @@
+"""Job kinds of the benchmark app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from benchmark.models import Source
+from benchmark.services import parse_source
+from medes_site.jobs import JobContext, JobError, job_kind
+from medes_site.roles import Role
+
+
+def validate_parse(config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        pk = int(config["source"])
+    except (KeyError, TypeError, ValueError):
+        raise JobError(_("Name the source to parse.")) from None
+    if not Source.objects.filter(pk=pk).exists():
+        raise JobError(_("There is no such source."))
+    return {"source": pk}
+
+
+@job_kind(
+    "benchmark.parse_source",
+    label=_("Parse a source into provisions"),
+    time_limit=10 * 60,
+    roles=frozenset({Role.CURATOR}),
+    validate=validate_parse,
+)
+def run_parse(ctx: JobContext) -> None:
+    source = Source.objects.get(pk=ctx.config["source"])
+    ctx.progress(0.1, f"parsing {source.original_name}")
+    doc = parse_source(source)
+    for warning in doc.warnings:
+        ctx.log(warning)
+    ctx.set_metrics(articles=len(doc.articles), chapters=doc.count("chapter"), warnings=len(doc.warnings))

@@ -1,0 +1,141 @@
+"""The structure parser on the six real laws and on the messier layouts real sources have."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmark.parsing import ParseError, numeral, parse_file, parse_lines
+
+LAWS = Path(__file__).resolve().parent.parent / "benchmark" / "demo" / "laws"
+# From ../shared/data/README.md: (articles, chapters) of each file.
+EXPECTED = {
+    "医师法(2021-08-20).md": (67, 7),
+    "基本医疗卫生与健康促进法(2019-12-28).md": (110, 10),
+    "人体器官移植条例(2007-03-31).md": (32, 5),
+    "个人信息保护法(2021-08-20).md": (74, 8),
+    "精神卫生法(2018-04-27).md": (85, 7),
+    "医疗纠纷预防和处理条例(2018-07-31).md": (56, 5),
+}
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_each_shipped_law_parses_to_its_article_and_chapter_counts(name: str) -> None:
+    doc = parse_file((LAWS / name).read_bytes(), name)
+    articles, chapters = EXPECTED[name]
+    assert len(doc.articles) == articles
+    assert doc.count("chapter") == chapters
+    assert [a.number for a in doc.articles] == list(range(1, articles + 1))
+    assert doc.warnings == []
+    assert doc.title.endswith(name.split("(")[0])
+
+
+def test_multi_paragraph_articles_keep_their_paragraphs() -> None:
+    doc = parse_file((LAWS / "医师法(2021-08-20).md").read_bytes(), "医师法.md")
+    article_3 = doc.articles[2]
+    assert article_3.label == "第三条"
+    assert len(article_3.paragraphs) == 2
+    assert article_3.paragraphs[1].startswith("医师依法执业")
+    assert article_3.chapter is not None and article_3.chapter.heading == "第一章 总则"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("一", 1), ("十", 10), ("十二", 12), ("二十", 20), ("一百零五", 105), ("九百八十九", 989),
+                        ("一千二百六十", 1260), ("两百", 200), ("12", 12)],
+)  # fmt: skip
+def test_numerals(text: str, value: int) -> None:
+    assert numeral(text) == value
+
+
+def test_article_zhi_yi_is_a_suffix_of_its_article() -> None:
+    doc = parse_lines(["第一百二十三条 原文。", "第一百二十三条之一 新增的条文。", "第一百二十四条 下一条。"])
+    assert [(a.number, a.suffix, a.label) for a in doc.articles] == [
+        (123, 0, "第一百二十三条"), (123, 1, "第一百二十三条之一"), (124, 0, "第一百二十四条"),
+    ]  # fmt: skip
+    assert doc.warnings == []
+
+
+def test_a_book_that_starts_mid_code_keeps_its_numbers() -> None:
+    doc = parse_lines([
+        "第四编 人格权", "第一章 一般规定",
+        "第九百八十九条 本编调整因人格权的享有和保护产生的民事关系。",
+        "第九百九十条 人格权是民事主体享有的生命权、身体权、健康权……",
+        "第二章 生命权、身体权和健康权",
+        "第一千零二条 自然人享有生命权。",
+    ])  # fmt: skip
+    assert [a.number for a in doc.articles] == [989, 990, 1002]
+    assert doc.articles[0].book is not None and doc.articles[0].book.heading == "第四编 人格权"
+    assert doc.articles[2].chapter is not None and doc.articles[2].chapter.number == 2
+    assert doc.warnings == ["Articles 991–1001 are missing before 第1002条."]
+
+
+def test_sections_inside_chapters_and_a_bare_supplementary_chapter() -> None:
+    doc = parse_lines([
+        "第一章 总 则", "第一条 总则条文。",
+        "第二章 诊疗", "第一节 一般规定", "第二条 一般规定。", "第二节 特殊规定", "第三条 特殊规定。",
+        "附 则", "第四条 本法自公布之日起施行。",
+    ])  # fmt: skip
+    assert doc.count("chapter") == 3 and doc.count("section") == 2
+    second, third, fourth = doc.articles[1:]
+    assert second.section is not None and second.section.heading == "第一节 一般规定"
+    assert third.section is not None and third.section.heading == "第二节 特殊规定"
+    assert fourth.chapter is not None and fourth.chapter.title == "附则" and fourth.section is None
+    assert doc.articles[0].chapter is not None and doc.articles[0].chapter.title == "总则"  # letter-spacing removed
+
+
+def test_pdf_text_drops_page_numbers_and_running_headers_and_rejoins_wrapped_lines() -> None:
+    lines = [
+        "中华人民共和国测试法", "第一章 总则",
+        "第一条 为了规范医疗行为，保障患者", "合法权益，制定本法。",
+        "- 1 -", "中华人民共和国测试法",
+        "第二条 医师应当尊重患者。", "第 2 页 共 9 页", "3",
+        "第三条规定的事项由国务院另行规定。",
+    ]  # fmt: skip
+    doc = parse_lines(lines, title="中华人民共和国测试法", join_wrapped=True)
+    assert [a.text for a in doc.articles] == [
+        "为了规范医疗行为，保障患者合法权益，制定本法。",
+        "医师应当尊重患者。",
+        "规定的事项由国务院另行规定。",
+    ]
+
+
+def test_a_paragraph_opening_with_a_citation_stays_a_paragraph() -> None:
+    doc = parse_lines(["第一条 条文。", "第二条 条文。", "第十条规定的情形除外。"])
+    assert len(doc.articles) == 2
+    assert doc.articles[1].paragraphs == ["条文。", "第十条规定的情形除外。"]
+
+
+def test_the_table_of_contents_is_skipped() -> None:
+    doc = parse_lines([
+        "目 录", "第一章 总则", "第二章 医师", "第三章 附则",
+        "第一章 总则", "第一条 一。", "第二章 医师", "第二条 二。", "第三章 附则", "第三条 三。",
+    ])  # fmt: skip
+    assert doc.count("chapter") == 3 and len(doc.articles) == 3
+
+
+def test_html_sources_drop_scripts_and_read_blocks() -> None:
+    page = (
+        "<html><head><title>测试条例</title><script>alert('x')</script></head><body>"
+        "<h2>第一章 总则</h2><p>第一条 为了测试&amp;验证，制定本条例。</p>"
+        "<script>document.write('第二条 假的')</script>"
+        "<p>第二条 本条例自公布之日起施行。</p></body></html>"
+    ).encode()
+    doc = parse_file(page, "page.html")
+    assert doc.title == "测试条例"
+    assert [a.text for a in doc.articles] == ["为了测试&验证，制定本条例。", "本条例自公布之日起施行。"]
+
+
+def test_gbk_text_files_are_read() -> None:
+    doc = parse_file("第一章 总则\n第一条 患者享有知情同意权。\n".encode("gbk"), "law.txt")
+    assert doc.articles[0].text == "患者享有知情同意权。"
+
+
+def test_text_without_articles_is_a_clear_error() -> None:
+    with pytest.raises(ParseError, match="No articles"):
+        parse_file("这是一份会议纪要，没有条文。".encode(), "notes.txt")
+
+
+def test_unsupported_types_say_so() -> None:
+    with pytest.raises(ParseError, match="not supported yet"):
+        parse_file(b"%PDF-1.7", "law.pdf")
