@@ -32,7 +32,7 @@ def validate_parse(config: dict[str, Any]) -> dict[str, Any]:
 def run_parse(ctx: JobContext) -> None:
     source = Source.objects.get(pk=ctx.config["source"])
     ctx.progress(0.1, f"parsing {source.original_name}")
-    doc = parse_source(source)
-    for warning in doc.warnings:
+    result = parse_source(source, user=None)
+    for warning in result["warnings"]:
         ctx.log(warning)
-    ctx.set_metrics(articles=len(doc.articles), chapters=doc.count("chapter"), warnings=len(doc.warnings))
+    ctx.set_metrics(articles=len(result["articles"]), chapters=result["chapters"], warnings=len(result["warnings"]))

@@ -13,11 +13,17 @@ into lines; ``parse_lines`` does the rest:
 
 from __future__ import annotations
 
+import argparse
 import html.parser
+import io
+import json
 import re
+import sys
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePath
+from pathlib import Path, PurePath
+from typing import Any
 
 import cn2an
 
@@ -27,10 +33,11 @@ HEADING = re.compile(rf"^第({NUMERAL})(分编|编|章|节){SPACE}*(.*)$")
 ARTICLE = re.compile(rf"^第({NUMERAL})条(?:之({NUMERAL}))?({SPACE}+|$)?(.*)$", re.DOTALL)
 SUPPLEMENTARY = re.compile(rf"^附{SPACE}*则$")
 TOC = re.compile(rf"^目{SPACE}*录$")
+LIST_ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十]+[)）]|[一二三四五六七八九十]+、|\d+[.、．])")
 PAGE_NUMBER = re.compile(
     rf"^(?:[-—–]{SPACE}*\d+{SPACE}*[-—–]|\d+|第{SPACE}*\d+{SPACE}*页(?:{SPACE}*[,，/]?{SPACE}*共{SPACE}*\d+{SPACE}*页)?|\d+{SPACE}*/{SPACE}*\d+)$"
 )
-SENTENCE_END = '。；;：:！!？?）)」』”"'
+PARAGRAPH_END = "。：:！!？?"
 LEVELS = {"编": "book", "分编": "part", "章": "chapter", "节": "section"}
 # A heading of one level closes the divisions below it.
 BELOW = {"book": ("part", "chapter", "section"), "part": ("chapter", "section"), "chapter": ("section",), "section": ()}
@@ -92,6 +99,11 @@ class ParsedDocument:
 def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = False) -> ParsedDocument:
     """Parse text lines. ``join_wrapped`` (for PDF text) joins a line to the previous one when the
     previous one does not end a sentence, undoing the layout's line breaks."""
+    lines = list(lines)
+    if join_wrapped:
+        headers = _running_headers(lines)
+        title = title or (headers[0] if headers else "")
+        lines = [line for line in lines if _squash(line.strip()) not in headers]
     cleaned = list(_clean(lines, title))
     if join_wrapped:
         cleaned = list(_join_wrapped(cleaned))
@@ -177,6 +189,24 @@ def _squash(text: str) -> str:
     return re.sub(r"(?<=[\u4e00-\u9fff])[\s\u3000]+(?=[\u4e00-\u9fff])", "", text.strip())
 
 
+def _running_headers(lines: list[str]) -> list[str]:
+    """Short lines repeated on three or more pages (a law's title, an issuer's name) are page furniture,
+    most frequent first. Headings and articles never count, however often they repeat."""
+    counts: dict[str, int] = {}
+    for raw in lines:
+        line = _squash(raw.strip())
+        words = len(re.findall(r"\w", line))
+        if (
+            words >= 4
+            and len(line) <= 40
+            and not PAGE_NUMBER.match(line)
+            and not ARTICLE.match(line)
+            and not _heading(line)
+        ):
+            counts[line] = counts.get(line, 0) + 1
+    return [line for line, n in sorted(counts.items(), key=lambda item: -item[1]) if n >= 3]
+
+
 def _clean(lines: Iterable[str], title: str) -> Iterator[str]:
     seen_title = False
     for raw in lines:
@@ -192,16 +222,32 @@ def _clean(lines: Iterable[str], title: str) -> Iterator[str]:
 
 
 def _join_wrapped(lines: list[str]) -> Iterator[str]:
-    buffer = ""
+    """Undo a PDF's line wrapping. A line as long as the page allows was wrapped, unless it ends a
+    sentence (。：！？); a shorter line ends its paragraph. Articles, headings and list items（一）
+    always start anew. (A paragraph whose sentence ends exactly at a line's end is split in two: the
+    text layer alone cannot tell; the words are all kept.)"""
+    full = _full_line_length(lines)
+    buffer, previous = "", ""
     for line in lines:
-        starts_new = bool(ARTICLE.match(line) or _heading(line) or TOC.match(line))
-        if buffer and (starts_new or buffer.endswith(tuple(SENTENCE_END)) or _heading(buffer)):
+        starts_new = bool(ARTICLE.match(line) or _heading(line) or TOC.match(line) or LIST_ITEM.match(line))
+        wrapped = len(previous) >= full and not previous.endswith(tuple(PARAGRAPH_END))
+        if buffer and (starts_new or _heading(buffer) or not wrapped):
             yield buffer
             buffer = line
         else:
             buffer += line
+        previous = line
     if buffer:
         yield buffer
+
+
+def _full_line_length(lines: list[str]) -> int:
+    """The length of a full line on this document's pages: the length most long lines share."""
+    lengths = sorted(len(line) for line in lines if len(line) >= 10)
+    if not lengths:
+        return 10**6
+    typical = lengths[int(len(lengths) * 0.9)]  # the 90th percentile: full lines dominate the top
+    return max(10, int(typical * 0.9))
 
 
 # --- readers ------------------------------------------------------------------------------------------
@@ -288,15 +334,113 @@ def html_lines(text: str) -> tuple[str, list[str]]:
     return parser.title, parser.lines
 
 
+DOCX_MAX_ENTRIES = 2000
+DOCX_MAX_UNPACKED = 200 * 1024 * 1024
+DOCX_MAX_RATIO = 100
+
+
+def docx_lines(data: bytes) -> tuple[str, list[str]]:
+    """Paragraphs and table cells in document order. The archive is checked before it is opened: too
+    many entries, too much unpacked data or an absurd compression ratio is refused as a zip bomb."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+            unpacked = sum(entry.file_size for entry in entries)
+            if len(entries) > DOCX_MAX_ENTRIES or unpacked > DOCX_MAX_UNPACKED or unpacked > DOCX_MAX_RATIO * len(data):
+                raise ParseError("The DOCX file unpacks to far more than its size (a zip bomb?); it was not opened.")
+    except zipfile.BadZipFile:
+        raise ParseError("The file is not a valid DOCX document (it is not a ZIP archive).") from None
+    import docx  # python-docx parses with resolve_entities=False: no XML entity expansion
+    from docx.oxml.ns import qn
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as error:  # python-docx raises KeyError, ValueError, lxml errors… for a broken file
+        raise ParseError(f"The DOCX document cannot be read: {type(error).__name__}.") from None
+    title = str(document.core_properties.title or "")
+    lines: list[str] = []
+    for block in document.element.body.iterchildren():
+        if block.tag == qn("w:p"):
+            lines.append("".join(node.text or "" for node in block.iter(qn("w:t"))))
+        elif block.tag == qn("w:tbl"):
+            lines.extend("".join(node.text or "" for node in cell.iter(qn("w:t"))) for cell in block.iter(qn("w:tc")))
+    return title, lines
+
+
+def pdf_lines(data: bytes) -> list[str]:
+    """Text of a PDF's pages (pdfminer.six). Encrypted and broken files are refused with a reason."""
+    from pdfminer.high_level import extract_text
+    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+    from pdfminer.pdfparser import PDFSyntaxError
+    from pdfminer.psexceptions import PSException
+
+    try:
+        text = extract_text(io.BytesIO(data))
+    except (PDFPasswordIncorrect, PDFEncryptionError):
+        raise ParseError("The PDF is encrypted; upload an unprotected copy.") from None
+    except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError):
+        raise ParseError("The PDF is damaged or not a PDF; it could not be read.") from None
+    if not text.strip():
+        raise ParseError("The PDF has no text layer (a scan?); upload a text PDF or the official text.")
+    return text.splitlines()
+
+
 def parse_file(data: bytes, name: str, *, title: str = "") -> ParsedDocument:
-    """Parse a source file by its type. PDF and DOCX readers arrive with the upload screen."""
+    """Parse a source file by its type: Markdown, HTML, plain text, DOCX or PDF."""
     suffix = PurePath(name).suffix.lower()
+    join_wrapped = False
     if suffix in {".md", ".markdown"}:
         found, lines = markdown_lines(decode(data))
     elif suffix in {".html", ".htm"}:
         found, lines = html_lines(decode(data))
     elif suffix == ".txt":
         found, lines = "", decode(data).splitlines()
+    elif suffix == ".docx":
+        found, lines = docx_lines(data)
+    elif suffix == ".pdf":
+        found, lines, join_wrapped = "", pdf_lines(data), True
     else:
-        raise ParseError(f"Parsing {suffix or 'this'} files is not supported yet; Markdown, HTML and text are.")
-    return parse_lines(lines, title=title or found)
+        raise ParseError(f"Parsing {suffix or 'this'} files is not supported; use PDF, DOCX, HTML, Markdown or text.")
+    return parse_lines(lines, title=title or found, join_wrapped=join_wrapped)
+
+
+def to_json(doc: ParsedDocument) -> dict[str, Any]:
+    """The parse as plain data, as the isolated parser process hands it back."""
+
+    def heading(division: Division | None) -> str:
+        return division.heading if division else ""
+
+    return {
+        "title": doc.title,
+        "chapters": doc.count("chapter"),
+        "warnings": doc.warnings,
+        "articles": [
+            {
+                "number": a.number, "suffix": a.suffix, "label": a.label, "text": a.text,
+                "book": heading(a.book), "part": heading(a.part), "chapter": heading(a.chapter),
+                "section": heading(a.section),
+            }
+            for a in doc.articles
+        ],
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmark.parsing FILE [--name N] [--title T]``: the parse as JSON on stdout; on a
+    file that cannot be parsed, the reason on stderr and exit status 3."""
+    parser = argparse.ArgumentParser(prog="python -m benchmark.parsing", description=__doc__.split("\n")[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--name", help="the original file name (its suffix picks the reader)")
+    parser.add_argument("--title", default="")
+    args = parser.parse_args(argv)
+    try:
+        doc = parse_file(args.file.read_bytes(), args.name or args.file.name, title=args.title)
+    except ParseError as error:
+        sys.stderr.write(f"{error}\n")
+        return 3
+    json.dump(to_json(doc), sys.stdout, ensure_ascii=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

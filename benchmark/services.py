@@ -4,11 +4,16 @@ stored, the stored name is generated, and the same bytes twice give the existing
 from __future__ import annotations
 
 import hashlib
+import json
+import resource
+import signal
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from pathlib import PurePath
-from typing import IO
+from pathlib import Path, PurePath
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -18,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from benchmark.models import ParseStatus, Provision, Source, SourceKind
-from benchmark.parsing import ParsedDocument, ParseError, parse_file
+from benchmark.parsing import ParseError
 from medes_site import audit
 
 ALLOWED_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"}
@@ -89,14 +94,16 @@ def add_source(
     return source, True
 
 
-def parse_source(source: Source, *, user: User | None = None) -> ParsedDocument:
-    """Parse the stored file into provisions, replacing any earlier parse. A failure is recorded on the
-    source (status, message) and the provisions from the last good parse are kept."""
-    with source.file.open("rb") as stream:
-        data = stream.read()
+def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
+    """Parse the stored file into provisions, replacing any earlier parse. The parser runs in a child
+    process under CPU-time and memory limits, so a hostile or broken file cannot take the worker down.
+    A failure is recorded on the source (status, message) and the provisions of the last good parse stay."""
     try:
-        doc = parse_file(data, source.original_name, title=source.title)
-        duplicates = _duplicate_labels(doc)
+        if not source.file or not Path(source.file.path).is_file():
+            raise ParseError("The stored file is missing from MEDIA_ROOT; upload the source again.")
+        untitled = source.title == PurePath(source.original_name).stem  # uploaded without a title
+        result = _parse_isolated(Path(source.file.path), source.original_name, "" if untitled else source.title)
+        duplicates = _duplicate_labels(result["articles"])
         if duplicates:
             raise ParseError(f"These articles appear more than once: {', '.join(duplicates)}.")
     except ParseError as error:
@@ -109,45 +116,71 @@ def parse_source(source: Source, *, user: User | None = None) -> ParsedDocument:
         Provision.objects.bulk_create(
             [
                 Provision(
-                    source=source,
-                    position=position,
-                    number=article.number,
-                    suffix=article.suffix,
-                    label=article.label,
-                    text=article.text,
-                    book=article.book.heading if article.book else "",
-                    part=article.part.heading if article.part else "",
-                    chapter=article.chapter.heading if article.chapter else "",
-                    section=article.section.heading if article.section else "",
+                    source=source, position=position, number=a["number"], suffix=a["suffix"], label=a["label"],
+                    text=a["text"], book=a["book"][:128], part=a["part"][:128], chapter=a["chapter"][:128],
+                    section=a["section"][:128],
                 )
-                for position, article in enumerate(doc.articles, start=1)
+                for position, a in enumerate(result["articles"], start=1)
             ],
             batch_size=1000,
-        )
+        )  # fmt: skip
+        if untitled and result["title"]:
+            source.title = result["title"][:255]  # take the title the file states
         source.parse_status = ParseStatus.PARSED
         source.parse_error = ""
-        source.parse_warnings = doc.warnings
+        source.parse_warnings = result["warnings"]
         source.parsed_at = timezone.now()
-        source.article_count = len(doc.articles)
-        source.chapter_count = doc.count("chapter")
+        source.article_count = len(result["articles"])
+        source.chapter_count = result["chapters"]
         source.save(
             update_fields=[
-                "parse_status", "parse_error", "parse_warnings", "parsed_at", "article_count", "chapter_count",
+                "title", "parse_status", "parse_error", "parse_warnings", "parsed_at", "article_count",
+                "chapter_count",
             ]
         )  # fmt: skip
-    audit.record(
-        "source.parse", actor=user, obj=source,
-        details={"articles": source.article_count, "chapters": source.chapter_count, "warnings": len(doc.warnings)},
-    )  # fmt: skip
-    return doc
+    summary = {"articles": source.article_count, "chapters": source.chapter_count, "warnings": len(result["warnings"])}
+    audit.record("source.parse", actor=user, obj=source, details=summary)
+    return result
 
 
-def _duplicate_labels(doc: ParsedDocument) -> list[str]:
+def _parse_isolated(path: Path, name: str, title: str) -> dict[str, Any]:
+    seconds = settings.MEDES_PARSE_SECONDS
+    memory = settings.MEDES_PARSE_MEMORY_MB * 1024 * 1024
+
+    def limit() -> None:  # runs in the child before the parser starts
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    command = [sys.executable, "-m", "benchmark.parsing", str(path), "--name", name, "--title", title]
+    try:
+        done = subprocess.run(  # noqa: S603 - our own module, arguments passed as a list
+            command, capture_output=True, timeout=seconds + 10, preexec_fn=limit, check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise ParseError(f"Parsing took longer than {seconds} s and was stopped.") from None
+    if done.returncode == 3:
+        raise ParseError(done.stderr.decode("utf-8", "replace").strip())
+    if done.returncode != 0:
+        stderr = done.stderr.decode("utf-8", "replace")
+        tail = stderr.strip().splitlines()[-1:] or ["no message"]
+        out_of_memory = any(sign in stderr for sign in ("MemoryError", "Cannot allocate memory", "failed to map"))
+        if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL) or out_of_memory:
+            raise ParseError(
+                f"Parsing needed more than its limits ({seconds} s of CPU, {settings.MEDES_PARSE_MEMORY_MB} MB) "
+                "and was stopped."
+            )
+        raise ParseError(f"The parser stopped unexpectedly ({tail[0]}).")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _duplicate_labels(articles: list[dict[str, Any]]) -> list[str]:
     seen: set[tuple[int, int]] = set()
     duplicates: list[str] = []
-    for article in doc.articles:
-        key = (article.number, article.suffix)
+    for article in articles:
+        key = (article["number"], article["suffix"])
         if key in seen:
-            duplicates.append(article.label)
+            duplicates.append(article["label"])
         seen.add(key)
     return duplicates

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from benchmark.forms import SourceFilterForm
-from benchmark.models import Source
+from benchmark.forms import SourceFilterForm, SourceUploadForm
+from benchmark.models import Source, SourceKind
+from benchmark.services import SourceError, SourceMeta, add_source
 from medes_site import jobs
 from medes_site.http import AuthedRequest
+from medes_site.models import Job, JobStatus
 from medes_site.roles import Role, has_role, role_required
 
 SOURCES_PER_PAGE = 50
@@ -43,7 +47,39 @@ def source_list(request: AuthedRequest) -> HttpResponse:
         queryset = queryset.filter(title__icontains=form.cleaned_data["q"])
     page = Paginator(queryset, SOURCES_PER_PAGE).get_page(form.cleaned_data["page"] or 1)
     template = "benchmark/sources.html#source-table" if request.htmx else "benchmark/sources.html"
-    return render(request, template, {"form": form, "page": page})
+    return render(request, template, {"form": form, "page": page, "may_add": has_role(request.user, Role.CURATOR)})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.CURATOR)
+def source_add(request: AuthedRequest) -> HttpResponse:
+    """Upload a source. Nothing is stored unless the file passes the checks; a new source is parsed by
+    a job, and the same file uploaded again leads to the source that already has it."""
+    if request.method == "GET":
+        return render(request, "benchmark/source_add.html", {"form": SourceUploadForm()})
+    form = SourceUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, "benchmark/source_add.html", {"form": form}, status=400)
+    upload = form.cleaned_data["file"]
+    meta = SourceMeta(
+        title=form.cleaned_data["title"] or PurePath(upload.name).stem,
+        kind=SourceKind(form.cleaned_data["kind"]),
+        issuer=form.cleaned_data["issuer"],
+        promulgated_on=form.cleaned_data["promulgated_on"],
+        effective_on=form.cleaned_data["effective_on"],
+        version=form.cleaned_data["version"],
+    )
+    try:
+        source, created = add_source(upload, upload.name, meta, user=request.user)
+    except SourceError as error:
+        form.add_error("file", str(error))
+        return render(request, "benchmark/source_add.html", {"form": form}, status=400)
+    if created:
+        jobs.enqueue_job("benchmark.parse_source", {"source": source.pk}, user=request.user, request=request)
+        messages.success(request, _("Added. It is being parsed; this page updates when that ends."))
+    else:
+        messages.info(request, _("This file is already in the corpus, as this source; nothing was added."))
+    return redirect("benchmark:source", pk=source.pk)
 
 
 @require_GET
@@ -59,8 +95,17 @@ def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         if not tree or tree[-1]["heading"] != heading:
             tree.append({"heading": heading, "provisions": []})
         tree[-1]["provisions"].append(provision)  # type: ignore[attr-defined]
-    context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR)}
-    return render(request, "benchmark/source_detail.html", context)
+    parsing = Job.objects.filter(
+        kind="benchmark.parse_source", config__source=source.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).exists()
+    context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing}
+    if request.htmx and not parsing:
+        # The parse just ended: reload the whole page so the provisions appear.
+        response = HttpResponse()
+        response["HX-Refresh"] = "true"
+        return response
+    template = "benchmark/source_detail.html#source-status" if request.htmx else "benchmark/source_detail.html"
+    return render(request, template, context)
 
 
 @require_POST

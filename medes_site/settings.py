@@ -133,6 +133,9 @@ STORAGES = {
 }
 
 MEDES_SOURCE_MAX_BYTES = env.read_int("MEDES_SOURCE_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+# Each source is parsed in a child process with these limits (CPU seconds, address space).
+MEDES_PARSE_SECONDS = env.read_int("MEDES_PARSE_SECONDS", 120, minimum=1)
+MEDES_PARSE_MEMORY_MB = env.read_int("MEDES_PARSE_MEMORY_MB", 1024, minimum=128)
 MEDES_DEVICE = env.read_choice("MEDES_DEVICE", "auto", ("auto", "cpu", "cuda"))
 
 # Jobs (DESIGN.md §5): a running job writes a heartbeat this often; one silent for longer than the

@@ -133,6 +133,7 @@ def worker_factory(transactional_db: None, tmp_path: Path) -> Iterator[Callable[
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "MEDES_VAR_DIR": str(settings.VAR_DIR),
         "ARTIFACTS_ROOT": str(settings.ARTIFACTS_ROOT),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "MEDES_JOB_HEARTBEAT_SECONDS": "1",
         "MEDES_JOB_STALE_SECONDS": "3",
     }

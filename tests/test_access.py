@@ -71,6 +71,7 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         row({"ml_engineer", "admin"}, not_found={"reviewer"}),
     ),
     ("sources", "get", lambda j: reverse("benchmark:sources"), row({"curator", "reviewer", "admin"})),
+    ("source-add", "get", lambda j: reverse("benchmark:source_add"), row({"curator", "admin"})),
     (
         "source",
         "get",

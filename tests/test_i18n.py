@@ -4,6 +4,7 @@ numbers follow the language."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,3 +96,12 @@ def test_dates_and_numbers_follow_the_language(personas: Personas, client_as: An
     client.post(reverse("set_language"), {"language": "en"})
     en = client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
     assert "March 7, 2026" in en and "1234.5 s" in en
+
+
+def test_each_language_is_offered_in_its_own_name(personas: Personas, client_as: Any) -> None:
+    client = client_as(personas.annotator)
+    for language in ("zh-hans", "en"):
+        client.post(reverse("set_language"), {"language": language})
+        html = client.get(reverse("role_home", args=["annotator"])).content.decode()
+        assert re.search(r'data-language="en"[^>]*>English</button>', html)
+        assert re.search(r'data-language="zh-hans"[^>]*>简体中文</button>', html)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from benchmark.parsing import ParseError, numeral, parse_file, parse_lines
+from tests.documents import law_to_docx, law_to_pdf
 
 LAWS = Path(__file__).resolve().parent.parent / "benchmark" / "demo" / "laws"
 # From ../shared/data/README.md: (articles, chapters) of each file.
@@ -137,5 +140,76 @@ def test_text_without_articles_is_a_clear_error() -> None:
 
 
 def test_unsupported_types_say_so() -> None:
-    with pytest.raises(ParseError, match="not supported yet"):
-        parse_file(b"%PDF-1.7", "law.pdf")
+    with pytest.raises(ParseError, match="not supported"):
+        parse_file(b"MZ\x90\x00", "law.exe")
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_each_law_printed_to_pdf_parses_to_the_same_counts(name: str) -> None:
+    markdown = (LAWS / name).read_text(encoding="utf-8")
+    doc = parse_file(law_to_pdf(markdown), "law.pdf")
+    assert (len(doc.articles), doc.count("chapter")) == EXPECTED[name]
+    assert doc.warnings == []
+    original = parse_file(markdown.encode(), name)
+    # Every character is kept and wrapped lines are rejoined; page numbers and running headers are gone.
+    assert [a.text.replace("\n", "") for a in doc.articles] == [a.text.replace("\n", "") for a in original.articles]
+    # Paragraph breaks match too, but where a sentence ends exactly at a line's end the text layer cannot
+    # tell a new paragraph from a wrap: allow a few of those.
+    same = sum(a.paragraphs == b.paragraphs for a, b in zip(doc.articles, original.articles, strict=True))
+    assert same >= 0.95 * len(original.articles)
+    assert doc.title == original.title  # found from the running header
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_each_law_in_docx_parses_to_the_same_counts(name: str) -> None:
+    markdown = (LAWS / name).read_text(encoding="utf-8")
+    doc = parse_file(law_to_docx(markdown), "law.docx")
+    assert (len(doc.articles), doc.count("chapter")) == EXPECTED[name]
+    assert doc.title == parse_file(markdown.encode(), name).title
+
+
+def test_an_encrypted_pdf_is_refused_with_a_reason() -> None:
+    markdown = (LAWS / "医师法(2021-08-20).md").read_text(encoding="utf-8")
+    with pytest.raises(ParseError, match="encrypted"):
+        parse_file(law_to_pdf(markdown, encrypt="secret"), "law.pdf")
+
+
+@pytest.mark.parametrize("data", [b"%PDF-1.7\n1 0 obj << /Type /Catalog", b"not a pdf at all", b"%PDF-1.4\n%%EOF"])
+def test_a_damaged_pdf_is_refused_with_a_reason(data: bytes) -> None:
+    with pytest.raises(ParseError, match=r"damaged|no text"):
+        parse_file(data, "law.pdf")
+
+
+def test_a_docx_zip_bomb_is_not_opened() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"\0" * (50 * 1024 * 1024))  # 50 MB of zeros packs to ~50 KB
+    with pytest.raises(ParseError, match="zip bomb"):
+        parse_file(buffer.getvalue(), "law.docx")
+
+
+def test_a_docx_with_an_external_entity_does_not_expand_it(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("第九十九条 机密。", encoding="utf-8")
+    markdown = "# 测试法\n\n## 第一章 总则\n\n第一条 正文。\n"
+    original = law_to_docx(markdown)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as source, zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "word/document.xml":
+                data = data.replace(
+                    b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?>",
+                    f'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE w [<!ENTITY x SYSTEM "file://{secret}">]>'.encode(),
+                ).replace("正文。".encode(), "正文&x;".encode())
+            target.writestr(item, data)
+    try:
+        doc = parse_file(buffer.getvalue(), "law.docx")
+    except ParseError:
+        return  # refusing the file is as good as not expanding it
+    assert all("机密" not in a.text for a in doc.articles)
+
+
+def test_not_a_docx_is_refused() -> None:
+    with pytest.raises(ParseError, match="not a valid DOCX"):
+        parse_file(b"PK but not really", "law.docx")

@@ -163,3 +163,82 @@ def test_reviewers_read_sources_but_cannot_parse(personas: Personas, client_as: 
     assert client.get(reverse("benchmark:source", args=[source.pk])).status_code == 200
     assert client.post(reverse("benchmark:source_parse", args=[source.pk])).status_code == 403
     assert not Job.objects.exists()
+
+
+def test_a_parse_that_exceeds_its_memory_limit_fails_cleanly(db: None, settings: Any) -> None:
+    source, _ = add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例"))
+    settings.MEDES_PARSE_MEMORY_MB = 16  # below what the interpreter itself needs
+    with pytest.raises(ParseError, match="limits"):
+        parse_source(source)
+    source.refresh_from_db()
+    assert source.parse_status == ParseStatus.FAILED and "16 MB" in source.parse_error
+
+
+def test_pdf_and_docx_sources_parse_through_the_service(db: None) -> None:
+    from tests.documents import law_to_docx, law_to_pdf
+
+    markdown = (
+        Path(__file__).resolve().parent.parent / "benchmark/demo/laws/人体器官移植条例(2007-03-31).md"
+    ).read_text()
+    for data, name in ((law_to_pdf(markdown), "条例.pdf"), (law_to_docx(markdown), "条例.docx")):
+        source, _ = add_source(io.BytesIO(data), name, SourceMeta(title="人体器官移植条例"))
+        parse_source(source)
+        assert (source.article_count, source.chapter_count) == (32, 5)
+
+
+def upload(client: Any, data: bytes, name: str, **fields: str) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(
+        reverse("benchmark:source_add"), {"file": SimpleUploadedFile(name, data), "kind": "law", **fields}
+    )
+
+
+def test_curator_uploads_a_law_and_a_parse_job_follows(personas: Personas, client_as: Any) -> None:
+    client = client_as(personas.curator)
+    assert client.get(reverse("benchmark:source_add")).status_code == 200
+    response = upload(client, TEXT, "upload-1.md", title="", issuer="国务院", promulgated_on="2020-01-01")
+    source = Source.objects.get()
+    assert response["Location"] == reverse("benchmark:source", args=[source.pk])
+    assert (source.title, source.issuer, str(source.promulgated_on)) == ("upload-1", "国务院", "2020-01-01")
+    job = Job.objects.get(kind="benchmark.parse_source")
+    assert job.config == {"source": source.pk} and job.triggered_by == personas.curator
+    fragment = client.get(reverse("benchmark:source", args=[source.pk]), headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 2s"' in fragment.content.decode()  # polls while the job runs
+    execute_job(job.pk)
+    done = client.get(reverse("benchmark:source", args=[source.pk]), headers={"HX-Request": "true"})
+    assert done["HX-Refresh"] == "true"  # then reloads once to show the provisions
+    source.refresh_from_db()
+    assert source.title == "测试条例" and source.article_count == 1
+
+
+def test_uploading_the_same_file_again_leads_to_the_existing_source(personas: Personas, client_as: Any) -> None:
+    client = client_as(personas.curator)
+    upload(client, TEXT, "a.md")
+    response = upload(client, TEXT, "b.md", title="另一个标题")
+    assert Source.objects.count() == 1 and Job.objects.count() == 1
+    assert response["Location"] == reverse("benchmark:source", args=[Source.objects.get().pk])
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "fields", "field", "message"),
+    [
+        (TEXT, "law.exe", {}, "file", "不受支持"),
+        (b"", "law.md", {}, "file", "空"),
+        (TEXT, "law.md", {"promulgated_on": "2020-05-01", "effective_on": "2020-01-01"}, "effective_on", ""),
+        (TEXT, "law.md", {"kind": "poem"}, "kind", ""),
+    ],
+)
+def test_bad_uploads_are_400_with_the_reason_beside_the_field(
+    personas: Personas, client_as: Any, data: bytes, name: str, fields: dict[str, str], field: str, message: str
+) -> None:
+    response = upload(client_as(personas.curator), data, name, **fields)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f'data-testid="error-{field}"' in html and message in html
+    assert not Source.objects.exists() and not Job.objects.exists()
+
+
+def test_only_curators_upload(personas: Personas, client_as: Any) -> None:
+    assert upload(client_as(personas.reviewer), TEXT, "a.md").status_code == 403
+    assert not Source.objects.exists()

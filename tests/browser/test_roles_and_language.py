@@ -4,6 +4,7 @@ ML engineer starts a self-check that a real worker runs while the page polls it 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,3 +74,22 @@ def test_job_page_follows_a_real_worker_to_the_end(
     assert page.inner_text("[data-testid=job-status]") == "已成功"
     assert "finished in" in page.inner_text("[data-testid=job-log]")
     assert page.get_attribute("#job-status", "hx-trigger") is None
+
+
+def test_curator_uploads_a_law_and_sees_its_provisions(
+    personas: Personas, live_server: Any, page: Any, worker_factory: Callable[[], WorkerProcess]
+) -> None:
+    worker_factory()
+    law = Path(__file__).resolve().parents[2] / "benchmark" / "demo" / "laws" / "人体器官移植条例(2007-03-31).md"
+    sign_in(page, live_server.url, "curator")
+    page.click("[data-nav=sources]")
+    page.click("text=添加规范来源")
+    page.set_input_files("#id_file", str(law))
+    page.fill("#id_issuer", "国务院")
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
+    # The page polls while the parse job runs on the worker, then reloads with the provisions.
+    page.wait_for_selector("[data-testid=provisions]", timeout=60_000)
+    assert page.inner_text("h1") == "人体器官移植条例"
+    assert "5 章，32 条" in page.inner_text("[data-testid=provisions] h2")
+    assert page.is_visible("#p32")
