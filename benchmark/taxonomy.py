@@ -1,0 +1,28 @@
+"""The MedES clinical scenes and their spellings. The database holds the editable taxonomy (next step);
+these constants seed it and let file-level tools (score_objective) read scenes before any import."""
+
+from __future__ import annotations
+
+SCENES: dict[str, tuple[str, ...]] = {
+    "医患关系": (),
+    "常规诊疗": (),
+    "动物实验": (),
+    "人体试验": (),
+    "辅助生殖": (),
+    "安宁疗护": (),
+    "器官移植": (),
+    "基因/干细胞诊疗": ("基因干细胞诊疗",),  # objective files spell it without the slash
+    "公共卫生资源分配": (),
+    "数字医疗": (),
+    "急危重症处置": (),
+    "常规护理": (),
+    "护患关系": (),
+    "特殊疾病护理": (),
+}
+_ALIASES = {alias: scene for scene, aliases in SCENES.items() for alias in (scene, *aliases)}
+
+
+def canonical_scene(name: str) -> str:
+    """The scene's one name; an unknown scene is returned as written (stripped)."""
+    name = name.strip()
+    return _ALIASES.get(name, name)
