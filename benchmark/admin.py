@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
-from benchmark.models import Source
+from benchmark.models import Principle, Scenario, Scene, Source
 
 
 @admin.register(Source)
@@ -12,3 +13,26 @@ class SourceAdmin(admin.ModelAdmin[Source]):
     search_fields = ("title", "issuer", "sha256", "original_name")
     readonly_fields = ("file", "original_name", "sha256", "size", "created_by", "created_at")
     autocomplete_fields = ("supersedes",)
+
+
+@admin.register(Scene)
+class SceneAdmin(admin.ModelAdmin[Scene]):
+    list_display = ("name", "aliases", "position")
+    list_editable = ("position",)
+    search_fields = ("name",)
+
+
+@admin.register(Principle)
+class PrincipleAdmin(admin.ModelAdmin[Principle]):
+    list_display = ("key", "name_zh", "name_en")
+    search_fields = ("key", "name_zh", "name_en")
+
+
+@admin.register(Scenario)
+class ScenarioAdmin(SimpleHistoryAdmin):  # the "History" button shows every saved version
+    list_display = ("id", "kind", "scene", "status", "origin", "key", "version", "updated_at")
+    list_filter = ("kind", "status", "origin", "scene")
+    search_fields = ("stem", "norm", "origin_detail")
+    readonly_fields = ("content_hash", "version", "created_by", "created_at", "updated_at", "status")
+    filter_horizontal = ("principles",)
+    raw_id_fields = ("provisions",)

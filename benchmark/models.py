@@ -8,6 +8,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 
 class SourceKind(models.TextChoices):
@@ -101,3 +102,99 @@ class Provision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.title} {self.label}"
+
+
+class Scene(models.Model):
+    """A clinical scene of the MedES taxonomy (医患关系, 器官移植, …), with the other spellings files use."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    aliases = models.JSONField(_("other spellings"), default=list, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["position", "name"]
+        verbose_name = _("scene")
+        verbose_name_plural = _("scenes")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Principle(models.Model):
+    key = models.SlugField(_("key"), max_length=64, unique=True)
+    name_zh = models.CharField(_("Chinese name"), max_length=64)
+    name_en = models.CharField(_("English name"), max_length=64)
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["pk"]
+        verbose_name = _("ethical principle")
+        verbose_name_plural = _("ethical principles")
+
+    def __str__(self) -> str:
+        return self.name_zh
+
+
+class ScenarioKind(models.TextChoices):
+    OBJECTIVE = "objective", _("Objective (multiple choice)")
+    SUBJECTIVE = "subjective", _("Subjective (open case)")
+
+
+class ScenarioStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    ACCEPTED = "accepted", _("Accepted")
+    RETIRED = "retired", _("Retired")
+    NEEDS_REREVIEW = "needs_rereview", _("Needs re-review")
+
+
+class ScenarioOrigin(models.TextChoices):
+    EXPERT = "expert", _("Written by an expert")
+    GENERATED = "generated", _("Generated")
+    IMPORTED = "imported", _("Imported")
+
+
+class Scenario(models.Model):
+    """One benchmark item. Objective: a 不定项 stem with options A–H and the exact key set. Subjective: a
+    first-person case with the norm it tests (考点). Edited with optimistic locking (``version``)."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=ScenarioKind.choices)
+    stem = models.TextField(_("question or case"))
+    options = models.JSONField(_("options"), default=dict, blank=True, help_text=_("Letter → option text."))
+    key = models.CharField(_("answer key"), max_length=8, blank=True, help_text=_("Correct letters, e.g. ABD."))
+    norm = models.TextField(_("norm tested (考点)"), blank=True)
+    reference_answer = models.TextField(_("reference answer"), blank=True)
+    rubric_notes = models.TextField(_("rubric notes"), blank=True)
+    scene = models.ForeignKey(Scene, verbose_name=_("scene"), on_delete=models.PROTECT, related_name="scenarios")
+    principles = models.ManyToManyField(Principle, verbose_name=_("principles"), blank=True, related_name="scenarios")
+    provisions = models.ManyToManyField(
+        Provision, verbose_name=_("grounding provisions"), blank=True, related_name="scenarios"
+    )
+    difficulty = models.PositiveSmallIntegerField(_("difficulty"), null=True, blank=True, help_text=_("1 (easy) to 5."))
+    origin = models.CharField(_("origin"), max_length=16, choices=ScenarioOrigin.choices)
+    origin_detail = models.CharField(_("origin detail"), max_length=255, blank=True,
+                                     help_text=_("File and row, or generator model and prompt version."))  # fmt: skip
+    status = models.CharField(
+        _("status"), max_length=16, choices=ScenarioStatus.choices, default=ScenarioStatus.DRAFT, db_index=True
+    )
+    content_hash = models.CharField(
+        _("content hash"), max_length=64, unique=True, help_text=_("Of kind, stem, options and key: stored once.")
+    )
+    version = models.PositiveIntegerField(_("version"), default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-pk"]
+        verbose_name = _("scenario")
+        verbose_name_plural = _("scenarios")
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["scene", "status"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.stem[:30]}"

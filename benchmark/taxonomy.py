@@ -19,6 +19,16 @@ SCENES: dict[str, tuple[str, ...]] = {
     "护患关系": (),
     "特殊疾病护理": (),
 }
+PRINCIPLES: dict[str, tuple[str, str]] = {  # key: (Chinese, English)
+    "autonomy": ("尊重自主与知情同意", "Autonomy and informed consent"),
+    "privacy": ("隐私与保密", "Privacy and confidentiality"),
+    "beneficence": ("有利", "Beneficence"),
+    "non_maleficence": ("不伤害", "Non-maleficence"),
+    "justice": ("公正", "Justice"),
+    "integrity": ("职业诚信", "Professional integrity"),
+    "research_ethics": ("研究伦理", "Research ethics"),
+    "vulnerable_groups": ("弱势群体保护", "Protection of vulnerable groups"),
+}
 _ALIASES = {alias: scene for scene, aliases in SCENES.items() for alias in (scene, *aliases)}
 
 

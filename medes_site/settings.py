@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "rest_framework",
+    "simple_history",
     "axes",
     "medes_site.apps.MedesSiteConfig",
     "benchmark",
