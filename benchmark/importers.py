@@ -133,6 +133,9 @@ def import_medes_questions(
         prepared.append({**item, "content_hash": digest, "origin_detail": f"{origin_name}:{line}"[:255]})
     if dry_run or report.errors:
         return report  # a file with errors is not half-imported: fix it and run again
+    report.written = True
+    if not prepared:
+        return report  # importing the same file again changes nothing, and records nothing
     with transaction.atomic():
         # Rows were validated and de-duplicated above: write them in bulk, with their first history
         # version, and one audit entry for the whole file.
@@ -142,7 +145,6 @@ def import_medes_questions(
         )  # fmt: skip
         audit.record("scenario.import", actor=user, details={"file": origin_name, "created": len(prepared),
                                                              "duplicates": report.duplicates_in_bank})  # fmt: skip
-    report.written = True
     return report
 
 
