@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from benchmark.models import SourceKind
+from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioStatus, Scene, Source, SourceKind
 
 
 class SourceFilterForm(forms.Form):
@@ -34,3 +34,34 @@ class SourceUploadForm(forms.Form):
         if promulgated and effective and effective < promulgated:
             self.add_error("effective_on", _("A source cannot take effect before it is promulgated."))
         return data
+
+
+class ScenarioFilterForm(forms.Form):
+    q = forms.CharField(label=_("Text contains"), required=False, max_length=100)
+    scene = forms.ModelChoiceField(
+        label=_("Scene"), queryset=Scene.objects.all(), required=False, empty_label=_("Any scene")
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("Any status")), *ScenarioStatus.choices]
+    )
+    origin = forms.ChoiceField(
+        label=_("Origin"), required=False, choices=[("", _("Any origin")), *ScenarioOrigin.choices]
+    )
+    kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("Any kind")), *ScenarioKind.choices])
+    source = forms.ModelChoiceField(label=_("Source"), queryset=Source.objects.all(), required=False,
+                                    empty_label=_("Any source"))  # fmt: skip
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+class BulkStatusForm(forms.Form):
+    ids = forms.ModelMultipleChoiceField(queryset=Scenario.objects.all(), error_messages={
+        "required": _("Select at least one scenario."),
+    })  # fmt: skip
+    status = forms.ChoiceField(label=_("Move to"), choices=ScenarioStatus.choices)
+
+
+class ScenarioEditForm(forms.Form):
+    stem = forms.CharField(label=_("Question or case"), widget=forms.Textarea(attrs={"rows": 6}))
+    key = forms.CharField(label=_("Answer key"), max_length=8, required=False)
+    norm = forms.CharField(label=_("Norm tested (考点)"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)

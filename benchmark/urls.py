@@ -11,4 +11,8 @@ urlpatterns = [
     path("sources/<int:pk>/", views.source_detail, name="source"),
     path("sources/<int:pk>/parse/", views.source_parse, name="source_parse"),
     path("sources/<int:pk>/download/", views.source_download, name="source_download"),
+    path("scenarios/", views.scenario_list, name="scenarios"),
+    path("scenarios/bulk-status/", views.scenario_bulk_status, name="scenario_bulk_status"),
+    path("scenarios/<int:pk>/", views.scenario_detail, name="scenario"),
+    path("scenarios/<int:pk>/edit/", views.scenario_edit, name="scenario_edit"),
 ]

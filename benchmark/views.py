@@ -4,14 +4,16 @@ from pathlib import PurePath
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from benchmark.forms import SourceFilterForm, SourceUploadForm
-from benchmark.models import Source, SourceKind
+from benchmark.forms import BulkStatusForm, ScenarioEditForm, ScenarioFilterForm, SourceFilterForm, SourceUploadForm
+from benchmark.models import Scenario, Source, SourceKind
+from benchmark.scenarios import ScenarioError, StaleEdit, change_status, update_scenario
 from benchmark.services import SourceError, SourceMeta, add_source
 from medes_site import jobs
 from medes_site.http import AuthedRequest
@@ -133,3 +135,110 @@ def source_download(request: AuthedRequest, pk: int) -> FileResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+SCENARIOS_PER_PAGE = 50
+
+
+def scenarios_for_user(request: AuthedRequest) -> QuerySet[Scenario]:
+    """The bank is shared by curators and reviewers (role checks happen in the decorators)."""
+    return Scenario.objects.select_related("scene")
+
+
+def get_scenario_for_user(request: AuthedRequest, pk: int) -> Scenario:
+    scenario = scenarios_for_user(request).filter(pk=pk).first()
+    if scenario is None:
+        raise Http404
+    return scenario
+
+
+@require_GET
+@role_required(*SOURCE_ROLES)
+def scenario_list(request: AuthedRequest) -> HttpResponse:
+    form = ScenarioFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "benchmark/scenarios.html", {"form": form, "page": None}, status=400)
+    data = form.cleaned_data
+    queryset = scenarios_for_user(request).only(
+        "id", "kind", "stem", "key", "status", "origin", "version", "updated_at", "scene__name"
+    )
+    for name in ("scene", "status", "origin", "kind"):
+        if data[name]:
+            queryset = queryset.filter(**{name: data[name]})
+    if data["source"]:
+        queryset = queryset.filter(provisions__source=data["source"]).distinct()
+    if data["q"]:
+        queryset = queryset.filter(Q(stem__contains=data["q"]) | Q(norm__contains=data["q"]))
+    page = Paginator(queryset, SCENARIOS_PER_PAGE).get_page(data["page"] or 1)
+    context = {"form": form, "page": page, "bulk_form": BulkStatusForm(), "query": _query_without_page(request)}
+    template = "benchmark/scenarios.html#scenario-table" if request.htmx else "benchmark/scenarios.html"
+    return render(request, template, context)
+
+
+def _query_without_page(request: AuthedRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@require_POST
+@role_required(*SOURCE_ROLES)
+def scenario_bulk_status(request: AuthedRequest) -> HttpResponse:
+    form = BulkStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect(f"{reverse('benchmark:scenarios')}?{request.POST.get('query', '')}")
+    moved, refused = 0, []
+    for scenario in form.cleaned_data["ids"]:
+        try:
+            change_status(scenario.pk, form.cleaned_data["status"], user=request.user)
+            moved += 1
+        except ScenarioError as error:
+            refused.append(f"#{scenario.pk}: {error}")
+    messages.success(request, _("%(n)d scenarios moved.") % {"n": moved})
+    for line in refused[:20]:
+        messages.warning(request, line)
+    return redirect(f"{reverse('benchmark:scenarios')}?{request.POST.get('query', '')}")
+
+
+@require_GET
+@role_required(*SOURCE_ROLES)
+def scenario_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    scenario = get_scenario_for_user(request, pk)
+    form = ScenarioEditForm(initial={"stem": scenario.stem, "key": scenario.key, "norm": scenario.norm,
+                                     "version": scenario.version})  # fmt: skip
+    return render(request, "benchmark/scenario_detail.html", _scenario_context(request, scenario, form))
+
+
+def _scenario_context(
+    request: AuthedRequest, scenario: Scenario, form: ScenarioEditForm, **extra: object
+) -> dict[str, object]:
+    provisions = scenario.provisions.select_related("source")
+    history = scenario.history.select_related("history_user").order_by("-history_date")[:20]
+    return {"scenario": scenario, "form": form, "provisions": provisions, "history": history,
+            "may_edit": has_role(request.user, Role.CURATOR), **extra}  # fmt: skip
+
+
+@require_POST
+@role_required(Role.CURATOR)
+def scenario_edit(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Save under optimistic locking: if someone saved since this form was loaded, answer 409 with their
+    version beside this one, and keep what this user typed."""
+    scenario = get_scenario_for_user(request, pk)
+    form = ScenarioEditForm(request.POST)
+    if not form.is_valid():
+        return render(request, "benchmark/scenario_detail.html", _scenario_context(request, scenario, form), status=400)
+    data = form.cleaned_data
+    changes = {"stem": data["stem"], "key": data["key"], "norm": data["norm"]}
+    try:
+        update_scenario(scenario.pk, expected_version=data["version"], changes=changes, user=request.user)
+    except StaleEdit as stale:
+        context = _scenario_context(request, stale.current, form, conflict=stale.current)
+        return render(request, "benchmark/scenario_detail.html", context, status=409)
+    except ScenarioError as error:
+        form.add_error(None, str(error))
+        return render(request, "benchmark/scenario_detail.html", _scenario_context(request, scenario, form), status=400)
+    messages.success(request, _("Saved."))
+    return redirect("benchmark:scenario", pk=scenario.pk)

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from benchmark.models import Scene
+from benchmark.scenarios import create_scenario
 from benchmark.services import SourceMeta, add_source
 from medes_site.models import Job
 from tests.conftest import Personas
@@ -72,6 +74,19 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
     ),
     ("sources", "get", lambda j: reverse("benchmark:sources"), row({"curator", "reviewer", "admin"})),
     ("source-add", "get", lambda j: reverse("benchmark:source_add"), row({"curator", "admin"})),
+    ("scenarios", "get", lambda j: reverse("benchmark:scenarios"), row({"curator", "reviewer", "admin"})),
+    (
+        "scenario",
+        "get",
+        lambda j: reverse("benchmark:scenario", args=[j["scenario"].pk]),
+        row({"curator", "reviewer", "admin"}),
+    ),
+    (
+        "scenario-missing",
+        "get",
+        lambda j: reverse("benchmark:scenario", args=[999999]),
+        row(set(), not_found={"curator", "reviewer", "admin"}),
+    ),
     (
         "source",
         "get",
@@ -107,6 +122,9 @@ def jobs(personas: Personas) -> dict[str, Any]:
     return {
         "curator": Job.objects.create(kind="system.selfcheck", triggered_by=personas.curator, status="lost"),
         "ml": Job.objects.create(kind="system.selfcheck", triggered_by=personas.ml_engineer),
+        "scenario": create_scenario(
+            kind="subjective", stem="我是一名医生……", norm="考点", scene=Scene.objects.first(), origin="expert"
+        )[0],
         "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
     }
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils import translation
 
 from benchmark.importers import ImportFileError, import_medes_questions, split_objective_query
@@ -166,3 +168,75 @@ def test_import_medes_command_dry_run_then_import(db: None, tmp_path: Path) -> N
     assert Scenario.objects.filter(status="in_review").count() == 88
     with pytest.raises(CommandError):
         call_command("import_medes", str(tmp_path / "missing.csv"), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+
+def many(scene: Scene, count: int, start: int = 0) -> list[Scenario]:
+    return [
+        create_scenario(
+            kind=ScenarioKind.OBJECTIVE,
+            stem=f"第{n}题：哪项正确？",
+            options={"A": "甲", "B": "乙"},
+            key="A",
+            scene=scene,
+            origin="imported",
+            status=ScenarioStatus.IN_REVIEW,
+        )[0]
+        for n in range(start, start + count)
+    ]
+
+
+def test_the_list_filters_and_its_query_count_does_not_grow_with_the_bank(
+    scene: Scene, personas: Personas, client_as: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_as(personas.curator)
+    many(scene, 5)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(reverse("benchmark:scenarios")).status_code == 200
+    many(scene, 120, start=5)
+    with CaptureQueriesContext(connection) as large:
+        html = client.get(reverse("benchmark:scenarios")).content.decode()
+    assert len(large) == len(small)
+    assert "125" in html
+    filtered = client.get(
+        reverse("benchmark:scenarios"), {"q": "第7题", "status": "in_review"}, headers={"HX-Request": "true"}
+    )
+    text = filtered.content.decode()
+    assert "第7题" in text and "第8题" not in text and "<html" not in text
+    assert client.get(reverse("benchmark:scenarios"), {"status": "lost"}).status_code == 400
+
+
+def test_bulk_moves_report_refusals_and_move_the_rest(scene: Scene, personas: Personas, client_as: Any) -> None:
+    first, second = many(scene, 2)
+    change_status(second.pk, ScenarioStatus.RETIRED, user=None)
+    response = client_as(personas.reviewer).post(
+        reverse("benchmark:scenario_bulk_status"), {"ids": [first.pk, second.pk], "status": "accepted"}, follow=True
+    )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("accepted", "retired")
+    assert f"#{second.pk}" in response.content.decode()
+
+
+def test_editing_under_optimistic_locking(scene: Scene, personas: Personas, client_as: Any) -> None:
+    item = objective(scene)
+    url = reverse("benchmark:scenario_edit", args=[item.pk])
+    curator = client_as(personas.curator)
+    page = curator.get(reverse("benchmark:scenario", args=[item.pk])).content.decode()
+    assert 'name="version" value="1"' in page
+    saved = curator.post(url, {"stem": "医生首先应当怎么做？", "key": "AC", "norm": "", "version": 1})
+    assert saved.status_code == 302
+    stale = curator.post(url, {"stem": "我的旧修改", "key": "A", "norm": "", "version": 1})
+    assert stale.status_code == 409
+    html = stale.content.decode()
+    assert 'data-testid="conflict"' in html
+    assert "医生首先应当怎么做？" in html and "我的旧修改" in html  # theirs above, mine kept in the form
+    assert 'name="version" value="2"' in html  # saving again now applies on top of theirs
+    assert Scenario.objects.get(pk=item.pk).stem == "医生首先应当怎么做？"
+    assert curator.post(url, {"stem": "x", "key": "Z", "norm": "", "version": 2}).status_code == 400
+    assert client_as(personas.reviewer).post(url, {"stem": "x", "key": "A", "version": 2}).status_code == 403

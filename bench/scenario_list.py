@@ -1,0 +1,86 @@
+"""The curator's scenario list over a large bank: server time and SQL queries per request.
+
+    python bench/scenario_list.py [--scenarios 100000] [--requests 30]
+
+Issue 3 asks for under 200 ms of server time over 100,000 scenarios, with a constant number of queries.
+Runs on a throw-away test database (SQLite by default, PostgreSQL when DATABASE_URL says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medes_site.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.urls import reverse  # noqa: E402
+
+from benchmark.models import Scenario, Scene  # noqa: E402
+from medes_site.accounts import create_user  # noqa: E402
+from medes_site.roles import Role  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=30)
+    args = parser.parse_args()
+    setup_test_environment()
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    results = {}
+    try:
+        scenes = list(Scene.objects.all())
+        statuses = ["draft", "in_review", "accepted"]
+        Scenario.objects.bulk_create(
+            [
+                Scenario(kind="objective", stem=f"第{n}题：哪些情形下应当取得书面同意？", options={"A": "甲", "B": "乙"},
+                         key="A", scene=scenes[n % len(scenes)], origin="imported", status=statuses[n % 3],
+                         content_hash=f"{n:064x}")
+                for n in range(args.scenarios)
+            ],
+            batch_size=5000,
+        )  # fmt: skip
+        client = Client()
+        client.force_login(create_user("bench_curator", roles=[Role.CURATOR], password="bench password 123"))
+        urls = {
+            "first page": reverse("benchmark:scenarios"),
+            "status + scene filter": reverse("benchmark:scenarios") + f"?status=accepted&scene={scenes[3].pk}",
+            "text search 第4242题": reverse("benchmark:scenarios") + "?q=第4242题",
+            "page 500": reverse("benchmark:scenarios") + "?page=500",
+        }
+        for name, url in urls.items():
+            client.get(url)
+            timings = []
+            with CaptureQueriesContext(connection) as queries:
+                for _ in range(args.requests):
+                    start = time.perf_counter()
+                    assert client.get(url).status_code == 200
+                    timings.append((time.perf_counter() - start) * 1000)
+            results[name] = (statistics.median(timings), max(timings), len(queries) / args.requests)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    print(f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {connection.vendor}")
+    print(f"{args.scenarios} scenarios, {args.requests} requests each")
+    for name, (median, worst, queries) in results.items():
+        print(f"  {name:<24} median {median:7.1f} ms  max {worst:7.1f} ms  {queries:.0f} queries")
+
+
+if __name__ == "__main__":
+    main()
