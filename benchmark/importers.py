@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from simple_history.utils import bulk_create_with_history
 
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioStatus, Scene
@@ -120,6 +120,9 @@ def import_medes_questions(
             report.errors.append((line, str(error)))
             continue
         if item["kind"] == ScenarioKind.SUBJECTIVE and not item["norm"]:
+            if status == ScenarioStatus.ACCEPTED:
+                report.errors.append((line, "No norm (考点) given: an open case cannot be imported as accepted."))
+                continue
             report.warnings.append((line, "No norm (考点) given; add one before the item is accepted."))
         digest = content_hash(item["kind"], item["stem"], item["options"], item["key"])
         if digest in seen:
@@ -136,6 +139,16 @@ def import_medes_questions(
     report.written = True
     if not prepared:
         return report  # importing the same file again changes nothing, and records nothing
+    try:
+        _write(prepared, origin_name, status, user, report)
+    except IntegrityError:
+        raise ImportFileError("Another import added some of these items meanwhile; run this one again.") from None
+    return report
+
+
+def _write(
+    prepared: list[dict[str, Any]], origin_name: str, status: str, user: User | None, report: ImportReport
+) -> None:
     with transaction.atomic():
         # Rows were validated and de-duplicated above: write them in bulk, with their first history
         # version, and one audit entry for the whole file.
@@ -145,7 +158,6 @@ def import_medes_questions(
         )  # fmt: skip
         audit.record("scenario.import", actor=user, details={"file": origin_name, "created": len(prepared),
                                                              "duplicates": report.duplicates_in_bank})  # fmt: skip
-    return report
 
 
 def scene_lookup() -> dict[str, Scene]:

@@ -29,8 +29,11 @@ import cn2an
 
 NUMERAL = r"[零〇一二两三四五六七八九十百千万\d]+"
 SPACE = r"[\s\u3000]"
-HEADING = re.compile(rf"^第({NUMERAL})(分编|编|章|节){SPACE}*(.*)$")
-ARTICLE = re.compile(rf"^第({NUMERAL})条(?:之({NUMERAL}))?({SPACE}+|$)?(.*)$", re.DOTALL)
+HEADING = re.compile(rf"^第{SPACE}*({NUMERAL}){SPACE}*(分编|编|章|节)({SPACE}+|$)?(.*)$")
+ARTICLE = re.compile(rf"^第{SPACE}*({NUMERAL}){SPACE}*条(?:之({NUMERAL}))?({SPACE}+|$)?(.*)$", re.DOTALL)
+# How a sentence that merely cites 第N条/第N章 goes on: 第三章规定的… 第十条的规定… 第二条、第三条…
+CITATION_TAIL = re.compile(r"^(?:规定|的|、|和|或|第|款|项|中|所|至|以及|及|之外|以外|外|当|条|章|节)")
+TOC_LEADER = re.compile(r"[\s\u3000.．·…_\-—]*\d*$")
 SUPPLEMENTARY = re.compile(rf"^附{SPACE}*则$")
 TOC = re.compile(rf"^目{SPACE}*录$")
 LIST_ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十]+[)）]|[一二三四五六七八九十]+、|\d+[.、．])")
@@ -48,8 +51,13 @@ class ParseError(ValueError):
 
 
 def numeral(text: str) -> int:
-    """二十三 → 23, 一百零五 → 105, 12 → 12."""
-    return int(text) if text.isdigit() else int(cn2an.cn2an(text.replace("两", "二").replace("〇", "零"), "smart"))
+    """二十三 → 23, 一百零五 → 105, 12 → 12. Raises ValueError for a malformed numeral such as 千千."""
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(cn2an.cn2an(text.replace("两", "二").replace("〇", "零"), "smart"))
+    except (ValueError, KeyError, IndexError) as error:
+        raise ValueError(f"not a numeral: {text}") from error
 
 
 @dataclass
@@ -116,21 +124,27 @@ def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = F
         if TOC.match(line):
             in_toc, toc_first = True, None
             continue
-        heading = _heading(line)
         if in_toc:
-            if heading is None:
+            heading = _heading(TOC_LEADER.sub("", line))
+            if ARTICLE.match(line) and _heading(line) is None:
+                in_toc = False  # an article: the body has started (its first heading was not repeated)
+            elif heading is None:
                 continue
-            if toc_first is None:
+            elif toc_first is None:
                 toc_first = heading.heading
                 continue
-            if heading.heading != toc_first:
+            elif heading.heading != toc_first or TOC_LEADER.sub("", line) != line:
                 continue
-            in_toc = False  # the first heading again: the body starts here
+            else:
+                in_toc = False  # the first heading again, without leaders: the body starts here
+        heading = _heading(line)
         if heading is not None:
             article = None  # the lines after a heading belong to no article until the next one starts
             current[heading.level] = heading
             for lower in BELOW[heading.level]:
                 current[lower] = None
+            if heading.number is None:  # a bare 附则 closes the books and parts above it too
+                current["book"] = current["part"] = None
             doc.divisions.append(heading)
             continue
         match = ARTICLE.match(line)
@@ -154,9 +168,19 @@ def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = F
 
 def _heading(line: str) -> Division | None:
     match = HEADING.match(line)
-    if match and len(match.group(3)) <= 40:  # a heading is short; a long line is a sentence
+    if match:
+        title = match.group(4)
+        spaced = match.group(3) is not None
+        # A heading is short and has no sentence punctuation; without a space after 章 it must also not
+        # read as a citation (第三章规定的…), which a PDF line wrap can put at the start of a line.
+        if len(title) > 40 or re.search(r"[，。；;]", title) or (not spaced and CITATION_TAIL.match(title)):
+            return None
+        try:
+            number = numeral(match.group(1))
+        except ValueError:
+            return None
         kind = match.group(2)
-        return Division(LEVELS[kind], numeral(match.group(1)), f"第{match.group(1)}{kind}", _squash(match.group(3)))
+        return Division(LEVELS[kind], number, f"第{match.group(1)}{kind}", _squash(title))
     if SUPPLEMENTARY.match(line):
         return Division("chapter", None, "", "附则")
     return None
@@ -165,10 +189,15 @@ def _heading(line: str) -> Division | None:
 def _is_article_start(match: re.Match[str], previous: Article | None) -> bool:
     """第十条 followed by a space (or nothing) starts an article. Without the space (PDF text often loses
     it) only the expected next number does, so a paragraph opening with 第十条规定… stays a paragraph."""
+    try:
+        number = numeral(match.group(1))
+        suffix = numeral(match.group(2)) if match.group(2) else 0
+    except ValueError:
+        return False
     if match.group(3) is not None:
         return True
-    number = numeral(match.group(1))
-    suffix = numeral(match.group(2)) if match.group(2) else 0
+    if CITATION_TAIL.match(match.group(4)):
+        return False
     if previous is None:
         return number == 1
     return (number, suffix) in {(previous.number + 1, 0), (previous.number, previous.suffix + 1)}
@@ -331,7 +360,7 @@ def html_lines(text: str) -> tuple[str, list[str]]:
     parser = _HTMLText()
     parser.feed(text)
     parser.close()
-    return parser.title, parser.lines
+    return parser.title, [part for block in parser.lines for part in block.splitlines()]
 
 
 DOCX_MAX_ENTRIES = 2000
@@ -359,11 +388,20 @@ def docx_lines(data: bytes) -> tuple[str, list[str]]:
         raise ParseError(f"The DOCX document cannot be read: {type(error).__name__}.") from None
     title = str(document.core_properties.title or "")
     lines: list[str] = []
+    text_of = {qn("w:t"): None, qn("w:tab"): "\t", qn("w:br"): "\n", qn("w:cr"): "\n"}
+
+    def runs(element: Any) -> str:
+        return "".join(
+            (node.text or "") if text_of[node.tag] is None else str(text_of[node.tag])
+            for node in element.iter(*text_of)
+        )
+
     for block in document.element.body.iterchildren():
         if block.tag == qn("w:p"):
-            lines.append("".join(node.text or "" for node in block.iter(qn("w:t"))))
+            lines.extend(runs(block).split("\n"))
         elif block.tag == qn("w:tbl"):
-            lines.extend("".join(node.text or "" for node in cell.iter(qn("w:t"))) for cell in block.iter(qn("w:tc")))
+            for cell in block.iter(qn("w:tc")):
+                lines.extend(runs(cell).split("\n"))
     return title, lines
 
 
@@ -432,7 +470,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path)
     parser.add_argument("--name", help="the original file name (its suffix picks the reader)")
     parser.add_argument("--title", default="")
+    parser.add_argument("--cpu-seconds", type=int, default=0, help="limit this process's CPU time")
+    parser.add_argument("--memory-mb", type=int, default=0, help="limit this process's address space")
     args = parser.parse_args(argv)
+    import resource  # applied here, in the child itself, rather than in a preexec_fn of a threaded parent
+
+    if args.cpu_seconds:
+        resource.setrlimit(resource.RLIMIT_CPU, (args.cpu_seconds, args.cpu_seconds + 5))
+    if args.memory_mb:
+        resource.setrlimit(resource.RLIMIT_AS, (args.memory_mb << 20, args.memory_mb << 20))
     try:
         doc = parse_file(args.file.read_bytes(), args.name or args.file.name, title=args.title)
     except ParseError as error:

@@ -100,7 +100,13 @@ def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[st
     for name, value in changes.items():
         setattr(scenario, name, normalise_key(value) if name == "key" else value)
     validate(scenario.kind, scenario.stem, scenario.options, scenario.key, scenario.norm)
-    scenario.content_hash = content_hash(scenario.kind, scenario.stem, scenario.options, scenario.key)
+    digest = content_hash(scenario.kind, scenario.stem, scenario.options, scenario.key)
+    twin = Scenario.objects.filter(content_hash=digest).exclude(pk=scenario.pk).values_list("pk", flat=True).first()
+    if twin is not None:
+        raise ScenarioError(_("This would make it identical to scenario %(pk)d.") % {"pk": twin})
+    if digest != scenario.content_hash and scenario.status == ScenarioStatus.ACCEPTED:
+        scenario.status = ScenarioStatus.NEEDS_REREVIEW  # accepted content changed: someone must look again
+    scenario.content_hash = digest
     scenario.version += 1  # the row is locked (select_for_update), so this cannot race
     scenario._change_reason = "edit"  # type: ignore[attr-defined]
     scenario.save()

@@ -15,21 +15,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 LETTER = "A-H"
-_SEP = r"[\s,，、;；/和与及以及&+]*"
-_LETTERS = rf"(?P<letters>[{LETTER}](?:{_SEP}[{LETTER}])*)"
-_FILLER = r"[\s:：*#【】\[\]()（）\"'“”`是为应选选择包括有：]*"
-# The explicit statements, strongest first; the last match in the text wins within a pattern.
-_MARKERS = [
-    r"【\s*最终答案\s*】",
-    r"最终答案",
-    r"(?:final\s+answer|answer)\s*(?:is)?",
-    r"正确(?:答案|选项)",
-    r"答案",
-]
-_EXPLICIT = [re.compile(rf"{marker}{_FILLER}{_LETTERS}(?![A-Za-z])", re.IGNORECASE) for marker in _MARKERS]
-_CLOSING = re.compile(
-    rf"(?:综上|因此|所以|故|总结)[^。\n]{{0,40}}?(?:选项?|答案)[^。\nA-H]{{0,8}}{_LETTERS}(?![A-Za-z])"
+# Between letters: spaces (not line breaks: the next line is explanation), commas, 和/与/及/and, 选项, brackets.
+_SEP = r"(?:[ \t,，、;；/&+()（）]|以及|和|与|及|and|选项)*"
+_LETTERS = rf"(?P<letters>[{LETTER}](?:{_SEP}[{LETTER}])*)(?![A-Za-z])"
+_LEAD = r"[\s:：*#【】\[\]\"'“”`]*"
+_VERB = r"(?:(?:是|为|应为|应该是|应当是|应选|选择|选|正确的是|正确的选项是|正确选项为|包括|选项)[\s:：]*)?[(（]?"
+_NONE = r"(?P<none>无|没有正确|以上都不对|以上均不对|都不正确|均不正确|没有符合)"
+# Statements of the final answer: the last one in the text wins.
+_STRONG = r"(?:【\s*最终答案\s*】|最终答案|(?i:final\s+answer)(?:\s*(?i:is))?)"
+# Weaker statements need a connector (答案：B, 答案是B), so "答案D在某些情况下…" in an explanation is not read.
+_WEAK = (
+    r"(?:(?:正确答案|正确选项|答案)\s*(?:[:：]|是|为|应为|应该是|应当是)"
+    r"|(?i:the\s+answer\s+is)|(?i:answer)\s*[:：])"
 )
+_EXPLICIT = [
+    re.compile(rf"{_STRONG}{_LEAD}{_VERB}(?:{_LETTERS}|{_NONE})"),
+    re.compile(rf"{_WEAK}{_LEAD}{_VERB}(?:{_LETTERS}|{_NONE})"),
+    re.compile(rf"(?:应选|我选择|我选|故选|因此选|所以选|应该选|^选)\s*{_LETTERS}", re.MULTILINE),
+]
+_CLOSING = re.compile(rf"(?:综上|因此|所以|故|总结)[^。\n]{{0,40}}?(?:选项?|答案)[^。\nA-H]{{0,8}}{_LETTERS}")
 
 
 def normalise(text: str) -> str:
@@ -38,7 +42,7 @@ def normalise(text: str) -> str:
 
 
 def letters_of(raw: str) -> frozenset[str]:
-    return frozenset(re.findall(rf"[{LETTER}]", raw.upper()))
+    return frozenset(re.findall(rf"[{LETTER}]", raw))
 
 
 def extract_choice(response: str) -> frozenset[str] | None:
@@ -47,7 +51,10 @@ def extract_choice(response: str) -> frozenset[str] | None:
     for pattern in _EXPLICIT:
         matches = list(pattern.finditer(text))
         if matches:
-            return letters_of(matches[-1].group("letters"))
+            last = matches[-1]
+            if last.groupdict().get("none"):
+                return frozenset()  # an explicit "none of them": read, and wrong unless the key is empty
+            return letters_of(last.group("letters"))
     closing = list(_CLOSING.finditer(text))
     if closing:
         return letters_of(closing[-1].group("letters"))
@@ -55,8 +62,8 @@ def extract_choice(response: str) -> frozenset[str] | None:
 
 
 def parse_key(reference: str) -> frozenset[str]:
-    """An answer key such as 'ABCE' or 'A,C'."""
-    return letters_of(normalise(reference))
+    """An answer key such as 'ABCE' or 'a,c'."""
+    return letters_of(normalise(reference).upper())
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import resource
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -112,23 +112,12 @@ def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
         audit.record("source.parse_failed", actor=user, obj=source, details={"error": str(error)})
         raise
     with transaction.atomic():
-        source.provisions.all().delete()
-        Provision.objects.bulk_create(
-            [
-                Provision(
-                    source=source, position=position, number=a["number"], suffix=a["suffix"], label=a["label"],
-                    text=a["text"], book=a["book"][:128], part=a["part"][:128], chapter=a["chapter"][:128],
-                    section=a["section"][:128],
-                )
-                for position, a in enumerate(result["articles"], start=1)
-            ],
-            batch_size=1000,
-        )  # fmt: skip
+        kept_warnings = _store_provisions(source, result["articles"])
         if untitled and result["title"]:
             source.title = result["title"][:255]  # take the title the file states
         source.parse_status = ParseStatus.PARSED
         source.parse_error = ""
-        source.parse_warnings = result["warnings"]
+        source.parse_warnings = [*result["warnings"], *kept_warnings]
         source.parsed_at = timezone.now()
         source.article_count = len(result["articles"])
         source.chapter_count = result["chapters"]
@@ -144,35 +133,64 @@ def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
 
 
 def _parse_isolated(path: Path, name: str, title: str) -> dict[str, Any]:
-    seconds = settings.MEDES_PARSE_SECONDS
-    memory = settings.MEDES_PARSE_MEMORY_MB * 1024 * 1024
-
-    def limit() -> None:  # runs in the child before the parser starts
-        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-    command = [sys.executable, "-m", "benchmark.parsing", str(path), "--name", name, "--title", title]
+    seconds, megabytes = settings.MEDES_PARSE_SECONDS, settings.MEDES_PARSE_MEMORY_MB
+    command = [
+        sys.executable, "-m", "benchmark.parsing", str(path), f"--name={name}", f"--title={title}",
+        f"--cpu-seconds={seconds}", f"--memory-mb={megabytes}",
+    ]  # fmt: skip  # "--name=…" keeps a name starting with "-" from reading as an option
     try:
         done = subprocess.run(  # noqa: S603 - our own module, arguments passed as a list
-            command, capture_output=True, timeout=seconds + 10, preexec_fn=limit, check=False,
-            cwd=Path(__file__).resolve().parent.parent,
-        )  # fmt: skip
+            command, capture_output=True, timeout=seconds + 10, check=False, cwd=Path(__file__).resolve().parent.parent
+        )
     except subprocess.TimeoutExpired:
         raise ParseError(f"Parsing took longer than {seconds} s and was stopped.") from None
+    except (OSError, subprocess.SubprocessError) as error:
+        raise ParseError(f"The parser could not be started: {error}.") from None
+    stderr = done.stderr.decode("utf-8", "replace")
     if done.returncode == 3:
-        raise ParseError(done.stderr.decode("utf-8", "replace").strip())
+        raise ParseError(stderr.strip())
     if done.returncode != 0:
-        stderr = done.stderr.decode("utf-8", "replace")
         tail = stderr.strip().splitlines()[-1:] or ["no message"]
         out_of_memory = any(sign in stderr for sign in ("MemoryError", "Cannot allocate memory", "failed to map"))
         if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL) or out_of_memory:
             raise ParseError(
-                f"Parsing needed more than its limits ({seconds} s of CPU, {settings.MEDES_PARSE_MEMORY_MB} MB) "
-                "and was stopped."
+                f"Parsing needed more than its limits ({seconds} s of CPU, {megabytes} MB) and was stopped."
             )
         raise ParseError(f"The parser stopped unexpectedly ({tail[0]}).")
-    result: dict[str, Any] = json.loads(done.stdout)
+    try:
+        result: dict[str, Any] = json.loads(done.stdout)
+    except ValueError:
+        raise ParseError("The parser's reply could not be read.") from None
     return result
+
+
+def _store_provisions(source: Source, articles: list[dict[str, Any]]) -> list[str]:
+    """Bring the provisions in line with a new parse, updating each article in place (matched by number
+    and suffix) so that scenarios citing it keep their link. An article gone from the file is deleted,
+    unless scenarios cite it: then it stays, and the curator is warned."""
+    existing = {(p.number, p.suffix): p for p in source.provisions.all()}
+    fields = ("position", "label", "text", "book", "part", "chapter", "section")
+    # Positions are unique per source: park the old ones out of the way before renumbering.
+    source.provisions.update(position=F("position") + 1_000_000)
+    incoming: dict[tuple[int, int], Provision] = {}
+    for position, a in enumerate(articles, start=1):
+        provision = existing.get((a["number"], a["suffix"])) or Provision(
+            source=source, number=a["number"], suffix=a["suffix"]
+        )
+        provision.position, provision.label, provision.text = position, a["label"], a["text"]
+        provision.book, provision.part = a["book"][:128], a["part"][:128]
+        provision.chapter, provision.section = a["chapter"][:128], a["section"][:128]
+        incoming[(a["number"], a["suffix"])] = provision
+    gone = [p for key, p in existing.items() if key not in incoming]
+    cited = {p.pk for p in gone if p.scenarios.exists()}
+    Provision.objects.filter(pk__in=[p.pk for p in gone if p.pk not in cited]).delete()
+    Provision.objects.bulk_update([p for p in incoming.values() if p.pk], fields, batch_size=500)
+    Provision.objects.bulk_create([p for p in incoming.values() if not p.pk], batch_size=500)
+    warnings = []
+    for offset, provision in enumerate((p for p in gone if p.pk in cited), start=len(articles) + 1):
+        Provision.objects.filter(pk=provision.pk).update(position=offset)
+        warnings.append(f"{provision.label} is no longer in the file but scenarios cite it; it was kept.")
+    return warnings
 
 
 def _duplicate_labels(articles: list[dict[str, Any]]) -> list[str]:

@@ -4,6 +4,7 @@ MedES question import (dry run first, nothing lost, idempotent)."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,8 @@ def test_options_written_on_one_line_are_split() -> None:
 def medes(name: str) -> bytes:
     path = SAMPLE / name
     if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must have ../shared beside the clone")
         pytest.skip(f"{path} is not here")
     return path.read_bytes()
 
@@ -128,6 +131,10 @@ def test_the_medes_sample_imports_without_loss_and_only_once(db: None) -> None:
         again = import_medes_questions(medes(name), origin_name=name, dry_run=False)
         assert (again.new, again.duplicates_in_bank) == (0, count)
     assert Scenario.objects.count() == 200
+    first = Scenario.objects.get(origin_detail="objective_questions.csv:2")  # content, not just counts
+    assert first.stem == "以下哪些行为违反了我国关于人类遗传资源的管理规定？"
+    assert first.options["D"] == "损害个人隐私的基因信息保藏" and first.key == "ABC"
+    assert all(len(s.options) >= 2 and set(s.key) <= set(s.options) for s in Scenario.objects.filter(kind="objective"))
     assert Scenario.history.count() == 200  # each imported item starts its history
     assert AuditEntry.objects.filter(action="scenario.import").count() == 2  # one per file that added items
     assert not Scenario.objects.filter(norm__contains="_x000D_").exists()  # Excel's escaped CRs are cleaned
@@ -240,3 +247,23 @@ def test_editing_under_optimistic_locking(scene: Scene, personas: Personas, clie
     assert Scenario.objects.get(pk=item.pk).stem == "医生首先应当怎么做？"
     assert curator.post(url, {"stem": "x", "key": "Z", "norm": "", "version": 2}).status_code == 400
     assert client_as(personas.reviewer).post(url, {"stem": "x", "key": "A", "version": 2}).status_code == 403
+
+
+def test_an_edit_that_duplicates_another_item_is_refused(scene: Scene, personas: Personas) -> None:
+    first, second = many(scene, 2)
+    with translation.override("en"), pytest.raises(ScenarioError, match=f"identical to scenario {first.pk}"):
+        update_scenario(second.pk, expected_version=1, changes={"stem": first.stem}, user=personas.curator)
+
+
+def test_editing_accepted_content_sends_it_back_for_review(scene: Scene, personas: Personas) -> None:
+    item = objective(scene)
+    change_status(item.pk, ScenarioStatus.IN_REVIEW, user=None)
+    change_status(item.pk, ScenarioStatus.ACCEPTED, user=None)
+    edited = update_scenario(item.pk, expected_version=3, changes={"key": "A"}, user=personas.curator)
+    assert edited.status == ScenarioStatus.NEEDS_REREVIEW
+
+
+def test_an_open_case_without_its_norm_cannot_be_imported_as_accepted(db: None) -> None:
+    data = "scene,query,reference,type\n器官移植,我是一名医生……,,主观题\n".encode()
+    report = import_medes_questions(data, origin_name="x.csv", dry_run=False, status=ScenarioStatus.ACCEPTED)
+    assert report.errors and "norm" in report.errors[0][1] and not Scenario.objects.exists()

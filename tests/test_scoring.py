@@ -42,6 +42,22 @@ def sample(name: str) -> list[dict[str, str]]:
         ("Final answer: A, C", "AC"),
         ("先说答案：A。\n再想想……\n【最终答案】：AB", "AB"),  # the last statement wins
         ("综上，符合题意的选项是B和C，它们直接对应……", "BC"),
+        ("【最终答案】：B\n\nA项错误，因为……", "B"),  # the next line's letters are explanation
+        ("最终答案：C\nA、B、D、E均不符合", "C"),
+        ("答案：B\n\n相关知识点：答案D在某些情况下也可", "B"),  # 答案D without a connector is not a statement
+        ("答案：ACD\n\n其中答案A最重要", "ACD"),
+        ("The answer is a combination of A and C.", None),  # 'a' is a word, not an option
+        ("Answer: B and D", "BD"),
+        ("the answer is: A, C, and D", "ACD"),
+        ("我选择A和C", "AC"),
+        ("综合分析，应选AC", "AC"),
+        ("选C", "C"),
+        ("答案应该是ABD", "ABD"),
+        ("最终答案：正确的是A和C", "AC"),
+        ("答案：选项B、选项D", "BD"),
+        ("最终答案：(A)(C)", "AC"),
+        ("【最终答案】：无", ""),  # an explicit empty answer is read (and scored wrong)
+        ("选项A（导致社会公共利益受损）：违反条例第七条", None),  # reasoning about an option is not a choice
         ("**D. 减免残疾人", None),  # cut off before any answer
         ("【最终答案", None),
         ("这道题很难，我无法确定。", None),

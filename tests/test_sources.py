@@ -166,12 +166,39 @@ def test_reviewers_read_sources_but_cannot_parse(personas: Personas, client_as: 
 
 
 def test_a_parse_that_exceeds_its_memory_limit_fails_cleanly(db: None, settings: Any) -> None:
-    source, _ = add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例"))
-    settings.MEDES_PARSE_MEMORY_MB = 16  # below what the interpreter itself needs
+    article = "患者享有知情同意权，医师应当如实告知病情。" * 3
+    big = "\n".join(["# 测试法", *(f"第{n}条 {article}" for n in range(1, 150_001))]).encode()  # ~30 MB
+    source, _ = add_source(io.BytesIO(big), "big.md", SourceMeta(title="测试法"))
+    settings.MEDES_PARSE_MEMORY_MB = 64  # the parse of this file needs about 150 MB
     with pytest.raises(ParseError, match="limits"):
         parse_source(source)
     source.refresh_from_db()
-    assert source.parse_status == ParseStatus.FAILED and "16 MB" in source.parse_error
+    assert source.parse_status == ParseStatus.FAILED and "64 MB" in source.parse_error
+
+
+def test_names_and_titles_starting_with_a_dash_are_not_options(db: None) -> None:
+    source, _ = add_source(io.BytesIO(TEXT), "-v2.md", SourceMeta(title="-草案"))
+    parse_source(source)
+    assert source.article_count == 1
+
+
+def test_reparsing_keeps_provisions_scenarios_cite(db: None) -> None:
+    from benchmark.scenarios import create_scenario, resolve_scene
+
+    two = "# 测试条例\n\n第一条 甲。\n\n第二条 乙。\n".encode()
+    source, _ = add_source(io.BytesIO(two), "t.md", SourceMeta(title="测试条例"))
+    parse_source(source)
+    first, second = source.provisions.order_by("number")
+    case, _ = create_scenario(
+        kind="subjective", stem="案例", norm="考点", scene=resolve_scene("器官移植"), origin="expert"
+    )
+    case.provisions.set([first, second])
+    Path(source.file.path).write_bytes("# 测试条例\n\n第一条 甲（修改）。\n".encode())  # 第二条 removed
+    parse_source(source)
+    assert set(case.provisions.values_list("pk", flat=True)) == {first.pk, second.pk}  # links survive
+    assert Provision.objects.get(pk=first.pk).text == "甲（修改）。"
+    source.refresh_from_db()
+    assert any("第二条" in warning and "kept" in warning for warning in source.parse_warnings)
 
 
 def test_pdf_and_docx_sources_parse_through_the_service(db: None) -> None:
