@@ -58,6 +58,15 @@ class BulkStatusForm(forms.Form):
         "required": _("Select at least one scenario."),
     })  # fmt: skip
     status = forms.ChoiceField(label=_("Move to"), choices=ScenarioStatus.choices)
+    versions = forms.CharField(required=False, widget=forms.HiddenInput,
+                               help_text="id:version pairs of the rows as the user saw them")  # fmt: skip
+
+    def seen_versions(self) -> dict[int, int]:
+        pairs = (item.split(":") for item in self.cleaned_data.get("versions", "").split(",") if ":" in item)
+        try:
+            return {int(pk): int(version) for pk, version in pairs}
+        except ValueError:
+            return {}
 
 
 class ScenarioEditForm(forms.Form):

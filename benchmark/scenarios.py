@@ -116,11 +116,16 @@ def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[st
 
 
 @transaction.atomic
-def change_status(scenario_id: int, to: str, *, user: User | None, reason: str = "") -> Scenario:
-    """Move a scenario along its workflow; the same move twice is a no-op with the same result."""
+def change_status(
+    scenario_id: int, to: str, *, user: User | None, reason: str = "", expected_version: int | None = None
+) -> Scenario:
+    """Move a scenario along its workflow; the same move twice is a no-op with the same result. With
+    ``expected_version`` (what the reviewer was looking at), a scenario edited since is refused."""
     scenario = Scenario.objects.select_for_update().get(pk=scenario_id)
     if scenario.status == to:
         return scenario
+    if expected_version is not None and scenario.version != expected_version:
+        raise StaleEdit(scenario)
     if to not in TRANSITIONS.get(scenario.status, set()):
         raise ScenarioError(
             _("A %(old)s scenario cannot become %(new)s.")

@@ -191,9 +191,12 @@ def scenario_bulk_status(request: AuthedRequest) -> HttpResponse:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect(f"{reverse('benchmark:scenarios')}?{request.POST.get('query', '')}")
     moved, refused = 0, []
+    seen = form.seen_versions()
     for scenario in form.cleaned_data["ids"]:
         try:
-            change_status(scenario.pk, form.cleaned_data["status"], user=request.user)
+            change_status(
+                scenario.pk, form.cleaned_data["status"], user=request.user, expected_version=seen.get(scenario.pk)
+            )
             moved += 1
         except ScenarioError as error:
             refused.append(f"#{scenario.pk}: {error}")

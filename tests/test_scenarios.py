@@ -230,6 +230,21 @@ def test_bulk_moves_report_refusals_and_move_the_rest(scene: Scene, personas: Pe
     assert f"#{second.pk}" in response.content.decode()
 
 
+def test_a_bulk_move_refuses_rows_edited_since_the_list_was_loaded(
+    scene: Scene, personas: Personas, client_as: Any
+) -> None:
+    (item,) = many(scene, 1)
+    html = client_as(personas.reviewer).get(reverse("benchmark:scenarios")).content.decode()
+    versions = html.split('name="versions" value="')[1].split('"')[0]
+    assert versions == f"{item.pk}:1"
+    update_scenario(item.pk, expected_version=1, changes={"key": "B"}, user=personas.curator)  # meanwhile
+    client_as(personas.reviewer).post(
+        reverse("benchmark:scenario_bulk_status"), {"ids": [item.pk], "status": "accepted", "versions": versions}
+    )
+    item.refresh_from_db()
+    assert (item.status, item.key) == ("in_review", "B")  # the reviewer never saw key B: not accepted
+
+
 def test_editing_under_optimistic_locking(scene: Scene, personas: Personas, client_as: Any) -> None:
     item = objective(scene)
     url = reverse("benchmark:scenario_edit", args=[item.pk])

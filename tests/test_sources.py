@@ -269,3 +269,24 @@ def test_bad_uploads_are_400_with_the_reason_beside_the_field(
 def test_only_curators_upload(personas: Personas, client_as: Any) -> None:
     assert upload(client_as(personas.reviewer), TEXT, "a.md").status_code == 403
     assert not Source.objects.exists()
+
+
+def test_import_sources_command_reports_each_file_and_fails_on_any_error(db: None, tmp_path: Path) -> None:
+    from django.core.management.base import CommandError
+
+    laws = Path(__file__).resolve().parent.parent / "benchmark" / "demo" / "laws"
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("医师法(2021-08-20).md", "精神卫生法(2018-04-27).md"):
+        (folder / name).write_bytes((laws / name).read_bytes())
+    out = io.StringIO()
+    call_command("import_sources", str(folder), "--kind", "law", stdout=out)
+    assert "中华人民共和国医师法 — 67 provisions, 7 chapters (added)" in out.getvalue()
+    assert "中华人民共和国精神卫生法 — 85 provisions, 7 chapters (added)" in out.getvalue()
+    again = io.StringIO()
+    call_command("import_sources", str(folder), stdout=again)
+    assert again.getvalue().count("(already present)") == 2 and Source.objects.count() == 2
+    (folder / "notes.txt").write_text("没有条文。", encoding="utf-8")
+    (folder / "virus.exe").write_bytes(b"MZ")  # not a supported type: not even picked up from a folder
+    with pytest.raises(CommandError, match="1 of 3"):
+        call_command("import_sources", str(folder), stdout=io.StringIO())
