@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from benchmark.models import Principle, Scenario, Scene, Source
+from benchmark.models import Principle, Release, Scenario, Scene, Source
 
 
 @admin.register(Source)
@@ -36,3 +38,17 @@ class ScenarioAdmin(SimpleHistoryAdmin):  # the "History" button shows every sav
     readonly_fields = ("content_hash", "version", "created_by", "created_at", "updated_at", "status")
     filter_horizontal = ("principles",)
     raw_id_fields = ("provisions",)
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin[Release]):
+    """Read-only: a published release never changes (publish with the service or a later screen)."""
+
+    list_display = ("name", "item_count", "checksum", "created_by", "created_at")
+    readonly_fields = tuple(field.name for field in Release._meta.fields)
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

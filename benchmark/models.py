@@ -198,3 +198,47 @@ class Scenario(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.stem[:30]}"
+
+
+class Release(models.Model):
+    """A frozen, content-hashed snapshot of accepted scenarios with a dev/test split. Never changes."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True, help_text=_("e.g. MedES-2026.11"))
+    previous = models.ForeignKey(
+        "self", verbose_name=_("previous release"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    checksum = models.CharField(_("SHA-256 of the canonical JSONL"), max_length=64)
+    item_count = models.PositiveIntegerField(_("items"))
+    test_fraction = models.FloatField(_("test share"), default=0.5)
+    notes = models.TextField(_("notes"), blank=True)
+    changes = models.JSONField(_("changes since the previous release"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("published by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("published"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "-pk"]
+        verbose_name = _("release")
+        verbose_name_plural = _("releases")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReleaseItem(models.Model):
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items")
+    scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="release_items")
+    position = models.PositiveIntegerField()
+    split = models.CharField(max_length=8, choices=[("dev", "dev"), ("test", "test")])
+    payload = models.JSONField(help_text="The item exactly as released.")
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["release", "position"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["release", "scenario"], name="release_item_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release_id}:{self.position}"

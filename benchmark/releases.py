@@ -1,0 +1,156 @@
+"""Releases: freeze the accepted scenarios, split them dev/test by scene, and export them the same way
+every time (canonical JSONL, MedES CSV, datasheet)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter, defaultdict
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from benchmark.models import Release, ReleaseItem, Scenario, ScenarioKind, ScenarioStatus
+from medes_site import audit
+
+LICENCE = "Research use; see the datasheet of each release for the sources' terms."
+
+
+class ReleaseError(ValueError):
+    pass
+
+
+def payload(scenario: Scenario) -> dict[str, Any]:
+    """The item as researchers receive it: everything needed to run and score it, nothing internal."""
+    return {
+        "id": scenario.pk,
+        "kind": scenario.kind,
+        "scene": scenario.scene.name,
+        "stem": scenario.stem,
+        "options": dict(sorted(scenario.options.items())),
+        "key": scenario.key,
+        "norm": scenario.norm,
+        "reference_answer": scenario.reference_answer,
+        "principles": sorted(p.key for p in scenario.principles.all()),
+        "provisions": sorted(f"{p.source.title} {p.label}" for p in scenario.provisions.all()),
+        "content_hash": scenario.content_hash,
+    }
+
+
+def _split(items: list[dict[str, Any]], test_fraction: float, seed: str) -> dict[int, str]:
+    """Stratified by scene, deterministic: within each scene, items ordered by a seeded hash; the first
+    share goes to test."""
+    by_scene: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        by_scene[item["scene"]].append(item)
+    split: dict[int, str] = {}
+    for scene_items in by_scene.values():
+        ordered = sorted(scene_items, key=lambda i: hashlib.sha256(f"{seed}:{i['content_hash']}".encode()).hexdigest())
+        cut = round(len(ordered) * test_fraction)
+        for n, item in enumerate(ordered):
+            split[item["id"]] = "test" if n < cut else "dev"
+    return split
+
+
+@transaction.atomic
+def publish_release(name: str, *, user: User | None = None, test_fraction: float = 0.5, notes: str = "") -> Release:
+    name = name.strip()
+    if not name:
+        raise ReleaseError(_("A release needs a name."))
+    if Release.objects.filter(name=name).exists():
+        raise ReleaseError(_("There is already a release named %(name)s; releases never change.") % {"name": name})
+    if not 0 <= test_fraction <= 1:
+        raise ReleaseError(_("The test share must be between 0 and 1."))
+    scenarios = (
+        Scenario.objects.filter(status=ScenarioStatus.ACCEPTED)
+        .select_related("scene")
+        .prefetch_related("principles", "provisions__source")
+        .order_by("pk")
+    )
+    items = [payload(s) for s in scenarios]
+    if not items:
+        raise ReleaseError(_("There are no accepted scenarios to release."))
+    split = _split(items, test_fraction, seed=name)
+    for item in items:
+        item["split"] = split[item["id"]]
+    previous = Release.objects.order_by("-created_at", "-pk").first()
+    release = Release.objects.create(
+        name=name, previous=previous, checksum=hashlib.sha256(canonical_jsonl(items)).hexdigest(),
+        item_count=len(items), test_fraction=test_fraction, notes=notes, created_by=user,
+        changes=_changes(previous, items),
+    )  # fmt: skip
+    ReleaseItem.objects.bulk_create(
+        [ReleaseItem(release=release, scenario_id=i["id"], position=n, split=i["split"], payload=i)
+         for n, i in enumerate(items)],
+        batch_size=1000,
+    )  # fmt: skip
+    audit.record(
+        "release.publish", actor=user, obj=release, details={"items": len(items), "checksum": release.checksum}
+    )
+    return release
+
+
+def _changes(previous: Release | None, items: list[dict[str, Any]]) -> dict[str, list[int]]:
+    if previous is None:
+        return {}
+    before = {i.scenario_id: i.payload["content_hash"] for i in previous.items.all()}
+    after = {i["id"]: i["content_hash"] for i in items}
+    return {
+        "added": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+        "changed": sorted(pk for pk in set(after) & set(before) if after[pk] != before[pk]),
+    }
+
+
+def release_items(release: Release) -> list[dict[str, Any]]:
+    return [item.payload for item in release.items.order_by("position")]
+
+
+def canonical_jsonl(items: list[dict[str, Any]]) -> bytes:
+    """One item a line, keys sorted, UTF-8, no spaces: the same release is the same bytes every time."""
+    return b"".join(
+        json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n" for item in items
+    )
+
+
+def medes_csv(items: list[dict[str, Any]]) -> bytes:
+    """``scene, query, reference, type`` as the MedES tools read it (UTF-8 with BOM, like the originals)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["scene", "query", "reference", "type"])
+    for item in items:
+        if item["kind"] == ScenarioKind.OBJECTIVE:
+            options = "\n".join(f"{letter}.{text}" for letter, text in item["options"].items())
+            writer.writerow([item["scene"], f"题目：{item['stem']}\n{options}\n", item["key"], "客观题"])
+        else:
+            writer.writerow([item["scene"], item["stem"], item["norm"], "主观题"])
+    return ("\ufeff" + buffer.getvalue()).encode()
+
+
+def datasheet(release: Release) -> str:
+    items = release_items(release)
+    by_scene = Counter(i["scene"] for i in items)
+    by_kind = Counter(i["kind"] for i in items)
+    by_split = Counter(i["split"] for i in items)
+    cited = Counter(p.rsplit(" ", 1)[0] for i in items for p in i["provisions"])
+    lines = [
+        f"# {release.name}", "",
+        f"- items: {release.item_count} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))})",
+        f"- split: {', '.join(f'{k} {v}' for k, v in sorted(by_split.items()))} (stratified by scene)",
+        f"- SHA-256 of the canonical JSONL: `{release.checksum}`",
+        f"- published: {release.created_at:%Y-%m-%d}",
+        f"- licence: {LICENCE}", "",
+        "## Items by scene", "", "| scene | items |", "|---|---|",
+        *(f"| {scene} | {n} |" for scene, n in sorted(by_scene.items())), "",
+        "## Sources cited", "", "| source | citations |", "|---|---|",
+        *(f"| {source} | {n} |" for source, n in sorted(cited.items())),
+        "" if cited else "(no provisions linked yet)", "",
+    ]  # fmt: skip
+    if release.changes:
+        lines += ["## Changes since the previous release", ""]
+        lines += [f"- {what}: {len(ids)}" for what, ids in release.changes.items()]
+    return "\n".join(lines) + "\n"
