@@ -74,3 +74,9 @@ class ScenarioEditForm(forms.Form):
     key = forms.CharField(label=_("Answer key"), max_length=8, required=False)
     norm = forms.CharField(label=_("Norm tested (考点)"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class PublishReleaseForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=64, help_text=_("e.g. MedES-2026.11"))
+    test_fraction = forms.FloatField(label=_("Test share"), min_value=0, max_value=1, initial=0.5)
+    notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3}))

@@ -3,6 +3,8 @@ these constants seed it and let file-level tools (score_objective) read scenes b
 
 from __future__ import annotations
 
+from typing import Any
+
 SCENES: dict[str, tuple[str, ...]] = {
     "医患关系": (),
     "常规诊疗": (),
@@ -36,3 +38,18 @@ def canonical_scene(name: str) -> str:
     """The scene's one name; an unknown scene is returned as written (stripped)."""
     name = name.strip()
     return _ALIASES.get(name, name)
+
+
+def seed(scene_model: Any, principle_model: Any) -> None:
+    """Create the scenes and principles that are missing (the migration passes its historical models)."""
+    for position, (name, aliases) in enumerate(SCENES.items(), start=1):
+        scene_model.objects.get_or_create(name=name, defaults={"aliases": list(aliases), "position": position})
+    for key, (zh, en) in PRINCIPLES.items():
+        principle_model.objects.get_or_create(key=key, defaults={"name_zh": zh, "name_en": en})
+
+
+def ensure_taxonomy() -> None:
+    """For code that runs after a flush (demo data, transactional tests): put the seeded taxonomy back."""
+    from benchmark.models import Principle, Scene
+
+    seed(Scene, Principle)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpResponse
@@ -11,8 +12,16 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from benchmark.forms import BulkStatusForm, ScenarioEditForm, ScenarioFilterForm, SourceFilterForm, SourceUploadForm
-from benchmark.models import Scenario, Source, SourceKind
+from benchmark.forms import (
+    BulkStatusForm,
+    PublishReleaseForm,
+    ScenarioEditForm,
+    ScenarioFilterForm,
+    SourceFilterForm,
+    SourceUploadForm,
+)
+from benchmark.models import Release, Scenario, ScenarioStatus, Source, SourceKind
+from benchmark.releases import ReleaseError, canonical_jsonl, datasheet, medes_csv, publish_release, release_items
 from benchmark.scenarios import ScenarioError, StaleEdit, change_status, update_scenario
 from benchmark.services import SourceError, SourceMeta, add_source
 from medes_site import jobs
@@ -245,3 +254,65 @@ def scenario_edit(request: AuthedRequest, pk: int) -> HttpResponse:
         return render(request, "benchmark/scenario_detail.html", _scenario_context(request, scenario, form), status=400)
     messages.success(request, _("Saved."))
     return redirect("benchmark:scenario", pk=scenario.pk)
+
+
+# --- releases -------------------------------------------------------------------------------------
+
+RELEASE_FORMATS = {
+    "jsonl": ("application/x-ndjson", "jsonl"),
+    "csv": ("text/csv", "csv"),
+    "datasheet": ("text/markdown", "md"),
+}
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*SOURCE_ROLES)
+def release_list(request: AuthedRequest) -> HttpResponse:
+    may_publish = has_role(request.user, Role.CURATOR)
+    form = PublishReleaseForm(request.POST or None)
+    if request.method == "POST":
+        if not may_publish:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                release = publish_release(
+                    form.cleaned_data["name"], user=request.user, test_fraction=form.cleaned_data["test_fraction"],
+                    notes=form.cleaned_data["notes"],
+                )  # fmt: skip
+            except ReleaseError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, _("Published %(name)s.") % {"name": release.name})
+                return redirect("benchmark:release", pk=release.pk)
+        status = 400
+    else:
+        status = 200
+    releases = Release.objects.select_related("created_by")
+    accepted = Scenario.objects.filter(status=ScenarioStatus.ACCEPTED).count()
+    context = {"releases": releases, "form": form, "may_publish": may_publish, "accepted": accepted}
+    return render(request, "benchmark/releases.html", context, status=status)
+
+
+@require_GET
+@role_required(*SOURCE_ROLES)
+def release_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    release = Release.objects.filter(pk=pk).first()
+    if release is None:
+        raise Http404
+    return render(request, "benchmark/release_detail.html", {"release": release, "datasheet": datasheet(release)})
+
+
+@require_GET
+@role_required(*SOURCE_ROLES)
+def release_download(request: AuthedRequest, pk: int, fmt: str) -> HttpResponse:
+    release = Release.objects.filter(pk=pk).first()
+    if release is None or fmt not in RELEASE_FORMATS:
+        raise Http404
+    items = release_items(release)
+    data = {"jsonl": lambda: canonical_jsonl(items), "csv": lambda: medes_csv(items),
+            "datasheet": lambda: datasheet(release).encode()}[fmt]()  # fmt: skip
+    content_type, extension = RELEASE_FORMATS[fmt]
+    response = HttpResponse(data, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{release.name}.{extension}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

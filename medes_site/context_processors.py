@@ -24,6 +24,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if has_role(user, Role.CURATOR, Role.REVIEWER):
         items.append({"label": _("Sources"), "url": reverse("benchmark:sources"), "key": "sources"})
         items.append({"label": _("Scenarios"), "url": reverse("benchmark:scenarios"), "key": "scenarios"})
+        items.append({"label": _("Releases"), "url": reverse("benchmark:releases"), "key": "releases"})
     if has_role(user, *JOB_ROLES):
         items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
     if user.is_staff:

@@ -75,6 +75,13 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
     ("sources", "get", lambda j: reverse("benchmark:sources"), row({"curator", "reviewer", "admin"})),
     ("source-add", "get", lambda j: reverse("benchmark:source_add"), row({"curator", "admin"})),
     ("scenarios", "get", lambda j: reverse("benchmark:scenarios"), row({"curator", "reviewer", "admin"})),
+    ("releases", "get", lambda j: reverse("benchmark:releases"), row({"curator", "reviewer", "admin"})),
+    (
+        "release-missing",
+        "get",
+        lambda j: reverse("benchmark:release", args=[999999]),
+        row(set(), not_found={"curator", "reviewer", "admin"}),
+    ),
     (
         "scenario",
         "get",

@@ -6,14 +6,16 @@ import hashlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils import translation
 
 from benchmark.importers import import_medes_questions
-from benchmark.models import Scenario, ScenarioStatus
+from benchmark.models import Release, Scenario, ScenarioStatus
 from benchmark.releases import ReleaseError, canonical_jsonl, datasheet, medes_csv, publish_release, release_items
 from benchmark.scenarios import change_status, update_scenario
 from tests.conftest import Personas
@@ -91,3 +93,20 @@ def test_export_release_command(bank: int, tmp_path: Path) -> None:
     assert f"`{release.checksum}`" in (tmp_path / "d.md").read_text(encoding="utf-8")
     with pytest.raises(CommandError, match="No release named"):
         call_command("export_release", "MedES-1999", "--out", str(tmp_path), stdout=io.StringIO())
+
+
+def test_curators_publish_and_everyone_on_the_team_downloads(bank: int, personas: Personas, client_as: Any) -> None:
+    curator = client_as(personas.curator)
+    page = curator.get(reverse("benchmark:releases")).content.decode()
+    assert "88" in page and 'name="name"' in page
+    response = curator.post(reverse("benchmark:releases"), {"name": "MedES-2026.11", "test_fraction": 0.5})
+    release = Release.objects.get()
+    assert response["Location"] == reverse("benchmark:release", args=[release.pk])
+    again = curator.post(reverse("benchmark:releases"), {"name": "MedES-2026.11", "test_fraction": 0.5})
+    assert again.status_code == 400 and Release.objects.count() == 1
+    reviewer = client_as(personas.reviewer)
+    assert reviewer.post(reverse("benchmark:releases"), {"name": "R2", "test_fraction": 0.5}).status_code == 403
+    download = reviewer.get(reverse("benchmark:release_download", args=[release.pk, "jsonl"]))
+    assert download["Content-Disposition"] == 'attachment; filename="MedES-2026.11.jsonl"'
+    assert hashlib.sha256(download.content).hexdigest() == release.checksum
+    assert reviewer.get(reverse("benchmark:release_download", args=[release.pk, "exe"])).status_code == 404

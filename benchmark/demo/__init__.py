@@ -9,11 +9,13 @@ from typing import TextIO
 
 from benchmark.models import ParseStatus, SourceKind
 from benchmark.services import SourceMeta, add_source, parse_source
+from benchmark.taxonomy import ensure_taxonomy
 
 LAWS = Path(__file__).resolve().parent / "laws"
 
 
 def load(out: TextIO) -> None:
+    ensure_taxonomy()
     manifest = json.loads((LAWS / "manifest.json").read_text(encoding="utf-8"))
     added = 0
     for entry in manifest:

@@ -6,16 +6,11 @@ from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 
-from benchmark.taxonomy import PRINCIPLES, SCENES
+from benchmark import taxonomy
 
 
 def seed(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    scene_model = apps.get_model("benchmark", "Scene")
-    principle_model = apps.get_model("benchmark", "Principle")
-    for position, (name, aliases) in enumerate(SCENES.items(), start=1):
-        scene_model.objects.get_or_create(name=name, defaults={"aliases": list(aliases), "position": position})
-    for key, (zh, en) in PRINCIPLES.items():
-        principle_model.objects.get_or_create(key=key, defaults={"name_zh": zh, "name_en": en})
+    taxonomy.seed(apps.get_model("benchmark", "Scene"), apps.get_model("benchmark", "Principle"))
 
 
 class Migration(migrations.Migration):

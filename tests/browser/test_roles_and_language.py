@@ -93,3 +93,25 @@ def test_curator_uploads_a_law_and_sees_its_provisions(
     assert page.inner_text("h1") == "人体器官移植条例"
     assert "5 章，32 条" in page.inner_text("[data-testid=provisions] h2")
     assert page.is_visible("#p32")
+
+
+def test_curator_publishes_a_release_and_downloads_its_jsonl(personas: Personas, live_server: Any, page: Any) -> None:
+    from benchmark.models import ScenarioStatus
+    from benchmark.scenarios import create_scenario, resolve_scene
+    from benchmark.taxonomy import ensure_taxonomy
+
+    ensure_taxonomy()  # live_server's transactional tests flush the seeded rows
+    for n in range(4):
+        create_scenario(kind="objective", stem=f"第{n}题：哪项正确？", options={"A": "甲", "B": "乙"}, key="A",
+                        scene=resolve_scene("器官移植"), origin="expert", status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    sign_in(page, live_server.url, "curator")
+    page.click("[data-nav=releases]")
+    page.fill("#id_name", "MedES-2026.11")
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
+    assert page.inner_text("h1") == "MedES-2026.11"
+    with page.expect_download() as download_info:
+        page.click("[data-testid=download-jsonl]")
+    download = download_info.value
+    assert download.suggested_filename == "MedES-2026.11.jsonl"
+    assert len(Path(download.path()).read_text(encoding="utf-8").splitlines()) == 4
