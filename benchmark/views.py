@@ -21,7 +21,7 @@ from benchmark.forms import (
     SourceUploadForm,
 )
 from benchmark.models import Release, Scenario, ScenarioStatus, Source, SourceKind
-from benchmark.releases import ReleaseError, canonical_jsonl, datasheet, medes_csv, publish_release, release_items
+from benchmark.releases import EXPORT_FORMATS, ReleaseError, datasheet, export, publish_release
 from benchmark.scenarios import ScenarioError, StaleEdit, change_status, update_scenario
 from benchmark.services import SourceError, SourceMeta, add_source
 from medes_site import jobs
@@ -258,13 +258,6 @@ def scenario_edit(request: AuthedRequest, pk: int) -> HttpResponse:
 
 # --- releases -------------------------------------------------------------------------------------
 
-RELEASE_FORMATS = {
-    "jsonl": ("application/x-ndjson", "jsonl"),
-    "csv": ("text/csv", "csv"),
-    "datasheet": ("text/markdown", "md"),
-}
-
-
 @require_http_methods(["GET", "POST"])
 @role_required(*SOURCE_ROLES)
 def release_list(request: AuthedRequest) -> HttpResponse:
@@ -306,13 +299,10 @@ def release_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 @role_required(*SOURCE_ROLES)
 def release_download(request: AuthedRequest, pk: int, fmt: str) -> HttpResponse:
     release = Release.objects.filter(pk=pk).first()
-    if release is None or fmt not in RELEASE_FORMATS:
+    if release is None or fmt not in EXPORT_FORMATS:
         raise Http404
-    items = release_items(release)
-    data = {"jsonl": lambda: canonical_jsonl(items), "csv": lambda: medes_csv(items),
-            "datasheet": lambda: datasheet(release).encode()}[fmt]()  # fmt: skip
-    content_type, extension = RELEASE_FORMATS[fmt]
-    response = HttpResponse(data, content_type=f"{content_type}; charset=utf-8")
+    extension, content_type = EXPORT_FORMATS[fmt]
+    response = HttpResponse(export(release, fmt), content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{release.name}.{extension}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response

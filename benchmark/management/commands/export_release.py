@@ -6,9 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from benchmark.models import Release
-from benchmark.releases import canonical_jsonl, datasheet, medes_csv, release_items
-
-FORMATS = {"jsonl": "jsonl", "csv": "csv", "datasheet": "md"}
+from benchmark.releases import EXPORT_FORMATS, export
 
 
 class Command(BaseCommand):
@@ -16,7 +14,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
-        parser.add_argument("--format", choices=sorted(FORMATS), default="jsonl")
+        parser.add_argument("--format", choices=sorted(EXPORT_FORMATS), default="jsonl")
         parser.add_argument("--out", type=Path, required=True, help="a file, or a folder to write NAME.EXT into")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -25,14 +23,12 @@ class Command(BaseCommand):
             names = ", ".join(Release.objects.values_list("name", flat=True)) or "none yet"
             raise CommandError(f"No release named {options['name']!r} (published: {names}).")
         kind = options["format"]
-        items = release_items(release)
-        data = {"jsonl": lambda: canonical_jsonl(items), "csv": lambda: medes_csv(items),
-                "datasheet": lambda: datasheet(release).encode()}[kind]()  # fmt: skip
+        data = export(release, kind)
         out: Path = options["out"]
         if out.is_dir():
-            out = out / f"{release.name}.{FORMATS[kind]}"
+            out = out / f"{release.name}.{EXPORT_FORMATS[kind][0]}"
         try:
             out.write_bytes(data)
         except OSError as error:
             raise CommandError(f"{out}: {error.strerror}.") from None
-        self.stdout.write(f"{out}: {len(items)} items, {len(data)} bytes")
+        self.stdout.write(f"{out}: {release.item_count} items, {len(data)} bytes")
