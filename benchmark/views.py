@@ -258,6 +258,7 @@ def scenario_edit(request: AuthedRequest, pk: int) -> HttpResponse:
 
 # --- releases -------------------------------------------------------------------------------------
 
+
 @require_http_methods(["GET", "POST"])
 @role_required(*SOURCE_ROLES)
 def release_list(request: AuthedRequest) -> HttpResponse:
