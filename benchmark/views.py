@@ -106,9 +106,7 @@ def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         if not tree or tree[-1]["heading"] != heading:
             tree.append({"heading": heading, "provisions": []})
         tree[-1]["provisions"].append(provision)  # type: ignore[attr-defined]
-    parsing = Job.objects.filter(
-        kind="benchmark.parse_source", config__source=source.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
-    ).exists()
+    parsing = _active_parse(source).exists()
     context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing}
     if request.htmx and not parsing:
         # The parse just ended: reload the whole page so the provisions appear.
@@ -119,10 +117,19 @@ def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
+def _active_parse(source: Source) -> QuerySet[Job]:
+    return Job.objects.filter(
+        kind="benchmark.parse_source", config__source=source.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    )
+
+
 @require_POST
 @role_required(Role.CURATOR)
 def source_parse(request: AuthedRequest, pk: int) -> HttpResponse:
     source = get_source_for_user(request, pk)
+    running = _active_parse(source).first()
+    if running is not None:  # one parse of a source at a time: follow the one already under way
+        return redirect("jobs:detail", pk=running.pk)
     job = jobs.enqueue_job("benchmark.parse_source", {"source": source.pk}, user=request.user, request=request)
     messages.info(
         request, _("Parsing started as job %(pk)s; this page shows the result when it ends.") % {"pk": job.pk}

@@ -157,6 +157,14 @@ def test_curator_parses_a_source_through_a_job_and_sees_its_tree(personas: Perso
     assert "第一章 总则" in page and "为了测试，制定本条例。" in page
 
 
+def test_asking_to_parse_twice_follows_the_parse_already_under_way(personas: Personas, client_as: Any) -> None:
+    source, _ = add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例"))
+    client = client_as(personas.curator)
+    first = client.post(reverse("benchmark:source_parse", args=[source.pk]))
+    second = client.post(reverse("benchmark:source_parse", args=[source.pk]))
+    assert Job.objects.count() == 1 and first["Location"] == second["Location"]
+
+
 def test_reviewers_read_sources_but_cannot_parse(personas: Personas, client_as: Any) -> None:
     source, _ = add_source(io.BytesIO(TEXT), "t.md", SourceMeta(title="测试条例"))
     client = client_as(personas.reviewer)
