@@ -26,6 +26,7 @@ urlpatterns = [
     path("jobs/", include(jobs_patterns)),
     path("benchmark/", include("benchmark.urls")),
     path("api/", include(api.urlpatterns)),
+    path("api/benchmark/", include("benchmark.api")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,95 @@
+"""Read-only REST API over the corpus, the scenario bank and releases (curators and reviewers)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.urls import path
+from rest_framework import generics, permissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from benchmark.models import Provision, Release, Scenario, Source
+from benchmark.releases import EXPORT_FORMATS, export
+from benchmark.serializers import (
+    ProvisionSerializer,
+    ReleaseSerializer,
+    ScenarioFilterSerializer,
+    ScenarioSerializer,
+    SourceSerializer,
+)
+from medes_site.roles import Role, has_role
+
+
+class CorpusRole(permissions.BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return has_role(request.user, Role.CURATOR, Role.REVIEWER)
+
+
+PERMISSIONS = (permissions.IsAuthenticated, CorpusRole)
+
+
+class SourceList(generics.ListAPIView):
+    serializer_class = SourceSerializer
+    permission_classes = PERMISSIONS
+    queryset = Source.objects.all()
+
+
+class ProvisionList(generics.ListAPIView):
+    serializer_class = ProvisionSerializer
+    permission_classes = PERMISSIONS
+
+    def get_queryset(self) -> QuerySet[Provision]:
+        return Provision.objects.filter(source=self.kwargs["pk"]).order_by("position")
+
+
+class ScenarioList(generics.ListAPIView):
+    serializer_class = ScenarioSerializer
+    permission_classes = PERMISSIONS
+
+    def get_queryset(self) -> QuerySet[Scenario]:
+        filters = ScenarioFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)  # unknown values are a 400 naming the field
+        queryset = Scenario.objects.select_related("scene").prefetch_related("provisions").order_by("pk")
+        data = filters.validated_data
+        for name in ("status", "kind", "origin"):
+            if data.get(name):
+                queryset = queryset.filter(**{name: data[name]})
+        if data.get("scene"):
+            queryset = queryset.filter(scene__name=data["scene"])
+        return queryset
+
+
+class ScenarioDetail(generics.RetrieveAPIView):
+    serializer_class = ScenarioSerializer
+    permission_classes = PERMISSIONS
+    queryset = Scenario.objects.select_related("scene").prefetch_related("provisions")
+
+
+class ReleaseList(generics.ListAPIView):
+    serializer_class = ReleaseSerializer
+    permission_classes = PERMISSIONS
+    queryset = Release.objects.all()
+
+
+class ReleaseDownload(APIView):
+    permission_classes = PERMISSIONS
+
+    def get(self, request: Request, pk: int, fmt: str) -> HttpResponse:
+        release = Release.objects.filter(pk=pk).first()
+        if release is None or fmt not in EXPORT_FORMATS:
+            return HttpResponse(status=404)
+        extension, content_type = EXPORT_FORMATS[fmt]
+        response = HttpResponse(export(release, fmt), content_type=f"{content_type}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{release.name}.{extension}"'
+        return response
+
+
+urlpatterns = [
+    path("sources/", SourceList.as_view(), name="api-source-list"),
+    path("sources/<int:pk>/provisions/", ProvisionList.as_view(), name="api-provision-list"),
+    path("scenarios/", ScenarioList.as_view(), name="api-scenario-list"),
+    path("scenarios/<int:pk>/", ScenarioDetail.as_view(), name="api-scenario-detail"),
+    path("releases/", ReleaseList.as_view(), name="api-release-list"),
+    path("releases/<int:pk>/<str:fmt>/", ReleaseDownload.as_view(), name="api-release-download"),
+]
