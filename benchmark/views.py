@@ -4,7 +4,6 @@ from pathlib import PurePath
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,6 +26,7 @@ from benchmark.services import SourceError, SourceMeta, add_source
 from medes_site import jobs
 from medes_site.http import AuthedRequest
 from medes_site.models import Job, JobStatus
+from medes_site.paging import paginate
 from medes_site.roles import Role, has_role, role_required
 
 SOURCES_PER_PAGE = 50
@@ -56,9 +56,12 @@ def source_list(request: AuthedRequest) -> HttpResponse:
         queryset = queryset.filter(kind=form.cleaned_data["kind"])
     if form.cleaned_data["q"]:
         queryset = queryset.filter(title__icontains=form.cleaned_data["q"])
-    page = Paginator(queryset, SOURCES_PER_PAGE).get_page(form.cleaned_data["page"] or 1)
+    context = {
+        "form": form, "may_add": has_role(request.user, Role.CURATOR),
+        **paginate(request, queryset, form.cleaned_data["page"], SOURCES_PER_PAGE),
+    }  # fmt: skip
     template = "benchmark/sources.html#source-table" if request.htmx else "benchmark/sources.html"
-    return render(request, template, {"form": form, "page": page, "may_add": has_role(request.user, Role.CURATOR)})
+    return render(request, template, context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -187,16 +190,13 @@ def scenario_list(request: AuthedRequest) -> HttpResponse:
         queryset = queryset.filter(provisions__source=data["source"]).distinct()
     if data["q"]:
         queryset = queryset.filter(Q(stem__contains=data["q"]) | Q(norm__contains=data["q"]))
-    page = Paginator(queryset, SCENARIOS_PER_PAGE).get_page(data["page"] or 1)
-    context = {"form": form, "page": page, "bulk_form": BulkStatusForm(), "query": _query_without_page(request)}
+    context = {
+        "form": form,
+        "bulk_form": BulkStatusForm(),
+        **paginate(request, queryset, data["page"], SCENARIOS_PER_PAGE),
+    }
     template = "benchmark/scenarios.html#scenario-table" if request.htmx else "benchmark/scenarios.html"
     return render(request, template, context)
-
-
-def _query_without_page(request: AuthedRequest) -> str:
-    params = request.GET.copy()
-    params.pop("page", None)
-    return params.urlencode()
 
 
 @require_POST

@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
@@ -16,6 +15,7 @@ from medes_site.forms import JobFilterForm, SelfCheckForm
 from medes_site.home import panels_for
 from medes_site.http import AuthedRequest, Request
 from medes_site.models import Job
+from medes_site.paging import paginate
 from medes_site.roles import Role, role_required, user_roles
 
 JOBS_PER_PAGE = 25
@@ -81,9 +81,11 @@ def job_list(request: AuthedRequest) -> HttpResponse:
         queryset = queryset.filter(kind=form.cleaned_data["kind"])
     if form.cleaned_data["status"]:
         queryset = queryset.filter(status=form.cleaned_data["status"])
-    page = Paginator(queryset, JOBS_PER_PAGE).get_page(form.cleaned_data["page"] or 1)
     startable = [kind for kind in jobs.REGISTRY.values() if jobs.may_start(request.user, kind)]
-    context = {"form": form, "page": page, "selfcheck_form": SelfCheckForm(), "startable": startable}
+    context = {
+        "form": form, "selfcheck_form": SelfCheckForm(), "startable": startable,
+        **paginate(request, queryset, form.cleaned_data["page"], JOBS_PER_PAGE),
+    }  # fmt: skip
     template = "jobs/list.html#job-table" if request.htmx and not request.htmx.boosted else "jobs/list.html"
     return render(request, template, context)
 
