@@ -95,7 +95,7 @@ def add_source(
 
 
 def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
-    """Parse the stored file into provisions, replacing any earlier parse. The parser runs in a child
+    """Parse the stored file into provisions, updating those of any earlier parse. The parser runs in a child
     process under CPU-time and memory limits, so a hostile or broken file cannot take the worker down.
     A failure is recorded on the source (status, message) and the provisions of the last good parse stay."""
     try:
