@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import path
 from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from benchmark import exports
 from benchmark.models import Provision, Release, Scenario, Source
-from benchmark.releases import EXPORT_FORMATS, export
 from benchmark.serializers import (
     ProvisionSerializer,
     ReleaseSerializer,
@@ -75,13 +76,13 @@ class ReleaseList(generics.ListAPIView):
 class ReleaseDownload(APIView):
     permission_classes = PERMISSIONS
 
-    def get(self, request: Request, pk: int, fmt: str) -> HttpResponse:
+    def get(self, request: Request, pk: int, fmt: str) -> HttpResponseBase:
         release = Release.objects.filter(pk=pk).first()
-        if release is None or fmt not in EXPORT_FORMATS:
+        if release is None or fmt not in exports.FORMATS:
             return HttpResponse(status=404)
-        extension, content_type = EXPORT_FORMATS[fmt]
-        response = HttpResponse(export(release, fmt), content_type=f"{content_type}; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{release.name}.{extension}"'
+        response = exports.download_response(release, fmt)
+        if response is None:  # prepared by an export job (POST /benchmark/releases/<pk>/export/<fmt>/)
+            return HttpResponse(status=404)
         return response
 
 

@@ -154,19 +154,3 @@ def datasheet(release: Release) -> str:
         lines += ["## Changes since the previous release", ""]
         lines += [f"- {what}: {len(ids)}" for what, ids in release.changes.items()]
     return "\n".join(lines) + "\n"
-
-
-# format → (file extension, content type); the command and the download view both use these
-EXPORT_FORMATS = {
-    "jsonl": ("jsonl", "application/x-ndjson"),
-    "csv": ("csv", "text/csv"),
-    "datasheet": ("md", "text/markdown"),
-}
-
-
-def export(release: Release, fmt: str) -> bytes:
-    """A release in one of EXPORT_FORMATS, the same bytes every time."""
-    if fmt == "datasheet":
-        return datasheet(release).encode()
-    items = release_items(release)
-    return canonical_jsonl(items) if fmt == "jsonl" else medes_csv(items)

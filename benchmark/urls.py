@@ -14,6 +14,7 @@ urlpatterns = [
     path("releases/", views.release_list, name="releases"),
     path("releases/<int:pk>/", views.release_detail, name="release"),
     path("releases/<int:pk>/download/<str:fmt>/", views.release_download, name="release_download"),
+    path("releases/<int:pk>/export/<str:fmt>/", views.release_export, name="release_export"),
     path("scenarios/", views.scenario_list, name="scenarios"),
     path("scenarios/bulk-status/", views.scenario_bulk_status, name="scenario_bulk_status"),
     path("scenarios/<int:pk>/", views.scenario_detail, name="scenario"),

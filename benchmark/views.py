@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import uuid
 from pathlib import PurePath
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from benchmark import exports
 from benchmark.forms import (
     BulkStatusForm,
     PublishReleaseForm,
@@ -20,7 +23,7 @@ from benchmark.forms import (
     SourceUploadForm,
 )
 from benchmark.models import Release, Scenario, ScenarioStatus, Source, SourceKind
-from benchmark.releases import EXPORT_FORMATS, ReleaseError, datasheet, export, publish_release
+from benchmark.releases import ReleaseError, datasheet, publish_release
 from benchmark.scenarios import ScenarioError, StaleEdit, change_status, update_scenario
 from benchmark.services import SourceError, SourceMeta, add_source
 from medes_site import jobs
@@ -31,6 +34,8 @@ from medes_site.roles import Role, has_role, role_required
 
 SOURCES_PER_PAGE = 50
 SOURCE_ROLES = (Role.CURATOR, Role.REVIEWER)
+# ML engineers evaluate models on releases, so they read them too.
+RELEASE_ROLES = (Role.CURATOR, Role.REVIEWER, Role.ML_ENGINEER)
 
 
 def sources_for_user(request: AuthedRequest) -> QuerySet[Source]:
@@ -267,7 +272,7 @@ def scenario_edit(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*SOURCE_ROLES)
+@role_required(*RELEASE_ROLES)
 def release_list(request: AuthedRequest) -> HttpResponse:
     may_publish = has_role(request.user, Role.CURATOR)
     form = PublishReleaseForm(request.POST or None)
@@ -295,22 +300,65 @@ def release_list(request: AuthedRequest) -> HttpResponse:
 
 
 @require_GET
-@role_required(*SOURCE_ROLES)
+@role_required(*RELEASE_ROLES)
 def release_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     release = Release.objects.filter(pk=pk).first()
     if release is None:
         raise Http404
-    return render(request, "benchmark/release_detail.html", {"release": release, "datasheet": datasheet(release)})
+    downloads = []
+    for spec in exports.FORMATS.values():
+        ready = spec.name in exports.INLINE_FORMATS or exports.download_path(release, spec.name).exists()
+        downloads.append(
+            {"format": spec, "ready": ready, "job": None if ready else _export_job(request, release, spec)}
+        )
+    context = {
+        "release": release, "datasheet": datasheet(release), "downloads": downloads,
+        "may_export": jobs.may_start(request.user, jobs.get_kind("benchmark.export_release")),
+        "request_key": uuid.uuid4().hex,
+    }  # fmt: skip
+    return render(request, "benchmark/release_detail.html", context)
+
+
+def _export_job(request: AuthedRequest, release: Release, spec: exports.ExportFormat) -> Job | None:
+    """This user's export of this release and format still under way, if any."""
+    return (
+        jobs.jobs_for_user(request.user)
+        .filter(kind="benchmark.export_release", config__release=release.pk, config__format=spec.name,
+                status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        .order_by("-pk")
+        .first()
+    )  # fmt: skip
 
 
 @require_GET
-@role_required(*SOURCE_ROLES)
-def release_download(request: AuthedRequest, pk: int, fmt: str) -> HttpResponse:
+@role_required(*RELEASE_ROLES)
+def release_download(request: AuthedRequest, pk: int, fmt: str) -> HttpResponseBase:
     release = Release.objects.filter(pk=pk).first()
-    if release is None or fmt not in EXPORT_FORMATS:
+    if release is None or fmt not in exports.FORMATS:
         raise Http404
-    extension, content_type = EXPORT_FORMATS[fmt]
-    response = HttpResponse(export(release, fmt), content_type=f"{content_type}; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{release.name}.{extension}"'
-    response["X-Content-Type-Options"] = "nosniff"
+    response = exports.download_response(release, fmt)
+    if response is None:
+        label = exports.FORMATS[fmt].label
+        messages.info(request, _("Prepare the %(format)s export first.") % {"format": label})
+        return redirect("benchmark:release", pk=release.pk)
     return response
+
+
+@require_POST
+@role_required(*RELEASE_ROLES)
+def release_export(request: AuthedRequest, pk: int, fmt: str) -> HttpResponse:
+    """Prepare a download as a job; the release page links it once the job has written it."""
+    release = Release.objects.filter(pk=pk).first()
+    if release is None or fmt not in exports.FORMATS:
+        raise Http404
+    if not jobs.may_start(request.user, jobs.get_kind("benchmark.export_release")):
+        raise PermissionDenied
+    running = _export_job(request, release, exports.FORMATS[fmt])
+    if running is not None:
+        return redirect("jobs:detail", pk=running.pk)
+    request_key = request.POST.get("request_key", "")[:64] or None
+    job = jobs.enqueue_job(
+        "benchmark.export_release", {"release": release.pk, "format": fmt}, user=request.user, request=request,
+        request_key=request_key,
+    )  # fmt: skip
+    return redirect("jobs:detail", pk=job.pk)

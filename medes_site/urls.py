@@ -11,6 +11,7 @@ jobs_patterns = (
         path("", views.job_list, name="list"),
         path("selfcheck/", views.job_start_selfcheck, name="start_selfcheck"),
         path("<int:pk>/", views.job_detail, name="detail"),
+        path("<int:pk>/artifacts/<int:index>/", views.job_artifact, name="artifact"),
         path("<int:pk>/cancel/", views.job_cancel, name="cancel"),
         path("<int:pk>/resume/", views.job_resume, name="resume"),
     ],

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -115,6 +117,22 @@ def job_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     job = get_job_for_user(request, pk)
     template = "jobs/detail.html#job-status" if request.htmx and not request.htmx.boosted else "jobs/detail.html"
     return render(request, template, {"job": job, "may_manage": _may_manage(request, job)})
+
+
+@require_GET
+@role_required(*JOB_ROLES)
+def job_artifact(request: AuthedRequest, pk: int, index: int) -> FileResponse:
+    """A file a job wrote, always as an attachment, only from under ARTIFACTS_ROOT."""
+    job = get_job_for_user(request, pk)
+    if not 0 <= index < len(job.artifacts):
+        raise Http404
+    root = Path(settings.ARTIFACTS_ROOT).resolve()
+    path = (root / str(job.artifacts[index].get("path", ""))).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise Http404
+    response = FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_POST

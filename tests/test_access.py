@@ -30,6 +30,7 @@ def row(ok: set[str], *, not_found: set[str] = frozenset(), forbidden_default: A
 
 
 JOB_ROLES = {"reviewer", "curator", "ml_engineer", "admin"}
+RELEASE_ROLES = {"curator", "reviewer", "ml_engineer", "admin"}
 
 # (name, method, url builder taking the jobs, expected outcome per persona)
 MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] = [
@@ -75,12 +76,31 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
     ("sources", "get", lambda j: reverse("benchmark:sources"), row({"curator", "reviewer", "admin"})),
     ("source-add", "get", lambda j: reverse("benchmark:source_add"), row({"curator", "admin"})),
     ("scenarios", "get", lambda j: reverse("benchmark:scenarios"), row({"curator", "reviewer", "admin"})),
-    ("releases", "get", lambda j: reverse("benchmark:releases"), row({"curator", "reviewer", "admin"})),
+    ("releases", "get", lambda j: reverse("benchmark:releases"), row(RELEASE_ROLES)),
     (
         "release-missing",
         "get",
         lambda j: reverse("benchmark:release", args=[999999]),
-        row(set(), not_found={"curator", "reviewer", "admin"}),
+        row(set(), not_found=RELEASE_ROLES),
+    ),
+    (
+        "release-export-missing",
+        "post",
+        lambda j: reverse("benchmark:release_export", args=[999999, "hf"]),
+        row(set(), not_found=RELEASE_ROLES),
+    ),
+    (
+        "release-download-missing",
+        "get",
+        lambda j: reverse("benchmark:release_download", args=[999999, "jsonl"]),
+        row(set(), not_found=RELEASE_ROLES),
+    ),
+    (
+        # the curator's lost self-check wrote no file; the reviewer may not see that job at all
+        "job-artifact-missing",
+        "get",
+        lambda j: reverse("jobs:artifact", args=[j["curator"].pk, 0]),
+        row(set(), not_found=JOB_ROLES),
     ),
     (
         "scenario",

@@ -5,30 +5,42 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from benchmark import exports
 from benchmark.models import Release
-from benchmark.releases import EXPORT_FORMATS, export
 
 
 class Command(BaseCommand):
-    help = "Write a published release as canonical JSONL, MedES CSV or its datasheet (byte-identical every time)."
+    help = (
+        "Write a published release as canonical JSONL, MedES CSV, Parquet, a Hugging Face datasets folder (hf) or "
+        "its datasheet. JSONL, CSV and the datasheet are byte-identical every time; every format but CSV and the "
+        "datasheet is read back and checked against the release checksum."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
-        parser.add_argument("--format", choices=sorted(EXPORT_FORMATS), default="jsonl")
-        parser.add_argument("--out", type=Path, required=True, help="a file, or a folder to write NAME.EXT into")
+        parser.add_argument("--format", choices=list(exports.FORMATS), default="jsonl")
+        parser.add_argument(
+            "--out", type=Path, required=True,
+            help="a file (for hf: a new folder), or an existing folder to write NAME.EXT (for hf: NAME/) into",
+        )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         release = Release.objects.filter(name=options["name"]).first()
         if release is None:
             names = ", ".join(Release.objects.values_list("name", flat=True)) or "none yet"
             raise CommandError(f"No release named {options['name']!r} (published: {names}).")
-        kind = options["format"]
-        data = export(release, kind)
+        fmt = options["format"]
+        spec = exports.FORMATS[fmt]
         out: Path = options["out"]
         if out.is_dir():
-            out = out / f"{release.name}.{EXPORT_FORMATS[kind][0]}"
+            out = out / (release.name if spec.directory else f"{release.name}.{spec.extension}")
         try:
-            out.write_bytes(data)
+            exports.write_export(release, fmt, out)
+            if fmt in exports.READABLE_FORMATS and exports.checksum(exports.read_items(out, fmt)) != release.checksum:
+                raise CommandError(f"{out}: does not read back to the release checksum {release.checksum}.")
+        except exports.ExportError as error:
+            raise CommandError(str(error)) from None
         except OSError as error:
             raise CommandError(f"{out}: {error.strerror}.") from None
-        self.stdout.write(f"{out}: {release.item_count} items, {len(data)} bytes")
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) if out.is_dir() else out.stat().st_size
+        self.stdout.write(f"{out}: {release.item_count} items, {size} bytes, checksum {release.checksum}")

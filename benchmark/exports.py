@@ -1,0 +1,280 @@
+"""Release exports in every format researchers load, and the way back.
+
+A published release never changes, so each export is a pure function of it: JSONL, CSV and the datasheet are
+the same bytes every time; Parquet and the Hugging Face ``datasets`` directory carry the same items, and
+reading any export back gives the items whose canonical JSONL has the release's checksum (``read_items``).
+The MedES CSV keeps only ``scene, query, reference, type``; it round-trips through the MedES importer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from benchmark.models import Release
+from benchmark.releases import canonical_jsonl, datasheet, medes_csv, release_items
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# A fixed timestamp for members of generated zip files, so that the archive depends only on its contents.
+ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)
+
+
+class ExportError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    label: Any  # lazy translation
+    extension: str  # of the downloaded file
+    content_type: str
+    directory: bool = False  # written as a folder; downloaded as a zip of it
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat("jsonl", gettext_lazy("Canonical JSONL"), "jsonl", "application/x-ndjson"),
+        ExportFormat("csv", gettext_lazy("MedES CSV"), "csv", "text/csv"),
+        ExportFormat("parquet", gettext_lazy("Parquet"), "parquet", "application/vnd.apache.parquet"),
+        ExportFormat("hf", gettext_lazy("Hugging Face datasets"), "zip", "application/zip", directory=True),
+        ExportFormat("datasheet", gettext_lazy("Datasheet"), "md", "text/markdown"),
+    )
+}
+# Small enough to answer in the request; the others are prepared by a job.
+INLINE_FORMATS = frozenset({"jsonl", "csv", "datasheet"})
+# Read back to the full items (the CSV keeps only part of each; the datasheet is a summary).
+READABLE_FORMATS = frozenset({"jsonl", "parquet", "hf"})
+
+
+def get_format(name: str) -> ExportFormat:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ExportError(
+            _("Unknown export format %(name)s; choose one of %(choices)s.")
+            % {"name": name, "choices": ", ".join(FORMATS)}
+        ) from None
+
+
+def checksum(items: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(canonical_jsonl(items)).hexdigest()
+
+
+# --- writing -------------------------------------------------------------------------------------------
+
+
+def export_bytes(release: Release, fmt: str) -> bytes:
+    """A one-file export held in memory (JSONL, CSV, datasheet, Parquet)."""
+    spec = get_format(fmt)
+    if spec.directory:
+        raise ExportError(_("The %(format)s export is a folder; write it to disk.") % {"format": spec.label})
+    if fmt == "datasheet":
+        return datasheet(release).encode()
+    items = release_items(release)
+    if fmt == "jsonl":
+        return canonical_jsonl(items)
+    if fmt == "csv":
+        return medes_csv(items)
+    buffer = io.BytesIO()
+    _write_parquet(items, buffer)
+    return buffer.getvalue()
+
+
+def write_export(release: Release, fmt: str, out: Path) -> Path:
+    """Write the export to ``out`` (a file; for ``hf`` a folder that must not exist yet, or be empty)."""
+    spec = get_format(fmt)
+    if not spec.directory:
+        out.write_bytes(export_bytes(release, fmt))
+        return out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(_("%(path)s already exists; choose a new folder.") % {"path": out})
+    _write_hf(release_items(release), out)
+    return out
+
+
+def download_path(release: Release, fmt: str) -> Path:
+    """Where the prepared download of a release lives: one per release and format, since neither changes."""
+    spec = get_format(fmt)
+    return Path(settings.ARTIFACTS_ROOT) / "releases" / str(release.pk) / f"{release.name}.{spec.extension}"
+
+
+def prepare_download(release: Release, fmt: str) -> Path:
+    """Write the download next to where it is served, then move it into place: never half a file."""
+    target = download_path(release, fmt)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".prepare-") as scratch:
+        written = write_download(release, fmt, Path(scratch))
+        written.replace(target)
+    return target
+
+
+def download_response(release: Release, fmt: str) -> HttpResponseBase | None:
+    """The attachment for a download link (web or API); ``None`` while a job-prepared format is not ready."""
+    spec = get_format(fmt)
+    filename = f"{release.name}.{spec.extension}"
+    response: HttpResponseBase
+    if fmt in INLINE_FORMATS:
+        response = HttpResponse(export_bytes(release, fmt), content_type=f"{spec.content_type}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    else:
+        path = download_path(release, fmt)
+        if not path.exists():
+            return None
+        response = FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type=spec.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def write_download(release: Release, fmt: str, folder: Path) -> Path:
+    """The file a browser downloads: the export itself, or for a folder format a zip of it."""
+    spec = get_format(fmt)
+    target = folder / f"{release.name}.{spec.extension}"
+    if not spec.directory:
+        return write_export(release, fmt, target)
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        tree = write_export(release, fmt, Path(scratch) / release.name)
+        zip_tree(tree, target)
+    return target
+
+
+def zip_tree(tree: Path, target: Path) -> None:
+    """Zip a folder with fixed timestamps and sorted names under a top folder of the same name."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in tree.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(f"{tree.name}/{path.relative_to(tree).as_posix()}", date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+
+
+def _table(items: list[dict[str, Any]]) -> pa.Table:
+    import pyarrow as pa
+
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("kind", pa.string()),
+            ("scene", pa.string()),
+            ("stem", pa.string()),
+            ("options", pa.list_(pa.struct([("letter", pa.string()), ("text", pa.string())]))),
+            ("key", pa.string()),
+            ("norm", pa.string()),
+            ("reference_answer", pa.string()),
+            ("principles", pa.list_(pa.string())),
+            ("provisions", pa.list_(pa.string())),
+            ("content_hash", pa.string()),
+            ("split", pa.string()),
+        ]
+    )
+    rows = [{**item, "options": [{"letter": k, "text": v} for k, v in item["options"].items()]} for item in items]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _write_parquet(items: list[dict[str, Any]], where: Any) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(_table(items), where, compression="zstd")
+
+
+def _write_hf(items: list[dict[str, Any]], out: Path) -> None:
+    """A ``datasets.DatasetDict`` with the release's ``dev`` and ``test`` splits (``load_from_disk`` reads it)."""
+    from datasets import Dataset, DatasetDict, disable_progress_bars
+
+    disable_progress_bars()  # they would fill the worker's log
+    table = _table(items)
+    splits = table.column("split").to_pylist()
+    parts = {name: Dataset(table.take([n for n, s in enumerate(splits) if s == name])) for name in ("dev", "test")}
+    DatasetDict(parts).save_to_disk(str(out))
+
+
+# --- reading back ----------------------------------------------------------------------------------------
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir() or path.suffix == ".zip":
+        return "hf"
+    formats = {"." + f.extension: f.name for f in FORMATS.values() if not f.directory}
+    if path.suffix in formats and formats[path.suffix] in {"jsonl", "parquet"}:
+        return formats[path.suffix]
+    raise ExportError(
+        _("%(name)s is not a release export this tool reads back (JSONL, Parquet, a datasets folder or its zip).")
+        % {"name": path.name}
+    )
+
+
+def read_items(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
+    """The items of an exported release, in release order: their canonical JSONL has the release's checksum."""
+    fmt = fmt or detect_format(path)
+    try:
+        if fmt == "jsonl":
+            return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return _from_rows(pq.read_table(path).to_pylist())
+        if fmt == "hf":
+            with _as_folder(path) as folder:
+                return _read_hf(folder)
+    except ExportError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise ExportError(_("%(name)s cannot be read: %(error)s") % {"name": path.name, "error": error}) from None
+    raise ExportError(
+        _("The %(format)s export cannot be read back; it keeps only part of each item.") % {"format": fmt}
+    )
+
+
+def _from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**row, "options": {o["letter"]: o["text"] for o in row["options"]}} for row in rows]
+
+
+def _read_hf(folder: Path) -> list[dict[str, Any]]:
+    from datasets import DatasetDict, disable_progress_bars, load_from_disk
+
+    disable_progress_bars()
+    loaded = load_from_disk(str(folder))
+    if not isinstance(loaded, DatasetDict):
+        raise ExportError(_("%(name)s holds one dataset, not a release's dev and test splits.") % {"name": folder.name})
+    rows = [row for split in loaded.values() for row in split]
+    return sorted(_from_rows(rows), key=lambda item: item["id"])
+
+
+@contextmanager
+def _as_folder(path: Path) -> Iterator[Path]:
+    """A datasets folder as given, or the single top folder of its zip, unpacked safely into a temp dir."""
+    if path.is_dir():
+        yield path
+        return
+    with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(path) as archive:
+        root = Path(scratch).resolve()
+        for member in archive.infolist():
+            target = (root / member.filename).resolve()
+            if not target.is_relative_to(root):
+                raise ExportError(_("%(name)s contains a path outside its folder.") % {"name": path.name})
+            if member.is_dir():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+        tops = [p for p in root.iterdir() if p.is_dir()]
+        if len(tops) != 1:
+            raise ExportError(_("%(name)s should hold exactly one folder.") % {"name": path.name})
+        yield tops[0]
