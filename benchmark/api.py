@@ -6,6 +6,8 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -76,6 +78,11 @@ class ReleaseList(generics.ListAPIView):
 class ReleaseDownload(APIView):
     permission_classes = PERMISSIONS
 
+    @extend_schema(
+        summary="Download a release export",
+        description="fmt: jsonl, csv, datasheet (always); parquet, hf (404 until an export job has prepared them).",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: None},
+    )
     def get(self, request: Request, pk: int, fmt: str) -> HttpResponseBase:
         release = Release.objects.filter(pk=pk).first()
         if release is None or fmt not in exports.FORMATS:

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from medes_site import api, views
+from medes_site import api, tokens, views
 
 jobs_patterns = (
     [
@@ -26,7 +27,11 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jobs/", include(jobs_patterns)),
     path("benchmark/", include("benchmark.urls")),
+    path("accounts/tokens/", tokens.token_list, name="api_tokens"),
+    path("accounts/tokens/<str:key>/revoke/", tokens.token_revoke, name="api_token_revoke"),
     path("api/", include(api.urlpatterns)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/benchmark/", include("benchmark.api")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

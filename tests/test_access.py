@@ -46,6 +46,13 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         row(set(), not_found={"annotator", "reviewer", "curator", "ml_engineer", "admin"}),
     ),
     ("jobs", "get", lambda j: reverse("jobs:list"), row(JOB_ROLES)),
+    ("api-tokens", "get", lambda j: reverse("api_tokens"), row(JOB_ROLES | {"annotator"})),
+    (
+        "api-token-revoke-missing",
+        "post",
+        lambda j: reverse("api_token_revoke", args=["nope"]),
+        row(set(), not_found=JOB_ROLES | {"annotator"}),
+    ),
     (
         "job-own-curator",
         "get",
