@@ -12,9 +12,10 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count
 from django.utils.translation import gettext as _
 
-from benchmark.models import Release, ReleaseItem, Scenario, ScenarioKind, ScenarioStatus
+from benchmark.models import Provision, Release, ReleaseItem, Scenario, ScenarioKind, ScenarioStatus
 from medes_site import audit
 
 LICENCE = "Research use; see the datasheet of each release for the sources' terms."
@@ -106,6 +107,23 @@ def _changes(previous: Release | None, items: list[dict[str, Any]]) -> dict[str,
     }
 
 
+def provision_coverage(release: Release) -> dict[str, dict[str, int]]:
+    """Per cited source: items citing it, distinct provisions cited, provisions the source has."""
+    cited = (
+        Provision.objects.filter(scenarios__release_items__release=release)
+        .values("source_id", "source__title")
+        .annotate(items=Count("scenarios__release_items", distinct=True), cited=Count("pk", distinct=True))
+    )
+    totals = dict(
+        Provision.objects.filter(source_id__in=[c["source_id"] for c in cited])
+        .values_list("source_id")
+        .annotate(n=Count("pk"))
+    )
+    return {
+        c["source__title"]: {"items": c["items"], "cited": c["cited"], "total": totals[c["source_id"]]} for c in cited
+    }
+
+
 def release_items(release: Release) -> list[dict[str, Any]]:
     return [item.payload for item in release.items.order_by("position")]
 
@@ -136,19 +154,26 @@ def datasheet(release: Release) -> str:
     by_scene = Counter(i["scene"] for i in items)
     by_kind = Counter(i["kind"] for i in items)
     by_split = Counter(i["split"] for i in items)
-    cited = Counter(p.rsplit(" ", 1)[0] for i in items for p in i["provisions"])
+    by_origin = Counter(release.items.values_list("scenario__origin", flat=True))
+    coverage = provision_coverage(release)
     lines = [
         f"# {release.name}", "",
         f"- items: {release.item_count} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))})",
         f"- split: {', '.join(f'{k} {v}' for k, v in sorted(by_split.items()))} (stratified by scene)",
+        f"- origin: {', '.join(f'{k} {v}' for k, v in sorted(by_origin.items()))}",
         f"- SHA-256 of the canonical JSONL: `{release.checksum}`",
         f"- published: {release.created_at:%Y-%m-%d}",
         f"- licence: {LICENCE}", "",
-        "## Items by scene", "", "| scene | items |", "|---|---|",
-        *(f"| {scene} | {n} |" for scene, n in sorted(by_scene.items())), "",
-        "## Sources cited", "", "| source | citations |", "|---|---|",
-        *(f"| {source} | {n} |" for source, n in sorted(cited.items())),
-        "" if cited else "(no provisions linked yet)", "",
+        "## Items by scene", "", "| scene | items | test |", "|---|---|---|",
+        *(f"| {scene} | {n} | {sum(1 for i in items if i['scene'] == scene and i['split'] == 'test')} |"
+          for scene, n in sorted(by_scene.items())), "",
+        "## Sources and provision coverage", "",
+        "| source | items citing it | provisions cited | provisions in source | coverage |", "|---|---|---|---|---|",
+        *(f"| {title} | {c['items']} | {c['cited']} | {c['total']} | {c['cited'] / c['total']:.0%} |"
+          for title, c in sorted(coverage.items()) if c["total"]),
+        "" if coverage else "(no provisions linked yet)", "",
+        "## Agreement", "",
+        "Expert agreement figures are added by the labeling campaigns run on this release.", "",
     ]  # fmt: skip
     if release.changes:
         lines += ["## Changes since the previous release", ""]

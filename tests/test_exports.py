@@ -211,3 +211,11 @@ def test_ml_engineers_read_releases_and_outsiders_do_not(release: Release, perso
         client_as(personas.annotator).post(reverse("benchmark:release_export", args=[release.pk, "hf"])).status_code
         == 403
     )
+
+
+def test_the_datasheet_counts_origin_and_provision_coverage(release: Release) -> None:
+    sheet = exports.export_bytes(release, "datasheet").decode()
+    assert f"- origin: imported {release.item_count}" in sheet
+    # five items cite one provision of a one-provision source
+    assert "| 中华人民共和国医师法 | 5 | 1 | 1 | 100% |" in sheet
+    assert "## Items by scene" in sheet and "## Agreement" in sheet
