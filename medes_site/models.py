@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from knox.models import AbstractAuthToken
 
 
 class JobStatus(models.TextChoices):
@@ -149,16 +148,18 @@ class AuditEntry(models.Model):
         raise AppendOnlyError("Audit entries cannot be deleted.")
 
 
-class ApiToken(AbstractAuthToken):
-    """A personal REST API token (django-rest-knox): only a hash is stored, it expires, and it can be revoked.
-    ``name`` says what it is for, so that its owner knows which one to revoke."""
+class ApiTokenName(models.Model):
+    """What a personal REST API token (django-rest-knox's ``AuthToken``: only a hash is stored, it expires, it can
+    be revoked) is for, so that its owner knows which one to revoke."""
 
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="name", verbose_name=_("token")
+    )
     name = models.CharField(_("name"), max_length=100, help_text=_("What the token is for, e.g. a nightly script."))
 
     class Meta:
-        ordering: ClassVar[list[str]] = ["-created"]
-        verbose_name = _("API token")
-        verbose_name_plural = _("API tokens")
+        verbose_name = _("API token name")
+        verbose_name_plural = _("API token names")
 
     def __str__(self) -> str:
-        return f"{self.user} · {self.name} · {self.token_key}…"
+        return self.name

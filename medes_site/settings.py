@@ -186,7 +186,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
 }
 
-KNOX_TOKEN_MODEL = "medes_site.ApiToken"  # noqa: S105 (a model name, not a secret)
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 (a model name, not a secret)
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=env.read_int("MEDES_API_TOKEN_DAYS", 90, minimum=1)),
     "TOKEN_PREFIX": "medes_",

@@ -7,16 +7,18 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
+from knox.models import AuthToken
 from knox.settings import knox_settings
 
 from medes_site import audit
 from medes_site.http import AuthedRequest
-from medes_site.models import ApiToken
+from medes_site.models import ApiTokenName
 from medes_site.roles import Role, role_required
 
 MAX_TOKENS_PER_USER = 20
@@ -31,14 +33,25 @@ class TokenError(ValueError):
     pass
 
 
-def create_token(user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
+@transaction.atomic
+def create_token(user: User, name: str, days: int | None = None) -> tuple[AuthToken, str]:
     """A new token for ``user``; returns the row and the token itself, which is never stored."""
-    if ApiToken.objects.filter(user=user).count() >= MAX_TOKENS_PER_USER:
+    if AuthToken.objects.filter(user=user).count() >= MAX_TOKENS_PER_USER:
         raise TokenError(_("You have %(n)d tokens already; revoke one first.") % {"n": MAX_TOKENS_PER_USER})
     expiry = timedelta(days=days) if days else knox_settings.TOKEN_TTL
-    token, secret = ApiToken.objects.create(user=user, expiry=expiry, name=name.strip())
-    audit.record("api_token.create", actor=user, details={"name": token.name, "key": token.token_key})
+    token, secret = AuthToken.objects.create(user=user, expiry=expiry)
+    ApiTokenName.objects.create(token=token, name=name.strip())
+    audit.record("api_token.create", actor=user, details={"name": name.strip(), "key": token.token_key})
     return token, secret
+
+
+def tokens_of(user: User) -> list[dict[str, object]]:
+    rows = AuthToken.objects.filter(user=user).select_related("name").order_by("-created")
+    return [
+        {"key": t.token_key, "name": getattr(getattr(t, "name", None), "name", ""), "created": t.created,
+         "expiry": t.expiry}
+        for t in rows
+    ]  # fmt: skip
 
 
 @require_http_methods(["GET", "POST"])
@@ -58,7 +71,7 @@ def token_list(request: AuthedRequest) -> HttpResponse:
                 form = TokenForm()
         else:
             status = 400
-    tokens = ApiToken.objects.filter(user=request.user)
+    tokens = tokens_of(request.user)
     context = {"form": form, "tokens": tokens, "secret": secret, "header": knox_settings.AUTH_HEADER_PREFIX}
     response = render(request, "accounts/tokens.html", context, status=status)
     response["Cache-Control"] = "no-store"  # the page may hold a token
@@ -68,7 +81,7 @@ def token_list(request: AuthedRequest) -> HttpResponse:
 @require_POST
 @role_required(*Role)
 def token_revoke(request: AuthedRequest, key: str) -> HttpResponse:
-    revoked, _count = ApiToken.objects.filter(user=request.user, token_key=key).delete()
+    revoked, _count = AuthToken.objects.filter(user=request.user, token_key=key).delete()
     if not revoked:
         raise Http404
     audit.record("api_token.revoke", actor=request.user, details={"key": key}, request=request)

@@ -12,8 +12,9 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
+from knox.models import AuthToken as ApiToken
 
-from medes_site.models import ApiToken, AuditEntry
+from medes_site.models import AuditEntry
 from medes_site.tokens import MAX_TOKENS_PER_USER, create_token
 from tests.conftest import Personas
 
@@ -61,6 +62,7 @@ def test_the_tokens_page_shows_a_new_token_once_and_lists_only_your_own(personas
     assert Client().get(reverse("api-release-list"), **bearer(secret)).status_code == 200
     again = reviewer.get(reverse("api_tokens")).content.decode()
     assert "notebook" in again and secret not in again
+    assert ApiToken.objects.get(user=personas.reviewer).name.name == "notebook"
     mine = ApiToken.objects.get(user=personas.reviewer)
     # someone else's token cannot be revoked, or seen
     curator = client_as(personas.curator)
