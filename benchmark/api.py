@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from benchmark.models import Provision, RegisteredModel, Release, Response, Scenario, Source
 from benchmark.releases import EXPORT_FORMATS, export
+from benchmark.scenarios import resolve_scene
 from benchmark.serializers import (
     ProvisionSerializer,
     RegisteredModelSerializer,
@@ -115,13 +116,12 @@ class ResponseList(generics.ListAPIView):
         queryset = Response.objects.select_related("model", "scenario__scene")
         if data.get("model"):
             name = data["model"]
-            queryset = queryset.filter(Q(model__name=name) | Q(model__pk=int(name)) if name.isdigit()
-                                       else Q(model__name=name))  # fmt: skip
+            by_model = Q(model__name=name) | Q(model__pk=int(name)) if name.isdigit() else Q(model__name=name)
+            queryset = queryset.filter(by_model)
         if data.get("scenario"):
             queryset = queryset.filter(scenario=data["scenario"])
-        if data.get("scene"):
-            queryset = queryset.filter(Q(scenario__scene__name=data["scene"])
-                                       | Q(scenario__scene__aliases__contains=[data["scene"]]))  # fmt: skip
+        if data.get("scene"):  # any spelling of the scene; an unknown scene matches nothing
+            queryset = queryset.filter(scenario__scene=resolve_scene(data["scene"]))
         for name in ("correct", "extractable"):
             if data.get(name) is not None:
                 queryset = queryset.filter(**{name: data[name]})

@@ -261,7 +261,7 @@ class RegisteredModel(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=ModelKind.choices)
     path = models.CharField(_("directory"), max_length=500, blank=True,
                             help_text=_("Absolute path of the model directory on the workers."))  # fmt: skip
-    base_url = models.URLField(_("base URL"), max_length=500, blank=True,
+    base_url = models.CharField(_("base URL"), max_length=500, blank=True,
                                help_text=_("e.g. http://vllm:8000/v1"))  # fmt: skip
     model_id = models.CharField(_("model id at the endpoint"), max_length=200, blank=True)
     api_key_env = models.CharField(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -38,6 +39,9 @@ def check_model_fields(kind: str, *, path: str, base_url: str, model_id: str) ->
     elif kind == ModelKind.OPENAI_ENDPOINT:
         if not base_url or not model_id:
             raise ModelError(_("An endpoint needs its base URL and the id of the model it serves."))
+        url = urlsplit(base_url)  # hosts such as http://vllm:8000/v1 have no domain: URLValidator would refuse them
+        if url.scheme not in {"http", "https"} or not url.hostname:
+            raise ModelError(_("The base URL starts with http:// or https:// and names a host."))
     elif kind != ModelKind.IMPORTED:
         raise ModelError(_("Unknown kind of model."))
 

@@ -88,8 +88,10 @@ def model_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return render(request, "benchmark/model_detail.html", {"model": model, "form": form, "page": None}, status=400)
     responses = responses_for_user(request.user).filter(model=model)
-    unreadable = responses.filter(extractable=False).only(
-        "id", "origin_detail", "scenario__id", "scenario__stem", "scenario__scene__name"
+    unreadable = (
+        Response.objects.filter(model=model, extractable=False)
+        .select_related("scenario__scene")
+        .only("id", "origin_detail", "scenario__id", "scenario__stem", "scenario__scene__name")
     )
     context = {
         "model": model, "form": form, "total": responses.count(), "overall": accuracy(responses),
