@@ -308,3 +308,13 @@ def test_reread_answers_command(db: None) -> None:
     assert "1 responses read again, 1 changed." in out.getvalue()
     with pytest.raises(CommandError, match="No objective responses"):
         call_command("reread_answers", "--model", "nobody")
+
+
+def test_home_pages_show_the_models_panel(personas: Personas, client_as: Any) -> None:
+    import_medes_responses(response_csv([row("可以摘取器官吗？", "B", "【最终答案】：B")]), origin_name="x.csv",
+                           dry_run=False)  # fmt: skip
+    ml = client_as(personas.ml_engineer).get(reverse("role_home", args=["ml_engineer"])).content.decode()
+    assert 'data-testid="models-panel"' in ml and reverse("benchmark:models") in ml
+    assert reverse("benchmark:imports") not in ml  # imports are for curators
+    curator = client_as(personas.curator).get(reverse("role_home", args=["curator"])).content.decode()
+    assert reverse("benchmark:imports") in curator
