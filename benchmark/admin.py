@@ -88,3 +88,6 @@ class ImportUploadAdmin(admin.ModelAdmin[ImportUpload]):
     list_display = ("original_name", "fmt", "created_by", "created_at", "imported_at")
     list_filter = ("fmt",)
     readonly_fields = ("file", "original_name", "sha256", "size", "created_by", "created_at", "imported_at", "report")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # uploads come through the import screen, which checks them

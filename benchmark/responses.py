@@ -14,12 +14,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from benchmark.models import ModelKind, RegisteredModel, Response
+from benchmark.models import ModelKind, RegisteredModel, Response, ResponseOrigin, Scenario
 from medes_site import audit
+from medes_site.models import Job
 
 OBJECTIVE = Q(extractable__isnull=False)  # objective responses are the ones whose answer is read
 
@@ -139,3 +140,26 @@ def reread_answers(responses: QuerySet[Response], *, user: User | None = None) -
     if changed:
         audit.record("response.reread", actor=user, details={"changed": len(changed)})
     return len(changed)
+
+
+def store_response(
+    model: RegisteredModel, scenario: Scenario, text: str, *, origin: str = ResponseOrigin.GENERATED,
+    origin_detail: str = "", job: Job | None = None, user: User | None = None,
+) -> tuple[Response, bool]:  # fmt: skip
+    """Store one model's answer to the scenario's current version, its answer read; a second answer of the
+    same model to the same version is not stored (``created`` False, the stored one returned), so a job
+    that runs again after a crash adds nothing twice."""
+    existing = Response.objects.filter(model=model, scenario=scenario, scenario_hash=scenario.content_hash).first()
+    if existing is not None:
+        return existing, False
+    response = Response(
+        model=model, scenario=scenario, scenario_version=scenario.version, scenario_hash=scenario.content_hash,
+        answer_key=scenario.key, text=text, origin=origin, origin_detail=origin_detail[:255], job=job,
+        created_by=user,
+    )  # fmt: skip
+    try:
+        with transaction.atomic():
+            response.save()
+    except IntegrityError:  # the same answer stored meanwhile by another worker
+        return Response.objects.get(model=model, scenario=scenario, scenario_hash=scenario.content_hash), False
+    return response, True

@@ -24,6 +24,7 @@ from benchmark.responses import (
     register_model,
     reread_answers,
     scene_accuracy,
+    store_response,
 )
 from benchmark.scenarios import create_scenario, resolve_scene
 from benchmark.scoring import parse_key, score_objective
@@ -318,3 +319,22 @@ def test_home_pages_show_the_models_panel(personas: Personas, client_as: Any) ->
     assert reverse("benchmark:imports") not in ml  # imports are for curators
     curator = client_as(personas.curator).get(reverse("role_home", args=["curator"])).content.decode()
     assert reverse("benchmark:imports") in curator
+
+
+def test_a_generated_response_is_stored_once_per_scenario_version(personas: Personas) -> None:
+    scene = resolve_scene("器官移植")
+    scenario, _ = create_scenario(kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B",
+                                  scene=scene, origin="expert")  # fmt: skip
+    model = register_model(name="local", kind=ModelKind.HF_DIRECTORY, path="/models/local")
+    response, created = store_response(model, scenario, "【最终答案】：B", origin_detail="job 7")
+    assert created and (response.origin, response.choice, response.correct) == ("generated", "B", True)
+    again, created = store_response(model, scenario, "【最终答案】：A")
+    assert not created and again.pk == response.pk and again.choice == "B"
+    from benchmark.scenarios import update_scenario
+
+    edited = update_scenario(scenario.pk, expected_version=scenario.version, changes={"key": "A"},
+                             user=personas.curator)  # fmt: skip
+    newer, created = store_response(model, edited, "【最终答案】：A")
+    assert created and newer.scenario_version == edited.version and newer.correct is True
+    response.refresh_from_db()
+    assert (response.answer_key, response.correct) == ("B", True)  # scored against the version it answered
