@@ -331,7 +331,7 @@ class ResponseEntry:
     line: int
     model: str
     text: str
-    reported: str = ""  # the answer the file's publishers read (MedES answer_model)
+    reported: str | None = None  # the answer the file's publishers read (MedES answer_model); None: no such column
     scenario: Scenario | None = None
     item: dict[str, Any] | None = None
 
@@ -413,10 +413,7 @@ def import_responses(
             report.objective += 1
             report.extracted += bool(read[1])
             report.correct += bool(read[2])
-            theirs = "".join(sorted(parse_key(entry.reported)))
-            if entry.reported.strip() and (theirs != read[0] or not read[1]):
-                report.warnings.append((entry.line, f"The file reads the answer as {theirs}, the workbench as "
-                                                    f"{read[0] if read[1] else 'nothing'}."))  # fmt: skip
+            _compare_with_the_file(entry, read, report)
         report.new += 1
         prepared.append((entry, digest, scenario, read))
     report.new_questions = len(new_items)
@@ -432,6 +429,21 @@ def import_responses(
     except IntegrityError:
         raise ImportFileError("Another import added some of these responses meanwhile; run this one again.") from None
     return report
+
+
+def _compare_with_the_file(
+    entry: ResponseEntry, read: tuple[str, bool | None, bool | None], report: ResponseImportReport
+) -> None:
+    """Where the file says which answer its publishers read, warn about every row the workbench reads
+    differently, and list the answers the publishers missed (an empty answer_model on a readable text)."""
+    if entry.reported is None:
+        return
+    theirs = "".join(sorted(parse_key(entry.reported)))
+    ours = read[0] if read[1] else "nothing"
+    if entry.reported.strip() and (theirs != read[0] or not read[1]):
+        report.warnings.append((entry.line, f"The file reads the answer as {theirs}, the workbench as {ours}."))
+    elif not entry.reported.strip() and read[1]:
+        report.warnings.append((entry.line, f"The file gives no answer; the workbench reads {ours or 'none'}."))
 
 
 def _stored_responses(
@@ -473,7 +485,7 @@ def _write_responses(
                     scenario_version=(scenario or created[digest]).version, scenario_hash=digest,
                     answer_key=(scenario or created[digest]).key, text=entry.text, origin=ResponseOrigin.IMPORTED,
                     origin_detail=f"{origin_name}:{entry.line}"[:255],
-                    reported_choice="".join(sorted(parse_key(entry.reported)))[:16],
+                    reported_choice="".join(sorted(parse_key(entry.reported or "")))[:16],
                     choice=read[0], extractable=read[1], correct=read[2], created_by=user,
                 )
                 for entry, digest, scenario, read in prepared
@@ -501,7 +513,7 @@ def medes_response_entries(data: bytes) -> tuple[list[ResponseEntry], list[tuple
             continue
         item["content_hash"] = content_hash(item["kind"], item["stem"], item["options"], item["key"])
         entries.append(ResponseEntry(line=line, model=(row.get("model") or "").strip(), text=row.get("response") or "",
-                                     reported=row.get("answer_model") or "", item=item))  # fmt: skip
+                                     reported=row.get("answer_model"), item=item))  # fmt: skip
     return entries, errors
 
 
@@ -527,8 +539,9 @@ def mapped_response_entries(table: Table, mapping: Mapping) -> tuple[list[Respon
     entries: list[ResponseEntry] = []
     for line, row in table.rows:
         model = _text(mapping.value(row, "model")).strip() if "model" in mapping.columns else mapping.model_name
+        reported = _text(mapping.value(row, "answer")) if "answer" in mapping.columns else None
         entry = ResponseEntry(line=line, model=model.strip()[:128], text=_text(mapping.value(row, "response")),
-                              reported=_text(mapping.value(row, "answer")))  # fmt: skip
+                              reported=reported)  # fmt: skip
         if "scenario" in mapping.columns:
             ref = refs.get(line)
             entry.scenario = (by_id.get(int(ref[1])) if ref[0] == "id" else by_hash.get(ref[1])) if ref else None

@@ -197,7 +197,9 @@ def test_access_matrix(
     assert outcome(response) == expected[persona], f"{persona} {method.upper()} {url(jobs)} → {response.status_code}"
 
 
-@pytest.mark.parametrize("url_name", ["api-job-list"])
+@pytest.mark.parametrize(
+    "url_name", ["api-job-list", "api-scenario-list", "api-release-list", "api-model-list", "api-response-list"]
+)
 def test_api_refuses_anonymous_and_roleless_users(url_name: str, personas: Personas, client_as: Any) -> None:
     assert client_as(None).get(reverse(url_name)).status_code == 403
     assert client_as(personas.annotator).get(reverse(url_name)).status_code == 403
