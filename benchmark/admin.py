@@ -3,9 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from benchmark.models import Principle, Release, Scenario, Scene, Source
+from benchmark.models import ImportUpload, Principle, RegisteredModel, Release, Response, Scenario, Scene, Source
+from benchmark.responses import reread_answers
 
 
 @admin.register(Source)
@@ -52,3 +55,39 @@ class ReleaseAdmin(admin.ModelAdmin[Release]):
 
     def has_change_permission(self, request: Any, obj: Any = None) -> bool:
         return False
+
+
+# --- model registry and responses (issue 3, item 10) ----------------------------------------------
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(admin.ModelAdmin[RegisteredModel]):
+    list_display = ("name", "kind", "model_id", "created_by", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("name", "model_id", "path", "base_url", "notes")
+    readonly_fields = ("created_by", "created_at")
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin[Response]):
+    list_display = ("id", "model", "scenario", "choice", "answer_key", "extractable", "correct", "origin_detail")
+    list_filter = ("model", "extractable", "correct", "origin")
+    search_fields = ("text", "origin_detail")
+    raw_id_fields = ("scenario", "job")
+    readonly_fields = ("choice", "extractable", "correct", "scenario_hash", "created_by", "created_at")
+    actions = ("read_answers_again",)
+
+    @admin.action(description=_("Read the answers again (after the extractor changed)"))
+    def read_answers_again(self, request: Any, queryset: QuerySet[Response]) -> None:
+        changed = reread_answers(queryset, user=request.user)
+        self.message_user(request, _("%(n)d responses changed.") % {"n": changed})
+
+
+@admin.register(ImportUpload)
+class ImportUploadAdmin(admin.ModelAdmin[ImportUpload]):
+    list_display = ("original_name", "fmt", "created_by", "created_at", "imported_at")
+    list_filter = ("fmt",)
+    readonly_fields = ("file", "original_name", "sha256", "size", "created_by", "created_at", "imported_at", "report")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # uploads come through the import screen, which checks them

@@ -1,8 +1,9 @@
-"""Read-only REST API over the corpus, the scenario bank and releases (curators and reviewers)."""
+"""Read-only REST API over the corpus, the scenario bank, releases, the model registry and responses
+(curators, reviewers and ML engineers, who evaluate models on releases)."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import path
@@ -13,10 +14,14 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from benchmark import exports
-from benchmark.models import Provision, Release, Scenario, Source
+from benchmark.models import Provision, RegisteredModel, Release, Response, Scenario, Source
+from benchmark.scenarios import resolve_scene
 from benchmark.serializers import (
     ProvisionSerializer,
+    RegisteredModelSerializer,
     ReleaseSerializer,
+    ResponseFilterSerializer,
+    ResponseSerializer,
     ScenarioFilterSerializer,
     ScenarioSerializer,
     SourceSerializer,
@@ -26,7 +31,7 @@ from medes_site.roles import Role, has_role
 
 class CorpusRole(permissions.BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return has_role(request.user, Role.CURATOR, Role.REVIEWER)
+        return has_role(request.user, Role.CURATOR, Role.REVIEWER, Role.ML_ENGINEER)
 
 
 PERMISSIONS = (permissions.IsAuthenticated, CorpusRole)
@@ -93,6 +98,51 @@ class ReleaseDownload(APIView):
         return response
 
 
+# --- model registry and responses (issue 3, items 10 and 11) --------------------------------------
+
+
+class ModelList(generics.ListAPIView):
+    serializer_class = RegisteredModelSerializer
+    permission_classes = PERMISSIONS
+    queryset = RegisteredModel.objects.order_by("name")
+
+
+class ModelDetail(generics.RetrieveAPIView):
+    serializer_class = RegisteredModelSerializer
+    permission_classes = PERMISSIONS
+    queryset = RegisteredModel.objects.all()
+
+
+class ResponseList(generics.ListAPIView):
+    serializer_class = ResponseSerializer
+    permission_classes = PERMISSIONS
+
+    def get_queryset(self) -> QuerySet[Response]:
+        filters = ResponseFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)  # unknown values are a 400 naming the field
+        data = filters.validated_data
+        queryset = Response.objects.select_related("model", "scenario__scene")
+        if data.get("model"):
+            name = data["model"]
+            by_model = Q(model__name=name) | Q(model__pk=int(name)) if name.isdigit() else Q(model__name=name)
+            queryset = queryset.filter(by_model)
+        if data.get("scenario"):
+            queryset = queryset.filter(scenario=data["scenario"])
+        if data.get("scene"):  # any spelling of the scene; an unknown scene matches nothing
+            queryset = queryset.filter(scenario__scene=resolve_scene(data["scene"]))
+        for name in ("correct", "extractable"):
+            if data.get(name) is not None:
+                queryset = queryset.filter(**{name: data[name]})
+        ordering = data.get("ordering", "id")
+        return queryset.order_by(ordering.replace("model", "model__name"), "pk")
+
+
+class ResponseDetail(generics.RetrieveAPIView):
+    serializer_class = ResponseSerializer
+    permission_classes = PERMISSIONS
+    queryset = Response.objects.select_related("model", "scenario__scene")
+
+
 urlpatterns = [
     path("sources/", SourceList.as_view(), name="api-source-list"),
     path("sources/<int:pk>/provisions/", ProvisionList.as_view(), name="api-provision-list"),
@@ -100,4 +150,8 @@ urlpatterns = [
     path("scenarios/<int:pk>/", ScenarioDetail.as_view(), name="api-scenario-detail"),
     path("releases/", ReleaseList.as_view(), name="api-release-list"),
     path("releases/<int:pk>/<str:fmt>/", ReleaseDownload.as_view(), name="api-release-download"),
+    path("models/", ModelList.as_view(), name="api-model-list"),
+    path("models/<int:pk>/", ModelDetail.as_view(), name="api-model-detail"),
+    path("responses/", ResponseList.as_view(), name="api-response-list"),
+    path("responses/<int:pk>/", ResponseDetail.as_view(), name="api-response-detail"),
 ]

@@ -97,3 +97,14 @@ def score_objective(rows: Iterable[tuple[str, str, str]]) -> ObjectiveScore:
         if choice is None:
             result.unreadable.append(position)
     return result
+
+
+def extraction(kind: str, key: str, response: str) -> tuple[str, bool | None, bool | None]:
+    """What a stored response records: (letters read, readable?, correct?). Open cases are not read
+    (``"", None, None``); an unreadable answer counts as wrong, as in ``Tally.accuracy``."""
+    if kind != "objective":
+        return "", None, None
+    choice = extract_choice(response)
+    if choice is None:
+        return "", False, False
+    return "".join(sorted(choice)), True, choice == parse_key(key)

@@ -4,7 +4,17 @@ from typing import ClassVar
 
 from rest_framework import serializers
 
-from benchmark.models import Provision, Release, Scenario, ScenarioKind, ScenarioOrigin, ScenarioStatus, Source
+from benchmark.models import (
+    Provision,
+    RegisteredModel,
+    Release,
+    Response,
+    Scenario,
+    ScenarioKind,
+    ScenarioOrigin,
+    ScenarioStatus,
+    Source,
+)
 
 
 class SourceSerializer(serializers.ModelSerializer):
@@ -52,3 +62,42 @@ class ScenarioFilterSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ScenarioKind.choices, required=False)
     origin = serializers.ChoiceField(choices=ScenarioOrigin.choices, required=False)
     scene = serializers.CharField(required=False, max_length=64)
+
+
+# --- model registry and responses (issue 3, items 10 and 11) --------------------------------------
+
+
+class RegisteredModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RegisteredModel
+        fields: ClassVar[list[str]] = [
+            "id", "name", "kind", "path", "base_url", "model_id", "api_key_env", "notes", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ResponseSerializer(serializers.ModelSerializer):
+    model: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    scene = serializers.CharField(source="scenario.scene.name", read_only=True)
+
+    class Meta:
+        model = Response
+        fields: ClassVar[list[str]] = [
+            "id", "model", "scenario", "scenario_version", "scenario_hash", "scene", "text", "origin", "origin_detail",
+            "job", "answer_key", "reported_choice", "choice", "extractable", "correct", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+RESPONSE_ORDERING = ["id", "-id", "created_at", "-created_at", "model", "-model", "scenario", "-scenario"]
+
+
+class ResponseFilterSerializer(serializers.Serializer):
+    """The allowlist of response filters and orderings."""
+
+    model = serializers.CharField(required=False, max_length=128, help_text="model name or id")
+    scenario = serializers.IntegerField(required=False, min_value=1)
+    scene = serializers.CharField(required=False, max_length=64)
+    correct = serializers.BooleanField(required=False, allow_null=True, default=None)
+    extractable = serializers.BooleanField(required=False, allow_null=True, default=None)
+    ordering = serializers.ChoiceField(choices=RESPONSE_ORDERING, required=False)

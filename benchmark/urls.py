@@ -20,3 +20,15 @@ urlpatterns = [
     path("scenarios/<int:pk>/", views.scenario_detail, name="scenario"),
     path("scenarios/<int:pk>/edit/", views.scenario_edit, name="scenario_edit"),
 ]
+
+# --- model registry, responses and imports (issue 3, items 9 and 10) ---
+from benchmark import views_responses  # noqa: E402 - kept with its patterns for an easy merge
+
+urlpatterns += [
+    path("models/", views_responses.model_list, name="models"),
+    path("models/add/", views_responses.model_add, name="model_add"),
+    path("models/<int:pk>/", views_responses.model_detail, name="model"),
+    path("responses/<int:pk>/", views_responses.response_detail, name="response"),
+    path("imports/", views_responses.import_list, name="imports"),
+    path("imports/<int:pk>/", views_responses.import_detail, name="import"),
+]

@@ -25,6 +25,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append({"label": _("Sources"), "url": reverse("benchmark:sources"), "key": "sources"})
         items.append({"label": _("Scenarios"), "url": reverse("benchmark:scenarios"), "key": "scenarios"})
         items.append({"label": _("Releases"), "url": reverse("benchmark:releases"), "key": "releases"})
+    # model registry and imports (issue 3, items 9 and 10)
+    if has_role(user, Role.CURATOR, Role.ML_ENGINEER):
+        items.append({"label": _("Models"), "url": reverse("benchmark:models"), "key": "models"})
+    if has_role(user, Role.CURATOR):
+        items.append({"label": _("Imports"), "url": reverse("benchmark:imports"), "key": "imports"})
     if has_role(user, *JOB_ROLES):
         items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
     if user.is_staff:

@@ -12,7 +12,9 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from benchmark.models import Scene
+from benchmark.import_uploads import store_upload
+from benchmark.models import Response, Scene
+from benchmark.response_imports import import_medes_responses
 from benchmark.scenarios import create_scenario
 from benchmark.services import SourceMeta, add_source
 from medes_site.models import Job
@@ -31,6 +33,7 @@ def row(ok: set[str], *, not_found: set[str] = frozenset(), forbidden_default: A
 
 JOB_ROLES = {"reviewer", "curator", "ml_engineer", "admin"}
 RELEASE_ROLES = {"curator", "reviewer", "ml_engineer", "admin"}
+MODEL_ROLES = {"curator", "ml_engineer", "admin"}
 
 # (name, method, url builder taking the jobs, expected outcome per persona)
 MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] = [
@@ -145,15 +148,48 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("benchmark:source_download", args=[999999]),
         row(set(), not_found={"curator", "reviewer", "admin"}),
     ),
+    # model registry, responses and imports (issue 3, items 9 and 10)
+    ("models", "get", lambda j: reverse("benchmark:models"), row(MODEL_ROLES)),
+    ("model-add", "get", lambda j: reverse("benchmark:model_add"), row(MODEL_ROLES)),
+    ("model", "get", lambda j: reverse("benchmark:model", args=[j["response"].model_id]), row(MODEL_ROLES)),
+    ("model-missing", "get", lambda j: reverse("benchmark:model", args=[999999]), row(set(), not_found=MODEL_ROLES)),
+    ("response", "get", lambda j: reverse("benchmark:response", args=[j["response"].pk]), row(MODEL_ROLES)),
+    (
+        "response-missing",
+        "get",
+        lambda j: reverse("benchmark:response", args=[999999]),
+        row(set(), not_found=MODEL_ROLES),
+    ),
+    ("imports", "get", lambda j: reverse("benchmark:imports"), row({"curator", "admin"})),
+    (
+        # an upload is reachable by its uploader only: the admin (a curator too) gets 404 for the curator's file
+        "import-of-curator",
+        "get",
+        lambda j: reverse("benchmark:import", args=[j["upload"].pk]),
+        row({"curator"}, not_found={"admin"}),
+    ),
+    (
+        "import-missing",
+        "get",
+        lambda j: reverse("benchmark:import", args=[999999]),
+        row(set(), not_found={"curator", "admin"}),
+    ),
     ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
     ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),
     ("admin-jobs", "get", lambda j: reverse("admin:medes_site_job_changelist"), row({"admin"})),
+    ("admin-models", "get", lambda j: reverse("admin:benchmark_registeredmodel_changelist"), row({"admin"})),
+    ("admin-responses", "get", lambda j: reverse("admin:benchmark_response_changelist"), row({"admin"})),
+    ("admin-uploads", "get", lambda j: reverse("admin:benchmark_importupload_changelist"), row({"admin"})),
 ]
 
 
 @pytest.fixture
 def jobs(personas: Personas) -> dict[str, Any]:
+    responses = 'scene,query,reference,type,model,response\n器官移植,"题目：问？\nA.甲\nB.乙",A,客观题,LM,答案：A\n'
+    import_medes_responses(responses.encode(), origin_name="r.csv", dry_run=False)
     return {
+        "response": Response.objects.get(),
+        "upload": store_upload(io.BytesIO(responses.encode()), "r.csv", "medes_responses", user=personas.curator),
         "curator": Job.objects.create(kind="system.selfcheck", triggered_by=personas.curator, status="lost"),
         "ml": Job.objects.create(kind="system.selfcheck", triggered_by=personas.ml_engineer),
         "scenario": create_scenario(
@@ -188,7 +224,9 @@ def test_access_matrix(
     assert outcome(response) == expected[persona], f"{persona} {method.upper()} {url(jobs)} → {response.status_code}"
 
 
-@pytest.mark.parametrize("url_name", ["api-job-list"])
+@pytest.mark.parametrize(
+    "url_name", ["api-job-list", "api-scenario-list", "api-release-list", "api-model-list", "api-response-list"]
+)
 def test_api_refuses_anonymous_and_roleless_users(url_name: str, personas: Personas, client_as: Any) -> None:
     assert client_as(None).get(reverse(url_name)).status_code == 403
     assert client_as(personas.annotator).get(reverse(url_name)).status_code == 403

@@ -5,14 +5,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from benchmark.importers import ImportFileError, import_file
-from benchmark.models import ScenarioStatus
+from benchmark.importers import ImportFileError, ImportReport, import_medes_questions, scene_lookup
+from benchmark.models import ScenarioStatus, Scene
+from benchmark.response_imports import detect_format, import_medes_responses, import_medethiceval
 
 
 class Command(BaseCommand):
     help = (
-        "Import MedES question CSVs (scene, query, reference, type) as scenarios. --dry-run reports counts, "
-        "per-row errors and duplicates and writes nothing; a file with errors is not imported at all."
+        "Import MedES question CSVs (scene, query, reference, type) as scenarios, MedES response CSVs (the same "
+        "columns plus model, response, answer_model) as responses, and MedEthicEval-style CSVs; each file's kind "
+        "is read from its columns. --dry-run reports counts, per-row errors and duplicates and writes nothing; "
+        "a file with errors is not imported at all."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -22,12 +25,18 @@ class Command(BaseCommand):
             "--status", default=ScenarioStatus.IN_REVIEW, choices=[s.value for s in ScenarioStatus],
             help="status of the imported scenarios (default: in_review, for a curator to accept)",
         )  # fmt: skip
+        parser.add_argument(
+            "--known-questions-only", action="store_true",
+            help="response files: a row whose question is not in the bank is an error (default: import it)",
+        )  # fmt: skip
+        parser.add_argument("--scene", help="MedEthicEval files: the scene of rows that name none")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        default_scene = self.scene(options["scene"]) if options["scene"] else None
         failed = False
         for path in options["files"]:
             try:
-                report = import_file(path, dry_run=options["dry_run"], status=options["status"])
+                report = self.import_one(path, options, default_scene)
             except (ImportFileError, OSError) as error:
                 self.stderr.write(f"{path}: {getattr(error, 'strerror', None) or error}")
                 failed = True
@@ -40,3 +49,21 @@ class Command(BaseCommand):
             failed |= bool(report.errors)
         if failed:
             raise CommandError("Some files were not imported; see the messages above.")
+
+    def import_one(self, path: Path, options: dict[str, Any], default_scene: Scene | None) -> ImportReport:
+        data = path.read_bytes()
+        common = {"origin_name": path.name, "dry_run": options["dry_run"]}
+        fmt = detect_format(data)
+        if fmt == "medes_responses":
+            return import_medes_responses(data, create_questions=not options["known_questions_only"], **common)
+        if fmt == "medethiceval":
+            return import_medethiceval(data, default_scene=default_scene, status=options["status"],
+                                       create_questions=not options["known_questions_only"], **common)  # fmt: skip
+        # A question file, or a file the importer will explain it cannot read (missing columns, encoding).
+        return import_medes_questions(data, status=options["status"], **common)
+
+    def scene(self, name: str) -> Scene:
+        scene = scene_lookup().get(name.strip())
+        if scene is None:
+            raise CommandError(f"Unknown scene {name!r}.")
+        return scene
