@@ -51,6 +51,7 @@ class ProvisionList(generics.ListAPIView):
         return Provision.objects.filter(source=self.kwargs["pk"]).order_by("position")
 
 
+@extend_schema(parameters=[ScenarioFilterSerializer])
 class ScenarioList(generics.ListAPIView):
     serializer_class = ScenarioSerializer
     permission_classes = PERMISSIONS
@@ -113,6 +114,7 @@ class ModelDetail(generics.RetrieveAPIView):
     queryset = RegisteredModel.objects.all()
 
 
+@extend_schema(parameters=[ResponseFilterSerializer])
 class ResponseList(generics.ListAPIView):
     serializer_class = ResponseSerializer
     permission_classes = PERMISSIONS

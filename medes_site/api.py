@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.urls import path
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -30,6 +31,7 @@ def scoped_jobs(request: Request) -> QuerySet[Job]:
     return queryset
 
 
+@extend_schema(parameters=[JobFilterSerializer])
 class JobList(generics.ListAPIView):
     serializer_class = JobSerializer
     permission_classes = (permissions.IsAuthenticated, HasJobRole)

@@ -104,6 +104,9 @@ def test_the_openapi_schema_is_valid_and_lists_every_api_endpoint(personas: Pers
     for path in ("/api/jobs/", "/api/benchmark/scenarios/", "/api/benchmark/releases/{id}/{fmt}/"):
         assert path in schema["paths"], path
     assert set(schema["components"]["securitySchemes"]) == {"cookieAuth", "knoxApiToken"}
+    # the allowlisted filters are documented
+    for path, name in (("/api/benchmark/scenarios/", "status"), ("/api/benchmark/responses/", "extractable")):
+        assert name in {p["name"] for p in schema["paths"][path]["get"]["parameters"]}, (path, name)
     # the command validates it and fails on any warning
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
 
