@@ -19,3 +19,15 @@ urlpatterns = [
     path("scenarios/<int:pk>/", views.scenario_detail, name="scenario"),
     path("scenarios/<int:pk>/edit/", views.scenario_edit, name="scenario_edit"),
 ]
+
+# --- curator fixes to provisions; amendments (issue 3, items 1 and 3) ---
+from benchmark import views_amendments, views_provisions  # noqa: E402
+
+urlpatterns += [
+    path("provisions/<int:pk>/", views_provisions.provision_detail, name="provision"),
+    path("provisions/<int:pk>/edit/", views_provisions.provision_edit, name="provision_edit"),
+    path("provisions/<int:pk>/split/", views_provisions.provision_split, name="provision_split"),
+    path("provisions/<int:pk>/merge/", views_provisions.provision_merge, name="provision_merge"),
+    path("sources/<int:pk>/supersedes/", views_amendments.source_supersede, name="source_supersede"),
+    path("sources/<int:pk>/amendment/", views_amendments.amendment_detail, name="source_amendment"),
+]

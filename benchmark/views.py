@@ -82,6 +82,7 @@ def source_add(request: AuthedRequest) -> HttpResponse:
         promulgated_on=form.cleaned_data["promulgated_on"],
         effective_on=form.cleaned_data["effective_on"],
         version=form.cleaned_data["version"],
+        supersedes=form.cleaned_data["supersedes"],
     )
     try:
         source, created = add_source(upload, upload.name, meta, user=request.user)
