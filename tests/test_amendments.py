@@ -249,6 +249,10 @@ def test_curator_sets_the_earlier_version_and_sees_the_diff(
     assert 'data-testid="amendment-link"' in source_page
     old_page = client.get(reverse("benchmark:source", args=[old_law.pk])).content.decode()
     assert reverse("benchmark:source", args=[new.pk]) in old_page  # "superseded by"
+    flagged = client.get(reverse("benchmark:scenario", args=[cases["changed"].pk])).content.decode()
+    assert 'data-testid="amended-provision"' in flagged and url in flagged
+    spared = client.get(reverse("benchmark:scenario", args=[cases["unchanged"].pk])).content.decode()
+    assert 'data-testid="amended-provision"' not in spared
 
 
 def test_uploading_a_new_version_with_supersedes_compares_it_after_the_parse_job(
