@@ -5,6 +5,9 @@ with the current row), keeps a history row (django-simple-history, with the cura
 audit entry, and marks the provision ``edited_by_hand`` so that a later re-parse keeps it (see
 ``benchmark.services._store_provisions``). ``curated_keys`` remembers which parsed articles a fixed
 provision stands for, so the re-parse does not bring back an article that was merged away or renumbered.
+
+A fix corrects how the text was read, not what the norm says, so scenarios citing the provision keep their
+status (a new version of the norm is an amendment: see ``benchmark.amendments``).
 """
 
 from __future__ import annotations

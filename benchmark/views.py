@@ -111,7 +111,8 @@ def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             tree.append({"heading": heading, "provisions": []})
         tree[-1]["provisions"].append(provision)  # type: ignore[attr-defined]
     parsing = _active_parse(source).exists()
-    context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing}
+    context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing,
+               "hand_fixed": sum(p.edited_by_hand for p in provisions)}  # fmt: skip
     if request.htmx and not parsing:
         # The parse just ended: reload the whole page so the provisions appear.
         response = HttpResponse()

@@ -117,7 +117,8 @@ def test_parsing_a_new_version_diffs_it_and_flags_exactly_the_scenarios_citing_c
 ) -> None:
     new = add_new_version(old_law, amend(LAW.read_text(encoding="utf-8")), user=personas.curator)
     job = jobs.enqueue_job("benchmark.parse_source", {"source": new.pk}, user=personas.curator)
-    execute_job(job.pk)  # what the worker does once the upload is stored
+    with translation.override("en"):
+        execute_job(job.pk)  # what the worker does once the upload is stored
     amendment = Amendment.objects.get(new_source=new)
     assert amendment.old_source == old_law and amendment.error == ""
     assert amendment.counts == {

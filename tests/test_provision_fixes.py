@@ -220,12 +220,17 @@ def test_curator_fixes_a_provision_through_the_page(source: Source, personas: Pe
     page = client.get(reverse("benchmark:provision", args=[fourth.pk])).content.decode()
     assert 'data-testid="edit-form"' in page and 'data-testid="merge-form"' in page and "第五条" in page
     source_page = client.get(reverse("benchmark:source", args=[source.pk])).content.decode()
-    assert reverse("benchmark:provision", args=[fourth.pk]) in source_page
+    assert (
+        reverse("benchmark:provision", args=[fourth.pk]) in source_page
+        and 'data-testid="hand-fixed"' not in source_page
+    )
     data = {"number": 4, "suffix": 0, "text": "医疗机构应当建立健全制度。", "chapter": "第一章 总则", "version": 1}
     response = client.post(reverse("benchmark:provision_edit", args=[fourth.pk]), data)
     assert response.status_code == 302 and article(source, 4).text == "医疗机构应当建立健全制度。"
     page = client.get(reverse("benchmark:provision", args=[fourth.pk])).content.decode()
     assert 'data-testid="edited-by-hand"' in page and "edit: text" in page
+    source_page = client.get(reverse("benchmark:source", args=[source.pk])).content.decode()
+    assert 'data-testid="hand-fixed"' in source_page
     split = {"at_paragraph": "", "at_offset": 4, "new_number": 4, "new_suffix": 1, "version": 2}
     assert client.post(reverse("benchmark:provision_split", args=[fourth.pk]), split).status_code == 302
     assert article(source, 4, 1).text == "应当建立健全制度。"
