@@ -48,11 +48,12 @@ def article_label(number: int, suffix: int) -> str:
     return f"{base}之{cn2an.an2cn(suffix)}" if suffix else base
 
 
-def _locked(pk: int, expected_version: int) -> Provision:
+def _locked(pk: int, expected_version: int | None) -> Provision:
+    """The provision, locked for this transaction; with ``expected_version``, refused if it moved on."""
     provision = Provision.objects.select_for_update().select_related("source").filter(pk=pk).first()
     if provision is None:
         raise ProvisionError(_("This provision no longer exists (merged into another, or removed by a re-parse)."))
-    if provision.version != expected_version:
+    if expected_version is not None and provision.version != expected_version:
         raise StaleProvision(provision)
     return provision
 
@@ -80,15 +81,18 @@ def _save(provision: Provision, *, user: User | None, reason: str) -> None:
 
 @transaction.atomic
 def edit_provision(pk: int, *, expected_version: int, changes: dict[str, Any], user: User | None) -> Provision:
-    """Change text, number/suffix or headings. Saving what is already there is a no-op (no new version)."""
+    """Change text, number/suffix or headings. Saving what is already there is a no-op (no new version),
+    even from a stale form: a double submit of the same edit gives the same result, not a conflict."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ProvisionError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
-    provision = _locked(pk, expected_version)
+    provision = _locked(pk, None)
     changes = {name: value.strip() if isinstance(value, str) else value for name, value in changes.items()}
     changed = sorted(name for name, value in changes.items() if getattr(provision, name) != value)
     if not changed:
         return provision
+    if provision.version != expected_version:
+        raise StaleProvision(provision)
     if "text" in changes and not changes["text"]:
         raise ProvisionError(_("A provision needs its text."))
     old_key, old_label = [provision.number, provision.suffix], provision.label

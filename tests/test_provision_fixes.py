@@ -93,6 +93,15 @@ def test_saving_what_is_there_is_a_no_op(source: Source, personas: Personas) -> 
     assert not AuditEntry.objects.filter(action="provision.edit").exists()
 
 
+def test_a_double_submit_of_the_same_edit_stores_it_once(source: Source, personas: Personas, client_as: Any) -> None:
+    first = article(source, 1)
+    data = {"number": 1, "suffix": 0, "text": "为了测试本条例，制定本条例。", "chapter": "第一章 总则", "version": 1}
+    client = client_as(personas.curator)
+    responses = [client.post(reverse("benchmark:provision_edit", args=[first.pk]), data) for _ in range(2)]
+    assert [r.status_code for r in responses] == [302, 302]
+    assert article(source, 1).version == 2 and AuditEntry.objects.filter(action="provision.edit").count() == 1
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
