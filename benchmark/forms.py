@@ -27,6 +27,10 @@ class SourceUploadForm(forms.Form):
     )
     effective_on = forms.DateField(label=_("Effective"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     version = forms.CharField(label=_("Version"), max_length=64, required=False)
+    supersedes = forms.ModelChoiceField(  # amendments: compared with this one once both are parsed
+        label=_("Supersedes"), queryset=Source.objects.all(), required=False, empty_label=_("No earlier version"),
+        help_text=_("The earlier version of this text, if any: its provisions are compared with this one's."),
+    )  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -90,6 +90,16 @@ class Provision(models.Model):
     part = models.CharField(_("part"), max_length=128, blank=True)
     chapter = models.CharField(_("chapter"), max_length=128, blank=True)
     section = models.CharField(_("section"), max_length=128, blank=True)
+    # --- curator fixes (edit, split, merge): optimistic locking, history, and what a re-parse must keep ---
+    version = models.PositiveIntegerField(_("version"), default=1)
+    edited_by_hand = models.BooleanField(
+        _("edited by hand"), default=False, help_text=_("A curator fixed this provision; a re-parse keeps it.")
+    )
+    curated_keys = models.JSONField(
+        _("parsed articles it stands for"), default=list, blank=True,
+        help_text=_("[number, suffix] of parsed articles this fixed provision replaces (merged in or renumbered)."),
+    )  # fmt: skip
+    history = HistoricalRecords(excluded_fields=["position"])
 
     class Meta:
         ordering: ClassVar[list[str]] = ["source", "position"]
@@ -385,3 +395,69 @@ class ImportUpload(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+# --- amendments: a new version of a source compared with the one it supersedes ---------------------------
+
+
+class ChangeKind(models.TextChoices):
+    UNCHANGED = "unchanged", _("Unchanged")
+    CHANGED = "changed", _("Changed")
+    ADDED = "added", _("Added")
+    REMOVED = "removed", _("Removed")
+
+
+class Amendment(models.Model):
+    """The provision-by-provision comparison of a source with the source it supersedes, computed when the
+    new version is parsed. ``flagged`` are the scenarios this comparison sent back to re-review (each once)."""
+
+    new_source = models.OneToOneField(
+        Source, verbose_name=_("new version"), on_delete=models.CASCADE, related_name="amendment"
+    )
+    old_source = models.ForeignKey(
+        Source, verbose_name=_("superseded version"), on_delete=models.CASCADE, related_name="amendments_from"
+    )
+    counts = models.JSONField(_("counts by kind of change"), default=dict, blank=True)
+    error = models.TextField(_("why it could not be compared"), blank=True)
+    flagged = models.ManyToManyField(
+        Scenario, verbose_name=_("scenarios sent to re-review"), blank=True, related_name="amendments"
+    )
+    computed_at = models.DateTimeField(_("compared"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("compared by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("amendment")
+        verbose_name_plural = _("amendments")
+
+    def __str__(self) -> str:
+        return f"{self.old_source_id} → {self.new_source_id}"
+
+
+class AmendmentChange(models.Model):
+    """One row of the comparison: an old provision, a new one, or a pair. Texts are copied as compared, so
+    the diff still reads the same after later edits."""
+
+    amendment = models.ForeignKey(Amendment, on_delete=models.CASCADE, related_name="changes")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=ChangeKind.choices, db_index=True)
+    renumbered = models.BooleanField(default=False)
+    similarity = models.FloatField(default=0.0)
+    old_provision = models.ForeignKey(
+        Provision, null=True, blank=True, on_delete=models.SET_NULL, related_name="amendment_changes_old"
+    )
+    new_provision = models.ForeignKey(
+        Provision, null=True, blank=True, on_delete=models.SET_NULL, related_name="amendment_changes_new"
+    )
+    old_label = models.CharField(max_length=32, blank=True)
+    new_label = models.CharField(max_length=32, blank=True)
+    old_text = models.TextField(blank=True)
+    new_text = models.TextField(blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["amendment", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.old_label or '-'} → {self.new_label or '-'}"

@@ -21,7 +21,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from simple_history.utils import bulk_create_with_history
 
+from benchmark.amendments import compare_after_parse
 from benchmark.models import ParseStatus, Provision, Source, SourceKind
 from benchmark.parsing import ParseError
 from medes_site import audit
@@ -42,6 +44,7 @@ class SourceMeta:
     promulgated_on: date | None = None
     effective_on: date | None = None
     version: str = ""
+    supersedes: Source | None = None  # the earlier version of the same text; compared once both are parsed
 
 
 def add_source(
@@ -77,6 +80,7 @@ def add_source(
         promulgated_on=meta.promulgated_on,
         effective_on=meta.effective_on,
         version=meta.version,
+        supersedes=meta.supersedes,
         original_name=PurePath(original_name.replace("\\", "/")).name[:255],
         sha256=sha256,
         size=size,
@@ -112,14 +116,14 @@ def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
         audit.record("source.parse_failed", actor=user, obj=source, details={"error": str(error)})
         raise
     with transaction.atomic():
-        kept_warnings = _store_provisions(source, result["articles"])
+        kept_warnings, stored = _store_provisions(source, result["articles"])
         if untitled and result["title"]:
             source.title = result["title"][:255]  # take the title the file states
         source.parse_status = ParseStatus.PARSED
         source.parse_error = ""
         source.parse_warnings = [*result["warnings"], *kept_warnings]
         source.parsed_at = timezone.now()
-        source.article_count = len(result["articles"])
+        source.article_count = stored  # the articles parsed, as curator fixes (split, merge) left them
         source.chapter_count = result["chapters"]
         source.save(
             update_fields=[
@@ -129,6 +133,8 @@ def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
         )  # fmt: skip
     summary = {"articles": source.article_count, "chapters": source.chapter_count, "warnings": len(result["warnings"])}
     audit.record("source.parse", actor=user, obj=source, details=summary)
+    result["stored_warnings"] = kept_warnings  # for the job log: curator fixes kept, cited articles kept
+    result["amendments"] = compare_after_parse(source, user=user)  # a new version: diff it, flag scenarios
     return result
 
 
@@ -164,33 +170,75 @@ def _parse_isolated(path: Path, name: str, title: str) -> dict[str, Any]:
     return result
 
 
-def _store_provisions(source: Source, articles: list[dict[str, Any]]) -> list[str]:
+def _store_provisions(source: Source, articles: list[dict[str, Any]]) -> tuple[list[str], int]:
     """Bring the provisions in line with a new parse, updating each article in place (matched by number
     and suffix) so that scenarios citing it keep their link. An article gone from the file is deleted,
-    unless scenarios cite it: then it stays, and the curator is warned."""
-    existing = {(p.number, p.suffix): p for p in source.provisions.all()}
+    unless scenarios cite it: then it stays, and the curator is warned. Returns the warnings and the number
+    of provisions the source now has in its text order.
+
+    Provisions a curator fixed by hand (edit, split, merge: ``edited_by_hand``) are KEPT as the curator left
+    them, and the parse says so in a warning: re-parsing the same file would only bring the mis-parse back.
+    The parsed articles a fix stands for (its own number, and those merged into it or renumbered away:
+    ``curated_keys``) are skipped; a part split off, which the file does not know, stays after the
+    provision it followed. A curator who wants the parser's text back edits the provision accordingly (the
+    history shows the parsed text)."""
+    existing_list = list(source.provisions.order_by("position"))
+    existing = {(p.number, p.suffix): p for p in existing_list}
+    covered: dict[tuple[int, int], Provision] = {}
+    for fixed in (p for p in existing_list if p.edited_by_hand):
+        covered[(fixed.number, fixed.suffix)] = fixed
+        for number, suffix in fixed.curated_keys:
+            covered.setdefault((number, suffix), fixed)
     fields = ("position", "label", "text", "book", "part", "chapter", "section")
     # Positions are unique per source: park the old ones out of the way before renumbering.
     source.provisions.update(position=F("position") + 1_000_000)
-    incoming: dict[tuple[int, int], Provision] = {}
-    for position, a in enumerate(articles, start=1):
-        provision = existing.get((a["number"], a["suffix"])) or Provision(
-            source=source, number=a["number"], suffix=a["suffix"]
-        )
-        provision.position, provision.label, provision.text = position, a["label"], a["text"]
+    ordered: list[Provision] = []
+    placed: set[int] = set()
+    reparsed: list[Provision] = []  # existing provisions whose parsed content changed (a history row each)
+    for a in articles:
+        key = (a["number"], a["suffix"])
+        keeper = covered.get(key)
+        if keeper is not None:
+            if keeper.pk not in placed:
+                ordered.append(keeper)
+                placed.add(keeper.pk)
+            continue
+        provision = existing.get(key) or Provision(source=source, number=a["number"], suffix=a["suffix"])
+        before = tuple(getattr(provision, name) for name in fields[1:])
+        provision.label, provision.text = a["label"], a["text"]
         provision.book, provision.part = a["book"][:128], a["part"][:128]
         provision.chapter, provision.section = a["chapter"][:128], a["section"][:128]
-        incoming[(a["number"], a["suffix"])] = provision
-    gone = [p for key, p in existing.items() if key not in incoming]
+        if provision.pk and before != tuple(getattr(provision, name) for name in fields[1:]):
+            reparsed.append(provision)
+        ordered.append(provision)
+    for index, fixed in enumerate(existing_list):  # hand-made provisions the file has no article for
+        if fixed.edited_by_hand and fixed.pk not in placed:
+            anchor = next((p for p in reversed(existing_list[:index]) if p in ordered), None)
+            ordered.insert(ordered.index(anchor) + 1 if anchor is not None else 0, fixed)
+            placed.add(fixed.pk)
+    for position, provision in enumerate(ordered, start=1):
+        provision.position = position
+    kept = {p.pk for p in ordered if p.pk}
+    gone = [p for p in existing_list if p.pk not in kept]
     cited = {p.pk for p in gone if p.scenarios.exists()}
     Provision.objects.filter(pk__in=[p.pk for p in gone if p.pk not in cited]).delete()
-    Provision.objects.bulk_update([p for p in incoming.values() if p.pk], fields, batch_size=500)
-    Provision.objects.bulk_create([p for p in incoming.values() if not p.pk], batch_size=500)
+    Provision.objects.bulk_update([p for p in ordered if p.pk], fields, batch_size=500)
+    bulk_create_with_history(
+        [p for p in ordered if not p.pk], Provision, batch_size=500, default_change_reason="parse"
+    )  # fmt: skip
+    if reparsed:
+        Provision.history.bulk_history_create(reparsed, update=True, default_change_reason="re-parse")
     warnings = []
-    for offset, provision in enumerate((p for p in gone if p.pk in cited), start=len(articles) + 1):
+    for offset, provision in enumerate((p for p in gone if p.pk in cited), start=len(ordered) + 1):
         Provision.objects.filter(pk=provision.pk).update(position=offset)
         warnings.append(f"{provision.label} is no longer in the file but scenarios cite it; it was kept.")
-    return warnings
+    if placed:
+        labels = "、".join(p.label for p in ordered if p.pk in placed)
+        warnings.append(
+            f"{len(placed)} provisions were fixed by hand (edited, split or merged) and were kept as the curator "
+            f"left them, not overwritten by this parse: {labels}."
+        )
+    return warnings, len(ordered)
 
 
 def _duplicate_labels(articles: list[dict[str, Any]]) -> list[str]:

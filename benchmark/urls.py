@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from benchmark import views
+from benchmark import views, views_amendments, views_provisions, views_responses
 
 app_name = "benchmark"
 urlpatterns = [
@@ -21,14 +21,19 @@ urlpatterns = [
     path("scenarios/<int:pk>/edit/", views.scenario_edit, name="scenario_edit"),
 ]
 
-# --- model registry, responses and imports (issue 3, items 9 and 10) ---
-from benchmark import views_responses  # noqa: E402 - kept with its patterns for an easy merge
-
 urlpatterns += [
+    # model registry, responses and imports (issue 3, items 9 and 10)
     path("models/", views_responses.model_list, name="models"),
     path("models/add/", views_responses.model_add, name="model_add"),
     path("models/<int:pk>/", views_responses.model_detail, name="model"),
     path("responses/<int:pk>/", views_responses.response_detail, name="response"),
     path("imports/", views_responses.import_list, name="imports"),
     path("imports/<int:pk>/", views_responses.import_detail, name="import"),
+    # curator fixes to provisions; amendments (issue 3, items 1 and 3)
+    path("provisions/<int:pk>/", views_provisions.provision_detail, name="provision"),
+    path("provisions/<int:pk>/edit/", views_provisions.provision_edit, name="provision_edit"),
+    path("provisions/<int:pk>/split/", views_provisions.provision_split, name="provision_split"),
+    path("provisions/<int:pk>/merge/", views_provisions.provision_merge, name="provision_merge"),
+    path("sources/<int:pk>/supersedes/", views_amendments.source_supersede, name="source_supersede"),
+    path("sources/<int:pk>/amendment/", views_amendments.amendment_detail, name="source_amendment"),
 ]

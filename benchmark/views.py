@@ -87,6 +87,7 @@ def source_add(request: AuthedRequest) -> HttpResponse:
         promulgated_on=form.cleaned_data["promulgated_on"],
         effective_on=form.cleaned_data["effective_on"],
         version=form.cleaned_data["version"],
+        supersedes=form.cleaned_data["supersedes"],
     )
     try:
         source, created = add_source(upload, upload.name, meta, user=request.user)
@@ -115,7 +116,8 @@ def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             tree.append({"heading": heading, "provisions": []})
         tree[-1]["provisions"].append(provision)  # type: ignore[attr-defined]
     parsing = _active_parse(source).exists()
-    context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing}
+    context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing,
+               "hand_fixed": sum(p.edited_by_hand for p in provisions)}  # fmt: skip
     if request.htmx and not parsing:
         # The parse just ended: reload the whole page so the provisions appear.
         response = HttpResponse()

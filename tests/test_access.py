@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from benchmark.import_uploads import store_upload
-from benchmark.models import Response, Scene
+from benchmark.models import Amendment, Provision, Response, Scene
 from benchmark.response_imports import import_medes_responses
 from benchmark.scenarios import create_scenario
 from benchmark.services import SourceMeta, add_source
@@ -34,6 +34,8 @@ def row(ok: set[str], *, not_found: set[str] = frozenset(), forbidden_default: A
 JOB_ROLES = {"reviewer", "curator", "ml_engineer", "admin"}
 RELEASE_ROLES = {"curator", "reviewer", "ml_engineer", "admin"}
 MODEL_ROLES = {"curator", "ml_engineer", "admin"}
+SOURCE_READERS = {"curator", "reviewer", "admin"}
+FIXERS = {**row(set()), "curator": 400, "admin": 400}
 
 # (name, method, url builder taking the jobs, expected outcome per persona)
 MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] = [
@@ -174,6 +176,48 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("benchmark:import", args=[999999]),
         row(set(), not_found={"curator", "admin"}),
     ),
+    # --- provision fixes and amendments (issue 3, items 1 and 3): reviewers read, curators fix ---
+    ("provision", "get", lambda j: reverse("benchmark:provision", args=[j["provision"].pk]), row(SOURCE_READERS)),
+    (
+        "provision-missing",
+        "get",
+        lambda j: reverse("benchmark:provision", args=[999999]),
+        row(set(), not_found=SOURCE_READERS),
+    ),
+    # An empty form passes the role check and is refused as incomplete (400): only curators get that far.
+    ("provision-edit", "post", lambda j: reverse("benchmark:provision_edit", args=[j["provision"].pk]), FIXERS),
+    ("provision-split", "post", lambda j: reverse("benchmark:provision_split", args=[j["provision"].pk]), FIXERS),
+    ("provision-merge", "post", lambda j: reverse("benchmark:provision_merge", args=[j["provision"].pk]), FIXERS),
+    (
+        "provision-edit-missing",
+        "post",
+        lambda j: reverse("benchmark:provision_edit", args=[999999]),
+        row(set(), not_found={"curator", "admin"}),
+    ),
+    (
+        "source-supersede",
+        "get",
+        lambda j: reverse("benchmark:source_supersede", args=[j["source"].pk]),
+        row({"curator", "admin"}),
+    ),
+    (
+        "source-supersede-post",
+        "post",
+        lambda j: reverse("benchmark:source_supersede", args=[j["source"].pk]),
+        row({"curator", "admin"}),
+    ),
+    (
+        "source-amendment",
+        "get",
+        lambda j: reverse("benchmark:source_amendment", args=[j["amendment"].new_source_id]),
+        row(SOURCE_READERS),
+    ),
+    (
+        "source-amendment-none",
+        "get",
+        lambda j: reverse("benchmark:source_amendment", args=[j["source"].pk]),
+        row(set(), not_found=SOURCE_READERS),
+    ),
     ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
     ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),
     ("admin-jobs", "get", lambda j: reverse("admin:medes_site_job_changelist"), row({"admin"})),
@@ -196,7 +240,15 @@ def jobs(personas: Personas) -> dict[str, Any]:
             kind="subjective", stem="我是一名医生……", norm="考点", scene=Scene.objects.first(), origin="expert"
         )[0],
         "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
+        **_provision_and_amendment(),
     }
+
+
+def _provision_and_amendment() -> dict[str, Any]:
+    old = add_source(io.BytesIO("第一条 旧。".encode()), "old.md", SourceMeta(title="旧法"))[0]
+    new = add_source(io.BytesIO("第一条 新。".encode()), "new.md", SourceMeta(title="新法", supersedes=old))[0]
+    provision = Provision.objects.create(source=old, position=1, number=1, label="第一条", text="旧。")
+    return {"provision": provision, "amendment": Amendment.objects.create(new_source=new, old_source=old)}
 
 
 def outcome(response: Any) -> Any:
