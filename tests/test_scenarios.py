@@ -253,6 +253,7 @@ def test_editing_under_optimistic_locking(scene: Scene, personas: Personas, clie
     assert 'name="version" value="1"' in page
     saved = curator.post(url, {"stem": "医生首先应当怎么做？", "key": "AC", "norm": "", "version": 1})
     assert saved.status_code == 302
+    assert Scenario.history.filter(id=item.pk).latest("history_date").history_user == personas.curator
     stale = curator.post(url, {"stem": "我的旧修改", "key": "A", "norm": "", "version": 1})
     assert stale.status_code == 409
     html = stale.content.decode()
