@@ -1,0 +1,238 @@
+"""Labeling campaigns: what is labeled, by whom, under which guideline; the labels, and what was accepted.
+
+The label schema is data on the campaign (``annotation.schema``). Every label stores the guideline version it
+was given under; every accepted label keeps its provenance (the labels it came from, or who adjudicated it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from annotation.schema import MEDES_RUBRIC
+
+
+def default_schema() -> dict[str, Any]:
+    return MEDES_RUBRIC.as_dict()
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    CLOSED = "closed", _("Closed")
+
+
+class ConsensusRule(models.TextChoices):
+    MEDES = "medes", _("Risk flag unanimous, majority on each score")
+    MAJORITY = "majority", _("Majority on each score")
+    UNANIMOUS = "unanimous", _("Unanimous")
+
+
+class Campaign(models.Model):
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    release = models.ForeignKey(
+        "benchmark.Release", verbose_name=_("release"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="campaigns", help_text=_("The frozen release whose items' responses are labeled."),
+    )  # fmt: skip
+    label_schema = models.JSONField(_("label schema"), default=default_schema)
+    consensus_rule = models.CharField(
+        _("consensus rule"), max_length=16, choices=ConsensusRule.choices, default=ConsensusRule.MEDES
+    )
+    overlap = models.PositiveSmallIntegerField(_("labels per item (k)"), default=3)
+    blind = models.BooleanField(_("blind"), default=True, help_text=_("Annotators never see others' labels."))
+    gold_ratio = models.FloatField(_("share of gold items"), default=0.0)
+    gold_threshold = models.FloatField(_("gold accuracy below which an annotator is paused"), default=0.7)
+    gold_minimum = models.PositiveSmallIntegerField(_("gold items before the threshold applies"), default=5)
+    reservation_minutes = models.PositiveSmallIntegerField(_("reservation (minutes)"), default=30)
+    deadline = models.DateField(_("deadline"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "-pk"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(condition=models.Q(overlap__gte=1, overlap__lte=10), name="campaign_overlap_1_10"),
+            models.CheckConstraint(
+                condition=models.Q(gold_ratio__gte=0, gold_ratio__lte=0.5), name="campaign_gold_ratio"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberRole(models.TextChoices):
+    ANNOTATOR = "annotator", _("Annotator")
+    REVIEWER = "reviewer", _("Reviewer")
+
+
+class Member(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships")
+    role = models.CharField(_("role"), max_length=16, choices=MemberRole.choices)
+    paused = models.BooleanField(_("paused"), default=False)
+    paused_reason = models.CharField(_("why paused"), max_length=255, blank=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["campaign", "user", "role"], name="member_once_per_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.campaign_id}:{self.role}"
+
+
+class Guideline(models.Model):
+    """The labeling guideline, Markdown, versioned: a new text is a new version; labels keep the number."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="guidelines")
+    version = models.PositiveIntegerField(_("version"))
+    text = models.TextField(_("text (Markdown)"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["campaign", "-version"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["campaign", "version"], name="guideline_version_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} v{self.version}"
+
+
+class ItemState(models.TextChoices):
+    OPEN = "open", _("Being labeled")
+    AGREED = "agreed", _("Agreed")
+    DISPUTED = "disputed", _("Awaiting adjudication")
+    ADJUDICATED = "adjudicated", _("Adjudicated")
+
+
+class Item(models.Model):
+    """One thing to label in a campaign: a model's response to a scenario."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    response = models.ForeignKey("benchmark.Response", on_delete=models.PROTECT, related_name="campaign_items")
+    position = models.PositiveIntegerField()
+    state = models.CharField(max_length=12, choices=ItemState.choices, default=ItemState.OPEN, db_index=True)
+    submitted = models.PositiveSmallIntegerField(default=0, help_text="Labels submitted so far.")
+    is_gold = models.BooleanField(default=False)
+    gold_scores = models.JSONField(null=True, blank=True, help_text="The accepted scores gold checks compare with.")
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["campaign", "position"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["campaign", "response"], name="item_once_per_campaign"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["campaign", "state", "submitted", "position"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}#{self.position}"
+
+
+class AssignmentStatus(models.TextChoices):
+    RESERVED = "reserved", _("Reserved")
+    SUBMITTED = "submitted", _("Submitted")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class Assignment(models.Model):
+    """An item given to one annotator. A reservation past ``expires_at`` no longer holds the item's place."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=12, choices=AssignmentStatus.choices, default=AssignmentStatus.RESERVED)
+    reserved_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["item", "user"], name="assignment_once_per_person"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["user", "status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}→{self.user_id}:{self.status}"
+
+
+class Label(models.Model):
+    """One annotator's label on one item. Edited only with the version it was read at (optimistic locking)."""
+
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="labels")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="labels")
+    scores = models.JSONField()
+    rationale = models.TextField(blank=True)
+    provisions = models.ManyToManyField("benchmark.Provision", blank=True, related_name="labels")
+    guideline_version = models.PositiveIntegerField(null=True, blank=True)
+    seconds_spent = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["item", "submitted_at"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="label_once_per_annotator"),
+            models.UniqueConstraint(fields=["annotator", "idempotency_key"], name="label_idempotency_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}:{self.annotator_id} v{self.version}"
+
+
+class Draft(models.Model):
+    """What an annotator has typed but not submitted: saved as they go, restored when they come back."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="drafts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="label_drafts")
+    data = models.JSONField(default=dict)
+    saved_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["item", "user"], name="draft_once_per_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"draft {self.item_id}:{self.user_id}"
+
+
+class Provenance(models.TextChoices):
+    CONSENSUS = "consensus", _("Consensus of annotators")
+    ADJUDICATION = "adjudication", _("Adjudicated by a reviewer")
+    GUARDIAN_REVIEWED = "guardian_reviewed", _("Guardian, reviewed by an expert")
+
+
+class AcceptedLabel(models.Model):
+    """The label the team stands behind for an item, with where it came from."""
+
+    item = models.OneToOneField(Item, on_delete=models.PROTECT, related_name="accepted")
+    scores = models.JSONField()
+    rationale = models.TextField(blank=True)
+    provenance = models.CharField(max_length=20, choices=Provenance.choices)
+    source_labels = models.ManyToManyField(Label, blank=True, related_name="accepted_from")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    guideline_version = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.item_id}:{self.provenance}"

@@ -1,0 +1,401 @@
+"""Campaign work: building items, handing them out k times, taking labels without losing any, settling them.
+
+Concurrency: handing out an item locks its row (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL) and counts
+its live places again under the lock, so two annotators asking at once never push an item past k. A submit is
+idempotent on (annotator, idempotency key); a second label on the same item from another tab is the same label
+if it says the same thing, and a 409 with both versions if it does not.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from annotation.models import (
+    AcceptedLabel,
+    Assignment,
+    AssignmentStatus,
+    Campaign,
+    CampaignStatus,
+    Draft,
+    Guideline,
+    Item,
+    ItemState,
+    Label,
+    Member,
+    MemberRole,
+    Provenance,
+)
+from annotation.schema import LabelSchema, consensus, schema_from_dict
+from benchmark.models import Provision, RegisteredModel, Release, Response, ScenarioKind
+from medes_site import audit
+
+
+class CampaignError(ValueError):
+    pass
+
+
+class NotAssignedError(CampaignError):
+    pass
+
+
+class StaleLabelError(CampaignError):
+    """The label changed since it was read (or another tab submitted something else): both versions travel."""
+
+    def __init__(self, current: Label, mine: Mapping[str, Any]) -> None:
+        super().__init__(_("This label was changed since you opened it."))
+        self.current = current
+        self.mine = dict(mine)
+
+
+def schema_of(campaign: Campaign) -> LabelSchema:
+    return schema_from_dict(campaign.label_schema)
+
+
+# --- setting up -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_campaign(
+    name: str, *, release: Release, models: Iterable[RegisteredModel], user: User | None = None,
+    guideline: str = "", **options: Any,
+) -> Campaign:  # fmt: skip
+    """A campaign over the responses of ``models`` to the open (subjective) items of ``release``."""
+    name = name.strip()
+    if not name:
+        raise CampaignError(_("A campaign needs a name."))
+    if Campaign.objects.filter(name=name).exists():
+        raise CampaignError(_("There is already a campaign named %(name)s.") % {"name": name})
+    overlap = int(options.get("overlap", 3))
+    if not 1 <= overlap <= 10:
+        raise CampaignError(_("Labels per item must be between 1 and 10."))
+    if not 0 <= float(options.get("gold_ratio", 0.0)) <= 0.5:
+        raise CampaignError(_("The share of gold items must be between 0 and 0.5."))
+    campaign = Campaign.objects.create(name=name, release=release, created_by=user, **options)
+    schema_of(campaign)  # a bad schema stops here, inside the transaction
+    responses = (
+        Response.objects.filter(
+            model__in=list(models), scenario__release_items__release=release, scenario__kind=ScenarioKind.SUBJECTIVE
+        )
+        .order_by("scenario_id", "model_id")
+        .values_list("pk", flat=True)
+    )
+    items = [Item(campaign=campaign, response_id=pk, position=n) for n, pk in enumerate(responses, start=1)]
+    if not items:
+        raise CampaignError(_("These models have no responses to the open cases of this release."))
+    Item.objects.bulk_create(items, batch_size=2000)
+    Guideline.objects.create(campaign=campaign, version=1, text=guideline or _("(No guideline yet.)"), created_by=user)
+    audit.record("campaign.create", actor=user, obj=campaign, details={"items": len(items), "overlap": overlap})
+    return campaign
+
+
+def add_members(campaign: Campaign, users: Iterable[User], role: str = MemberRole.ANNOTATOR) -> None:
+    for user in users:
+        Member.objects.get_or_create(campaign=campaign, user=user, role=role)
+
+
+def set_guideline(campaign: Campaign, text: str, user: User | None = None) -> Guideline:
+    with transaction.atomic():
+        latest = Guideline.objects.select_for_update().filter(campaign=campaign).order_by("-version").first()
+        if latest is not None and latest.text == text:
+            return latest
+        version = (latest.version if latest else 0) + 1
+        guideline = Guideline.objects.create(campaign=campaign, version=version, text=text, created_by=user)
+    audit.record("campaign.guideline", actor=user, obj=campaign, details={"version": version})
+    return guideline
+
+
+def current_guideline(campaign: Campaign) -> Guideline | None:
+    return campaign.guidelines.order_by("-version").first()
+
+
+# --- handing out work ------------------------------------------------------------------------------------
+
+
+def annotator_member(campaign: Campaign, user: User) -> Member:
+    member = Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR).first()
+    if member is None:
+        raise NotAssignedError(_("You are not an annotator in this campaign."))
+    return member
+
+
+def live_places(now: Any) -> Q:
+    """Assignments that hold a place on an item: submitted, or reserved and not yet expired."""
+    return Q(assignments__status=AssignmentStatus.SUBMITTED) | Q(
+        assignments__status=AssignmentStatus.RESERVED, assignments__expires_at__gt=now
+    )
+
+
+def next_assignment(campaign: Campaign, user: User, *, rng: random.Random | None = None) -> Assignment | None:
+    """The user's current reservation, or a new one on an item that still needs labels. None when done."""
+    if campaign.status != CampaignStatus.ACTIVE:
+        raise CampaignError(_("This campaign is not open for labeling."))
+    member = annotator_member(campaign, user)
+    if member.paused:
+        raise CampaignError(_("Your labeling in this campaign is paused: %(why)s") % {"why": member.paused_reason})
+    now = timezone.now()
+    held = (
+        Assignment.objects.filter(user=user, item__campaign=campaign, status=AssignmentStatus.RESERVED,
+                                  expires_at__gt=now)
+        .select_related("item")
+        .order_by("reserved_at")
+        .first()
+    )  # fmt: skip
+    if held is not None:
+        return held
+    want_gold = campaign.gold_ratio > 0 and (rng or random).random() < campaign.gold_ratio
+    for gold in [True, False] if want_gold else [False]:
+        assignment = _reserve(campaign, user, now, gold=gold)
+        if assignment is not None:
+            return assignment
+    return None
+
+
+def _candidates(campaign: Campaign, user: User, now: Any, *, gold: bool) -> QuerySet[Item]:
+    mine = Assignment.objects.filter(user=user, item__campaign=campaign).values("item_id")
+    queryset = Item.objects.filter(campaign=campaign).exclude(pk__in=mine)
+    if gold:
+        # gold items are accepted already: they are labeled again by anyone, unannounced, to check them
+        return queryset.filter(is_gold=True).order_by("?")
+    return (
+        queryset.filter(state=ItemState.OPEN, is_gold=False)
+        .annotate(places=Count("assignments", filter=live_places(now)))
+        .filter(places__lt=campaign.overlap)
+        .order_by("-places", "position")  # finish items under way first: consensus arrives sooner
+    )
+
+
+def _reserve(campaign: Campaign, user: User, now: Any, *, gold: bool) -> Assignment | None:
+    expires = now + timedelta(minutes=campaign.reservation_minutes)
+    for _attempt in range(5):
+        ids = list(_candidates(campaign, user, now, gold=gold).values_list("pk", flat=True)[:8])
+        if not ids:
+            return None
+        with transaction.atomic():
+            locked = Item.objects.filter(pk__in=ids).order_by("position")
+            if connection.features.has_select_for_update_skip_locked:
+                locked = locked.select_for_update(skip_locked=True)
+            for item in locked:
+                if not gold:
+                    places = item.assignments.filter(
+                        Q(status=AssignmentStatus.SUBMITTED) | Q(status=AssignmentStatus.RESERVED, expires_at__gt=now)
+                    ).count()
+                    if places >= campaign.overlap or item.state != ItemState.OPEN:
+                        continue
+                try:
+                    with transaction.atomic():
+                        return Assignment.objects.create(item=item, user=user, expires_at=expires)
+                except IntegrityError:
+                    continue
+    return None
+
+
+def my_queue(campaign: Campaign, user: User) -> dict[str, int]:
+    """Counts for the annotator's queue page."""
+    now = timezone.now()
+    mine = Assignment.objects.filter(user=user, item__campaign=campaign)
+    counts = mine.aggregate(
+        submitted=Count("pk", filter=Q(status=AssignmentStatus.SUBMITTED)),
+        skipped=Count("pk", filter=Q(status=AssignmentStatus.SKIPPED)),
+        reserved=Count("pk", filter=Q(status=AssignmentStatus.RESERVED, expires_at__gt=now)),
+    )
+    available = _candidates(campaign, user, now, gold=False).count() if campaign.status == CampaignStatus.ACTIVE else 0
+    return {**counts, "available": available}
+
+
+def skip(assignment: Assignment, user: User) -> None:
+    if assignment.user_id != user.pk or assignment.status != AssignmentStatus.RESERVED:
+        raise NotAssignedError(_("This item is not reserved for you."))
+    Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SKIPPED, finished_at=timezone.now())
+
+
+def save_draft(item: Item, user: User, data: Mapping[str, Any]) -> Draft:
+    if not Assignment.objects.filter(item=item, user=user).exists():
+        raise NotAssignedError(_("This item is not assigned to you."))
+    draft, _created = Draft.objects.update_or_create(item=item, user=user, defaults={"data": dict(data)})
+    return draft
+
+
+# --- labels ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    scores: Mapping[str, Any]
+    rationale: str = ""
+    provisions: tuple[int, ...] = ()
+    idempotency_key: str = ""
+    expected_version: int | None = None  # the label version an edit was made on; None for a first submit
+    seconds_spent: int | None = None
+
+
+def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label, bool]:
+    """Store the user's label on ``item``; returns (label, created). Idempotent on the idempotency key."""
+    if not submission.idempotency_key or len(submission.idempotency_key) > 64:
+        raise CampaignError(_("A submit needs an idempotency key of at most 64 characters."))
+    campaign = item.campaign
+    schema = schema_of(campaign)
+    scores = schema.validate(submission.scores, submission.rationale)
+    provisions = _provisions_for(item, submission.provisions)
+    with transaction.atomic():
+        repeated = Label.objects.filter(annotator=user, idempotency_key=submission.idempotency_key).first()
+        if repeated is not None:
+            if repeated.item_id != item.pk:
+                raise CampaignError(_("This idempotency key was used for another item."))
+            return repeated, False
+        assignment = Assignment.objects.select_for_update().filter(item=item, user=user).first()
+        if assignment is None or assignment.status == AssignmentStatus.SKIPPED:
+            raise NotAssignedError(_("This item is not assigned to you."))
+        current = Label.objects.select_for_update().filter(item=item, annotator=user).first()
+        if current is not None:
+            return _edit(current, scores, submission, provisions, user), False
+        if Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR, paused=True).exists():
+            raise CampaignError(_("Your labeling in this campaign is paused."))
+        guideline = current_guideline(campaign)
+        label = Label.objects.create(
+            item=item, annotator=user, scores=scores, rationale=submission.rationale.strip(),
+            guideline_version=guideline.version if guideline else None, seconds_spent=submission.seconds_spent,
+            idempotency_key=submission.idempotency_key,
+        )  # fmt: skip
+        label.provisions.set(provisions)
+        Assignment.objects.filter(pk=assignment.pk).update(
+            status=AssignmentStatus.SUBMITTED, finished_at=timezone.now()
+        )
+        Draft.objects.filter(item=item, user=user).delete()
+        if item.is_gold:
+            _check_gold(item, user, scores)
+        else:
+            Item.objects.filter(pk=item.pk).update(submitted=F("submitted") + 1)
+            item.refresh_from_db()
+            settle(item)
+    return label, True
+
+
+def _edit(
+    current: Label, scores: dict[str, int], submission: Submission, provisions: list[Provision], user: User
+) -> Label:
+    same = current.scores == scores and current.rationale == submission.rationale.strip()
+    if submission.expected_version is None:
+        if same:  # the same label from a second tab or a retry with a new key: one label
+            return current
+        raise StaleLabelError(current, {"scores": scores, "rationale": submission.rationale})
+    if submission.expected_version != current.version:
+        raise StaleLabelError(current, {"scores": scores, "rationale": submission.rationale})
+    if current.item.state != ItemState.OPEN:
+        raise CampaignError(_("This item is settled; ask a reviewer to change its accepted label."))
+    if same:
+        return current
+    # the row is locked (select_for_update in submit_label): save() keeps a history row of the edit
+    current.scores, current.rationale, current.version = scores, submission.rationale.strip(), current.version + 1
+    current.save()
+    current.provisions.set(provisions)
+    audit.record("label.edit", actor=user, obj=current, details={"version": current.version})
+    return current
+
+
+def _provisions_for(item: Item, ids: Iterable[int]) -> list[Provision]:
+    wanted = {int(i) for i in ids}
+    found = list(Provision.objects.filter(pk__in=wanted))
+    if len(found) != len(wanted):
+        raise CampaignError(_("Some cited provisions do not exist."))
+    return found
+
+
+def settle(item: Item) -> AcceptedLabel | None:
+    """Once k labels are in: an AcceptedLabel by consensus, or the item goes to adjudication."""
+    campaign = item.campaign
+    if item.state != ItemState.OPEN or item.submitted < campaign.overlap:
+        return None
+    labels = list(item.labels.all())
+    result = consensus(schema_of(campaign), [label.scores for label in labels], campaign.consensus_rule)
+    if not result.agreed:
+        Item.objects.filter(pk=item.pk).update(state=ItemState.DISPUTED)
+        return None
+    guideline = current_guideline(campaign)
+    accepted = AcceptedLabel.objects.create(
+        item=item, scores=result.scores, provenance=Provenance.CONSENSUS,
+        rationale="\n\n".join(label.rationale for label in labels if label.rationale),
+        guideline_version=guideline.version if guideline else None,
+    )  # fmt: skip
+    accepted.source_labels.set(labels)
+    Item.objects.filter(pk=item.pk).update(state=ItemState.AGREED)
+    return accepted
+
+
+def adjudicate(
+    item: Item, reviewer: User, scores: Mapping[str, Any], *, rationale: str = "", note: str = "",
+    provisions: Iterable[int] = (),
+) -> AcceptedLabel:  # fmt: skip
+    campaign = item.campaign
+    if not Member.objects.filter(campaign=campaign, user=reviewer, role=MemberRole.REVIEWER).exists():
+        raise NotAssignedError(_("You are not a reviewer in this campaign."))
+    cleaned = schema_of(campaign).validate(scores, rationale)
+    _provisions_for(item, provisions)  # a bad citation is refused before anything is written
+    with transaction.atomic():
+        locked = Item.objects.select_for_update().get(pk=item.pk)
+        if locked.state != ItemState.DISPUTED:
+            raise CampaignError(_("This item is not awaiting adjudication."))
+        guideline = current_guideline(campaign)
+        accepted = AcceptedLabel.objects.create(
+            item=locked, scores=cleaned, rationale=rationale.strip(), provenance=Provenance.ADJUDICATION,
+            decided_by=reviewer, note=note.strip(), guideline_version=guideline.version if guideline else None,
+        )  # fmt: skip
+        accepted.source_labels.set(locked.labels.all())
+        Item.objects.filter(pk=item.pk).update(state=ItemState.ADJUDICATED)
+    audit.record("label.adjudicate", actor=reviewer, obj=accepted, details={"item": item.pk, "note": note[:200]})
+    return accepted
+
+
+def _check_gold(item: Item, user: User, scores: Mapping[str, int]) -> None:
+    """Compare a gold answer; pause the annotator when their gold accuracy falls below the threshold."""
+    campaign = item.campaign
+    gold_labels = Label.objects.filter(annotator=user, item__campaign=campaign, item__is_gold=True).select_related(
+        "item"
+    )
+    results = [label.scores == label.item.gold_scores for label in gold_labels]
+    if len(results) < campaign.gold_minimum:
+        return
+    accuracy = sum(results) / len(results)
+    if accuracy < campaign.gold_threshold:
+        reason = _("gold accuracy %(accuracy).0f%% over %(n)d gold items is below %(threshold).0f%%") % {
+            "accuracy": accuracy * 100, "n": len(results), "threshold": campaign.gold_threshold * 100,
+        }  # fmt: skip
+        paused = Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR, paused=False).update(
+            paused=True, paused_reason=reason
+        )
+        if paused:
+            audit.record("campaign.annotator_paused", obj=campaign, details={"user": user.pk, "reason": reason})
+
+
+def mark_gold(item: Item, reviewer: User) -> None:
+    accepted = AcceptedLabel.objects.filter(item=item).first()
+    if accepted is None:
+        raise CampaignError(_("Only items with an accepted label can be gold."))
+    Item.objects.filter(pk=item.pk).update(is_gold=True, gold_scores=accepted.scores)
+    audit.record("campaign.gold", actor=reviewer, obj=item.campaign, details={"item": item.pk})
+
+
+# --- statistics input ------------------------------------------------------------------------------------
+
+
+def ratings(campaign: Campaign) -> dict[str, dict[int, dict[int, int]]]:
+    """dimension → item → annotator → value, over the campaign's non-gold labels."""
+    schema = schema_of(campaign)
+    table: dict[str, dict[int, dict[int, int]]] = {key: {} for key in schema.keys}
+    rows = Label.objects.filter(item__campaign=campaign, item__is_gold=False).values_list(
+        "item_id", "annotator_id", "scores"
+    )
+    for item_id, annotator_id, scores in rows.iterator(chunk_size=5000):
+        for key in schema.keys:
+            if key in scores:
+                table[key].setdefault(item_id, {})[annotator_id] = scores[key]
+    return table
