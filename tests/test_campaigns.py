@@ -254,6 +254,7 @@ def test_labels_store_the_guideline_version_they_were_given_under(campaign: Camp
     assert (first.guideline_version, second.guideline_version) == (1, 2)
 
 
+@translation.override("en")
 def test_gold_items_are_mixed_in_and_a_careless_annotator_is_paused(campaign: Campaign, personas: Personas) -> None:
     people = annotators(campaign)
     for p in people:  # settle two items by consensus, then make them gold
