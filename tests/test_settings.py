@@ -7,6 +7,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -118,3 +119,11 @@ def test_lists_split_on_commas_and_trim() -> None:
 def test_minimum_is_enforced() -> None:
     with pytest.raises(ImproperlyConfigured, match="N=0 is below the minimum of 1"):
         Env({"N": "0"}).read_int("N", 5, minimum=1)
+
+
+def test_every_response_says_its_server_time_and_query_count(personas: Any, client_as: Any) -> None:
+    response = client_as(personas.ml_engineer).get("/jobs/")
+    timing = response["Server-Timing"]
+    app, db = timing.split(", ")
+    assert app.startswith("app;dur=") and float(app.split("=")[1]) > 0
+    assert db.startswith('db;desc="queries";dur=') and int(db.split("=")[-1]) >= 1
