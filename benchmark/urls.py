@@ -19,3 +19,11 @@ urlpatterns = [
     path("scenarios/<int:pk>/", views.scenario_detail, name="scenario"),
     path("scenarios/<int:pk>/edit/", views.scenario_edit, name="scenario_edit"),
 ]
+
+# --- generation (issue 3, item 6) ---
+from benchmark import views_generation  # noqa: E402 - kept with its patterns for an easy merge
+
+urlpatterns += [
+    path("sources/<int:pk>/draft/", views_generation.source_draft, name="source_draft"),
+    path("scenarios/near-duplicates/", views_generation.near_duplicates_refresh, name="near_duplicates_refresh"),
+]
