@@ -3,7 +3,7 @@ on these (issue 3)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -279,6 +279,16 @@ class PromptTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            stored = PromptTemplate.objects.filter(pk=self.pk).first()
+            fields = (*self.TEXT_FIELDS, "name", "version")
+            if stored is not None and stored.used_at and any(getattr(stored, f) != getattr(self, f) for f in fields):
+                raise ValueError(
+                    f"{stored} has been used; save the edit as a new version (generation.save_new_version)."
+                )
+        super().save(*args, **kwargs)
 
 
 class NearDuplicate(models.Model):

@@ -149,6 +149,12 @@ def test_a_used_template_is_never_changed_in_place(provisions: list[Provision], 
     assert (newer.name, newer.version, newer.used_at) == ("medes-subjective", 2, None)
     template.refresh_from_db()
     assert template.user_template != newer.user_template and "第一人称" in template.user_template
+    template.user_template = "偷偷改掉：${provision_text}"
+    with pytest.raises(ValueError, match="has been used"):
+        template.save()  # not even from a shell
+    template.refresh_from_db()
+    template.is_active = False
+    template.save()  # switching it off is not an edit of its text
 
 
 def test_admin_saves_an_edit_of_a_used_template_as_the_next_version(personas: Personas, client_as: Any) -> None:
@@ -368,8 +374,12 @@ def test_a_random_tiny_local_model_really_generates_and_its_junk_is_counted_not_
 def test_a_tiny_model_trained_on_the_prompts_drafts_through_the_local_backend(
     provisions: list[Provision], personas: Personas, tmp_path: Path, settings: Any
 ) -> None:
-    """The whole local path with known output: render → chat template → generate → decode → parse → store."""
-    template = PromptTemplate.objects.get(name="medes-subjective", version=1)
+    """The whole local path with known output: render → chat template → generate → decode → parse → store.
+    A short template keeps the training to seconds (the browser walkthrough uses the seeded one)."""
+    template = PromptTemplate.objects.create(
+        name="short", kind=ScenarioKind.SUBJECTIVE, system_template="只输出 JSON。",
+        user_template="《${source_title}》${article_label}：${provision_text} 写 ${n} 个情景（${scene}）。",
+    )  # fmt: skip
     scene = Scene.objects.get(name="器官移植")
     answers = [
         json.dumps({"scenarios": [{"stem": f"我是一名移植科医生，第{n}位患者的家属想出钱买肾，我该怎么办？",
@@ -383,14 +393,14 @@ def test_a_tiny_model_trained_on_the_prompts_drafts_through_the_local_backend(
     assert loss < 0.05
     settings.MEDES_GENERATOR_LOCAL_DIR = str(model_dir)
     settings.MEDES_GENERATOR_TEMPERATURE = 0.0  # greedy: the trained answer, token for token
-    job = start(personas.curator, provisions[:2], backend="local", template="medes-subjective", n=1, scene=scene.pk)
+    job = start(personas.curator, provisions[:2], backend="local", template="short", n=1, scene=scene.pk)
     assert jobs.execute_job(job.pk) == JobStatus.SUCCEEDED
     job.refresh_from_db()
     assert job.metrics["drafted"] == 2, job.log_tail
     drafts = list(Scenario.objects.order_by("pk"))
     assert [d.stem for d in drafts] == [json.loads(a)["scenarios"][0]["stem"] for a in answers]
     assert [d.norm for d in drafts] == [p.text for p in provisions[:2]]
-    assert {d.origin_detail for d in drafts} == {"local:tiny-trained · medes-subjective@v1"}
+    assert {d.origin_detail for d in drafts} == {"local:tiny-trained · short@v1"}
 
 
 def test_the_local_backend_refuses_a_directory_without_safetensors(tmp_path: Path) -> None:
