@@ -524,3 +524,22 @@ def test_generated_near_duplicates_are_flagged_by_the_job(
     first, second = Scenario.objects.order_by("pk")
     assert NearDuplicate.objects.filter(scenario=second, match=first).exists()
     assert NearDuplicate.objects.filter(scenario=first, match=second).exists()
+
+
+def test_generator_settings_are_checked_at_start() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from medes_site.env import Env
+
+    env = Env({"URL": "https://gpu-host:8000/v1", "BAD_URL": "gpu-host:8000", "T": "0.2", "HOT": "3", "NAN": "warm"})
+    assert env.read_url("URL") == "https://gpu-host:8000/v1" and env.read_url("UNSET") == ""
+    assert (
+        env.read_float("T", 0.7, minimum=0, maximum=2) == 0.2
+        and env.read_float("UNSET", 0.7, minimum=0, maximum=2) == 0.7
+    )
+    with pytest.raises(ImproperlyConfigured, match="BAD_URL"):
+        env.read_url("BAD_URL")
+    with pytest.raises(ImproperlyConfigured, match="outside"):
+        env.read_float("HOT", 0.7, minimum=0, maximum=2)
+    with pytest.raises(ImproperlyConfigured, match="not a number"):
+        env.read_float("NAN", 0.7, minimum=0, maximum=2)
