@@ -2,12 +2,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
-from benchmark.models import ImportUpload, Principle, RegisteredModel, Release, Response, Scenario, Scene, Source
+from benchmark.generation import save_new_version, template_problems
+from benchmark.models import (
+    ImportUpload,
+    NearDuplicate,
+    Principle,
+    PromptTemplate,
+    RegisteredModel,
+    Release,
+    Response,
+    Scenario,
+    Scene,
+    Source,
+)  # fmt: skip
 from benchmark.responses import reread_answers
 
 
@@ -77,7 +91,7 @@ class ResponseAdmin(admin.ModelAdmin[Response]):
     readonly_fields = ("choice", "extractable", "correct", "scenario_hash", "created_by", "created_at")
     actions = ("read_answers_again",)
 
-    @admin.action(description=_("Read the answers again (after the extractor changed)"))
+    @admin.action(description=gettext_lazy("Read the answers again (after the extractor changed)"))
     def read_answers_again(self, request: Any, queryset: QuerySet[Response]) -> None:
         changed = reread_answers(queryset, user=request.user)
         self.message_user(request, _("%(n)d responses changed.") % {"n": changed})
@@ -91,3 +105,65 @@ class ImportUploadAdmin(admin.ModelAdmin[ImportUpload]):
 
     def has_add_permission(self, request: Any) -> bool:
         return False  # uploads come through the import screen, which checks them
+
+
+# --- generation (issue 3, item 6) ------------------------------------------------------------------
+
+
+class PromptTemplateForm(forms.ModelForm[PromptTemplate]):
+    class Meta:
+        model = PromptTemplate
+        fields = ("name", "kind", "description", "system_template", "user_template", "is_active")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("system_template", "user_template"):
+            for problem in template_problems(data.get(name) or ""):
+                self.add_error(name, problem)
+        return data
+
+
+@admin.register(PromptTemplate)
+class PromptTemplateAdmin(admin.ModelAdmin[PromptTemplate]):
+    """A template a job has used is never changed in place: saving an edit of it creates the next version
+    (the old one stays, so every draft still names the exact text it came from)."""
+
+    form = PromptTemplateForm
+    list_display = ("name", "version", "kind", "is_active", "used_at", "created_at")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "description")
+    readonly_fields = ("version", "used_at", "created_by", "created_at")
+
+    def get_readonly_fields(self, request: Any, obj: PromptTemplate | None = None) -> tuple[str, ...]:
+        used = obj is not None and obj.used_at is not None  # drafts name it by name@version
+        return (*self.readonly_fields, "name") if used else tuple(self.readonly_fields)
+
+    def save_model(self, request: Any, obj: PromptTemplate, form: Any, change: bool) -> None:
+        stored = PromptTemplate.objects.filter(pk=obj.pk).first() if change else None
+        text_changed = stored is not None and any(
+            getattr(stored, f) != getattr(obj, f) for f in PromptTemplate.TEXT_FIELDS
+        )
+        if stored is not None and stored.used_at is not None and text_changed:
+            changes = {f: getattr(obj, f) for f in ("kind", "description", "system_template", "user_template")}
+            new = save_new_version(stored, **changes)
+            PromptTemplate.objects.filter(pk=new.pk).update(created_by=request.user, is_active=obj.is_active)
+            obj.pk, obj.version = new.pk, new.version  # the admin's "saved" message and redirect name the new one
+            messages.info(request, _("That version was already used, so the edit was saved as version %(v)d.")
+                          % {"v": new.version})  # fmt: skip
+            return
+        if not change:
+            latest = PromptTemplate.objects.filter(name=obj.name).order_by("-version").first()
+            obj.version = latest.version + 1 if latest else 1
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(NearDuplicate)
+class NearDuplicateAdmin(admin.ModelAdmin[NearDuplicate]):
+    list_display = ("scenario", "match", "release", "jaccard", "computed_at")
+    list_filter = ("release",)
+    raw_id_fields = ("scenario", "match")
+    readonly_fields = ("scenario", "match", "release", "jaccard", "computed_at")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False

@@ -9,4 +9,4 @@ class BenchmarkConfig(AppConfig):
     verbose_name = _("Benchmark")
 
     def ready(self) -> None:
-        from benchmark import home, jobs  # noqa: F401 - registers home-page panels and job kinds
+        from benchmark import home, jobs, jobs_generation  # noqa: F401 - registers home-page panels and job kinds

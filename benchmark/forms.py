@@ -54,6 +54,7 @@ class ScenarioFilterForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("Any kind")), *ScenarioKind.choices])
     source = forms.ModelChoiceField(label=_("Source"), queryset=Source.objects.all(), required=False,
                                     empty_label=_("Any source"))  # fmt: skip
+    near_duplicate = forms.BooleanField(label=_("Near-duplicates only"), required=False)
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
@@ -64,6 +65,9 @@ class BulkStatusForm(forms.Form):
     status = forms.ChoiceField(label=_("Move to"), choices=ScenarioStatus.choices)
     versions = forms.CharField(required=False, widget=forms.HiddenInput,
                                help_text="id:version pairs of the rows as the user saw them")  # fmt: skip
+    confirm_near_duplicates = forms.BooleanField(
+        label=_("I have compared the near-duplicates; accept them anyway"), required=False
+    )
 
     def seen_versions(self) -> dict[int, int]:
         pairs = (item.split(":") for item in self.cleaned_data.get("versions", "").split(",") if ":" in item)

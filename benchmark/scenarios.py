@@ -29,6 +29,10 @@ class ScenarioError(ValueError):
     """The change cannot be made as asked; the message says why."""
 
 
+class NearDuplicateUnconfirmed(ScenarioError):  # noqa: N818 - reads as what happened
+    """Accepting a scenario flagged as a near-duplicate needs ``confirm_near_duplicates=True``."""
+
+
 class StaleEdit(ScenarioError):  # noqa: N818 - reads as what happened
     """Someone saved the scenario since this edit started; ``current`` is their version."""
 
@@ -117,10 +121,12 @@ def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[st
 
 @transaction.atomic
 def change_status(
-    scenario_id: int, to: str, *, user: User | None, reason: str = "", expected_version: int | None = None
-) -> Scenario:
+    scenario_id: int, to: str, *, user: User | None, reason: str = "", expected_version: int | None = None,
+    confirm_near_duplicates: bool = False,
+) -> Scenario:  # fmt: skip
     """Move a scenario along its workflow; the same move twice is a no-op with the same result. With
-    ``expected_version`` (what the reviewer was looking at), a scenario edited since is refused."""
+    ``expected_version`` (what the reviewer was looking at), a scenario edited since is refused. A scenario
+    flagged as a near-duplicate is accepted only with ``confirm_near_duplicates``."""
     scenario = Scenario.objects.select_for_update().get(pk=scenario_id)
     if scenario.status == to:
         return scenario
@@ -133,11 +139,17 @@ def change_status(
         )
     if to == S.ACCEPTED and scenario.kind == ScenarioKind.SUBJECTIVE and not scenario.norm.strip():
         raise ScenarioError(_("An open case needs the norm it tests (考点) before it can be accepted."))
+    flagged = to == S.ACCEPTED and scenario.near_duplicates.exists()
+    if flagged and not confirm_near_duplicates:
+        raise NearDuplicateUnconfirmed(
+            _("It reads almost like another scenario; look at the near-duplicates and confirm to accept it anyway.")
+        )
     old = scenario.status
     scenario.status = to
     scenario.version += 1
     scenario._change_reason = reason or f"{old} → {to}"  # type: ignore[attr-defined]
     scenario.save()
     scenario.refresh_from_db()
-    audit.record("scenario.status", actor=user, obj=scenario, details={"from": old, "to": to, "reason": reason})
+    details = {"from": old, "to": to, "reason": reason, **({"near_duplicates_confirmed": True} if flagged else {})}
+    audit.record("scenario.status", actor=user, obj=scenario, details=details)
     return scenario

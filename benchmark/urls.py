@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from benchmark import views, views_amendments, views_provisions, views_responses
+from benchmark import views, views_amendments, views_generation, views_provisions, views_responses
 
 app_name = "benchmark"
 urlpatterns = [
@@ -36,4 +36,7 @@ urlpatterns += [
     path("provisions/<int:pk>/merge/", views_provisions.provision_merge, name="provision_merge"),
     path("sources/<int:pk>/supersedes/", views_amendments.source_supersede, name="source_supersede"),
     path("sources/<int:pk>/amendment/", views_amendments.amendment_detail, name="source_amendment"),
+    # generation (issue 3, item 6)
+    path("sources/<int:pk>/draft/", views_generation.source_draft, name="source_draft"),
+    path("scenarios/near-duplicates/", views_generation.near_duplicates_refresh, name="near_duplicates_refresh"),
 ]

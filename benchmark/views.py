@@ -5,7 +5,7 @@ from pathlib import PurePath
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -22,7 +22,7 @@ from benchmark.forms import (
     SourceFilterForm,
     SourceUploadForm,
 )
-from benchmark.models import Release, Scenario, ScenarioStatus, Source, SourceKind
+from benchmark.models import NearDuplicate, Release, Scenario, ScenarioStatus, Source, SourceKind
 from benchmark.releases import ReleaseError, datasheet, publish_release
 from benchmark.scenarios import ScenarioError, StaleEdit, change_status, update_scenario
 from benchmark.services import SourceError, SourceMeta, add_source
@@ -187,9 +187,13 @@ def scenario_list(request: AuthedRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "benchmark/scenarios.html", {"form": form, "page": None}, status=400)
     data = form.cleaned_data
-    queryset = scenarios_for_user(request).only(
-        "id", "kind", "stem", "key", "status", "origin", "version", "updated_at", "scene__name"
+    queryset = (
+        scenarios_for_user(request)
+        .only("id", "kind", "stem", "key", "status", "origin", "version", "updated_at", "scene__name")
+        .annotate(near_duplicate=Exists(NearDuplicate.objects.filter(scenario=OuterRef("pk"))))
     )
+    if data["near_duplicate"]:
+        queryset = queryset.filter(near_duplicate=True)
     for name in ("scene", "status", "origin", "kind"):
         if data[name]:
             queryset = queryset.filter(**{name: data[name]})
@@ -200,6 +204,7 @@ def scenario_list(request: AuthedRequest) -> HttpResponse:
     context = {
         "form": form,
         "bulk_form": BulkStatusForm(),
+        "may_curate": has_role(request.user, Role.CURATOR),
         **paginate(request, queryset, data["page"], SCENARIOS_PER_PAGE),
     }
     template = "benchmark/scenarios.html#scenario-table" if request.htmx else "benchmark/scenarios.html"
@@ -218,7 +223,11 @@ def scenario_bulk_status(request: AuthedRequest) -> HttpResponse:
     for scenario in form.cleaned_data["ids"]:
         try:
             change_status(
-                scenario.pk, form.cleaned_data["status"], user=request.user, expected_version=seen.get(scenario.pk)
+                scenario.pk,
+                form.cleaned_data["status"],
+                user=request.user,
+                expected_version=seen.get(scenario.pk),
+                confirm_near_duplicates=form.cleaned_data["confirm_near_duplicates"],
             )
             moved += 1
         except ScenarioError as error:

@@ -63,6 +63,27 @@ class Env:
             raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
         return number
 
+    def read_float(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = self._raw(name)
+        if not value:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+        if not minimum <= number <= maximum:
+            raise ImproperlyConfigured(f"{name}={number} is outside {minimum}–{maximum}.")
+        return number
+
+    def read_url(self, name: str, default: str = "") -> str:
+        """An http(s) base URL, or empty when unset."""
+        value = self.read_str(name, default)
+        if value:
+            parsed = urlsplit(value)
+            if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+                raise ImproperlyConfigured(f"{name}={_redact(value)!r} is not a URL like https://host/v1.")
+        return value
+
     def read_list(self, name: str, default: list[str]) -> list[str]:
         value = self._raw(name)
         if value is None:

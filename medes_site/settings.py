@@ -144,6 +144,24 @@ MEDES_PARSE_SECONDS = env.read_int("MEDES_PARSE_SECONDS", 120, minimum=1)
 MEDES_PARSE_MEMORY_MB = env.read_int("MEDES_PARSE_MEMORY_MB", 1024, minimum=128)
 MEDES_DEVICE = env.read_choice("MEDES_DEVICE", "auto", ("auto", "cpu", "cuda"))
 
+# Drafting scenarios (benchmark.generation). Two backends, each offered only when configured: an
+# OpenAI-compatible endpoint (vLLM, SGLang, `transformers serve`, a hosted API) and a local Hugging Face
+# model directory (safetensors only, never downloaded). The API key is read here and never logged.
+MEDES_GENERATOR_BASE_URL = env.read_url("MEDES_GENERATOR_BASE_URL")
+MEDES_GENERATOR_MODEL = env.read_str("MEDES_GENERATOR_MODEL", "")
+MEDES_GENERATOR_API_KEY = env.read_str("MEDES_GENERATOR_API_KEY", "")
+MEDES_GENERATOR_TIMEOUT = env.read_int("MEDES_GENERATOR_TIMEOUT", 120, minimum=1)
+MEDES_GENERATOR_RETRIES = env.read_int("MEDES_GENERATOR_RETRIES", 3, minimum=1)
+MEDES_GENERATOR_LOCAL_DIR = env.read_str("MEDES_GENERATOR_LOCAL_DIR", "")
+if MEDES_GENERATOR_LOCAL_DIR and not Path(MEDES_GENERATOR_LOCAL_DIR).is_absolute():
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"MEDES_GENERATOR_LOCAL_DIR={MEDES_GENERATOR_LOCAL_DIR!r} must be an absolute path.")
+MEDES_GENERATOR_MAX_NEW_TOKENS = env.read_int("MEDES_GENERATOR_MAX_NEW_TOKENS", 2048, minimum=16)
+MEDES_GENERATOR_TEMPERATURE = env.read_float("MEDES_GENERATOR_TEMPERATURE", 0.7, minimum=0.0, maximum=2.0)
+# Scenarios whose character-shingle Jaccard similarity reaches this are flagged as near-duplicates.
+MEDES_NEAR_DUPLICATE_THRESHOLD = env.read_float("MEDES_NEAR_DUPLICATE_THRESHOLD", 0.8, minimum=0.1, maximum=1.0)
+
 # Jobs (DESIGN.md §5): a running job writes a heartbeat this often; one silent for longer than the
 # stale limit is marked lost by the sweeper, which runs every sweep interval.
 MEDES_JOB_HEARTBEAT_SECONDS = env.read_int("MEDES_JOB_HEARTBEAT_SECONDS", 10, minimum=1)

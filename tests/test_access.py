@@ -218,6 +218,27 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("benchmark:source_amendment", args=[j["source"].pk]),
         row(set(), not_found=SOURCE_READERS),
     ),
+    # --- generation (issue 3, item 6): an empty draft form is 400 for those allowed to post it ---
+    (
+        "source-draft",
+        "post",
+        lambda j: reverse("benchmark:source_draft", args=[j["source"].pk]),
+        {**row(set()), "curator": 400, "admin": 400},
+    ),
+    (
+        "source-draft-missing",
+        "post",
+        lambda j: reverse("benchmark:source_draft", args=[999999]),
+        row(set(), not_found={"curator", "admin"}),
+    ),
+    (
+        "near-duplicates-refresh",
+        "post",
+        lambda j: reverse("benchmark:near_duplicates_refresh"),
+        row({"curator", "admin"}),
+    ),
+    ("admin-prompt-templates", "get", lambda j: reverse("admin:benchmark_prompttemplate_changelist"), row({"admin"})),
+    ("admin-near-duplicates", "get", lambda j: reverse("admin:benchmark_nearduplicate_changelist"), row({"admin"})),
     ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
     ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),
     ("admin-jobs", "get", lambda j: reverse("admin:medes_site_job_changelist"), row({"admin"})),
