@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import cn2an
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
 from benchmark.models import Provision, Scenario, Source
+from benchmark.parsing import chinese_numeral
 from medes_site import audit
 
 EDITABLE = ("number", "suffix", "text", "book", "part", "chapter", "section")
@@ -44,8 +44,8 @@ class StaleProvision(ProvisionError):  # noqa: N818 - reads as what happened
 
 def article_label(number: int, suffix: int) -> str:
     """(10, 0) → 第十条, (10, 1) → 第十条之一: the same labels the parser writes."""
-    base = f"第{cn2an.an2cn(number)}条"
-    return f"{base}之{cn2an.an2cn(suffix)}" if suffix else base
+    base = f"第{chinese_numeral(number)}条"
+    return f"{base}之{chinese_numeral(suffix)}" if suffix else base
 
 
 def _locked(pk: int, expected_version: int | None) -> Provision:

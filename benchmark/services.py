@@ -190,8 +190,7 @@ def _store_provisions(source: Source, articles: list[dict[str, Any]]) -> tuple[l
         for number, suffix in fixed.curated_keys:
             covered.setdefault((number, suffix), fixed)
     fields = ("position", "label", "text", "book", "part", "chapter", "section")
-    # Positions are unique per source: park the old ones out of the way before renumbering.
-    source.provisions.update(position=F("position") + 1_000_000)
+    stored = {p.pk: tuple(getattr(p, name) for name in fields) for p in existing_list}
     ordered: list[Provision] = []
     placed: set[int] = set()
     reparsed: list[Provision] = []  # existing provisions whose parsed content changed (a history row each)
@@ -222,7 +221,12 @@ def _store_provisions(source: Source, articles: list[dict[str, Any]]) -> tuple[l
     gone = [p for p in existing_list if p.pk not in kept]
     cited = {p.pk for p in gone if p.scenarios.exists()}
     Provision.objects.filter(pk__in=[p.pk for p in gone if p.pk not in cited]).delete()
-    Provision.objects.bulk_update([p for p in ordered if p.pk], fields, batch_size=500)
+    # Write only what changed (a re-parse of the same file changes nothing). Positions are unique per source:
+    # park those that move, and cited ones the file lost, out of the way before renumbering.
+    changed = [p for p in ordered if p.pk and stored[p.pk] != tuple(getattr(p, name) for name in fields)]
+    moving = [p.pk for p in changed if stored[p.pk][0] != p.position] + [p.pk for p in gone if p.pk in cited]
+    Provision.objects.filter(pk__in=moving).update(position=F("position") + 1_000_000)
+    Provision.objects.bulk_update(changed, fields, batch_size=500)
     bulk_create_with_history(
         [p for p in ordered if not p.pk], Provision, batch_size=500, default_change_reason="parse"
     )  # fmt: skip

@@ -275,3 +275,23 @@ def test_docx_entities_are_never_expanded(tmp_path: Path, kind: str) -> None:
 def test_not_a_docx_is_refused() -> None:
     with pytest.raises(ParseError, match="not a valid DOCX"):
         parse_file(b"PK but not really", "law.docx")
+
+
+def test_chinese_numerals_agree_with_cn2an_both_ways() -> None:
+    import cn2an
+
+    from benchmark.parsing import chinese_numeral, numeral
+
+    for n in range(1, 20_001):
+        written = cn2an.an2cn(n)
+        assert chinese_numeral(n) == written, n
+        assert numeral(written) == n, written
+    assert (numeral("两百"), numeral("一百十"), numeral("一百零五"), numeral("〇")) == (200, 110, 105, 0)
+
+
+@pytest.mark.parametrize("text", ["千千", "十十", "二三", "百", "零十", "万", "一万万", "十百", "甲"])
+def test_malformed_numerals_are_refused(text: str) -> None:
+    from benchmark.parsing import numeral
+
+    with pytest.raises(ValueError, match="not a numeral"):
+        numeral(text)
