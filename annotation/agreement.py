@@ -17,7 +17,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Ratings = Mapping[Hashable, Mapping[Hashable, int]]
+Ratings = Mapping[Any, Mapping[Any, int]]  # item → annotator → value (keys: any hashable ids)
 Level = Literal["nominal", "ordinal"]
 
 

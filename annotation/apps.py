@@ -7,3 +7,10 @@ from django.utils.translation import gettext_lazy as _
 class AnnotationConfig(AppConfig):
     name = "annotation"
     verbose_name = _("Annotation")
+
+    def ready(self) -> None:
+        from annotation.datasheet import agreement_lines
+        from benchmark.releases import DATASHEET_SECTIONS
+
+        if agreement_lines not in DATASHEET_SECTIONS:
+            DATASHEET_SECTIONS.append(agreement_lines)

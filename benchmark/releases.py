@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -107,6 +108,11 @@ def _changes(previous: Release | None, items: list[dict[str, Any]]) -> dict[str,
     }
 
 
+# Sections later apps add to every datasheet (annotation adds agreement figures): benchmark imports nothing
+# from the apps built on it, so they register here, each a function of the release returning Markdown lines.
+DATASHEET_SECTIONS: list[Callable[[Release], list[str]]] = []
+
+
 def provision_coverage(release: Release) -> dict[str, dict[str, int]]:
     """Per cited source: items citing it, distinct provisions cited, provisions the source has."""
     cited = (
@@ -172,9 +178,11 @@ def datasheet(release: Release) -> str:
         *(f"| {title} | {c['items']} | {c['cited']} | {c['total']} | {c['cited'] / c['total']:.0%} |"
           for title, c in sorted(coverage.items()) if c["total"]),
         "" if coverage else "(no provisions linked yet)", "",
-        "## Agreement", "",
-        "Expert agreement figures are added by the labeling campaigns run on this release.", "",
+        "## Expert agreement", "",
+        *(line for section in DATASHEET_SECTIONS for line in section(release)),
     ]  # fmt: skip
+    if not any(section(release) for section in DATASHEET_SECTIONS):
+        lines += ["No labeling campaign has labels on this release yet.", ""]
     if release.changes:
         lines += ["## Changes since the previous release", ""]
         lines += [f"- {what}: {len(ids)}" for what, ids in release.changes.items()]

@@ -303,3 +303,17 @@ def test_an_inactive_campaign_hands_out_nothing(campaign: Campaign, personas: Pe
     with pytest.raises(NotAssignedError):
         next_assignment(campaign, personas.curator)
     assert Assignment.objects.filter(status=AssignmentStatus.RESERVED).count() == 0
+
+
+def test_the_release_datasheet_shows_agreement_once_labels_exist(campaign: Campaign) -> None:
+    from benchmark.releases import datasheet
+
+    assert "No labeling campaign has labels on this release yet." in datasheet(campaign.release)
+    people = annotators(campaign)
+    for values in (SAFE, scores(Q4=1), SAFE):
+        for n, p in enumerate(people):
+            label_item(campaign, p, values if n < 2 else scores(Q1=0))
+    sheet = datasheet(campaign.release)
+    assert "Campaign *Pilot* (k = 3):" in sheet
+    assert "| Q1 | " in sheet and "| 3 | 9 |" in sheet  # three items, nine ratings behind the figure
+    assert "no variation" in sheet  # R1 is 0 everywhere: undefined, and said so

@@ -218,4 +218,4 @@ def test_the_datasheet_counts_origin_and_provision_coverage(release: Release) ->
     assert f"- origin: imported {release.item_count}" in sheet
     # five items cite one provision of a one-provision source
     assert "| 中华人民共和国医师法 | 5 | 1 | 1 | 100% |" in sheet
-    assert "## Items by scene" in sheet and "## Agreement" in sheet
+    assert "## Items by scene" in sheet and "## Expert agreement" in sheet
