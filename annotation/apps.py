@@ -7,3 +7,6 @@ from django.utils.translation import gettext_lazy as _
 class AnnotationConfig(AppConfig):
     name = "annotation"
     verbose_name = _("Annotation")
+
+    def ready(self) -> None:
+        from annotation import home  # noqa: F401 - registers the annotator's home-page panel

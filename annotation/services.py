@@ -243,6 +243,8 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
     if not submission.idempotency_key or len(submission.idempotency_key) > 64:
         raise CampaignError(_("A submit needs an idempotency key of at most 64 characters."))
     campaign = item.campaign
+    if campaign.status != CampaignStatus.ACTIVE:
+        raise CampaignError(_("This campaign is not open for labeling."))
     schema = schema_of(campaign)
     scores = schema.validate(submission.scores, submission.rationale)
     provisions = _provisions_for(item, submission.provisions)
@@ -257,7 +259,10 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             raise NotAssignedError(_("This item is not assigned to you."))
         current = Label.objects.select_for_update().filter(item=item, annotator=user).first()
         if current is not None:
-            return _edit(current, scores, submission, provisions, user), False
+            edited = _edit(current, scores, submission, provisions, user)
+            # the draft the edit was typed in is spent: left behind, it would be offered again over the label
+            Draft.objects.filter(item=item, user=user).delete()
+            return edited, False
         if Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR, paused=True).exists():
             raise CampaignError(_("Your labeling in this campaign is paused."))
         guideline = current_guideline(campaign)
