@@ -118,7 +118,7 @@ def test_a_failed_save_is_never_shown_as_saved_and_the_browser_keeps_the_draft(
     page.route("**/draft/", lambda route: route.abort())
     page.keyboard.type("，断网后继续写")
     page.wait_for_selector("#draft-status [data-state=error]")
-    assert "已保存" not in page.inner_text("#draft-status")
+    assert page.query_selector("#draft-status [data-state=saved]") is None
     page.console_watch.errors.clear()  # the aborted request is logged by Chromium itself
     assert Draft.objects.get().data["rationale"] == "服务器上的草稿"
     # a reload restores the newer words from this browser and saves them once the server answers
@@ -128,3 +128,34 @@ def test_a_failed_save_is_never_shown_as_saved_and_the_browser_keeps_the_draft(
     assert page.is_checked("input[name='s-R1'][value='-1']")
     page.wait_for_selector("#draft-status [data-state=saved]")
     assert Draft.objects.get().data["rationale"] == "服务器上的草稿，断网后继续写"
+
+
+def test_an_expired_session_keeps_the_page_and_a_sign_in_elsewhere_lets_the_submit_through(
+    personas: Personas, live_server: Any, page: Any
+) -> None:
+    from annotation.models import Label
+    from tests.labeling_fixtures import build_campaign
+
+    campaign = build_campaign([personas.annotator], scenarios=1, overlap=1)
+    sign_in(page, live_server.url, "annotator")
+    page.goto(live_server.url + reverse("annotation:next", args=[campaign.pk]))
+    item = page.get_attribute("#label-panel", "data-item")
+    for key in KEYS["safe"]:
+        page.keyboard.press(key)
+    page.keyboard.press("t")
+    page.keyboard.type("会话过期前写的理由")
+    page.keyboard.press("Escape")
+    page.context.clear_cookies(name="sessionid")  # the session expires; the year-long CSRF cookie stays
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("[data-testid=signed-out]:not([hidden])")
+    page.console_watch.errors.clear()  # Chromium logs the refused request itself
+    assert page.input_value("#id_rationale") == "会话过期前写的理由"
+    assert page.get_attribute("#label-panel", "data-item") == item and not Label.objects.exists()
+    # sign in again in another tab, come back, submit again
+    other = page.context.new_page()
+    sign_in(other, live_server.url, "annotator")
+    other.close()
+    page.keyboard.press("Control+Enter")  # the page sends the new CSRF token; the next item arrives
+    page.wait_for_function("item => document.getElementById('label-panel').dataset.item !== item", arg=item)
+    label = Label.objects.get()
+    assert label.rationale == "会话过期前写的理由" and str(label.item_id) == item
