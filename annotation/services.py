@@ -271,7 +271,8 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             guideline_version=guideline.version if guideline else None, seconds_spent=submission.seconds_spent,
             idempotency_key=submission.idempotency_key,
         )  # fmt: skip
-        label.provisions.set(provisions)
+        if provisions:
+            label.provisions.set(provisions)
         Assignment.objects.filter(pk=assignment.pk).update(
             status=AssignmentStatus.SUBMITTED, finished_at=timezone.now()
         )
@@ -280,7 +281,7 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             _check_gold(item, user, scores)
         else:
             Item.objects.filter(pk=item.pk).update(submitted=F("submitted") + 1)
-            item.refresh_from_db()
+            item.refresh_from_db(fields=["submitted", "state"])  # keeps the cached campaign
             settle(item)
     return label, True
 

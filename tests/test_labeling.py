@@ -506,3 +506,19 @@ def test_next_item_and_submit_take_a_constant_number_of_queries(
         assert response.status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_an_htmx_edit_goes_back_to_my_labels_and_clears_the_draft(
+    campaign: Campaign, personas: Personas, client_as: ClientAs
+) -> None:
+    client = client_as(personas.annotator)
+    item = reserve(campaign, personas.annotator)
+    submit_label(item, personas.annotator, Submission(SAFE, idempotency_key="first"))
+    client.post(reverse("annotation:draft", args=[item.pk]), {"s-R1": "-1", "rationale": "改主意了"}, **HTMX)
+    assert Draft.objects.filter(item=item).exists()
+    edit = client.get(reverse("annotation:item", args=[item.pk]))
+    assert "改主意了" in edit.text  # the unsent edit is what the form shows
+    data = post_data(item, RISKY, key="edit", rationale="改主意了", expected_version=1)
+    response = client.post(reverse("annotation:submit", args=[item.pk]), data, **HTMX)
+    assert response.status_code == 204 and response["HX-Redirect"] == reverse("annotation:history")
+    assert Label.objects.get().version == 2 and not Draft.objects.exists()
