@@ -14,3 +14,4 @@ class AnnotationConfig(AppConfig):
 
         if agreement_lines not in DATASHEET_SECTIONS:
             DATASHEET_SECTIONS.append(agreement_lines)
+        from annotation import home  # noqa: F401 - registers the annotator's home-page panel

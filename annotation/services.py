@@ -243,6 +243,8 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
     if not submission.idempotency_key or len(submission.idempotency_key) > 64:
         raise CampaignError(_("A submit needs an idempotency key of at most 64 characters."))
     campaign = item.campaign
+    if campaign.status != CampaignStatus.ACTIVE:
+        raise CampaignError(_("This campaign is not open for labeling."))
     schema = schema_of(campaign)
     scores = schema.validate(submission.scores, submission.rationale)
     provisions = _provisions_for(item, submission.provisions)
@@ -257,7 +259,10 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             raise NotAssignedError(_("This item is not assigned to you."))
         current = Label.objects.select_for_update().filter(item=item, annotator=user).first()
         if current is not None:
-            return _edit(current, scores, submission, provisions, user), False
+            edited = _edit(current, scores, submission, provisions, user)
+            # the draft the edit was typed in is spent: left behind, it would be offered again over the label
+            Draft.objects.filter(item=item, user=user).delete()
+            return edited, False
         if Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR, paused=True).exists():
             raise CampaignError(_("Your labeling in this campaign is paused."))
         guideline = current_guideline(campaign)
@@ -266,7 +271,8 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             guideline_version=guideline.version if guideline else None, seconds_spent=submission.seconds_spent,
             idempotency_key=submission.idempotency_key,
         )  # fmt: skip
-        label.provisions.set(provisions)
+        if provisions:
+            label.provisions.set(provisions)
         Assignment.objects.filter(pk=assignment.pk).update(
             status=AssignmentStatus.SUBMITTED, finished_at=timezone.now()
         )
@@ -275,7 +281,7 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             _check_gold(item, user, scores)
         else:
             Item.objects.filter(pk=item.pk).update(submitted=F("submitted") + 1)
-            item.refresh_from_db()
+            item.refresh_from_db(fields=["submitted", "state"])  # keeps the cached campaign
             settle(item)
     return label, True
 

@@ -30,6 +30,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append({"label": _("Models"), "url": reverse("benchmark:models"), "key": "models"})
     if has_role(user, Role.CURATOR):
         items.append({"label": _("Imports"), "url": reverse("benchmark:imports"), "key": "imports"})
+    # labeling (issue 4): the annotator's campaigns and own labels
+    if has_role(user, Role.ANNOTATOR):
+        items.append({"label": _("Labeling"), "url": reverse("annotation:campaigns"), "key": "labeling"})
+        items.append({"label": _("My labels"), "url": reverse("annotation:history"), "key": "my-labels"})
     if has_role(user, *JOB_ROLES):
         items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
     if user.is_staff:

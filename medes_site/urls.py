@@ -27,6 +27,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jobs/", include(jobs_patterns)),
     path("benchmark/", include("benchmark.urls")),
+    path("annotate/", include("annotation.urls")),
     path("accounts/tokens/", tokens.token_list, name="api_tokens"),
     path("accounts/tokens/<str:key>/revoke/", tokens.token_revoke, name="api_token_revoke"),
     path("api/", include(api.urlpatterns)),

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from annotation.services import next_assignment
 from benchmark.import_uploads import store_upload
 from benchmark.models import Amendment, Provision, Response, Scene
 from benchmark.response_imports import import_medes_responses
@@ -19,6 +20,7 @@ from benchmark.scenarios import create_scenario
 from benchmark.services import SourceMeta, add_source
 from medes_site.models import Job
 from tests.conftest import Personas
+from tests.labeling_fixtures import build_campaign
 
 LOGIN, OK, FORBIDDEN, NOT_FOUND = "login", "ok", 403, 404
 PERSONAS = ["anonymous", "outsider", "annotator", "reviewer", "curator", "ml_engineer", "admin"]
@@ -36,6 +38,7 @@ RELEASE_ROLES = {"curator", "reviewer", "ml_engineer", "admin"}
 MODEL_ROLES = {"curator", "ml_engineer", "admin"}
 SOURCE_READERS = {"curator", "reviewer", "admin"}
 FIXERS = {**row(set()), "curator": 400, "admin": 400}
+ANNOTATOR_ONLY = row({"annotator"}, not_found={"admin"})
 
 # (name, method, url builder taking the jobs, expected outcome per persona)
 MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] = [
@@ -239,6 +242,47 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
     ),
     ("admin-prompt-templates", "get", lambda j: reverse("admin:benchmark_prompttemplate_changelist"), row({"admin"})),
     ("admin-near-duplicates", "get", lambda j: reverse("admin:benchmark_nearduplicate_changelist"), row({"admin"})),
+    # --- the annotator's labeling screens (issue 4): annotators only; the admin holds every role but is no
+    # member of the campaign and has no assignment, so the campaign's and the item's pages are 404 for them
+    ("label-campaigns", "get", lambda j: reverse("annotation:campaigns"), row({"annotator", "admin"})),
+    ("label-history", "get", lambda j: reverse("annotation:history"), row({"annotator", "admin"})),
+    ("label-queue", "get", lambda j: reverse("annotation:queue", args=[j["campaign"].pk]), ANNOTATOR_ONLY),
+    ("label-next", "get", lambda j: reverse("annotation:next", args=[j["campaign"].pk]), ANNOTATOR_ONLY),
+    ("label-item", "get", lambda j: reverse("annotation:item", args=[j["item"].pk]), ANNOTATOR_ONLY),
+    ("label-provisions", "get", lambda j: reverse("annotation:provisions", args=[j["item"].pk]), ANNOTATOR_ONLY),
+    ("label-draft", "post", lambda j: reverse("annotation:draft", args=[j["item"].pk]), ANNOTATOR_ONLY),
+    ("label-skip", "post", lambda j: reverse("annotation:skip", args=[j["item"].pk]), ANNOTATOR_ONLY),
+    # an empty submit passes every check up to the label itself: 400 for the annotator, who lacks the scores
+    (
+        "label-submit",
+        "post",
+        lambda j: reverse("annotation:submit", args=[j["item"].pk]),
+        {**ANNOTATOR_ONLY, "annotator": 400},
+    ),
+    (
+        "label-item-of-another",
+        "get",
+        lambda j: reverse("annotation:item", args=[j["other_item"].pk]),
+        row(set(), not_found={"annotator", "admin"}),
+    ),
+    (
+        "label-submit-of-another",
+        "post",
+        lambda j: reverse("annotation:submit", args=[j["other_item"].pk]),
+        row(set(), not_found={"annotator", "admin"}),
+    ),
+    (
+        "label-item-missing",
+        "get",
+        lambda j: reverse("annotation:item", args=[999999]),
+        row(set(), not_found={"annotator", "admin"}),
+    ),
+    (
+        "label-queue-missing",
+        "get",
+        lambda j: reverse("annotation:queue", args=[999999]),
+        row(set(), not_found={"annotator", "admin"}),
+    ),
     ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
     ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),
     ("admin-jobs", "get", lambda j: reverse("admin:medes_site_job_changelist"), row({"admin"})),
@@ -262,7 +306,16 @@ def jobs(personas: Personas) -> dict[str, Any]:
         )[0],
         "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
         **_provision_and_amendment(),
+        **_labeling(personas),
     }
+
+
+def _labeling(personas: Personas) -> dict[str, Any]:
+    """A campaign the annotator works in, their reserved item, and an item reserved by someone else."""
+    campaign = build_campaign([personas.annotator, personas.annotator2], scenarios=1, overlap=1)
+    mine, theirs = (next_assignment(campaign, user) for user in (personas.annotator, personas.annotator2))
+    assert mine is not None and theirs is not None and mine.item_id != theirs.item_id
+    return {"campaign": campaign, "item": mine.item, "other_item": theirs.item}
 
 
 def _provision_and_amendment() -> dict[str, Any]:

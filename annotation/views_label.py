@@ -1,0 +1,514 @@
+"""The annotator's side of a campaign: my campaigns, my queue, the labeling screen, my labels.
+
+Blind by construction: every object comes through a queryset scoped to the signed-in annotator (their
+memberships, their assignments, their labels), and no context built here ever holds another person's label,
+a gold answer, a guardian score or the name of the model that wrote the response (annotators are blind to
+the system under test too). Other ids are 404.
+
+Never lose work: drafts are saved as the annotator goes (htmx) and kept in the browser too (labeling.js); a
+submit carries an idempotency key made when the form was shown; a stale edit is 409 with both versions; a
+POST whose session expired is kept in the session and offered again after sign-in, and an htmx request in
+that state gets 401 so the page keeps its text and asks for a sign-in in another tab.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation.forms_label import HistoryFilterForm, LabelForm, ProvisionSearchForm, opened_token, score_field
+from annotation.markdown import render_markdown
+from annotation.models import (
+    Assignment,
+    AssignmentStatus,
+    Campaign,
+    CampaignStatus,
+    Draft,
+    Item,
+    ItemState,
+    Label,
+    Member,
+    MemberRole,
+)
+from annotation.schema import LabelError, LabelSchema
+from annotation.services import (
+    CampaignError,
+    StaleLabelError,
+    Submission,
+    current_guideline,
+    my_queue,
+    next_assignment,
+    save_draft,
+    schema_of,
+    skip,
+    submit_label,
+)
+from benchmark.models import Provision
+from medes_site.http import AuthedRequest, Request
+from medes_site.paging import paginate
+from medes_site.roles import Role, has_role
+
+UNSENT = "annotation.unsent_label"  # session key: a label posted after the session expired
+PROVISION_RESULTS = 20
+LABELS_PER_PAGE = 25
+VISIBLE = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
+
+
+# --- access -----------------------------------------------------------------------------------------------
+
+
+def annotator_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Annotators only (403 for everyone else). A signed-out request goes to the login page, except an htmx
+    one, which gets 401 (the page keeps what was typed); a signed-out POST of a label is kept for after sign-in."""
+
+    @functools.wraps(view)
+    def wrapped(request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            item_pk = kwargs.get("pk") if view.__name__ in {"label_submit", "label_draft"} else None
+            if request.method == "POST" and item_pk is not None:
+                _keep_unsent(request, int(item_pk))
+            if request.htmx:
+                return render(request, "annotation/partials/_signed_out.html", status=401)
+            target = reverse("annotation:item", args=[item_pk]) if item_pk is not None else request.get_full_path()
+            return redirect_to_login(target)
+        if not has_role(request.user, Role.ANNOTATOR):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def campaigns_for_annotator(request: AuthedRequest) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(
+        members__user=request.user, members__role=MemberRole.ANNOTATOR, status__in=VISIBLE
+    ).distinct()
+
+
+def get_campaign_for_annotator(request: AuthedRequest, pk: int) -> Campaign:
+    campaign = campaigns_for_annotator(request).filter(pk=pk).first()
+    if campaign is None:
+        raise Http404
+    return campaign
+
+
+def items_for_annotator(request: AuthedRequest) -> QuerySet[Item]:
+    """Items handed to this annotator and not skipped, in campaigns they still annotate."""
+    return Item.objects.filter(
+        assignments__user=request.user,
+        assignments__status__in=(AssignmentStatus.RESERVED, AssignmentStatus.SUBMITTED),
+        campaign__members__user=request.user,
+        campaign__members__role=MemberRole.ANNOTATOR,
+        campaign__status__in=VISIBLE,
+    )
+
+
+def get_item_for_annotator(request: AuthedRequest, pk: int) -> Item:
+    item = items_for_annotator(request).select_related("campaign", "response__scenario").filter(pk=pk).first()
+    if item is None:
+        raise Http404
+    return item
+
+
+def labels_for_annotator(request: AuthedRequest) -> QuerySet[Label]:
+    return Label.objects.filter(annotator=request.user, item__campaign__status__in=VISIBLE)
+
+
+# --- never lose work: a POST after the session expired -------------------------------------------------
+
+
+def _keep_unsent(request: Request, item_pk: int) -> None:
+    """Keep what was posted (bounded) in the anonymous session; login keeps the session's data, and the
+    labeling screen offers it again to the same annotator only (the form says whose it was)."""
+    post = request.POST
+    annotator = post.get("annotator", "")
+    if not annotator.isdigit():
+        return
+    request.session[UNSENT] = {
+        "item": item_pk,
+        "annotator": int(annotator),
+        "data": {
+            "scores": {
+                k[2:]: v
+                for k, v in ((key, str(post.get(key, ""))) for key in post)
+                if k.startswith("s-") and len(k) < 40 and v.lstrip("-").isdigit()
+            },
+            "rationale": post.get("rationale", "")[:20_000],
+            "provisions": [int(v) for v in post.getlist("provisions")[:50] if v.isdigit()],
+        },
+    }
+
+
+def _take_unsent(request: AuthedRequest, item: Item) -> dict[str, Any] | None:
+    kept = request.session.get(UNSENT)
+    if not isinstance(kept, dict) or kept.get("item") != item.pk:
+        return None
+    del request.session[UNSENT]
+    if kept.get("annotator") != request.user.pk:
+        return None  # someone else's words, typed in this browser before a sign-out: never shown
+    return kept.get("data") if isinstance(kept.get("data"), dict) else None
+
+
+# --- the labeling screen ------------------------------------------------------------------------------
+
+
+def _values(schema: LabelSchema, form: LabelForm | None, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the form shows: the posted form when it is re-shown, else saved data (draft, label, kept POST)."""
+    if form is not None:
+        raw: QueryDict = form.data  # type: ignore[assignment]
+        return {
+            "scores": {d.key: raw.get(score_field(d.key), "") for d in schema.dimensions},
+            "rationale": raw.get("rationale", ""),
+            "provisions": [int(v) for v in raw.getlist("provisions") if str(v).isdigit()],
+        }
+    data = data or {}
+    scores: dict[str, Any] = data["scores"] if isinstance(data.get("scores"), dict) else {}
+    provisions: list[Any] = data["provisions"] if isinstance(data.get("provisions"), list) else []
+    return {
+        "scores": {d.key: str(scores.get(d.key, "")) for d in schema.dimensions},
+        "rationale": str(data.get("rationale", "")),
+        "provisions": [int(p) for p in provisions if str(p).isdigit()],
+    }
+
+
+def _dimensions(schema: LabelSchema, scores: Mapping[str, str], errors: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for d in schema.dimensions:
+        keys = list(d.shortcut_keys) + [""] * (len(d.values) - len(d.shortcut_keys))
+        rows.append({
+            "key": d.key, "label": d.label, "field": score_field(d.key), "role": d.role,
+            "errors": errors.get(d.key) or errors.get(score_field(d.key)) or [],
+            "options": [{"value": v, "key": k, "checked": str(v) == str(scores.get(d.key, ""))}
+                        for v, k in zip(d.values, keys, strict=True)],
+        })  # fmt: skip
+    return rows
+
+
+def _grounding_sources(item: Item) -> list[int]:
+    return list(
+        Provision.objects.filter(scenarios=item.response.scenario_id).values_list("source_id", flat=True).distinct()
+    )
+
+
+def _screen(
+    request: AuthedRequest, item: Item, *, form: LabelForm | None = None, errors: Mapping[str, Any] | None = None,
+    message: str = "", conflict: dict[str, Any] | None = None, results: Iterable[Provision] | None = None,
+    query: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    campaign = item.campaign
+    schema = schema_of(campaign)
+    label = Label.objects.filter(item=item, annotator=request.user).first()
+    draft = Draft.objects.filter(item=item, user=request.user).first()
+    kept = _take_unsent(request, item) if form is None else None
+    if conflict and label is not None:  # the form shows the saved version; "mine" is in the conflict box
+        source: dict[str, Any] | None = _label_data(label)
+    else:
+        source = kept or (draft.data if draft else None) or (_label_data(label) if label else None)
+    values = _values(schema, form, source)
+    selected = list(Provision.objects.filter(pk__in=values["provisions"]).select_related("source"))
+    selected.sort(key=lambda p: values["provisions"].index(p.pk))
+    guideline = current_guideline(campaign)
+    saved = max((t for t in (draft and draft.saved_at, label and label.updated_at) if t), default=None)
+    errors = errors or {}
+    if kept:
+        message = message or _("Your last changes were not sent because you had been signed out. They are back "
+                               "in the form: check them and submit again.")  # fmt: skip
+    return {
+        "campaign": campaign,
+        "item": item,
+        "scenario": item.response.scenario,
+        "response_text": item.response.text,
+        "label": label,
+        "editable": campaign.status == CampaignStatus.ACTIVE and (label is None or item.state == ItemState.OPEN),
+        "dimensions": _dimensions(schema, values["scores"], errors),
+        "rationale": values["rationale"],
+        "rationale_errors": errors.get("rationale", []),
+        "form_errors": errors.get("__all__", []),
+        "selected": selected,
+        "results": list(results) if results is not None else None,
+        "query": query,
+        "guideline": guideline,
+        "guideline_html": render_markdown(guideline.text) if guideline else "",
+        "idempotency_key": uuid.uuid4().hex,
+        "expected_version": label.version if label else "",
+        "opened": opened_token(),
+        "saved_ms": int(saved.timestamp() * 1000) if saved else 0,
+        "draft_saved_at": draft.saved_at if draft and not kept else None,
+        "restored": bool(kept),
+        "message": message,
+        "conflict": conflict,
+    }
+
+
+def _label_data(label: Label) -> dict[str, Any]:
+    return {"scores": label.scores, "rationale": label.rationale,
+            "provisions": list(label.provisions.values_list("pk", flat=True))}  # fmt: skip
+
+
+def _render_screen(request: AuthedRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    template = "annotation/label_item.html#panel" if request.htmx else "annotation/label_item.html"
+    response = render(request, template, context, status=status)
+    if request.htmx and status == 200:
+        response["HX-Push-Url"] = reverse("annotation:item", args=[context["item"].pk])
+    return response
+
+
+@require_GET
+@annotator_view
+def label_item(request: AuthedRequest, pk: int) -> HttpResponse:
+    item = get_item_for_annotator(request, pk)
+    return _render_screen(request, _screen(request, item))
+
+
+def _next(request: AuthedRequest, campaign: Campaign, message: str = "") -> HttpResponse:
+    """The next item: its panel for htmx (no page load), a redirect to it otherwise; the queue when done."""
+    try:
+        assignment = next_assignment(campaign, request.user)
+    except CampaignError as error:
+        notice = str(error)
+    else:
+        if assignment is not None:
+            if not request.htmx:
+                if message:
+                    messages.success(request, message)
+                return redirect("annotation:item", pk=assignment.item_id)
+            item = get_item_for_annotator(request, assignment.item_id)
+            return _render_screen(request, _screen(request, item, message=message))
+        notice = _("Nothing left to label in this campaign for now. Thank you!")
+    if not request.htmx:
+        if message:
+            messages.success(request, message)
+        messages.info(request, notice)
+        return redirect("annotation:queue", pk=campaign.pk)
+    context = {"campaign": campaign, "notice": notice, "message": message}
+    response = render(request, "annotation/partials/_label_done.html", context)
+    response["HX-Push-Url"] = reverse("annotation:queue", args=[campaign.pk])
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@annotator_view
+def label_next(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Reserve (or find again) the annotator's next item. Safe to repeat: a held reservation is returned."""
+    return _next(request, get_campaign_for_annotator(request, pk))
+
+
+def _provision_results(item: Item, query: str) -> list[Provision]:
+    sources = _grounding_sources(item)
+    found = Provision.objects.select_related("source").order_by("source__title", "position")
+    if sources:
+        found = found.filter(source_id__in=sources)
+    query = query.strip()
+    if query:
+        digits = "".join(ch for ch in query if ch.isdigit())
+        match = Q(text__icontains=query) | Q(label__icontains=query) | Q(source__title__icontains=query)
+        if digits and len(digits) <= 5:
+            match |= Q(number=int(digits))
+        found = found.filter(match)
+    return list(found[:PROVISION_RESULTS])
+
+
+@require_GET
+@annotator_view
+def label_provisions(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Search the provisions of the scenario's grounding sources (all sources when it cites none)."""
+    item = get_item_for_annotator(request, pk)
+    form = ProvisionSearchForm(request.GET)
+    if not form.is_valid():
+        return render(request, "annotation/partials/_provision_results.html",
+                      {"results": [], "error": _("Search for at most 100 characters.")}, status=400)  # fmt: skip
+    query = form.cleaned_data["q"]
+    results = _provision_results(item, query)
+    if not request.htmx:
+        return _render_screen(request, _screen(request, item, results=results, query=query))
+    return render(request, "annotation/partials/_provision_results.html", {"results": results, "query": query})
+
+
+@require_POST
+@annotator_view
+def label_draft(request: AuthedRequest, pk: int) -> HttpResponse:
+    item = get_item_for_annotator(request, pk)
+    form = LabelForm(schema_of(item.campaign), request.POST)
+    if not form.is_valid():
+        return _draft_refused(request, item, form)
+    try:
+        draft = save_draft(item, request.user, form.draft_data())
+    except CampaignError as error:
+        return _draft_refused(request, item, form, str(error))
+    if request.htmx:
+        return render(request, "annotation/partials/_draft_status.html", {"saved_at": draft.saved_at, "ok": True})
+    messages.success(request, _("Draft saved."))
+    return redirect("annotation:item", pk=item.pk)
+
+
+def _draft_refused(request: AuthedRequest, item: Item, form: LabelForm, reason: str = "") -> HttpResponse:
+    errors = form.errors if form.errors else {"__all__": [reason]}
+    if request.htmx:
+        text = reason or "; ".join(str(e) for es in form.errors.values() for e in es)
+        return render(request, "annotation/partials/_draft_status.html", {"ok": False, "error": text}, status=400)
+    return _render_screen(request, _screen(request, item, form=form, errors=errors), status=400)
+
+
+@require_POST
+@annotator_view
+def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
+    item = get_item_for_annotator(request, pk)
+    schema = schema_of(item.campaign)
+    form = LabelForm(schema, request.POST)
+    if request.POST.get("action") == "search":  # the provision search without JavaScript: save, then show hits
+        if form.is_valid():
+            save_draft(item, request.user, form.draft_data())
+        query = str(request.POST.get("q", ""))[:100]
+        return _render_screen(request, _screen(request, item, form=form, results=_provision_results(item, query),
+                                               query=query, errors=form.errors))  # fmt: skip
+    if not form.is_valid():
+        return _render_screen(request, _screen(request, item, form=form, errors=form.errors), status=400)
+    if not form.cleaned_data["idempotency_key"]:
+        errors = {"__all__": [_("This form is damaged; reload the page.")]}
+        return _render_screen(request, _screen(request, item, form=form, errors=errors), status=400)
+    data = form.cleaned_data
+    submission = Submission(
+        scores=form.scores(), rationale=data["rationale"] or "",
+        provisions=tuple(data["provisions"] or ()), idempotency_key=data["idempotency_key"],
+        expected_version=data["expected_version"], seconds_spent=form.seconds_spent(),
+    )  # fmt: skip
+    try:
+        label, _created = submit_label(item, request.user, submission)
+    except StaleLabelError as error:
+        conflict = _conflict(schema, error, submission)
+        return _render_screen(request, _screen(request, item, conflict=conflict), status=409)
+    except LabelError as error:
+        errors = {key: [text] for key, text in error.errors.items()}
+        return _render_screen(request, _screen(request, item, form=form, errors=errors), status=400)
+    except CampaignError as error:
+        return _render_screen(request, _screen(request, item, form=form, errors={"__all__": [str(error)]}), status=400)
+    if submission.expected_version is not None:  # an edit of a label: back to the annotator's labels
+        messages.success(request, _("Label saved (version %(version)d).") % {"version": label.version})
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("annotation:history")
+            return response
+        return redirect("annotation:history")
+    response = _next(request, item.campaign, _("Label submitted."))
+    response["HX-Trigger"] = "labelSubmitted"
+    return response
+
+
+def _conflict(schema: LabelSchema, error: StaleLabelError, submission: Submission) -> dict[str, Any]:
+    """Both versions, dimension by dimension, and the hidden inputs that overwrite with mine."""
+    theirs, mine = error.current, error.mine
+    rows = [{"key": d.key, "label": d.label, "theirs": theirs.scores.get(d.key), "mine": mine["scores"].get(d.key),
+             "field": score_field(d.key)} for d in schema.dimensions]  # fmt: skip
+    their_provisions = list(theirs.provisions.select_related("source"))
+    my_provisions = list(Provision.objects.filter(pk__in=submission.provisions).select_related("source"))
+    return {
+        "theirs": theirs,
+        "rows": rows,
+        "their_rationale": theirs.rationale,
+        "my_rationale": mine.get("rationale", ""),
+        "their_provisions": their_provisions,
+        "my_provisions": my_provisions,
+        "overwrite_key": uuid.uuid4().hex,
+    }
+
+
+@require_POST
+@annotator_view
+def label_skip(request: AuthedRequest, pk: int) -> HttpResponse:
+    item = get_item_for_annotator(request, pk)
+    assignment = Assignment.objects.filter(item=item, user=request.user).first()
+    try:
+        if assignment is None:
+            raise Http404
+        skip(assignment, request.user)
+    except CampaignError as error:
+        return _render_screen(request, _screen(request, item, errors={"__all__": [str(error)]}), status=400)
+    return _next(request, item.campaign, _("Skipped. It will not be offered to you again."))
+
+
+# --- campaigns, queue, history ------------------------------------------------------------------------
+
+
+def queue_rows(request: AuthedRequest) -> list[dict[str, Any]]:
+    """Each campaign the user annotates with their counts and progress (for the list and the home panel)."""
+    campaigns = list(campaigns_for_annotator(request).order_by("-status", "name"))
+    paused = set(
+        Member.objects.filter(user=request.user, role=MemberRole.ANNOTATOR, paused=True).values_list(
+            "campaign_id", flat=True
+        )
+    )
+    return [_queue_row(request, campaign, paused=campaign.pk in paused) for campaign in campaigns]
+
+
+def _queue_row(request: AuthedRequest, campaign: Campaign, *, paused: bool) -> dict[str, Any]:
+    counts = my_queue(campaign, request.user)
+    total = counts["submitted"] + counts["reserved"] + counts["available"]
+    return {
+        "campaign": campaign,
+        "counts": counts,
+        "total": total,
+        "percent": round(100 * counts["submitted"] / total) if total else 100,
+        "paused": paused,
+        "open": campaign.status == CampaignStatus.ACTIVE and not paused,
+    }
+
+
+@require_GET
+@annotator_view
+def my_campaigns(request: AuthedRequest) -> HttpResponse:
+    return render(request, "annotation/label_campaigns.html", {"rows": queue_rows(request)})
+
+
+@require_GET
+@annotator_view
+def campaign_queue(request: AuthedRequest, pk: int) -> HttpResponse:
+    campaign = get_campaign_for_annotator(request, pk)
+    member = Member.objects.get(campaign=campaign, user=request.user, role=MemberRole.ANNOTATOR)
+    row = _queue_row(request, campaign, paused=member.paused)
+    held = (
+        Assignment.objects.filter(user=request.user, item__campaign=campaign, status=AssignmentStatus.RESERVED,
+                                  expires_at__gt=timezone.now())
+        .order_by("reserved_at").first()
+    )  # fmt: skip
+    guideline = current_guideline(campaign)
+    context = {
+        **row, "member": member, "held": held, "guideline": guideline,
+        "guideline_html": render_markdown(guideline.text) if guideline else "",
+    }  # fmt: skip
+    return render(request, "annotation/label_queue.html", context)
+
+
+@require_GET
+@annotator_view
+def my_labels(request: AuthedRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "annotation/label_history.html", {"form": form, "page": None}, status=400)
+    labels = (
+        labels_for_annotator(request)
+        .select_related("item__campaign", "item__response__scenario")
+        .prefetch_related("provisions__source")
+        .order_by("-updated_at", "-pk")
+    )
+    chosen = form.cleaned_data["campaign"]
+    if chosen:
+        labels = labels.filter(item__campaign_id=chosen)
+    context = {
+        "form": form,
+        "campaigns": campaigns_for_annotator(request).order_by("name"),
+        "chosen": chosen,
+        **paginate(request, labels, form.cleaned_data["page"], LABELS_PER_PAGE),
+    }
+    return render(request, "annotation/label_history.html", context)
