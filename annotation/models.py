@@ -137,7 +137,10 @@ class Item(models.Model):
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["campaign", "response"], name="item_once_per_campaign"),
         ]
-        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["campaign", "state", "submitted", "position"])]
+        # "next item": open items of a campaign, nearest to k labels first, then in order
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["campaign", "state", "-submitted", "position"], name="item_next_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign_id}#{self.position}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -160,24 +160,47 @@ def next_assignment(campaign: Campaign, user: User, *, rng: random.Random | None
     return None
 
 
-def _candidates(campaign: Campaign, user: User, now: Any, *, gold: bool) -> QuerySet[Item]:
-    mine = Assignment.objects.filter(user=user, item__campaign=campaign).values("item_id")
-    queryset = Item.objects.filter(campaign=campaign).exclude(pk__in=mine)
+def _untouched(campaign: Campaign, user: User) -> QuerySet[Item]:
+    """The campaign's items this user has never been given (NOT EXISTS: one index probe per row scanned)."""
+    mine = Assignment.objects.filter(item=OuterRef("pk"), user=user)
+    return Item.objects.filter(campaign=campaign).filter(~Exists(mine))
+
+
+def _candidates(campaign: Campaign, user: User, now: Any, *, gold: bool) -> list[int]:
+    """A few items to try, best first: those closest to k labels (consensus arrives sooner), then by position.
+
+    The scan walks the (campaign, state, −submitted, position) index and stops after a small window, whatever
+    the campaign's size; live reservations are counted for that window only. When the whole window is held by
+    other people's reservations, a wider one is tried."""
     if gold:
         # gold items are accepted already: they are labeled again by anyone, unannounced, to check them
-        return queryset.filter(is_gold=True).order_by("?")
-    return (
-        queryset.filter(state=ItemState.OPEN, is_gold=False)
-        .annotate(places=Count("assignments", filter=live_places(now)))
-        .filter(places__lt=campaign.overlap)
-        .order_by("-places", "position")  # finish items under way first: consensus arrives sooner
+        return list(_untouched(campaign, user).filter(is_gold=True).order_by("?").values_list("pk", flat=True)[:8])
+    open_items = (
+        _untouched(campaign, user).filter(state=ItemState.OPEN, is_gold=False).order_by("-submitted", "position")
     )
+    for size in (32, 512, 8192):
+        window = list(open_items.values_list("pk", "submitted")[:size])
+        reserved = dict(
+            Assignment.objects.filter(
+                item_id__in=[pk for pk, _ in window], status=AssignmentStatus.RESERVED, expires_at__gt=now
+            )
+            .values("item_id")
+            .annotate(n=Count("pk"))
+            .values_list("item_id", "n")
+        )
+        free = [
+            (pk, done + reserved.get(pk, 0)) for pk, done in window if done + reserved.get(pk, 0) < campaign.overlap
+        ]
+        if free or len(window) < size:
+            free.sort(key=lambda entry: -entry[1])  # stable: position order within the same count
+            return [pk for pk, _ in free[:8]]
+    return []
 
 
 def _reserve(campaign: Campaign, user: User, now: Any, *, gold: bool) -> Assignment | None:
     expires = now + timedelta(minutes=campaign.reservation_minutes)
     for _attempt in range(5):
-        ids = list(_candidates(campaign, user, now, gold=gold).values_list("pk", flat=True)[:8])
+        ids = _candidates(campaign, user, now, gold=gold)
         if not ids:
             return None
         with transaction.atomic():
@@ -200,7 +223,8 @@ def _reserve(campaign: Campaign, user: User, now: Any, *, gold: bool) -> Assignm
 
 
 def my_queue(campaign: Campaign, user: User) -> dict[str, int]:
-    """Counts for the annotator's queue page."""
+    """Counts for the annotator's queue page. ``available``: open items this user has not been given (some may
+    be held by other people's reservations for now)."""
     now = timezone.now()
     mine = Assignment.objects.filter(user=user, item__campaign=campaign)
     counts = mine.aggregate(
@@ -208,7 +232,11 @@ def my_queue(campaign: Campaign, user: User) -> dict[str, int]:
         skipped=Count("pk", filter=Q(status=AssignmentStatus.SKIPPED)),
         reserved=Count("pk", filter=Q(status=AssignmentStatus.RESERVED, expires_at__gt=now)),
     )
-    available = _candidates(campaign, user, now, gold=False).count() if campaign.status == CampaignStatus.ACTIVE else 0
+    available = (
+        _untouched(campaign, user).filter(state=ItemState.OPEN, is_gold=False).count()
+        if campaign.status == CampaignStatus.ACTIVE
+        else 0
+    )
     return {**counts, "available": available}
 
 
