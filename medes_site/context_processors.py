@@ -30,6 +30,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append({"label": _("Models"), "url": reverse("benchmark:models"), "key": "models"})
     if has_role(user, Role.CURATOR):
         items.append({"label": _("Imports"), "url": reverse("benchmark:imports"), "key": "imports"})
+    if has_role(user, Role.REVIEWER, Role.CURATOR, Role.ML_ENGINEER):  # issue 4: labeling campaigns
+        items.append({"label": _("Campaigns"), "url": reverse("campaigns:list"), "key": "campaigns"})
     if has_role(user, *JOB_ROLES):
         items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
     if user.is_staff:
