@@ -60,7 +60,8 @@ PERMISSIONS = (permissions.IsAuthenticated, AnyRole)
 def visible_campaigns(request: Request) -> QuerySet[Campaign]:
     """Campaigns the user is a member of, and those the review side may read."""
     mine = Member.objects.filter(user=request.user.pk).values("campaign_id")
-    return (Campaign.objects.filter(pk__in=mine) | campaigns_for_user(request.user)).distinct()
+    readable = campaigns_for_user(request.user).values("pk")
+    return Campaign.objects.filter(Q(pk__in=mine) | Q(pk__in=readable))
 
 
 def _filtered(request: Request, queryset: QuerySet[Any], field: str) -> QuerySet[Any]:
