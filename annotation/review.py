@@ -25,7 +25,14 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from annotation.agreement import Ratings, against_reference, dimension_agreement
+from annotation.agreement import (
+    Ratings,
+    against_reference,
+    dimension_agreement,
+    fleiss_kappa,
+    krippendorff_alpha,
+    percent_agreement,
+)
 from annotation.models import (
     AcceptedLabel,
     Campaign,
@@ -261,9 +268,14 @@ def compute_agreement(campaign: Campaign) -> dict[str, Any]:
         dimensions.append(summary)
         for item_id, row in table[key].items():
             pooled[(item_id, key)] = row
-    overall = dimension_agreement("overall", cast(Ratings, pooled)).as_dict()
-    overall.pop("alpha_ordinal")  # the dimensions' scales differ: an ordinal figure across them means nothing
-    overall["cohen_pairwise"] = []
+    # all dimensions as one pool of (item, dimension) units; no ordinal figure (the scales differ) and no pairs
+    table_all = cast(Ratings, pooled)
+    overall = {
+        "dimension": "overall", "items": len(pooled), "ratings": sum(len(row) for row in pooled.values()),
+        "annotators": len({a for row in pooled.values() for a in row}),
+        "fleiss_kappa": fleiss_kappa(table_all).as_dict(), "alpha_nominal": krippendorff_alpha(table_all).as_dict(),
+        "percent_agreement": percent_agreement(table_all).as_dict(), "cohen_pairwise": [],
+    }  # fmt: skip
     annotator_ids = {int(a) for d in dimensions for pair in d["cohen_pairwise"] for a in pair["annotators"]}
     annotator_ids |= {int(a) for d in dimensions for a in d["against_consensus"]}
     return {
