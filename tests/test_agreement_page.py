@@ -129,3 +129,13 @@ def test_agreement_page_scope(k2011: Campaign, personas: Personas, client_as: An
     assert client_as(personas.annotator).get(url).status_code == 403
     assert client_as(personas.ml_engineer).get(url).status_code == 200
     assert client_as(personas.reviewer).get(reverse("campaigns:agreement", args=[999999])).status_code == 404
+
+
+def test_pairwise_cohen_matches_the_pair_by_pair_computation() -> None:
+    from annotation.agreement import cohen_kappa, cohen_pairwise
+
+    ratings = _table(KRIPPENDORFF_2011)
+    pairs = cohen_pairwise(ratings)
+    assert [p.annotators for p in pairs] == [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C"), ("B", "D"), ("C", "D")]
+    for figure in pairs:
+        assert figure == cohen_kappa(ratings, *figure.annotators)
