@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -156,14 +156,18 @@ def progress(campaign: Campaign) -> dict[str, Any]:
     """Items by state, labels submitted and needed, disagreement rate and an ETA from the recent rate."""
     states = dict(Item.objects.filter(campaign=campaign).values_list("state").annotate(n=Count("pk")))
     by_state = [(label, states.get(value, 0), value) for value, label in ItemState.choices]
-    regular = Item.objects.filter(campaign=campaign, is_gold=False)
-    items = regular.count()
+    # gold checks do not count: Item.submitted counts the labels toward k only
+    totals = Item.objects.filter(campaign=campaign).aggregate(items=Count("pk"), submitted=Sum("submitted"))
+    items, submitted = totals["items"], totals["submitted"] or 0
     needed = items * campaign.overlap
-    submitted = Label.objects.filter(item__campaign=campaign, item__is_gold=False).count()
     settled = states.get(ItemState.AGREED, 0) + states.get(ItemState.DISPUTED, 0) + states.get(ItemState.ADJUDICATED, 0)
     disputed = states.get(ItemState.DISPUTED, 0) + states.get(ItemState.ADJUDICATED, 0)
     since = timezone.now() - timedelta(days=ETA_WINDOW_DAYS)
-    recent = Label.objects.filter(item__campaign=campaign, item__is_gold=False, submitted_at__gte=since).count()
+    recent = (
+        Label.objects.filter(item__campaign=campaign, submitted_at__gte=since)
+        .exclude(item__is_gold=True, accepted_from__isnull=True)
+        .count()
+    )
     remaining = max(needed - submitted, 0)
     per_day = recent / ETA_WINDOW_DAYS
     eta = None
@@ -204,16 +208,20 @@ def item_review(item: Item) -> dict[str, Any]:
 def annotator_stats(campaign: Campaign) -> list[dict[str, Any]]:
     """Per annotator: labels, median seconds per label, agreement with the accepted label, gold accuracy."""
     members = {m.user_id: m for m in Member.objects.filter(campaign=campaign, role=MemberRole.ANNOTATOR)}
-    rows = Label.objects.filter(item__campaign=campaign).values_list(
-        "annotator_id", "scores", "seconds_spent", "item__is_gold", "item__gold_scores", "item_id"
-    )
+    source = AcceptedLabel.source_labels.through.objects.filter(label_id=OuterRef("pk"))
+    rows = (
+        Label.objects.filter(item__campaign=campaign)
+        .annotate(is_source=Exists(source))
+        .values_list("annotator_id", "scores", "seconds_spent", "item__is_gold", "item__gold_scores", "item_id",
+                     "is_source")
+    )  # fmt: skip
     accepted = dict(AcceptedLabel.objects.filter(item__campaign=campaign).values_list("item_id", "scores"))
     stats: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"labels": 0, "seconds": [], "agree": 0, "compared": 0, "gold_right": 0, "gold": 0}
     )
-    for annotator, scores, seconds, is_gold, gold_scores, item_id in rows.iterator(chunk_size=5000):
+    for annotator, scores, seconds, is_gold, gold_scores, item_id, is_source in rows.iterator(chunk_size=5000):
         entry = stats[annotator]
-        if is_gold:
+        if is_gold and not is_source:  # a gold check, not one of the labels the item was accepted from
             entry["gold"] += 1
             entry["gold_right"] += scores == gold_scores
             continue
@@ -247,9 +255,7 @@ def compute_agreement(campaign: Campaign) -> dict[str, Any]:
     annotator against the accepted labels. Annotators are named by id here; pages add the names."""
     schema = schema_of(campaign)
     table = ratings(campaign)
-    accepted = AcceptedLabel.objects.filter(item__campaign=campaign, item__is_gold=False).values_list(
-        "item_id", "scores"
-    )
+    accepted = AcceptedLabel.objects.filter(item__campaign=campaign).values_list("item_id", "scores")
     reference: dict[str, dict[int, int]] = {key: {} for key in schema.keys}
     for item_id, scores in accepted.iterator(chunk_size=5000):
         for key in schema.keys:

@@ -30,11 +30,14 @@ from annotation.models import (
     MemberRole,
     Provenance,
 )
+from annotation.services import add_members, mark_gold, ratings
 from benchmark.models import RegisteredModel, Release
+from medes_site.accounts import create_user
 from medes_site.jobs import execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
+from medes_site.roles import Role
 from tests.campaign_data import RISKY, SAFE, annotators, build_campaign, dispute_one, label_next
-from tests.conftest import Personas
+from tests.conftest import PASSWORD, Personas
 
 
 @pytest.fixture
@@ -295,11 +298,15 @@ def test_annotator_stats_and_a_paused_annotator_is_announced_and_unpaused(
     for user in annotators(personas):
         label_next(campaign, user, SAFE, seconds=10)
     item = Item.objects.get(state=ItemState.AGREED)
-    Item.objects.filter(pk=item.pk).update(is_gold=True, gold_scores=RISKY)  # annotator's gold answer is wrong
+    Item.objects.filter(pk=item.pk).update(is_gold=True, gold_scores=RISKY)
+    newcomer = create_user("newcomer", roles=[Role.ANNOTATOR], password=PASSWORD)
+    add_members(campaign, [newcomer])
+    Label.objects.create(item=item, annotator=newcomer, scores=SAFE, idempotency_key="gold-check")  # wrong
     rows = {row["user"].username: row for row in review.annotator_stats(campaign)}
-    assert rows["annotator"]["labels"] == 1 and rows["annotator"]["gold"] == 1
-    assert rows["annotator"]["gold_accuracy"] == 0.0
-    assert rows["annotator3"]["median_seconds"] == 70
+    assert (rows["newcomer"]["gold"], rows["newcomer"]["gold_accuracy"], rows["newcomer"]["labels"]) == (1, 0.0, 0)
+    # the labels the gold item was accepted from are ordinary labels, not gold checks
+    assert (rows["annotator"]["labels"], rows["annotator"]["gold"], rows["annotator"]["gold_accuracy"]) == (2, 0, None)
+    assert rows["annotator3"]["median_seconds"] == 40  # 70 s and 10 s
     member = Member.objects.get(campaign=campaign, user=personas.annotator2)
     Member.objects.filter(pk=member.pk).update(paused=True, paused_reason="gold accuracy 0%")
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
@@ -403,3 +410,35 @@ def test_the_export_command_writes_a_file_and_refuses_unknown_campaigns(
     assert len(out.read_text().splitlines()) == 3
     with pytest.raises(CommandError, match="no campaign"):
         call_command("export_labels", "Nope", "labels", "jsonl", str(out))
+
+
+def test_marking_gold_keeps_the_labels_it_was_accepted_from_in_agreement_and_progress(
+    campaign: Campaign, personas: Personas
+) -> None:
+    for user in annotators(personas):
+        label_next(campaign, user, SAFE)
+    before_ratings, before_progress = ratings(campaign), review.progress(campaign)
+    mark_gold(Item.objects.get(state=ItemState.AGREED), personas.reviewer)
+    assert ratings(campaign) == before_ratings
+    after = review.progress(campaign)
+    assert (after["items"], after["submitted"], after["needed"]) == (
+        before_progress["items"],
+        before_progress["submitted"],
+        before_progress["needed"],
+    )
+    assert all(row["gold"] == 0 for row in review.annotator_stats(campaign))
+
+
+def test_a_label_an_item_was_accepted_from_is_not_a_failed_gold_check(campaign: Campaign, personas: Personas) -> None:
+    from annotation.services import _check_gold
+
+    people = annotators(personas)
+    label_next(campaign, people[0], {**SAFE, "Q4": 1})  # outvoted on Q4
+    for user in people[1:]:
+        label_next(campaign, user, SAFE)
+    item = Item.objects.get(state=ItemState.AGREED)
+    mark_gold(item, personas.reviewer)
+    Campaign.objects.filter(pk=campaign.pk).update(gold_minimum=1, gold_threshold=1.0)
+    item.refresh_from_db()
+    _check_gold(item, people[0], SAFE)
+    assert not Member.objects.get(campaign=campaign, user=people[0]).paused
