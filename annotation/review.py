@@ -451,12 +451,13 @@ def _bars(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return bars
 
 
-def agreement_view(result: dict[str, Any]) -> dict[str, Any]:
-    """The stored agreement result, with annotator names and chart geometry for the template."""
-    names = result.get("annotators", {})
+def agreement_view(result: dict[str, Any], *, with_names: bool = True) -> dict[str, Any]:
+    """The stored agreement result, with chart geometry for the template, and annotator names for reviewers
+    (others see annotators by number only)."""
+    names = result.get("annotators", {}) if with_names else {}
 
     def name(pk: str) -> str:
-        return names.get(str(pk), f"#{pk}")
+        return names.get(str(pk), _("annotator #%(pk)s") % {"pk": pk})
 
     dimensions = []
     for summary in [*result["dimensions"], result["overall"]]:

@@ -325,8 +325,8 @@ def agreement(request: AuthedRequest, pk: int) -> HttpResponse:
         result = review.compute_agreement(campaign)
     elif job is not None and job.status == "succeeded":
         result = job.metrics.get("agreement")
-    context = {"campaign": campaign, "large": large, "job": job,
-               "view": review.agreement_view(result) if result else None}  # fmt: skip
+    view = review.agreement_view(result, with_names=review.has_reviewer_role(request.user)) if result else None
+    context = {"campaign": campaign, "large": large, "job": job, "view": view}
     return render(request, "annotation/review_agreement.html", context)
 
 
