@@ -191,6 +191,7 @@ def test_progress_counts_states_labels_disagreement_and_eta(
         reverse("campaigns:detail", args=[campaign.pk]), HTTP_HX_REQUEST="true"
     )
     assert fragment.content.decode().lstrip().startswith('<section class="card" id="progress"')
+    assert "<html" not in fragment.content.decode() and 'hx-trigger="every 60s"' in fragment.content.decode()
 
 
 # --- adjudication ----------------------------------------------------------------------------------------
