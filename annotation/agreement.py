@@ -140,9 +140,11 @@ def krippendorff_alpha(ratings: Ratings, level: Level = "nominal") -> Figure:
     values = {v for row in pairable.values() for v in row.values()}
     if len(values) < 2:
         return Figure(None, len(pairable), n_ratings, "no variation: every rating is the same")
-    matrix = np.array(
-        [[pairable[item].get(a, np.nan) for item in pairable] for a in annotators], dtype=float
-    )  # annotators × items
+    row_of = {a: n for n, a in enumerate(annotators)}
+    matrix = np.full((len(annotators), len(pairable)), np.nan)  # annotators × items, missing ratings NaN
+    for column, row in enumerate(pairable.values()):
+        for annotator, value in row.items():
+            matrix[row_of[annotator], column] = value
     value = _finite(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
     return Figure(value, len(pairable), n_ratings)
 
