@@ -143,10 +143,10 @@ def krippendorff_alpha(ratings: Ratings, level: Level = "nominal") -> Figure:
     row_of = {a: n for n, a in enumerate(annotators)}
     matrix = np.full((len(annotators), len(pairable)), np.nan)  # annotators × items, missing ratings NaN
     for column, row in enumerate(pairable.values()):
-        for annotator, value in row.items():
-            matrix[row_of[annotator], column] = value
-    value = _finite(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
-    return Figure(value, len(pairable), n_ratings)
+        for annotator, rating in row.items():
+            matrix[row_of[annotator], column] = rating
+    alpha = _finite(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
+    return Figure(alpha, len(pairable), n_ratings)
 
 
 def percent_agreement(ratings: Ratings) -> Figure:
