@@ -70,10 +70,13 @@ def _annotators(ratings: Ratings) -> list[Hashable]:
 
 def cohen_kappa(ratings: Ratings, a: Hashable, b: Hashable) -> PairFigure:
     """Cohen's kappa of two annotators over the items both rated."""
+    both = [(row[a], row[b]) for row in ratings.values() if a in row and b in row]
+    return _cohen(both, (str(a), str(b)))
+
+
+def _cohen(both: list[tuple[int, int]], pair: tuple[str, str]) -> PairFigure:
     from sklearn.metrics import cohen_kappa_score
 
-    both = [(row[a], row[b]) for row in ratings.values() if a in row and b in row]
-    pair = (str(a), str(b))
     if len(both) < 2:
         return PairFigure(None, len(both), 2 * len(both), "fewer than two items rated by both", annotators=pair)
     first, second = zip(*both, strict=True)
@@ -84,6 +87,21 @@ def cohen_kappa(ratings: Ratings, a: Hashable, b: Hashable) -> PairFigure:
         value = _finite(cohen_kappa_score(first, second))
     note = "" if value is not None else "undefined: chance agreement is 1"
     return PairFigure(value, len(both), 2 * len(both), note, annotators=pair)
+
+
+def cohen_pairwise(ratings: Ratings) -> list[PairFigure]:
+    """Cohen's kappa of every pair of annotators, in the order of ``_annotators``. Each annotator's ratings are
+    indexed once, so a pair costs the items of the smaller of the two, not every item of the campaign."""
+    by_annotator: dict[Hashable, dict[Hashable, int]] = {}
+    for item, row in ratings.items():
+        for annotator, value in row.items():
+            by_annotator.setdefault(annotator, {})[item] = value
+    figures = []
+    for a, b in itertools.combinations(_annotators(ratings), 2):
+        small, large = sorted((by_annotator[a], by_annotator[b]), key=len)
+        shared = [item for item in small if item in large]
+        figures.append(_cohen([(by_annotator[a][i], by_annotator[b][i]) for i in shared], (str(a), str(b))))
+    return figures
 
 
 def fleiss_kappa(ratings: Ratings) -> Figure:
@@ -122,11 +140,13 @@ def krippendorff_alpha(ratings: Ratings, level: Level = "nominal") -> Figure:
     values = {v for row in pairable.values() for v in row.values()}
     if len(values) < 2:
         return Figure(None, len(pairable), n_ratings, "no variation: every rating is the same")
-    matrix = np.array(
-        [[pairable[item].get(a, np.nan) for item in pairable] for a in annotators], dtype=float
-    )  # annotators × items
-    value = _finite(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
-    return Figure(value, len(pairable), n_ratings)
+    row_of = {a: n for n, a in enumerate(annotators)}
+    matrix = np.full((len(annotators), len(pairable)), np.nan)  # annotators × items, missing ratings NaN
+    for column, row in enumerate(pairable.values()):
+        for annotator, rating in row.items():
+            matrix[row_of[annotator], column] = rating
+    alpha = _finite(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
+    return Figure(alpha, len(pairable), n_ratings)
 
 
 def percent_agreement(ratings: Ratings) -> Figure:
@@ -145,7 +165,7 @@ def percent_agreement(ratings: Ratings) -> Figure:
     return Figure(agree / total, items, sum(len(r) for r in ratings.values() if len(r) >= 2))
 
 
-def dimension_agreement(dimension: str, ratings: Ratings) -> DimensionAgreement:
+def dimension_agreement(dimension: str, ratings: Ratings, *, pairwise: bool = True) -> DimensionAgreement:
     annotators = _annotators(ratings)
     return DimensionAgreement(
         dimension=dimension,
@@ -156,7 +176,7 @@ def dimension_agreement(dimension: str, ratings: Ratings) -> DimensionAgreement:
         alpha_nominal=krippendorff_alpha(ratings, "nominal"),
         alpha_ordinal=krippendorff_alpha(ratings, "ordinal"),
         percent_agreement=percent_agreement(ratings),
-        cohen_pairwise=[cohen_kappa(ratings, a, b) for a, b in itertools.combinations(annotators, 2)],
+        cohen_pairwise=cohen_pairwise(ratings) if pairwise else [],
     )
 
 

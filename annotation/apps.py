@@ -14,4 +14,8 @@ class AnnotationConfig(AppConfig):
 
         if agreement_lines not in DATASHEET_SECTIONS:
             DATASHEET_SECTIONS.append(agreement_lines)
-        from annotation import home  # noqa: F401 - registers the annotator's home-page panel
+        from annotation import (  # noqa: F401 - registers home-page panels and job kinds
+            home,
+            home_review,
+            jobs,
+        )

@@ -392,9 +392,10 @@ def adjudicate(
 def _check_gold(item: Item, user: User, scores: Mapping[str, int]) -> None:
     """Compare a gold answer; pause the annotator when their gold accuracy falls below the threshold."""
     campaign = item.campaign
-    gold_labels = Label.objects.filter(annotator=user, item__campaign=campaign, item__is_gold=True).select_related(
-        "item"
-    )
+    # the labels that made an item's accepted label (given before it became gold) are not gold checks
+    gold_labels = Label.objects.filter(
+        annotator=user, item__campaign=campaign, item__is_gold=True, accepted_from__isnull=True
+    ).select_related("item")
     results = [label.scores == label.item.gold_scores for label in gold_labels]
     if len(results) < campaign.gold_minimum:
         return
@@ -422,12 +423,14 @@ def mark_gold(item: Item, reviewer: User) -> None:
 
 
 def ratings(campaign: Campaign) -> dict[str, dict[int, dict[int, int]]]:
-    """dimension → item → annotator → value, over the campaign's non-gold labels."""
+    """dimension → item → annotator → value, over the campaign's labels except gold checks (an item marked gold
+    keeps the labels it was accepted from; the later labels that check annotators against it are left out)."""
     schema = schema_of(campaign)
     table: dict[str, dict[int, dict[int, int]]] = {key: {} for key in schema.keys}
-    rows = Label.objects.filter(item__campaign=campaign, item__is_gold=False).values_list(
-        "item_id", "annotator_id", "scores"
+    labels = Label.objects.filter(item__campaign=campaign).filter(
+        Q(item__is_gold=False) | Q(accepted_from__isnull=False)
     )
+    rows = labels.values_list("item_id", "annotator_id", "scores")
     for item_id, annotator_id, scores in rows.iterator(chunk_size=5000):
         for key in schema.keys:
             if key in scores:

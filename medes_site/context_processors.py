@@ -34,6 +34,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if has_role(user, Role.ANNOTATOR):
         items.append({"label": _("Labeling"), "url": reverse("annotation:campaigns"), "key": "labeling"})
         items.append({"label": _("My labels"), "url": reverse("annotation:history"), "key": "my-labels"})
+    if has_role(user, Role.REVIEWER, Role.CURATOR, Role.ML_ENGINEER):  # issue 4: labeling campaigns
+        items.append({"label": _("Campaigns"), "url": reverse("campaigns:list"), "key": "campaigns"})
     if has_role(user, *JOB_ROLES):
         items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
     if user.is_staff:

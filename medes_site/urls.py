@@ -34,6 +34,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/benchmark/", include("benchmark.api")),
+    # --- issue 4, review side: campaigns, adjudication, agreement, exports; its API ---
+    path("campaigns/", include("annotation.urls_review")),
+    path("api/annotation/", include("annotation.api")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

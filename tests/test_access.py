@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from annotation.models import Member
 from annotation.services import next_assignment
 from benchmark.import_uploads import store_upload
 from benchmark.models import Amendment, Provision, Response, Scene
@@ -19,6 +20,8 @@ from benchmark.response_imports import import_medes_responses
 from benchmark.scenarios import create_scenario
 from benchmark.services import SourceMeta, add_source
 from medes_site.models import Job
+from tests.campaign_data import build_campaign as build_review_campaign
+from tests.campaign_data import dispute_one
 from tests.conftest import Personas
 from tests.labeling_fixtures import build_campaign
 
@@ -39,6 +42,11 @@ MODEL_ROLES = {"curator", "ml_engineer", "admin"}
 SOURCE_READERS = {"curator", "reviewer", "admin"}
 FIXERS = {**row(set()), "curator": 400, "admin": 400}
 ANNOTATOR_ONLY = row({"annotator"}, not_found={"admin"})
+CAMPAIGN_READERS = {"reviewer", "curator", "ml_engineer", "admin"}
+CAMPAIGN_EDITORS = {"reviewer", "curator", "admin"}
+ADJUDICATORS = row({"reviewer"}, not_found={"admin"})
+API_ROLES = {"annotator", "reviewer", "curator", "ml_engineer", "admin"}
+API_ANY_ROLE = {p: OK if p in API_ROLES else FORBIDDEN for p in PERSONAS}
 
 # (name, method, url builder taking the jobs, expected outcome per persona)
 MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] = [
@@ -283,6 +291,170 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("annotation:queue", args=[999999]),
         row(set(), not_found={"annotator", "admin"}),
     ),
+    # --- issue 4, review side: campaigns, adjudication, agreement, annotators, exports ---
+    ("campaigns", "get", lambda j: reverse("campaigns:list"), row(CAMPAIGN_READERS)),
+    ("campaign-create", "get", lambda j: reverse("campaigns:create"), row(CAMPAIGN_EDITORS)),
+    ("campaign", "get", lambda j: reverse("campaigns:detail", args=[j["review_campaign"].pk]), row(CAMPAIGN_READERS)),
+    (
+        # a campaign the reviewer neither created nor reviews
+        "campaign-other",
+        "get",
+        lambda j: reverse("campaigns:detail", args=[j["other_campaign"].pk]),
+        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+    ),
+    (
+        "campaign-missing",
+        "get",
+        lambda j: reverse("campaigns:detail", args=[999999]),
+        row(set(), not_found=CAMPAIGN_READERS),
+    ),
+    (
+        "campaign-settings",
+        "get",
+        lambda j: reverse("campaigns:settings", args=[j["review_campaign"].pk]),
+        row(CAMPAIGN_EDITORS),
+    ),
+    (
+        "campaign-settings-other",
+        "get",
+        lambda j: reverse("campaigns:settings", args=[j["other_campaign"].pk]),
+        row({"curator", "admin"}, not_found={"reviewer"}),
+    ),
+    (
+        # an empty form passes the role check and is refused (400): only editors get that far
+        "campaign-status",
+        "post",
+        lambda j: reverse("campaigns:status", args=[j["review_campaign"].pk]),
+        {**row(set()), "reviewer": 400, "curator": 400, "admin": 400},
+    ),
+    (
+        "campaign-members",
+        "get",
+        lambda j: reverse("campaigns:members", args=[j["review_campaign"].pk]),
+        row(CAMPAIGN_EDITORS),
+    ),
+    (
+        "campaign-member-remove-missing",
+        "post",
+        lambda j: reverse("campaigns:member_remove", args=[j["review_campaign"].pk, 999999]),
+        row(set(), not_found=CAMPAIGN_EDITORS),
+    ),
+    (
+        "campaign-guideline",
+        "get",
+        lambda j: reverse("campaigns:guideline", args=[j["review_campaign"].pk]),
+        row(CAMPAIGN_READERS),
+    ),
+    (
+        "campaign-guideline-diff-empty",
+        "get",
+        lambda j: reverse("campaigns:guideline_diff", args=[j["review_campaign"].pk]),
+        {**row(set()), **dict.fromkeys(CAMPAIGN_READERS, 400)},
+    ),
+    # adjudication: reviewers who are members only (the admin holds every role but is no member: 404)
+    ("campaign-queue", "get", lambda j: reverse("campaigns:queue", args=[j["review_campaign"].pk]), ADJUDICATORS),
+    (
+        "campaign-adjudicate",
+        "get",
+        lambda j: reverse("campaigns:adjudicate", args=[j["review_campaign"].pk, j["disputed"].pk]),
+        ADJUDICATORS,
+    ),
+    (
+        "campaign-adjudicate-other",
+        "get",
+        lambda j: reverse("campaigns:adjudicate", args=[j["other_campaign"].pk, j["review_other_item"].pk]),
+        row(set(), not_found={"reviewer", "admin"}),
+    ),
+    (
+        "campaign-adjudicate-item-of-other-campaign",
+        "get",
+        lambda j: reverse("campaigns:adjudicate", args=[j["review_campaign"].pk, j["review_other_item"].pk]),
+        row(set(), not_found={"reviewer", "admin"}),
+    ),
+    (
+        "campaign-accepted-not-yet",
+        "get",
+        lambda j: reverse("campaigns:accepted", args=[j["review_campaign"].pk, j["disputed"].pk]),
+        row(set(), not_found={"reviewer", "admin"}),
+    ),
+    (
+        "campaign-gold-not-accepted",
+        "post",
+        lambda j: reverse("campaigns:gold", args=[j["review_campaign"].pk, j["disputed"].pk]),
+        {**row(set(), not_found={"admin"}), "reviewer": 400},
+    ),
+    (
+        "campaign-agreement",
+        "get",
+        lambda j: reverse("campaigns:agreement", args=[j["review_campaign"].pk]),
+        row(CAMPAIGN_READERS),
+    ),
+    (
+        "campaign-agreement-compute",
+        "post",
+        lambda j: reverse("campaigns:agreement_compute", args=[j["review_campaign"].pk]),
+        row(CAMPAIGN_READERS),
+    ),
+    (
+        "campaign-agreement-other",
+        "get",
+        lambda j: reverse("campaigns:agreement", args=[j["other_campaign"].pk]),
+        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+    ),
+    (
+        "campaign-annotators",
+        "get",
+        lambda j: reverse("campaigns:annotators", args=[j["review_campaign"].pk]),
+        row(CAMPAIGN_READERS),
+    ),
+    (
+        "campaign-unpause",
+        "post",
+        lambda j: reverse("campaigns:unpause", args=[j["review_campaign"].pk, j["member"].pk]),
+        row({"reviewer"}, not_found={"admin"}),
+    ),
+    (
+        "campaign-export-empty",
+        "get",
+        lambda j: reverse("campaigns:export", args=[j["review_campaign"].pk]),
+        {**row(set()), **dict.fromkeys(CAMPAIGN_READERS, 400)},
+    ),
+    (
+        "campaign-export",
+        "get",
+        lambda j: reverse("campaigns:export", args=[j["review_campaign"].pk]) + "?what=labels&format=jsonl",
+        row(CAMPAIGN_READERS),
+    ),
+    (
+        "campaign-export-other",
+        "get",
+        lambda j: reverse("campaigns:export", args=[j["other_campaign"].pk]) + "?what=labels&format=jsonl",
+        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+    ),
+    # the annotation API answers 403 (not a login redirect) to anonymous and role-less users
+    ("api-campaigns", "get", lambda j: reverse("api-campaign-list"), API_ANY_ROLE),
+    (
+        "api-campaign-other",
+        "get",
+        lambda j: reverse("api-campaign-detail", args=[j["other_campaign"].pk]),
+        {**API_ANY_ROLE, "annotator": NOT_FOUND, "reviewer": NOT_FOUND},
+    ),
+    ("api-assignments", "get", lambda j: reverse("api-assignment-list"), API_ANY_ROLE),
+    (
+        # only annotators of the campaign reserve items; everyone else who sees the campaign gets 404
+        "api-assignment-next",
+        "post",
+        lambda j: reverse("api-assignment-next", args=[j["review_campaign"].pk]),
+        {**API_ANY_ROLE, **dict.fromkeys(("reviewer", "curator", "ml_engineer", "admin"), NOT_FOUND)},
+    ),
+    ("api-labels", "get", lambda j: reverse("api-label-list"), API_ANY_ROLE),
+    (
+        "api-labels-post-empty",
+        "post",
+        lambda j: reverse("api-label-list"),
+        {**API_ANY_ROLE, **dict.fromkeys(API_ROLES, 400)},
+    ),
+    ("api-accepted", "get", lambda j: reverse("api-accepted-list"), {**API_ANY_ROLE, "annotator": FORBIDDEN}),
     ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
     ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),
     ("admin-jobs", "get", lambda j: reverse("admin:medes_site_job_changelist"), row({"admin"})),
@@ -307,6 +479,7 @@ def jobs(personas: Personas) -> dict[str, Any]:
         "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
         **_provision_and_amendment(),
         **_labeling(personas),
+        **_campaigns(personas),
     }
 
 
@@ -316,6 +489,17 @@ def _labeling(personas: Personas) -> dict[str, Any]:
     mine, theirs = (next_assignment(campaign, user) for user in (personas.annotator, personas.annotator2))
     assert mine is not None and theirs is not None and mine.item_id != theirs.item_id
     return {"campaign": campaign, "item": mine.item, "other_item": theirs.item}
+
+
+def _campaigns(personas: Personas) -> dict[str, Any]:
+    """A campaign the reviewer reviews (with a disputed item), and one they have nothing to do with."""
+    campaign = build_review_campaign(personas, name="Review")
+    disputed = dispute_one(campaign, personas)
+    other = build_review_campaign(personas, name="Other", reviewer=False, creator=personas.curator)
+    Member.objects.filter(campaign=other, user=personas.annotator).delete()
+    member = Member.objects.get(campaign=campaign, user=personas.annotator)
+    return {"review_campaign": campaign, "disputed": disputed, "other_campaign": other, "member": member,
+            "review_other_item": other.items.first()}  # fmt: skip
 
 
 def _provision_and_amendment() -> dict[str, Any]:

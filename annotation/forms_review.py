@@ -1,0 +1,151 @@
+"""Forms of the review side: campaign settings, members, guideline, adjudication, diff and export choices."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+from django.contrib.auth.models import User
+from django.db.models import Count, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from annotation.models import Campaign, MemberRole
+from annotation.review import EXPORT_FORMATS, EXPORT_KINDS
+from annotation.schema import LabelSchema
+from benchmark.models import RegisteredModel, Release
+from medes_site.roles import Role
+
+SETTINGS = ("description", "consensus_rule", "blind", "gold_ratio", "gold_threshold", "gold_minimum",
+            "reservation_minutes", "deadline")  # fmt: skip
+
+
+class CampaignSettingsForm(forms.ModelForm[Campaign]):
+    class Meta:
+        model = Campaign
+        fields: tuple[str, ...] = SETTINGS
+        widgets = {
+            "deadline": forms.DateInput(attrs={"type": "date"}),
+            "description": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def clean_gold_ratio(self) -> float:
+        value = float(self.cleaned_data["gold_ratio"])
+        if not 0 <= value <= 0.5:
+            raise forms.ValidationError(_("The share of gold items must be between 0 and 0.5."))
+        return value
+
+    def clean_gold_threshold(self) -> float:
+        value = float(self.cleaned_data["gold_threshold"])
+        if not 0 <= value <= 1:
+            raise forms.ValidationError(_("The gold threshold is a share between 0 and 1."))
+        return value
+
+    def clean_reservation_minutes(self) -> int:
+        value = int(self.cleaned_data["reservation_minutes"])
+        if not 1 <= value <= 24 * 60:
+            raise forms.ValidationError(_("A reservation lasts between 1 minute and a day."))
+        return value
+
+
+class CampaignCreateForm(CampaignSettingsForm):
+    release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("release"))
+    models = forms.ModelMultipleChoiceField(
+        queryset=RegisteredModel.objects.none(), label=_("models"), widget=forms.CheckboxSelectMultiple,
+        help_text=_("Their responses to the release's open cases become the items."),
+    )  # fmt: skip
+    guideline = forms.CharField(
+        label=_("guideline (Markdown)"), widget=forms.Textarea(attrs={"rows": 8}), required=False
+    )
+
+    class Meta(CampaignSettingsForm.Meta):
+        fields = ("name", "release", "overlap", *SETTINGS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["release"].queryset = Release.objects.order_by("-pk")  # type: ignore[attr-defined]
+        with_responses = RegisteredModel.objects.annotate(n=Count("responses")).filter(n__gt=0).order_by("name")
+        self.fields["models"].queryset = with_responses  # type: ignore[attr-defined]
+
+    def clean_overlap(self) -> int:
+        value = int(self.cleaned_data["overlap"])
+        if not 1 <= value <= 10:
+            raise forms.ValidationError(_("Labels per item must be between 1 and 10."))
+        return value
+
+
+class MemberForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.none(), label=_("user"))
+    role = forms.ChoiceField(choices=MemberRole.choices, label=_("role"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        users = cast(forms.ModelChoiceField, self.fields["user"])
+        users.queryset = (
+            User.objects.filter(is_active=True, groups__name__in=[Role.ANNOTATOR, Role.REVIEWER])
+            .distinct()
+            .order_by("username")
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        user, role = data.get("user"), data.get("role")
+        if user is not None and role and not user.groups.filter(name=role).exists():
+            self.add_error("role", _("%(user)s does not hold the %(role)s role.") % {"user": user.username,
+                                                                                     "role": role})  # fmt: skip
+        return data
+
+
+class GuidelineForm(forms.Form):
+    text = forms.CharField(
+        label=_("guideline (Markdown)"), widget=forms.Textarea(attrs={"rows": 16}), max_length=100_000
+    )
+
+
+class DiffForm(forms.Form):
+    old = forms.IntegerField(min_value=1, label=_("from version"))
+    new = forms.IntegerField(min_value=1, label=_("to version"))
+
+
+class StatusForm(forms.Form):
+    action = forms.ChoiceField(choices=[("activate", _("Activate")), ("close", _("Close"))])
+
+
+class ExportForm(forms.Form):
+    what = forms.ChoiceField(choices=[(k, k) for k in EXPORT_KINDS])
+    format = forms.ChoiceField(choices=[(k, k) for k in EXPORT_FORMATS])
+
+
+class AdjudicationForm(forms.Form):
+    """One choice per dimension of the campaign's schema, plus rationale, note and cited provisions."""
+
+    rationale = forms.CharField(label=_("rationale"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    note = forms.CharField(label=_("note to the annotators"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    provisions = forms.CharField(label=_("cited provision ids"), required=False,
+                                 help_text=_("Comma-separated ids."))  # fmt: skip
+
+    def __init__(self, schema: LabelSchema, *args: Any, initial_scores: dict[str, int] | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)
+        self.schema = schema
+        for d in schema.dimensions:
+            self.fields[f"score_{d.key}"] = forms.TypedChoiceField(
+                label=d.label, choices=[(v, v) for v in d.values], coerce=int, widget=forms.RadioSelect,
+                initial=(initial_scores or {}).get(d.key),
+            )  # fmt: skip
+
+    def clean_provisions(self) -> list[int]:
+        raw = self.cleaned_data.get("provisions") or ""
+        try:
+            return [int(p) for p in raw.replace("，", ",").split(",") if p.strip()]
+        except ValueError:
+            raise forms.ValidationError(_("Provision ids are whole numbers separated by commas.")) from None
+
+    def scores(self) -> dict[str, int]:
+        return {d.key: self.cleaned_data[f"score_{d.key}"] for d in self.schema.dimensions}
+
+    def score_fields(self) -> list[forms.BoundField]:
+        return [self[f"score_{d.key}"] for d in self.schema.dimensions]
+
+
+def reviewer_queryset() -> QuerySet[User]:
+    return User.objects.filter(groups__name=Role.REVIEWER)

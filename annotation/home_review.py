@@ -1,0 +1,22 @@
+"""Home-page panels of the review side: disputes waiting, paused annotators, campaigns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q
+
+from annotation.models import ItemState
+from annotation.review import campaigns_for_user, paused_members
+from medes_site.home import home_panel
+from medes_site.http import AuthedRequest
+from medes_site.roles import Role
+
+
+@home_panel(Role.REVIEWER, Role.CURATOR, Role.ML_ENGINEER, template="annotation/partials/_campaigns_panel.html")
+def campaigns_panel(request: AuthedRequest) -> dict[str, Any]:
+    campaigns = campaigns_for_user(request.user)
+    rows = campaigns.annotate(disputed=Count("items", filter=Q(items__state=ItemState.DISPUTED))).order_by(
+        "-created_at"
+    )[:10]
+    return {"campaigns": rows, "paused": list(paused_members(campaigns)[:20])}

@@ -1,0 +1,76 @@
+"""Serializers of the annotation API: explicit fields, read-only where the server decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from annotation.models import AcceptedLabel, Assignment, Campaign, Label
+
+
+class CampaignSerializer(serializers.ModelSerializer[Campaign]):
+    class Meta:
+        model = Campaign
+        fields = ("id", "name", "description", "status", "overlap", "consensus_rule", "blind", "deadline",
+                  "label_schema", "release", "created_at")  # fmt: skip
+        read_only_fields = fields
+
+
+class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
+    """The annotator's own assignment: the item's text, never anyone's label."""
+
+    campaign = serializers.IntegerField(source="item.campaign_id", read_only=True)
+    scenario = serializers.CharField(source="item.response.scenario.stem", read_only=True)
+    norm = serializers.CharField(source="item.response.scenario.norm", read_only=True)
+    response = serializers.CharField(source="item.response.text", read_only=True)
+
+    class Meta:
+        model = Assignment
+        fields = ("id", "item", "campaign", "status", "reserved_at", "expires_at", "finished_at", "scenario", "norm",
+                  "response")  # fmt: skip
+        read_only_fields = fields
+
+
+class LabelSerializer(serializers.ModelSerializer[Label]):
+    campaign = serializers.IntegerField(source="item.campaign_id", read_only=True)
+    provisions: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Label
+        fields = ("id", "item", "campaign", "annotator", "scores", "rationale", "provisions", "guideline_version",
+                  "seconds_spent", "version", "submitted_at", "updated_at")  # fmt: skip
+        read_only_fields = fields
+
+
+class LabelSubmitSerializer(serializers.Serializer[dict[str, Any]]):
+    item = serializers.IntegerField(min_value=1)
+    scores = serializers.DictField(child=serializers.IntegerField())
+    rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=20_000)
+    provisions = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                       max_length=50)  # fmt: skip
+    idempotency_key = serializers.CharField(max_length=64)
+    expected_version = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    seconds_spent = serializers.IntegerField(min_value=0, max_value=86_400, required=False, allow_null=True,
+                                             default=None)  # fmt: skip
+
+
+class ConflictSerializer(serializers.Serializer[dict[str, Any]]):
+    detail = serializers.CharField()
+    current = serializers.DictField()
+    mine = serializers.DictField()
+
+
+class AcceptedLabelSerializer(serializers.ModelSerializer[AcceptedLabel]):
+    campaign = serializers.IntegerField(source="item.campaign_id", read_only=True)
+    source_labels: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = AcceptedLabel
+        fields = ("id", "item", "campaign", "scores", "rationale", "provenance", "source_labels", "decided_by", "note",
+                  "guideline_version", "created_at")  # fmt: skip
+        read_only_fields = fields
+
+
+class CampaignFilterSerializer(serializers.Serializer[dict[str, Any]]):
+    campaign = serializers.IntegerField(min_value=1, required=False)
