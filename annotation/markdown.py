@@ -13,7 +13,8 @@ TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "code", "pre", "blockquote",
     "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "del",
 }  # fmt: skip
-ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}, "ol": {"start"}}
+# markdown-it writes a table column's alignment as style="text-align: …"; only that property survives
+ATTRIBUTES = {"a": {"href", "title"}, "th": {"style"}, "td": {"style"}, "ol": {"start"}}
 
 _renderer = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
@@ -24,6 +25,6 @@ def render_markdown(text: str) -> SafeString:
     html = _renderer.render(text)
     clean = nh3.clean(
         html, tags=TAGS, attributes=ATTRIBUTES, url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
+        link_rel="noopener noreferrer nofollow", filter_style_properties={"text-align"},
     )  # fmt: skip
     return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above

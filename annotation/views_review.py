@@ -24,7 +24,7 @@ from annotation.forms_review import (
     MemberForm,
     StatusForm,
 )
-from annotation.markdown_render import render_markdown
+from annotation.markdown import render_markdown
 from annotation.models import Campaign, Guideline, Item, ItemState, Member, MemberRole
 from annotation.schema import LabelError, SchemaError
 from annotation.services import (

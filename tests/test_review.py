@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from annotation import review
-from annotation.markdown_render import render_markdown
+from annotation.markdown import render_markdown
 from annotation.models import (
     AcceptedLabel,
     Campaign,
@@ -443,3 +443,9 @@ def test_a_label_an_item_was_accepted_from_is_not_a_failed_gold_check(campaign: 
     item.refresh_from_db()
     _check_gold(item, people[0], SAFE)
     assert not Member.objects.get(campaign=campaign, user=people[0]).paused
+
+
+def test_table_alignment_survives_sanitising_and_nothing_else_in_style() -> None:
+    html = render_markdown('| a | b |\n|:--|--:|\n| 1 | 2 |\n\n<p style="color:red">x</p>')
+    assert '<th style="text-align:left">a</th>' in html and '<td style="text-align:right">2</td>' in html
+    assert "<p style" not in html and "&lt;p style" in html  # raw HTML stays text
