@@ -105,7 +105,7 @@ class Guideline(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
-        ordering: ClassVar[list[str]] = ["campaign", "-version"]
+        ordering: ClassVar[list[str]] = ["campaign_id", "-version"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["campaign", "version"], name="guideline_version_once"),
         ]
@@ -133,7 +133,7 @@ class Item(models.Model):
     gold_scores = models.JSONField(null=True, blank=True, help_text="The accepted scores gold checks compare with.")
 
     class Meta:
-        ordering: ClassVar[list[str]] = ["campaign", "position"]
+        ordering: ClassVar[list[str]] = ["campaign_id", "position"]  # by id: no join to order
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["campaign", "response"], name="item_once_per_campaign"),
         ]
@@ -189,7 +189,7 @@ class Label(models.Model):
     history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
-        ordering: ClassVar[list[str]] = ["item", "submitted_at"]
+        ordering: ClassVar[list[str]] = ["item_id", "submitted_at"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["item", "annotator"], name="label_once_per_annotator"),
             models.UniqueConstraint(fields=["annotator", "idempotency_key"], name="label_idempotency_key"),

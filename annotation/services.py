@@ -16,7 +16,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -110,12 +111,19 @@ def set_guideline(campaign: Campaign, text: str, user: User | None = None) -> Gu
             return latest
         version = (latest.version if latest else 0) + 1
         guideline = Guideline.objects.create(campaign=campaign, version=version, text=text, created_by=user)
+    campaign.__dict__.pop("_current_guideline", None)
     audit.record("campaign.guideline", actor=user, obj=campaign, details={"version": version})
     return guideline
 
 
 def current_guideline(campaign: Campaign) -> Guideline | None:
-    return campaign.guidelines.order_by("-version").first()
+    """The campaign's latest guideline, read once per campaign object (a request's work shares the object;
+    guideline rows never change, a new version is a new row)."""
+    cached: list[Guideline | None] | None = getattr(campaign, "_current_guideline", None)
+    if cached is None:
+        cached = [campaign.guidelines.order_by("-version").first()]
+        campaign._current_guideline = cached  # type: ignore[attr-defined]
+    return cached[0]
 
 
 # --- handing out work ------------------------------------------------------------------------------------
@@ -135,11 +143,17 @@ def live_places(now: Any) -> Q:
     )
 
 
-def next_assignment(campaign: Campaign, user: User, *, rng: random.Random | None = None) -> Assignment | None:
-    """The user's current reservation, or a new one on an item that still needs labels. None when done."""
+def next_assignment(
+    campaign: Campaign, user: User, *, rng: random.Random | None = None, member: Member | None = None
+) -> Assignment | None:
+    """The user's current reservation, or a new one on an item that still needs labels. None when done.
+
+    A new reservation is marked ``fresh`` (nobody has a label or a draft on it yet), so the screen built on it
+    needs not look for them."""
     if campaign.status != CampaignStatus.ACTIVE:
         raise CampaignError(_("This campaign is not open for labeling."))
-    member = annotator_member(campaign, user)
+    if member is None or member.campaign_id != campaign.pk or member.user_id != user.pk:
+        member = annotator_member(campaign, user)
     if member.paused:
         raise CampaignError(_("Your labeling in this campaign is paused: %(why)s") % {"why": member.paused_reason})
     now = timezone.now()
@@ -170,56 +184,75 @@ def _candidates(campaign: Campaign, user: User, now: Any, *, gold: bool) -> list
     """A few items to try, best first: those closest to k labels (consensus arrives sooner), then by position.
 
     The scan walks the (campaign, state, −submitted, position) index and stops after a small window, whatever
-    the campaign's size; live reservations are counted for that window only. When the whole window is held by
-    other people's reservations, a wider one is tried."""
+    the campaign's size; live reservations are counted (in the same query) for that window only. When the whole
+    window is held by other people's reservations, a wider one is tried."""
     if gold:
         # gold items are accepted already: they are labeled again by anyone, unannounced, to check them
         return list(_untouched(campaign, user).filter(is_gold=True).order_by("?").values_list("pk", flat=True)[:8])
     open_items = (
         _untouched(campaign, user).filter(state=ItemState.OPEN, is_gold=False).order_by("-submitted", "position")
     )
+    reserving = (
+        Assignment.objects.filter(item=OuterRef("pk"), status=AssignmentStatus.RESERVED, expires_at__gt=now)
+        .order_by()
+        .values("item")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    open_items = open_items.annotate(held=Coalesce(Subquery(reserving), 0))
     for size in (32, 512, 8192):
-        window = list(open_items.values_list("pk", "submitted")[:size])
-        reserved = dict(
-            Assignment.objects.filter(
-                item_id__in=[pk for pk, _ in window], status=AssignmentStatus.RESERVED, expires_at__gt=now
-            )
-            .values("item_id")
-            .annotate(n=Count("pk"))
-            .values_list("item_id", "n")
-        )
-        free = [
-            (pk, done + reserved.get(pk, 0)) for pk, done in window if done + reserved.get(pk, 0) < campaign.overlap
-        ]
+        window = list(open_items.values_list("pk", "submitted", "held")[:size])
+        free = [(pk, done + held) for pk, done, held in window if done + held < campaign.overlap]
         if free or len(window) < size:
             free.sort(key=lambda entry: -entry[1])  # stable: position order within the same count
-            return [pk for pk, _ in free[:8]]
+            best = [pk for pk, count in free[:16] if count == free[0][1]] if free else []
+            return (_spread(best, user) + [pk for pk, _ in free[len(best) :]])[:8]
     return []
 
 
+def _spread(ids: list[int], user: User) -> list[int]:
+    """Everyone asking at once would try the same first item and skip past each other's locks: each user starts
+    at their own place among the equally good candidates instead (a rotation, so none is left out)."""
+    if not ids:
+        return ids
+    start = user.pk % len(ids)
+    return ids[start:] + ids[:start]
+
+
 def _reserve(campaign: Campaign, user: User, now: Any, *, gold: bool) -> Assignment | None:
+    """Reserve one of the candidates: lock its row (skipping a row someone else is reserving right now), count
+    its live places again under the lock, and take one if k are not reached."""
     expires = now + timedelta(minutes=campaign.reservation_minutes)
     for _attempt in range(5):
         ids = _candidates(campaign, user, now, gold=gold)
         if not ids:
             return None
-        with transaction.atomic():
-            locked = Item.objects.filter(pk__in=ids).order_by("position")
-            if connection.features.has_select_for_update_skip_locked:
-                locked = locked.select_for_update(skip_locked=True)
-            for item in locked:
-                if not gold:
-                    places = item.assignments.filter(
-                        Q(status=AssignmentStatus.SUBMITTED) | Q(status=AssignmentStatus.RESERVED, expires_at__gt=now)
-                    ).count()
-                    if places >= campaign.overlap or item.state != ItemState.OPEN:
-                        continue
-                try:
-                    with transaction.atomic():
-                        return Assignment.objects.create(item=item, user=user, expires_at=expires)
-                except IntegrityError:
-                    continue
+        for item_id in ids:
+            try:
+                assignment = _take(item_id, campaign, user, now, expires, gold=gold)
+            except IntegrityError:  # this user took it in another tab this instant
+                continue
+            if assignment is not None:
+                assignment.fresh = True  # type: ignore[attr-defined]
+                return assignment
     return None
+
+
+@transaction.atomic
+def _take(item_id: int, campaign: Campaign, user: User, now: Any, expires: Any, *, gold: bool) -> Assignment | None:
+    locked = Item.objects.filter(pk=item_id)
+    if connection.features.has_select_for_update_skip_locked:
+        locked = locked.select_for_update(skip_locked=True)
+    item = locked.order_by().first()
+    if item is None:
+        return None  # being reserved by someone else this instant
+    if not gold:
+        places = item.assignments.filter(
+            Q(status=AssignmentStatus.SUBMITTED) | Q(status=AssignmentStatus.RESERVED, expires_at__gt=now)
+        ).count()
+        if places >= campaign.overlap or item.state != ItemState.OPEN:
+            return None
+    return Assignment.objects.create(item=item, user=user, expires_at=expires)
 
 
 def my_queue(campaign: Campaign, user: User) -> dict[str, int]:
@@ -282,16 +315,27 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             if repeated.item_id != item.pk:
                 raise CampaignError(_("This idempotency key was used for another item."))
             return repeated, False
-        assignment = Assignment.objects.select_for_update().filter(item=item, user=user).first()
+        paused = Member.objects.filter(
+            campaign_id=OuterRef("item__campaign_id"), user=user, role=MemberRole.ANNOTATOR, paused=True
+        )
+        assignment = (
+            Assignment.objects.select_for_update()
+            .filter(item=item, user=user)
+            .annotate(paused=Exists(paused))
+            .order_by()
+            .first()
+        )
         if assignment is None or assignment.status == AssignmentStatus.SKIPPED:
             raise NotAssignedError(_("This item is not assigned to you."))
-        current = Label.objects.select_for_update().filter(item=item, annotator=user).first()
-        if current is not None:
-            edited = _edit(current, scores, submission, provisions, user)
-            # the draft the edit was typed in is spent: left behind, it would be offered again over the label
-            Draft.objects.filter(item=item, user=user).delete()
-            return edited, False
-        if Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR, paused=True).exists():
+        # a label is written with its assignment's status in one transaction: a reserved one has none yet
+        if assignment.status == AssignmentStatus.SUBMITTED:
+            current = Label.objects.select_for_update().filter(item=item, annotator=user).order_by().first()
+            if current is not None:
+                edited = _edit(current, scores, submission, provisions, user)
+                # the draft the edit was typed in is spent: left behind, it would be offered again over the label
+                Draft.objects.filter(item=item, user=user).delete()
+                return edited, False
+        if assignment.paused:
             raise CampaignError(_("Your labeling in this campaign is paused."))
         guideline = current_guideline(campaign)
         label = Label.objects.create(
@@ -308,10 +352,19 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
         if item.is_gold:
             _check_gold(item, user, scores)
         else:
-            Item.objects.filter(pk=item.pk).update(submitted=F("submitted") + 1)
-            item.refresh_from_db(fields=["submitted", "state"])  # keeps the cached campaign
+            _count_submission(item)
             settle(item)
     return label, True
+
+
+def _count_submission(item: Item) -> None:
+    """``submitted += 1`` and read back the count and state in one statement (the row stays locked until the
+    transaction ends, so a concurrent last label settles the item once)."""
+    table = connection.ops.quote_name(Item._meta.db_table)  # the model's own table name, not input
+    sql = f"UPDATE {table} SET submitted = submitted + 1 WHERE id = %s RETURNING submitted, state"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [item.pk])
+        item.submitted, item.state = cursor.fetchone()
 
 
 def _edit(

@@ -4,11 +4,14 @@ the data set of bench/labeling_data.py (100k scenarios, 300k responses, 1M label
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/medes_bench python bench/labeling_data.py   # once
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/medes_bench python bench/labeling.py [--seconds 60]
 
-The web app runs under gunicorn on 127.0.0.1 (``--workers``, default 2 × cores) with DEBUG off; each client is
-one of the annotators ``live00``…``live15`` of the ``bench-live`` campaign, signed in through the login page,
-and drives the same endpoints as the browser (the htmx requests of the labeling screen): POST next, POST
-submit. Server time and SQL queries come from each response's Server-Timing header; the client time includes
-the network and queueing on this machine. Labels the run adds are deleted afterwards, so runs repeat.
+The web app runs under gunicorn on 127.0.0.1 (``--workers``, default one per core) with DEBUG off; each client
+is one of the annotators ``live00``…``live15`` of the ``bench-live`` campaign, signed in through the login
+page, and drives the same endpoints as the browser (the htmx requests of the labeling screen): next (the panel
+of a newly reserved item), then submit (204; the browser then asks for the next item, as this loop does).
+Server time and SQL queries come from each response's Server-Timing header; the client time includes the
+network and queueing on this machine. Labels the run adds are deleted afterwards, so runs repeat.
+``--think S`` makes each annotator spend about S seconds on an item, as people do; without it the 16 clients
+ask again the moment they are answered (a saturation test).
 """
 
 from __future__ import annotations
@@ -91,7 +94,20 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--max-requests", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="gunicorn workers (default: one per core; this machine also runs PostgreSQL and the "
+        "clients, so more workers than cores only adds CPU queueing to the server time)",
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds an annotator spends on an item between next and submit (default 0: "
+        "every client asks again at once, a saturation test)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medes_site.settings")
     import django
@@ -126,9 +142,11 @@ def main() -> None:
             data = {"idempotency_key": key.group(1), "rationale": "", "opened": opened.group(1) if opened else "",
                     **{f"s-{d}": rng.choice(["-1", "0"]) for d in ("R1", "R2")},
                     **{f"s-{d}": rng.choice(["0", "1"]) for d in ("Q1", "Q2", "Q3", "Q4")}}  # fmt: skip
+            if args.think:
+                time.sleep(args.think * random.uniform(0.5, 1.5))
             url = f"{BASE}/annotate/items/{item.group(1)}/submit/"
             submitted = timed(stats, "submit", lambda: session.post(url, data=data, headers={"HX-Request": "true"},
-                                                                     timeout=60), (200,))  # fmt: skip
+                                                                     timeout=60), (204,))  # fmt: skip
             return submitted is not None
 
         stats, elapsed = run(sessions, loop, seconds=args.seconds, max_requests=args.max_requests)
@@ -144,7 +162,8 @@ def main() -> None:
     Assignment.objects.filter(item_id__in=items).delete()
     Item.objects.filter(pk__in=items).update(submitted=0, state="open")
     print(f"{platform.node()} · {os.cpu_count()} cores · PostgreSQL · gunicorn {args.workers} workers")
-    print(f"{args.clients} annotators for {elapsed:.0f} s on bench-live (1M labels in the database)")
+    think = f", {args.think:g} s per item" if args.think else ", no think time"
+    print(f"{args.clients} annotators for {elapsed:.0f} s{think} on bench-live (1M labels in the database)")
     print(json.dumps(stats.summary(elapsed), indent=1))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +76,7 @@ class Stats:
                 "server_p50": round(percentile(server, 0.5), 1) if server else None,
                 "server_p95": round(percentile(server, 0.95), 1) if server else None,
                 "server_max": round(max(server), 1) if server else None,
-                "queries": sorted(set(queries)) if queries else None,
+                "queries": dict(sorted(Counter(queries).items())) if queries else None,  # count → requests
                 "first_error": (self.errors.get(op) or [""])[0][:200],
             }  # fmt: skip
         return out

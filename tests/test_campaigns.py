@@ -4,10 +4,13 @@ idempotent submits, stale edits, consensus and adjudication with provenance, gol
 from __future__ import annotations
 
 import random
+import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.utils import timezone, translation
 
 from annotation.agreement import dimension_agreement
@@ -143,7 +146,43 @@ def test_a_reservation_is_kept_until_it_expires_then_returns_to_the_pool(campaig
     # the second annotator finishes their item; the abandoned one is free again
     item = Item.objects.get(pk=others.pop())
     submit_label(item, second, Submission(SAFE, idempotency_key="x1"))
-    assert next_assignment(campaign, second).item_id == held.item_id  # type: ignore[union-attr]
+    handed = []
+    while (assignment := next_assignment(campaign, second)) is not None:
+        handed.append(assignment.item_id)
+        submit_label(assignment.item, second, Submission(SAFE, idempotency_key=f"x{assignment.pk}"))
+    assert held.item_id in handed and len(handed) == len(set(handed))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_annotators_asking_at_once_never_push_an_item_past_k(campaign: Campaign) -> None:
+    """Twelve annotators label the campaign at the same time, each in its own thread and database connection:
+    every item ends with exactly k labels from k different people (the row lock and the recount hold)."""
+    crowd = [create_user(f"crowd{n}", roles=[Role.ANNOTATOR], password=PASSWORD) for n in range(9)]
+    add_members(campaign, crowd, MemberRole.ANNOTATOR)
+    people = annotators(campaign)
+    start = threading.Barrier(len(people))
+    failures: list[BaseException] = []
+
+    def work(user: User) -> None:
+        try:
+            start.wait(timeout=30)
+            while (assignment := next_assignment(campaign, user)) is not None:
+                submit_label(assignment.item, user, Submission(SAFE, idempotency_key=f"c{assignment.pk}"))
+        except BaseException as error:  # reported below, in the test's thread
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(user,)) for user in people]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    per_item = Counter(Label.objects.filter(item__campaign=campaign).values_list("item_id", flat=True))
+    assert sorted(per_item.values()) == [3] * 8
+    assert not Assignment.objects.filter(status=AssignmentStatus.RESERVED).exists()
+    assert Item.objects.filter(campaign=campaign, submitted=3).count() == 8
 
 
 def test_skipped_items_are_not_offered_again(campaign: Campaign) -> None:

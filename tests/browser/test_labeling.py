@@ -72,6 +72,7 @@ def test_three_annotators_label_blind_with_the_keyboard_and_a_disagreement_waits
         sign_in(page, live_server.url, user.username)
         page.goto(live_server.url + reverse("annotation:next", args=[campaign.pk]))
         first_url = page.url
+        page.evaluate("window.__sameDocument = true")  # gone if any step loads a whole page
         mine: list[str] = []
         for _round in range(len(items)):
             item_id = int(page.get_attribute("#label-panel", "data-item") or 0)
@@ -80,6 +81,7 @@ def test_three_annotators_label_blind_with_the_keyboard_and_a_disagreement_waits
             label_with_keyboard(page, verdict, rationale, others=written)
             mine.append(rationale)
         page.wait_for_selector("[data-testid=label-done]")
+        assert page.evaluate("window.__sameDocument === true")  # every next item came without a page load
         assert page.url != first_url  # the address follows the swapped panels (HX-Push-Url)
         # my labels: only mine
         page.goto(live_server.url + reverse("annotation:history"))
