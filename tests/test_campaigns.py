@@ -66,8 +66,8 @@ def scores(**changes: int) -> dict[str, int]:
 @pytest.fixture
 def campaign(personas: Personas) -> Campaign:
     """Four open cases, two models: eight items, k = 3, three annotators and a reviewer."""
-    scene = Scene.objects.order_by("pk").first()
-    assert scene is not None
+    # a transactional test that ran before may have flushed the scenes the migrations seed
+    scene = Scene.objects.order_by("pk").first() or Scene.objects.create(name="医患关系")
     scenarios = [
         create_scenario(kind="subjective", stem=f"我是一名医生，病例{n}：患者拒绝输血，我该怎么办？", norm="知情同意",
                         scene=scene, origin="expert", status=ScenarioStatus.ACCEPTED)[0]
