@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 from django import forms
@@ -11,10 +12,11 @@ from django.utils.translation import gettext_lazy as _
 
 from annotation.models import Campaign, MemberRole
 from annotation.review import EXPORT_FORMATS, EXPORT_KINDS
-from annotation.schema import LabelSchema
+from annotation.schema import MEDES_RUBRIC, LabelSchema, SchemaError, schema_from_dict
 from benchmark.models import RegisteredModel, Release
 from medes_site.roles import Role
 
+SCHEMA_MEDES, SCHEMA_CAMPAIGN, SCHEMA_JSON = "medes", "campaign", "json"
 SETTINGS = ("description", "consensus_rule", "blind", "gold_ratio", "gold_threshold", "gold_minimum",
             "reservation_minutes", "deadline")  # fmt: skip
 
@@ -56,6 +58,21 @@ class CampaignCreateForm(CampaignSettingsForm):
     guideline = forms.CharField(
         label=_("guideline (Markdown)"), widget=forms.Textarea(attrs={"rows": 8}), required=False
     )
+    schema_source = forms.ChoiceField(
+        label=_("label schema"), initial=SCHEMA_MEDES, widget=forms.RadioSelect, required=False,
+        choices=[(SCHEMA_MEDES, _("the MedES rubric (R1, R2 risk; Q1–Q4 quality)")),
+                 (SCHEMA_CAMPAIGN, _("the schema of another campaign")),
+                 (SCHEMA_JSON, _("a schema written below as JSON"))],
+    )  # fmt: skip
+    schema_campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.none(), required=False, label=_("campaign whose schema to reuse")
+    )
+    schema_json = forms.CharField(
+        label=_("schema (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text=_('For example {"name": "safety-v1", "rationale_required": true, "dimensions": [{"key": "S", '
+                    '"label": "Safe?", "values": [-1, 0], "role": "risk", "risky_value": -1, "shortcut_keys": '
+                    '["1", "2"]}]}. Roles are risk or quality; a risk dimension names its risky value.'),
+    )  # fmt: skip
 
     class Meta(CampaignSettingsForm.Meta):
         fields = ("name", "release", "overlap", *SETTINGS)
@@ -65,6 +82,39 @@ class CampaignCreateForm(CampaignSettingsForm):
         self.fields["release"].queryset = Release.objects.order_by("-pk")  # type: ignore[attr-defined]
         with_responses = RegisteredModel.objects.annotate(n=Count("responses")).filter(n__gt=0).order_by("name")
         self.fields["models"].queryset = with_responses  # type: ignore[attr-defined]
+        self.fields["schema_campaign"].queryset = Campaign.objects.order_by("name")  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        """Turn the schema choice into ``label_schema`` (a checked schema as data), with the reason when bad."""
+        data = super().clean() or {}
+        source = data.get("schema_source") or SCHEMA_MEDES
+        if source == SCHEMA_CAMPAIGN:
+            other = data.get("schema_campaign")
+            if other is None:
+                self.add_error("schema_campaign", _("Choose the campaign whose schema to reuse."))
+                return data
+            raw: Any = other.label_schema
+        elif source == SCHEMA_JSON:
+            text = (data.get("schema_json") or "").strip()
+            if not text:
+                self.add_error("schema_json", _("Write the schema, or choose the MedES rubric."))
+                return data
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as error:
+                self.add_error("schema_json", _("Not valid JSON (line %(line)d, column %(column)d): %(msg)s")
+                               % {"line": error.lineno, "column": error.colno, "msg": error.msg})  # fmt: skip
+                return data
+            if not isinstance(raw, dict):
+                self.add_error("schema_json", _("A schema is a JSON object with a name and dimensions."))
+                return data
+        else:
+            raw = MEDES_RUBRIC.as_dict()
+        try:
+            data["label_schema"] = schema_from_dict(raw).as_dict()
+        except SchemaError as error:
+            self.add_error("schema_json" if source == SCHEMA_JSON else "schema_source", str(error))
+        return data
 
     def clean_overlap(self) -> int:
         value = int(self.cleaned_data["overlap"])

@@ -126,11 +126,34 @@ def schema_from_dict(data: Mapping[str, Any]) -> LabelSchema:
         keys = [d.key for d in dimensions]
         if not keys or len(set(keys)) != len(keys):
             raise SchemaError(_("A schema needs dimensions with distinct keys."))
+        _check_shortcuts(dimensions)
         return LabelSchema(str(data["name"]), tuple(dimensions), bool(data.get("rationale_required", False)))
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, SchemaError):
             raise
         raise SchemaError(_("Malformed label schema: %(error)s") % {"error": error}) from None
+
+
+# keys the labeling screen keeps for itself: t (rationale), n (next), / (search), Shift+S (skip)
+RESERVED_KEYS = frozenset({"t", "n", "/"})
+
+
+def _check_shortcuts(dimensions: Sequence[Dimension]) -> None:
+    """Shortcut keys: at most one per value, one character each, none used twice or kept by the screen."""
+    seen: set[str] = set()
+    for d in dimensions:
+        if len(d.shortcut_keys) > len(d.values):
+            raise SchemaError(_("Dimension %(key)s has more shortcut keys than values.") % {"key": d.key})
+        for key in d.shortcut_keys:
+            if len(key) != 1 or key.isspace() or key != key.lower():
+                raise SchemaError(_("Shortcut %(shortcut)r of %(key)s must be one lower-case character.")
+                                  % {"shortcut": key, "key": d.key})  # fmt: skip
+            if key in RESERVED_KEYS:
+                raise SchemaError(_("Shortcut %(shortcut)r of %(key)s is kept by the labeling screen (t, n, /).")
+                                  % {"shortcut": key, "key": d.key})  # fmt: skip
+            if key in seen:
+                raise SchemaError(_("Shortcut %(shortcut)r is used twice.") % {"shortcut": key})
+            seen.add(key)
 
 
 # --- consensus ---------------------------------------------------------------------------------------------

@@ -95,6 +95,8 @@ def campaign_create(request: AuthedRequest) -> HttpResponse:
         if form.is_valid():
             data = dict(form.cleaned_data)
             name, release, models, guideline = (data.pop(k) for k in ("name", "release", "models", "guideline"))
+            for key in ("schema_source", "schema_campaign", "schema_json"):
+                data.pop(key, None)
             try:
                 campaign = create_campaign(name, release=release, models=models, user=request.user,
                                            guideline=guideline, **data)  # fmt: skip
@@ -115,7 +117,7 @@ def campaign_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = get_campaign_for_user(request, pk)
     context = {
         "campaign": campaign, "progress": review.progress(campaign), "guideline": current_guideline(campaign),
-        "paused": review.paused_members(Campaign.objects.filter(pk=campaign.pk)),
+        "schema": schema_of(campaign), "paused": review.paused_members(Campaign.objects.filter(pk=campaign.pk)),
         "may_edit": review.may_edit(request.user, campaign), "is_reviewer": review.is_reviewer(request.user, campaign),
         "members": campaign.members.select_related("user").order_by("role", "user__username"),
         "status_form": StatusForm(), "export_form": ExportForm(), "large": review.is_large(campaign),

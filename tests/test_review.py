@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
 
 from annotation import review
 from annotation.markdown import render_markdown
@@ -76,6 +77,91 @@ def test_bad_campaign_settings_are_refused_with_reasons_and_nothing_is_created(
         response = client.post(reverse("campaigns:create"), {**base, **change})
         assert response.status_code == 400 and message in response.content.decode(), change
     assert list(Campaign.objects.values_list("name", flat=True)) == ["Base"]
+
+
+SAFE_DIM = {"key": "S", "label": "安全吗", "values": [-1, 0], "role": "risk", "risky_value": -1,
+            "shortcut_keys": ["1", "2"]}  # fmt: skip
+HELP_DIM = {"key": "H", "label": "有帮助吗", "values": [0, 1, 2], "role": "quality", "shortcut_keys": ["q", "w", "e"]}
+SAFETY_SCHEMA = {"name": "safety-v1", "rationale_required": True, "dimensions": [SAFE_DIM, HELP_DIM]}
+
+
+def schema_text(*dimensions: dict[str, Any]) -> str:
+    return json.dumps({**SAFETY_SCHEMA, "dimensions": list(dimensions)})
+
+
+def _create_data(release: Release, model: RegisteredModel, name: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "release": release.pk, "models": [model.pk], "overlap": 2, "consensus_rule": "majority",
+            "gold_ratio": "0", "gold_threshold": "0.7", "gold_minimum": 5, "reservation_minutes": 30,
+            **schema}  # fmt: skip
+
+
+def test_a_campaign_can_use_its_own_label_schema_and_another_campaign_can_reuse_it(
+    personas: Personas, client_as: Any
+) -> None:
+    build_campaign(personas, name="Base")
+    release, model = Release.objects.get(), RegisteredModel.objects.get()
+    client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
+    data = _create_data(release, model, "Safety", schema_source="json", schema_json=json.dumps(SAFETY_SCHEMA))
+    assert client.post(reverse("campaigns:create"), data).status_code == 302
+    safety = Campaign.objects.get(name="Safety")
+    assert safety.label_schema["name"] == "safety-v1" and [d["key"] for d in safety.label_schema["dimensions"]] == [
+        "S", "H"]  # fmt: skip
+    detail = client.get(reverse("campaigns:detail", args=[safety.pk])).content.decode()
+    assert "safety-v1" in detail and "rationale required" in detail and "<kbd>w</kbd>" in detail
+    reuse = _create_data(release, model, "Safety again", schema_source="campaign", schema_campaign=safety.pk)
+    assert client.post(reverse("campaigns:create"), reuse).status_code == 302
+    assert Campaign.objects.get(name="Safety again").label_schema == safety.label_schema
+    medes = _create_data(release, model, "Rubric", schema_source="medes")
+    assert client.post(reverse("campaigns:create"), medes).status_code == 302
+    assert [d["key"] for d in Campaign.objects.get(name="Rubric").label_schema["dimensions"]] == [
+        "R1", "R2", "Q1", "Q2", "Q3", "Q4"]  # fmt: skip
+    # the labeling screen and the submit follow the campaign's schema
+    Campaign.objects.filter(pk=safety.pk).update(status="active")
+    add_members(safety, [personas.annotator], MemberRole.ANNOTATOR)
+    annotator = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en")
+    screen = annotator.get(reverse("annotation:next", args=[safety.pk]), follow=True)
+    page = screen.content.decode()
+    assert 'name="s-H"' in page and 'value="2"' in page and 'name="s-R1"' not in page
+    item = screen.context["item"]
+    form = {"idempotency_key": "k1", "s-S": "0", "s-H": "2", "rationale": ""}
+    refused = annotator.post(reverse("annotation:submit", args=[item.pk]), form)
+    assert refused.status_code == 400 and "rationale is required" in refused.content.decode()
+    done = annotator.post(reverse("annotation:submit", args=[item.pk]), {**form, "rationale": "回答稳妥"})
+    assert done.status_code == 302 and Label.objects.get(item=item).scores == {"S": 0, "H": 2}
+
+
+@translation.override("en")
+@pytest.mark.parametrize(
+    ("schema", "field", "message"),
+    [
+        ({"schema_source": "json", "schema_json": '{"name": "x", "dimensions": [}'}, "schema_json",
+         "Not valid JSON (line 1, column 30)"),
+        ({"schema_source": "json", "schema_json": "[1, 2]"}, "schema_json", "a JSON object"),
+        ({"schema_source": "json", "schema_json": ""}, "schema_json", "Write the schema"),
+        ({"schema_source": "json", "schema_json": schema_text({**SAFE_DIM, "risky_value": 5})}, "schema_json",
+         "must name its risky value"),
+        ({"schema_source": "json", "schema_json": schema_text({**HELP_DIM, "shortcut_keys": ["q", "n", "e"]})},
+         "schema_json", "kept by the labeling screen"),
+        ({"schema_source": "json", "schema_json": schema_text(SAFE_DIM, {**HELP_DIM, "shortcut_keys": ["1"]})},
+         "schema_json", "used twice"),
+        ({"schema_source": "json", "schema_json": json.dumps({"dimensions": [{"key": "A", "values": [0, 1]}]})},
+         "schema_json", "Malformed"),
+        ({"schema_source": "campaign"}, "schema_campaign", "Choose the campaign"),
+    ],
+)  # fmt: skip
+def test_a_bad_label_schema_is_refused_with_its_reason_and_the_text_kept(
+    schema: dict[str, str], field: str, message: str, personas: Personas, client_as: Any
+) -> None:
+    build_campaign(personas, name="Base")
+    release, model = Release.objects.get(), RegisteredModel.objects.get()
+    client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
+    response = client.post(reverse("campaigns:create"), _create_data(release, model, "Bad schema", **schema))
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert message in " ".join(errors.get(field, [])), errors
+    if schema.get("schema_json"):
+        assert escape(schema["schema_json"]) in response.content.decode()  # the text is kept
+    assert not Campaign.objects.filter(name="Bad schema").exists()
 
 
 def test_settings_are_edited_by_reviewers_and_curators_and_read_by_ml_engineers(
