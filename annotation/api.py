@@ -96,7 +96,7 @@ class MyAssignments(generics.ListAPIView):
     permission_classes = PERMISSIONS
 
     def get_queryset(self) -> QuerySet[Assignment]:
-        mine = Assignment.objects.filter(user=self.request.user.pk).select_related("item__response__scenario")
+        mine = Assignment.objects.filter(user=self.request.user.pk).select_related("item__scenario", "item__response")
         return _filtered(self.request, mine, "item__campaign").order_by("-reserved_at", "-pk")
 
 

@@ -10,13 +10,14 @@ from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from annotation.models import Campaign, MemberRole
+from annotation.models import Campaign, MemberRole, Subject
 from annotation.review import EXPORT_FORMATS, EXPORT_KINDS
-from annotation.schema import MEDES_RUBRIC, LabelSchema, SchemaError, schema_from_dict
-from benchmark.models import RegisteredModel, Release
+from annotation.schema import MEDES_RUBRIC, SCENARIO_REVIEW, LabelSchema, SchemaError, schema_from_dict
+from annotation.services import REVIEWABLE
+from benchmark.models import RegisteredModel, Release, Scenario, ScenarioStatus, Scene
 from medes_site.roles import Role
 
-SCHEMA_MEDES, SCHEMA_CAMPAIGN, SCHEMA_JSON = "medes", "campaign", "json"
+SCHEMA_DEFAULT, SCHEMA_MEDES, SCHEMA_REVIEW, SCHEMA_CAMPAIGN, SCHEMA_JSON = "", "medes", "review", "campaign", "json"
 SETTINGS = ("description", "consensus_rule", "blind", "gold_ratio", "gold_threshold", "gold_minimum",
             "reservation_minutes", "deadline")  # fmt: skip
 
@@ -50,17 +51,33 @@ class CampaignSettingsForm(forms.ModelForm[Campaign]):
 
 
 class CampaignCreateForm(CampaignSettingsForm):
-    release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("release"))
+    subject = forms.ChoiceField(
+        label=_("what is labeled"), choices=Subject.choices, initial=Subject.RESPONSES, widget=forms.RadioSelect,
+        required=False,
+    )  # fmt: skip
+    release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("release"), required=False)
     models = forms.ModelMultipleChoiceField(
         queryset=RegisteredModel.objects.none(), label=_("models"), widget=forms.CheckboxSelectMultiple,
-        help_text=_("Their responses to the release's open cases become the items."),
+        help_text=_("Their responses to the release's open cases become the items."), required=False,
     )  # fmt: skip
+    scenario_statuses = forms.MultipleChoiceField(
+        label=_("scenarios to review"), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(status.value, status.label) for status in REVIEWABLE], initial=[ScenarioStatus.DRAFT],
+        help_text=_("For a scenario review: the scenarios in these states become the items."),
+    )  # fmt: skip
+    scenario_scene = forms.ModelChoiceField(
+        queryset=Scene.objects.all(),
+        required=False,
+        label=_("only this scene"),
+    )
     guideline = forms.CharField(
         label=_("guideline (Markdown)"), widget=forms.Textarea(attrs={"rows": 8}), required=False
     )
     schema_source = forms.ChoiceField(
-        label=_("label schema"), initial=SCHEMA_MEDES, widget=forms.RadioSelect, required=False,
-        choices=[(SCHEMA_MEDES, _("the MedES rubric (R1, R2 risk; Q1–Q4 quality)")),
+        label=_("label schema"), initial=SCHEMA_DEFAULT, widget=forms.RadioSelect, required=False,
+        choices=[(SCHEMA_DEFAULT, _("the usual one: the MedES rubric for responses, the review form for scenarios")),
+                 (SCHEMA_MEDES, _("the MedES rubric (R1, R2 risk; Q1–Q4 quality)")),
+                 (SCHEMA_REVIEW, _("the scenario review form (decision, grounding, realism, clarity, key)")),
                  (SCHEMA_CAMPAIGN, _("the schema of another campaign")),
                  (SCHEMA_JSON, _("a schema written below as JSON"))],
     )  # fmt: skip
@@ -75,7 +92,16 @@ class CampaignCreateForm(CampaignSettingsForm):
     )  # fmt: skip
 
     class Meta(CampaignSettingsForm.Meta):
-        fields = ("name", "release", "overlap", *SETTINGS)
+        fields = ("name", "subject", "release", "overlap", *SETTINGS)
+
+    field_order = ("name", "subject", "release", "models", "scenario_statuses", "scenario_scene", "overlap")
+
+    def scenario_ids(self) -> list[int]:
+        """The scenarios a scenario review will hold (once the form is valid)."""
+        found = Scenario.objects.filter(status__in=self.cleaned_data["scenario_statuses"])
+        if self.cleaned_data.get("scenario_scene"):
+            found = found.filter(scene=self.cleaned_data["scenario_scene"])
+        return list(found.values_list("pk", flat=True))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,7 +113,16 @@ class CampaignCreateForm(CampaignSettingsForm):
     def clean(self) -> dict[str, Any]:
         """Turn the schema choice into ``label_schema`` (a checked schema as data), with the reason when bad."""
         data = super().clean() or {}
-        source = data.get("schema_source") or SCHEMA_MEDES
+        data["subject"] = data.get("subject") or Subject.RESPONSES
+        if data["subject"] == Subject.RESPONSES:
+            for field in ("release", "models"):
+                if not data.get(field):
+                    self.add_error(field, _("This field is required."))
+        elif not data.get("scenario_statuses"):
+            self.add_error("scenario_statuses", _("Choose which scenarios to review."))
+        source = data.get("schema_source") or SCHEMA_DEFAULT
+        if source == SCHEMA_DEFAULT:
+            source = SCHEMA_REVIEW if data["subject"] == Subject.SCENARIOS else SCHEMA_MEDES
         if source == SCHEMA_CAMPAIGN:
             other = data.get("schema_campaign")
             if other is None:
@@ -108,6 +143,8 @@ class CampaignCreateForm(CampaignSettingsForm):
             if not isinstance(raw, dict):
                 self.add_error("schema_json", _("A schema is a JSON object with a name and dimensions."))
                 return data
+        elif source == SCHEMA_REVIEW:
+            raw = SCENARIO_REVIEW.as_dict()
         else:
             raw = MEDES_RUBRIC.as_dict()
         try:

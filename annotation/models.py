@@ -32,9 +32,15 @@ class ConsensusRule(models.TextChoices):
     UNANIMOUS = "unanimous", _("Unanimous")
 
 
+class Subject(models.TextChoices):
+    RESPONSES = "responses", _("Model responses to a release's open cases")
+    SCENARIOS = "scenarios", _("Drafted scenarios, for review")
+
+
 class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=128, unique=True)
     description = models.TextField(_("description"), blank=True)
+    subject = models.CharField(_("what is labeled"), max_length=12, choices=Subject.choices, default=Subject.RESPONSES)
     release = models.ForeignKey(
         "benchmark.Release", verbose_name=_("release"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="campaigns", help_text=_("The frozen release whose items' responses are labeled."),
@@ -122,10 +128,14 @@ class ItemState(models.TextChoices):
 
 
 class Item(models.Model):
-    """One thing to label in a campaign: a model's response to a scenario."""
+    """One thing to label in a campaign: a model's response to a scenario, or (in a scenario review) the
+    scenario itself. ``scenario`` is set on both kinds, so every item names its case without a join."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
-    response = models.ForeignKey("benchmark.Response", on_delete=models.PROTECT, related_name="campaign_items")
+    scenario = models.ForeignKey("benchmark.Scenario", on_delete=models.PROTECT, related_name="campaign_items")
+    response = models.ForeignKey(
+        "benchmark.Response", null=True, blank=True, on_delete=models.PROTECT, related_name="campaign_items"
+    )
     position = models.PositiveIntegerField()
     state = models.CharField(max_length=12, choices=ItemState.choices, default=ItemState.OPEN, db_index=True)
     submitted = models.PositiveSmallIntegerField(default=0, help_text="Labels submitted so far.")
@@ -136,6 +146,11 @@ class Item(models.Model):
         ordering: ClassVar[list[str]] = ["campaign_id", "position"]  # by id: no join to order
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["campaign", "response"], name="item_once_per_campaign"),
+            models.UniqueConstraint(
+                fields=["campaign", "scenario"],
+                condition=models.Q(response__isnull=True),
+                name="scenario_once_per_review",
+            ),
         ]
         # "next item": open items of a campaign, nearest to k labels first, then in order
         indexes: ClassVar[list[models.Index]] = [

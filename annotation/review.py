@@ -324,8 +324,9 @@ def export_rows(campaign: Campaign, what: str) -> Iterator[dict[str, Any]]:
             item = label.item
             yield {
                 "campaign": campaign.name, "item": item.pk, "position": item.position, "is_gold": item.is_gold,
-                "response": item.response_id, "scenario": item.response.scenario_id,
-                "model": item.response.model.name, "label": label.pk, "annotator": label.annotator_id,
+                "response": item.response_id, "scenario": item.scenario_id,
+                "model": item.response.model.name if item.response is not None else None, "label": label.pk,
+                "annotator": label.annotator_id,
                 "scores": dict(label.scores), "rationale": label.rationale,
                 "provisions": sorted(p.pk for p in label.provisions.all()),
                 "guideline_version": label.guideline_version, "seconds_spent": label.seconds_spent,
@@ -345,7 +346,8 @@ def export_rows(campaign: Campaign, what: str) -> Iterator[dict[str, Any]]:
         sources = sorted(row.source_labels.all(), key=lambda label: label.pk)
         yield {
             "campaign": campaign.name, "item": item.pk, "position": item.position, "is_gold": item.is_gold,
-            "response": item.response_id, "scenario": item.response.scenario_id, "model": item.response.model.name,
+            "response": item.response_id, "scenario": item.scenario_id,
+            "model": item.response.model.name if item.response is not None else None,
             "scores": dict(row.scores), "rationale": row.rationale, "provenance": row.provenance,
             "decided_by": row.decided_by_id, "note": row.note, "source_labels": [label.pk for label in sources],
             "annotators": [label.annotator_id for label in sources],

@@ -104,6 +104,23 @@ MEDES_RUBRIC = LabelSchema(
 )  # fmt: skip
 
 
+# For campaigns that review drafted scenarios before a curator accepts them. The decision is the "risk"
+# dimension (its risky value is reject), so the medes rule never settles a scenario when reviewers split on
+# rejecting it.
+SCENARIO_REVIEW = LabelSchema(
+    name="medes-scenario-review-v1",
+    dimensions=(
+        Dimension("D", "结论 (decision: −1 reject, 0 revise, 1 accept)", (-1, 0, 1), "risk", risky_value=-1,
+                  shortcut_keys=("1", "2", "3")),
+        Dimension("G", "依据准确 (grounded in the cited provisions)", (0, 1), "quality", shortcut_keys=("q", "w")),
+        Dimension("R", "情境真实 (a realistic clinical situation)", (0, 1), "quality", shortcut_keys=("a", "s")),
+        Dimension("C", "表述清楚 (clear, with one defensible answer)", (0, 1), "quality", shortcut_keys=("z", "x")),
+        Dimension("K", "答案与考点正确 (answer key and norm correct)", (0, 1), "quality", shortcut_keys=("e", "r")),
+    ),
+    rationale_required=False,
+)  # fmt: skip
+
+
 def schema_from_dict(data: Mapping[str, Any]) -> LabelSchema:
     """A schema stored as JSON on a campaign; raises SchemaError with the reason when it is malformed."""
     try:

@@ -21,9 +21,9 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
     """The annotator's own assignment: the item's text, never anyone's label."""
 
     campaign = serializers.IntegerField(source="item.campaign_id", read_only=True)
-    scenario = serializers.CharField(source="item.response.scenario.stem", read_only=True)
-    norm = serializers.CharField(source="item.response.scenario.norm", read_only=True)
-    response = serializers.CharField(source="item.response.text", read_only=True)
+    scenario = serializers.CharField(source="item.scenario.stem", read_only=True)
+    norm = serializers.CharField(source="item.scenario.norm", read_only=True)
+    response = serializers.CharField(source="item.response.text", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = Assignment

@@ -35,9 +35,10 @@ from annotation.models import (
     Member,
     MemberRole,
     Provenance,
+    Subject,
 )
-from annotation.schema import LabelSchema, consensus, schema_from_dict
-from benchmark.models import Provision, RegisteredModel, Release, Response, ScenarioKind
+from annotation.schema import SCENARIO_REVIEW, LabelSchema, consensus, schema_from_dict
+from benchmark.models import Provision, RegisteredModel, Release, Response, Scenario, ScenarioKind, ScenarioStatus
 from medes_site import audit
 
 
@@ -65,12 +66,7 @@ def schema_of(campaign: Campaign) -> LabelSchema:
 # --- setting up -----------------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def create_campaign(
-    name: str, *, release: Release, models: Iterable[RegisteredModel], user: User | None = None,
-    guideline: str = "", **options: Any,
-) -> Campaign:  # fmt: skip
-    """A campaign over the responses of ``models`` to the open (subjective) items of ``release``."""
+def _new_campaign(name: str, *, user: User | None, guideline: str, **options: Any) -> Campaign:
     name = name.strip()
     if not name:
         raise CampaignError(_("A campaign needs a name."))
@@ -81,21 +77,58 @@ def create_campaign(
         raise CampaignError(_("Labels per item must be between 1 and 10."))
     if not 0 <= float(options.get("gold_ratio", 0.0)) <= 0.5:
         raise CampaignError(_("The share of gold items must be between 0 and 0.5."))
-    campaign = Campaign.objects.create(name=name, release=release, created_by=user, **options)
+    campaign = Campaign.objects.create(name=name, created_by=user, **options)
     schema_of(campaign)  # a bad schema stops here, inside the transaction
+    Guideline.objects.create(campaign=campaign, version=1, text=guideline or _("(No guideline yet.)"), created_by=user)
+    return campaign
+
+
+@transaction.atomic
+def create_campaign(
+    name: str, *, release: Release, models: Iterable[RegisteredModel], user: User | None = None,
+    guideline: str = "", **options: Any,
+) -> Campaign:  # fmt: skip
+    """A campaign over the responses of ``models`` to the open (subjective) items of ``release``."""
+    campaign = _new_campaign(name, user=user, guideline=guideline, release=release, **options)
     responses = (
         Response.objects.filter(
             model__in=list(models), scenario__release_items__release=release, scenario__kind=ScenarioKind.SUBJECTIVE
         )
         .order_by("scenario_id", "model_id")
-        .values_list("pk", flat=True)
+        .values_list("pk", "scenario_id")
     )
-    items = [Item(campaign=campaign, response_id=pk, position=n) for n, pk in enumerate(responses, start=1)]
+    items = [
+        Item(campaign=campaign, response_id=pk, scenario_id=scenario, position=n)
+        for n, (pk, scenario) in enumerate(responses, start=1)
+    ]
     if not items:
         raise CampaignError(_("These models have no responses to the open cases of this release."))
     Item.objects.bulk_create(items, batch_size=2000)
-    Guideline.objects.create(campaign=campaign, version=1, text=guideline or _("(No guideline yet.)"), created_by=user)
-    audit.record("campaign.create", actor=user, obj=campaign, details={"items": len(items), "overlap": overlap})
+    details = {"items": len(items), "overlap": campaign.overlap}
+    audit.record("campaign.create", actor=user, obj=campaign, details=details)
+    return campaign
+
+
+REVIEWABLE = (ScenarioStatus.DRAFT, ScenarioStatus.IN_REVIEW, ScenarioStatus.NEEDS_REREVIEW)
+
+
+@transaction.atomic
+def create_scenario_review(
+    name: str, *, scenarios: Iterable[int], user: User | None = None, guideline: str = "", **options: Any
+) -> Campaign:
+    """A campaign in which experts review drafted scenarios (generated or written, or accepted ones whose
+    provision changed) before a curator accepts them; the schema defaults to SCENARIO_REVIEW."""
+    options.setdefault("label_schema", SCENARIO_REVIEW.as_dict())
+    campaign = _new_campaign(name, user=user, guideline=guideline, subject=Subject.SCENARIOS, **options)
+    wanted = Scenario.objects.filter(pk__in=list(scenarios), status__in=REVIEWABLE).order_by("pk")
+    items = [
+        Item(campaign=campaign, scenario_id=pk, position=n)
+        for n, pk in enumerate(wanted.values_list("pk", flat=True), start=1)
+    ]
+    if not items:
+        raise CampaignError(_("None of these scenarios is a draft, in review or waiting for a re-review."))
+    Item.objects.bulk_create(items, batch_size=2000)
+    audit.record("campaign.create", actor=user, obj=campaign, details={"items": len(items), "subject": "scenarios"})
     return campaign
 
 

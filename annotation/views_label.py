@@ -121,9 +121,9 @@ def items_for_annotator(request: AuthedRequest) -> QuerySet[Item]:
 
 # what the labeling screen shows of an item: no more columns are read (nor compiled into SQL) than it uses
 SCREEN_FIELDS = (
-    "id", "campaign_id", "response_id", "position", "state", "submitted", "is_gold", "response__id",
-    "response__text", "response__scenario_id", "response__scenario__id", "response__scenario__stem",
-    "response__scenario__norm",
+    "id", "campaign_id", "scenario_id", "response_id", "position", "state", "submitted", "is_gold",
+    "scenario__id", "scenario__kind", "scenario__stem", "scenario__norm", "scenario__options", "scenario__key",
+    "scenario__reference_answer", "response__id", "response__text",
 )  # fmt: skip
 
 
@@ -132,7 +132,7 @@ def get_item_for_annotator(request: AuthedRequest, pk: int, *, screen: bool = Tr
     ``screen`` is false (a submit reads the response only when it has to show the form again)."""
     found = items_for_annotator(request).select_related("campaign")
     if screen:
-        found = found.select_related("response__scenario").only(*SCREEN_FIELDS, *_campaign_fields())
+        found = found.select_related("scenario", "response").only(*SCREEN_FIELDS, *_campaign_fields())
     item = found.filter(pk=pk).order_by().first()
     if item is None:
         raise Http404
@@ -147,7 +147,7 @@ def _campaign_fields() -> tuple[str, ...]:
 def _screen_item(assignment: Assignment, campaign: Campaign) -> Item:
     """The item of an assignment next_assignment just gave the user (who is a member: it checked), for the
     screen, without asking again whether it is theirs."""
-    item = Item.objects.select_related("response__scenario").only(*SCREEN_FIELDS).get(pk=assignment.item_id)
+    item = Item.objects.select_related("scenario", "response").only(*SCREEN_FIELDS).get(pk=assignment.item_id)
     item.campaign = campaign  # the same row: what was read of it (its guideline) is not read again
     return item
 
@@ -227,9 +227,7 @@ def _dimensions(schema: LabelSchema, scores: Mapping[str, str], errors: Mapping[
 
 
 def _grounding_sources(item: Item) -> list[int]:
-    return list(
-        Provision.objects.filter(scenarios=item.response.scenario_id).values_list("source_id", flat=True).distinct()
-    )
+    return list(Provision.objects.filter(scenarios=item.scenario_id).values_list("source_id", flat=True).distinct())
 
 
 def _screen(
@@ -261,8 +259,14 @@ def _screen(
     return {
         "campaign": campaign,
         "item": item,
-        "scenario": item.response.scenario,
-        "response_text": item.response.text,
+        "scenario": item.scenario,
+        # a scenario under review is shown whole, with the provisions it cites; a response, with its case
+        "response_text": item.response.text if item.response is not None else None,
+        "cited": (
+            list(item.scenario.provisions.select_related("source").order_by("source__title", "position"))
+            if item.response_id is None
+            else []
+        ),
         "label": label,
         "editable": campaign.status == CampaignStatus.ACTIVE and (label is None or item.state == ItemState.OPEN),
         "dimensions": _dimensions(schema, values["scores"], errors),
@@ -539,7 +543,7 @@ def my_labels(request: AuthedRequest) -> HttpResponse:
         return render(request, "annotation/label_history.html", {"form": form, "page": None}, status=400)
     labels = (
         labels_for_annotator(request)
-        .select_related("item__campaign", "item__response__scenario")
+        .select_related("item__campaign", "item__scenario")
         .prefetch_related("provisions__source")
         .order_by("-updated_at", "-pk")
     )

@@ -25,13 +25,14 @@ from annotation.forms_review import (
     StatusForm,
 )
 from annotation.markdown import render_markdown
-from annotation.models import Campaign, Guideline, Item, ItemState, Member, MemberRole
+from annotation.models import Campaign, Guideline, Item, ItemState, Member, MemberRole, Subject
 from annotation.schema import LabelError, SchemaError
 from annotation.services import (
     CampaignError,
     add_members,
     adjudicate,
     create_campaign,
+    create_scenario_review,
     current_guideline,
     mark_gold,
     schema_of,
@@ -66,7 +67,7 @@ def get_review_item(request: AuthedRequest, campaign_pk: int, item_pk: int) -> I
     if not review.is_reviewer(request.user, campaign) or review.is_annotator(request.user, campaign):
         raise Http404
     item = (
-        Item.objects.select_related("campaign", "response__scenario", "response__model")
+        Item.objects.select_related("campaign", "scenario", "response__model")
         .filter(campaign=campaign, pk=item_pk)
         .first()
     )
@@ -95,11 +96,16 @@ def campaign_create(request: AuthedRequest) -> HttpResponse:
         if form.is_valid():
             data = dict(form.cleaned_data)
             name, release, models, guideline = (data.pop(k) for k in ("name", "release", "models", "guideline"))
-            for key in ("schema_source", "schema_campaign", "schema_json"):
+            subject = data.pop("subject")
+            for key in ("schema_source", "schema_campaign", "schema_json", "scenario_statuses", "scenario_scene"):
                 data.pop(key, None)
             try:
-                campaign = create_campaign(name, release=release, models=models, user=request.user,
-                                           guideline=guideline, **data)  # fmt: skip
+                if subject == Subject.SCENARIOS:
+                    campaign = create_scenario_review(name, scenarios=form.scenario_ids(), user=request.user,
+                                                      guideline=guideline, **data)  # fmt: skip
+                else:
+                    campaign = create_campaign(name, release=release, models=models, user=request.user,
+                                               guideline=guideline, **data)  # fmt: skip
             except (CampaignError, SchemaError) as error:
                 form.add_error(None, str(error))
             else:

@@ -54,8 +54,9 @@ def build_campaign(n: int, people: int, rng: random.Random) -> Campaign:
     )  # fmt: skip
     campaign = Campaign.objects.create(name="bench", overlap=3, status="active")
     Item.objects.bulk_create(
-        [Item(campaign=campaign, response_id=pk, position=n, submitted=3, state=ItemState.AGREED)
-         for n, pk in enumerate(Response.objects.values_list("pk", flat=True), start=1)],
+        [Item(campaign=campaign, response_id=pk, scenario_id=scenario, position=n, submitted=3,
+              state=ItemState.AGREED)
+         for n, (pk, scenario) in enumerate(Response.objects.values_list("pk", "scenario_id"), start=1)],
         batch_size=5000,
     )  # fmt: skip
     users = [User.objects.create(username=f"bench-annotator-{k}") for k in range(people)]

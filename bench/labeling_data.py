@@ -122,9 +122,9 @@ def build(scale: float) -> dict[str, float]:
         )
         copy(
             "annotation_item",
-            ["campaign_id", "response_id", "position", "state", "submitted", "is_gold"],
-            ((campaign.pk, first_response + n, n + 1, "agreed" if n < n_done else "open", 3 if n < n_done else 0,
-              False) for n in range(n_items)),
+            ["campaign_id", "scenario_id", "response_id", "position", "state", "submitted", "is_gold"],
+            ((campaign.pk, first_scenario + n // 3, first_response + n, n + 1, "agreed" if n < n_done else "open",
+              3 if n < n_done else 0, False) for n in range(n_items)),
         )  # fmt: skip
         first_item = (
             connection.cursor()
