@@ -1,6 +1,7 @@
 """Three annotators label the same responses blind, with the keyboard only (score keys, t for the rationale,
 Esc, Ctrl+Enter); the next item arrives without a page load; one of them calls an answer risky, so that item
-waits for a reviewer while the others are accepted by consensus."""
+waits for a reviewer while the others are accepted by consensus; the reviewer adjudicates it, and the
+agreement page shows α and κ equal to a hand computation on those very labels."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def label_with_keyboard(page: Any, verdict: str, rationale: str, others: list[st
 def test_three_annotators_label_blind_with_the_keyboard_and_a_disagreement_waits_for_review(
     personas: Personas, live_server: Any, browser: Any
 ) -> None:
-    from annotation.models import AcceptedLabel, Item, ItemState, Label
+    from annotation.models import AcceptedLabel, Item, ItemState, Label, Provenance
     from medes_site.accounts import create_user
     from medes_site.roles import Role
     from tests.labeling_fixtures import build_campaign
@@ -100,6 +101,32 @@ def test_three_annotators_label_blind_with_the_keyboard_and_a_disagreement_waits
     assert AcceptedLabel.objects.filter(item__in=agreed).count() == len(agreed)
     assert not AcceptedLabel.objects.filter(item=disputed_item).exists()
     assert all(Item.objects.get(pk=item.pk).state == ItemState.AGREED for item in agreed)
+
+    # the reviewer sees the three labels side by side, with names, and decides
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, live_server.url, personas.reviewer.username)
+    page.goto(live_server.url + reverse("campaigns:queue", args=[campaign.pk]))
+    assert page.get_attribute("[data-testid=adjudication]", "data-item") == str(disputed_item.pk)
+    assert page.locator("th[data-annotator=annotator3]").count() == 1
+    page.check('input[name="score_R1"][value="-1"]')
+    page.fill("textarea[name=note]", "采纳第三位标注者的意见")
+    page.click("[data-testid=adjudicate]")
+    page.wait_for_selector("[data-testid=queue-empty]")
+    decided = AcceptedLabel.objects.get(item=disputed_item)
+    assert decided.provenance == Provenance.ADJUDICATION and decided.scores == SCORES["risky"]
+    assert decided.source_labels.count() == 3
+    # R1 by hand: item 1 (0, 0, 0), item 2 (0, 0, −1); 6 values, five 0 and one −1.
+    #   Krippendorff nominal: coincidences o(0,0) = 3 + 1, o(0,−1) = o(−1,0) = 1; D_o = 2/6, D_e = 2·5·1/(6·5) = 1/3;
+    #   α = 1 − D_o/D_e = 0.
+    #   Fleiss: P_1 = 1, P_2 = (2·1)/(3·2) = 1/3, P̄ = 2/3; p(0) = 5/6, p(−1) = 1/6, P_e = 26/36;
+    #   κ = (2/3 − 26/36)/(1 − 26/36) = −0.2.
+    page.goto(live_server.url + reverse("campaigns:agreement", args=[campaign.pk]))
+    section = page.locator("section[data-dimension=R1]")
+    assert section.locator("tr[data-figure='α nominal'] [data-value]").get_attribute("data-value") == "0.000"
+    assert section.locator("tr[data-figure='Fleiss κ'] [data-value]").get_attribute("data-value") == "-0.200"
+    context.close()
 
 
 def test_a_failed_save_is_never_shown_as_saved_and_the_browser_keeps_the_draft(
