@@ -85,10 +85,11 @@ def _qwen2_tokenizer(extra_corpus: Sequence[str]) -> Any:
 def _tiny_qwen2_config(hf_tok: Any, hidden: int, layers: int, **extra: Any) -> Any:
     from transformers import Qwen2Config
 
+    shape = {"intermediate_size": 2 * hidden, "num_attention_heads": 4, "num_key_value_heads": 2, **extra}
     return Qwen2Config(
-        vocab_size=len(hf_tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
-        eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id, bos_token_id=None, **extra,
+        vocab_size=len(hf_tok), hidden_size=hidden, num_hidden_layers=layers, max_position_embeddings=4096,
+        tie_word_embeddings=True, eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id,
+        bos_token_id=None, **shape,
     )  # fmt: skip
 
 
@@ -109,13 +110,14 @@ def build_tiny_qwen2(directory: Path, *, extra_corpus: Sequence[str] = (), seed:
 
 def build_tiny_classifier(
     directory: Path, *, labels: Sequence[str] = ("R1", "R2", "Q1", "Q2", "Q3", "Q4"), extra_corpus: Sequence[str] = (),
-    seed: int = 0, hidden: int = 64, layers: int = 2,
+    seed: int = 0, hidden: int = 64, layers: int = 2, **shape: Any,
 ) -> Path:  # fmt: skip
     """Write a random tiny ``Qwen2ForSequenceClassification`` (multi-label over ``labels``) and its tokenizer.
 
     The same tokenizer and body as ``build_tiny_qwen2`` (``extra_corpus`` adds lines the BPE learns merges
     from, e.g. a test's key phrases), with a ``score`` head: what a guardian base directory looks like after
-    ``AutoModelForSequenceClassification.save_pretrained``. ``seed`` changes every weight, not the tokenizer.
+    ``AutoModelForSequenceClassification.save_pretrained``. ``seed`` changes every weight, not the tokenizer;
+    ``shape`` overrides Qwen2Config fields (``intermediate_size``, ``num_attention_heads``…) for bigger benches.
     """
     import torch
     from transformers import Qwen2ForSequenceClassification
@@ -124,7 +126,7 @@ def build_tiny_classifier(
     torch.manual_seed(seed)
     config = _tiny_qwen2_config(
         hf_tok, hidden, layers, num_labels=len(labels), problem_type="multi_label_classification",
-        id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)},
+        id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)}, **shape,
     )  # fmt: skip
     model = Qwen2ForSequenceClassification(config)
     directory.mkdir(parents=True, exist_ok=True)
