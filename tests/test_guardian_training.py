@@ -475,3 +475,14 @@ def test_cli_bad_data_exits_2_naming_the_line(tmp_path: Path, base: Path) -> Non
     assert done.returncode == 2
     assert "labels.jsonl:2: missing scene, norm, scenario, response, scores" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_importing_the_training_code_loads_neither_django_nor_torch() -> None:
+    code = (
+        "import sys, alignment.training.guardian, alignment.training.guardian_metrics;"
+        "print(sorted(m for m in ('django', 'torch', 'transformers', 'peft', 'sklearn') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=True)
+    assert done.stdout.strip() == "[]"

@@ -510,6 +510,7 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
     manifest = {
         "format": MANIFEST_FORMAT, "text_format": TEXT_FORMAT, "labels": list(SCORE_KEYS), "flag_values": FLAG_VALUE,
         "base_model": str(Path(config.base_model).resolve()), "base_fingerprint": fingerprint,
+        "base_config_sha256": _sha256_file(Path(config.base_model) / "config.json"),
         "base_architectures": list(trained.model.get_base_model().config.architectures or []), "head": trained.head,
         "adapter": {"path": f"{ADAPTER_DIR}/{ADAPTER_FILE}", "sha256": _sha256_file(adapter_dir / ADAPTER_FILE)},
         "threshold": config.threshold, "max_length": config.max_length, "config": config.as_dict(),
