@@ -180,6 +180,32 @@ def test_manifest_records_base_labels_config_and_data_hash(trained: GuardianResu
     assert sorted(p.name for p in trained.adapter.parent.glob("adapter_model.*")) == ["adapter_model.safetensors"]
 
 
+def test_the_active_guardian_is_scored_on_the_new_test_split_beside_the_new_one(
+    trained: GuardianResult, tmp_path: Path, base: Path, labels: Path
+) -> None:
+    # Same data and seed: the same test split, so the old guardian's numbers there are its own stored ones.
+    config = GuardianConfig(base_model=str(base), output_dir=str(tmp_path / "g2"), data=str(labels), max_steps=3,
+                            compare_with=str(trained.model_dir), **FAST)  # fmt: skip
+    result = guardian.run(config)
+    assert result.data_hash == trained.data_hash
+    assert result.baseline is not None and result.baseline["metrics"] == trained.metrics
+    assert result.metrics != trained.metrics  # 3 steps are not 10 epochs
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["baseline"]["metrics"] == metrics_from_file(result.baseline["predictions"])
+
+
+def test_a_broken_active_guardian_does_not_fail_a_new_training(
+    trained: GuardianResult, tmp_path: Path, base: Path, labels: Path
+) -> None:
+    broken = _copy(trained, tmp_path)
+    (broken / "adapter" / "adapter_model.safetensors").write_bytes(b"garbage")
+    config = GuardianConfig(base_model=str(base), output_dir=str(tmp_path / "g3"), data=str(labels), max_steps=2,
+                            compare_with=str(broken), **FAST)  # fmt: skip
+    result = guardian.run(config)
+    assert result.baseline is not None and "corrupted" in result.baseline["error"]
+    assert result.manifest.is_file() and result.metrics["n"] > 0
+
+
 # --- metrics by hand -----------------------------------------------------------------------------------------
 
 

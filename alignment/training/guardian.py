@@ -101,6 +101,10 @@ class GuardianConfig:
     threshold: float = field(default=0.5, metadata={"help": "A score's flag is predicted at probability >= this."})
     save_steps: int = field(default=0, metadata={"help": "Keep a resumable checkpoint every N steps; 0: none."})
     resume: bool = field(default=False, metadata={"help": "Continue from the newest checkpoint in output_dir."})
+    compare_with: str | None = field(
+        default=None,
+        metadata={"help": "A trained guardian (the active version) scored on the same test split, for comparison."},
+    )
 
     @classmethod
     def from_dict(cls, data: Any) -> GuardianConfig:
@@ -211,12 +215,14 @@ class GuardianResult:
     counts: dict[str, dict[str, int]]
     train_seconds: float
     losses: list[float]
+    # compare_with's guardian on the same test split: {"model_dir", "metrics", "predictions"} or {"model_dir", "error"}
+    baseline: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"model_dir": str(self.model_dir), "manifest": str(self.manifest), "adapter": str(self.adapter),
                 "predictions": str(self.predictions), "split": str(self.split), "metrics": self.metrics,
                 "data_hash": self.data_hash, "counts": self.counts, "train_seconds": round(self.train_seconds, 3),
-                "losses": self.losses}  # fmt: skip
+                "losses": self.losses, "baseline": self.baseline}  # fmt: skip
 
 
 # --- base model and tokenizer ------------------------------------------------------------------------------
@@ -492,6 +498,7 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
     records = prediction_records(trained.model, trained.tokenizer, split.test, max_length=config.max_length,
                                  batch_size=config.eval_batch_size)  # fmt: skip
     metrics = compute_metrics(records, threshold=config.threshold)
+    baseline = _baseline(config, split, out) if config.compare_with else None
 
     adapter_dir = out / ADAPTER_DIR
     staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out))
@@ -514,7 +521,7 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
         "base_architectures": list(trained.model.get_base_model().config.architectures or []), "head": trained.head,
         "adapter": {"path": f"{ADAPTER_DIR}/{ADAPTER_FILE}", "sha256": _sha256_file(adapter_dir / ADAPTER_FILE)},
         "threshold": config.threshold, "max_length": config.max_length, "config": config.as_dict(),
-        "data_hash": split.data_hash, "split": split.counts(), "metrics": metrics,
+        "data_hash": split.data_hash, "split": split.counts(), "metrics": metrics, "baseline": baseline,
         "train": {"seconds": round(trained.seconds, 3), "steps": trained.steps, "losses": trained.losses,
                   "eval_losses": trained.eval_losses},
         "versions": _versions(), "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -523,8 +530,23 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
     return GuardianResult(
         model_dir=out, manifest=out / MANIFEST, adapter=adapter_dir / ADAPTER_FILE, predictions=predictions,
         split=out / "split.json", metrics=metrics, data_hash=split.data_hash, counts=split.counts(),
-        train_seconds=trained.seconds, losses=trained.losses,
+        train_seconds=trained.seconds, losses=trained.losses, baseline=baseline,
     )  # fmt: skip
+
+
+def _baseline(config: GuardianConfig, split: Split, out: Path) -> dict[str, Any]:
+    """The compared guardian's metrics on this training's test split, its predictions stored beside ours. A
+    guardian that cannot be loaded is recorded with the reason: it must not fail the new training."""
+    model_dir = str(config.compare_with)
+    try:
+        records, metrics = evaluate(model_dir, split.test, device=config.device, batch_size=config.eval_batch_size)
+    except GuardianError as exc:
+        log.warning("baseline guardian %s refused: %s", model_dir, exc)
+        return {"model_dir": model_dir, "error": str(exc)}
+    path = out / "baseline_predictions.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records),
+                    encoding="utf-8")  # fmt: skip
+    return {"model_dir": model_dir, "metrics": metrics, "predictions": str(path)}
 
 
 # --- loading a trained guardian ----------------------------------------------------------------------------
@@ -640,6 +662,18 @@ def load(model_dir: str | Path, *, base_model: str | Path | None = None, device:
         raise CheckpointError(f"guardian {model_dir}: the adapter does not fit base {base} ({exc})") from None
     model.eval()
     return Guardian(model, tokenizer, manifest, model_dir)
+
+
+def evaluate(
+    model_dir: str | Path, rows: Sequence[LabeledRow], *, base_model: str | Path | None = None, device: str = "cpu",
+    batch_size: int = 32,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    """Score labeled rows with a trained guardian: its prediction records and their metrics (at its own
+    threshold). This is how an active version is measured on a new version's test split."""
+    judge = load(model_dir, base_model=base_model, device=device)
+    records = prediction_records(judge.model, judge.tokenizer, rows, max_length=judge.max_length,
+                                 batch_size=batch_size)  # fmt: skip
+    return records, compute_metrics(records, threshold=judge.threshold)
 
 
 def predict(
