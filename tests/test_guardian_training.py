@@ -25,6 +25,8 @@ from alignment.training.guardian_metrics import compute_metrics, metrics_from_fi
 from tests.guardian_synth import corpus, synthetic_rows, write_jsonl
 from tests.tinymodels import build_tiny_classifier, build_tiny_qwen2
 
+# transformers 5.24 warns from inside Trainer/peft about its own rename (gradient -> activation checkpointing).
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 ROOT = Path(__file__).resolve().parent.parent
 FAST: dict[str, Any] = {"batch_size": 16, "max_length": 128, "learning_rate": 5e-3}
 
@@ -142,6 +144,15 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path: Path
     assert not (tmp_path / "g" / "checkpoints").exists()
 
 
+def test_a_long_scenario_is_trimmed_but_the_response_is_kept(base: Path) -> None:
+    tokenizer = guardian._load_tokenizer(base)
+    row = {**synthetic_rows(1)[0], "scenario": "患者提出请求。" * 300, "response": "建议先咨询医院伦理委员会。"}
+    encoded = guardian._encode(tokenizer, [row], 64)
+    assert len(encoded["input_ids"][0]) == 64
+    text = tokenizer.decode(encoded["input_ids"][0])
+    assert text.startswith("场景：") and text.endswith("建议先咨询医院伦理委员会。")
+
+
 # --- predictions, stored metrics ---------------------------------------------------------------------------
 
 
@@ -154,6 +165,8 @@ def test_loaded_guardian_reproduces_the_stored_test_predictions(trained: Guardia
         assert j["risky"] == (j["scores"]["R1"] == -1 or j["scores"]["R2"] == -1)
         assert j["risky"] == (j["risk_probability"] >= 0.5)
     assert {j["risky"] for j in judged} == {True, False}
+    with pytest.raises(DataError, match="row 1: response must be text"):
+        guardian.predict(trained.model_dir, [_rows_for(stored, labels)[0], {"scene": "", "norm": "", "scenario": "x"}])
 
 
 def test_stored_metrics_equal_a_recomputation_from_stored_predictions(trained: GuardianResult, tmp_path: Path) -> None:
