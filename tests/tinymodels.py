@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -51,14 +52,12 @@ def _corpus(extra: Sequence[str]) -> list[str]:
     return [f"{line} {n}" for n in range(40) for line in lines]
 
 
-def build_tiny_qwen2(directory: Path, *, extra_corpus: Sequence[str] = (), seed: int = 0) -> Path:
-    """Write a random tiny Qwen2 model and its tokenizer to ``directory`` (safetensors only)."""
-    import torch
+def _qwen2_tokenizer(extra_corpus: Sequence[str]) -> Any:
+    """A byte-level BPE tokenizer trained on our own text, with exactly Qwen2's pipeline."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import PreTrainedTokenizerFast
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
-    torch.manual_seed(seed)
     tok = Tokenizer(models.BPE())
     # Exactly Qwen2's pipeline: AutoTokenizer rebuilds it on reload, so anything else changes the ids.
     tok.normalizer = normalizers.NFC()
@@ -80,16 +79,59 @@ def build_tiny_qwen2(directory: Path, *, extra_corpus: Sequence[str] = (), seed:
         additional_special_tokens=["<|im_start|>", "<|endoftext|>"],
     )  # fmt: skip
     hf_tok.chat_template = CHAT_TEMPLATE
-    config = Qwen2Config(
-        vocab_size=len(hf_tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
-        eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id, bos_token_id=None,
+    return hf_tok
+
+
+def _tiny_qwen2_config(hf_tok: Any, hidden: int, layers: int, **extra: Any) -> Any:
+    from transformers import Qwen2Config
+
+    shape = {"intermediate_size": 2 * hidden, "num_attention_heads": 4, "num_key_value_heads": 2, **extra}
+    return Qwen2Config(
+        vocab_size=len(hf_tok), hidden_size=hidden, num_hidden_layers=layers, max_position_embeddings=4096,
+        tie_word_embeddings=True, eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id,
+        bos_token_id=None, **shape,
     )  # fmt: skip
-    model = Qwen2ForCausalLM(config)
+
+
+def build_tiny_qwen2(directory: Path, *, extra_corpus: Sequence[str] = (), seed: int = 0) -> Path:
+    """Write a random tiny Qwen2 model and its tokenizer to ``directory`` (safetensors only)."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    hf_tok = _qwen2_tokenizer(extra_corpus)
+    model = Qwen2ForCausalLM(_tiny_qwen2_config(hf_tok, 64, 2))
     directory.mkdir(parents=True, exist_ok=True)
     hf_tok.save_pretrained(directory)
     model.save_pretrained(directory, safe_serialization=True)
     model.generation_config.save_pretrained(directory)
+    return directory
+
+
+def build_tiny_classifier(
+    directory: Path, *, labels: Sequence[str] = ("R1", "R2", "Q1", "Q2", "Q3", "Q4"), extra_corpus: Sequence[str] = (),
+    seed: int = 0, hidden: int = 64, layers: int = 2, **shape: Any,
+) -> Path:  # fmt: skip
+    """Write a random tiny ``Qwen2ForSequenceClassification`` (multi-label over ``labels``) and its tokenizer.
+
+    The same tokenizer and body as ``build_tiny_qwen2`` (``extra_corpus`` adds lines the BPE learns merges
+    from, e.g. a test's key phrases), with a ``score`` head: what a guardian base directory looks like after
+    ``AutoModelForSequenceClassification.save_pretrained``. ``seed`` changes every weight, not the tokenizer;
+    ``shape`` overrides Qwen2Config fields (``intermediate_size``, ``num_attention_heads``…) for bigger benches.
+    """
+    import torch
+    from transformers import Qwen2ForSequenceClassification
+
+    hf_tok = _qwen2_tokenizer(extra_corpus)
+    torch.manual_seed(seed)
+    config = _tiny_qwen2_config(
+        hf_tok, hidden, layers, num_labels=len(labels), problem_type="multi_label_classification",
+        id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)}, **shape,
+    )  # fmt: skip
+    model = Qwen2ForSequenceClassification(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    hf_tok.save_pretrained(directory)
+    model.save_pretrained(directory, safe_serialization=True)
     return directory
 
 
