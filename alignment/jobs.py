@@ -1,0 +1,123 @@
+"""Job kinds of the alignment app: train a guardian version, judge responses with the active one.
+
+Both run on the ``gpu`` queue (DESIGN.md §5): on a CPU-only deployment the same worker serves both queues.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from alignment import services
+from alignment.models import GuardianVersion, VersionStatus
+from benchmark.models import Response
+from medes_site.jobs import JobContext, JobError, job_kind
+
+TRAIN_JOB = "alignment.train_guardian"
+JUDGE_JOB = "alignment.judge"
+# what a training form may set; everything else keeps alignment.training.guardian's defaults
+TRAIN_OPTIONS = {"epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "max_length": int,
+                 "lora_r": int, "lora_alpha": int, "seed": int, "threshold": float}  # fmt: skip
+
+
+def device() -> str:
+    wanted = settings.MEDES_DEVICE
+    if wanted != "auto":
+        return str(wanted)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def validate_train(config: dict[str, Any]) -> dict[str, Any]:
+    base = str(config.get("base_model", "")).strip()
+    if not base or not (Path(base) / "config.json").is_file():
+        raise JobError(_("Name a base model directory on this server (one with a config.json)."))
+    options: dict[str, Any] = {}
+    for key, kind in TRAIN_OPTIONS.items():
+        if config.get(key) not in (None, ""):
+            try:
+                options[key] = kind(config[key])
+            except (TypeError, ValueError):
+                raise JobError(_("%(key)s must be a number.") % {"key": key}) from None
+    return {"base_model": base, "options": options}
+
+
+@job_kind(TRAIN_JOB, label=_("Train a guardian version"), queue="gpu", time_limit=24 * 3600, validate=validate_train)
+def run_training(ctx: JobContext) -> None:
+    from alignment.training.guardian import GuardianConfig, run
+
+    rows = list(services.training_rows())
+    if len(rows) < 10:
+        raise JobError(
+            _("Only %(n)d accepted labels carry the six MedES scores: too few to train on.") % {"n": len(rows)}
+        )
+    active = services.active_version()
+    version = services.new_version(base_model=ctx.config["base_model"], config=ctx.config, job_id=ctx.job_id)
+    ctx.log(f"guardian v{version.number}: {len(rows)} accepted labels, base {version.base_model}")
+    data = ctx.artifacts_dir / "accepted.jsonl"
+    services.write_rows(rows, data)
+    try:
+        config = GuardianConfig(
+            base_model=version.base_model, output_dir=str(services.version_dir(version)), data=str(data),
+            device=device(), compare_with=str(services.version_dir(active)) if active else None,
+            **ctx.config["options"],
+        )  # fmt: skip
+        result = run(config, callbacks=[_progress_callback(ctx)])
+    except Exception as error:
+        GuardianVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, error=str(error)[:2000])
+        raise
+    GuardianVersion.objects.filter(pk=version.pk).update(
+        status=VersionStatus.READY, data_hash=result.data_hash, metrics=result.metrics, baseline=result.baseline,
+        counts=result.counts, labels=len(rows), config={**ctx.config, "resolved": config.as_dict()},
+    )  # fmt: skip
+    ctx.set_metrics(version=version.number, **{k: v for k, v in result.metrics.items() if not isinstance(v, dict)})
+    ctx.log(f"guardian v{version.number} ready; promote it on the guardian page")
+
+
+def _progress_callback(ctx: JobContext) -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            if state.max_steps:
+                loss = (logs or {}).get("loss")
+                message = f"step {state.global_step}/{state.max_steps}" + (f", loss {loss:.4f}" if loss else "")
+                ctx.progress(state.global_step / state.max_steps, message)
+
+    return Progress()
+
+
+def validate_judge(config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        responses = sorted({int(pk) for pk in config.get("responses") or []})
+    except (TypeError, ValueError):
+        raise JobError(_("Give the ids of the responses to judge.")) from None
+    if not responses:
+        raise JobError(_("Choose at least one response to judge."))
+    if Response.objects.filter(pk__in=responses).count() != len(responses):
+        raise JobError(_("Some of these responses do not exist."))
+    if services.active_version() is None:
+        raise JobError(_("No guardian version is active: train one and promote it first."))
+    return {"responses": responses}
+
+
+@job_kind(JUDGE_JOB, label=_("Judge responses with the active guardian"), queue="gpu", time_limit=12 * 3600,
+          validate=validate_judge)  # fmt: skip
+def run_judging(ctx: JobContext) -> None:
+    from alignment.training.guardian import load
+
+    version = services.active_version()
+    if version is None:
+        raise JobError(_("No guardian version is active: train one and promote it first."))
+    guardian = load(services.version_dir(version), base_model=version.base_model, device=device())
+    responses = Response.objects.filter(pk__in=ctx.config["responses"])
+    total, done = responses.count(), 0
+    ctx.log(f"judging {total} responses with guardian v{version.number}")
+    for batch in services.chunks(services.response_rows(responses)):
+        done += services.store_guardian_judgements(version, guardian.predict(batch), ctx.job_id)
+        ctx.progress(done / total, f"{done} of {total}")
+    ctx.set_metrics(version=version.number, judged=done)

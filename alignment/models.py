@@ -1,0 +1,99 @@
+"""Guardian versions and their judgements (DESIGN.md §2, §5; issue 5).
+
+A GuardianVersion is one training's result: the base model, the trained directory under ARTIFACTS_ROOT (adapter,
+manifest, predictions, split), the data hash, the config and the metrics on its test split beside the active
+version's on the same split. Exactly one version is active at a time (a partial unique constraint), and only
+a ready version can be.
+
+A Judgement is one response scored by a judge: a guardian version (probabilities per score) or the prompt
+judge (the rubric asked of a chat model). Scores are None when the judge's output could not be read; the
+reason is kept, never a guess.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class VersionStatus(models.TextChoices):
+    TRAINING = "training", _("Training")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+class GuardianVersion(models.Model):
+    number = models.PositiveIntegerField(_("version"), unique=True)
+    status = models.CharField(_("status"), max_length=12, choices=VersionStatus.choices, default=VersionStatus.TRAINING)
+    base_model = models.CharField(_("base model directory"), max_length=500)
+    model_dir = models.CharField(_("trained directory"), max_length=500, blank=True,
+                                 help_text=_("Relative to ARTIFACTS_ROOT."))  # fmt: skip
+    data_hash = models.CharField(_("data hash"), max_length=64, blank=True)
+    labels = models.PositiveIntegerField(_("accepted labels used"), default=0)
+    config = models.JSONField(_("training config"), default=dict, blank=True)
+    metrics = models.JSONField(_("metrics on its test split"), default=dict, blank=True)
+    baseline = models.JSONField(_("the active version on the same split"), null=True, blank=True)
+    counts = models.JSONField(_("rows per split"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    is_active = models.BooleanField(_("active"), default=False)
+    job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    promoted_at = models.DateTimeField(_("last promoted"), null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-number"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_guardian"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_active=False) | models.Q(status=VersionStatus.READY), name="only_ready_is_active"
+            ),
+        ]
+        verbose_name = _("guardian version")
+        verbose_name_plural = _("guardian versions")
+
+    def __str__(self) -> str:
+        return f"guardian v{self.number}"
+
+
+class JudgeKind(models.TextChoices):
+    GUARDIAN = "guardian", _("Guardian")
+    PROMPT = "prompt", _("Prompt judge")
+
+
+class Judgement(models.Model):
+    response = models.ForeignKey("benchmark.Response", on_delete=models.CASCADE, related_name="judgements")
+    judge = models.CharField(_("judge"), max_length=12, choices=JudgeKind.choices)
+    version = models.ForeignKey(
+        GuardianVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="judgements"
+    )
+    judge_model = models.CharField(_("judge model"), max_length=255, blank=True,
+                                   help_text=_("For the prompt judge: the endpoint's model."))  # fmt: skip
+    probabilities = models.JSONField(_("probability per score"), default=dict, blank=True)
+    scores = models.JSONField(_("scores"), null=True, blank=True)
+    risky = models.BooleanField(_("risky"), null=True)
+    feedback = models.JSONField(_("feedback"), default=dict, blank=True)
+    problem = models.TextField(_("why it could not be read"), blank=True)
+    job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "-pk"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["version", "response"],
+                condition=models.Q(version__isnull=False),
+                name="one_judgement_per_version",
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["response", "judge"])]
+
+    def __str__(self) -> str:
+        return f"{self.judge} on response {self.response_id}"

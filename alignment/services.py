@@ -1,0 +1,167 @@
+"""Guardian versions: the training data from accepted labels, training as a job, promotion and rollback,
+judging responses (DESIGN.md §2, §5; issue 5).
+
+The training itself is alignment.training.guardian (plain Python, no Django): this module turns accepted
+labels into its JSONL rows, runs it inside a job, and records the result as a GuardianVersion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.db.models import Max, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from alignment.models import GuardianVersion, JudgeKind, Judgement, VersionStatus
+from annotation.models import AcceptedLabel
+from benchmark.models import Response
+from medes_site import audit
+
+SCORE_KEYS = ("R1", "R2", "Q1", "Q2", "Q3", "Q4")
+JUDGE_BATCH = 32
+
+
+class GuardianError(ValueError):
+    pass
+
+
+# --- training data -------------------------------------------------------------------------------------
+
+
+def training_labels() -> QuerySet[AcceptedLabel]:
+    """Accepted labels of model responses that carry the six MedES scores (a scenario review's labels, or a
+    campaign with another schema, are not guardian training data)."""
+    return (
+        AcceptedLabel.objects.filter(item__response__isnull=False)
+        .filter(**{"scores__has_key": "R1"})
+        .select_related("item__scenario__scene", "item__response")
+        .order_by("pk")
+    )
+
+
+def training_rows(labels: Iterable[AcceptedLabel] | None = None) -> Iterator[dict[str, Any]]:
+    """One row per accepted label, in the format alignment.training.guardian_data reads."""
+    for accepted in labels if labels is not None else training_labels().iterator(chunk_size=2000):
+        scores = accepted.scores
+        if not all(key in scores for key in SCORE_KEYS):
+            continue
+        item = accepted.item
+        if item.response is None:  # a scenario review's label: not guardian data
+            continue
+        yield {
+            "id": f"accepted-{accepted.pk}", "scenario_id": str(item.scenario_id), "scene": item.scenario.scene.name,
+            "norm": item.scenario.norm, "scenario": item.scenario.stem, "response": item.response.text,
+            "scores": {key: int(scores[key]) for key in SCORE_KEYS}, "provenance": accepted.provenance,
+        }  # fmt: skip
+
+
+def write_rows(rows: Iterable[dict[str, Any]], path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
+    return n
+
+
+# --- versions ----------------------------------------------------------------------------------------------
+
+
+def artifacts_root() -> Path:
+    return Path(settings.ARTIFACTS_ROOT)
+
+
+def version_dir(version: GuardianVersion) -> Path:
+    return artifacts_root() / version.model_dir
+
+
+def new_version(
+    *, base_model: str, config: dict[str, Any], user: Any = None, job_id: int | None = None
+) -> GuardianVersion:
+    """A row for a training about to run; its number is the next free one (a unique constraint settles a race)."""
+    with transaction.atomic():
+        number = (GuardianVersion.objects.select_for_update().aggregate(n=Max("number"))["n"] or 0) + 1
+        return GuardianVersion.objects.create(
+            number=number, base_model=base_model, model_dir=f"guardian/v{number}", config=config,
+            created_by=user if getattr(user, "pk", None) else None, job_id=job_id,
+        )  # fmt: skip
+
+
+def active_version() -> GuardianVersion | None:
+    return GuardianVersion.objects.filter(is_active=True).first()
+
+
+def promote(version: GuardianVersion, *, user: AbstractBaseUser | AnonymousUser | None = None) -> GuardianVersion:
+    """Make ``version`` the only active one, in one transaction (a judging job reads either the old or the new
+    active version, never none or two). Repeating it is a no-op."""
+    with transaction.atomic():
+        locked = GuardianVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.status != VersionStatus.READY:
+            raise GuardianError(_("Only a trained (ready) version can be made active."))
+        if locked.is_active:
+            return locked
+        previous = GuardianVersion.objects.select_for_update().filter(is_active=True).first()
+        if previous is not None:
+            GuardianVersion.objects.filter(pk=previous.pk).update(is_active=False)
+        GuardianVersion.objects.filter(pk=locked.pk).update(is_active=True, promoted_at=timezone.now())
+        details = {"version": locked.number, "previous": previous.number if previous else None}
+        audit.record("guardian.promote", actor=user, obj=locked, details=details)
+    locked.refresh_from_db()
+    return locked
+
+
+def rollback(*, user: AbstractBaseUser | AnonymousUser | None = None) -> GuardianVersion:
+    """Make the version that was active before the current one active again."""
+    current = active_version()
+    candidates = GuardianVersion.objects.filter(status=VersionStatus.READY, promoted_at__isnull=False)
+    if current is not None:
+        candidates = candidates.exclude(pk=current.pk)
+    earlier = candidates.order_by("-promoted_at").first()
+    if earlier is None:
+        raise GuardianError(_("No earlier version was ever active: there is nothing to roll back to."))
+    return promote(earlier, user=user)
+
+
+# --- judging -----------------------------------------------------------------------------------------------
+
+
+def response_rows(responses: QuerySet[Response]) -> Iterator[dict[str, Any]]:
+    for response in responses.select_related("scenario__scene").order_by("pk").iterator(chunk_size=1000):
+        yield {"id": response.pk, "scene": response.scenario.scene.name, "norm": response.scenario.norm,
+               "scenario": response.scenario.stem, "response": response.text}  # fmt: skip
+
+
+def store_guardian_judgements(
+    version: GuardianVersion, predictions: Iterable[dict[str, Any]], job_id: int | None
+) -> int:
+    """Write (or replace) this version's judgement of each predicted response."""
+    n = 0
+    for prediction in predictions:
+        Judgement.objects.update_or_create(
+            version=version, response_id=int(prediction["id"]),
+            defaults={
+                "judge": JudgeKind.GUARDIAN, "probabilities": prediction.get("probabilities", {}),
+                "scores": prediction.get("scores"), "risky": prediction.get("risky"), "job_id": job_id,
+            },
+        )  # fmt: skip
+        n += 1
+    return n
+
+
+def chunks(rows: Iterable[dict[str, Any]], size: int = JUDGE_BATCH) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

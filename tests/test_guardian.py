@@ -1,0 +1,123 @@
+"""The guardian's Django side: training rows from accepted labels, a training job that records a version with
+its metrics, promotion (exactly one active, atomic) and rollback, and a judging job with the active version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import translation
+
+from alignment import services
+from alignment.jobs import JUDGE_JOB, TRAIN_JOB
+from alignment.models import GuardianVersion, Judgement, VersionStatus
+from annotation.models import AcceptedLabel, Campaign
+from annotation.services import Submission, next_assignment, submit_label
+from benchmark.models import Response
+from medes_site.jobs import JobError, enqueue_job, execute_job
+from medes_site.models import AuditEntry, Job, JobStatus
+from tests.conftest import Personas
+from tests.labeling_fixtures import RISKY, SAFE, build_campaign
+from tests.tinymodels import build_tiny_classifier
+
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
+
+def labeled_campaign(personas: Personas, scenarios: int) -> Campaign:
+    """k = 1: every submit is accepted at once. The secret model's answers are labeled safe, model-b's risky."""
+    campaign = build_campaign([personas.annotator], scenarios=scenarios, overlap=1)
+    while (assignment := next_assignment(campaign, personas.annotator)) is not None:
+        text = assignment.item.response.text if assignment.item.response else ""
+        scores = RISKY if "没问题" in text else SAFE
+        submit_label(assignment.item, personas.annotator, Submission(scores, idempotency_key=f"g{assignment.pk}"))
+    return campaign
+
+
+def ready_version(number: int, tmp: Path | None = None) -> GuardianVersion:
+    return GuardianVersion.objects.create(number=number, base_model=str(tmp or "/nowhere"),
+                                          model_dir=f"guardian/v{number}", status=VersionStatus.READY)  # fmt: skip
+
+
+def test_training_rows_carry_the_texts_and_scores_of_accepted_response_labels(personas: Personas) -> None:
+    campaign = labeled_campaign(personas, scenarios=2)
+    rows = list(services.training_rows())
+    assert len(rows) == AcceptedLabel.objects.filter(item__campaign=campaign).count() == 4
+    risky = [row for row in rows if row["scores"]["R1"] == -1]
+    assert len(risky) == 2 and all(row["response"].startswith("可以，没问题") for row in risky)
+    assert all(row["scene"] and row["norm"] == "知情同意与禁止买卖" and "病例" in row["scenario"] for row in rows)
+    from alignment.training.guardian_data import parse_rows
+
+    assert len(parse_rows(rows)) == 4  # the training code reads them as they are
+
+
+def test_promotion_keeps_exactly_one_version_active_and_rollback_restores_the_previous(personas: Personas) -> None:
+    first, second = ready_version(1), ready_version(2)
+    training = GuardianVersion.objects.create(number=3, base_model="/x", model_dir="guardian/v3")
+    services.promote(first, user=personas.ml_engineer)
+    services.promote(second, user=personas.ml_engineer)
+    assert list(GuardianVersion.objects.filter(is_active=True)) == [second]
+    assert services.promote(second).is_active  # repeating is a no-op
+    assert AuditEntry.objects.filter(action="guardian.promote").count() == 2
+    with translation.override("en"), pytest.raises(services.GuardianError, match="Only a trained"):
+        services.promote(training)
+    assert services.rollback(user=personas.ml_engineer) == first
+    assert list(GuardianVersion.objects.filter(is_active=True)) == [first]
+    with pytest.raises(IntegrityError), transaction.atomic():  # the database itself refuses two active versions
+        GuardianVersion.objects.filter(pk=second.pk).update(is_active=True)
+
+
+def test_rollback_without_an_earlier_version_says_so(db: None) -> None:
+    services.promote(ready_version(1))
+    with translation.override("en"), pytest.raises(services.GuardianError, match="nothing to roll back"):
+        services.rollback()
+
+
+def test_a_training_job_records_a_version_that_can_be_promoted_and_judge(
+    personas: Personas, tmp_path: Path, settings: Any
+) -> None:
+    settings.ARTIFACTS_ROOT = str(tmp_path / "artifacts")
+    settings.MEDES_DEVICE = "cpu"
+    labeled_campaign(personas, scenarios=8)  # 16 accepted labels
+    base = build_tiny_classifier(tmp_path / "base", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
+    with translation.override("en"), pytest.raises(JobError, match="base model directory"):
+        enqueue_job(TRAIN_JOB, {"base_model": str(tmp_path / "missing")}, user=personas.ml_engineer)
+    job = enqueue_job(TRAIN_JOB, {"base_model": str(base), "epochs": "2", "batch_size": "4"},
+                      user=personas.ml_engineer)  # fmt: skip
+    assert execute_job(job.pk) == JobStatus.SUCCEEDED, Job.objects.get(pk=job.pk).error
+    version = GuardianVersion.objects.get()
+    assert version.status == VersionStatus.READY and version.labels == 16 and len(version.data_hash) == 64
+    assert 0 <= version.metrics["risk"]["accuracy"] <= 1 and version.baseline is None
+    assert (services.version_dir(version) / "guardian.json").is_file()
+    assert not version.is_active  # an ml_engineer decides
+    with translation.override("en"), pytest.raises(JobError, match="No guardian version is active"):
+        enqueue_job(JUDGE_JOB, {"responses": list(Response.objects.values_list("pk", flat=True))})
+    services.promote(version)
+    responses = list(Response.objects.values_list("pk", flat=True))
+    judging = enqueue_job(JUDGE_JOB, {"responses": responses}, user=personas.ml_engineer)
+    assert execute_job(judging.pk) == JobStatus.SUCCEEDED, Job.objects.get(pk=judging.pk).error
+    judgements = Judgement.objects.filter(version=version)
+    assert judgements.count() == len(responses)
+    one = judgements.first()
+    assert one is not None and set(one.probabilities) == {"R1", "R2", "Q1", "Q2", "Q3", "Q4"}
+    assert set(one.scores or {}) == set(one.probabilities) and one.risky in (True, False)
+    # judging again replaces, never duplicates
+    again = enqueue_job(JUDGE_JOB, {"responses": responses}, user=personas.ml_engineer)
+    assert execute_job(again.pk) == JobStatus.SUCCEEDED
+    assert Judgement.objects.filter(version=version).count() == len(responses)
+    # the next training is compared with the active version on its own test split
+    second = enqueue_job(TRAIN_JOB, {"base_model": str(base), "epochs": "1"}, user=personas.ml_engineer)
+    assert execute_job(second.pk) == JobStatus.SUCCEEDED, Job.objects.get(pk=second.pk).error
+    newer = GuardianVersion.objects.get(number=2)
+    assert newer.baseline is not None and "metrics" in newer.baseline
+
+
+def test_too_few_labels_fail_the_training_with_a_reason(personas: Personas, tmp_path: Path, settings: Any) -> None:
+    settings.ARTIFACTS_ROOT = str(tmp_path / "artifacts")
+    base = build_tiny_classifier(tmp_path / "base")
+    job = enqueue_job(TRAIN_JOB, {"base_model": str(base)}, user=personas.ml_engineer)
+    with translation.override("en"):
+        assert execute_job(job.pk) == JobStatus.FAILED
+    assert "too few to train on" in Job.objects.get(pk=job.pk).error
+    assert not GuardianVersion.objects.exists()
