@@ -137,6 +137,16 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("benchmark:scenario", args=[999999]),
         row(set(), not_found={"curator", "reviewer", "admin"}),
     ),
+    # an empty form: refused with the reason (400) to those who may edit, after the role check for the rest
+    ("scenario-edit", "post", lambda j: reverse("benchmark:scenario_edit", args=[j["scenario"].pk]), FIXERS),
+    (
+        "scenario-edit-missing",
+        "post",
+        lambda j: reverse("benchmark:scenario_edit", args=[999999]),
+        row(set(), not_found={"curator", "admin"}),
+    ),
+    # an empty bulk change goes back to the list with the reason
+    ("scenario-bulk-status", "post", lambda j: reverse("benchmark:scenario_bulk_status"), row(SOURCE_READERS)),
     (
         "source",
         "get",
@@ -575,3 +585,37 @@ def test_healthz_is_public(db: None, client: Client) -> None:
 def test_there_is_no_sign_up_page(db: None, client: Client) -> None:
     for path in ("/accounts/signup/", "/accounts/register/", "/signup/"):
         assert client.get(path).status_code == 404
+
+
+def _named_routes() -> set[str]:
+    """Every named URL pattern of the project, as namespace:name."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found: set[str] = set()
+
+    def walk(patterns: list[Any], namespace: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                walk(pattern.url_patterns, inner)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                found.add(namespace + pattern.name)
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+# Routes the matrix does not walk, and where they are tested instead: the admin checks staff itself
+# (test_admin_*); the API routes (test_api_* here, tests/test_*_api.py); the schema and its docs
+# (tests/test_api_tokens.py); sign-in, sign-out and the language switch (tests/test_auth.py, test_i18n);
+# the health check (test_healthz_is_public).
+NOT_IN_MATRIX_PREFIXES = ("admin:", "api-", "api:", "api_schema", "api_docs", "login", "logout", "set_language",
+                          "healthz")  # fmt: skip
+
+
+def test_the_matrix_walks_every_named_route(personas: Personas, jobs: dict[str, Any]) -> None:
+    from django.urls import resolve
+
+    walked = {resolve(url(jobs).split("?")[0]).view_name for _name, _method, url, _expected in MATRIX}
+    missing = sorted(name for name in _named_routes() - walked if not name.startswith(NOT_IN_MATRIX_PREFIXES))
+    assert not missing, f"routes no access test walks: {missing}"

@@ -3,11 +3,15 @@ its metrics, promotion (exactly one active, atomic) and rollback, and a judging 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import translation
 
 from alignment import services
@@ -121,3 +125,31 @@ def test_too_few_labels_fail_the_training_with_a_reason(personas: Personas, tmp_
         assert execute_job(job.pk) == JobStatus.FAILED
     assert "too few to train on" in Job.objects.get(pk=job.pk).error
     assert not GuardianVersion.objects.exists()
+
+
+def test_the_commands_and_the_admin_train_promote_and_judge(
+    personas: Personas, tmp_path: Path, settings: Any, client_as: Any
+) -> None:
+    settings.ARTIFACTS_ROOT = str(tmp_path / "artifacts")
+    settings.MEDES_DEVICE = "cpu"
+    campaign = labeled_campaign(personas, scenarios=6)  # 12 accepted labels
+    base = build_tiny_classifier(tmp_path / "base")
+    with translation.override("en"), pytest.raises(CommandError, match="base model directory"):
+        call_command("train_guardian", "--base", str(tmp_path / "missing"), "--here")
+    out = io.StringIO()
+    call_command("train_guardian", "--base", str(base), "--epochs", "1", "--here", stdout=out)
+    assert "guardian v1 ready" in out.getvalue()
+    version = GuardianVersion.objects.get()
+    admin = client_as(personas.admin)
+    changelist = reverse("admin:alignment_guardianversion_changelist")
+    admin.post(changelist, {"action": "promote", "_selected_action": [version.pk]})
+    assert GuardianVersion.objects.get().is_active
+    admin.post(changelist, {"action": "retrain", "_selected_action": [version.pk]})
+    queued = Job.objects.filter(kind=TRAIN_JOB, status=JobStatus.QUEUED).get()
+    assert queued.config["base_model"] == str(base) and queued.triggered_by == personas.admin
+    with pytest.raises(CommandError, match="no campaign named"):
+        call_command("judge", "--campaign", "nope", "--here")
+    out = io.StringIO()
+    call_command("judge", "--campaign", campaign.name, "--here", stdout=out)
+    assert f"judged {campaign.items.count()} responses with guardian v1" in out.getvalue()
+    assert Judgement.objects.filter(version=version).count() == campaign.items.count()

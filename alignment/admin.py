@@ -1,0 +1,70 @@
+"""The guardian in the admin: versions with their metrics, promote one, retrain on the current accepted labels."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from alignment import services
+from alignment.jobs import TRAIN_JOB
+from alignment.models import GuardianVersion, Judgement
+from medes_site.jobs import JobError, enqueue_job
+
+
+@admin.register(GuardianVersion)
+class GuardianVersionAdmin(admin.ModelAdmin[GuardianVersion]):
+    list_display = ("number", "status", "is_active", "labels", "short_hash", "base_model", "created_at", "promoted_at")
+    list_filter = ("status", "is_active")
+    readonly_fields = (
+        "number", "status", "is_active", "base_model", "model_dir", "data_hash", "labels", "config", "metrics",
+        "baseline", "counts", "error", "job", "created_by", "created_at", "promoted_at",
+    )  # fmt: skip
+    actions = ("promote", "retrain")
+
+    @admin.display(description=gettext_lazy("data hash"))
+    def short_hash(self, version: GuardianVersion) -> str:
+        return version.data_hash[:12]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # versions come from training jobs only
+
+    @admin.action(description=gettext_lazy("Make the selected version the active guardian"))
+    def promote(self, request: HttpRequest, queryset: QuerySet[GuardianVersion]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one version to make active."), messages.ERROR)
+            return
+        try:
+            version = services.promote(queryset.get(), user=request.user)
+        except services.GuardianError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self.message_user(request, _("Guardian v%(n)d is now active.") % {"n": version.number})
+
+    @admin.action(description=gettext_lazy("Retrain on the current accepted labels (same base model)"))
+    def retrain(self, request: HttpRequest, queryset: QuerySet[GuardianVersion]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose the one version whose base model to train again."), messages.ERROR)
+            return
+        version = queryset.get()
+        try:
+            job = enqueue_job(TRAIN_JOB, {"base_model": version.base_model, **version.config.get("options", {})},
+                              user=request.user, request=request)  # fmt: skip
+        except JobError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self.message_user(request, _("Training started as job %(job)d.") % {"job": job.pk})
+
+
+@admin.register(Judgement)
+class JudgementAdmin(admin.ModelAdmin[Judgement]):
+    list_display = ("response", "judge", "version", "risky", "created_at")
+    list_filter = ("judge", "risky")
+    raw_id_fields = ("response", "version", "job")
+    readonly_fields = ("response", "judge", "version", "judge_model", "probabilities", "scores", "risky", "feedback",
+                       "problem", "job", "created_at")  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
