@@ -36,6 +36,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append({"label": _("My labels"), "url": reverse("annotation:history"), "key": "my-labels"})
     if has_role(user, Role.REVIEWER, Role.CURATOR, Role.ML_ENGINEER):  # issue 4: labeling campaigns
         items.append({"label": _("Campaigns"), "url": reverse("campaigns:list"), "key": "campaigns"})
+    if has_role(user, Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR):  # issue 5: the guardian
+        items.append({"label": _("Guardian"), "url": reverse("guardian:home"), "key": "guardian"})
     if has_role(user, *JOB_ROLES):
         items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
     if user.is_staff:

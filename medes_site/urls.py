@@ -37,6 +37,8 @@ urlpatterns = [
     # --- issue 4, review side: campaigns, adjudication, agreement, exports; its API ---
     path("campaigns/", include("annotation.urls_review")),
     path("api/annotation/", include("annotation.api")),
+    # --- issue 5: the guardian ---
+    path("guardian/", include("alignment.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from alignment.models import GuardianVersion, VersionStatus
 from annotation.models import Member
 from annotation.services import next_assignment
 from benchmark.import_uploads import store_upload
@@ -42,6 +43,8 @@ MODEL_ROLES = {"curator", "ml_engineer", "admin"}
 SOURCE_READERS = {"curator", "reviewer", "admin"}
 FIXERS = {**row(set()), "curator": 400, "admin": 400}
 ANNOTATOR_ONLY = row({"annotator"}, not_found={"admin"})
+GUARDIAN_READERS = {"ml_engineer", "reviewer", "curator", "admin"}
+GUARDIAN_ACTORS_400 = {**row(set()), "ml_engineer": 400, "admin": 400}
 CAMPAIGN_READERS = {"reviewer", "curator", "ml_engineer", "admin"}
 CAMPAIGN_EDITORS = {"reviewer", "curator", "admin"}
 ADJUDICATORS = row({"reviewer"}, not_found={"admin"})
@@ -145,6 +148,35 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("benchmark:scenario_edit", args=[999999]),
         row(set(), not_found={"curator", "admin"}),
     ),
+    # --- issue 5: the guardian. ML engineers act; reviewers and curators read.
+    ("guardian", "get", lambda j: reverse("guardian:home"), row(GUARDIAN_READERS)),
+    (
+        "guardian-version",
+        "get",
+        lambda j: reverse("guardian:version", args=[j["guardian"].number]),
+        row(GUARDIAN_READERS),
+    ),
+    (
+        "guardian-version-missing",
+        "get",
+        lambda j: reverse("guardian:version", args=[999]),
+        row(set(), not_found=GUARDIAN_READERS),
+    ),
+    ("guardian-train", "post", lambda j: reverse("guardian:train"), GUARDIAN_ACTORS_400),  # an empty form
+    ("guardian-judge", "post", lambda j: reverse("guardian:judge"), GUARDIAN_ACTORS_400),
+    (
+        "guardian-promote",
+        "post",
+        lambda j: reverse("guardian:promote", args=[j["guardian"].number]),
+        row({"ml_engineer", "admin"}),
+    ),
+    (
+        "guardian-promote-missing",
+        "post",
+        lambda j: reverse("guardian:promote", args=[999]),
+        row(set(), not_found={"ml_engineer", "admin"}),
+    ),
+    ("guardian-rollback", "post", lambda j: reverse("guardian:rollback"), row({"ml_engineer", "admin"})),
     # an empty bulk change goes back to the list with the reason
     ("scenario-bulk-status", "post", lambda j: reverse("benchmark:scenario_bulk_status"), row(SOURCE_READERS)),
     (
@@ -490,6 +522,9 @@ def jobs(personas: Personas) -> dict[str, Any]:
             )[0],
             "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
             **_provision_and_amendment(),
+            "guardian": GuardianVersion.objects.create(
+                number=1, base_model="/base", model_dir="guardian/v1", status=VersionStatus.READY
+            ),
         },
     )
 

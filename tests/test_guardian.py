@@ -153,3 +153,56 @@ def test_the_commands_and_the_admin_train_promote_and_judge(
     call_command("judge", "--campaign", campaign.name, "--here", stdout=out)
     assert f"judged {campaign.items.count()} responses with guardian v1" in out.getvalue()
     assert Judgement.objects.filter(version=version).count() == campaign.items.count()
+
+
+def _metrics(probability: float) -> dict[str, Any]:
+    """Real metrics (compute_metrics) of four test rows, at a given confidence."""
+    from alignment.training.guardian_data import FLAG_VALUE
+    from alignment.training.guardian_metrics import compute_metrics
+
+    gold = [SAFE, RISKY, SAFE, RISKY]
+    records = [
+        {"id": str(n), "gold": g,
+         "probabilities": {k: probability if g[k] == FLAG_VALUE[k] else 1 - probability for k in g}}
+        for n, g in enumerate(gold)
+    ]  # fmt: skip
+    return compute_metrics(records)
+
+
+def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers_act_on_it(
+    personas: Personas, client_as: Any, tmp_path: Path
+) -> None:
+    old = GuardianVersion.objects.create(number=1, base_model="/b", model_dir="guardian/v1", status=VersionStatus.READY,
+                                         metrics=_metrics(0.6), labels=40)  # fmt: skip
+    services.promote(old)
+    new = GuardianVersion.objects.create(
+        number=2, base_model="/b", model_dir="guardian/v2", status=VersionStatus.READY, metrics=_metrics(0.9),
+        baseline={"model_dir": "guardian/v1", "metrics": _metrics(0.2)}, labels=60,
+    )  # fmt: skip
+    reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
+    page = reviewer.get(reverse("guardian:home")).content.decode()
+    assert 'data-version="2"' in page and 'data-version="1" class="active"' in page
+    assert 'data-testid="train"' not in page  # reviewers read, ML engineers act
+    detail = reviewer.get(reverse("guardian:version", args=[2])).content.decode()
+    # v2 is right on all four rows; v1, on the same split at 0.2 confidence, gets every flag wrong
+    assert '<td data-figure="accuracy" data-value="1.000">1.000 <span class="muted">(0.000)</span>' in detail
+    assert 'data-confusion="risk"' in detail and 'data-testid="promote"' not in detail
+    ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
+    assert ml.post(reverse("guardian:promote", args=[2])).status_code == 302
+    assert GuardianVersion.objects.get(is_active=True) == new
+    assert ml.post(reverse("guardian:rollback")).status_code == 302
+    assert GuardianVersion.objects.get(is_active=True) == old
+    # training from the page: a missing base is refused with the reason; a real one starts one job per form
+    refused = ml.post(reverse("guardian:train"), {"base_model": str(tmp_path / "none"), "epochs": 1,
+                                                  "learning_rate": 0.001, "batch_size": 4, "max_length": 64,
+                                                  "lora_r": 4, "request_key": "k1"})  # fmt: skip
+    assert refused.status_code == 400 and "base model directory" in refused.content.decode()
+    base = build_tiny_classifier(tmp_path / "base")
+    form = {"base_model": str(base), "epochs": 1, "learning_rate": 0.001, "batch_size": 4, "max_length": 64,
+            "lora_r": 4, "request_key": "k2"}  # fmt: skip
+    first, again = ml.post(reverse("guardian:train"), form), ml.post(reverse("guardian:train"), form)
+    job = Job.objects.get(kind=TRAIN_JOB)
+    assert first["Location"] == again["Location"] == reverse("jobs:detail", args=[job.pk])
+    assert job.config["base_model"] == str(base) and job.config["options"]["lora_r"] == 4
+    # judging from the page needs a campaign or a model
+    assert ml.post(reverse("guardian:judge"), {"request_key": "j1"}).status_code == 400

@@ -1,0 +1,61 @@
+"""Forms of the guardian page: start a training, start a judging run."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from annotation.models import Campaign
+from benchmark.models import RegisteredModel, Release, Response
+
+
+class TrainForm(forms.Form):
+    base_model = forms.CharField(
+        label=_("base model directory"), max_length=500,
+        help_text=_("A directory on the training server with config.json, safetensors weights and a tokenizer."),
+    )  # fmt: skip
+    epochs = forms.FloatField(label=_("epochs"), min_value=0.1, max_value=100, initial=3)
+    learning_rate = forms.FloatField(label=_("learning rate"), min_value=1e-7, max_value=1, initial=5e-4)
+    batch_size = forms.IntegerField(label=_("batch size"), min_value=1, max_value=1024, initial=8)
+    max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=32768, initial=512)
+    lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=512, initial=8)
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+
+    def job_config(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {key: data[key] for key in ("base_model", "epochs", "learning_rate", "batch_size", "max_length",
+                                            "lora_r")}  # fmt: skip
+
+
+class JudgeForm(forms.Form):
+    campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.none(), required=False, label=_("a campaign's responses")
+    )
+    model = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), required=False, label=_("or a model's"))
+    release = forms.ModelChoiceField(queryset=Release.objects.none(), required=False, label=_("on this release"))
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = Campaign.objects.filter(subject="responses").order_by("name")  # type: ignore[attr-defined]
+        self.fields["model"].queryset = RegisteredModel.objects.order_by("name")  # type: ignore[attr-defined]
+        self.fields["release"].queryset = Release.objects.order_by("-pk")  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("campaign")) == bool(data.get("model")):
+            raise forms.ValidationError(_("Choose a campaign, or a model (and optionally a release)."))
+        return data
+
+    def response_ids(self) -> list[int]:
+        data = self.cleaned_data
+        if data.get("campaign"):
+            found = Response.objects.filter(campaign_items__campaign=data["campaign"])
+        else:
+            found = Response.objects.filter(model=data["model"])
+            if data.get("release"):
+                found = found.filter(scenario__release_items__release=data["release"])
+        return list(found.values_list("pk", flat=True).distinct())

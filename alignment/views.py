@@ -1,0 +1,137 @@
+"""The guardian page: versions with their metrics beside the active version's, training, promotion and
+rollback, and judging runs. ML engineers act; reviewers and curators read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from alignment import services
+from alignment.forms import JudgeForm, TrainForm
+from alignment.jobs import JUDGE_JOB, TRAIN_JOB
+from alignment.models import GuardianVersion
+from alignment.training.guardian_data import SCORE_KEYS
+from medes_site.http import AuthedRequest
+from medes_site.jobs import JobError, enqueue_job
+from medes_site.models import Job
+from medes_site.roles import Role, has_role, role_required
+
+READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR)
+FIGURES = ("accuracy", "precision", "recall", "f1", "ece")
+
+
+def get_version(number: int) -> GuardianVersion:
+    version = GuardianVersion.objects.filter(number=number).first()
+    if version is None:
+        raise Http404
+    return version
+
+
+def _page(request: AuthedRequest, *, train: TrainForm | None = None, judge: JudgeForm | None = None,
+          status: int = 200) -> HttpResponse:  # fmt: skip
+    context = {
+        "versions": GuardianVersion.objects.all()[:50],
+        "active": services.active_version(),
+        "may_act": has_role(request.user, Role.ML_ENGINEER),
+        "train_form": train or TrainForm(initial={"base_model": _last_base()}),
+        "judge_form": judge or JudgeForm(),
+        "jobs": Job.objects.filter(kind__in=(TRAIN_JOB, JUDGE_JOB)).order_by("-pk")[:10],
+    }
+    return render(request, "alignment/guardian.html", context, status=status)
+
+
+def _last_base() -> str:
+    last = GuardianVersion.objects.first()
+    return last.base_model if last else ""
+
+
+@require_GET
+@role_required(*READERS)
+def guardian(request: AuthedRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _rows(version: GuardianVersion) -> list[dict[str, Any]]:
+    """Per score and for the risk flag: this version's figures beside the active version's on the same split."""
+    mine, theirs = version.metrics or {}, (version.baseline or {}).get("metrics") or {}
+    rows = []
+    for key in (*SCORE_KEYS, "risk"):
+        a = mine.get("risk") if key == "risk" else (mine.get("per_score") or {}).get(key)
+        b = theirs.get("risk") if key == "risk" else (theirs.get("per_score") or {}).get(key)
+        rows.append({"key": key, "figures": [(name, (a or {}).get(name), (b or {}).get(name)) for name in FIGURES],
+                     "confusion": (a or {}).get("confusion")})  # fmt: skip
+    return rows
+
+
+@require_GET
+@role_required(*READERS)
+def version_detail(request: AuthedRequest, number: int) -> HttpResponse:
+    version = get_version(number)
+    context = {
+        "version": version, "rows": _rows(version), "may_act": has_role(request.user, Role.ML_ENGINEER),
+        "baseline_error": (version.baseline or {}).get("error", ""),
+        "compared_with": (version.baseline or {}).get("model_dir", ""),
+    }  # fmt: skip
+    return render(request, "alignment/guardian_version.html", context)
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def train(request: AuthedRequest) -> HttpResponse:
+    form = TrainForm(request.POST)
+    if not form.is_valid():
+        return _page(request, train=form, status=400)
+    try:
+        job = enqueue_job(TRAIN_JOB, form.job_config(), user=request.user, request=request,
+                          request_key=form.cleaned_data["request_key"] or None)  # fmt: skip
+    except JobError as error:
+        form.add_error(None, str(error))
+        return _page(request, train=form, status=400)
+    messages.success(request, _("Training started as job %(job)d.") % {"job": job.pk})
+    return redirect("jobs:detail", pk=job.pk)
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def promote(request: AuthedRequest, number: int) -> HttpResponse:
+    version = get_version(number)
+    try:
+        services.promote(version, user=request.user)
+    except services.GuardianError as error:
+        messages.error(request, str(error))
+        return redirect("guardian:version", number=number)
+    messages.success(request, _("Guardian v%(n)d is now active.") % {"n": version.number})
+    return redirect("guardian:version", number=number)
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def rollback(request: AuthedRequest) -> HttpResponse:
+    try:
+        version = services.rollback(user=request.user)
+    except services.GuardianError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Guardian v%(n)d is now active.") % {"n": version.number})
+    return redirect("guardian:home")
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def judge(request: AuthedRequest) -> HttpResponse:
+    form = JudgeForm(request.POST)
+    if not form.is_valid():
+        return _page(request, judge=form, status=400)
+    try:
+        job = enqueue_job(JUDGE_JOB, {"responses": form.response_ids()}, user=request.user, request=request,
+                          request_key=form.cleaned_data["request_key"] or None)  # fmt: skip
+    except JobError as error:
+        form.add_error(None, str(error))
+        return _page(request, judge=form, status=400)
+    messages.success(request, _("Judging started as job %(job)d.") % {"job": job.pk})
+    return redirect("jobs:detail", pk=job.pk)
