@@ -9,4 +9,15 @@ class AlignmentConfig(AppConfig):
     verbose_name = _("Alignment")
 
     def ready(self) -> None:
+        from django.db import transaction
+        from django.db.models.signals import post_save
+
         from alignment import jobs  # noqa: F401 - registers the job kinds
+        from alignment.services import maybe_retrain
+        from annotation.models import AcceptedLabel
+
+        def accepted(sender: object, created: bool = False, **kwargs: object) -> None:
+            if created:  # annotation knows nothing of the guardian: it listens here
+                transaction.on_commit(maybe_retrain)
+
+        post_save.connect(accepted, sender=AcceptedLabel, dispatch_uid="guardian-retrain", weak=False)

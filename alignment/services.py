@@ -8,6 +8,7 @@ labels into its JSONL rows, runs it inside a job, and records the result as a Gu
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from alignment.models import GuardianVersion, JudgeKind, Judgement, VersionStatu
 from annotation.models import AcceptedLabel
 from benchmark.models import Response
 from medes_site import audit
+from medes_site.models import Job, JobStatus
 
+logger = logging.getLogger(__name__)
 SCORE_KEYS = ("R1", "R2", "Q1", "Q2", "Q3", "Q4")
 JUDGE_BATCH = 32
 
@@ -165,3 +168,29 @@ def chunks(rows: Iterable[dict[str, Any]], size: int = JUDGE_BATCH) -> Iterator[
             batch = []
     if batch:
         yield batch
+
+
+# --- retraining by itself ----------------------------------------------------------------------------------
+
+
+def maybe_retrain() -> Job | None:
+    """When MEDES_GUARDIAN_RETRAIN_EVERY accepted labels arrived since the newest version was trained, start a
+    training on the same base model, unless one is already queued or running. Returns the job it started."""
+    from alignment.jobs import TRAIN_JOB
+    from medes_site.jobs import JobError, enqueue_job
+
+    every = int(getattr(settings, "MEDES_GUARDIAN_RETRAIN_EVERY", 0) or 0)
+    if every <= 0:
+        return None  # off (the default): not even a query
+    newest = GuardianVersion.objects.exclude(status=VersionStatus.FAILED).order_by("-number").first()
+    if newest is None:
+        return None  # nothing to retrain from: the first version is started by a person, who names the base
+    if Job.objects.filter(kind=TRAIN_JOB, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exists():
+        return None
+    if training_labels().count() - newest.labels < every:
+        return None
+    try:
+        return enqueue_job(TRAIN_JOB, {"base_model": newest.base_model, **newest.config.get("options", {})})
+    except JobError as error:  # the base moved away, say: a person has to look
+        logger.warning("automatic guardian retraining not started: %s", error)
+        return None

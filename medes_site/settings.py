@@ -143,6 +143,8 @@ MEDES_SOURCE_MAX_BYTES = env.read_int("MEDES_SOURCE_MAX_BYTES", 50 * 1024 * 1024
 MEDES_PARSE_SECONDS = env.read_int("MEDES_PARSE_SECONDS", 120, minimum=1)
 MEDES_PARSE_MEMORY_MB = env.read_int("MEDES_PARSE_MEMORY_MB", 1024, minimum=128)
 MEDES_DEVICE = env.read_choice("MEDES_DEVICE", "auto", ("auto", "cpu", "cuda"))
+# Start a guardian training by itself once this many accepted labels arrived since the last one (0: never).
+MEDES_GUARDIAN_RETRAIN_EVERY = env.read_int("MEDES_GUARDIAN_RETRAIN_EVERY", 0, minimum=0)
 
 # Drafting scenarios (benchmark.generation). Two backends, each offered only when configured: an
 # OpenAI-compatible endpoint (vLLM, SGLang, `transformers serve`, a hosted API) and a local Hugging Face

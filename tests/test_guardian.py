@@ -29,9 +29,9 @@ from tests.tinymodels import build_tiny_classifier
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
 
-def labeled_campaign(personas: Personas, scenarios: int) -> Campaign:
+def labeled_campaign(personas: Personas, scenarios: int, name: str = "Pilot") -> Campaign:
     """k = 1: every submit is accepted at once. The secret model's answers are labeled safe, model-b's risky."""
-    campaign = build_campaign([personas.annotator], scenarios=scenarios, overlap=1)
+    campaign = build_campaign([personas.annotator], scenarios=scenarios, overlap=1, name=name)
     while (assignment := next_assignment(campaign, personas.annotator)) is not None:
         text = assignment.item.response.text if assignment.item.response else ""
         scores = RISKY if "没问题" in text else SAFE
@@ -206,3 +206,32 @@ def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers
     assert job.config["base_model"] == str(base) and job.config["options"]["lora_r"] == 4
     # judging from the page needs a campaign or a model
     assert ml.post(reverse("guardian:judge"), {"request_key": "j1"}).status_code == 400
+
+
+def test_enough_new_accepted_labels_start_a_training_by_themselves(
+    personas: Personas, settings: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.MEDES_GUARDIAN_RETRAIN_EVERY = 3
+    with django_capture_on_commit_callbacks() as callbacks:
+        labeled_campaign(personas, scenarios=1)  # 2 accepted labels
+    assert services.maybe_retrain in callbacks  # each new accepted label asks, once its transaction commits
+    assert services.maybe_retrain() is None  # no version yet: the first training is a person's to start
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    labeled = services.training_labels().count()
+    GuardianVersion.objects.create(number=1, base_model=str(base), model_dir="guardian/v1", labels=labeled,
+                                   status=VersionStatus.READY, config={"options": {"epochs": 2.0}})  # fmt: skip
+    assert services.maybe_retrain() is None  # nothing new since v1
+    labeled_campaign(personas, scenarios=1, name="More")
+    added = services.training_labels().count() - labeled
+    settings.MEDES_GUARDIAN_RETRAIN_EVERY = added + 1
+    assert added > 0 and services.maybe_retrain() is None  # one short
+    labeled_campaign(personas, scenarios=1, name="Even more")
+    job = services.maybe_retrain()
+    assert job is not None and job.kind == TRAIN_JOB
+    assert job.config == {"base_model": str(base), "options": {"epochs": 2.0}}
+    assert services.maybe_retrain() is None  # one training at a time
+    settings.MEDES_GUARDIAN_RETRAIN_EVERY = 0
+    Job.objects.all().delete()
+    assert services.maybe_retrain() is None  # switched off
