@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from annotation.models import Campaign
+from annotation.schema import MEDES_RUBRIC
 from benchmark.models import RegisteredModel, Release, Response
 
 
@@ -59,3 +60,22 @@ class JudgeForm(forms.Form):
             if data.get("release"):
                 found = found.filter(scenario__release_items__release=data["release"])
         return list(found.values_list("pk", flat=True).distinct())
+
+
+class ReviewForm(forms.Form):
+    """A reviewer's decision on a judgement: the six scores (the guardian's, as given, or corrected), the
+    feedback as it should read, and a note."""
+
+    rationale = forms.CharField(label=_("feedback"), required=False, max_length=20_000,
+                                widget=forms.Textarea(attrs={"rows": 4}))  # fmt: skip
+    note = forms.CharField(label=_("note"), required=False, max_length=2000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for d in MEDES_RUBRIC.dimensions:
+            self.fields[f"s-{d.key}"] = forms.TypedChoiceField(
+                label=d.label, choices=[(v, str(v)) for v in d.values], coerce=int, widget=forms.RadioSelect
+            )
+
+    def scores(self) -> dict[str, int]:
+        return {d.key: self.cleaned_data[f"s-{d.key}"] for d in MEDES_RUBRIC.dimensions}

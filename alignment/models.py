@@ -68,6 +68,11 @@ class JudgeKind(models.TextChoices):
     PROMPT = "prompt", _("Prompt judge")
 
 
+class ReviewDecision(models.TextChoices):
+    AGREED = "agreed", _("Agreed")
+    CORRECTED = "corrected", _("Corrected")
+
+
 class Judgement(models.Model):
     response = models.ForeignKey("benchmark.Response", on_delete=models.CASCADE, related_name="judgements")
     judge = models.CharField(_("judge"), max_length=12, choices=JudgeKind.choices)
@@ -81,8 +86,21 @@ class Judgement(models.Model):
     risky = models.BooleanField(_("risky"), null=True)
     feedback = models.JSONField(_("feedback"), default=dict, blank=True)
     problem = models.TextField(_("why it could not be read"), blank=True)
+    uncertainty = models.FloatField(
+        _("uncertainty"), null=True, blank=True, db_index=True,
+        help_text=_("How close the least certain score is to 0.5 (0: a coin toss); reviewers see the lowest first."),
+    )  # fmt: skip
     job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # a reviewer's decision: the judgement then stands as an accepted label (provenance "guardian, reviewed")
+    decision = models.CharField(_("review"), max_length=12, choices=ReviewDecision.choices, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    accepted = models.OneToOneField(
+        "annotation.AcceptedLabel", null=True, blank=True, on_delete=models.SET_NULL, related_name="judgement"
+    )
 
     class Meta:
         ordering: ClassVar[list[str]] = ["-created_at", "-pk"]

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from alignment.models import GuardianVersion, JudgeKind, Judgement, VersionStatus
-from annotation.models import AcceptedLabel
+from alignment.models import GuardianVersion, JudgeKind, Judgement, ReviewDecision, VersionStatus
+from annotation.models import AcceptedLabel, Campaign, CampaignStatus, Item, ItemState, Provenance
+from annotation.schema import MEDES_RUBRIC
 from benchmark.models import Response
 from medes_site import audit
 from medes_site.models import Job, JobStatus
@@ -142,17 +143,26 @@ def response_rows(responses: QuerySet[Response]) -> Iterator[dict[str, Any]]:
                "scenario": response.scenario.stem, "response": response.text}  # fmt: skip
 
 
+def uncertainty(probabilities: Mapping[str, float]) -> float | None:
+    """How far the least certain score is from a coin toss: 0 means one score is at exactly 0.5."""
+    return min((abs(float(p) - 0.5) for p in probabilities.values()), default=None)
+
+
 def store_guardian_judgements(
     version: GuardianVersion, predictions: Iterable[dict[str, Any]], job_id: int | None
 ) -> int:
-    """Write (or replace) this version's judgement of each predicted response."""
+    """Write (or replace) this version's judgement of each predicted response; a reviewed one is kept."""
     n = 0
     for prediction in predictions:
+        response_id = int(prediction["id"])
+        if Judgement.objects.filter(version=version, response_id=response_id, accepted__isnull=False).exists():
+            continue  # a reviewer already stood behind it: judging again does not undo their work
+        probabilities = prediction.get("probabilities", {})
         Judgement.objects.update_or_create(
-            version=version, response_id=int(prediction["id"]),
+            version=version, response_id=response_id,
             defaults={
-                "judge": JudgeKind.GUARDIAN, "probabilities": prediction.get("probabilities", {}),
-                "scores": prediction.get("scores"), "risky": prediction.get("risky"), "job_id": job_id,
+                "judge": JudgeKind.GUARDIAN, "probabilities": probabilities, "scores": prediction.get("scores"),
+                "risky": prediction.get("risky"), "uncertainty": uncertainty(probabilities), "job_id": job_id,
             },
         )  # fmt: skip
         n += 1
@@ -194,3 +204,93 @@ def maybe_retrain() -> Job | None:
     except JobError as error:  # the base moved away, say: a person has to look
         logger.warning("automatic guardian retraining not started: %s", error)
         return None
+
+
+# --- reviewing the guardian's judgements ---------------------------------------------------------------------
+
+GUARDIAN_REVIEWS = "Guardian reviews"  # the campaign that holds the accepted labels reviewers make from judgements
+QUEUE_WINDOW = 500
+
+
+def pending_judgements() -> QuerySet[Judgement]:
+    return Judgement.objects.filter(accepted__isnull=True, scores__isnull=False, decision="").select_related(
+        "response__scenario__scene", "response__model", "version"
+    )
+
+
+def expert_scores(response_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Accepted labels experts made (consensus or adjudication) for these responses."""
+    rows = AcceptedLabel.objects.filter(item__response_id__in=list(response_ids)).exclude(
+        provenance=Provenance.GUARDIAN_REVIEWED
+    )
+    return {response: dict(scores) for response, scores in rows.values_list("item__response_id", "scores")}
+
+
+def review_queue(limit: int = QUEUE_WINDOW) -> list[Judgement]:
+    """Pending judgements, those that disagree with an expert's accepted label first, then the least certain.
+    The window is the least certain ``limit`` plus every one with an expert label to compare with."""
+    pending = pending_judgements()
+    with_expert = AcceptedLabel.objects.filter(item__response_id=OuterRef("response_id")).exclude(
+        provenance=Provenance.GUARDIAN_REVIEWED
+    )
+    window = {j.pk: j for j in pending.order_by(F("uncertainty").asc(nulls_last=True), "pk")[:limit]}
+    window.update({j.pk: j for j in pending.filter(Exists(with_expert))[:limit]})
+    experts = expert_scores(j.response_id for j in window.values())
+    for judgement in window.values():
+        expert = experts.get(judgement.response_id)
+        judgement.expert_scores = expert  # type: ignore[attr-defined]
+        judgement.disagrees = expert is not None and expert != judgement.scores  # type: ignore[attr-defined]
+
+    def order(j: Judgement) -> tuple[bool, bool, float, int]:
+        certainty = j.uncertainty if j.uncertainty is not None else 1.0
+        return (certainty > 0.5, not j.disagrees, certainty, j.pk)  # type: ignore[attr-defined] # skipped ones last
+
+    return sorted(window.values(), key=order)
+
+
+def _reviews_campaign() -> Campaign:
+    campaign, _created = Campaign.objects.get_or_create(
+        name=GUARDIAN_REVIEWS,
+        defaults={"description": _("Accepted labels made by reviewers from the guardian's judgements."),
+                  "overlap": 1, "status": CampaignStatus.CLOSED},
+    )  # fmt: skip
+    return campaign
+
+
+def accept_judgement(
+    judgement: Judgement, reviewer: Any, scores: Mapping[str, Any], *, feedback: str = "", note: str = ""
+) -> AcceptedLabel:
+    """A reviewer stands behind a judgement, as it is or corrected: it becomes an accepted label (provenance
+    "guardian, reviewed by …") that the next training uses."""
+    cleaned = MEDES_RUBRIC.validate(scores)
+    with transaction.atomic():
+        locked = Judgement.objects.select_for_update().get(pk=judgement.pk)
+        if locked.accepted_id is not None or locked.decision:
+            raise GuardianError(_("This judgement was reviewed already."))
+        if AcceptedLabel.objects.filter(item__response_id=locked.response_id,
+                                        provenance=Provenance.GUARDIAN_REVIEWED).exists():  # fmt: skip
+            raise GuardianError(_("This response already has a reviewed guardian label."))
+        campaign = _reviews_campaign()
+        response = locked.response
+        position = (Item.objects.filter(campaign=campaign).aggregate(n=Max("position"))["n"] or 0) + 1
+        item = Item.objects.create(campaign=campaign, response=response, scenario_id=response.scenario_id,
+                                   position=position, state=ItemState.ADJUDICATED, submitted=0)  # fmt: skip
+        decision = ReviewDecision.AGREED if cleaned == locked.scores else ReviewDecision.CORRECTED
+        judge = f"guardian v{locked.version.number}" if locked.version else locked.judge
+        accepted = AcceptedLabel.objects.create(
+            item=item, scores=cleaned, provenance=Provenance.GUARDIAN_REVIEWED, decided_by=reviewer,
+            rationale=feedback.strip(), note=note.strip() or f"{judge} · {decision}",
+        )  # fmt: skip
+        Judgement.objects.filter(pk=locked.pk).update(
+            accepted=accepted, decision=decision, reviewed_by=reviewer, reviewed_at=timezone.now(),
+            feedback={**locked.feedback, "reviewed": feedback.strip()} if feedback.strip() else locked.feedback,
+        )  # fmt: skip
+        audit.record(
+            "guardian.review", actor=reviewer, obj=locked, details={"decision": decision, "accepted": accepted.pk}
+        )
+    return accepted
+
+
+def skip_judgement(judgement: Judgement, reviewer: Any) -> None:
+    """Not now: the judgement goes to the back of the queue (its uncertainty is unchanged; it is marked seen)."""
+    Judgement.objects.filter(pk=judgement.pk, accepted__isnull=True).update(uncertainty=F("uncertainty") + 1)

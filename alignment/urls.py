@@ -13,4 +13,6 @@ urlpatterns = [
     path("rollback/", views.rollback, name="rollback"),
     path("v<int:number>/", views.version_detail, name="version"),
     path("v<int:number>/promote/", views.promote, name="promote"),
+    path("review/", views.review_next, name="review_next"),
+    path("review/<int:pk>/", views.review, name="review"),
 ]

@@ -9,13 +9,14 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alignment import services
-from alignment.forms import JudgeForm, TrainForm
+from alignment.forms import JudgeForm, ReviewForm, TrainForm
 from alignment.jobs import JUDGE_JOB, TRAIN_JOB
-from alignment.models import GuardianVersion
+from alignment.models import GuardianVersion, Judgement
 from alignment.training.guardian_data import SCORE_KEYS
+from annotation.schema import MEDES_RUBRIC, LabelError
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
 from medes_site.models import Job
@@ -38,6 +39,7 @@ def _page(request: AuthedRequest, *, train: TrainForm | None = None, judge: Judg
         "versions": GuardianVersion.objects.all()[:50],
         "active": services.active_version(),
         "may_act": has_role(request.user, Role.ML_ENGINEER),
+        "may_review": has_role(request.user, Role.REVIEWER),
         "train_form": train or TrainForm(initial={"base_model": _last_base()}),
         "judge_form": judge or JudgeForm(),
         "jobs": Job.objects.filter(kind__in=(TRAIN_JOB, JUDGE_JOB)).order_by("-pk")[:10],
@@ -135,3 +137,74 @@ def judge(request: AuthedRequest) -> HttpResponse:
         return _page(request, judge=form, status=400)
     messages.success(request, _("Judging started as job %(job)d.") % {"job": job.pk})
     return redirect("jobs:detail", pk=job.pk)
+
+
+# --- reviewing the guardian's judgements (reviewers) -----------------------------------------------------
+
+
+@require_GET
+@role_required(Role.REVIEWER)
+def review_next(request: AuthedRequest) -> HttpResponse:
+    """The next judgement to review: disagreements with an expert label first, then the least certain."""
+    queue = services.review_queue()
+    if not queue:
+        return render(request, "alignment/guardian_review.html", {"judgement": None})
+    return redirect("guardian:review", pk=queue[0].pk)
+
+
+def _review_dimensions(
+    judgement: Judgement, chosen: dict[str, Any], expert: dict[str, int] | None
+) -> list[dict[str, Any]]:
+    rows = []
+    for d in MEDES_RUBRIC.dimensions:
+        keys = list(d.shortcut_keys) + [""] * (len(d.values) - len(d.shortcut_keys))
+        rows.append({
+            "key": d.key, "label": d.label, "field": f"s-{d.key}",
+            "probability": (judgement.probabilities or {}).get(d.key),
+            "guardian": (judgement.scores or {}).get(d.key), "expert": (expert or {}).get(d.key),
+            "options": [{"value": v, "key": k, "checked": str(v) == str(chosen.get(d.key, ""))}
+                        for v, k in zip(d.values, keys, strict=True)],
+        })  # fmt: skip
+    return rows
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.REVIEWER)
+def review(request: AuthedRequest, pk: int) -> HttpResponse:
+    judgement = (
+        Judgement.objects.filter(pk=pk, scores__isnull=False)
+        .select_related("response__scenario__scene", "response__model", "version", "reviewed_by")
+        .first()
+    )
+    if judgement is None:
+        raise Http404
+    expert = services.expert_scores([judgement.response_id]).get(judgement.response_id)
+    form = ReviewForm(request.POST or None)
+    status, message = 200, ""
+    if request.method == "POST":
+        if request.POST.get("action") == "skip":
+            services.skip_judgement(judgement, request.user)
+            return redirect("guardian:review_next")
+        if form.is_valid():
+            try:
+                data = form.cleaned_data
+                services.accept_judgement(
+                    judgement, request.user, form.scores(), feedback=data["rationale"], note=data["note"]
+                )
+            except (services.GuardianError, LabelError) as error:
+                status, message = 409 if isinstance(error, services.GuardianError) else 400, str(error)
+            else:
+                messages.success(request, _("Saved as an accepted label; the next training uses it."))
+                return redirect("guardian:review_next")
+        else:
+            status = 400
+    chosen = (
+        {k[2:]: v for k, v in form.data.items() if k.startswith("s-")} if form.is_bound else (judgement.scores or {})
+    )
+    context = {
+        "judgement": judgement, "expert": expert, "form": form, "message": message,
+        "dimensions": _review_dimensions(judgement, chosen, expert),
+        "feedback": form.data.get("rationale") if form.is_bound else (judgement.feedback or {}).get("text", ""),
+        "reviewed": judgement.decision != "",
+    }  # fmt: skip
+    return render(request, "alignment/guardian_review.html", context, status=status)

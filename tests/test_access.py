@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from alignment.models import GuardianVersion, VersionStatus
+from alignment.models import GuardianVersion, Judgement, VersionStatus
 from annotation.models import Member
 from annotation.services import next_assignment
 from benchmark.import_uploads import store_upload
@@ -177,6 +177,25 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         row(set(), not_found={"ml_engineer", "admin"}),
     ),
     ("guardian-rollback", "post", lambda j: reverse("guardian:rollback"), row({"ml_engineer", "admin"})),
+    ("guardian-review-next", "get", lambda j: reverse("guardian:review_next"), row({"reviewer", "admin"})),
+    (
+        "guardian-review",
+        "get",
+        lambda j: reverse("guardian:review", args=[j["judgement"].pk]),
+        row({"reviewer", "admin"}),
+    ),
+    (
+        "guardian-review-missing",
+        "get",
+        lambda j: reverse("guardian:review", args=[999999]),
+        row(set(), not_found={"reviewer", "admin"}),
+    ),
+    (
+        "guardian-review-post",
+        "post",
+        lambda j: reverse("guardian:review", args=[j["judgement"].pk]),
+        {**row(set()), "reviewer": 400, "admin": 400},
+    ),  # an empty decision: refused with the reason
     # an empty bulk change goes back to the list with the reason
     ("scenario-bulk-status", "post", lambda j: reverse("benchmark:scenario_bulk_status"), row(SOURCE_READERS)),
     (
@@ -522,11 +541,25 @@ def jobs(personas: Personas) -> dict[str, Any]:
             )[0],
             "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
             **_provision_and_amendment(),
-            "guardian": GuardianVersion.objects.create(
-                number=1, base_model="/base", model_dir="guardian/v1", status=VersionStatus.READY
-            ),
+            **_guardian(),
         },
     )
+
+
+def _guardian() -> dict[str, Any]:
+    version = GuardianVersion.objects.create(
+        number=1, base_model="/base", model_dir="guardian/v1", status=VersionStatus.READY
+    )
+    scores = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}
+    judgement = Judgement.objects.create(
+        response=Response.objects.get(),
+        judge="guardian",
+        version=version,
+        scores=scores,
+        uncertainty=0.2,
+        probabilities=dict.fromkeys(scores, 0.7),
+    )
+    return {"guardian": version, "judgement": judgement}
 
 
 class Fixtures(dict[str, Any]):

@@ -235,3 +235,79 @@ def test_enough_new_accepted_labels_start_a_training_by_themselves(
     settings.MEDES_GUARDIAN_RETRAIN_EVERY = 0
     Job.objects.all().delete()
     assert services.maybe_retrain() is None  # switched off
+
+
+def _judged(personas: Personas) -> tuple[GuardianVersion, list[Judgement]]:
+    """Four responses (two cases × two models), two of them with an expert's accepted label; the guardian
+    judged all four, right on one expert item, wrong on the other."""
+    campaign = build_campaign([personas.annotator], scenarios=2, overlap=1)
+    for _ in range(2):
+        assignment = next_assignment(campaign, personas.annotator)
+        assert assignment is not None
+        submit_label(assignment.item, personas.annotator, Submission(SAFE, idempotency_key=f"e{assignment.pk}"))
+    expert = set(AcceptedLabel.objects.values_list("item__response_id", flat=True))
+    version = ready_version(1)
+    judged: list[Judgement] = []
+    for response in Response.objects.order_by("pk"):
+        in_expert = response.pk in expert
+        first_expert = in_expert and not any(j.response_id in expert for j in judged)
+        scores = RISKY if first_expert else SAFE  # on the first expert item the guardian disagrees
+        margin = {True: 0.45, False: 0.1 if len(judged) == 3 else 0.3}[in_expert]
+        probabilities = dict.fromkeys(scores, 0.5 + margin)
+        judged.append(Judgement.objects.create(
+            response=response, judge="guardian", version=version, probabilities=probabilities, scores=scores,
+            risky=scores == RISKY, uncertainty=services.uncertainty(probabilities),
+        ))  # fmt: skip
+    return version, judged
+
+
+def test_the_review_queue_puts_disagreements_first_then_the_least_certain(personas: Personas) -> None:
+    _version, judged = _judged(personas)
+    queue = services.review_queue()
+    disagreeing = [j for j in judged if j.scores == RISKY]
+    assert queue[0] == disagreeing[0] and queue[0].disagrees  # type: ignore[attr-defined]
+    rest = [j.pk for j in queue[1:]]
+    by_certainty = sorted((j for j in judged if j not in disagreeing), key=lambda j: (j.uncertainty, j.pk))
+    assert rest == [j.pk for j in by_certainty]
+    services.skip_judgement(queue[0], personas.reviewer)
+    assert services.review_queue()[-1].pk == queue[0].pk  # "not now" sends it to the back
+
+
+def test_a_reviewed_judgement_becomes_an_accepted_label_the_next_training_uses(
+    personas: Personas, client_as: Any
+) -> None:
+    version, judged = _judged(personas)
+    reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
+    first = reviewer.get(reverse("guardian:review_next"))
+    assert first.status_code == 302
+    target = services.review_queue()[0]
+    assert first["Location"] == reverse("guardian:review", args=[target.pk])
+    page = reviewer.get(first["Location"]).content.decode()
+    assert 'data-testid="has-expert"' in page and 'class="disagree"' in page and 'data-shortcut="1"' in page
+    # the reviewer corrects the guardian (R1 back to 0) and rewrites the feedback
+    form = {f"s-{k}": v for k, v in SAFE.items()} | {"rationale": "回答稳妥，无需警示。", "note": ""}
+    assert reviewer.post(first["Location"], form).status_code == 302
+    corrected = Judgement.objects.get(pk=target.pk)
+    assert corrected.decision == "corrected" and corrected.reviewed_by == personas.reviewer
+    assert corrected.accepted is not None and corrected.accepted.scores == SAFE
+    assert corrected.accepted.provenance == "guardian_reviewed" and corrected.accepted.decided_by == personas.reviewer
+    # the next one, agreed to as it is
+    nxt = services.review_queue()[0]
+    agreed_form = {f"s-{k}": v for k, v in (nxt.scores or {}).items()} | {"rationale": "", "note": "同意"}
+    assert reviewer.post(reverse("guardian:review", args=[nxt.pk]), agreed_form).status_code == 302
+    assert Judgement.objects.get(pk=nxt.pk).decision == "agreed"
+    # twice is refused with the reason; a missing score is 400
+    again = reviewer.post(reverse("guardian:review", args=[nxt.pk]), agreed_form)
+    assert again.status_code == 409 and "reviewed already" in again.content.decode()
+    missing = reviewer.post(reverse("guardian:review", args=[judged[-1].pk]), {"s-R1": "0"})
+    assert missing.status_code == 400 and not Judgement.objects.get(pk=judged[-1].pk).decision
+    # both feed the next training; judging again does not undo a review
+    rows = {row["id"]: row for row in services.training_rows()}
+    assert rows[f"accepted-{corrected.accepted.pk}"]["scores"] == SAFE
+    assert rows[f"accepted-{corrected.accepted.pk}"]["provenance"] == "guardian_reviewed"
+    services.store_guardian_judgements(
+        version, [{"id": corrected.response_id, "probabilities": {}, "scores": RISKY}], None
+    )
+    assert Judgement.objects.get(pk=corrected.pk).scores == RISKY  # (the stored guardian scores of that judgement)
+    assert Judgement.objects.get(pk=corrected.pk).accepted is not None
+    assert client_as(personas.annotator).get(reverse("guardian:review_next")).status_code == 403
