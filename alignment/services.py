@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alignment.models import GuardianVersion, JudgeKind, Judgement, ReviewDecision, VersionStatus
+from alignment.training.guardian_data import SCORE_KEYS
 from annotation.models import AcceptedLabel, Campaign, CampaignStatus, Item, ItemState, Provenance
 from annotation.schema import MEDES_RUBRIC
 from benchmark.models import Response
@@ -28,7 +29,6 @@ from medes_site import audit
 from medes_site.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
-SCORE_KEYS = ("R1", "R2", "Q1", "Q2", "Q3", "Q4")
 JUDGE_BATCH = 32
 
 
@@ -44,7 +44,7 @@ def training_labels() -> QuerySet[AcceptedLabel]:
     campaign with another schema, are not guardian training data)."""
     return (
         AcceptedLabel.objects.filter(item__response__isnull=False)
-        .filter(**{"scores__has_key": "R1"})
+        .filter(scores__has_key="R1")
         .select_related("item__scenario__scene", "item__response")
         .order_by("pk")
     )
@@ -291,6 +291,6 @@ def accept_judgement(
     return accepted
 
 
-def skip_judgement(judgement: Judgement, reviewer: Any) -> None:
+def skip_judgement(judgement: Judgement) -> None:
     """Not now: the judgement goes to the back of the queue (its uncertainty is unchanged; it is marked seen)."""
     Judgement.objects.filter(pk=judgement.pk, accepted__isnull=True).update(uncertainty=F("uncertainty") + 1)

@@ -183,7 +183,7 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
     status, message = 200, ""
     if request.method == "POST":
         if request.POST.get("action") == "skip":
-            services.skip_judgement(judgement, request.user)
+            services.skip_judgement(judgement)
             return redirect("guardian:review_next")
         if form.is_valid():
             try:

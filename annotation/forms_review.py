@@ -117,7 +117,7 @@ class CampaignCreateForm(CampaignSettingsForm):
         if data["subject"] == Subject.RESPONSES:
             for field in ("release", "models"):
                 if not data.get(field):
-                    self.add_error(field, _("This field is required."))
+                    self.add_error(field, self.fields[field].error_messages["required"])
         elif not data.get("scenario_statuses"):
             self.add_error("scenario_statuses", _("Choose which scenarios to review."))
         source = data.get("schema_source") or SCHEMA_DEFAULT
