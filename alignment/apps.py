@@ -13,8 +13,11 @@ class AlignmentConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from alignment import jobs  # noqa: F401 - registers the job kinds
-        from alignment.services import maybe_retrain
+        from alignment.services import maybe_retrain, suggestions
+        from annotation import suggestions as annotation_suggestions
         from annotation.models import AcceptedLabel
+
+        annotation_suggestions.register(suggestions)  # shown to an annotator only after they submitted
 
         def accepted(sender: object, created: bool = False, **kwargs: object) -> None:
             if created:  # annotation knows nothing of the guardian: it listens here

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from annotation.models import Campaign
 from annotation.schema import MEDES_RUBRIC
+from benchmark.generation import available_backends
 from benchmark.models import RegisteredModel, Release, Response
 
 
@@ -32,6 +33,7 @@ class TrainForm(forms.Form):
 
 
 class JudgeForm(forms.Form):
+    judge = forms.ChoiceField(label=_("judge"), initial="guardian")
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.none(), required=False, label=_("a campaign's responses")
     )
@@ -44,6 +46,18 @@ class JudgeForm(forms.Form):
         self.fields["campaign"].queryset = Campaign.objects.filter(subject="responses").order_by("name")  # type: ignore[attr-defined]
         self.fields["model"].queryset = RegisteredModel.objects.order_by("name")  # type: ignore[attr-defined]
         self.fields["release"].queryset = Release.objects.order_by("-pk")  # type: ignore[attr-defined]
+        prompt = [(f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
+                  for key, label in available_backends().items()]  # fmt: skip
+        self.fields["judge"].choices = [("guardian", _("The active guardian")), *prompt]  # type: ignore[attr-defined]
+
+    def job(self) -> tuple[str, dict[str, Any]]:
+        """The job kind and config this form asks for."""
+        from alignment.jobs import JUDGE_JOB, PROMPT_JUDGE_JOB
+
+        judge = self.cleaned_data["judge"]
+        if judge.startswith("prompt:"):
+            return PROMPT_JUDGE_JOB, {"responses": self.response_ids(), "backend": judge.removeprefix("prompt:")}
+        return JUDGE_JOB, {"responses": self.response_ids()}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -62,12 +76,20 @@ class JudgeForm(forms.Form):
         return list(found.values_list("pk", flat=True).distinct())
 
 
-class ReviewForm(forms.Form):
-    """A reviewer's decision on a judgement: the six scores (the guardian's, as given, or corrected), the
-    feedback as it should read, and a note."""
+FEEDBACK_FIELDS = ("provision", "problem", "risk_warning", "safe_answer")  # the critic's schema, in its order
 
-    rationale = forms.CharField(label=_("feedback"), required=False, max_length=20_000,
-                                widget=forms.Textarea(attrs={"rows": 4}))  # fmt: skip
+
+class ReviewForm(forms.Form):
+    """A reviewer's decision on a judgement: the six scores (the judge's, as given, or corrected), the
+    structured feedback as it should read (the critic's, edited), and a note."""
+
+    provision = forms.CharField(label=_("norm or provision at stake"), required=False, max_length=2000)
+    rationale = forms.CharField(label=_("what is wrong"), required=False, max_length=20_000,
+                                widget=forms.Textarea(attrs={"rows": 3}))  # fmt: skip
+    risk_warning = forms.CharField(label=_("the risk warning a safe answer needs"), required=False, max_length=5000,
+                                   widget=forms.Textarea(attrs={"rows": 2}))  # fmt: skip
+    safe_answer = forms.CharField(label=_("a safe revised answer"), required=False, max_length=20_000,
+                                  widget=forms.Textarea(attrs={"rows": 4}))  # fmt: skip
     note = forms.CharField(label=_("note"), required=False, max_length=2000)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -79,3 +101,8 @@ class ReviewForm(forms.Form):
 
     def scores(self) -> dict[str, int]:
         return {d.key: self.cleaned_data[f"s-{d.key}"] for d in MEDES_RUBRIC.dimensions}
+
+    def feedback(self) -> dict[str, str]:
+        """The four parts of the feedback ("problem" is the rationale field: the screen's ``t`` key goes there)."""
+        data = self.cleaned_data
+        return {key: (data["rationale"] if key == "problem" else data[key]).strip() for key in FEEDBACK_FIELDS}

@@ -12,12 +12,13 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from alignment import services
-from alignment.models import GuardianVersion, VersionStatus
+from alignment.models import GuardianVersion, JudgeKind, Judgement, VersionStatus
 from benchmark.models import Response
 from medes_site.jobs import JobContext, JobError, job_kind
 
 TRAIN_JOB = "alignment.train_guardian"
 JUDGE_JOB = "alignment.judge"
+PROMPT_JUDGE_JOB = "alignment.prompt_judge"
 # what a training form may set; everything else keeps alignment.training.guardian's defaults
 TRAIN_OPTIONS = {"epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "max_length": int,
                  "lora_r": int, "lora_alpha": int, "seed": int, "threshold": float}  # fmt: skip
@@ -91,7 +92,7 @@ def _progress_callback(ctx: JobContext) -> Any:
     return Progress()
 
 
-def validate_judge(config: dict[str, Any]) -> dict[str, Any]:
+def _responses(config: dict[str, Any]) -> list[int]:
     try:
         responses = sorted({int(pk) for pk in config.get("responses") or []})
     except (TypeError, ValueError):
@@ -100,6 +101,11 @@ def validate_judge(config: dict[str, Any]) -> dict[str, Any]:
         raise JobError(_("Choose at least one response to judge."))
     if Response.objects.filter(pk__in=responses).count() != len(responses):
         raise JobError(_("Some of these responses do not exist."))
+    return responses
+
+
+def validate_judge(config: dict[str, Any]) -> dict[str, Any]:
+    responses = _responses(config)
     if services.active_version() is None:
         raise JobError(_("No guardian version is active: train one and promote it first."))
     return {"responses": responses}
@@ -121,3 +127,54 @@ def run_judging(ctx: JobContext) -> None:
         done += services.store_guardian_judgements(version, guardian.predict(batch), ctx.job_id)
         ctx.progress(done / total, f"{done} of {total}")
     ctx.set_metrics(version=version.number, judged=done)
+
+
+def validate_prompt_judge(config: dict[str, Any]) -> dict[str, Any]:
+    from benchmark.generation import available_backends
+
+    responses = _responses(config)
+    backend = str(config.get("backend", ""))
+    if backend not in available_backends():
+        raise JobError(
+            _("No judge model is configured as %(backend)r: set MEDES_GENERATOR_BASE_URL (an endpoint) or "
+              "MEDES_GENERATOR_LOCAL_DIR (a local model).") % {"backend": backend}
+        )  # fmt: skip
+    return {"responses": responses, "backend": backend}
+
+
+@job_kind(PROMPT_JUDGE_JOB, label=_("Judge responses with the prompt judge"), queue="gpu", time_limit=12 * 3600,
+          validate=validate_prompt_judge)  # fmt: skip
+def run_prompt_judging(ctx: JobContext) -> None:
+    """The MedES rubric asked of a chat model (issue 5, item 4), greedily: a reply that cannot be read is
+    stored as such, with the reason and the raw reply, and counted."""
+    from alignment import prompt_judge
+    from benchmark.generation import GeneratorError, get_backend
+
+    try:
+        backend = get_backend(ctx.config["backend"])
+    except GeneratorError as error:
+        raise JobError(str(error)) from None
+    if hasattr(backend, "temperature"):
+        backend.temperature = 0.0  # a judge answers the same way twice
+    responses = Response.objects.filter(pk__in=ctx.config["responses"])
+    reviewed = set(  # a reviewer stood behind these: not asked again (an endpoint's tokens cost money)
+        Judgement.objects.filter(response__in=responses, judge=JudgeKind.PROMPT, judge_model=backend.model_label,
+                                 accepted__isnull=False).values_list("response_id", flat=True)
+    )  # fmt: skip
+    total, done, unreadable = responses.count() - len(reviewed), 0, 0
+    ctx.log(f"judging {total} responses with the prompt judge ({backend.model_label})")
+    for row in services.response_rows(responses.exclude(pk__in=reviewed)):
+        try:
+            result = prompt_judge.judge(backend, scenario=row["scenario"], norm=row["norm"], response=row["response"])
+        except GeneratorError as error:
+            ctx.set_metrics(judged=done, unreadable=unreadable)
+            raise JobError(
+                _("The judge model failed after %(n)d responses: %(error)s") % {"n": done, "error": error}
+            ) from None
+        if services.store_prompt_judgement(row["id"], backend.model_label, result, ctx.job_id):
+            done += 1
+            unreadable += not result.parsed
+        ctx.progress(done / max(total, 1), f"{done} of {total}")
+    ctx.set_metrics(judged=done, unreadable=unreadable, kept_reviewed=len(reviewed))
+    if unreadable:
+        ctx.log(f"{unreadable} replies could not be read; they are stored with the reason, without scores")

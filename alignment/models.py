@@ -101,6 +101,9 @@ class Judgement(models.Model):
     accepted = models.OneToOneField(
         "annotation.AcceptedLabel", null=True, blank=True, on_delete=models.SET_NULL, related_name="judgement"
     )
+    skipped_at = models.DateTimeField(
+        _("put off"), null=True, blank=True, help_text=_("A reviewer said “not now”: it waits behind the others.")
+    )
 
     class Meta:
         ordering: ClassVar[list[str]] = ["-created_at", "-pk"]

@@ -169,6 +169,21 @@ def store_guardian_judgements(
     return n
 
 
+def store_prompt_judgement(response_id: int, judge_model: str, result: Any, job_id: int | None) -> bool:
+    """Write (or replace) the prompt judge's judgement of a response by this judge model; a reviewed one is
+    kept. ``result`` is a prompt_judge.PromptJudgement: unreadable replies are stored without scores."""
+    existing = Judgement.objects.filter(response_id=response_id, judge=JudgeKind.PROMPT, judge_model=judge_model)
+    if existing.filter(accepted__isnull=False).exists():
+        return False
+    fields = {
+        "scores": result.scores, "risky": result.risky, "probabilities": {}, "uncertainty": None,
+        "feedback": {"replies": result.replies}, "problem": "; ".join(result.problems), "job_id": job_id,
+    }  # fmt: skip
+    if not existing.update(**fields):
+        Judgement.objects.create(response_id=response_id, judge=JudgeKind.PROMPT, judge_model=judge_model, **fields)
+    return True
+
+
 def chunks(rows: Iterable[dict[str, Any]], size: int = JUDGE_BATCH) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
     for row in rows:
@@ -178,6 +193,29 @@ def chunks(rows: Iterable[dict[str, Any]], size: int = JUDGE_BATCH) -> Iterator[
             batch = []
     if batch:
         yield batch
+
+
+def suggestions(response_ids: list[int]) -> dict[int, Any]:
+    """For annotation's screens (after the annotator has submitted): each response's newest readable judgement,
+    the active guardian's first."""
+    from annotation.suggestions import Suggestion
+
+    rows = (
+        Judgement.objects.filter(response_id__in=response_ids, scores__isnull=False)
+        .select_related("version")
+        .order_by("response_id", F("version__is_active").desc(nulls_last=True), "-created_at", "-pk")
+    )
+    found: dict[int, Suggestion] = {}
+    for judgement in rows:
+        if judgement.response_id not in found and judgement.scores is not None:
+            found[judgement.response_id] = Suggestion(judge_name(judgement), dict(judgement.scores), judgement.risky)
+    return found
+
+
+def judge_name(judgement: Judgement) -> str:
+    if judgement.version is not None:
+        return f"guardian v{judgement.version.number}"
+    return _("prompt judge (%(model)s)") % {"model": judgement.judge_model or "?"}
 
 
 # --- retraining by itself ----------------------------------------------------------------------------------
@@ -233,7 +271,8 @@ def review_queue(limit: int = QUEUE_WINDOW) -> list[Judgement]:
     with_expert = AcceptedLabel.objects.filter(item__response_id=OuterRef("response_id")).exclude(
         provenance=Provenance.GUARDIAN_REVIEWED
     )
-    window = {j.pk: j for j in pending.order_by(F("uncertainty").asc(nulls_last=True), "pk")[:limit]}
+    first = pending.order_by(F("skipped_at").asc(nulls_first=True), F("uncertainty").asc(nulls_last=True), "pk")
+    window = {j.pk: j for j in first[:limit]}
     window.update({j.pk: j for j in pending.filter(Exists(with_expert))[:limit]})
     experts = expert_scores(j.response_id for j in window.values())
     for judgement in window.values():
@@ -241,9 +280,10 @@ def review_queue(limit: int = QUEUE_WINDOW) -> list[Judgement]:
         judgement.expert_scores = expert  # type: ignore[attr-defined]
         judgement.disagrees = expert is not None and expert != judgement.scores  # type: ignore[attr-defined]
 
-    def order(j: Judgement) -> tuple[bool, bool, float, int]:
-        certainty = j.uncertainty if j.uncertainty is not None else 1.0
-        return (certainty > 0.5, not j.disagrees, certainty, j.pk)  # type: ignore[attr-defined] # skipped ones last
+    def order(j: Judgement) -> tuple[bool, float, bool, float, int]:
+        put_off = j.skipped_at.timestamp() if j.skipped_at else 0.0  # put off ones last, the oldest first
+        certainty = j.uncertainty if j.uncertainty is not None else 0.5  # a prompt judge has no probabilities
+        return (j.skipped_at is not None, put_off, not j.disagrees, certainty, j.pk)  # type: ignore[attr-defined]
 
     return sorted(window.values(), key=order)
 
@@ -257,12 +297,21 @@ def _reviews_campaign() -> Campaign:
     return campaign
 
 
+def feedback_text(feedback: Mapping[str, str]) -> str:
+    """The structured feedback as the rationale of an accepted label: one labeled line per part."""
+    names = {"provision": "规范", "problem": "问题", "risk_warning": "警示", "safe_answer": "改写"}
+    return "\n".join(f"{names[key]}：{feedback[key]}" for key in names if feedback.get(key))
+
+
 def accept_judgement(
-    judgement: Judgement, reviewer: Any, scores: Mapping[str, Any], *, feedback: str = "", note: str = ""
-) -> AcceptedLabel:
+    judgement: Judgement, reviewer: Any, scores: Mapping[str, Any], *, feedback: Mapping[str, str] | None = None,
+    note: str = "",
+) -> AcceptedLabel:  # fmt: skip
     """A reviewer stands behind a judgement, as it is or corrected: it becomes an accepted label (provenance
-    "guardian, reviewed by …") that the next training uses."""
+    "guardian, reviewed by …") that the next training uses; the feedback as the reviewer left it (the critic's,
+    edited) is kept on the judgement and, as labeled lines, as the accepted label's rationale."""
     cleaned = MEDES_RUBRIC.validate(scores)
+    reviewed = {key: str(value).strip() for key, value in (feedback or {}).items() if str(value).strip()}
     with transaction.atomic():
         locked = Judgement.objects.select_for_update().get(pk=judgement.pk)
         if locked.accepted_id is not None or locked.decision:
@@ -276,14 +325,13 @@ def accept_judgement(
         item = Item.objects.create(campaign=campaign, response=response, scenario_id=response.scenario_id,
                                    position=position, state=ItemState.ADJUDICATED, submitted=0)  # fmt: skip
         decision = ReviewDecision.AGREED if cleaned == locked.scores else ReviewDecision.CORRECTED
-        judge = f"guardian v{locked.version.number}" if locked.version else locked.judge
         accepted = AcceptedLabel.objects.create(
             item=item, scores=cleaned, provenance=Provenance.GUARDIAN_REVIEWED, decided_by=reviewer,
-            rationale=feedback.strip(), note=note.strip() or f"{judge} · {decision}",
+            rationale=feedback_text(reviewed), note=note.strip() or f"{judge_name(locked)} · {decision}",
         )  # fmt: skip
         Judgement.objects.filter(pk=locked.pk).update(
             accepted=accepted, decision=decision, reviewed_by=reviewer, reviewed_at=timezone.now(),
-            feedback={**locked.feedback, "reviewed": feedback.strip()} if feedback.strip() else locked.feedback,
+            feedback={**locked.feedback, "reviewed": reviewed} if reviewed else locked.feedback,
         )  # fmt: skip
         audit.record(
             "guardian.review", actor=reviewer, obj=locked, details={"decision": decision, "accepted": accepted.pk}
@@ -292,5 +340,5 @@ def accept_judgement(
 
 
 def skip_judgement(judgement: Judgement) -> None:
-    """Not now: the judgement goes to the back of the queue (its uncertainty is unchanged; it is marked seen)."""
-    Judgement.objects.filter(pk=judgement.pk, accepted__isnull=True).update(uncertainty=F("uncertainty") + 1)
+    """Not now: the judgement goes to the back of the queue, behind those put off earlier."""
+    Judgement.objects.filter(pk=judgement.pk, accepted__isnull=True).update(skipped_at=timezone.now())

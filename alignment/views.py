@@ -12,8 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alignment import services
-from alignment.forms import JudgeForm, ReviewForm, TrainForm
-from alignment.jobs import JUDGE_JOB, TRAIN_JOB
+from alignment.forms import FEEDBACK_FIELDS, JudgeForm, ReviewForm, TrainForm
+from alignment.jobs import JUDGE_JOB, PROMPT_JUDGE_JOB, TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement
 from alignment.training.guardian_data import SCORE_KEYS
 from annotation.schema import MEDES_RUBRIC, LabelError
@@ -42,7 +42,7 @@ def _page(request: AuthedRequest, *, train: TrainForm | None = None, judge: Judg
         "may_review": has_role(request.user, Role.REVIEWER),
         "train_form": train or TrainForm(initial={"base_model": _last_base()}),
         "judge_form": judge or JudgeForm(),
-        "jobs": Job.objects.filter(kind__in=(TRAIN_JOB, JUDGE_JOB)).order_by("-pk")[:10],
+        "jobs": Job.objects.filter(kind__in=(TRAIN_JOB, JUDGE_JOB, PROMPT_JUDGE_JOB)).order_by("-pk")[:10],
     }
     return render(request, "alignment/guardian.html", context, status=status)
 
@@ -130,7 +130,8 @@ def judge(request: AuthedRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, judge=form, status=400)
     try:
-        job = enqueue_job(JUDGE_JOB, {"responses": form.response_ids()}, user=request.user, request=request,
+        kind, config = form.job()
+        job = enqueue_job(kind, config, user=request.user, request=request,
                           request_key=form.cleaned_data["request_key"] or None)  # fmt: skip
     except JobError as error:
         form.add_error(None, str(error))
@@ -187,9 +188,8 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
             return redirect("guardian:review_next")
         if form.is_valid():
             try:
-                data = form.cleaned_data
                 services.accept_judgement(
-                    judgement, request.user, form.scores(), feedback=data["rationale"], note=data["note"]
+                    judgement, request.user, form.scores(), feedback=form.feedback(), note=form.cleaned_data["note"]
                 )
             except (services.GuardianError, LabelError) as error:
                 status, message = 409 if isinstance(error, services.GuardianError) else 400, str(error)
@@ -201,10 +201,15 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
     chosen = (
         {k[2:]: v for k, v in form.data.items() if k.startswith("s-")} if form.is_bound else (judgement.scores or {})
     )
+    feedback = judgement.feedback or {}
+    critic = feedback.get("critic") or {}
+    shown = feedback.get("reviewed") or critic.get("feedback") or {}  # what the form starts from
+    if form.is_bound:
+        shown = {key: form.data.get("rationale" if key == "problem" else key, "") for key in FEEDBACK_FIELDS}
     context = {
-        "judgement": judgement, "expert": expert, "form": form, "message": message,
-        "dimensions": _review_dimensions(judgement, chosen, expert),
-        "feedback": form.data.get("rationale") if form.is_bound else (judgement.feedback or {}).get("text", ""),
+        "judgement": judgement, "judge": services.judge_name(judgement), "expert": expert, "form": form,
+        "message": message, "dimensions": _review_dimensions(judgement, chosen, expert),
+        "feedback": shown, "critic": critic, "replies": feedback.get("replies") or {},
         "reviewed": judgement.decision != "",
     }  # fmt: skip
     return render(request, "alignment/guardian_review.html", context, status=status)

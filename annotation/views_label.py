@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotation import suggestions
 from annotation.forms_label import HistoryFilterForm, LabelForm, ProvisionSearchForm, opened_token, score_field
 from annotation.markdown import render_markdown
 from annotation.models import (
@@ -268,6 +269,10 @@ def _screen(
             else []
         ),
         "label": label,
+        # what a judge thinks, only once this annotator has submitted: it must never sway a first label
+        "suggestion": (
+            suggestions.for_responses([item.response_id]).get(item.response_id or 0) if label is not None else None
+        ),
         "editable": campaign.status == CampaignStatus.ACTIVE and (label is None or item.state == ItemState.OPEN),
         "dimensions": _dimensions(schema, values["scores"], errors),
         "rationale": values["rationale"],
@@ -556,4 +561,10 @@ def my_labels(request: AuthedRequest) -> HttpResponse:
         "chosen": chosen,
         **paginate(request, labels, form.cleaned_data["page"], LABELS_PER_PAGE),
     }
+    shown = list(context["page"].object_list)  # every one submitted by this annotator: suggestions may show
+    context["page"].object_list = shown
+    found = suggestions.for_responses(label.item.response_id for label in shown)
+    for label in shown:
+        label.suggestion = found.get(label.item.response_id or 0)
+    context["any_suggestion"] = bool(found)
     return render(request, "annotation/label_history.html", context)

@@ -21,6 +21,7 @@ from django.utils import translation
 
 from medes_site.accounts import create_user
 from medes_site.roles import Role
+from tests.fake_endpoint import endpoint  # noqa: F401 - the fixture: a real OpenAI-compatible server on localhost
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"

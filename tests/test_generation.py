@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +25,7 @@ from benchmark.taxonomy import ensure_taxonomy
 from medes_site import jobs
 from medes_site.models import Job, JobStatus
 from tests.conftest import Personas
+from tests.fake_endpoint import FakeEndpoint
 from tests.tinymodels import build_tiny_qwen2, train_to_emit
 
 GOOD_ITEM = {
@@ -182,57 +179,6 @@ def test_admin_saves_an_edit_of_a_used_template_as_the_next_version(personas: Pe
 
 
 # --- a real OpenAI-compatible server on localhost --------------------------------------------------
-
-
-class FakeEndpoint:
-    """An OpenAI-compatible /v1/chat/completions on localhost that replies from a queue of canned
-    (status, body) pairs and remembers every request it got."""
-
-    def __init__(self) -> None:
-        self.replies: deque[tuple[int, Any]] = deque()
-        self.requests: list[dict[str, Any]] = []
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
-                status, reply = endpoint.replies.popleft() if endpoint.replies else (500, "no reply queued")
-                if isinstance(reply, str) and status == 200:
-                    reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]}
-                data = json.dumps(reply, ensure_ascii=False).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def reply(self, content: Any, status: int = 200) -> None:
-        self.replies.append((status, content))
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def endpoint(settings: Any) -> Iterator[FakeEndpoint]:
-    fake = FakeEndpoint()
-    settings.MEDES_GENERATOR_BASE_URL = fake.url
-    settings.MEDES_GENERATOR_MODEL = "fake-qwen"
-    settings.MEDES_GENERATOR_API_KEY = "sk-test"
-    settings.MEDES_GENERATOR_RETRIES = 3
-    settings.MEDES_GENERATOR_TIMEOUT = 5
-    yield fake
-    fake.close()
 
 
 def fenced(*items: dict[str, Any]) -> str:

@@ -285,7 +285,11 @@ def test_a_reviewed_judgement_becomes_an_accepted_label_the_next_training_uses(
     page = reviewer.get(first["Location"]).content.decode()
     assert 'data-testid="has-expert"' in page and 'class="disagree"' in page and 'data-shortcut="1"' in page
     # the reviewer corrects the guardian (R1 back to 0) and rewrites the feedback
-    form = {f"s-{k}": v for k, v in SAFE.items()} | {"rationale": "回答稳妥，无需警示。", "note": ""}
+    form = {f"s-{k}": v for k, v in SAFE.items()} | {
+        "rationale": "回答稳妥，无需警示。",
+        "safe_answer": "应当拒绝。",
+        "note": "",
+    }
     assert reviewer.post(first["Location"], form).status_code == 302
     corrected = Judgement.objects.get(pk=target.pk)
     assert corrected.decision == "corrected" and corrected.reviewed_by == personas.reviewer
