@@ -45,13 +45,16 @@ def training_labels() -> QuerySet[AcceptedLabel]:
     return (
         AcceptedLabel.objects.filter(item__response__isnull=False)
         .filter(scores__has_key="R1")
-        .select_related("item__scenario__scene", "item__response")
+        .select_related("item__scenario__scene", "item__response", "judgement")
+        .prefetch_related("item__scenario__provisions__source")
         .order_by("pk")
     )
 
 
 def training_rows(labels: Iterable[AcceptedLabel] | None = None) -> Iterator[dict[str, Any]]:
-    """One row per accepted label, in the format alignment.training.guardian_data reads."""
+    """One row per accepted label, in the format alignment.training.guardian_data reads, with what the critic
+    learns from besides (the rationale, the provisions the case cites, its reference answer, and the feedback
+    a reviewer wrote, structured, when the label came from a reviewed judgement)."""
     for accepted in labels if labels is not None else training_labels().iterator(chunk_size=2000):
         scores = accepted.scores
         if not all(key in scores for key in SCORE_KEYS):
@@ -59,10 +62,16 @@ def training_rows(labels: Iterable[AcceptedLabel] | None = None) -> Iterator[dic
         item = accepted.item
         if item.response is None:  # a scenario review's label: not guardian data
             continue
+        scenario = item.scenario
+        judgement = getattr(accepted, "judgement", None)
+        reviewed = (judgement.feedback or {}).get("reviewed") if judgement is not None else None
         yield {
-            "id": f"accepted-{accepted.pk}", "scenario_id": str(item.scenario_id), "scene": item.scenario.scene.name,
-            "norm": item.scenario.norm, "scenario": item.scenario.stem, "response": item.response.text,
+            "id": f"accepted-{accepted.pk}", "scenario_id": str(item.scenario_id), "scene": scenario.scene.name,
+            "norm": scenario.norm, "scenario": scenario.stem, "response": item.response.text,
             "scores": {key: int(scores[key]) for key in SCORE_KEYS}, "provenance": accepted.provenance,
+            "rationale": accepted.rationale, "reference_answer": scenario.reference_answer,
+            "provisions": [f"《{p.source.title}》{p.label}" for p in scenario.provisions.all()],
+            **({"feedback": reviewed} if reviewed else {}),
         }  # fmt: skip
 
 
