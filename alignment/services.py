@@ -222,9 +222,11 @@ def suggestions(response_ids: list[int]) -> dict[int, Any]:
 
 
 def judge_name(judgement: Judgement) -> str:
+    """The judge as a name ("guardian v3", "prompt judge (qwen2.5-72b)"): stored in accepted labels' notes, so
+    the same in every language, like a version number."""
     if judgement.version is not None:
         return f"guardian v{judgement.version.number}"
-    return _("prompt judge (%(model)s)") % {"model": judgement.judge_model or "?"}
+    return f"prompt judge ({judgement.judge_model or '?'})"
 
 
 # --- retraining by itself ----------------------------------------------------------------------------------
