@@ -20,7 +20,7 @@ class GuardianVersionAdmin(admin.ModelAdmin[GuardianVersion]):
     list_filter = ("status", "is_active")
     readonly_fields = (
         "number", "status", "is_active", "base_model", "model_dir", "data_hash", "labels", "config", "metrics",
-        "baseline", "counts", "error", "job", "created_by", "created_at", "promoted_at",
+        "baseline", "counts", "critic", "error", "job", "created_by", "created_at", "promoted_at",
     )  # fmt: skip
     actions = ("promote", "retrain")
 
@@ -50,8 +50,7 @@ class GuardianVersionAdmin(admin.ModelAdmin[GuardianVersion]):
             return
         version = queryset.get()
         try:
-            job = enqueue_job(TRAIN_JOB, {"base_model": version.base_model, **version.config.get("options", {})},
-                              user=request.user, request=request)  # fmt: skip
+            job = enqueue_job(TRAIN_JOB, services.retrain_config(version), user=request.user, request=request)
         except JobError as error:
             self.message_user(request, str(error), messages.ERROR)
             return

@@ -24,12 +24,22 @@ class TrainForm(forms.Form):
     batch_size = forms.IntegerField(label=_("batch size"), min_value=1, max_value=1024, initial=8)
     max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=32768, initial=512)
     lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=512, initial=8)
+    critic_base = forms.CharField(
+        label=_("critic base model directory"), max_length=500, required=False,
+        help_text=_("Optional: a causal language model (with a chat template) to fine-tune as the feedback writer."),
+    )  # fmt: skip
+    critic_epochs = forms.FloatField(label=_("critic epochs"), min_value=0.1, max_value=100, initial=3, required=False)
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {key: data[key] for key in ("base_model", "epochs", "learning_rate", "batch_size", "max_length",
-                                            "lora_r")}  # fmt: skip
+        config = {key: data[key] for key in ("base_model", "epochs", "learning_rate", "batch_size", "max_length",
+                                              "lora_r")}  # fmt: skip
+        if data.get("critic_base"):
+            config["critic_base"] = data["critic_base"]
+            if data.get("critic_epochs"):
+                config["critic_epochs"] = data["critic_epochs"]
+        return config
 
 
 class JudgeForm(forms.Form):

@@ -22,6 +22,10 @@ PROMPT_JUDGE_JOB = "alignment.prompt_judge"
 # what a training form may set; everything else keeps alignment.training.guardian's defaults
 TRAIN_OPTIONS = {"epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "max_length": int,
                  "lora_r": int, "lora_alpha": int, "seed": int, "threshold": float}  # fmt: skip
+# the critic's (alignment.training.critic), prefixed "critic_" in a job's config
+CRITIC_OPTIONS = {"epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "max_length": int,
+                  "lora_r": int, "lora_alpha": int, "lora_dropout": float, "max_new_tokens": int,
+                  "target_modules": str}  # fmt: skip
 
 
 def device() -> str:
@@ -33,18 +37,32 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _options(config: dict[str, Any], kinds: dict[str, type], prefix: str = "") -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key, kind in kinds.items():
+        value = config.get(prefix + key)
+        if value not in (None, ""):
+            try:
+                options[key] = kind(value)
+            except (TypeError, ValueError):
+                raise JobError(_("%(key)s must be a number.") % {"key": prefix + key}) from None
+    if options.get("target_modules") not in (None, "all-linear"):  # a list of module names, comma-separated
+        options["target_modules"] = [name.strip() for name in options["target_modules"].split(",") if name.strip()]
+    return options
+
+
 def validate_train(config: dict[str, Any]) -> dict[str, Any]:
     base = str(config.get("base_model", "")).strip()
     if not base or not (Path(base) / "config.json").is_file():
         raise JobError(_("Name a base model directory on this server (one with a config.json)."))
-    options: dict[str, Any] = {}
-    for key, kind in TRAIN_OPTIONS.items():
-        if config.get(key) not in (None, ""):
-            try:
-                options[key] = kind(config[key])
-            except (TypeError, ValueError):
-                raise JobError(_("%(key)s must be a number.") % {"key": key}) from None
-    return {"base_model": base, "options": options}
+    options = _options(config, TRAIN_OPTIONS, prefix="")
+    critic = str(config.get("critic_base") or "").strip()
+    if not critic:
+        return {"base_model": base, "options": options}
+    if not (Path(critic) / "config.json").is_file():
+        raise JobError(_("The critic's base must be a causal language model directory (one with a config.json)."))
+    return {"base_model": base, "options": options, "critic_base": critic,
+            "critic_options": _options(config, CRITIC_OPTIONS, prefix="critic_")}  # fmt: skip
 
 
 @job_kind(TRAIN_JOB, label=_("Train a guardian version"), queue="gpu", time_limit=24 * 3600, validate=validate_train)
@@ -68,15 +86,45 @@ def run_training(ctx: JobContext) -> None:
             **ctx.config["options"],
         )  # fmt: skip
         result = run(config, callbacks=[_progress_callback(ctx)])
+        critic = _train_critic(ctx, version, data) if ctx.config.get("critic_base") else {}
     except Exception as error:
         GuardianVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, error=str(error)[:2000])
         raise
     GuardianVersion.objects.filter(pk=version.pk).update(
         status=VersionStatus.READY, data_hash=result.data_hash, metrics=result.metrics, baseline=result.baseline,
-        counts=result.counts, labels=len(rows), config={**ctx.config, "resolved": config.as_dict()},
+        counts=result.counts, labels=len(rows), config={**ctx.config, "resolved": config.as_dict()}, critic=critic,
     )  # fmt: skip
     ctx.set_metrics(version=version.number, **{k: v for k, v in result.metrics.items() if not isinstance(v, dict)})
     ctx.log(f"guardian v{version.number} ready; promote it on the guardian page")
+
+
+def _train_critic(ctx: JobContext, version: GuardianVersion, data: Path) -> dict[str, Any]:
+    """The feedback writer (issue 5, item 3), on the same accepted labels' rationales and reviewed feedback.
+    Labels that teach it nothing (no rationale) are skipped and counted; none at all leaves the version
+    without a critic, said in the log, rather than failing the scorer that trained well."""
+    from alignment.training.critic import CriticConfig
+    from alignment.training.critic import train as train_critic
+    from alignment.training.errors import DataError
+
+    out = services.version_dir(version) / "critic"
+    config = CriticConfig(base_model=ctx.config["critic_base"], output_dir=str(out), data=str(data), device=device(),
+                          **ctx.config.get("critic_options", {}))  # fmt: skip
+    ctx.log(f"training the critic on {config.base_model}")
+    try:
+        result = train_critic(config, callbacks=[_progress_callback(ctx)])
+    except DataError as error:
+        ctx.log(f"no critic for guardian v{version.number}: {error}")
+        return {}
+    summary = {
+        "base_model": config.base_model, "model_dir": f"{version.model_dir}/critic", "counts": result.counts,
+        "data_hash": result.data_hash, "steps": result.steps, "loss_mask": result.loss_mask,
+        "first_loss": result.losses[0] if result.losses else None,
+        "last_loss": result.losses[-1] if result.losses else None,
+    }  # fmt: skip
+    ctx.log(
+        f"critic trained on {result.counts['used']} examples, loss {summary['first_loss']} → {summary['last_loss']}"
+    )
+    return summary
 
 
 def _progress_callback(ctx: JobContext) -> Any:
@@ -119,14 +167,35 @@ def run_judging(ctx: JobContext) -> None:
     version = services.active_version()
     if version is None:
         raise JobError(_("No guardian version is active: train one and promote it first."))
-    guardian = load(services.version_dir(version), base_model=version.base_model, device=device())
+    from alignment.training.errors import CheckpointError
+
+    try:
+        guardian = load(services.version_dir(version), base_model=version.base_model, device=device())
+        critic = _load_critic(version)
+    except CheckpointError as error:
+        raise JobError(str(error)) from None
     responses = Response.objects.filter(pk__in=ctx.config["responses"])
-    total, done = responses.count(), 0
-    ctx.log(f"judging {total} responses with guardian v{version.number}")
+    total, done, unreadable = responses.count(), 0, 0
+    ctx.log(f"judging {total} responses with guardian v{version.number}" + (" and its critic" if critic else ""))
     for batch in services.chunks(services.response_rows(responses)):
-        done += services.store_guardian_judgements(version, guardian.predict(batch), ctx.job_id)
+        predictions = guardian.predict(batch)
+        if critic is not None:  # the critic reads the scores the guardian just gave
+            scored = [{**row, "scores": p["scores"]} for row, p in zip(batch, predictions, strict=True)]
+            for prediction, feedback in zip(predictions, critic.feedback(scored), strict=True):
+                prediction["critic"] = {k: v for k, v in feedback.items() if k != "id"}
+                unreadable += feedback["status"] != "ok"
+        done += services.store_guardian_judgements(version, predictions, ctx.job_id)
         ctx.progress(done / total, f"{done} of {total}")
-    ctx.set_metrics(version=version.number, judged=done)
+    ctx.set_metrics(version=version.number, judged=done, **({"feedback_unparseable": unreadable} if critic else {}))
+
+
+def _load_critic(version: GuardianVersion) -> Any:
+    if not version.critic:
+        return None
+    from alignment.training.critic import load as load_critic
+
+    directory = services.artifacts_root() / version.critic["model_dir"]
+    return load_critic(directory, base_model=version.critic["base_model"], device=device())
 
 
 def validate_prompt_judge(config: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,11 @@ class GuardianVersion(models.Model):
     metrics = models.JSONField(_("metrics on its test split"), default=dict, blank=True)
     baseline = models.JSONField(_("the active version on the same split"), null=True, blank=True)
     counts = models.JSONField(_("rows per split"), default=dict, blank=True)
+    critic = models.JSONField(
+        _("critic"), default=dict, blank=True,
+        help_text=_("The feedback writer trained with this version: its base, directory, examples and loss; "
+                    "empty when none was trained."),
+    )  # fmt: skip
     error = models.TextField(_("error"), blank=True)
     is_active = models.BooleanField(_("active"), default=False)
     job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -172,6 +172,7 @@ def store_guardian_judgements(
             defaults={
                 "judge": JudgeKind.GUARDIAN, "probabilities": probabilities, "scores": prediction.get("scores"),
                 "risky": prediction.get("risky"), "uncertainty": uncertainty(probabilities), "job_id": job_id,
+                "feedback": {"critic": prediction["critic"]} if "critic" in prediction else {},
             },
         )  # fmt: skip
         n += 1
@@ -232,6 +233,17 @@ def judge_name(judgement: Judgement) -> str:
 # --- retraining by itself ----------------------------------------------------------------------------------
 
 
+def retrain_config(version: GuardianVersion) -> dict[str, Any]:
+    """A training job's config that trains ``version`` again on the current accepted labels: the same base,
+    options and critic."""
+    config = version.config or {}
+    again: dict[str, Any] = {"base_model": version.base_model, **config.get("options", {})}
+    if config.get("critic_base"):
+        again["critic_base"] = config["critic_base"]
+        again.update({f"critic_{key}": value for key, value in config.get("critic_options", {}).items()})
+    return again
+
+
 def maybe_retrain() -> Job | None:
     """When MEDES_GUARDIAN_RETRAIN_EVERY accepted labels arrived since the newest version was trained, start a
     training on the same base model, unless one is already queued or running. Returns the job it started."""
@@ -249,7 +261,7 @@ def maybe_retrain() -> Job | None:
     if training_labels().count() - newest.labels < every:
         return None
     try:
-        return enqueue_job(TRAIN_JOB, {"base_model": newest.base_model, **newest.config.get("options", {})})
+        return enqueue_job(TRAIN_JOB, retrain_config(newest))
     except JobError as error:  # the base moved away, say: a person has to look
         logger.warning("automatic guardian retraining not started: %s", error)
         return None

@@ -202,19 +202,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def base(workdir: Path) -> Path:
-    """A random tiny Qwen2 whose final norm is scaled up so its logits span a pretrained model's range: at the
-    default initialisation every logit is within ~±1, and LoRA (which TRL does not allow on the tied lm_head)
-    cannot widen that, so no answer could ever be preferred by a clear margin."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
+    """A random tiny Qwen2 whose logits span a pretrained model's range (see build_tiny_qwen2's logit_scale)."""
     corpus = [m["content"] for e in critic_rows(TRAINING_ROWS).examples for m in e["messages"]]
-    directory = build_tiny_qwen2(workdir / "base", extra_corpus=corpus)
-    model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, use_safetensors=True)
-    with torch.no_grad():
-        model.model.norm.weight.mul_(10)
-    model.save_pretrained(directory, safe_serialization=True)
-    return directory
+    return build_tiny_qwen2(workdir / "base", extra_corpus=corpus, logit_scale=10)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from alignment.jobs import TRAIN_JOB, TRAIN_OPTIONS
+from alignment.jobs import CRITIC_OPTIONS, TRAIN_JOB, TRAIN_OPTIONS
 from alignment.models import GuardianVersion
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
@@ -19,10 +19,15 @@ class Command(BaseCommand):
         parser.add_argument("--base", required=True, help="base model directory (config.json, safetensors, tokenizer)")
         for key, kind in TRAIN_OPTIONS.items():
             parser.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind)
+        parser.add_argument("--critic-base", dest="critic_base",
+                            help="also train the critic (feedback writer) from this causal LM directory")  # fmt: skip
+        for key, kind in CRITIC_OPTIONS.items():
+            parser.add_argument(f"--critic-{key.replace('_', '-')}", dest=f"critic_{key}", type=kind)
         parser.add_argument("--here", action="store_true", help="run in this process instead of on a worker")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        config = {"base_model": options["base"], **{k: options[k] for k in TRAIN_OPTIONS if options.get(k) is not None}}
+        keys = [*TRAIN_OPTIONS, "critic_base", *(f"critic_{key}" for key in CRITIC_OPTIONS)]
+        config = {"base_model": options["base"], **{k: options[k] for k in keys if options.get(k) is not None}}
         try:
             job = enqueue_job(TRAIN_JOB, config)
         except JobError as error:
@@ -38,3 +43,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"guardian v{version.number if version else '?'} ready (job {job.pk}); metrics: {job.metrics}"
         )
+        if version is not None and version.critic:
+            self.stdout.write(
+                f"critic: {version.critic['counts']['used']} examples, loss {version.critic['last_loss']}"
+            )
