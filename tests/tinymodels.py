@@ -94,19 +94,21 @@ def _tiny_qwen2_config(hf_tok: Any, hidden: int, layers: int, **extra: Any) -> A
 
 
 def build_tiny_qwen2(
-    directory: Path, *, extra_corpus: Sequence[str] = (), seed: int = 0, logit_scale: float = 1.0
-) -> Path:
+    directory: Path, *, extra_corpus: Sequence[str] = (), seed: int = 0, logit_scale: float = 1.0, hidden: int = 64,
+    layers: int = 2, **shape: Any,
+) -> Path:  # fmt: skip
     """Write a random tiny Qwen2 model and its tokenizer to ``directory`` (safetensors only).
 
     ``logit_scale`` multiplies the final norm's weight: at the default initialisation every logit is within
     ~±1, and LoRA (which TRL does not allow on the tied lm_head) cannot widen that, so a LoRA-trained tiny
-    model never prefers one answer by a clear margin; 10 gives logits a pretrained model's range."""
+    model never prefers one answer by a clear margin; 10 gives logits a pretrained model's range. ``hidden``,
+    ``layers`` and ``shape`` (Qwen2Config fields) make bigger bodies for benches."""
     import torch
     from transformers import Qwen2ForCausalLM
 
     torch.manual_seed(seed)
     hf_tok = _qwen2_tokenizer(extra_corpus)
-    model = Qwen2ForCausalLM(_tiny_qwen2_config(hf_tok, 64, 2))
+    model = Qwen2ForCausalLM(_tiny_qwen2_config(hf_tok, hidden, layers, **shape))
     if logit_scale != 1.0:
         with torch.no_grad():
             model.model.norm.weight.mul_(logit_scale)
