@@ -4,9 +4,12 @@ become accepted labels; unreadable ones are stored with the reason, never guesse
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import translation
 
@@ -88,6 +91,15 @@ def test_a_failing_or_missing_judge_model_is_refused_with_the_reason(
     with translation.override("en"):
         assert execute_job(job.pk) == JobStatus.FAILED
     assert "failed after 0 responses" in Job.objects.get(pk=job.pk).error and not Judgement.objects.exists()
+    # the command line says the same, and runs the prompt judge in process
+    endpoint.reply("最终评分：0,0")
+    endpoint.reply("没有分数")
+    out = io.StringIO()
+    call_command("judge", "--model", "model-b", "--prompt", "openai", "--here", stdout=out)
+    assert out.getvalue().strip() == "judged 1 responses with the prompt judge (1 replies unreadable)"
+    assert Judgement.objects.get().problem.startswith("quality: no 最终评分 line")
     settings.MEDES_GENERATOR_BASE_URL = ""
+    with translation.override("en"), pytest.raises(CommandError, match="No judge model is configured"):
+        call_command("judge", "--model", "model-b", "--prompt", "openai", "--here")
     with translation.override("en"), pytest.raises(JobError, match="No judge model is configured"):
         enqueue_job(PROMPT_JUDGE_JOB, {"responses": responses, "backend": "openai"})

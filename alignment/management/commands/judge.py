@@ -1,5 +1,5 @@
-"""python manage.py judge (--campaign NAME | --model NAME [--release NAME]): judge responses with the active
-guardian."""
+"""python manage.py judge (--campaign NAME | --model NAME [--release NAME]) [--prompt openai|local]: judge
+responses with the active guardian, or with the prompt judge (the MedES rubric asked of the generator backend)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from alignment.jobs import JUDGE_JOB
+from alignment.jobs import JUDGE_JOB, PROMPT_JUDGE_JOB
 from annotation.models import Campaign
 from benchmark.models import RegisteredModel, Release, Response
 from medes_site.jobs import JobError, enqueue_job, execute_job
@@ -22,6 +22,9 @@ class Command(BaseCommand):
         which.add_argument("--campaign", help="campaign name: its items' responses")
         which.add_argument("--model", help="registered model name: its responses")
         parser.add_argument("--release", help="with --model: only the responses to this release's items")
+        parser.add_argument(
+            "--prompt", choices=("openai", "local"), help="judge with the prompt judge on this generator backend"
+        )
         parser.add_argument("--here", action="store_true", help="run in this process instead of on a worker")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -43,7 +46,10 @@ class Command(BaseCommand):
                 responses = responses.filter(scenario__release_items__release=release)
         ids = list(responses.values_list("pk", flat=True).distinct())
         try:
-            job = enqueue_job(JUDGE_JOB, {"responses": ids})
+            if options["prompt"]:
+                job = enqueue_job(PROMPT_JUDGE_JOB, {"responses": ids, "backend": options["prompt"]})
+            else:
+                job = enqueue_job(JUDGE_JOB, {"responses": ids})
         except JobError as error:
             raise CommandError(str(error)) from None
         if not options["here"]:
@@ -53,6 +59,10 @@ class Command(BaseCommand):
         job = Job.objects.get(pk=job.pk)
         if status != JobStatus.SUCCEEDED:
             raise CommandError(f"job {job.pk} {job.status}: {job.error}")
+        if options["prompt"]:
+            judged, unreadable = job.metrics.get("judged", 0), job.metrics.get("unreadable", 0)
+            self.stdout.write(f"judged {judged} responses with the prompt judge ({unreadable} replies unreadable)")
+            return
         self.stdout.write(
             f"judged {job.metrics.get('judged', 0)} responses with guardian v{job.metrics.get('version')}"
         )
