@@ -108,6 +108,21 @@ def new_version(
         )  # fmt: skip
 
 
+def check_files(version: GuardianVersion) -> None:
+    """Refuse a version whose trained files are missing, altered or not safetensors (the active one stays)."""
+    from alignment.training import critic, guardian
+    from alignment.training.errors import CheckpointError
+
+    try:
+        guardian.verify(version_dir(version))
+        if version.critic:
+            critic.verify(artifacts_root() / version.critic["model_dir"])
+    except CheckpointError as error:
+        raise GuardianError(
+            _("Guardian v%(n)d cannot be made active: %(error)s") % {"n": version.number, "error": error}
+        ) from None
+
+
 def active_version() -> GuardianVersion | None:
     return GuardianVersion.objects.filter(is_active=True).first()
 
@@ -121,6 +136,7 @@ def promote(version: GuardianVersion, *, user: AbstractBaseUser | AnonymousUser 
             raise GuardianError(_("Only a trained (ready) version can be made active."))
         if locked.is_active:
             return locked
+        check_files(locked)
         previous = GuardianVersion.objects.select_for_update().filter(is_active=True).first()
         if previous is not None:
             GuardianVersion.objects.filter(pk=previous.pk).update(is_active=False)

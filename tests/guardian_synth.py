@@ -57,3 +57,23 @@ def synthetic_rows(n: int, *, per_scenario: int = 4, seed: int = 0, flag_rate: f
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+_TRAINED: dict[str, Path] = {}
+
+
+def trained_guardian() -> Path:
+    """A really trained tiny guardian directory (base and guardian), trained once per test process: tests that
+    need a ready version's files copy it instead of training again."""
+    if "dir" not in _TRAINED:
+        import tempfile
+
+        from alignment.training.guardian import GuardianConfig, run
+        from tests.tinymodels import build_tiny_classifier
+
+        work = Path(tempfile.mkdtemp(prefix="medes-guardian-"))
+        base = build_tiny_classifier(work / "base", extra_corpus=corpus())
+        data = write_jsonl(work / "labels.jsonl", synthetic_rows(40))
+        run(GuardianConfig(base_model=str(base), output_dir=str(work / "guardian"), data=str(data), max_steps=2))
+        _TRAINED["dir"] = work / "guardian"
+    return _TRAINED["dir"]

@@ -4,6 +4,7 @@ its metrics, promotion (exactly one active, atomic) and rollback, and a judging 
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from benchmark.models import Response
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
 from tests.conftest import Personas
+from tests.guardian_synth import trained_guardian
 from tests.labeling_fixtures import RISKY, SAFE, build_campaign
 from tests.tinymodels import build_tiny_classifier
 
@@ -39,9 +41,12 @@ def labeled_campaign(personas: Personas, scenarios: int, name: str = "Pilot") ->
     return campaign
 
 
-def ready_version(number: int, tmp: Path | None = None) -> GuardianVersion:
-    return GuardianVersion.objects.create(number=number, base_model=str(tmp or "/nowhere"),
-                                          model_dir=f"guardian/v{number}", status=VersionStatus.READY)  # fmt: skip
+def ready_version(number: int, **fields: Any) -> GuardianVersion:
+    """A ready version whose directory holds a really trained (tiny) guardian, as promotion checks."""
+    version = GuardianVersion.objects.create(number=number, base_model="/b", model_dir=f"guardian/v{number}",
+                                             status=VersionStatus.READY, **fields)  # fmt: skip
+    shutil.copytree(trained_guardian(), services.version_dir(version))
+    return version
 
 
 def test_training_rows_carry_the_texts_and_scores_of_accepted_response_labels(personas: Personas) -> None:
@@ -70,6 +75,25 @@ def test_promotion_keeps_exactly_one_version_active_and_rollback_restores_the_pr
     assert list(GuardianVersion.objects.filter(is_active=True)) == [first]
     with pytest.raises(IntegrityError), transaction.atomic():  # the database itself refuses two active versions
         GuardianVersion.objects.filter(pk=second.pk).update(is_active=True)
+
+
+def test_a_version_whose_files_were_altered_or_removed_is_not_made_active(personas: Personas) -> None:
+    first, second, third = ready_version(1), ready_version(2), ready_version(3)
+    services.promote(first)
+    adapter = services.version_dir(second) / "adapter" / "adapter_model.safetensors"
+    adapter.write_bytes(adapter.read_bytes()[:-8] + b"\0" * 8)
+    with translation.override("en"), pytest.raises(services.GuardianError, match=r"v2 cannot be made .*corrupted"):
+        services.promote(second)
+    shutil.rmtree(services.version_dir(third))
+    with translation.override("en"), pytest.raises(services.GuardianError, match="v3 cannot be made active"):
+        services.promote(third)
+    assert list(GuardianVersion.objects.filter(is_active=True)) == [first]  # the active version stays
+    third.critic = {"model_dir": "guardian/v1/critic", "base_model": "/c"}  # a critic whose files are missing
+    third.save(update_fields=["critic"])
+    shutil.copytree(trained_guardian(), services.version_dir(third))
+    with translation.override("en"), pytest.raises(services.GuardianError, match="critic"):
+        services.promote(third)
+    assert GuardianVersion.objects.get(is_active=True) == first
 
 
 def test_rollback_without_an_earlier_version_says_so(db: None) -> None:
@@ -172,13 +196,10 @@ def _metrics(probability: float) -> dict[str, Any]:
 def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers_act_on_it(
     personas: Personas, client_as: Any, tmp_path: Path
 ) -> None:
-    old = GuardianVersion.objects.create(number=1, base_model="/b", model_dir="guardian/v1", status=VersionStatus.READY,
-                                         metrics=_metrics(0.6), labels=40)  # fmt: skip
+    old = ready_version(1, metrics=_metrics(0.6), labels=40)
     services.promote(old)
-    new = GuardianVersion.objects.create(
-        number=2, base_model="/b", model_dir="guardian/v2", status=VersionStatus.READY, metrics=_metrics(0.9),
-        baseline={"model_dir": "guardian/v1", "metrics": _metrics(0.2)}, labels=60,
-    )  # fmt: skip
+    new = ready_version(2, metrics=_metrics(0.9), baseline={"model_dir": "guardian/v1", "metrics": _metrics(0.2)},
+                        labels=60)  # fmt: skip
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
     page = reviewer.get(reverse("guardian:home")).content.decode()
     assert 'data-version="2"' in page and 'data-version="1" class="active"' in page

@@ -771,6 +771,14 @@ class Critic:
         return out
 
 
+def verify(model_dir: str | Path) -> dict[str, Any]:
+    """Check a trained critic's files without loading a model (manifest, adapter checksum, no pickles). Returns
+    the manifest; raises CheckpointError."""
+    manifest = read_manifest(model_dir)
+    _check_adapter(Path(model_dir), manifest)
+    return manifest
+
+
 def load(model_dir: str | Path, *, base_model: str | Path | None = None, device: str = "cpu") -> Critic:
     """Load a trained critic after checking manifest, adapter checksum and base fingerprint.
 

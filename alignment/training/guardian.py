@@ -606,6 +606,14 @@ def _check_adapter(model_dir: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
+def verify(model_dir: str | Path) -> dict[str, Any]:
+    """Check a trained guardian's files without loading a model: the manifest, the adapter's checksum and that
+    it is readable safetensors with the six-score head. Returns the manifest; raises CheckpointError."""
+    manifest = read_manifest(model_dir)
+    _check_adapter(Path(model_dir), manifest)
+    return manifest
+
+
 class Guardian:
     """A trained guardian, loaded once, scoring many responses (what a judging job holds on to)."""
 
