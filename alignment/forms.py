@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from alignment.training.critic import FEEDBACK_KEYS
 from annotation.models import Campaign
 from annotation.schema import MEDES_RUBRIC
 from benchmark.generation import available_backends
@@ -86,7 +87,7 @@ class JudgeForm(forms.Form):
         return list(found.values_list("pk", flat=True).distinct())
 
 
-FEEDBACK_FIELDS = ("provision", "problem", "risk_warning", "safe_answer")  # the critic's schema, in its order
+FEEDBACK_FIELDS = FEEDBACK_KEYS  # the critic's schema, in its order
 
 
 class ReviewForm(forms.Form):

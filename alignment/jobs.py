@@ -5,6 +5,7 @@ Both run on the ``gpu`` queue (DESIGN.md §5): on a CPU-only deployment the same
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ def _options(config: dict[str, Any], kinds: dict[str, type], prefix: str = "") -
     options: dict[str, Any] = {}
     for key, kind in kinds.items():
         value = config.get(prefix + key)
+        if key == "target_modules" and isinstance(value, list):  # a list kept from an earlier training
+            value = ",".join(str(name) for name in value)
         if value not in (None, ""):
             try:
                 options[key] = kind(value)
@@ -100,21 +103,22 @@ def run_training(ctx: JobContext) -> None:
 
 def _train_critic(ctx: JobContext, version: GuardianVersion, data: Path) -> dict[str, Any]:
     """The feedback writer (issue 5, item 3), on the same accepted labels' rationales and reviewed feedback.
-    Labels that teach it nothing (no rationale) are skipped and counted; none at all leaves the version
-    without a critic, said in the log, rather than failing the scorer that trained well."""
+    Labels that teach it nothing (no rationale) are skipped and counted. A critic that cannot be trained (no
+    example at all, a base without a chat template, a diverging loss) leaves the version without one, with the
+    reason on the version page and in the log, rather than failing the scorer that trained well."""
     from alignment.training.critic import CriticConfig
     from alignment.training.critic import train as train_critic
-    from alignment.training.errors import DataError
+    from alignment.training.errors import GuardianError
 
-    out = services.version_dir(version) / "critic"
+    out = services.critic_dir(version)
     config = CriticConfig(base_model=ctx.config["critic_base"], output_dir=str(out), data=str(data), device=device(),
                           **ctx.config.get("critic_options", {}))  # fmt: skip
     ctx.log(f"training the critic on {config.base_model}")
     try:
         result = train_critic(config, callbacks=[_progress_callback(ctx)])
-    except DataError as error:
+    except GuardianError as error:
         ctx.log(f"no critic for guardian v{version.number}: {error}")
-        return {}
+        return {"base_model": config.base_model, "failed": str(error)[:2000]}
     summary = {
         "base_model": config.base_model, "model_dir": f"{version.model_dir}/critic", "counts": result.counts,
         "data_hash": result.data_hash, "steps": result.steps, "loss_mask": result.loss_mask,
@@ -190,12 +194,11 @@ def run_judging(ctx: JobContext) -> None:
 
 
 def _load_critic(version: GuardianVersion) -> Any:
-    if not version.critic:
+    if not version.critic.get("model_dir"):
         return None
     from alignment.training.critic import load as load_critic
 
-    directory = services.artifacts_root() / version.critic["model_dir"]
-    return load_critic(directory, base_model=version.critic["base_model"], device=device())
+    return load_critic(services.critic_dir(version), base_model=version.critic["base_model"], device=device())
 
 
 def validate_prompt_judge(config: dict[str, Any]) -> dict[str, Any]:
@@ -223,8 +226,7 @@ def run_prompt_judging(ctx: JobContext) -> None:
         backend = get_backend(ctx.config["backend"])
     except GeneratorError as error:
         raise JobError(str(error)) from None
-    if hasattr(backend, "temperature"):
-        backend.temperature = 0.0  # a judge answers the same way twice
+    backend = dataclasses.replace(backend, temperature=0.0)  # type: ignore[type-var]  # a judge answers the same way twice
     responses = Response.objects.filter(pk__in=ctx.config["responses"])
     reviewed = set(  # a reviewer stood behind these: not asked again (an endpoint's tokens cost money)
         Judgement.objects.filter(response__in=responses, judge=JudgeKind.PROMPT, judge_model=backend.model_label,

@@ -118,6 +118,11 @@ class Judgement(models.Model):
                 condition=models.Q(version__isnull=False),
                 name="one_judgement_per_version",
             ),
+            models.UniqueConstraint(
+                fields=["response", "judge_model"],
+                condition=models.Q(judge="prompt"),
+                name="one_prompt_judgement_per_model",
+            ),
         ]
         indexes: ClassVar[list[models.Index]] = [models.Index(fields=["response", "judge"])]
 

@@ -108,6 +108,11 @@ def new_version(
         )  # fmt: skip
 
 
+def critic_dir(version: GuardianVersion) -> Path:
+    """Where the version's critic is (or is to be) written: under its own directory."""
+    return artifacts_root() / ((version.critic or {}).get("model_dir") or f"{version.model_dir}/critic")
+
+
 def check_files(version: GuardianVersion) -> None:
     """Refuse a version whose trained files are missing, altered or not safetensors (the active one stays)."""
     from alignment.training import critic, guardian
@@ -115,8 +120,8 @@ def check_files(version: GuardianVersion) -> None:
 
     try:
         guardian.verify(version_dir(version))
-        if version.critic:
-            critic.verify(artifacts_root() / version.critic["model_dir"])
+        if version.critic.get("model_dir"):
+            critic.verify(critic_dir(version))
     except CheckpointError as error:
         raise GuardianError(
             _("Guardian v%(n)d cannot be made active: %(error)s") % {"n": version.number, "error": error}
@@ -189,6 +194,7 @@ def store_guardian_judgements(
                 "judge": JudgeKind.GUARDIAN, "probabilities": probabilities, "scores": prediction.get("scores"),
                 "risky": prediction.get("risky"), "uncertainty": uncertainty(probabilities), "job_id": job_id,
                 "feedback": {"critic": prediction["critic"]} if "critic" in prediction else {},
+                "skipped_at": None,
             },
         )  # fmt: skip
         n += 1
@@ -198,15 +204,23 @@ def store_guardian_judgements(
 def store_prompt_judgement(response_id: int, judge_model: str, result: Any, job_id: int | None) -> bool:
     """Write (or replace) the prompt judge's judgement of a response by this judge model; a reviewed one is
     kept. ``result`` is a prompt_judge.PromptJudgement: unreadable replies are stored without scores."""
-    existing = Judgement.objects.filter(response_id=response_id, judge=JudgeKind.PROMPT, judge_model=judge_model)
-    if existing.filter(accepted__isnull=False).exists():
-        return False
     fields = {
         "scores": result.scores, "risky": result.risky, "probabilities": {}, "uncertainty": None,
         "feedback": {"replies": result.replies}, "problem": "; ".join(result.problems), "job_id": job_id,
+        "skipped_at": None,  # a new judgement: back in its place in the review queue
     }  # fmt: skip
-    if not existing.update(**fields):
-        Judgement.objects.create(response_id=response_id, judge=JudgeKind.PROMPT, judge_model=judge_model, **fields)
+    with transaction.atomic():  # one row per response and judge model (a constraint); the lock keeps a review
+        existing = (
+            Judgement.objects.select_for_update()
+            .filter(response_id=response_id, judge=JudgeKind.PROMPT, judge_model=judge_model)
+            .first()
+        )
+        if existing is None:
+            Judgement.objects.create(response_id=response_id, judge=JudgeKind.PROMPT, judge_model=judge_model, **fields)
+            return True
+        if existing.accepted_id is not None or existing.decision:
+            return False
+        Judgement.objects.filter(pk=existing.pk).update(**fields)
     return True
 
 
@@ -337,9 +351,10 @@ def _reviews_campaign() -> Campaign:
 
 
 def feedback_text(feedback: Mapping[str, str]) -> str:
-    """The structured feedback as the rationale of an accepted label: one labeled line per part."""
-    names = {"provision": "规范", "problem": "问题", "risk_warning": "警示", "safe_answer": "改写"}
-    return "\n".join(f"{names[key]}：{feedback[key]}" for key in names if feedback.get(key))
+    """The feedback as an accepted label's rationale: what is wrong, then the warning on a "警示：" line (the
+    form alignment.training.critic.split_rationale reads back)."""
+    problem, warning = feedback.get("problem", "").strip(), feedback.get("risk_warning", "").strip()
+    return "\n".join([*([problem] if problem else []), *([f"警示：{warning}"] if warning else [])])
 
 
 def accept_judgement(
@@ -350,7 +365,10 @@ def accept_judgement(
     "guardian, reviewed by …") that the next training uses; the feedback as the reviewer left it (the critic's,
     edited) is kept on the judgement and, as labeled lines, as the accepted label's rationale."""
     cleaned = MEDES_RUBRIC.validate(scores)
-    reviewed = {key: str(value).strip() for key, value in (feedback or {}).items() if str(value).strip()}
+    from alignment.training.critic import FEEDBACK_KEYS
+
+    given = {key: str((feedback or {}).get(key, "")).strip() for key in FEEDBACK_KEYS}
+    reviewed = given if any(given.values()) else {}  # all four parts, empty ones too (the critic's schema has them)
     with transaction.atomic():
         locked = Judgement.objects.select_for_update().get(pk=judgement.pk)
         if locked.accepted_id is not None or locked.decision:

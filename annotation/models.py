@@ -160,6 +160,10 @@ class Item(models.Model):
     def __str__(self) -> str:
         return f"{self.campaign_id}#{self.position}"
 
+    def is_open_for_edits(self) -> bool:
+        """Whether an annotator may still change their label on this item (the campaign active, the item open)."""
+        return self.campaign.status == CampaignStatus.ACTIVE and self.state == ItemState.OPEN
+
 
 class AssignmentStatus(models.TextChoices):
     RESERVED = "reserved", _("Reserved")

@@ -257,6 +257,8 @@ def _screen(
     if kept:
         message = message or _("Your last changes were not sent because you had been signed out. They are back "
                                "in the form: check them and submit again.")  # fmt: skip
+    editable = campaign.status == CampaignStatus.ACTIVE and (label is None or item.state == ItemState.OPEN)
+    final = label is not None and not editable
     return {
         "campaign": campaign,
         "item": item,
@@ -269,11 +271,10 @@ def _screen(
             else []
         ),
         "label": label,
-        # what a judge thinks, only once this annotator has submitted: it must never sway a first label
-        "suggestion": (
-            suggestions.for_responses([item.response_id]).get(item.response_id or 0) if label is not None else None
-        ),
-        "editable": campaign.status == CampaignStatus.ACTIVE and (label is None or item.state == ItemState.OPEN),
+        # what a judge thinks, only once this annotator's label is in and can no longer change: it must never
+        # sway a label that counts (an open item's label may still be edited)
+        "suggestion": suggestions.for_responses([item.response_id]).get(item.response_id or 0) if final else None,
+        "editable": editable,
         "dimensions": _dimensions(schema, values["scores"], errors),
         "rationale": values["rationale"],
         "rationale_errors": errors.get("rationale", []),
@@ -561,10 +562,12 @@ def my_labels(request: AuthedRequest) -> HttpResponse:
         "chosen": chosen,
         **paginate(request, labels, form.cleaned_data["page"], LABELS_PER_PAGE),
     }
-    shown = list(context["page"].object_list)  # every one submitted by this annotator: suggestions may show
+    shown = list(context["page"].object_list)
     context["page"].object_list = shown
-    found = suggestions.for_responses(label.item.response_id for label in shown)
-    for label in shown:
+    # a judge's scores beside the annotator's own, once their label can no longer change (as on the item page)
+    final = [label for label in shown if not label.item.is_open_for_edits()]
+    found = suggestions.for_responses(label.item.response_id for label in final)
+    for label in final:
         label.suggestion = found.get(label.item.response_id or 0)
     context["any_suggestion"] = bool(found)
     return render(request, "annotation/label_history.html", context)

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from medes_site import api, tokens, views
@@ -43,6 +41,6 @@ urlpatterns = [
     path("guardian/", include("alignment.urls")),
     path("healthz", views.healthz, name="healthz"),
     # pages without our <link rel=icon> (the admin's, a downloaded file's) make the browser ask for this one
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
 ]

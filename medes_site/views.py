@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -172,3 +172,11 @@ def _to_job(request: AuthedRequest, job: Job) -> HttpResponse:
         response["HX-Trigger"] = "job-changed"
         return response
     return redirect(reverse("jobs:detail", args=[job.pk]))
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages without our <link rel=icon> (the admin's, a downloaded file's) make the browser ask for
+    /favicon.ico: a temporary redirect to the icon, resolved per request (its hashed name changes)."""
+    from django.templatetags.static import static
+
+    return redirect(static("favicon.svg"))

@@ -167,10 +167,15 @@ def test_rows_that_cannot_teach_the_critic_are_skipped_and_counted_by_reason() -
                                                                    reference_answer="丙。")]  # fmt: skip
     data = critic_rows(rows)
     assert data.ids == ["1", "2", "3", "7"]
+    # row 6: the reviewer named a provision only, and the case has no reference answer to fill the rest
     assert data.skipped == [("4", critic.SKIP_NO_RATIONALE), ("5", critic.SKIP_NO_ANSWER),
-                            ("6", critic.SKIP_NO_RATIONALE)]  # fmt: skip
-    assert data.counts() == {"rows": 7, "used": 4, "from_feedback": 1, "from_rationale": 3, "invalid_feedback": 1,
-                             "skipped": {critic.SKIP_NO_ANSWER: 1, critic.SKIP_NO_RATIONALE: 2}}  # fmt: skip
+                            ("6", critic.SKIP_NO_ANSWER)]  # fmt: skip
+    assert data.counts() == {"rows": 7, "used": 4, "from_feedback": 1, "from_rationale": 2, "merged": 1,
+                             "invalid_feedback": 1,
+                             "skipped": {critic.SKIP_NO_ANSWER: 2, critic.SKIP_NO_RATIONALE: 1}}  # fmt: skip
+    # row 7: the reviewer's provision, the rationale's problem, the case's reference answer
+    merged = json.loads(data.examples[3]["messages"][-1]["content"])
+    assert merged == {"provision": "甲", "problem": "乙。", "risk_warning": "", "safe_answer": "丙。"}
     assert "'safe_answer' is a required property" in data.invalid_feedback[0][1]
 
 
@@ -235,7 +240,7 @@ def test_training_lowers_a_finite_loss_and_records_it_in_the_manifest(trained: C
     assert manifest["format"] == critic.MANIFEST_FORMAT and trained.manifest.name == "critic.json"
     assert manifest["train"]["losses"] == trained.losses
     assert manifest["loss_mask"] == trained.loss_mask == "assistant_only"  # the tiny template has the markers
-    assert manifest["counts"] == {"rows": 5, "used": 3, "from_feedback": 1, "from_rationale": 2,
+    assert manifest["counts"] == {"rows": 5, "used": 3, "from_feedback": 1, "from_rationale": 2, "merged": 0,
                                   "invalid_feedback": 0, "skipped": {critic.SKIP_NO_ANSWER: 1,
                                                                      critic.SKIP_NO_RATIONALE: 1}}  # fmt: skip
     assert manifest["adapter"]["sha256"] == _sha256(trained.adapter)

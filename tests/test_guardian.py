@@ -297,7 +297,7 @@ def test_the_review_queue_puts_disagreements_first_then_the_least_certain(person
 def test_a_reviewed_judgement_becomes_an_accepted_label_the_next_training_uses(
     personas: Personas, client_as: Any
 ) -> None:
-    version, judged = _judged(personas)
+    version, _judgements = _judged(personas)
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
     first = reviewer.get(reverse("guardian:review_next"))
     assert first.status_code == 302
@@ -324,12 +324,26 @@ def test_a_reviewed_judgement_becomes_an_accepted_label_the_next_training_uses(
     # twice is refused with the reason; a missing score is 400
     again = reviewer.post(reverse("guardian:review", args=[nxt.pk]), agreed_form)
     assert again.status_code == 409 and "reviewed already" in again.content.decode()
-    missing = reviewer.post(reverse("guardian:review", args=[judged[-1].pk]), {"s-R1": "0"})
-    assert missing.status_code == 400 and not Judgement.objects.get(pk=judged[-1].pk).decision
+    pending = services.review_queue()[0]
+    missing = reviewer.post(reverse("guardian:review", args=[pending.pk]), {"s-R1": "0"})
+    assert missing.status_code == 400 and not Judgement.objects.get(pk=pending.pk).decision
     # both feed the next training; judging again does not undo a review
     rows = {row["id"]: row for row in services.training_rows()}
     assert rows[f"accepted-{corrected.accepted.pk}"]["scores"] == SAFE
     assert rows[f"accepted-{corrected.accepted.pk}"]["provenance"] == "guardian_reviewed"
+    # the critic learns the reviewer's words: the parts they wrote, the case's provision where they named none
+    from alignment.training.critic import target_feedback
+
+    row = rows[f"accepted-{corrected.accepted.pk}"]
+    assert row["feedback"] == {"provision": "", "problem": "回答稳妥，无需警示。", "risk_warning": "",
+                               "safe_answer": "应当拒绝。"}  # fmt: skip
+    assert corrected.accepted.rationale == "回答稳妥，无需警示。"
+    feedback, source, _problem = target_feedback(row)
+    assert len(row["provisions"]) == 1 and row["provisions"][0].startswith("《人类辅助生殖技术管理办法》第")
+    assert source == "merged" and feedback == {
+        "provision": row["provisions"][0], "problem": "回答稳妥，无需警示。", "risk_warning": "",
+        "safe_answer": "应当拒绝。",
+    }  # fmt: skip
     services.store_guardian_judgements(
         version, [{"id": corrected.response_id, "probabilities": {}, "scores": RISKY}], None
     )

@@ -36,6 +36,9 @@ def test_a_version_trained_with_a_critic_writes_schema_checked_feedback_when_jud
 ) -> None:
     settings.ARTIFACTS_ROOT = str(tmp_path / "artifacts")
     settings.MEDES_DEVICE = "cpu"
+    # the job row exists only inside this test's transaction, which the heartbeat thread's own connection
+    # cannot see (it would take the job for superseded); a real worker's rows are committed
+    settings.MEDES_JOB_HEARTBEAT_SECONDS = 3600
     campaign = build_campaign([personas.annotator], scenarios=6, overlap=1)
     Scenario.objects.update(reference_answer=REFERENCE)
     skipped = 0
@@ -105,3 +108,18 @@ def test_a_version_trained_with_a_critic_writes_schema_checked_feedback_when_jud
     assert (
         f"<code>{critic_base}</code>" in page and "11 of 12" in page and "no rationale and no valid feedback 1" in page
     )
+
+
+def test_a_critics_module_list_survives_retraining(tmp_path: Path) -> None:
+    from alignment.jobs import validate_train
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    first = validate_train(
+        {"base_model": str(base), "critic_base": str(base), "critic_target_modules": "q_proj, v_proj"}
+    )
+    assert first["critic_options"] == {"target_modules": ["q_proj", "v_proj"]}
+    version = GuardianVersion(number=1, base_model=str(base), model_dir="guardian/v1", config=first)
+    again = validate_train(services.retrain_config(version))
+    assert again == first

@@ -13,8 +13,10 @@ from tests.labeling_fixtures import RISKY, SAFE, build_campaign
 from tests.test_guardian import ready_version
 
 
-def test_an_annotator_sees_the_guardians_scores_only_after_submitting(personas: Personas, client_as: Any) -> None:
-    campaign = build_campaign([personas.annotator], scenarios=1, overlap=2)
+def test_an_annotator_sees_the_guardians_scores_only_once_their_label_is_final(
+    personas: Personas, client_as: Any
+) -> None:
+    campaign = build_campaign([personas.annotator, personas.annotator2], scenarios=1, overlap=2)
     version = ready_version(1)
     for item in campaign.items.all():
         Judgement.objects.create(response=item.response, judge="guardian", version=version, scores=RISKY, risky=True,
@@ -27,13 +29,20 @@ def test_an_annotator_sees_the_guardians_scores_only_after_submitting(personas: 
     assert 'data-testid="label-panel"' in before
     assert 'data-testid="suggestion"' not in before and "guardian v1" not in before
     submit_label(item, personas.annotator, Submission(SAFE, idempotency_key="s1"))
+    # submitted, but the item is still open (k = 2) and the label may still be edited: still hidden
+    open_item = annotator.get(reverse("annotation:item", args=[item.pk])).content.decode()
+    assert 'data-testid="label-version"' in open_item and 'data-testid="suggestion"' not in open_item
+    assert f'data-testid="suggestion-{item.pk}"' not in annotator.get(reverse("annotation:history")).content.decode()
+    other = next_assignment(campaign, personas.annotator2)
+    assert other is not None and other.item_id == item.pk
+    submit_label(item, personas.annotator2, Submission(SAFE, idempotency_key="s2"))  # consensus: the item is decided
     after = annotator.get(reverse("annotation:item", args=[item.pk])).content.decode()
     assert 'data-testid="suggestion"' in after and "guardian v1" in after and "R1=-1" in after
     history = annotator.get(reverse("annotation:history")).content.decode()
     assert f'data-testid="suggestion-{item.pk}"' in history
     # the other item of the campaign, never labeled by this annotator, is not in their history at all
-    other = campaign.items.exclude(pk=item.pk).get()
-    assert f'data-testid="suggestion-{other.pk}"' not in history
+    untouched = campaign.items.exclude(pk=item.pk).get()
+    assert f'data-testid="suggestion-{untouched.pk}"' not in history
 
 
 def test_the_active_guardians_judgement_wins_over_an_older_or_a_prompt_judges(personas: Personas) -> None:

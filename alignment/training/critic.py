@@ -283,7 +283,7 @@ class CriticExamples:
 
     examples: list[dict[str, list[dict[str, str]]]]
     ids: list[str]
-    sources: list[str]  # per example: "feedback" (the reviewer's, as is) or "rationale" (built)
+    sources: list[str]  # per example: "feedback" (the reviewer's, as is), "rationale" (built) or "merged" (both)
     skipped: list[tuple[str, str]]  # (row id, reason)
     invalid_feedback: list[tuple[str, str]] = field(default_factory=list)  # (row id, schema problem)
 
@@ -291,6 +291,7 @@ class CriticExamples:
         return {
             "rows": len(self.ids) + len(self.skipped), "used": len(self.ids),
             "from_feedback": self.sources.count("feedback"), "from_rationale": self.sources.count("rationale"),
+            "merged": self.sources.count("merged"),
             "invalid_feedback": len(self.invalid_feedback),
             "skipped": dict(sorted(Counter(reason for _, reason in self.skipped).items())),
         }  # fmt: skip
@@ -305,8 +306,9 @@ class CriticExamples:
 def target_feedback(row: Mapping[str, Any], where: str = "row") -> tuple[dict[str, str] | None, str, str]:
     """(feedback, source, problem) for one labeled row: a reviewer's schema-valid ``feedback`` as is; otherwise
     one built from the rationale (provision: the provisions joined by "；", or the norm; problem: the rationale
-    without its 警示 lines; risk_warning: those lines; safe_answer: the reference answer). ``feedback`` is None
-    when neither gives schema-valid feedback, and ``problem`` is the skip reason."""
+    without its 警示 lines; risk_warning: those lines; safe_answer: the reference answer), with the non-empty
+    parts of a reviewer's partial feedback in place of the built ones (source "merged"). ``feedback`` is None
+    when no schema-valid feedback results, and ``problem`` is the skip reason."""
     given = row.get("feedback")
     given_problem = ""
     if given is not None:
@@ -315,7 +317,10 @@ def target_feedback(row: Mapping[str, Any], where: str = "row") -> tuple[dict[st
             return dict(given), "feedback", ""
         given_problem = "; ".join(problems)
     rationale = _optional_text(row, "rationale", where)
-    if not rationale:
+    # a reviewer's partial feedback (say, no provision named): the parts they wrote win over the built ones
+    written = {key: given[key].strip() for key in FEEDBACK_KEYS
+               if isinstance(given, Mapping) and isinstance(given.get(key), str) and given[key].strip()}  # fmt: skip
+    if not rationale and not written:
         return None, "", SKIP_NO_RATIONALE
     problem, warning = split_rationale(rationale)
     built = {
@@ -323,6 +328,7 @@ def target_feedback(row: Mapping[str, Any], where: str = "row") -> tuple[dict[st
         "problem": problem, "risk_warning": warning,
         "safe_answer": _optional_text(row, "reference_answer", where),
     }  # fmt: skip
+    built.update(written)
     if not built["provision"]:
         return None, "", SKIP_NO_PROVISION
     if not built["safe_answer"]:
@@ -330,7 +336,7 @@ def target_feedback(row: Mapping[str, Any], where: str = "row") -> tuple[dict[st
     problems = schema_problems(built)
     if problems:  # the checks above cover the schema today; this keeps a schema change from slipping through
         return None, "", "built feedback fails the schema: " + "; ".join(problems)
-    return built, "rationale", given_problem
+    return built, "merged" if written else "rationale", given_problem
 
 
 def critic_rows(rows: Sequence[Mapping[str, Any]], *, source: str = "rows") -> CriticExamples:
@@ -772,8 +778,8 @@ class Critic:
 
 
 def verify(model_dir: str | Path) -> dict[str, Any]:
-    """Check a trained critic's files without loading a model (manifest, adapter checksum, no pickles). Returns
-    the manifest; raises CheckpointError."""
+    """Check a trained critic's files without loading a model: the manifest, the adapter's sha256 against it,
+    and no pickled weights beside it. Returns the manifest; raises CheckpointError."""
     manifest = read_manifest(model_dir)
     _check_adapter(Path(model_dir), manifest)
     return manifest
