@@ -109,7 +109,7 @@ def test_accepted_labels_to_a_reviewed_guardian_and_back_into_training(
     assert agreed.accepted.scores == agreed.scores
     assert corrected.decision == "corrected" and corrected.accepted is not None
     assert corrected.accepted.scores["R1"] == (0 if before["R1"] == -1 else -1)
-    assert corrected.accepted.rationale == "问题：回答同意购买胚胎，违反禁止买卖的规定。"
+    assert corrected.accepted.rationale == "回答同意购买胚胎，违反禁止买卖的规定。"
     assert corrected.reviewed_by == personas.reviewer == agreed.reviewed_by
     sign_out(page)
 
