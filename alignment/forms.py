@@ -117,3 +117,27 @@ class ReviewForm(forms.Form):
         """The four parts of the feedback ("problem" is the rationale field: the screen's ``t`` key goes there)."""
         data = self.cleaned_data
         return {key: (data["rationale"] if key == "problem" else data[key]).strip() for key in FEEDBACK_FIELDS}
+
+
+class EvaluateForm(forms.Form):
+    model = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("model"))
+    release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("release"), widget=forms.HiddenInput)
+    judge = forms.ChoiceField(label=_("judge"), initial="guardian")
+    weights = forms.ChoiceField(label=_("quality"), initial="plain", choices=[
+        ("plain", _("plain mean of Q1–Q4")), ("medes", _("MedES leaderboard weights 0.4/0.3/0.2/0.1"))])  # fmt: skip
+    generate = forms.BooleanField(label=_("answer the items the model has not answered (local or endpoint models)"),
+                                  required=False, initial=True)  # fmt: skip
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = RegisteredModel.objects.order_by("name")  # type: ignore[attr-defined]
+        self.fields["release"].queryset = Release.objects.all()  # type: ignore[attr-defined]
+        prompt = [(f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
+                  for key, label in available_backends().items()]  # fmt: skip
+        self.fields["judge"].choices = [("guardian", _("The active guardian")), *prompt]  # type: ignore[attr-defined]
+
+    def job_config(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {"model": data["model"].pk, "release": data["release"].pk, "judge": data["judge"],
+                "weights": data["weights"], "generate": data["generate"]}  # fmt: skip

@@ -249,3 +249,80 @@ def run_prompt_judging(ctx: JobContext) -> None:
     ctx.set_metrics(judged=done, unreadable=unreadable, kept_reviewed=len(reviewed))
     if unreadable:
         ctx.log(f"{unreadable} replies could not be read; they are stored with the reason, without scores")
+
+
+EVALUATE_JOB = "alignment.evaluate"
+
+
+def validate_evaluate(config: dict[str, Any]) -> dict[str, Any]:
+    from alignment.evaluation import WEIGHTS
+    from benchmark.generation import available_backends
+    from benchmark.models import RegisteredModel, Release
+
+    try:
+        model, release = int(config.get("model", 0)), int(config.get("release", 0))
+    except (TypeError, ValueError):
+        raise JobError(_("Choose a model and a release.")) from None
+    if not RegisteredModel.objects.filter(pk=model).exists() or not Release.objects.filter(pk=release).exists():
+        raise JobError(_("Choose a model and a release that exist."))
+    judge = str(config.get("judge", "guardian"))
+    options: dict[str, Any] = {"model": model, "release": release, "judge": "guardian"}
+    if judge == "guardian":
+        if services.active_version() is None:
+            raise JobError(_("No guardian version is active: train one and promote it first, or use the prompt judge."))
+    elif judge.startswith("prompt:") and judge.removeprefix("prompt:") in available_backends():
+        options.update(judge="prompt", backend=judge.removeprefix("prompt:"))
+    else:
+        raise JobError(_("Unknown judge %(judge)r.") % {"judge": judge})
+    weights = str(config.get("weights", "plain"))
+    if weights not in WEIGHTS:
+        raise JobError(_("Quality weights are 'plain' or 'medes'."))
+    options["weights"] = weights
+    for key, default in (("n_boot", 1000), ("seed", 0)):
+        try:
+            options[key] = int(config.get(key, default))
+        except (TypeError, ValueError):
+            raise JobError(_("%(key)s must be a whole number.") % {"key": key}) from None
+    if options["n_boot"] < 1:
+        raise JobError(_("n_boot must be at least 1."))
+    options["generate"] = bool(config.get("generate", True))
+    return options
+
+
+@job_kind(EVALUATE_JOB, label=_("Evaluate a model on a release"), queue="gpu", time_limit=24 * 3600,
+          validate=validate_evaluate)  # fmt: skip
+def run_evaluation(ctx: JobContext) -> None:
+    """Answer what is missing (models that can be run), judge what is not judged, and store the metrics once."""
+    from alignment import evaluation
+    from benchmark.generation import GeneratorError
+    from benchmark.models import RegisteredModel, Release
+
+    config = ctx.config
+    model, release = RegisteredModel.objects.get(pk=config["model"]), Release.objects.get(pk=config["release"])
+    try:
+        run = evaluation.start_run(model, release, dict(config), job_id=ctx.job_id, user=None)
+    except (services.GuardianError, GeneratorError) as error:
+        raise JobError(str(error)) from None
+    ctx.log(f"evaluating {model.name} on {release.name} with {run.judge_label}")
+    try:
+        pairs = evaluation.release_responses(model, release)
+        backend = evaluation.backend_for(model) if config.get("generate", True) else None
+        generated: dict[str, int] = {}
+        if backend is not None:
+            generated = evaluation.answer_missing(model, pairs, backend, job_id=ctx.job_id, log=ctx.log)
+        ctx.progress(0.4, "answers ready")
+        open_responses = [p.response for p in pairs if p.response is not None and p.payload["kind"] != "objective"]
+        evaluation.judge_missing(run, open_responses, job_id=ctx.job_id)
+        ctx.progress(0.8, "judged")
+        results = evaluation.score(run, pairs)
+        results["counts"].update(generated)
+    except Exception as error:
+        evaluation.fail(run, str(error))
+        if isinstance(error, GeneratorError):
+            raise JobError(str(error)) from None
+        raise
+    evaluation.finish(run, results)
+    subjective, objective = results["subjective"] or {}, results["objective"] or {}
+    ctx.set_metrics(evaluation=run.pk, risk=subjective.get("risk"), quality=subjective.get("quality"),
+                    comprehensive=subjective.get("comprehensive"), accuracy=objective.get("accuracy"))  # fmt: skip
+    ctx.log(f"evaluation {run.pk} stored: {results['counts']}")

@@ -128,3 +128,61 @@ class Judgement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.judge} on response {self.response_id}"
+
+
+class EvaluationStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class EvaluationRun(models.Model):
+    """One model scored on one frozen release (issue 6, item 4): objective accuracy, and Risk, Quality and
+    Comprehensive through a judge, overall and per scene with bootstrap intervals. Once it has succeeded its
+    results never change: a new evaluation is a new row, naming the release, the judge and the settings."""
+
+    model = models.ForeignKey(
+        "benchmark.RegisteredModel", verbose_name=_("model"), on_delete=models.PROTECT, related_name="evaluations"
+    )
+    release = models.ForeignKey(
+        "benchmark.Release", verbose_name=_("release"), on_delete=models.PROTECT, related_name="evaluations"
+    )
+    judge = models.CharField(_("judge"), max_length=12, choices=JudgeKind.choices)
+    guardian = models.ForeignKey(
+        GuardianVersion, verbose_name=_("guardian version"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="evaluations",
+    )  # fmt: skip
+    judge_model = models.CharField(_("judge model"), max_length=255, blank=True)
+    options = models.JSONField(
+        _("settings"), default=dict, blank=True, help_text=_("Judge, quality weights, bootstrap resamples and seed.")
+    )
+    status = models.CharField(_("status"), max_length=12, choices=EvaluationStatus.choices,
+                              default=EvaluationStatus.RUNNING)  # fmt: skip
+    results = models.JSONField(_("results"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "-pk"]
+        verbose_name = _("evaluation run")
+        verbose_name_plural = _("evaluation runs")
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["release", "status", "model"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} on {self.release} ({self.judge_label})"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and EvaluationRun.objects.filter(pk=self.pk, status=EvaluationStatus.SUCCEEDED).exists():
+            raise ValueError("an evaluation that has succeeded is immutable: start a new one")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def judge_label(self) -> str:
+        if self.guardian_id is not None:
+            return f"guardian v{self.guardian.number}" if self.guardian else "guardian"
+        return f"prompt judge ({self.judge_model or '?'})"

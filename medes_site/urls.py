@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from alignment import views_leaderboard
 from medes_site import api, tokens, views
 
 jobs_patterns = (
@@ -39,6 +40,8 @@ urlpatterns = [
     path("api/annotation/", include("annotation.api")),
     # --- issue 5: the guardian ---
     path("guardian/", include("alignment.urls")),
+    path("leaderboard/", include("alignment.urls_leaderboard")),
+    path("public/leaderboard/<int:pk>/", views_leaderboard.public_leaderboard, name="public_leaderboard"),
     path("healthz", views.healthz, name="healthz"),
     # pages without our <link rel=icon> (the admin's, a downloaded file's) make the browser ask for this one
     path("favicon.ico", views.favicon),

@@ -17,6 +17,7 @@ from annotation.models import Member
 from annotation.services import next_assignment
 from benchmark.import_uploads import store_upload
 from benchmark.models import Amendment, Provision, Response, Scene
+from benchmark.releases import publish_release
 from benchmark.response_imports import import_medes_responses
 from benchmark.scenarios import create_scenario
 from benchmark.services import SourceMeta, add_source
@@ -44,6 +45,7 @@ SOURCE_READERS = {"curator", "reviewer", "admin"}
 FIXERS = {**row(set()), "curator": 400, "admin": 400}
 ANNOTATOR_ONLY = row({"annotator"}, not_found={"admin"})
 GUARDIAN_READERS = {"ml_engineer", "reviewer", "curator", "admin"}
+LEADERBOARD_READERS = {"annotator", "ml_engineer", "reviewer", "curator", "admin"}
 GUARDIAN_ACTORS_400 = {**row(set()), "ml_engineer": 400, "admin": 400}
 CAMPAIGN_READERS = {"reviewer", "curator", "ml_engineer", "admin"}
 CAMPAIGN_EDITORS = {"reviewer", "curator", "admin"}
@@ -196,6 +198,39 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("guardian:review", args=[j["judgement"].pk]),
         {**row(set()), "reviewer": 400, "admin": 400},
     ),  # an empty decision: refused with the reason
+    # --- issue 6: the leaderboard. Every role reads it; ML engineers start evaluations; the public copy is open.
+    ("leaderboard", "get", lambda j: reverse("leaderboard:home"), row(LEADERBOARD_READERS)),
+    (
+        "leaderboard-release",
+        "get",
+        lambda j: reverse("leaderboard:release", args=[j["release"].pk]),
+        row(LEADERBOARD_READERS),
+    ),
+    (
+        "leaderboard-release-missing",
+        "get",
+        lambda j: reverse("leaderboard:release", args=[999999]),
+        row(set(), not_found=LEADERBOARD_READERS),
+    ),
+    # an empty form: refused with the reason
+    (
+        "leaderboard-evaluate",
+        "post",
+        lambda j: reverse("leaderboard:evaluate", args=[j["release"].pk]),
+        {**row(set()), "ml_engineer": 400, "admin": 400},
+    ),
+    (
+        "public-leaderboard",
+        "get",
+        lambda j: reverse("public_leaderboard", args=[j["release"].pk]),
+        dict.fromkeys(PERSONAS, OK),
+    ),
+    (
+        "public-leaderboard-missing",
+        "get",
+        lambda j: reverse("public_leaderboard", args=[999999]),
+        dict.fromkeys(PERSONAS, NOT_FOUND),
+    ),
     # an empty bulk change goes back to the list with the reason
     ("scenario-bulk-status", "post", lambda j: reverse("benchmark:scenario_bulk_status"), row(SOURCE_READERS)),
     (
@@ -542,8 +577,15 @@ def jobs(personas: Personas) -> dict[str, Any]:
             "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
             **_provision_and_amendment(),
             **_guardian(),
+            "release": _release(),
         },
     )
+
+
+def _release() -> Any:
+    create_scenario(kind="subjective", stem="发布用的病例。", scene=Scene.objects.first(), origin="expert",
+                    status="accepted")  # fmt: skip
+    return publish_release("Access-1")
 
 
 def _guardian() -> dict[str, Any]:

@@ -1,0 +1,195 @@
+"""Evaluation runs: a registered model scored on a frozen release (DESIGN.md §3; issue 6, items 4 and 5).
+
+The release's items are the frozen payloads: a response counts for an item only if it answers that very
+content (``Response.scenario_hash`` equals the payload's ``content_hash``). A model that can be run (a local
+directory or an endpoint) first answers the items it has not answered, greedily; imported models are
+scored on what was imported. Objective items are right only when the option set read equals the key; an
+answer that could not be read counts as wrong and is reported. Open cases are scored by the judge named on
+the run (the guardian version active when it started, or the prompt judge) and summed up with
+alignment.evaluation_metrics. The results are stored once, with everything that decided them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from alignment import services
+from alignment.evaluation_metrics import MEDES_LEADERBOARD_WEIGHTS, objective_metrics, subjective_metrics
+from alignment.models import EvaluationRun, EvaluationStatus, JudgeKind, Judgement
+from benchmark.models import ModelKind, RegisteredModel, Release, Response, Scenario, ScenarioKind
+
+WEIGHTS: dict[str, dict[str, float] | None] = {"plain": None, "medes": MEDES_LEADERBOARD_WEIGHTS}
+N_BOOT = 1000
+
+OBJECTIVE_INSTRUCTION = (
+    "这是一道不定项选择题（可能有一个或多个正确选项）。请先简要分析，最后单独一行按“【最终答案】：ABD”的格式给出答案。"
+)
+
+
+@dataclass
+class ItemResponse:
+    scenario_id: int
+    payload: dict[str, Any]
+    response: Response | None
+
+
+def release_responses(model: RegisteredModel, release: Release) -> list[ItemResponse]:
+    """Each release item with the model's response to exactly that content, or None."""
+    items = list(release.items.order_by("position").values_list("scenario_id", "payload"))
+    found = {
+        (r.scenario_id, r.scenario_hash): r
+        for r in Response.objects.filter(model=model, scenario_id__in=[sid for sid, _p in items])
+    }
+    return [ItemResponse(sid, payload, found.get((sid, payload["content_hash"]))) for sid, payload in items]
+
+
+def answer_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
+    """What a model is asked for one release item: the MedES question as published."""
+    if payload["kind"] == ScenarioKind.OBJECTIVE:
+        options = "\n".join(f"{letter}.{text}" for letter, text in payload["options"].items())
+        return [{"role": "user", "content": f"题目：{payload['stem']}\n{options}\n\n{OBJECTIVE_INSTRUCTION}"}]
+    return [{"role": "user", "content": payload["stem"]}]
+
+
+def backend_for(model: RegisteredModel) -> Any:
+    """A greedy chat backend for a model that can be run; None for imported responses."""
+    from benchmark.generation import LocalHFBackend, OpenAICompatibleBackend
+
+    tokens = settings.MEDES_GENERATOR_MAX_NEW_TOKENS
+    if model.kind == ModelKind.HF_DIRECTORY:
+        return LocalHFBackend(Path(model.path), device=settings.MEDES_DEVICE, temperature=0.0, max_new_tokens=tokens)
+    if model.kind == ModelKind.OPENAI_ENDPOINT:
+        key = os.environ.get(model.api_key_env, "") if model.api_key_env else ""
+        return OpenAICompatibleBackend(base_url=model.base_url, model=model.model_id, api_key=key, temperature=0.0,
+                                       max_tokens=tokens, timeout=settings.MEDES_GENERATOR_TIMEOUT,
+                                       retries=settings.MEDES_GENERATOR_RETRIES)  # fmt: skip
+    return None
+
+
+def answer_missing(
+    model: RegisteredModel, pairs: list[ItemResponse], backend: Any, *, job_id: int | None, log: Any = print
+) -> dict[str, int]:
+    """Ask the model the items it has not answered; an item whose scenario changed since the release cannot be
+    asked as released, and is counted (never answered in its new wording)."""
+    from benchmark.responses import store_response
+
+    scenarios = Scenario.objects.in_bulk([p.scenario_id for p in pairs if p.response is None])
+    counts = {"generated": 0, "changed_since_release": 0}
+    for pair in pairs:
+        if pair.response is not None:
+            continue
+        scenario = scenarios[pair.scenario_id]
+        if scenario.content_hash != pair.payload["content_hash"]:
+            counts["changed_since_release"] += 1
+            continue
+        text = backend.chat(answer_messages(pair.payload))
+        pair.response, _created = store_response(model, scenario, text, origin_detail=f"evaluation job {job_id}",
+                                                 job=None)  # fmt: skip
+        counts["generated"] += 1
+    if counts["generated"]:
+        log(f"{model.name} answered {counts['generated']} release items")
+    return counts
+
+
+def judge_missing(run: EvaluationRun, responses: list[Response], *, job_id: int | None) -> None:
+    """Judge the open-case responses the run's judge has not judged yet."""
+    judged = set(_judgements(run, responses).values_list("response_id", flat=True))
+    todo = Response.objects.filter(pk__in=[r.pk for r in responses if r.pk not in judged])
+    if not todo.exists():
+        return
+    if run.guardian is not None:
+        from alignment.jobs import device
+        from alignment.training.guardian import load
+
+        guardian = load(services.version_dir(run.guardian), base_model=run.guardian.base_model, device=device())
+        for batch in services.chunks(services.response_rows(todo)):
+            services.store_guardian_judgements(run.guardian, guardian.predict(batch), job_id)
+        return
+    from alignment import prompt_judge
+    from benchmark.generation import get_backend
+
+    backend = dataclasses.replace(get_backend(run.options["backend"]), temperature=0.0)  # type: ignore[type-var]
+    for row in services.response_rows(todo):
+        result = prompt_judge.judge(backend, scenario=row["scenario"], norm=row["norm"], response=row["response"])
+        services.store_prompt_judgement(row["id"], run.judge_model, result, job_id)
+
+
+def _judgements(run: EvaluationRun, responses: Iterable[Response]) -> QuerySet[Judgement]:
+    ids = [r.pk for r in responses]
+    if run.guardian is not None:
+        return Judgement.objects.filter(version=run.guardian, response_id__in=ids)
+    return Judgement.objects.filter(judge=JudgeKind.PROMPT, judge_model=run.judge_model, response_id__in=ids)
+
+
+def score(run: EvaluationRun, pairs: list[ItemResponse]) -> dict[str, Any]:
+    """The run's results from the stored responses and judgements."""
+    options = run.options
+    weights = WEIGHTS[options.get("weights", "plain")]
+    n_boot, seed = int(options.get("n_boot", N_BOOT)), int(options.get("seed", 0))
+    objective = [p for p in pairs if p.payload["kind"] == ScenarioKind.OBJECTIVE]
+    open_cases = [p for p in pairs if p.payload["kind"] != ScenarioKind.OBJECTIVE]
+    answered_objective = [p for p in objective if p.response is not None]
+    objective_rows = [{"scene": p.payload["scene"], "correct": p.response.correct if p.response.extractable else None}
+                      for p in answered_objective if p.response is not None]  # fmt: skip
+    answered_open = [p for p in open_cases if p.response is not None]
+    scores = {
+        j.response_id: j.scores
+        for j in _judgements(run, [p.response for p in answered_open if p.response]).exclude(scores__isnull=True)
+    }
+    items = [
+        {"item": p.scenario_id, "scene": p.payload["scene"], "scores": scores[p.response.pk]}
+        for p in answered_open if p.response is not None and p.response.pk in scores
+    ]  # fmt: skip
+    return {
+        "objective": objective_metrics(objective_rows, n_boot=n_boot, seed=seed) if objective_rows else None,
+        "subjective": subjective_metrics(items, weights=weights, n_boot=n_boot, seed=seed) if items else None,
+        "counts": {
+            "items": len(pairs),
+            "objective_items": len(objective),
+            "open_items": len(open_cases),
+            "objective_unanswered": len(objective) - len(answered_objective),
+            "open_unanswered": len(open_cases) - len(answered_open),
+            "open_unjudged": len(answered_open) - len(items),
+        },
+        "items": items,  # per open case, for base-versus-aligned comparisons
+        "unextractable_items": [
+            p.scenario_id for p in answered_objective if p.response is not None and not p.response.extractable
+        ],
+    }
+
+
+def start_run(model: RegisteredModel, release: Release, options: dict[str, Any], *, job_id: int | None,
+              user: Any = None) -> EvaluationRun:  # fmt: skip
+    judge = options["judge"]
+    if judge == "guardian":
+        version = services.active_version()
+        if version is None:
+            raise services.GuardianError("No guardian version is active: train one and promote it first.")
+        return EvaluationRun.objects.create(model=model, release=release, judge=JudgeKind.GUARDIAN, guardian=version,
+                                            options=options, job_id=job_id, created_by=user)  # fmt: skip
+    from benchmark.generation import get_backend
+
+    label = get_backend(options["backend"]).model_label
+    return EvaluationRun.objects.create(model=model, release=release, judge=JudgeKind.PROMPT, judge_model=label,
+                                        options=options, job_id=job_id, created_by=user)  # fmt: skip
+
+
+def finish(run: EvaluationRun, results: dict[str, Any]) -> None:
+    EvaluationRun.objects.filter(pk=run.pk, status=EvaluationStatus.RUNNING).update(
+        status=EvaluationStatus.SUCCEEDED, results=results, finished_at=timezone.now()
+    )
+
+
+def fail(run: EvaluationRun, error: str) -> None:
+    EvaluationRun.objects.filter(pk=run.pk, status=EvaluationStatus.RUNNING).update(
+        status=EvaluationStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    )

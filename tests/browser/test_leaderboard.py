@@ -1,0 +1,64 @@
+"""The leaderboard in the browser (issue 6): two models evaluated on a release, sorted by a column from its
+header, the per-scene table, and the public read-only copy opened without an account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from alignment.evaluation import finish
+from alignment.evaluation_metrics import objective_metrics, subjective_metrics
+from alignment.models import EvaluationRun, JudgeKind
+from benchmark.models import ModelKind
+from benchmark.responses import register_model
+from tests.browser.test_roles_and_language import sign_in
+from tests.conftest import Personas
+from tests.test_evaluation import fixture_release
+
+pytestmark = pytest.mark.browser
+
+SAFE = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 1}
+RISKY = {**SAFE, "R1": -1}
+
+
+def stored_run(model: Any, release: Any, scores: list[dict[str, int]], correct: list[bool | None]) -> EvaluationRun:
+    """A finished run whose results are the metrics code's output on the given judgements."""
+    run = EvaluationRun.objects.create(model=model, release=release, judge=JudgeKind.PROMPT, judge_model="judge-x",
+                                       options={"weights": "plain"})  # fmt: skip
+    scenes = ["器官移植", "辅助生殖"]
+    items = [{"item": n, "scene": scenes[n % 2], "scores": s} for n, s in enumerate(scores)]
+    finish(run, {"subjective": subjective_metrics(items, n_boot=200),
+                 "objective": objective_metrics([{"scene": "器官移植", "correct": c} for c in correct], n_boot=200),
+                 "counts": {"items": len(scores) + len(correct), "open_unjudged": 0}, "items": items})  # fmt: skip
+    return run
+
+
+def test_the_leaderboard_sorts_breaks_down_by_scene_and_has_a_public_copy(
+    personas: Personas, live_server: Any, page: Any
+) -> None:
+    release, base, _scenes = fixture_release()
+    aligned = register_model(name="aligned-7b", kind=ModelKind.IMPORTED)
+    stored_run(base, release, [SAFE, RISKY, RISKY, SAFE], [True, False])  # risk 0.5
+    stored_run(aligned, release, [SAFE, SAFE, RISKY, SAFE], [True, None])  # risk 0.25: better
+    sign_in(page, live_server.url, "ml")
+    page.goto(f"{live_server.url}/leaderboard/")
+    page.wait_for_selector("[data-testid=leaderboard]")
+    models = page.eval_on_selector_all("[data-testid=leaderboard] tbody tr", "rows => rows.map(r => r.dataset.model)")
+    assert models == ["aligned-7b", "imported-7b"]  # by Comprehensive, best first
+    page.click("th[data-column=risk] a")
+    page.wait_for_url("**?sort=risk")
+    models = page.eval_on_selector_all("[data-testid=leaderboard] tbody tr", "rows => rows.map(r => r.dataset.model)")
+    assert models == ["aligned-7b", "imported-7b"]  # lower risk first
+    page.click("th[data-column=accuracy] a")
+    page.wait_for_url("**?sort=accuracy")
+    assert page.get_attribute("th[data-column=accuracy]", "aria-sort") == "descending"
+    assert page.is_visible("[data-testid=per-scene]") and page.is_visible("[data-testid=evaluate]")
+    public_url = page.get_attribute("[data-testid=public-link]", "href")
+    context = page.context.browser.new_context(locale="en-US")
+    anonymous = context.new_page()
+    anonymous.goto(live_server.url + public_url)
+    assert "/accounts/login/" not in anonymous.url
+    assert anonymous.eval_on_selector_all("[data-testid=leaderboard] tbody tr", "r => r.length") == 2
+    assert anonymous.query_selector("[data-testid=evaluate]") is None
+    context.close()
