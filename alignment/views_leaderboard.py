@@ -67,15 +67,56 @@ def _rows(release: Release, sort: str) -> tuple[list[dict[str, Any]], list[str]]
         rows.sort(key=lambda r: r["run"].model.name)
     ordered = sorted(scenes)
     for row in rows:
-        row["scene_values"] = [(row["per_scene"].get(s) or {}).get("comprehensive") for s in ordered]
+        values = [(row["per_scene"].get(s) or {}).get("comprehensive") for s in ordered]
+        # Comprehensive runs from −1 to 1: a bar's width is its share of that range
+        row["scene_values"] = [(v, None if v is None else round((v + 1) * 50)) for v in values]
     return rows, ordered
+
+
+SCATTER = {"width": 360, "height": 240, "pad": 36, "x_end": 360 - 36, "y_end": 240 - 36}
+
+
+def _scatter(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Risk (x, 0..1) against Quality (y, 0..1) per row, in the SVG's pixel coordinates."""
+    w, h, pad = SCATTER["width"], SCATTER["height"], SCATTER["pad"]
+    points = []
+    for row in rows:
+        risk, quality = row["figures"]["risk"]["value"], row["figures"]["quality"]["value"]
+        if risk is None or quality is None:
+            continue
+        x, y = pad + risk * (w - 2 * pad), h - pad - quality * (h - 2 * pad)
+        points.append({"label": row["run"].model.name, "risk": risk, "quality": quality, "x": round(x, 1),
+                       "y": round(y, 1), "label_x": round(x + 6, 1), "label_y": round(y - 6, 1)})  # fmt: skip
+    return points
+
+
+def _comparison(request: HttpRequest, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Base against another run on the same open cases: the largest regressions and gains."""
+    from alignment.evaluation import WEIGHTS
+    from alignment.evaluation_metrics import paired_differences
+    from benchmark.models import Scenario
+
+    runs = {str(row["run"].pk): row["run"] for row in rows}
+    base, other = runs.get(request.GET.get("base", "")), runs.get(request.GET.get("other", ""))
+    if base is None or other is None or base == other:
+        return None
+    weights = WEIGHTS.get(base.options.get("weights", "plain"))
+    pairs, unmatched = paired_differences(base.results.get("items", []), other.results.get("items", []),
+                                          weights=weights)  # fmt: skip
+    stems = dict(Scenario.objects.filter(pk__in=[p["item"] for p in pairs]).values_list("pk", "stem"))
+    for pair in pairs:
+        pair["stem"] = stems.get(pair["item"], "")
+    return {"base": base, "other": other, "n": len(pairs), "unmatched": unmatched,
+            "regressions": [p for p in pairs if p["delta"] < 0][:10],
+            "gains": [p for p in reversed(pairs) if p["delta"] > 0][:10]}  # fmt: skip
 
 
 def _context(request: HttpRequest, release: Release, *, public: bool) -> dict[str, Any]:
     sort = request.GET.get("sort", "comprehensive")
     rows, scenes = _rows(release, sort)
     return {"release": release, "rows": rows, "scenes": scenes, "sort": sort, "columns": list(COLUMNS),
-            "public": public}  # fmt: skip
+            "public": public, "scatter": _scatter(rows), "chart": SCATTER,
+            "comparison": _comparison(request, rows)}  # fmt: skip
 
 
 @require_GET

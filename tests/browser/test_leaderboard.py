@@ -39,8 +39,9 @@ def test_the_leaderboard_sorts_breaks_down_by_scene_and_has_a_public_copy(
 ) -> None:
     release, base, _scenes = fixture_release()
     aligned = register_model(name="aligned-7b", kind=ModelKind.IMPORTED)
-    stored_run(base, release, [SAFE, RISKY, RISKY, SAFE], [True, False])  # risk 0.5
-    stored_run(aligned, release, [SAFE, SAFE, RISKY, SAFE], [True, None])  # risk 0.25: better
+    base_run = stored_run(base, release, [SAFE, RISKY, RISKY, SAFE], [True, False])  # risk 0.5
+    # risk 0.25: better; item 1 gains (−1 → 1), item 3 loses its empathy point (1 → 0.75)
+    aligned_run = stored_run(aligned, release, [SAFE, SAFE, RISKY, {**SAFE, "Q4": 0}], [True, None])
     sign_in(page, live_server.url, "ml")
     page.goto(f"{live_server.url}/leaderboard/")
     page.wait_for_selector("[data-testid=leaderboard]")
@@ -54,6 +55,14 @@ def test_the_leaderboard_sorts_breaks_down_by_scene_and_has_a_public_copy(
     page.wait_for_url("**?sort=accuracy")
     assert page.get_attribute("th[data-column=accuracy]", "aria-sort") == "descending"
     assert page.is_visible("[data-testid=per-scene]") and page.is_visible("[data-testid=evaluate]")
+    assert page.eval_on_selector_all("[data-testid=scatter] [data-point]", "p => p.length") == 2
+    # base against aligned, item by item: one gain, one regression
+    page.goto(f"{live_server.url}/leaderboard/{release.pk}/?base={base_run.pk}&other={aligned_run.pk}")
+    assert page.eval_on_selector_all("[data-testid=regressions] tr[data-item]", "r => r.map(x => x.dataset.item)") == [
+        "3"
+    ]
+    assert page.eval_on_selector_all("[data-testid=gains] tr[data-item]", "r => r.map(x => x.dataset.item)") == ["1"]
+    assert "-0.25" in page.inner_text("[data-testid=regressions]") and "+2.00" in page.inner_text("[data-testid=gains]")
     public_url = page.get_attribute("[data-testid=public-link]", "href")
     context = page.context.browser.new_context(locale="en-US")
     anonymous = context.new_page()
