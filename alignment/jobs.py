@@ -326,3 +326,82 @@ def run_evaluation(ctx: JobContext) -> None:
     ctx.set_metrics(evaluation=run.pk, risk=subjective.get("risk"), quality=subjective.get("quality"),
                     comprehensive=subjective.get("comprehensive"), accuracy=objective.get("accuracy"))  # fmt: skip
     ctx.log(f"evaluation {run.pk} stored: {results['counts']}")
+
+
+TARGET_JOB = "alignment.targeted_prompts"
+PAIRS_JOB = "alignment.build_pairs"
+
+
+def _policy(config: dict[str, Any]) -> int:
+    from benchmark.models import RegisteredModel
+
+    try:
+        policy = int(config.get("policy", 0))
+    except (TypeError, ValueError):
+        policy = 0
+    if not RegisteredModel.objects.filter(pk=policy).exists():
+        raise JobError(_("Choose the policy model."))
+    if services.active_version() is None:
+        raise JobError(_("No guardian version is active: train one and promote it first."))
+    return policy
+
+
+def validate_targeted(config: dict[str, Any]) -> dict[str, Any]:
+    from benchmark.generation import available_backends
+
+    policy = _policy(config)
+    backend = str(config.get("backend") or "")
+    if backend and backend not in available_backends():
+        raise JobError(_("No generator is configured as %(backend)r.") % {"backend": backend})
+    try:
+        variants = int(config.get("variants") or 0)
+    except (TypeError, ValueError):
+        raise JobError(_("variants must be a whole number.")) from None
+    if not 0 <= variants <= 10:
+        raise JobError(_("Ask for 0 to 10 variants per failing case."))
+    return {"policy": policy, "backend": backend, "variants": variants if backend else 0}
+
+
+@job_kind(TARGET_JOB, label=_("Targeted prompts where the policy fails"), queue="gpu", time_limit=12 * 3600,
+          validate=validate_targeted)  # fmt: skip
+def run_targeted(ctx: JobContext) -> None:
+    from alignment import alignment_data
+    from benchmark.generation import get_backend
+    from benchmark.models import RegisteredModel
+
+    policy = RegisteredModel.objects.get(pk=ctx.config["policy"])
+    version = services.active_version()
+    if version is None:
+        raise JobError(_("No guardian version is active: train one and promote it first."))
+    found = alignment_data.failures(policy, version)
+    ctx.log(f"{len(found)} failing answers of {policy.name} by guardian v{version.number}: "
+            f"{alignment_data.failure_summary(found)[:10]}")  # fmt: skip
+    backend = get_backend(ctx.config["backend"]) if ctx.config["backend"] else None
+    counts = alignment_data.propose_prompts(policy, found, backend=backend, variants=ctx.config["variants"],
+                                            job_id=ctx.job_id)  # fmt: skip
+    ctx.set_metrics(failures=len(found), **counts)
+
+
+def validate_pairs(config: dict[str, Any]) -> dict[str, Any]:
+    return {"policy": _policy(config), "only_accepted": bool(config.get("only_accepted", False))}
+
+
+@job_kind(PAIRS_JOB, label=_("Training pairs from targeted prompts"), queue="gpu", time_limit=24 * 3600,
+          validate=validate_pairs)  # fmt: skip
+def run_pairs(ctx: JobContext) -> None:
+    from alignment import alignment_data, evaluation
+    from alignment.models import ProposalStatus, TargetedPrompt
+    from benchmark.models import RegisteredModel
+
+    policy = RegisteredModel.objects.get(pk=ctx.config["policy"])
+    version = services.active_version()
+    if version is None:
+        raise JobError(_("No guardian version is active: train one and promote it first."))
+    prompts = TargetedPrompt.objects.filter(policy=policy).exclude(status=ProposalStatus.REJECTED)
+    if ctx.config["only_accepted"]:  # the review gate: only what a curator accepted
+        prompts = prompts.filter(status=ProposalStatus.ACCEPTED)
+    prompts = prompts.select_related("scenario__scene", "judgement__response").order_by("pk")
+    ctx.log(f"pairing {prompts.count()} prompts for {policy.name} with guardian v{version.number}")
+    counts = alignment_data.build_pairs(prompts, version, answer_backend=evaluation.backend_for(policy),
+                                        job_id=ctx.job_id, log=ctx.log)  # fmt: skip
+    ctx.set_metrics(**counts)

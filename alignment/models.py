@@ -186,3 +186,107 @@ class EvaluationRun(models.Model):
         if self.guardian_id is not None:
             return f"guardian v{self.guardian.number}" if self.guardian else "guardian"
         return f"prompt judge ({self.judge_model or '?'})"
+
+
+class ProposalStatus(models.TextChoices):
+    PROPOSED = "proposed", _("Proposed")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+
+
+class TargetedPrompt(models.Model):
+    """A prompt aimed where a policy model fails (issue 6, item 1): the failing case itself, or a new variant
+    of it grounded in the same provisions. Curators may review them before use."""
+
+    policy = models.ForeignKey("benchmark.RegisteredModel", verbose_name=_("policy model"), on_delete=models.PROTECT,
+                               related_name="targeted_prompts")  # fmt: skip
+    scenario = models.ForeignKey("benchmark.Scenario", verbose_name=_("failing case"), on_delete=models.PROTECT,
+                                 related_name="targeted_prompts")  # fmt: skip
+    judgement = models.ForeignKey(Judgement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField(_("prompt"))
+    norm = models.TextField(_("norm tested (考点)"), blank=True)
+    reference_answer = models.TextField(_("reference answer"), blank=True)
+    origin = models.CharField(
+        _("origin"), max_length=16, default="original",
+        help_text=_("“original”: the failing case as it is; “variant”: written by the generator."),
+    )  # fmt: skip
+    origin_detail = models.CharField(_("origin detail"), max_length=255, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=ProposalStatus.choices,
+                              default=ProposalStatus.PROPOSED)  # fmt: skip
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["pk"]
+        verbose_name = _("targeted prompt")
+        verbose_name_plural = _("targeted prompts")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["policy", "scenario", "text"], name="targeted_prompt_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class PreferencePair(models.Model):
+    """One training example from a targeted prompt (issue 6, item 2): the policy's answer as ``rejected``, a
+    safe answer as ``chosen`` (the critic's revision, a reviewer's, or the case's reference answer), and the
+    margin between their guardian scores. Reviewers accept, edit or reject it; accepted pairs make datasets."""
+
+    prompt = models.ForeignKey(TargetedPrompt, on_delete=models.CASCADE, related_name="pairs")
+    chosen = models.TextField(_("chosen answer"))
+    chosen_source = models.CharField(_("chosen from"), max_length=16)
+    rejected = models.TextField(_("rejected answer"))
+    chosen_scores = models.JSONField(_("guardian scores of the chosen answer"), null=True, blank=True)
+    rejected_scores = models.JSONField(_("guardian scores of the rejected answer"), null=True, blank=True)
+    margin = models.FloatField(
+        _("margin"), null=True, blank=True,
+        help_text=_("Item value of chosen minus rejected (−1 when risky, else quality)."),
+    )  # fmt: skip
+    status = models.CharField(_("status"), max_length=12, choices=ProposalStatus.choices,
+                              default=ProposalStatus.PROPOSED)  # fmt: skip
+    edited = models.BooleanField(_("edited by a reviewer"), default=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["pk"]
+        verbose_name = _("preference pair")
+        verbose_name_plural = _("preference pairs")
+
+    def __str__(self) -> str:
+        return f"pair {self.pk} on prompt {self.prompt_id}"
+
+
+class DatasetKind(models.TextChoices):
+    SFT = "sft", _("SFT (chat messages)")
+    DPO = "dpo", _("DPO (preference pairs)")
+
+
+class AlignmentDataset(models.Model):
+    """Accepted pairs frozen into a file in TRL's format, with its hash: what a run trains on, for good."""
+
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=DatasetKind.choices)
+    path = models.CharField(_("file"), max_length=500, help_text=_("Relative to ARTIFACTS_ROOT."))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    rows = models.PositiveIntegerField(_("rows"))
+    pairs = models.ManyToManyField(PreferencePair, related_name="datasets", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("frozen"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "-pk"]
+        verbose_name = _("alignment dataset")
+        verbose_name_plural = _("alignment datasets")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind}, {self.rows} rows)"
