@@ -141,3 +141,43 @@ class EvaluateForm(forms.Form):
         data = self.cleaned_data
         return {"model": data["model"].pk, "release": data["release"].pk, "judge": data["judge"],
                 "weights": data["weights"], "generate": data["generate"]}  # fmt: skip
+
+
+def _policies() -> Any:
+    return RegisteredModel.objects.order_by("name")
+
+
+class TargetForm(forms.Form):
+    policy = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("policy model"))
+    backend = forms.ChoiceField(label=_("variants written by"), required=False)
+    variants = forms.IntegerField(label=_("new variants per failing case"), min_value=0, max_value=10, initial=2)
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = _policies()  # type: ignore[attr-defined]
+        choices = [("", _("no variants: the failing cases only")), *available_backends().items()]
+        self.fields["backend"].choices = choices  # type: ignore[attr-defined]
+
+    def job_config(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {"policy": data["policy"].pk, "backend": data["backend"], "variants": data["variants"]}
+
+
+class PairsForm(forms.Form):
+    policy = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("policy model"))
+    only_accepted = forms.BooleanField(label=_("only prompts a curator accepted"), required=False, initial=True)
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = _policies()  # type: ignore[attr-defined]
+
+    def job_config(self) -> dict[str, Any]:
+        return {"policy": self.cleaned_data["policy"].pk, "only_accepted": self.cleaned_data["only_accepted"]}
+
+
+class FreezeForm(forms.Form):
+    name = forms.CharField(label=_("dataset name"), max_length=128)
+    kind = forms.ChoiceField(label=_("format"), choices=[("sft", _("SFT (chat messages)")),
+                                                          ("dpo", _("DPO (preference pairs)"))])  # fmt: skip

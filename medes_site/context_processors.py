@@ -38,6 +38,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append({"label": _("Campaigns"), "url": reverse("campaigns:list"), "key": "campaigns"})
     if has_role(user, Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR):  # issue 5: the guardian
         items.append({"label": _("Guardian"), "url": reverse("guardian:home"), "key": "guardian"})
+        items.append({"label": _("Alignment data"), "url": reverse("aligndata:home"), "key": "aligndata"})
     if user_roles(user):  # issue 6: every role reads the leaderboard
         items.append({"label": _("Leaderboard"), "url": reverse("leaderboard:home"), "key": "leaderboard"})
     if has_role(user, *JOB_ROLES):

@@ -231,6 +231,36 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("public_leaderboard", args=[999999]),
         dict.fromkeys(PERSONAS, NOT_FOUND),
     ),
+    # --- issue 6: alignment data. ML engineers run jobs and freeze; curators review prompts; reviewers pairs.
+    ("aligndata", "get", lambda j: reverse("aligndata:home"), row(GUARDIAN_READERS)),
+    ("aligndata-targeted", "post", lambda j: reverse("aligndata:targeted"), GUARDIAN_ACTORS_400),  # an empty form
+    ("aligndata-pairs", "post", lambda j: reverse("aligndata:build_pairs"), GUARDIAN_ACTORS_400),
+    ("aligndata-freeze", "post", lambda j: reverse("aligndata:freeze"), GUARDIAN_ACTORS_400),
+    # no decision: back to the page with the reason
+    (
+        "aligndata-review-prompt",
+        "post",
+        lambda j: reverse("aligndata:review_prompt", args=[j["prompt"].pk]),
+        row({"curator", "ml_engineer", "admin"}),
+    ),
+    (
+        "aligndata-review-prompt-missing",
+        "post",
+        lambda j: reverse("aligndata:review_prompt", args=[999999]),
+        row(set(), not_found={"curator", "ml_engineer", "admin"}),
+    ),
+    (
+        "aligndata-review-pair",
+        "post",
+        lambda j: reverse("aligndata:review_pair", args=[j["pair"].pk]),
+        row({"reviewer", "ml_engineer", "admin"}),
+    ),
+    (
+        "aligndata-download",
+        "get",
+        lambda j: reverse("aligndata:download", args=[j["dataset"].pk]),
+        row(GUARDIAN_READERS),
+    ),
     # an empty bulk change goes back to the list with the reason
     ("scenario-bulk-status", "post", lambda j: reverse("benchmark:scenario_bulk_status"), row(SOURCE_READERS)),
     (
@@ -578,8 +608,25 @@ def jobs(personas: Personas) -> dict[str, Any]:
             **_provision_and_amendment(),
             **_guardian(),
             "release": _release(),
+            **_alignment_data(),
         },
     )
+
+
+def _alignment_data() -> dict[str, Any]:
+    from alignment.alignment_data import freeze
+    from alignment.models import PreferencePair, TargetedPrompt
+    from benchmark.models import ModelKind, Scenario
+    from benchmark.responses import register_model
+
+    policy = register_model(name="access-policy", kind=ModelKind.IMPORTED)
+    scenario = Scenario.objects.first()
+    prompt = TargetedPrompt.objects.create(policy=policy, scenario=scenario, text="提示")
+    pair = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏",
+                                         status="accepted")  # fmt: skip
+    dataset = freeze("access-dataset", "sft")
+    other = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏")
+    return {"prompt": prompt, "pair": other, "dataset": dataset, "frozen_pair": pair}
 
 
 def _release() -> Any:

@@ -14,7 +14,7 @@ from django.utils import translation
 
 from alignment import alignment_data, services
 from alignment.jobs import JUDGE_JOB, PAIRS_JOB, TARGET_JOB
-from alignment.models import GuardianVersion, Judgement, PreferencePair, TargetedPrompt, VersionStatus
+from alignment.models import AlignmentDataset, GuardianVersion, Judgement, PreferencePair, TargetedPrompt, VersionStatus
 from alignment.training.guardian import GuardianConfig, run
 from benchmark.models import ModelKind, ScenarioStatus, Scene
 from benchmark.responses import register_model, store_response
@@ -123,3 +123,53 @@ def test_failures_become_targeted_prompts_then_reviewed_pairs_then_frozen_datase
     again = enqueue_job(PAIRS_JOB, {"policy": policy.pk, "only_accepted": True})
     assert execute_job(again.pk) == JobStatus.SUCCEEDED and PreferencePair.objects.count() == 1
     assert Judgement.objects.filter(version=version).count() == 2
+
+
+def test_the_data_page_reviews_prompts_and_pairs_and_freezes_a_downloadable_dataset(
+    personas: Personas, client_as: Any, settings: Any
+) -> None:
+    from django.urls import reverse
+
+    ensure_taxonomy()
+    scene = Scene.objects.order_by("pk").first()
+    case = create_scenario(kind="subjective", stem=CASE, norm="考点", scene=scene, origin="expert",
+                           status=ScenarioStatus.ACCEPTED)[0]  # fmt: skip
+    policy = register_model(name="policy-7b", kind=ModelKind.IMPORTED)
+    prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=CASE, norm="考点")
+    curator = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en")
+    page = curator.get(reverse("aligndata:home")).content.decode()
+    assert f'data-testid="accept-prompt-{prompt.pk}"' in page
+    assert 'data-testid="start-targeted"' not in page  # curators review prompts; ML engineers run the jobs
+    accepted = curator.post(reverse("aligndata:review_prompt", args=[prompt.pk]), {"decision": "accepted"})
+    assert accepted.status_code == 302 and TargetedPrompt.objects.get(pk=prompt.pk).status == "accepted"
+    pair = PreferencePair.objects.create(prompt=prompt, chosen=SAFE_ANSWER, chosen_source="reference",
+                                         rejected=RISKY_ANSWER, margin=2.0)  # fmt: skip
+    assert f'data-testid="accept-pair-{pair.pk}"' not in curator.get(reverse("aligndata:home")).content.decode()
+    # once pairs were made from a prompt, the prompt's decision stays (review the pairs instead)
+    curator.post(reverse("aligndata:review_prompt", args=[prompt.pk]), {"decision": "rejected"})
+    assert TargetedPrompt.objects.get(pk=prompt.pk).status == "accepted"
+    reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
+    assert (
+        reviewer.post(reverse("aligndata:review_prompt", args=[prompt.pk]), {"decision": "rejected"}).status_code == 403
+    )
+    edited = SAFE_ANSWER + "（审核修改）"
+    r = reviewer.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "accepted", "chosen": edited})
+    print("RESP", r.status_code, r.get("Location"), r.content[:300])
+    pair.refresh_from_db()
+    assert pair.status == "accepted" and pair.chosen == edited and pair.reviewed_by == personas.reviewer
+    ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
+    refused = ml.post(reverse("aligndata:freeze"), {"name": "", "kind": "dpo"})
+    assert refused.status_code == 400
+    assert ml.post(reverse("aligndata:freeze"), {"name": "first-dpo", "kind": "dpo"}).status_code == 302
+    dataset = AlignmentDataset.objects.get()
+    download = ml.get(reverse("aligndata:download", args=[dataset.pk]))
+    body = b"".join(download.streaming_content)  # type: ignore[attr-defined]
+    assert (
+        download["Content-Disposition"].startswith("attachment") and hashlib.sha256(body).hexdigest() == dataset.sha256
+    )
+    # a frozen pair cannot change, and the page says why
+    again = reviewer.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "rejected"}, follow=True)
+    assert "frozen dataset" in again.content.decode() and PreferencePair.objects.get(pk=pair.pk).status == "accepted"
+    # starting a job without a guardian is refused with the reason
+    started = ml.post(reverse("aligndata:targeted"), {"policy": policy.pk, "variants": 0, "backend": ""})
+    assert started.status_code == 400 and "No guardian version is active" in started.content.decode()

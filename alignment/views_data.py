@@ -1,0 +1,131 @@
+"""Training data for alignment (issue 6, items 1 and 2): start the jobs that find where a policy fails and pair
+answers, review targeted prompts (curators) and pairs (reviewers), freeze datasets and download them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from alignment import alignment_data, services
+from alignment.forms import FreezeForm, PairsForm, TargetForm
+from alignment.jobs import PAIRS_JOB, TARGET_JOB
+from alignment.models import AlignmentDataset, PreferencePair, ProposalStatus, TargetedPrompt
+from medes_site.http import AuthedRequest
+from medes_site.jobs import JobError, enqueue_job
+from medes_site.models import Job
+from medes_site.roles import Role, has_role, role_required
+
+READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR)
+SHOWN = 200  # rows per list; the proposed ones first
+
+
+def _page(request: AuthedRequest, *, status: int = 200, **forms: Any) -> HttpResponse:
+    prompts = TargetedPrompt.objects.select_related("policy", "scenario__scene").order_by("-status", "pk")
+    pairs = PreferencePair.objects.select_related("prompt__policy").order_by("-status", "pk")
+    context = {
+        "prompts": prompts[:SHOWN], "pairs": pairs[:SHOWN],
+        "counts": {"prompts": prompts.count(), "pairs": pairs.count(),
+                   "accepted_pairs": pairs.filter(status=ProposalStatus.ACCEPTED).count()},
+        "datasets": AlignmentDataset.objects.all()[:50],
+        "jobs": Job.objects.filter(kind__in=(TARGET_JOB, PAIRS_JOB)).order_by("-pk")[:10],
+        "may_run": has_role(request.user, Role.ML_ENGINEER),
+        "may_review_prompts": has_role(request.user, Role.CURATOR, Role.ML_ENGINEER),
+        "may_review_pairs": has_role(request.user, Role.REVIEWER, Role.ML_ENGINEER),
+        "target_form": forms.get("target") or TargetForm(),
+        "pairs_form": forms.get("pairs") or PairsForm(),
+        "freeze_form": forms.get("freeze") or FreezeForm(),
+        "active": services.active_version(),
+    }  # fmt: skip
+    return render(request, "alignment/data.html", context, status=status)
+
+
+@require_GET
+@role_required(*READERS)
+def data_home(request: AuthedRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _start(request: AuthedRequest, form: Any, kind: str, name: str) -> HttpResponse:
+    if form.is_valid():
+        try:
+            job = enqueue_job(kind, form.job_config(), user=request.user, request=request,
+                              request_key=form.cleaned_data["request_key"] or None)  # fmt: skip
+        except JobError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("Started as job %(job)d.") % {"job": job.pk})
+            return redirect("jobs:detail", pk=job.pk)
+    return _page(request, status=400, **{name: form})
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def start_targeted(request: AuthedRequest) -> HttpResponse:
+    return _start(request, TargetForm(request.POST), TARGET_JOB, "target")
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def start_pairs(request: AuthedRequest) -> HttpResponse:
+    return _start(request, PairsForm(request.POST), PAIRS_JOB, "pairs")
+
+
+@require_POST
+@role_required(Role.CURATOR, Role.ML_ENGINEER)
+def review_prompt(request: AuthedRequest, pk: int) -> HttpResponse:
+    prompt = get_object_or_404(TargetedPrompt, pk=pk)
+    decision = request.POST.get("decision", "")
+    if decision not in (ProposalStatus.ACCEPTED, ProposalStatus.REJECTED):
+        messages.error(request, _("Accept or reject the prompt."))
+        return redirect("aligndata:home")
+    if prompt.pairs.exists():
+        messages.error(request, _("Pairs were made from this prompt already; review those instead."))
+        return redirect("aligndata:home")
+    TargetedPrompt.objects.filter(pk=pk).update(status=decision, reviewed_by=request.user)
+    return redirect(reverse("aligndata:home") + f"#prompt-{pk}")
+
+
+@require_POST
+@role_required(Role.REVIEWER, Role.ML_ENGINEER)
+def review_pair(request: AuthedRequest, pk: int) -> HttpResponse:
+    pair = get_object_or_404(PreferencePair, pk=pk)
+    try:
+        alignment_data.review_pair(pair, request.user, request.POST.get("decision", ""),
+                                   chosen=str(request.POST.get("chosen", ""))[:20_000])  # fmt: skip
+    except alignment_data.DataError as error:
+        messages.error(request, str(error))
+    return redirect(reverse("aligndata:home") + f"#pair-{pk}")
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def freeze(request: AuthedRequest) -> HttpResponse:
+    form = FreezeForm(request.POST)
+    if form.is_valid():
+        try:
+            dataset = alignment_data.freeze(form.cleaned_data["name"], form.cleaned_data["kind"], user=request.user)
+        except alignment_data.DataError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(
+                request, _("Frozen: %(name)s, %(rows)d rows.") % {"name": dataset.name, "rows": dataset.rows}
+            )
+            return redirect("aligndata:home")
+    return _page(request, status=400, freeze=form)
+
+
+@require_GET
+@role_required(*READERS)
+def download(request: AuthedRequest, pk: int) -> FileResponse:
+    dataset = get_object_or_404(AlignmentDataset, pk=pk)
+    root = services.artifacts_root().resolve()
+    path = (root / dataset.path).resolve()
+    if root not in path.parents or not path.is_file():
+        raise Http404
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"{dataset.name}.{dataset.kind}.jsonl")
