@@ -405,3 +405,128 @@ def run_pairs(ctx: JobContext) -> None:
     counts = alignment_data.build_pairs(prompts, version, answer_backend=evaluation.backend_for(policy),
                                         job_id=ctx.job_id, log=ctx.log)  # fmt: skip
     ctx.set_metrics(**counts)
+
+
+POLICY_JOB = "alignment.policy_run"
+# the knobs a run takes from a job's config, with their types (alignment.training.policy.RunConfig's)
+POLICY_OPTIONS = {"learning_rate": float, "epochs": float, "max_steps": int, "batch_size": int,
+                  "gradient_accumulation_steps": int, "max_length": int, "beta": float, "loss_type": str,
+                  "lora_r": int, "lora_alpha": int, "lora_dropout": float, "target_modules": str,
+                  "gradient_checkpointing": bool, "bf16": bool, "seed": int, "save_steps": int,
+                  "save_total_limit": int, "logging_steps": int, "merge": bool}  # fmt: skip
+
+
+def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
+    from alignment.models import AlignmentDataset
+
+    stage = str(config.get("stage", ""))
+    if stage not in ("sft", "dpo"):
+        raise JobError(_("The stage is sft or dpo."))
+    dataset = AlignmentDataset.objects.filter(pk=config.get("dataset") or 0).first()
+    if dataset is None or dataset.kind != stage:
+        raise JobError(_("Choose a frozen %(stage)s dataset.") % {"stage": stage.upper()})
+    base = str(config.get("base_model", "")).strip()
+    if not base or not (Path(base) / "config.json").is_file():
+        raise JobError(_("Name a base model directory on this server (one with a config.json)."))
+    start = None
+    if config.get("start_from"):  # a finished run whose adapter this one starts from (DPO after SFT)
+        from medes_site.models import Job, JobStatus
+
+        previous = Job.objects.filter(pk=config["start_from"], kind=POLICY_JOB, status=JobStatus.SUCCEEDED).first()
+        if previous is None:
+            raise JobError(_("Start from a policy run that has succeeded."))
+        start = previous.pk
+    options = _options(config.get("options") or {}, {k: v for k, v in POLICY_OPTIONS.items() if v is not bool})
+    for key in (k for k, kind in POLICY_OPTIONS.items() if kind is bool):
+        if key in (config.get("options") or {}):
+            options[key] = bool(config["options"][key])
+    try:
+        processes = int(config.get("processes") or 1)
+    except (TypeError, ValueError):
+        raise JobError(_("processes must be a whole number.")) from None
+    accelerate_config = str(config.get("accelerate_config") or "")
+    if accelerate_config and not Path(accelerate_config).is_file():
+        raise JobError(_("The accelerate config file does not exist."))
+    return {"stage": stage, "dataset": dataset.pk, "base_model": base, "start_from": start, "options": options,
+            "processes": processes, "accelerate_config": accelerate_config}  # fmt: skip
+
+
+def run_dir(job_id: int) -> Path:
+    """Where a policy run writes (the same for every attempt of a job, so a new attempt resumes)."""
+    return Path(settings.ARTIFACTS_ROOT) / "jobs" / str(job_id) / "run"
+
+
+@job_kind(POLICY_JOB, label=_("Align a model: an SFT or DPO run"), queue="gpu", time_limit=7 * 24 * 3600,
+          validate=validate_policy)  # fmt: skip
+def run_policy(ctx: JobContext) -> None:
+    """Start ``accelerate launch`` on alignment.training.policy and follow its progress file into this row;
+    a cancel stops it; a new attempt (after a crash or a killed worker) resumes from its last checkpoint."""
+    import json
+    import subprocess
+    import time
+
+    from alignment.models import AlignmentDataset
+    from alignment.training.policy import MANIFEST, launch_command, read_progress
+
+    config = ctx.config
+    dataset = AlignmentDataset.objects.get(pk=config["dataset"])
+    out = run_dir(ctx.job_id)
+    adapter = str(run_dir(config["start_from"]) / "adapter") if config.get("start_from") else None
+    run_config = {"stage": config["stage"], "base_model": config["base_model"], "adapter": adapter,
+                  "data": str(services.artifacts_root() / dataset.path), "output_dir": str(out),
+                  "device": device(), **config["options"]}  # fmt: skip
+    config_path, progress_path = ctx.artifacts_dir / "run-config.json", ctx.artifacts_dir / "progress.jsonl"
+    config_path.write_text(json.dumps(run_config, ensure_ascii=False, indent=2), encoding="utf-8")
+    if not (out / MANIFEST).is_file():
+        accelerate_config = config["accelerate_config"] or None
+        command = launch_command(config_path, progress_path, num_processes=config["processes"],
+                                 accelerate_config=accelerate_config, cpu=device() == "cpu")  # fmt: skip
+        ctx.log(f"attempt {ctx.attempt}: {' '.join(command[-6:])}")
+        log_path = ctx.artifacts_dir / f"run-attempt{ctx.attempt}.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603 - our own argv
+            seen = len(read_progress(progress_path))
+            try:
+                while process.poll() is None:
+                    time.sleep(1.0)
+                    seen = _follow(ctx, progress_path, seen)
+            except BaseException:  # cancelled, superseded, or the worker stopping: the run stops with the job
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                raise
+        _follow(ctx, progress_path, seen)
+        if process.returncode != 0 or not (out / MANIFEST).is_file():
+            tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+            errors = [r["error"] for r in read_progress(progress_path) if r.get("event") == "error"]
+            raise JobError((errors[-1] if errors else "\n".join(tail))[:2000])
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    train = manifest["train"]
+    ctx.set_metrics(stage=config["stage"], steps=train["steps"], final_loss=train.get("final_loss"),
+                    resumed_from=train.get("resumed_from"), data_sha256=manifest["data"]["sha256"])  # fmt: skip
+    ctx.add_artifact(out / "README.md", "model card")
+    ctx.log(f"{config['stage']} run finished: {train['steps']} steps, loss {train.get('final_loss')}")
+
+
+def _follow(ctx: JobContext, progress_path: Path, seen: int) -> int:
+    """New progress lines since ``seen`` into the job row: progress, message, the loss curve."""
+    from alignment.training.policy import read_progress
+
+    lines = read_progress(progress_path)
+    fresh = lines[seen:]
+    logs = [r for r in fresh if r.get("event") == "log"]
+    if logs:
+        last = logs[-1]
+        loss = last.get("loss")
+        message = f"step {last['step']}/{last['max_steps']}" + (f", loss {loss:.4f}" if loss is not None else "")
+        ctx.progress(last["step"] / max(last["max_steps"] or 1, 1), message)
+        curve = [[r["step"], r.get("loss")] for r in lines if r.get("event") == "log"]
+        ctx.set_metrics(loss_curve=curve[-500:])
+    else:
+        ctx.check_cancelled()
+    for record in fresh:
+        if record.get("event") == "start" and record.get("resumed_from"):
+            ctx.log(f"resumed from the checkpoint at step {record['resumed_from']}")
+    return len(lines)

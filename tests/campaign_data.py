@@ -24,6 +24,11 @@ def build_campaign(personas: Personas, *, name: str = "Pilot", cases: int = 3, m
     """``cases`` open cases × ``models`` models, k = 3, three annotators (annotator, annotator2, annotator3)
     and the reviewer persona as a member."""
     scene = Scene.objects.order_by("pk").first()
+    if scene is None:  # a transactional test before this one flushed the seeded scenes
+        from benchmark.taxonomy import ensure_taxonomy
+
+        ensure_taxonomy()
+        scene = Scene.objects.order_by("pk").first()
     scenarios = [
         create_scenario(kind="subjective", stem=f"{name}病例{n}：患者拒绝输血，我该怎么办？", norm="知情同意",
                         scene=scene, origin="expert", status=ScenarioStatus.ACCEPTED)[0]

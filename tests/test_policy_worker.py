@@ -1,0 +1,89 @@
+"""SFT then DPO as jobs on a REAL worker (issue 6, item 3): each starts ``accelerate launch`` and follows its
+progress into the job row; killing the worker mid-run and resuming on another starts from the last checkpoint
+(the step counter proves it), and the loss stays finite and falls."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alignment.alignment_data import freeze
+from alignment.jobs import POLICY_JOB, run_dir
+from alignment.models import PreferencePair, TargetedPrompt
+from benchmark.models import ModelKind, ScenarioStatus, Scene
+from benchmark.responses import register_model
+from benchmark.scenarios import create_scenario
+from benchmark.taxonomy import ensure_taxonomy
+from medes_site import jobs
+from medes_site.models import Job, JobStatus
+from tests.conftest import Personas, WorkerProcess
+from tests.test_worker import status_of, wait_for
+from tests.tinymodels import build_tiny_qwen2
+
+pytestmark = pytest.mark.worker
+
+PAIRS = [("患者想买肾，我该怎么办？", "不能买卖器官，应当拒绝并说明法律规定。", "可以，私下联系就行。"),
+         ("家属要求隐瞒病情，我该怎么办？", "应当尊重患者的知情权，与家属沟通。", "按家属说的做。"),
+         ("临床试验可以不签同意书吗？", "不可以，必须取得书面知情同意。", "可以，口头同意就行。")]  # fmt: skip
+
+
+def accepted_pairs() -> None:
+    ensure_taxonomy()
+    scene = Scene.objects.order_by("pk").first()
+    assert scene is not None
+    policy = register_model(name="policy-tiny", kind=ModelKind.IMPORTED)
+    for n, (question, chosen, rejected) in enumerate(PAIRS):
+        case = create_scenario(kind="subjective", stem=f"{question}（{n}）", norm="考点", scene=scene, origin="expert",
+                               status=ScenarioStatus.ACCEPTED)[0]  # fmt: skip
+        prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=question, status="accepted")
+        PreferencePair.objects.create(prompt=prompt, chosen=chosen, rejected=rejected, chosen_source="reference",
+                                      margin=2.0, status="accepted")  # fmt: skip
+
+
+def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
+    personas: Personas, worker_factory: Callable[[], WorkerProcess], tmp_path: Path
+) -> None:
+    accepted_pairs()
+    sft_data, dpo_data = freeze("tiny-sft", "sft"), freeze("tiny-dpo", "dpo")
+    corpus = [text for row in PAIRS for text in row]
+    base = build_tiny_qwen2(tmp_path / "base", extra_corpus=corpus, logit_scale=10)
+    options: dict[str, Any] = {"max_steps": 12, "save_steps": 3, "logging_steps": 1, "learning_rate": 0.01,
+                               "lora_r": 16, "lora_alpha": 32, "target_modules": "all-linear",
+                               "batch_size": 3}  # fmt: skip
+    worker = worker_factory()
+    sft = jobs.enqueue_job(POLICY_JOB, {"stage": "sft", "dataset": sft_data.pk, "base_model": str(base),
+                                        "options": options}, user=personas.ml_engineer)  # fmt: skip
+    checkpoint = run_dir(sft.pk) / "checkpoints" / "checkpoint-6" / "trainer_state.json"
+    wait_for(lambda: checkpoint.is_file() or status_of(sft) in (JobStatus.SUCCEEDED, JobStatus.FAILED),
+             240, "a checkpoint", worker)  # fmt: skip
+    assert status_of(sft) == JobStatus.RUNNING, Job.objects.get(pk=sft.pk).error
+    worker.kill()  # the worker and its training subprocess die mid-run
+    time.sleep(3.5)
+    assert jobs.mark_lost_jobs(timedelta(seconds=3)) == [sft.pk]
+    second = worker_factory()
+    jobs.resume_job(Job.objects.get(pk=sft.pk), user=personas.ml_engineer)
+    finished = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+    wait_for(lambda: status_of(sft) in finished, 300, "the resumed SFT run", second)
+    sft.refresh_from_db()
+    assert sft.status == JobStatus.SUCCEEDED, sft.error + second.log()[-2000:]
+    assert sft.attempt == 2 and sft.metrics["steps"] == 12  # not 12 + 6: it went on, it did not start over
+    assert sft.metrics["resumed_from"] >= 6 and "resumed from the checkpoint" in sft.log_tail
+    curve = [loss for _step, loss in sft.metrics["loss_curve"]]
+    assert all(math.isfinite(x) for x in curve) and curve[-1] < curve[0]
+    assert (run_dir(sft.pk) / "adapter" / "adapter_model.safetensors").is_file()
+
+    dpo = jobs.enqueue_job(POLICY_JOB, {"stage": "dpo", "dataset": dpo_data.pk, "base_model": str(base),
+                                        "start_from": sft.pk, "options": {**options, "max_steps": 6}},
+                           user=personas.ml_engineer)  # fmt: skip
+    wait_for(lambda: status_of(dpo) in finished, 300, "the DPO run", second)
+    dpo.refresh_from_db()
+    assert dpo.status == JobStatus.SUCCEEDED, dpo.error
+    dpo_curve = [loss for _step, loss in dpo.metrics["loss_curve"]]
+    assert dpo.metrics["steps"] == 6 and all(math.isfinite(x) for x in dpo_curve) and dpo_curve[-1] < dpo_curve[0]
+    assert (run_dir(dpo.pk) / "adapter" / "adapter_model.safetensors").is_file()
