@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -10,7 +12,8 @@ from django.utils.translation import gettext_lazy
 
 from alignment import services
 from alignment.jobs import TRAIN_JOB
-from alignment.models import GuardianVersion, Judgement
+from alignment.models import AlignPipeline, GuardianVersion, Judgement
+from benchmark.models import RegisteredModel, Release
 from medes_site.jobs import JobError, enqueue_job
 
 
@@ -67,3 +70,39 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(AlignPipeline)
+class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
+    list_display = ("pk", "policy", "release", "status", "step", "aligned", "created_at")
+    list_filter = ("status",)
+    readonly_fields = ("policy", "release", "options", "status", "step", "jobs", "datasets", "aligned", "error",
+                       "created_by", "created_at")  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # started by the "Align" action on registered models, or `manage.py align`
+
+
+@admin.action(description=gettext_lazy("Align: SFT then DPO guided by the guardian, evaluated on the newest release"))
+def align(modeladmin: Any, request: HttpRequest, queryset: QuerySet[RegisteredModel]) -> None:
+    """The whole pipeline from the admin, one per selected local model, on the newest release."""
+    from alignment.pipelines import PipelineError, start
+
+    release = Release.objects.order_by("-created_at", "-pk").first()
+    if release is None:
+        modeladmin.message_user(request, _("Publish a release first: alignment is evaluated on one."), messages.ERROR)
+        return
+    for model in queryset:
+        try:
+            pipeline = start(model, release, {}, user=request.user)
+        except PipelineError as error:
+            modeladmin.message_user(request, f"{model.name}: {error}", messages.ERROR)
+            continue
+        modeladmin.message_user(
+            request, _("%(model)s: alignment pipeline %(pk)d started (its steps appear as jobs).")
+            % {"model": model.name, "pk": pipeline.pk},
+        )  # fmt: skip
+
+
+# the action lives on the registered models' admin page, but is defined here: benchmark knows nothing of alignment
+admin.site._registry[RegisteredModel].actions = (*(admin.site._registry[RegisteredModel].actions or ()), align)

@@ -207,14 +207,17 @@ def dataset_rows(pairs: Iterable[PreferencePair], kind: str) -> list[dict[str, A
     return rows
 
 
-def freeze(name: str, kind: str, *, user: Any = None) -> AlignmentDataset:
+def freeze(name: str, kind: str, *, user: Any = None, policy: RegisteredModel | None = None) -> AlignmentDataset:
     """The accepted pairs, in pair order, as one JSONL file in TRL's format, hashed; never changed after."""
     name = name.strip()
     if not name:
         raise DataError(_("A dataset needs a name."))
     if AlignmentDataset.objects.filter(name=name).exists():
         raise DataError(_("There is already a dataset named %(name)s; datasets never change.") % {"name": name})
-    pairs = list(PreferencePair.objects.filter(status=ProposalStatus.ACCEPTED).select_related("prompt").order_by("pk"))
+    accepted = PreferencePair.objects.filter(status=ProposalStatus.ACCEPTED)
+    if policy is not None:  # one policy's pairs only (the align pipeline)
+        accepted = accepted.filter(prompt__policy=policy)
+    pairs = list(accepted.select_related("prompt").order_by("pk"))
     if not pairs:
         raise DataError(_("No accepted pair to freeze: review the proposed pairs first."))
     data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in dataset_rows(pairs, kind))

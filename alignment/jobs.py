@@ -286,7 +286,7 @@ def validate_evaluate(config: dict[str, Any]) -> dict[str, Any]:
     if options["n_boot"] < 1:
         raise JobError(_("n_boot must be at least 1."))
     options["generate"] = bool(config.get("generate", True))
-    return options
+    return {**options, **_pipeline(config)}
 
 
 @job_kind(EVALUATE_JOB, label=_("Evaluate a model on a release"), queue="gpu", time_limit=24 * 3600,
@@ -326,6 +326,21 @@ def run_evaluation(ctx: JobContext) -> None:
     ctx.set_metrics(evaluation=run.pk, risk=subjective.get("risk"), quality=subjective.get("quality"),
                     comprehensive=subjective.get("comprehensive"), accuracy=objective.get("accuracy"))  # fmt: skip
     ctx.log(f"evaluation {run.pk} stored: {results['counts']}")
+    _step_done(ctx)
+
+
+def _pipeline(config: dict[str, Any]) -> dict[str, Any]:
+    """A step of an align pipeline carries the pipeline's id, so that its success starts the next step."""
+    try:
+        return {"pipeline": int(config["pipeline"])} if config.get("pipeline") else {}
+    except (TypeError, ValueError):
+        raise JobError(_("Not a pipeline id.")) from None
+
+
+def _step_done(ctx: JobContext) -> None:
+    from alignment.pipelines import step_done
+
+    step_done(ctx.config.get("pipeline"), ctx.job_id)
 
 
 TARGET_JOB = "alignment.targeted_prompts"
@@ -359,7 +374,7 @@ def validate_targeted(config: dict[str, Any]) -> dict[str, Any]:
         raise JobError(_("variants must be a whole number.")) from None
     if not 0 <= variants <= 10:
         raise JobError(_("Ask for 0 to 10 variants per failing case."))
-    return {"policy": policy, "backend": backend, "variants": variants if backend else 0}
+    return {"policy": policy, "backend": backend, "variants": variants if backend else 0, **_pipeline(config)}
 
 
 @job_kind(TARGET_JOB, label=_("Targeted prompts where the policy fails"), queue="gpu", time_limit=12 * 3600,
@@ -380,10 +395,11 @@ def run_targeted(ctx: JobContext) -> None:
     counts = alignment_data.propose_prompts(policy, found, backend=backend, variants=ctx.config["variants"],
                                             job_id=ctx.job_id)  # fmt: skip
     ctx.set_metrics(failures=len(found), **counts)
+    _step_done(ctx)
 
 
 def validate_pairs(config: dict[str, Any]) -> dict[str, Any]:
-    return {"policy": _policy(config), "only_accepted": bool(config.get("only_accepted", False))}
+    return {"policy": _policy(config), "only_accepted": bool(config.get("only_accepted", False)), **_pipeline(config)}
 
 
 @job_kind(PAIRS_JOB, label=_("Training pairs from targeted prompts"), queue="gpu", time_limit=24 * 3600,
@@ -405,6 +421,7 @@ def run_pairs(ctx: JobContext) -> None:
     counts = alignment_data.build_pairs(prompts, version, answer_backend=evaluation.backend_for(policy),
                                         job_id=ctx.job_id, log=ctx.log)  # fmt: skip
     ctx.set_metrics(**counts)
+    _step_done(ctx)
 
 
 POLICY_JOB = "alignment.policy_run"
@@ -430,10 +447,12 @@ def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
         raise JobError(_("Name a base model directory on this server (one with a config.json)."))
     start = None
     if config.get("start_from"):  # a finished run whose adapter this one starts from (DPO after SFT)
-        from medes_site.models import Job, JobStatus
+        from alignment.training.policy import MANIFEST
+        from medes_site.models import Job
 
-        previous = Job.objects.filter(pk=config["start_from"], kind=POLICY_JOB, status=JobStatus.SUCCEEDED).first()
-        if previous is None:
+        previous = Job.objects.filter(pk=config["start_from"], kind=POLICY_JOB).first()
+        # its run has finished (the manifest is written last), even if its job is still wrapping up
+        if previous is None or not (run_dir(previous.pk) / MANIFEST).is_file():
             raise JobError(_("Start from a policy run that has succeeded."))
         start = previous.pk
     options = _options(config.get("options") or {}, {k: v for k, v in POLICY_OPTIONS.items() if v is not bool})
@@ -448,7 +467,7 @@ def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
     if accelerate_config and not Path(accelerate_config).is_file():
         raise JobError(_("The accelerate config file does not exist."))
     return {"stage": stage, "dataset": dataset.pk, "base_model": base, "start_from": start, "options": options,
-            "processes": processes, "accelerate_config": accelerate_config}  # fmt: skip
+            "processes": processes, "accelerate_config": accelerate_config, **_pipeline(config)}  # fmt: skip
 
 
 def run_dir(job_id: int) -> Path:
@@ -508,6 +527,7 @@ def run_policy(ctx: JobContext) -> None:
                     resumed_from=train.get("resumed_from"), data_sha256=manifest["data"]["sha256"])  # fmt: skip
     ctx.add_artifact(out / "README.md", "model card")
     ctx.log(f"{config['stage']} run finished: {train['steps']} steps, loss {train.get('final_loss')}")
+    _step_done(ctx)
 
 
 def _follow(ctx: JobContext, progress_path: Path, seen: int) -> int:

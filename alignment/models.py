@@ -290,3 +290,42 @@ class AlignmentDataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind}, {self.rows} rows)"
+
+
+class PipelineStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    WAITING = "waiting", _("Waiting for the pair review")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class AlignPipeline(models.Model):
+    """One "align" action (issue 6, item 6): evaluate the base policy (its answers judged) → targeted prompts
+    → pairs → (review gate) → frozen datasets → SFT → DPO → the aligned model registered → evaluate it. Each
+    step is a job; the next starts when one succeeds. ``jobs`` maps step names to job ids."""
+
+    policy = models.ForeignKey("benchmark.RegisteredModel", verbose_name=_("policy model"), on_delete=models.PROTECT,
+                               related_name="pipelines")  # fmt: skip
+    release = models.ForeignKey("benchmark.Release", verbose_name=_("release"), on_delete=models.PROTECT,
+                                related_name="+")  # fmt: skip
+    options = models.JSONField(_("settings"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=PipelineStatus.choices,
+                              default=PipelineStatus.RUNNING)  # fmt: skip
+    step = models.CharField(_("step"), max_length=32, blank=True)
+    jobs = models.JSONField(_("jobs"), default=dict, blank=True)
+    datasets = models.JSONField(_("datasets"), default=dict, blank=True)
+    aligned = models.ForeignKey("benchmark.RegisteredModel", verbose_name=_("aligned model"), null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")  # fmt: skip
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("started"), auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "-pk"]
+        verbose_name = _("alignment pipeline")
+        verbose_name_plural = _("alignment pipelines")
+
+    def __str__(self) -> str:
+        return f"align {self.policy} on {self.release} ({self.status})"

@@ -1,0 +1,160 @@
+"""The "align" action (issue 6, item 6): one pipeline, each step a visible job; a step's job, when it
+succeeds, calls ``step_done`` and the next step starts. With the review gate on, the pipeline waits after the
+pairs are built until a reviewer has looked at them and someone presses "continue"; with it off, the pairs
+the guardian prefers are accepted as they are.
+
+evaluate_base → targeted → pairs → (gate) → datasets frozen → sft → dpo → aligned model registered →
+evaluate_aligned → done. The base policy must be a local model directory (its weights are trained).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from alignment.models import AlignPipeline, PipelineStatus, PreferencePair, ProposalStatus
+from benchmark.models import ModelKind, RegisteredModel, Release
+
+STEPS = ("evaluate_base", "targeted", "pairs", "sft", "dpo", "evaluate_aligned")
+DEFAULT_RUN = {"max_steps": 20, "save_steps": 10, "logging_steps": 1, "learning_rate": 5e-4, "lora_r": 8}
+
+
+class PipelineError(ValueError):
+    pass
+
+
+def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *, user: Any = None) -> AlignPipeline:
+    from alignment import services
+
+    if policy.kind != ModelKind.HF_DIRECTORY or not (Path(policy.path) / "config.json").is_file():
+        raise PipelineError(_("The policy must be a local model directory (its weights are what SFT and DPO train)."))
+    if services.active_version() is None:
+        raise PipelineError(_("No guardian version is active: train one and promote it first."))
+    options = {"variants": 0, "backend": "", "review_gate": False, "weights": "plain",
+               "run": {**DEFAULT_RUN, **(options.get("run") or {})},
+               **{k: v for k, v in options.items() if k != "run"}}  # fmt: skip
+    pipeline = AlignPipeline.objects.create(policy=policy, release=release, options=options,
+                                            created_by=user if getattr(user, "pk", None) else None)  # fmt: skip
+    _enqueue(pipeline, "evaluate_base", user=user)
+    return pipeline
+
+
+def _enqueue(pipeline: AlignPipeline, step: str, *, user: Any = None) -> None:
+    from alignment.jobs import EVALUATE_JOB, PAIRS_JOB, POLICY_JOB, TARGET_JOB
+    from medes_site.jobs import enqueue_job
+
+    options, tag = pipeline.options, {"pipeline": pipeline.pk}
+    kinds: dict[str, tuple[str, dict[str, Any]]] = {
+        "evaluate_base": (EVALUATE_JOB, {"model": pipeline.policy_id, "release": pipeline.release_id,
+                                         "judge": "guardian", "weights": options["weights"], "generate": True}),
+        "targeted": (TARGET_JOB, {"policy": pipeline.policy_id, "backend": options["backend"],
+                                  "variants": options["variants"]}),
+        "pairs": (PAIRS_JOB, {"policy": pipeline.policy_id, "only_accepted": False}),
+        "sft": (POLICY_JOB, {"stage": "sft", "dataset": pipeline.datasets.get("sft"),
+                             "base_model": pipeline.policy.path, "options": options["run"]}),
+        "dpo": (POLICY_JOB, {"stage": "dpo", "dataset": pipeline.datasets.get("dpo"),
+                             "base_model": pipeline.policy.path, "start_from": pipeline.jobs.get("sft"),
+                             "options": {**options["run"], "merge": True}}),
+        "evaluate_aligned": (EVALUATE_JOB, {"model": pipeline.aligned_id, "release": pipeline.release_id,
+                                            "judge": "guardian", "weights": options["weights"], "generate": True}),
+    }  # fmt: skip
+    kind, config = kinds[step]
+    job = enqueue_job(kind, {**config, **tag}, user=user)
+    AlignPipeline.objects.filter(pk=pipeline.pk).update(step=step, jobs={**pipeline.jobs, step: job.pk})
+    pipeline.refresh_from_db()
+
+
+def step_done(pipeline_id: int | None, job_id: int) -> None:
+    """Called by a step's job when it has succeeded: start the next step (or wait for the review)."""
+    if not pipeline_id:
+        return
+    with transaction.atomic():
+        pipeline = AlignPipeline.objects.select_for_update().filter(pk=pipeline_id).first()
+        if pipeline is None or pipeline.status != PipelineStatus.RUNNING or pipeline.jobs.get(pipeline.step) != job_id:
+            return  # not (or no longer) this pipeline's current step
+        step = pipeline.step
+        if step == "pairs":
+            if pipeline.options.get("review_gate"):
+                AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.WAITING)
+                return
+            _accept_and_freeze(pipeline)
+            nxt = "sft"
+        elif step == "dpo":
+            _register_aligned(pipeline)
+            nxt = "evaluate_aligned"
+        elif step == "evaluate_aligned":
+            AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.SUCCEEDED)
+            return
+        else:
+            nxt = STEPS[STEPS.index(step) + 1]
+        pipeline.refresh_from_db()
+        _enqueue(pipeline, nxt)  # the job row now; its message goes to the broker when this commits
+
+
+def resume_after_review(pipeline: AlignPipeline, *, user: Any = None) -> AlignPipeline:
+    """The reviewers have looked at the pairs: freeze the accepted ones and go on with SFT."""
+    if pipeline.status != PipelineStatus.WAITING:
+        raise PipelineError(_("This pipeline is not waiting for a review."))
+    _freeze(pipeline)
+    AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.RUNNING)
+    pipeline.refresh_from_db()
+    _enqueue(pipeline, "sft", user=user)
+    return pipeline
+
+
+def _accept_and_freeze(pipeline: AlignPipeline) -> None:
+    PreferencePair.objects.filter(prompt__policy=pipeline.policy, status=ProposalStatus.PROPOSED).update(
+        status=ProposalStatus.ACCEPTED
+    )
+    _freeze(pipeline)
+
+
+def _freeze(pipeline: AlignPipeline) -> None:
+    from alignment.alignment_data import DataError, freeze
+
+    try:
+        sft = freeze(f"align-{pipeline.pk}-sft", "sft", policy=pipeline.policy)
+        dpo = freeze(f"align-{pipeline.pk}-dpo", "dpo", policy=pipeline.policy)
+    except DataError as error:
+        AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.FAILED, error=str(error))
+        raise PipelineError(str(error)) from None
+    AlignPipeline.objects.filter(pk=pipeline.pk).update(datasets={"sft": sft.pk, "dpo": dpo.pk})
+    pipeline.refresh_from_db()
+
+
+def _register_aligned(pipeline: AlignPipeline) -> None:
+    from alignment.jobs import run_dir
+    from benchmark.responses import register_model
+
+    merged = run_dir(pipeline.jobs["dpo"]) / "merged"
+    notes = (f"SFT job {pipeline.jobs['sft']} then DPO job {pipeline.jobs['dpo']} on {pipeline.policy.name}; "
+             f"datasets {pipeline.datasets}")  # fmt: skip
+    model = register_model(name=f"{pipeline.policy.name}-aligned-{pipeline.pk}", kind=ModelKind.HF_DIRECTORY,
+                           path=str(merged), notes=notes)  # fmt: skip
+    AlignPipeline.objects.filter(pk=pipeline.pk).update(aligned=model)
+    pipeline.refresh_from_db()
+
+
+def run_here(pipeline: AlignPipeline, *, log: Any = print) -> AlignPipeline:
+    """Run the pipeline's steps in this process, one job after another (``manage.py align --here``, tests):
+    the same jobs a worker would run, in the order their predecessors start them."""
+    from medes_site.jobs import execute_job
+    from medes_site.models import Job, JobStatus
+
+    while True:
+        pipeline.refresh_from_db()
+        if pipeline.status != PipelineStatus.RUNNING:
+            return pipeline
+        job_id = pipeline.jobs[pipeline.step]
+        status = execute_job(job_id)
+        job = Job.objects.get(pk=job_id)
+        log(f"{pipeline.step}: job {job_id} {job.status}")
+        if status != JobStatus.SUCCEEDED:
+            AlignPipeline.objects.filter(pk=pipeline.pk).update(
+                status=PipelineStatus.FAILED, error=f"{pipeline.step} (job {job_id}): {job.error}"[:2000]
+            )
+            pipeline.refresh_from_db()
+            return pipeline

@@ -1,0 +1,79 @@
+"""The "align" action end to end (issue 6, item 6 and done-when, in process): from the admin, one action on a
+local policy model runs every step as a job — the base evaluated (its answers judged by the guardian),
+targeted prompts where it fails, pairs the guardian prefers, frozen datasets, SFT, DPO, the aligned model
+registered and evaluated — and the leaderboard compares it with its base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from alignment import pipelines
+from alignment.models import AlignPipeline, EvaluationRun
+from benchmark.models import ModelKind, ScenarioStatus, Scene
+from benchmark.releases import publish_release
+from benchmark.responses import register_model
+from benchmark.scenarios import create_scenario
+from benchmark.taxonomy import ensure_taxonomy
+from medes_site.models import Job, JobStatus
+from tests.conftest import Personas
+from tests.guardian_synth import NORMS
+from tests.test_alignment_data import CASE, SAFE_ANSWER, learned_guardian
+from tests.tinymodels import build_tiny_qwen2
+
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
+
+def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_its_base(
+    personas: Personas, tmp_path: Path, settings: Any, client_as: Any
+) -> None:
+    settings.MEDES_DEVICE = "cpu"
+    settings.MEDES_GENERATOR_MAX_NEW_TOKENS = 24  # the tiny policy writes noise: keep it short
+    settings.MEDES_JOB_HEARTBEAT_SECONDS = 3600  # the job rows live in this test's transaction only
+    ensure_taxonomy()
+    scene = Scene.objects.order_by("pk").first()
+    assert scene is not None
+    for n in range(3):
+        create_scenario(kind="subjective", stem=CASE.replace("9001", str(9100 + n)), norm=NORMS["器官移植"],
+                        reference_answer=SAFE_ANSWER, scene=scene, origin="expert",
+                        status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    release = publish_release("Align-1")
+    learned_guardian(tmp_path)
+    policy_dir = build_tiny_qwen2(tmp_path / "policy", extra_corpus=[SAFE_ANSWER, CASE], logit_scale=10)
+    policy = register_model(name="tiny-policy", kind=ModelKind.HF_DIRECTORY, path=str(policy_dir))
+    imported = register_model(name="imported-only", kind=ModelKind.IMPORTED)
+
+    admin = client_as(personas.admin)
+    changelist = reverse("admin:benchmark_registeredmodel_changelist")
+    admin.post(changelist, {"action": "align", "_selected_action": [policy.pk, imported.pk]})
+    pipeline = AlignPipeline.objects.get()  # the imported model cannot be trained: refused, with the reason
+    assert pipeline.policy == policy and pipeline.step == "evaluate_base"
+    assert Job.objects.get(pk=pipeline.jobs["evaluate_base"]).status == JobStatus.QUEUED
+    pipeline.options["run"] = {**pipeline.options["run"], "max_steps": 4, "save_steps": 2}
+    AlignPipeline.objects.filter(pk=pipeline.pk).update(options=pipeline.options)
+
+    logged: list[str] = []
+    pipeline = pipelines.run_here(pipeline, log=logged.append)
+    assert pipeline.status == "succeeded", (pipeline.error, logged)
+    assert list(pipeline.jobs) == ["evaluate_base", "targeted", "pairs", "sft", "dpo", "evaluate_aligned"]
+    assert all(Job.objects.get(pk=pk).status == JobStatus.SUCCEEDED for pk in pipeline.jobs.values())
+    targeted = Job.objects.get(pk=pipeline.jobs["targeted"]).metrics
+    pairs = Job.objects.get(pk=pipeline.jobs["pairs"]).metrics
+    assert targeted["failures"] == 3 and pairs["pairs"] >= 1  # noise fails every case; the reference answer wins
+    assert Job.objects.get(pk=pipeline.jobs["sft"]).metrics["steps"] == 4
+    aligned = pipeline.aligned
+    assert aligned is not None and aligned.kind == ModelKind.HF_DIRECTORY
+    assert (Path(aligned.path) / "config.json").is_file() and any(Path(aligned.path).glob("*.safetensors"))
+    runs = EvaluationRun.objects.filter(release=release, status="succeeded")
+    assert {run.model for run in runs} == {policy, aligned}
+    assert all(run.results["subjective"]["n"] == 3 for run in runs)
+    # the leaderboard compares the aligned model with its base, item by item
+    base_run, aligned_run = runs.get(model=policy), runs.get(model=aligned)
+    ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
+    page = ml.get(reverse("leaderboard:release", args=[release.pk]) + f"?base={base_run.pk}&other={aligned_run.pk}")
+    html = page.content.decode()
+    assert f'data-model="{aligned.name}"' in html and 'data-model="tiny-policy"' in html
+    assert "3 open cases answered by both tiny-policy and" in html
