@@ -44,9 +44,11 @@ def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *,
 
 def _enqueue(pipeline: AlignPipeline, step: str, *, user: Any = None) -> None:
     from alignment.jobs import EVALUATE_JOB, PAIRS_JOB, POLICY_JOB, TARGET_JOB
-    from medes_site.jobs import enqueue_job
+    from medes_site.jobs import JobError, enqueue_job
 
-    options, tag = pipeline.options, {"pipeline": pipeline.pk}
+    options = {"variants": 0, "backend": "", "weights": "plain", **pipeline.options}
+    options["run"] = {**DEFAULT_RUN, **(pipeline.options.get("run") or {})}
+    tag = {"pipeline": pipeline.pk}
     kinds: dict[str, tuple[str, dict[str, Any]]] = {
         "evaluate_base": (EVALUATE_JOB, {"model": pipeline.policy_id, "release": pipeline.release_id,
                                          "judge": "guardian", "weights": options["weights"], "generate": True}),
@@ -62,7 +64,12 @@ def _enqueue(pipeline: AlignPipeline, step: str, *, user: Any = None) -> None:
                                             "judge": "guardian", "weights": options["weights"], "generate": True}),
     }  # fmt: skip
     kind, config = kinds[step]
-    job = enqueue_job(kind, {**config, **tag}, user=user)
+    try:
+        job = enqueue_job(kind, {**config, **tag}, user=user)
+    except JobError as error:  # the step cannot start (say, the base moved away): the pipeline stops, saying why
+        AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.FAILED, step=step,
+                                                            error=f"{step}: {error}"[:2000])  # fmt: skip
+        raise PipelineError(f"{step}: {error}") from None
     AlignPipeline.objects.filter(pk=pipeline.pk).update(step=step, jobs={**pipeline.jobs, step: job.pk})
     pipeline.refresh_from_db()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from alignment import pipelines
 from alignment.models import AlignPipeline, EvaluationRun
@@ -77,3 +78,34 @@ def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_it
     html = page.content.decode()
     assert f'data-model="{aligned.name}"' in html and 'data-model="tiny-policy"' in html
     assert "3 open cases answered by both tiny-policy and" in html
+
+
+def test_with_the_review_gate_the_pipeline_waits_for_reviewers_then_goes_on(personas: Personas, tmp_path: Path) -> None:
+    from alignment.models import PreferencePair, TargetedPrompt
+
+    ensure_taxonomy()
+    scene = Scene.objects.order_by("pk").first()
+    assert scene is not None
+    case = create_scenario(kind="subjective", stem=CASE, norm="考点", reference_answer=SAFE_ANSWER, scene=scene,
+                           origin="expert", status=ScenarioStatus.ACCEPTED)[0]  # fmt: skip
+    release = publish_release("Gate-1")
+    policy = register_model(name="gated", kind=ModelKind.HF_DIRECTORY, path=str(tmp_path))
+    with translation.override("en"), pytest.raises(pipelines.PipelineError, match="local model directory"):
+        pipelines.start(policy, release, {})  # no config.json there
+    pipeline = AlignPipeline.objects.create(policy=policy, release=release, options={"review_gate": True},
+                                            step="pairs", jobs={"pairs": 1})  # fmt: skip
+    pipelines.step_done(pipeline.pk, 1)  # the pairs are built: the pipeline waits for the reviewers
+    pipeline.refresh_from_db()
+    assert pipeline.status == "waiting" and "sft" not in pipeline.jobs
+    prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=CASE)
+    kept = PreferencePair.objects.create(prompt=prompt, chosen=SAFE_ANSWER, rejected="坏", chosen_source="reference",
+                                         status="accepted")  # fmt: skip
+    PreferencePair.objects.create(prompt=prompt, chosen="x", rejected="y", chosen_source="reference")  # not reviewed
+    with translation.override("en"), pytest.raises(pipelines.PipelineError, match="sft: Name a base model"):
+        pipelines.resume_after_review(pipeline)  # the base has no weights: the SFT job refuses to start
+    pipeline.refresh_from_db()
+    assert pipeline.status == "failed" and pipeline.error.startswith("sft: ")
+    sft_dataset = pipeline.datasets["sft"]
+    from alignment.models import AlignmentDataset
+
+    assert list(AlignmentDataset.objects.get(pk=sft_dataset).pairs.all()) == [kept]  # only what a reviewer accepted
