@@ -170,6 +170,10 @@ def score(run: EvaluationRun, pairs: list[ItemResponse]) -> dict[str, Any]:
 def start_run(model: RegisteredModel, release: Release, options: dict[str, Any], *, job_id: int | None,
               user: Any = None) -> EvaluationRun:  # fmt: skip
     judge = options["judge"]
+    # how missing answers are generated, recorded with the results (answers already stored keep their origin)
+    generation = {"decoding": "greedy", "max_new_tokens": settings.MEDES_GENERATOR_MAX_NEW_TOKENS,
+                  "model_kind": model.kind}  # fmt: skip
+    options = {**options, "generation": generation}
     if judge == "guardian":
         version = services.active_version()
         if version is None:

@@ -74,6 +74,7 @@ def test_an_evaluation_equals_the_hand_computation_and_is_immutable(
     assert execute_job(job.pk) == JobStatus.SUCCEEDED, Job.objects.get(pk=job.pk).error
     run = EvaluationRun.objects.get()
     assert run.judge == "prompt" and run.judge_model == "fake-qwen" and run.status == "succeeded"
+    assert run.options["generation"]["decoding"] == "greedy" and run.options["weights"] == "plain"
     objective, subjective = run.results["objective"], run.results["subjective"]
     # MCQ: 1 right of 2; the unreadable answer is counted wrong and reported
     assert objective["n"] == 2 and objective["accuracy"] == 0.5 and objective["unextractable"] == 1
