@@ -38,19 +38,17 @@ import shutil
 import sys
 import tempfile
 import time
-import typing
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignment.training.configs import JsonConfig
 from alignment.training.errors import CheckpointError, ConfigError, DataError, GuardianError
 from alignment.training.guardian import (
-    _is_instance,
     _load_tokenizer,
     _sha256_file,
-    _type_name,
     _write_json,
     base_fingerprint,
 )
@@ -392,7 +390,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class CriticConfig:
+class CriticConfig(JsonConfig):
     """One critic training. Field help is in ``metadata["help"]`` (the CLI's ``--help`` lists it)."""
 
     base_model: str = field(
@@ -419,41 +417,6 @@ class CriticConfig:
     device: str = field(default="cpu", metadata={"help": "'cpu' or 'cuda'."})
     bf16: bool = field(default=False, metadata={"help": "bf16 mixed precision (cuda only)."})
     max_new_tokens: int = field(default=512, metadata={"help": "Tokens the trained critic may generate per answer."})
-
-    @classmethod
-    def from_dict(cls, data: Any) -> CriticConfig:
-        """A config from decoded JSON; raises ConfigError naming every bad field."""
-        # The same checks as GuardianConfig.from_dict, over this class's fields.
-        if not isinstance(data, dict):
-            raise ConfigError("the config must be a JSON object")
-        hints = typing.get_type_hints(cls)
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        errors = [f"unknown field {key!r}" for key in data if key not in known]
-        for name, f in known.items():
-            if name not in data:
-                if f.default is dataclasses.MISSING:
-                    errors.append(f"{name} is required ({f.metadata['help']})")
-                continue
-            if not _is_instance(data[name], hints[name]):
-                errors.append(f"{name} must be {_type_name(hints[name])}, got {json.dumps(data[name])}")
-        if errors:
-            raise ConfigError("; ".join(errors))
-        config = cls(**data)
-        config.validate()
-        return config
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> CriticConfig:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot be read ({exc})") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        return cls.from_dict(data)
 
     def validate(self) -> None:
         """Ranges and paths; raises ConfigError listing every problem, each naming its field."""
