@@ -139,11 +139,11 @@ def build_pairs(
     job_id: int | None = None, log: Any = print,
 ) -> dict[str, int]:  # fmt: skip
     """Answer, judge and pair each prompt (see the module docstring); returns what happened, counted."""
-    from alignment.jobs import _load_critic, device
+    from alignment.jobs import device, load_version_critic
     from alignment.training.guardian import load
 
     guardian = load(services.version_dir(version), base_model=version.base_model, device=device())
-    critic = _load_critic(version)
+    critic = load_version_critic(version)
     counts = Counter(pairs=0, no_answer=0, no_safe_answer=0, not_preferred=0, already=0)
     for prompt in prompts:
         if prompt.pairs.exists():

@@ -175,7 +175,7 @@ def run_judging(ctx: JobContext) -> None:
 
     try:
         guardian = load(services.version_dir(version), base_model=version.base_model, device=device())
-        critic = _load_critic(version)
+        critic = load_version_critic(version)
     except CheckpointError as error:
         raise JobError(str(error)) from None
     responses = Response.objects.filter(pk__in=ctx.config["responses"])
@@ -193,7 +193,8 @@ def run_judging(ctx: JobContext) -> None:
     ctx.set_metrics(version=version.number, judged=done, **({"feedback_unparseable": unreadable} if critic else {}))
 
 
-def _load_critic(version: GuardianVersion) -> Any:
+def load_version_critic(version: GuardianVersion) -> Any:
+    """The version's critic, loaded (judging and pair building use it); None when it was trained without one."""
     if not version.critic.get("model_dir"):
         return None
     from alignment.training.critic import load as load_critic

@@ -130,7 +130,13 @@ def leaderboard_home(request: AuthedRequest) -> HttpResponse:
 
 @require_GET
 @role_required(*READERS)
-def leaderboard(request: AuthedRequest, pk: int, form: EvaluateForm | None = None, status: int = 200) -> HttpResponse:
+def leaderboard(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _leaderboard_page(request, pk)
+
+
+def _leaderboard_page(
+    request: AuthedRequest, pk: int, form: EvaluateForm | None = None, status: int = 200
+) -> HttpResponse:
     release = Release.objects.filter(pk=pk).first()
     if release is None:
         raise Http404
@@ -155,8 +161,7 @@ def evaluate(request: AuthedRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Evaluation started as job %(job)d.") % {"job": job.pk})
             return redirect("jobs:detail", pk=job.pk)
-    request.method = "GET"  # render the page again with the form's errors
-    return leaderboard(request, pk, form=form, status=400)
+    return _leaderboard_page(request, pk, form=form, status=400)  # the page again, with the form's errors
 
 
 @require_GET
