@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -74,27 +79,54 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
 
 @admin.register(AlignPipeline)
 class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
-    list_display = ("pk", "policy", "release", "status", "step", "aligned", "created_at")
+    list_display = ("pk", "policy", "release", "status", "step", "state", "aligned", "created_at")
     list_filter = ("status",)
-    readonly_fields = ("policy", "release", "options", "status", "step", "jobs", "datasets", "aligned", "error",
+    readonly_fields = ("policy", "release", "status", "state", "step_jobs", "options", "datasets", "aligned", "error",
                        "created_by", "created_at")  # fmt: skip
+
+    @admin.display(description=gettext_lazy("what it waits for"))
+    def state(self, pipeline: AlignPipeline) -> str:
+        from alignment.pipelines import blocked
+
+        return blocked(pipeline) or "—"
+
+    @admin.display(description=gettext_lazy("steps"))
+    def step_jobs(self, pipeline: AlignPipeline) -> str:
+        from alignment.pipelines import steps
+
+        rows = [
+            format_html('<tr data-step="{}"><td>{}</td><td><a href="{}">#{}</a></td><td>{}</td></tr>', row["step"],
+                        row["step"], reverse("jobs:detail", args=[row["job"].pk]), row["job"].pk,
+                        row["job"].get_status_display())
+            if row["job"] else format_html('<tr data-step="{}"><td>{}</td><td colspan="2">—</td></tr>', row["step"],
+                                           row["step"])
+            for row in steps(pipeline)
+        ]  # fmt: skip
+        return format_html("<table>{}</table>", mark_safe("".join(rows)))  # noqa: S308 (each row is escaped above)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # started by the "Align" action on registered models, or `manage.py align`
 
 
-@admin.action(description=gettext_lazy("Align: SFT then DPO guided by the guardian, evaluated on the newest release"))
-def align(modeladmin: Any, request: HttpRequest, queryset: QuerySet[RegisteredModel]) -> None:
-    """The whole pipeline from the admin, one per selected local model, on the newest release."""
+@admin.action(description=gettext_lazy("Align: SFT then DPO guided by the guardian, evaluated on a release"))
+def align(modeladmin: Any, request: HttpRequest, queryset: QuerySet[RegisteredModel]) -> HttpResponse | None:
+    """The whole pipeline from the admin, one per selected local model. The action first shows its settings (the
+    release, the review gate, variants and the runs' knobs, with the pipeline's defaults); "Start" starts it."""
+    from alignment.forms import AlignForm
     from alignment.pipelines import PipelineError, start
 
-    release = Release.objects.order_by("-created_at", "-pk").first()
-    if release is None:
+    if not Release.objects.exists():
         modeladmin.message_user(request, _("Publish a release first: alignment is evaluated on one."), messages.ERROR)
-        return
+        return None
+    form = AlignForm(request.POST if "apply" in request.POST else None)
+    if not form.is_bound or not form.is_valid():
+        context = {**modeladmin.admin_site.each_context(request), "title": _("Align"), "form": form,
+                   "models": queryset, "opts": modeladmin.model._meta,
+                   "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+        return TemplateResponse(request, "admin/alignment/align.html", context, status=400 if form.is_bound else 200)
     for model in queryset:
         try:
-            pipeline = start(model, release, {}, user=request.user)
+            pipeline = start(model, form.cleaned_data["release"], form.pipeline_options(), user=request.user)
         except PipelineError as error:
             modeladmin.message_user(request, f"{model.name}: {error}", messages.ERROR)
             continue
@@ -102,6 +134,7 @@ def align(modeladmin: Any, request: HttpRequest, queryset: QuerySet[RegisteredMo
             request, _("%(model)s: alignment pipeline %(pk)d started (its steps appear as jobs).")
             % {"model": model.name, "pk": pipeline.pk},
         )  # fmt: skip
+    return None
 
 
 # the action lives on the registered models' admin page, but is defined here: benchmark knows nothing of alignment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from django import forms
@@ -181,3 +182,128 @@ class FreezeForm(forms.Form):
     name = forms.CharField(label=_("dataset name"), max_length=128)
     kind = forms.ChoiceField(label=_("format"), choices=[("sft", _("SFT (chat messages)")),
                                                           ("dpo", _("DPO (preference pairs)"))])  # fmt: skip
+
+
+# --- SFT / DPO runs: the knobs (issue 6, item 3), shared by a single run and the align action ---------------
+
+
+class RunOptionsForm(forms.Form):
+    """The training knobs of a policy run (alignment.training.policy.RunConfig). Empty fields keep the runner's
+    defaults; the initial values are the align pipeline's (a short run that shows every step)."""
+
+    max_steps = forms.IntegerField(label=_("max steps"), min_value=-1, max_value=10_000_000, initial=20,
+                                   help_text=_("Optimiser steps of each run; -1 trains for the epochs."))  # fmt: skip
+    epochs = forms.FloatField(label=_("epochs"), min_value=0.01, max_value=1000, required=False, initial=1.0)
+    learning_rate = forms.FloatField(label=_("learning rate"), min_value=1e-9, max_value=1, initial=5e-4)
+    batch_size = forms.IntegerField(label=_("batch size"), min_value=1, max_value=4096, initial=4)
+    gradient_accumulation_steps = forms.IntegerField(label=_("gradient accumulation"), min_value=1, max_value=4096,
+                                                     initial=1)  # fmt: skip
+    max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=262_144, initial=1024)
+    beta = forms.FloatField(label=_("DPO beta"), min_value=0.0, max_value=100, initial=0.1)
+    loss_type = forms.ChoiceField(label=_("DPO loss"), initial="sigmoid")
+    lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=1024, initial=8)
+    lora_alpha = forms.IntegerField(label=_("LoRA alpha"), min_value=1, max_value=4096, initial=16)
+    lora_dropout = forms.FloatField(label=_("LoRA dropout"), min_value=0.0, max_value=0.9, initial=0.05)
+    target_modules = forms.CharField(label=_("LoRA targets"), required=False, max_length=500,
+                                     help_text=_("Module names, comma-separated, or all-linear; empty: peft's "
+                                                 "default for the architecture."))  # fmt: skip
+    save_steps = forms.IntegerField(label=_("checkpoint every N steps"), min_value=0, max_value=10_000_000,
+                                    initial=10)  # fmt: skip
+    gradient_checkpointing = forms.BooleanField(label=_("gradient checkpointing"), required=False)
+    bf16 = forms.BooleanField(label=_("bf16 (GPU only)"), required=False)
+
+    NUMBERS = ("max_steps", "epochs", "learning_rate", "batch_size", "gradient_accumulation_steps", "max_length",
+               "beta", "lora_r", "lora_alpha", "lora_dropout", "save_steps")  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from alignment.training.policy import DPO_LOSS_TYPES
+
+        super().__init__(*args, **kwargs)
+        self.fields["loss_type"].choices = [(t, t) for t in DPO_LOSS_TYPES]  # type: ignore[attr-defined]
+
+    def run_options(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        options = {key: data[key] for key in self.NUMBERS if data.get(key) is not None}
+        options.update(loss_type=data["loss_type"], gradient_checkpointing=data["gradient_checkpointing"],
+                       bf16=data["bf16"], logging_steps=1)  # fmt: skip
+        if data.get("target_modules", "").strip():
+            options["target_modules"] = data["target_modules"].strip()
+        return options
+
+
+def _local_models() -> Any:
+    from benchmark.models import ModelKind
+
+    return RegisteredModel.objects.filter(kind=ModelKind.HF_DIRECTORY).order_by("name")
+
+
+class PolicyRunForm(RunOptionsForm):
+    """One SFT or DPO run on a frozen dataset, started from the alignment data page."""
+
+    stage = forms.ChoiceField(label=_("stage"), choices=[("sft", "SFT"), ("dpo", "DPO")])
+    dataset = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("frozen dataset"))
+    base = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("base model (a local directory)"))
+    start_from = forms.ModelChoiceField(
+        queryset=RegisteredModel.objects.none(), required=False, label=_("start from the adapter of"),
+        help_text=_("DPO usually starts from the SFT run of the same base."),
+    )  # fmt: skip
+    merge = forms.BooleanField(label=_("also save a merged model"), required=False)
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+
+    field_order = ("stage", "dataset", "base", "start_from")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from alignment.jobs import POLICY_JOB
+        from alignment.models import AlignmentDataset
+        from medes_site.models import Job
+
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = AlignmentDataset.objects.order_by("-pk")  # type: ignore[attr-defined]
+        self.fields["base"].queryset = _local_models()  # type: ignore[attr-defined]
+        runs = Job.objects.filter(kind=POLICY_JOB, status="succeeded").order_by("-pk")
+        self.fields["start_from"].queryset = runs  # type: ignore[attr-defined]
+        self.fields["start_from"].label_from_instance = (  # type: ignore[attr-defined]
+            lambda job: (
+                f"#{job.pk} {str(job.config.get('stage', '')).upper()} · {Path(job.config.get('base_model', '')).name}"
+            )
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        dataset = data.get("dataset")
+        if dataset is not None and data.get("stage") and dataset.kind != data["stage"]:
+            self.add_error("dataset", _("This dataset is in the %(kind)s format; %(stage)s runs need %(stage)s data.")
+                           % {"kind": dataset.kind.upper(), "stage": data["stage"].upper()})  # fmt: skip
+        return data
+
+    def job_config(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        start = data.get("start_from")
+        return {"stage": data["stage"], "dataset": data["dataset"].pk, "base_model": data["base"].path,
+                "start_from": start.pk if start else None,
+                "options": {**self.run_options(), "merge": data["merge"]}}  # fmt: skip
+
+
+class AlignForm(RunOptionsForm):
+    """The align action's settings: the release, the review gate, targeted variants and the runs' knobs."""
+
+    release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("evaluated on the release"))
+    review_gate = forms.BooleanField(label=_("wait for reviewers after the pairs are built"), required=False)
+    backend = forms.ChoiceField(label=_("variants written by"), required=False)
+    variants = forms.IntegerField(label=_("variants per failing case"), min_value=0, max_value=10, initial=0)
+
+    field_order = ("release", "review_gate", "backend", "variants")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["release"].queryset = Release.objects.order_by("-created_at", "-pk")  # type: ignore[attr-defined]
+        newest = Release.objects.order_by("-created_at", "-pk").first()
+        if newest is not None:
+            self.fields["release"].initial = newest.pk
+        choices = [("", _("no variants: the failing cases only")), *available_backends().items()]
+        self.fields["backend"].choices = choices  # type: ignore[attr-defined]
+
+    def pipeline_options(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {"review_gate": data["review_gate"], "backend": data["backend"] or "", "variants": data["variants"],
+                "run": self.run_options()}  # fmt: skip

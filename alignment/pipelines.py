@@ -145,6 +145,31 @@ def _register_aligned(pipeline: AlignPipeline) -> None:
     pipeline.refresh_from_db()
 
 
+def steps(pipeline: AlignPipeline) -> list[dict[str, Any]]:
+    """Each step with its job (if it started) and the job's status, in order: what the admin page shows."""
+    from medes_site.models import Job
+
+    jobs = Job.objects.in_bulk([pk for pk in pipeline.jobs.values() if pk])
+    return [{"step": step, "job": jobs.get(pipeline.jobs.get(step) or 0)} for step in STEPS]
+
+
+def blocked(pipeline: AlignPipeline) -> str:
+    """Why a running pipeline is not moving: its current step's job failed, was cancelled or was lost on a
+    worker. A failed or lost job that is resumed (on its job page) and succeeds takes the pipeline on."""
+    from medes_site.models import Job
+
+    if pipeline.status != PipelineStatus.RUNNING:
+        return ""
+    job = Job.objects.filter(pk=pipeline.jobs.get(pipeline.step) or 0).first()
+    if job is None or job.status in ("queued", "running", "succeeded"):
+        return ""
+    if job.status == "cancelled":
+        return _("The %(step)s job %(job)d was cancelled: the pipeline stops here.") % {
+            "step": pipeline.step, "job": job.pk}  # fmt: skip
+    return _("The %(step)s job %(job)d is %(status)s: resume it on its job page and the pipeline goes on.") % {
+        "step": pipeline.step, "job": job.pk, "status": job.get_status_display()}  # fmt: skip
+
+
 def run_here(pipeline: AlignPipeline, *, log: Any = print) -> AlignPipeline:
     """Run the pipeline's steps in this process, one job after another (``manage.py align --here``, tests):
     the same jobs a worker would run, in the order their predecessors start them."""

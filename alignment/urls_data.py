@@ -13,5 +13,6 @@ urlpatterns = [
     path("prompts/<int:pk>/review/", views_data.review_prompt, name="review_prompt"),
     path("pairs/<int:pk>/review/", views_data.review_pair, name="review_pair"),
     path("datasets/freeze/", views_data.freeze, name="freeze"),
+    path("runs/start/", views_data.start_run, name="start_run"),
     path("datasets/<int:pk>/download/", views_data.download, name="download"),
 ]

@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from alignment import alignment_data, services
-from alignment.forms import FreezeForm, PairsForm, TargetForm
-from alignment.jobs import PAIRS_JOB, TARGET_JOB
+from alignment.forms import FreezeForm, PairsForm, PolicyRunForm, TargetForm
+from alignment.jobs import PAIRS_JOB, POLICY_JOB, TARGET_JOB
 from alignment.models import AlignmentDataset, PreferencePair, ProposalStatus, TargetedPrompt
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
@@ -33,13 +33,14 @@ def _page(request: AuthedRequest, *, status: int = 200, **forms: Any) -> HttpRes
         "counts": {"prompts": prompts.count(), "pairs": pairs.count(),
                    "accepted_pairs": pairs.filter(status=ProposalStatus.ACCEPTED).count()},
         "datasets": AlignmentDataset.objects.all()[:50],
-        "jobs": Job.objects.filter(kind__in=(TARGET_JOB, PAIRS_JOB)).order_by("-pk")[:10],
+        "jobs": Job.objects.filter(kind__in=(TARGET_JOB, PAIRS_JOB, POLICY_JOB)).order_by("-pk")[:10],
         "may_run": has_role(request.user, Role.ML_ENGINEER),
         "may_review_prompts": has_role(request.user, Role.CURATOR, Role.ML_ENGINEER),
         "may_review_pairs": has_role(request.user, Role.REVIEWER, Role.ML_ENGINEER),
         "target_form": forms.get("target") or TargetForm(),
         "pairs_form": forms.get("pairs") or PairsForm(),
         "freeze_form": forms.get("freeze") or FreezeForm(),
+        "run_form": forms.get("run") or PolicyRunForm(),
         "active": services.active_version(),
     }  # fmt: skip
     return render(request, "alignment/data.html", context, status=status)
@@ -74,6 +75,13 @@ def start_targeted(request: AuthedRequest) -> HttpResponse:
 @role_required(Role.ML_ENGINEER)
 def start_pairs(request: AuthedRequest) -> HttpResponse:
     return _start(request, PairsForm(request.POST), PAIRS_JOB, "pairs")
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def start_run(request: AuthedRequest) -> HttpResponse:
+    """One SFT or DPO run on a frozen dataset, with its knobs (a gpu-queue job; the align action chains two)."""
+    return _start(request, PolicyRunForm(request.POST), POLICY_JOB, "run")
 
 
 @require_POST

@@ -57,6 +57,7 @@ def main() -> None:
 def run(args: argparse.Namespace, tmp: Path) -> None:
     from alignment import pipelines, services
     from alignment.models import EvaluationRun, GuardianVersion, VersionStatus
+    from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2
     from alignment.training.guardian import GuardianConfig
     from alignment.training.guardian import run as train_guardian
     from benchmark.models import ModelKind, ScenarioStatus, Scene
@@ -66,7 +67,6 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     from benchmark.taxonomy import ensure_taxonomy
     from medes_site.models import Job
     from tests.guardian_synth import NEUTRAL, NORMS, PHRASES, corpus, synthetic_rows, write_jsonl
-    from tests.tinymodels import build_tiny_classifier, build_tiny_qwen2
 
     safe = NEUTRAL[1] + "".join(PHRASES[k] for k in ("Q1", "Q2", "Q3", "Q4"))
     ensure_taxonomy()

@@ -46,11 +46,11 @@ LAW = ROOT / "benchmark" / "demo" / "laws" / "人体器官移植条例(2007-03-3
 
 
 def bench_drafting(provisions: int) -> str:
+    from alignment.tinymodels import build_tiny_qwen2, train_to_emit
     from benchmark.generation import render_messages
     from benchmark.models import PromptTemplate, Provision, Scenario, Scene
     from benchmark.services import SourceMeta, add_source, parse_source
     from medes_site import jobs
-    from tests.tinymodels import build_tiny_qwen2, train_to_emit
 
     source, _ = add_source(io.BytesIO(LAW.read_bytes()), LAW.name, SourceMeta(title="人体器官移植条例"))
     parse_source(source)

@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from alignment.tinymodels import build_tiny_qwen2  # noqa: E402
 from alignment.training import critic  # noqa: E402
 from alignment.training.critic import CriticConfig  # noqa: E402
 from tests.guardian_synth import FLAG, corpus, synthetic_rows, write_jsonl  # noqa: E402
-from tests.tinymodels import build_tiny_qwen2  # noqa: E402
 
 SHAPES: dict[str, dict[str, int]] = {
     "tiny": {"hidden": 64, "layers": 2},

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from alignment.tinymodels import build_tiny_classifier  # noqa: E402
 from alignment.training import guardian  # noqa: E402
 from alignment.training.guardian import GuardianConfig  # noqa: E402
 from tests.guardian_synth import corpus, synthetic_rows, write_jsonl  # noqa: E402
-from tests.tinymodels import build_tiny_classifier  # noqa: E402
 
 # Random-weight Qwen2 bodies built offline. "0.5b" has Qwen2.5-0.5B's body (24 layers, hidden 896, 14 heads, 2 KV
 # heads, MLP 4864) on the tiny tokenizer's ~1.2k vocabulary, so its compute per token is a real 0.5B's minus the

@@ -145,6 +145,8 @@ MEDES_PARSE_MEMORY_MB = env.read_int("MEDES_PARSE_MEMORY_MB", 1024, minimum=128)
 MEDES_DEVICE = env.read_choice("MEDES_DEVICE", "auto", ("auto", "cpu", "cuda"))
 # Start a guardian training by itself once this many accepted labels arrived since the last one (0: never).
 MEDES_GUARDIAN_RETRAIN_EVERY = env.read_int("MEDES_GUARDIAN_RETRAIN_EVERY", 0, minimum=0)
+# load_demo builds a tiny guardian and a tiny local policy (alignment/demo.py); 0 leaves them out
+MEDES_DEMO_MODELS = env.read_bool("MEDES_DEMO_MODELS", True)
 
 # Drafting scenarios (benchmark.generation). Two backends, each offered only when configured: an
 # OpenAI-compatible endpoint (vLLM, SGLang, `transformers serve`, a hosted API) and a local Hugging Face

@@ -68,8 +68,8 @@ def trained_guardian() -> Path:
     if "dir" not in _TRAINED:
         import tempfile
 
+        from alignment.tinymodels import build_tiny_classifier
         from alignment.training.guardian import GuardianConfig, run
-        from tests.tinymodels import build_tiny_classifier
 
         work = Path(tempfile.mkdtemp(prefix="medes-guardian-"))
         base = build_tiny_classifier(work / "base", extra_corpus=corpus())

@@ -236,6 +236,7 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
     ("aligndata-targeted", "post", lambda j: reverse("aligndata:targeted"), GUARDIAN_ACTORS_400),  # an empty form
     ("aligndata-pairs", "post", lambda j: reverse("aligndata:build_pairs"), GUARDIAN_ACTORS_400),
     ("aligndata-freeze", "post", lambda j: reverse("aligndata:freeze"), GUARDIAN_ACTORS_400),
+    ("aligndata-run", "post", lambda j: reverse("aligndata:start_run"), GUARDIAN_ACTORS_400),
     # no decision: back to the page with the reason
     (
         "aligndata-review-prompt",

@@ -14,6 +14,7 @@ from django.utils import translation
 
 from alignment import pipelines
 from alignment.models import AlignPipeline, EvaluationRun
+from alignment.tinymodels import build_tiny_qwen2
 from benchmark.models import ModelKind, ScenarioStatus, Scene
 from benchmark.releases import publish_release
 from benchmark.responses import register_model
@@ -23,9 +24,22 @@ from medes_site.models import Job, JobStatus
 from tests.conftest import Personas
 from tests.guardian_synth import NORMS
 from tests.test_alignment_data import CASE, SAFE_ANSWER, learned_guardian
-from tests.tinymodels import build_tiny_qwen2
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
+
+def align_settings(release: Any, **changes: Any) -> dict[str, Any]:
+    """The align action's settings form as a browser would post it: its initial values, with ``changes``."""
+    from alignment.forms import AlignForm
+
+    form = AlignForm()
+    data = {
+        name: field.initial
+        for name, field in form.fields.items()
+        if field.initial is not None and field.initial is not False
+    }
+    data.update(release=release.pk, **changes)
+    return {key: str(value) for key, value in data.items()}
 
 
 def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_its_base(
@@ -47,14 +61,22 @@ def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_it
     policy = register_model(name="tiny-policy", kind=ModelKind.HF_DIRECTORY, path=str(policy_dir))
     imported = register_model(name="imported-only", kind=ModelKind.IMPORTED)
 
-    admin = client_as(personas.admin)
+    admin = client_as(personas.admin, HTTP_ACCEPT_LANGUAGE="en")
     changelist = reverse("admin:benchmark_registeredmodel_changelist")
-    admin.post(changelist, {"action": "align", "_selected_action": [policy.pk, imported.pk]})
+    chosen = {"action": "align", "_selected_action": [policy.pk, imported.pk]}
+    # the action first shows its settings, with the pipeline's defaults; nothing starts yet
+    page = admin.post(changelist, chosen)
+    assert page.status_code == 200 and 'data-testid="align-settings"' in page.content.decode()
+    assert "tiny-policy" in page.content.decode() and not AlignPipeline.objects.exists()
+    knobs = align_settings(release, max_steps=4, save_steps=2, lora_r=4, lora_alpha=8, beta=0.2, loss_type="ipo")
+    refused = admin.post(changelist, {**chosen, **knobs, "lora_r": "0", "apply": "Start"})
+    assert refused.status_code == 400 and "greater than or equal to 1" in refused.content.decode()
+    assert not AlignPipeline.objects.exists()
+    admin.post(changelist, {**chosen, **knobs, "apply": "Start"})
     pipeline = AlignPipeline.objects.get()  # the imported model cannot be trained: refused, with the reason
-    assert pipeline.policy == policy and pipeline.step == "evaluate_base"
+    assert pipeline.policy == policy and pipeline.step == "evaluate_base" and pipeline.release == release
+    assert pipeline.options["run"]["max_steps"] == 4 and pipeline.options["run"]["loss_type"] == "ipo"
     assert Job.objects.get(pk=pipeline.jobs["evaluate_base"]).status == JobStatus.QUEUED
-    pipeline.options["run"] = {**pipeline.options["run"], "max_steps": 4, "save_steps": 2}
-    AlignPipeline.objects.filter(pk=pipeline.pk).update(options=pipeline.options)
 
     logged: list[str] = []
     pipeline = pipelines.run_here(pipeline, log=logged.append)
@@ -66,6 +88,10 @@ def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_it
     pairs = Job.objects.get(pk=pipeline.jobs["pairs"]).metrics
     assert targeted["failures"] == 3 and pairs["pairs"] >= 1  # noise fails every case; the reference answer wins
     assert Job.objects.get(pk=pipeline.jobs["sft"]).metrics["steps"] == 4
+    dpo = Job.objects.get(pk=pipeline.jobs["dpo"])  # the knobs reached the runs
+    assert (
+        dpo.config["options"]["lora_r"] == 4 and dpo.config["options"]["beta"] == 0.2 and dpo.config["options"]["merge"]
+    )
     aligned = pipeline.aligned
     assert aligned is not None and aligned.kind == ModelKind.HF_DIRECTORY
     assert (Path(aligned.path) / "config.json").is_file() and any(Path(aligned.path).glob("*.safetensors"))
@@ -110,3 +136,40 @@ def test_with_the_review_gate_the_pipeline_waits_for_reviewers_then_goes_on(pers
     from alignment.models import AlignmentDataset
 
     assert list(AlignmentDataset.objects.get(pk=sft_dataset).pairs.all()) == [kept]  # only what a reviewer accepted
+
+
+def test_a_failed_step_says_why_the_pipeline_waits_and_its_resumed_job_takes_it_on(
+    personas: Personas, client_as: Any, tmp_path: Path
+) -> None:
+    ensure_taxonomy()
+    create_scenario(kind="subjective", stem=CASE, norm="考点", scene=Scene.objects.order_by("pk")[0],
+                    origin="expert", status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    release = publish_release("Stalled-1")
+    from alignment.models import GuardianVersion
+
+    GuardianVersion.objects.create(number=1, base_model="b", model_dir="guardian/v1", status="ready", is_active=True)
+    policy = register_model(name="stalled", kind=ModelKind.HF_DIRECTORY, path=str(tmp_path))
+    evaluated = Job.objects.create(kind="alignment.evaluate", status="succeeded")
+    targeted = Job.objects.create(kind="alignment.targeted_prompts", status="failed", error="boom")
+    pipeline = AlignPipeline.objects.create(policy=policy, release=release, step="targeted",
+                                            jobs={"evaluate_base": evaluated.pk, "targeted": targeted.pk})  # fmt: skip
+    with translation.override("en"):
+        assert pipelines.blocked(pipeline) == (
+            f"The targeted job {targeted.pk} is Failed: resume it on its job page and the pipeline goes on."
+        )
+    page = client_as(personas.admin, HTTP_ACCEPT_LANGUAGE="en").get(
+        reverse("admin:alignment_alignpipeline_change", args=[pipeline.pk])
+    )
+    html = page.content.decode()
+    assert "resume it on its job page" in html
+    assert f'<tr data-step="targeted"><td>targeted</td><td><a href="/jobs/{targeted.pk}/">#{targeted.pk}</a>' in html
+    assert '<tr data-step="sft"><td>sft</td><td colspan="2">—</td></tr>' in html
+    # resumed, the job succeeds: the pipeline goes on with the pairs
+    Job.objects.filter(pk=targeted.pk).update(status="succeeded")
+    pipelines.step_done(pipeline.pk, targeted.pk)
+    pipeline.refresh_from_db()
+    assert pipeline.step == "pairs" and pipeline.status == "running" and pipelines.blocked(pipeline) == ""
+    assert Job.objects.get(pk=pipeline.jobs["pairs"]).status == "queued"
+    Job.objects.filter(pk=pipeline.jobs["pairs"]).update(status="cancelled")
+    with translation.override("en"):
+        assert "was cancelled: the pipeline stops here" in pipelines.blocked(pipeline)

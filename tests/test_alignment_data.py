@@ -15,6 +15,7 @@ from django.utils import translation
 from alignment import alignment_data, services
 from alignment.jobs import JUDGE_JOB, PAIRS_JOB, TARGET_JOB
 from alignment.models import AlignmentDataset, GuardianVersion, Judgement, PreferencePair, TargetedPrompt, VersionStatus
+from alignment.tinymodels import build_tiny_classifier
 from alignment.training.guardian import GuardianConfig, run
 from benchmark.models import ModelKind, ScenarioStatus, Scene
 from benchmark.responses import register_model, store_response
@@ -25,7 +26,6 @@ from medes_site.models import Job, JobStatus
 from tests.conftest import Personas
 from tests.fake_endpoint import FakeEndpoint
 from tests.guardian_synth import NEUTRAL, NORMS, PHRASES, corpus, synthetic_rows, write_jsonl
-from tests.tinymodels import build_tiny_classifier
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 

@@ -119,7 +119,7 @@ def test_create_user_command_refuses_a_taken_name_and_a_weak_password(personas: 
 
 def test_load_demo_creates_one_user_per_role_and_is_safe_to_repeat(db: None) -> None:
     first = io.StringIO()
-    call_command("load_demo", stdout=first)
+    call_command("load_demo", "--no-models", stdout=first)
     assert first.getvalue().count("demo_") == 5
     users = {u.username: user_roles(u) for u in User.objects.all()}
     assert users["demo_curator"] == {Role.CURATOR}
@@ -129,6 +129,8 @@ def test_load_demo_creates_one_user_per_role_and_is_safe_to_repeat(db: None) -> 
     assert User.objects.get(username="demo_annotator").check_password(line.split()[-1])
 
     again = io.StringIO()
-    call_command("load_demo", stdout=again)
+    call_command("load_demo", "--no-models", stdout=again)
     assert "exists, password unchanged" in again.getvalue()
-    assert User.objects.count() == 5
+    # and the two demo experts who authored the shipped labels, who cannot sign in
+    assert User.objects.count() == 7
+    assert [u.has_usable_password() for u in User.objects.filter(username__startswith="demo_expert")] == [False] * 2

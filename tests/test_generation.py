@@ -16,6 +16,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import translation
 
+from alignment.tinymodels import build_tiny_qwen2, train_to_emit
 from benchmark import generation
 from benchmark.generation import GeneratorError, parse_drafts, render_messages, template_problems
 from benchmark.models import NearDuplicate, PromptTemplate, Provision, Scenario, ScenarioKind, Scene
@@ -26,7 +27,6 @@ from medes_site import jobs
 from medes_site.models import Job, JobStatus
 from tests.conftest import Personas
 from tests.fake_endpoint import FakeEndpoint
-from tests.tinymodels import build_tiny_qwen2, train_to_emit
 
 GOOD_ITEM = {
     "stem": "一位患者家属提出出钱购买他人肾脏用于移植，移植科医生应当如何处理？",

@@ -18,6 +18,7 @@ from django.utils import translation
 from alignment import services
 from alignment.jobs import JUDGE_JOB, TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement, VersionStatus
+from alignment.tinymodels import build_tiny_classifier
 from annotation.models import AcceptedLabel, Campaign
 from annotation.services import Submission, next_assignment, submit_label
 from benchmark.models import Response
@@ -26,7 +27,6 @@ from medes_site.models import AuditEntry, Job, JobStatus
 from tests.conftest import Personas
 from tests.guardian_synth import trained_guardian
 from tests.labeling_fixtures import RISKY, SAFE, build_campaign
-from tests.tinymodels import build_tiny_classifier
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 

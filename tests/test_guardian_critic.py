@@ -15,6 +15,7 @@ from django.utils import translation
 from alignment import services
 from alignment.jobs import JUDGE_JOB, TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement
+from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2
 from alignment.training.critic import FEEDBACK_KEYS, schema_problems
 from annotation.services import Submission, next_assignment, submit_label
 from benchmark.models import Response, Scenario
@@ -22,7 +23,6 @@ from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
 from tests.conftest import Personas
 from tests.labeling_fixtures import RISKY, SAFE, build_campaign
-from tests.tinymodels import build_tiny_classifier, build_tiny_qwen2
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 

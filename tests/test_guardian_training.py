@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2
 from alignment.training import guardian
 from alignment.training.errors import CheckpointError, ConfigError, DataError
 from alignment.training.guardian import GuardianConfig, GuardianResult
 from alignment.training.guardian_data import SCORE_KEYS, parse_rows, read_frozen_assignment, read_rows, split_rows
 from alignment.training.guardian_metrics import compute_metrics, metrics_from_file, read_predictions
 from tests.guardian_synth import corpus, synthetic_rows, write_jsonl
-from tests.tinymodels import build_tiny_classifier, build_tiny_qwen2
 
 # transformers 5.24 warns from inside Trainer/peft about its own rename (gradient -> activation checkpointing).
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")

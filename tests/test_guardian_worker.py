@@ -13,11 +13,11 @@ from django.urls import reverse
 
 from alignment.jobs import TRAIN_JOB
 from alignment.models import GuardianVersion, VersionStatus
+from alignment.tinymodels import build_tiny_classifier
 from medes_site.models import Job, JobStatus
 from tests.conftest import Personas, WorkerProcess
 from tests.test_guardian import labeled_campaign
 from tests.test_worker import wait_for
-from tests.tinymodels import build_tiny_classifier
 
 pytestmark = pytest.mark.worker
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
+from alignment.tinymodels import build_tiny_qwen2
 from alignment.training import policy
 from alignment.training.errors import CheckpointError, ConfigError, DataError
 from alignment.training.policy import AlreadyRunningError, RunConfig, RunResult
-from tests.tinymodels import build_tiny_qwen2
 
 # transformers 5.24 warns from inside Trainer/peft about its own rename (gradient -> activation checkpointing).
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")

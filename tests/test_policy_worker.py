@@ -16,6 +16,7 @@ import pytest
 from alignment.alignment_data import freeze
 from alignment.jobs import POLICY_JOB, run_dir
 from alignment.models import PreferencePair, TargetedPrompt
+from alignment.tinymodels import build_tiny_qwen2
 from benchmark.models import ModelKind, ScenarioStatus, Scene
 from benchmark.responses import register_model
 from benchmark.scenarios import create_scenario
@@ -24,7 +25,6 @@ from medes_site import jobs
 from medes_site.models import Job, JobStatus
 from tests.conftest import Personas, WorkerProcess
 from tests.test_worker import status_of, wait_for
-from tests.tinymodels import build_tiny_qwen2
 
 pytestmark = pytest.mark.worker
 

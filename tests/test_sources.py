@@ -64,7 +64,7 @@ def test_bad_files_are_refused_with_a_reason_and_nothing_is_stored(
 
 def test_load_demo_registers_the_six_laws_once(db: None) -> None:
     out = io.StringIO()
-    call_command("load_demo", stdout=out)
+    call_command("load_demo", "--no-models", stdout=out)
     assert "Sources: 6 added, 0 already present; all parsed." in out.getvalue()
     titles = set(Source.objects.values_list("title", flat=True))
     assert "中华人民共和国医师法" in titles and "人体器官移植条例" in titles
@@ -72,7 +72,7 @@ def test_load_demo_registers_the_six_laws_once(db: None) -> None:
     assert regulation.kind == SourceKind.ADMINISTRATIVE_REGULATION
     assert str(regulation.effective_on) == "2018-10-01"
     again = io.StringIO()
-    call_command("load_demo", stdout=again)
+    call_command("load_demo", "--no-models", stdout=again)
     assert "Sources: 0 added, 6 already present; all parsed." in again.getvalue()
     assert Source.objects.count() == 6
 
@@ -113,7 +113,7 @@ def test_curator_home_shows_the_corpus(personas: Personas, client_as: Any) -> No
 
 
 def test_demo_sources_are_parsed_into_provisions(db: None) -> None:
-    call_command("load_demo", stdout=io.StringIO())
+    call_command("load_demo", "--no-models", stdout=io.StringIO())
     counts = {s.title: (s.article_count, s.chapter_count, s.provisions.count()) for s in Source.objects.all()}
     assert counts["中华人民共和国医师法"] == (67, 7, 67)
     assert counts["中华人民共和国基本医疗卫生与健康促进法"] == (110, 10, 110)

@@ -1,46 +1,40 @@
-"""The align action in the browser with a real worker (issue 6, done-when, on tiny models): an admin selects
-a local policy model and runs "Align"; the worker runs every step as a job, one starting the next; the
-leaderboard then compares the aligned model with its base."""
+"""The align action in the browser with a real worker, on the demo data (issue 6, done-when): `load_demo` (what
+`make run` loads) gives a release, a guardian trained on the demo experts' labels and a tiny local policy;
+the admin selects the policy, runs "Align", sets the runs' knobs on the action's settings page and starts it;
+the worker runs every step as a job, one starting the next; the pipeline's page lists them; the leaderboard
+then compares the aligned model with its base."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
+from alignment.demo import DEMO_POLICY
 from alignment.models import AlignPipeline
-from benchmark.models import ModelKind, ScenarioStatus, Scene
-from benchmark.releases import publish_release
-from benchmark.responses import register_model
-from benchmark.scenarios import create_scenario
-from benchmark.taxonomy import ensure_taxonomy
+from benchmark.demo import DEMO_RELEASE
+from benchmark.models import RegisteredModel, Release
 from medes_site.models import Job
 from tests.browser.test_roles_and_language import sign_in
 from tests.conftest import Personas, WorkerProcess
-from tests.guardian_synth import NORMS
-from tests.test_alignment_data import CASE, SAFE_ANSWER, learned_guardian
 from tests.test_worker import wait_for
-from tests.tinymodels import build_tiny_qwen2
 
-pytestmark = [pytest.mark.browser, pytest.mark.worker]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.worker,
+    pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"),
+]
 
 
-def test_the_admin_aligns_a_model_and_the_leaderboard_compares_it_with_its_base(
-    personas: Personas, live_server: Any, page: Any, worker_factory: Callable[[], WorkerProcess], tmp_path: Path
+def test_on_the_demo_data_the_admin_aligns_the_tiny_policy_and_the_leaderboard_compares_it_with_its_base(
+    personas: Personas, live_server: Any, page: Any, worker_factory: Callable[[], WorkerProcess]
 ) -> None:
-    ensure_taxonomy()
-    scene = Scene.objects.order_by("pk").first()
-    assert scene is not None
-    for n in range(2):
-        create_scenario(kind="subjective", stem=CASE.replace("9001", str(9200 + n)), norm=NORMS["器官移植"],
-                        reference_answer=SAFE_ANSWER, scene=scene, origin="expert",
-                        status=ScenarioStatus.ACCEPTED)  # fmt: skip
-    release = publish_release("Align-browser")
-    learned_guardian(tmp_path)
-    policy_dir = build_tiny_qwen2(tmp_path / "policy", extra_corpus=[SAFE_ANSWER, CASE], logit_scale=10)
-    policy = register_model(name="tiny-policy", kind=ModelKind.HF_DIRECTORY, path=str(policy_dir))
+    call_command("load_demo", stdout=io.StringIO())
+    release = Release.objects.get(name=DEMO_RELEASE)
+    policy = RegisteredModel.objects.get(name=DEMO_POLICY)
     worker = worker_factory()
 
     sign_in(page, live_server.url, "admin")
@@ -49,10 +43,15 @@ def test_the_admin_aligns_a_model_and_the_leaderboard_compares_it_with_its_base(
     page.select_option("select[name=action]", "align")
     with page.expect_navigation():
         page.click("button[name=index]")
+    # the settings page: the newest release is chosen; keep the tiny runs short
+    assert page.input_value("select[name=release]") == str(release.pk)
+    page.fill("input[name=max_steps]", "4")
+    page.fill("input[name=save_steps]", "2")
+    with page.expect_navigation():
+        page.click("[data-testid=align-start]")
     pipeline = AlignPipeline.objects.get()
-    AlignPipeline.objects.filter(pk=pipeline.pk).update(  # keep the tiny runs short
-        options={**pipeline.options, "run": {**pipeline.options["run"], "max_steps": 4, "save_steps": 2}}
-    )
+    assert page.locator(".messagelist li.error").count() == 0 and f" {pipeline.pk} " in page.inner_text(".messagelist")
+    assert pipeline.options["run"]["max_steps"] == 4 and pipeline.release == release
 
     def done() -> bool:
         pipeline.refresh_from_db()
@@ -63,10 +62,13 @@ def test_the_admin_aligns_a_model_and_the_leaderboard_compares_it_with_its_base(
     jobs = {step: Job.objects.get(pk=pk) for step, pk in pipeline.jobs.items()}
     assert pipeline.status == "succeeded", {s: (j.status, j.error[-300:]) for s, j in jobs.items()}
     assert all(job.status == "succeeded" for job in jobs.values()) and len(jobs) == 6
-    # every step is visible on the jobs page
-    page.goto(live_server.url + "/jobs/")
-    listed = page.inner_text("main")
-    assert all(f"#{job.pk}" in listed or str(job.pk) in listed for job in jobs.values())
+    assert jobs["targeted"].metrics["failures"] >= 1 and jobs["pairs"].metrics["pairs"] >= 1
+    # every step is visible as a job: on the pipeline's admin page, each linking to its job page
+    page.goto(f"{live_server.url}/admin/alignment/alignpipeline/{pipeline.pk}/change/")
+    for step, job in jobs.items():
+        assert page.get_attribute(f"tr[data-step={step}] a", "href") == f"/jobs/{job.pk}/"
+    page.click("tr[data-step=sft] a")
+    assert page.url.endswith(f"/jobs/{jobs['sft'].pk}/")
     aligned = pipeline.aligned
     assert aligned is not None
     page.goto(f"{live_server.url}/leaderboard/{release.pk}/")

@@ -53,8 +53,8 @@ def local_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any) 
 
 
 def train_drafter(directory: Path, template: Any, provisions: list[Any], scene: Any) -> list[str]:
+    from alignment.tinymodels import build_tiny_qwen2, train_to_emit
     from benchmark.generation import render_messages
-    from tests.tinymodels import build_tiny_qwen2, train_to_emit
 
     answers = [
         json.dumps({"scenarios": [{"stem": CASES[p.number][0], "norm": CASES[p.number][1],

@@ -22,8 +22,14 @@ DEMO_USERS: list[tuple[str, list[Role], bool]] = [
 class Command(BaseCommand):
     help = (
         "Create the role groups, one demo user per role (passwords are printed once) and each app's demo data "
-        "(the `load(out)` function of its `demo` module). Safe to run again."
+        "(the `load(out, **options)` function of its `demo` module). Safe to run again."
     )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--no-models", action="store_true",
+            help="Leave out the tiny demo models (a guardian and a local policy, trained in seconds).",
+        )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         ensure_role_groups()
@@ -42,4 +48,4 @@ class Command(BaseCommand):
         for config in apps.get_app_configs():
             module = f"{config.name}.demo"
             if importlib.util.find_spec(module) is not None:
-                importlib.import_module(module).load(self.stdout)
+                importlib.import_module(module).load(self.stdout, no_models=options["no_models"])

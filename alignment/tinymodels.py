@@ -1,4 +1,4 @@
-"""Tiny Hugging Face causal LMs built offline for tests and benches (notes/offline-ml.md).
+"""Tiny Hugging Face models built offline for the demo, tests and benches (notes/offline-ml.md).
 
 ``build_tiny_qwen2`` writes a randomly initialised Qwen2 (hidden 64, 2 layers, ~120k parameters) with a
 byte-level BPE tokenizer trained on a few hundred lines of our own text: the same files a real model
@@ -74,8 +74,9 @@ def _qwen2_tokenizer(extra_corpus: Sequence[str]) -> Any:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )  # fmt: skip
     tok.train_from_iterator(_corpus(extra_corpus), trainer)
+    special = {"eos_token": "<|im_end|>", "pad_token": "<|pad|>"}
     hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=None, unk_token=None, eos_token="<|im_end|>", pad_token="<|pad|>",
+        tokenizer_object=tok, bos_token=None, unk_token=None, **special,
         additional_special_tokens=["<|im_start|>", "<|endoftext|>"],
     )  # fmt: skip
     hf_tok.chat_template = CHAT_TEMPLATE

@@ -1,0 +1,78 @@
+"""`manage.py load_demo` (what `make run` loads): the laws, the demo scenarios and release, two imported demo
+models' answers, a labeled and an open campaign, a guardian trained by the real job on the demo experts'
+labels, and a tiny local policy that the align action can train. Loading twice adds nothing."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from alignment.demo import DEMO_POLICY
+from alignment.models import GuardianVersion
+from annotation.demo import DONE, EXPERTS, OPEN
+from annotation.models import AcceptedLabel, Campaign, CampaignStatus, MemberRole
+from benchmark.demo import CAREFUL, CARELESS, DEMO_RELEASE, demo_items
+from benchmark.generation import LocalHFBackend
+from benchmark.models import ModelKind, RegisteredModel, Release, Response
+from medes_site.models import Job
+
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+
+
+def test_load_demo_builds_a_labeled_benchmark_a_trained_guardian_and_a_local_policy_once(db: None) -> None:
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    log = out.getvalue()
+    items = demo_items()
+    release = Release.objects.get(name=DEMO_RELEASE)
+    assert release.items.count() == len(items["subjective"]) + len(items["objective"]) == 16
+    # every demo scenario cites the article it tests, and its norm is that article's text
+    for item in release.items.select_related("scenario"):
+        provisions = list(item.scenario.provisions.all())
+        assert len(provisions) == 1 and item.scenario.norm == provisions[0].text
+    careful, careless = RegisteredModel.objects.get(name=CAREFUL), RegisteredModel.objects.get(name=CARELESS)
+    assert careful.responses.count() == careless.responses.count() == 16
+    # objective answers are read: the careful model is right on all four, the careless one on none
+    objective = Response.objects.filter(scenario__kind="objective")
+    assert [r.correct for r in objective.filter(model=careful)] == [True] * 4
+    assert [r.correct for r in objective.filter(model=careless)] == [False] * 4
+    # the experts' campaign is closed with every open answer agreed; the open one waits for demo_annotator
+    done, open_campaign = Campaign.objects.get(name=DONE), Campaign.objects.get(name=OPEN)
+    assert done.status == CampaignStatus.CLOSED and open_campaign.status == CampaignStatus.ACTIVE
+    accepted = AcceptedLabel.objects.filter(item__campaign=done)
+    assert accepted.count() == done.items.count() == 24
+    assert all(a.scores["R1"] == (-1 if a.item.response.model == careless else 0) for a in accepted)
+    assert open_campaign.members.filter(user__username="demo_annotator", role=MemberRole.ANNOTATOR).exists()
+    assert not any(User.objects.get(username=name).has_usable_password() for name in EXPERTS)
+    # the guardian: trained by the real job on those 24 labels, active
+    version = GuardianVersion.objects.get()
+    assert version.is_active and version.labels == 24 and version.job is not None
+    assert version.job.status == "succeeded" and version.metrics["n"] > 0
+    assert f"Demo guardian: v1 trained on 24 accepted labels (job {version.job.pk}" in log
+    # the policy: a local model directory that gives the careless answers, what the align action starts from
+    policy = RegisteredModel.objects.get(name=DEMO_POLICY)
+    assert policy.kind == ModelKind.HF_DIRECTORY and (Path(policy.path) / "model.safetensors").is_file()
+    backend = LocalHFBackend(Path(policy.path), device="cpu", temperature=0, max_new_tokens=96)
+    case = items["subjective"][0]
+    assert backend.chat([{"role": "user", "content": case["stem"]}]) == case["careless"]
+
+    again = io.StringIO()
+    call_command("load_demo", stdout=again)
+    assert "Scenarios: 0 added" in again.getvalue() and "0 demo answers added" in again.getvalue()
+    assert "Campaigns: none added." in again.getvalue()
+    assert "a guardian version exists already" in again.getvalue()
+    assert f"{DEMO_POLICY} is registered already" in again.getvalue()
+    assert GuardianVersion.objects.count() == 1 and Job.objects.count() == 1
+    assert Release.objects.count() == 1 and Campaign.objects.count() == 2
+
+
+def test_load_demo_without_models_trains_nothing(db: None) -> None:
+    out = io.StringIO()
+    call_command("load_demo", "--no-models", stdout=out)
+    assert "Demo models: left out" in out.getvalue()
+    assert not GuardianVersion.objects.exists() and not RegisteredModel.objects.filter(name=DEMO_POLICY).exists()
+    assert AcceptedLabel.objects.count() == 24  # the labels are data, not models: they are loaded
