@@ -5,6 +5,7 @@ Both run on the ``gpu`` queue (DESIGN.md §5): on a CPU-only deployment the same
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -511,11 +512,7 @@ def run_policy(ctx: JobContext) -> None:
                     time.sleep(1.0)
                     seen = _follow(ctx, progress_path, seen)
             except BaseException:  # cancelled, superseded, or the worker stopping: the run stops with the job
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                _stop_tree(process.pid)
                 raise
         _follow(ctx, progress_path, seen)
         if process.returncode != 0 or not (out / MANIFEST).is_file():
@@ -529,6 +526,27 @@ def run_policy(ctx: JobContext) -> None:
     ctx.add_artifact(out / "README.md", "model card")
     ctx.log(f"{config['stage']} run finished: {train['steps']} steps, loss {train.get('final_loss')}")
     _step_done(ctx)
+
+
+def _stop_tree(pid: int, grace: float = 30) -> None:
+    """Stop the launcher and every process under it. ``accelerate launch`` does not pass a SIGTERM on to the
+    trainer it starts, so stopping the launcher alone would leave the trainer running, and holding the run's
+    lock, in the background. SIGTERM to all (the trainer's checkpoints stay), then SIGKILL to what is left."""
+    import psutil
+
+    try:
+        launcher = psutil.Process(pid)
+        processes = [*launcher.children(recursive=True), launcher]
+    except psutil.NoSuchProcess:
+        return
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _gone, alive = psutil.wait_procs(processes, timeout=grace)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=10)
 
 
 def _follow(ctx: JobContext, progress_path: Path, seen: int) -> int:

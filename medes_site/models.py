@@ -93,6 +93,30 @@ class Job(models.Model):
         end = self.finished_at or timezone.now()
         return (end - self.started_at).total_seconds()
 
+    def loss_chart(self, width: int = 480, height: int = 160, pad: int = 32) -> dict[str, Any] | None:
+        """The ``loss_curve`` metric ([[step, loss], …], as training jobs write it) as an SVG polyline's points,
+        with the axes' ends; None until there are two finite points."""
+        import math
+
+        curve = [(float(step), float(loss)) for step, loss in (self.metrics or {}).get("loss_curve") or []
+                 if isinstance(loss, int | float) and math.isfinite(loss)]  # fmt: skip
+        if len(curve) < 2:
+            return None
+        first, last = curve[0][0], curve[-1][0]
+        low, high = min(loss for _, loss in curve), max(loss for _, loss in curve)
+        span_x, span_y = (last - first) or 1.0, (high - low) or 1.0
+
+        def x(step: float) -> float:
+            return round(pad + (step - first) / span_x * (width - 2 * pad), 1)
+
+        def y(loss: float) -> float:
+            return round(height - pad - (loss - low) / span_y * (height - 2 * pad), 1)
+
+        return {"width": width, "height": height, "pad": pad, "x_end": width - pad, "y_end": height - pad,
+                "points": " ".join(f"{x(s)},{y(v)}" for s, v in curve), "n": len(curve),
+                "first_step": int(first), "last_step": int(last), "low": low, "high": high,
+                "first": curve[0][1], "last": curve[-1][1]}  # fmt: skip
+
 
 class AppendOnlyError(RuntimeError):
     """Raised on any attempt to change or remove an audit entry."""

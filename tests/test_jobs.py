@@ -144,6 +144,19 @@ def test_job_page_polls_while_active_and_stops_when_finished(personas: Personas,
     assert "hx-trigger" not in html  # the swapped-in fragment carries no poll: polling stops
 
 
+def test_a_training_job_page_draws_its_loss_curve(personas: Personas, client_as: Any) -> None:
+    job = queued_job(personas.ml_engineer)
+    client = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
+    assert 'data-testid="loss-chart"' not in client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
+    Job.objects.filter(pk=job.pk).update(metrics={"loss_curve": [[1, 4.0], [2, None], [3, 2.0], [5, 1.0]],
+                                                  "steps": 5})  # fmt: skip
+    html = client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
+    # x from step 1 to 5, y from the highest loss (top) to the lowest (bottom); a step without a loss is left out
+    assert 'data-points="3"' in html and 'points="32.0,32.0 240.0,96.0 448.0,128.0"' in html
+    assert 'aria-label="Loss from 4.0000 to 1.0000"' in html
+    assert "<dt>steps</dt>" in html and "<dt>loss_curve</dt>" not in html  # the curve is drawn, not dumped
+
+
 def test_job_views_refuse_the_wrong_method(personas: Personas, client_as: Any) -> None:
     job = queued_job(personas.ml_engineer)
     client = client_as(personas.ml_engineer)

@@ -87,3 +87,45 @@ def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
     dpo_curve = [loss for _step, loss in dpo.metrics["loss_curve"]]
     assert dpo.metrics["steps"] == 6 and all(math.isfinite(x) for x in dpo_curve) and dpo_curve[-1] < dpo_curve[0]
     assert (run_dir(dpo.pk) / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def _training_processes(job_id: int) -> list[int]:
+    """Live processes (the launcher and the trainer it starts) whose command line names this job's run config."""
+    marker = f"/jobs/{job_id}/run-config.json"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = next(
+                (line for line in (entry / "status").read_text().splitlines() if line.startswith("State:")), ""
+            )
+        except OSError:
+            continue
+        if marker in cmdline and "zombie" not in state:
+            found.append(int(entry.name))
+    return found
+
+
+def test_cancelling_a_run_stops_the_launcher_and_the_trainer(
+    personas: Personas, worker_factory: Callable[[], WorkerProcess], tmp_path: Path
+) -> None:
+    accepted_pairs()
+    sft_data = freeze("tiny-sft-cancel", "sft")
+    base = build_tiny_qwen2(tmp_path / "base", extra_corpus=[text for row in PAIRS for text in row])
+    worker = worker_factory()
+    run = jobs.enqueue_job(POLICY_JOB, {"stage": "sft", "dataset": sft_data.pk, "base_model": str(base),
+                                        "options": {"max_steps": 100_000, "logging_steps": 1, "batch_size": 3}},
+                           user=personas.ml_engineer)  # fmt: skip
+    wait_for(lambda: Job.objects.get(pk=run.pk).progress > 0 or status_of(run) == JobStatus.FAILED, 240,
+             "the run's first steps", worker)  # fmt: skip
+    assert status_of(run) == JobStatus.RUNNING and _training_processes(run.pk), Job.objects.get(pk=run.pk).error
+    jobs.cancel_job(Job.objects.get(pk=run.pk), user=personas.ml_engineer)
+    wait_for(lambda: status_of(run) != JobStatus.RUNNING, 60, "the cancel", worker)
+    assert status_of(run) == JobStatus.CANCELLED
+    deadline = time.monotonic() + 30
+    while _training_processes(run.pk) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _training_processes(run.pk) == []  # no trainer left running (and holding the run's lock) in the background
+    assert not (run_dir(run.pk) / "run.json").exists() and "cancelled" in Job.objects.get(pk=run.pk).log_tail
