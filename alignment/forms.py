@@ -250,7 +250,7 @@ class PolicyRunForm(RunOptionsForm):
     merge = forms.BooleanField(label=_("also save a merged model"), required=False)
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
-    field_order = ("stage", "dataset", "base", "start_from")
+    field_order: tuple[str, ...] = ("stage", "dataset", "base", "start_from")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from alignment.jobs import POLICY_JOB
@@ -292,7 +292,7 @@ class AlignForm(RunOptionsForm):
     backend = forms.ChoiceField(label=_("variants written by"), required=False)
     variants = forms.IntegerField(label=_("variants per failing case"), min_value=0, max_value=10, initial=0)
 
-    field_order = ("release", "review_gate", "backend", "variants")
+    field_order: tuple[str, ...] = ("release", "review_gate", "backend", "variants")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -307,3 +307,15 @@ class AlignForm(RunOptionsForm):
         data = self.cleaned_data
         return {"review_gate": data["review_gate"], "backend": data["backend"] or "", "variants": data["variants"],
                 "run": self.run_options()}  # fmt: skip
+
+
+class StartPipelineForm(AlignForm):
+    """The align action outside the admin: the same settings, with the local model to align."""
+
+    policy = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("model to align"))
+    field_order = ("policy", "release", "review_gate", "backend", "variants")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = _local_models()  # type: ignore[attr-defined]
+        self.order_fields(self.field_order)

@@ -61,7 +61,7 @@ def build_base(directory: Path, shape: str, corpus: list[str]) -> Path:
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, use_safetensors=True)
-        model.resize_token_embeddings(vocab)
+        model.resize_token_embeddings(vocab, mean_resizing=False)
         model.save_pretrained(directory, safe_serialization=True)
     return directory
 
@@ -95,7 +95,8 @@ def sequence_tokens(base: Path, sft: list[dict[str, Any]], dpo: list[dict[str, A
     tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
 
     def n(messages: list[dict[str, str]]) -> int:
-        return min(cap, len(tok.apply_chat_template(messages, tokenize=True)))
+        text = tok.apply_chat_template(messages, tokenize=False)
+        return min(cap, len(tok(text, add_special_tokens=False)["input_ids"]))
 
     return {
         "sft": sum(n(r["messages"]) for r in sft) / len(sft),
@@ -176,7 +177,8 @@ def main() -> None:
         tokens = sequence_tokens(base, sft_rows, dpo_rows, args.max_length)
         common = {"base_model": str(base), "max_steps": args.steps, "batch_size": args.batch_size,
                   "max_length": args.max_length, "learning_rate": 2e-4, "lora_r": args.lora_r,
-                  "lora_alpha": 2 * args.lora_r, "device": args.device, "bf16": args.bf16, "logging_steps": 10,
+                  "lora_alpha": 2 * args.lora_r, "device": args.device, "bf16": args.bf16,
+                  "logging_steps": min(10, args.steps),
                   "gradient_checkpointing": args.gradient_checkpointing, "save_steps": 0}  # fmt: skip
         sft = stage(RunConfig(stage="sft", data=str(write(tmp / "sft.jsonl", sft_rows)), output_dir=str(tmp / "sft"),
                               **common), tokens["sft"])  # fmt: skip

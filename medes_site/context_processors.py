@@ -39,6 +39,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if has_role(user, Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR):  # issue 5: the guardian
         items.append({"label": _("Guardian"), "url": reverse("guardian:home"), "key": "guardian"})
         items.append({"label": _("Alignment data"), "url": reverse("aligndata:home"), "key": "aligndata"})
+        items.append({"label": _("Align"), "url": reverse("pipelines:list"), "key": "pipelines"})
     if user_roles(user):  # issue 6: every role reads the leaderboard
         items.append({"label": _("Leaderboard"), "url": reverse("leaderboard:home"), "key": "leaderboard"})
     if has_role(user, *JOB_ROLES):

@@ -42,6 +42,7 @@ urlpatterns = [
     path("guardian/", include("alignment.urls")),
     path("leaderboard/", include("alignment.urls_leaderboard")),
     path("alignment/data/", include("alignment.urls_data")),
+    path("alignment/pipelines/", include("alignment.urls_pipelines")),
     path("public/leaderboard/<int:pk>/", views_leaderboard.public_leaderboard, name="public_leaderboard"),
     path("healthz", views.healthz, name="healthz"),
     # pages without our <link rel=icon> (the admin's, a downloaded file's) make the browser ask for this one

@@ -237,6 +237,22 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
     ("aligndata-pairs", "post", lambda j: reverse("aligndata:build_pairs"), GUARDIAN_ACTORS_400),
     ("aligndata-freeze", "post", lambda j: reverse("aligndata:freeze"), GUARDIAN_ACTORS_400),
     ("aligndata-run", "post", lambda j: reverse("aligndata:start_run"), GUARDIAN_ACTORS_400),
+    ("pipelines", "get", lambda j: reverse("pipelines:list"), row(GUARDIAN_READERS)),
+    ("pipelines-start", "post", lambda j: reverse("pipelines:start"), GUARDIAN_ACTORS_400),  # an empty form
+    ("pipeline", "get", lambda j: reverse("pipelines:detail", args=[j["pipeline"].pk]), row(GUARDIAN_READERS)),
+    (
+        "pipeline-missing",
+        "get",
+        lambda j: reverse("pipelines:detail", args=[999999]),
+        row(set(), not_found=GUARDIAN_READERS),
+    ),
+    # not waiting for a review: back to its page with the reason
+    (
+        "pipeline-continue",
+        "post",
+        lambda j: reverse("pipelines:continue", args=[j["pipeline"].pk]),
+        row({"ml_engineer", "admin"}),
+    ),
     # no decision: back to the page with the reason
     (
         "aligndata-review-prompt",
@@ -608,7 +624,6 @@ def jobs(personas: Personas) -> dict[str, Any]:
             "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
             **_provision_and_amendment(),
             **_guardian(),
-            "release": _release(),
             **_alignment_data(),
         },
     )
@@ -627,7 +642,17 @@ def _alignment_data() -> dict[str, Any]:
                                          status="accepted")  # fmt: skip
     dataset = freeze("access-dataset", "sft")
     other = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏")
-    return {"prompt": prompt, "pair": other, "dataset": dataset, "frozen_pair": pair}
+    from alignment.models import AlignPipeline
+
+    pipeline = AlignPipeline.objects.create(policy=policy, release=_release(), status="failed", step="sft")
+    return {
+        "prompt": prompt,
+        "pair": other,
+        "dataset": dataset,
+        "frozen_pair": pair,
+        "pipeline": pipeline,
+        "release": pipeline.release,
+    }
 
 
 def _release() -> Any:

@@ -173,3 +173,55 @@ def test_a_failed_step_says_why_the_pipeline_waits_and_its_resumed_job_takes_it_
     Job.objects.filter(pk=pipeline.jobs["pairs"]).update(status="cancelled")
     with translation.override("en"):
         assert "was cancelled: the pipeline stops here" in pipelines.blocked(pipeline)
+
+
+def test_an_ml_engineer_starts_a_pipeline_in_the_app_follows_it_and_continues_after_the_review(
+    personas: Personas, client_as: Any, tmp_path: Path, settings: Any
+) -> None:
+    from alignment.forms import StartPipelineForm
+    from alignment.models import GuardianVersion, PreferencePair, TargetedPrompt
+
+    settings.MEDES_JOB_HEARTBEAT_SECONDS = 3600
+    ensure_taxonomy()
+    case = create_scenario(kind="subjective", stem=CASE, norm="考点", reference_answer=SAFE_ANSWER,
+                           scene=Scene.objects.order_by("pk")[0], origin="expert",
+                           status=ScenarioStatus.ACCEPTED)[0]  # fmt: skip
+    release = publish_release("App-1")
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")  # enough to start; nothing here runs a model
+    policy = register_model(name="app-policy", kind=ModelKind.HF_DIRECTORY, path=str(tmp_path))
+    register_model(name="app-imported", kind=ModelKind.IMPORTED)
+    ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
+    page = ml.get(reverse("pipelines:list")).content.decode()
+    assert 'data-testid="pipeline-form"' in page and "app-policy" in page and "app-imported" not in page
+    form = StartPipelineForm()
+    data = {n: str(f.initial) for n, f in form.fields.items() if f.initial is not None and f.initial is not False}
+    data.update(policy=str(policy.pk), release=str(release.pk), review_gate="on", max_steps="3")
+    # no active guardian: refused with the reason, nothing started
+    refused = ml.post(reverse("pipelines:start"), data)
+    assert refused.status_code == 400 and "No guardian version is active" in refused.content.decode()
+    assert not AlignPipeline.objects.exists()
+    GuardianVersion.objects.create(number=1, base_model="b", model_dir="guardian/v1", status="ready", is_active=True)
+    started = ml.post(reverse("pipelines:start"), data)
+    pipeline = AlignPipeline.objects.get()
+    assert started["Location"] == reverse("pipelines:detail", args=[pipeline.pk])
+    assert pipeline.options["review_gate"] and pipeline.options["run"]["max_steps"] == 3
+    detail = ml.get(started["Location"]).content.decode()
+    first = pipeline.jobs["evaluate_base"]
+    assert f'<a href="/jobs/{first}/">#{first}</a>' in detail and 'hx-trigger="every 3s"' in detail
+    # the pairs are built and the gate holds it: the page says so; a reviewer may read but not continue
+    prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=CASE)
+    PreferencePair.objects.create(prompt=prompt, chosen=SAFE_ANSWER, rejected="坏", chosen_source="reference",
+                                  status="accepted")  # fmt: skip
+    AlignPipeline.objects.filter(pk=pipeline.pk).update(status="waiting", step="pairs")
+    waiting = ml.get(started["Location"]).content.decode()
+    assert 'data-testid="review-gate"' in waiting and "0 to review, 1 accepted" in waiting
+    reviewer = client_as(personas.reviewer)
+    assert 'data-testid="continue"' not in reviewer.get(started["Location"]).content.decode()
+    assert reviewer.post(reverse("pipelines:continue", args=[pipeline.pk])).status_code == 403
+    ml.post(reverse("pipelines:continue", args=[pipeline.pk]))
+    pipeline.refresh_from_db()
+    assert pipeline.status == "running" and pipeline.step == "sft" and set(pipeline.datasets) == {"sft", "dpo"}
+    assert Job.objects.get(pk=pipeline.jobs["sft"]).config["options"]["max_steps"] == 3
+    # a second continue is refused with the reason
+    again = ml.post(reverse("pipelines:continue", args=[pipeline.pk]), follow=True)
+    assert "This pipeline is not waiting for a review." in again.content.decode()
