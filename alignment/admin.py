@@ -10,8 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -94,15 +93,14 @@ class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
     def step_jobs(self, pipeline: AlignPipeline) -> str:
         from alignment.pipelines import steps
 
-        rows = [
-            format_html('<tr data-step="{}"><td>{}</td><td><a href="{}">#{}</a></td><td>{}</td></tr>', row["step"],
-                        row["step"], reverse("jobs:detail", args=[row["job"].pk]), row["job"].pk,
-                        row["job"].get_status_display())
-            if row["job"] else format_html('<tr data-step="{}"><td>{}</td><td colspan="2">—</td></tr>', row["step"],
-                                           row["step"])
-            for row in steps(pipeline)
-        ]  # fmt: skip
-        return format_html("<table>{}</table>", mark_safe("".join(rows)))  # noqa: S308 (each row is escaped above)
+        rows = format_html_join(
+            "", '<tr data-step="{}"><td>{}</td><td>{}</td><td>{}</td></tr>',
+            ((row["step"], row["step"],
+              format_html('<a href="{}">#{}</a>', reverse("jobs:detail", args=[row["job"].pk]), row["job"].pk)
+              if row["job"] else "—", row["job"].get_status_display() if row["job"] else "—")
+             for row in steps(pipeline)),
+        )  # fmt: skip
+        return format_html("<table>{}</table>", rows)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # started by the "Align" action on registered models, or `manage.py align`
@@ -126,7 +124,9 @@ def align(modeladmin: Any, request: HttpRequest, queryset: QuerySet[RegisteredMo
         return TemplateResponse(request, "admin/alignment/align.html", context, status=400 if form.is_bound else 200)
     for model in queryset:
         try:
-            pipeline = start(model, form.cleaned_data["release"], form.pipeline_options(), user=request.user)
+            key = form.cleaned_data["request_key"]
+            pipeline = start(model, form.cleaned_data["release"], form.pipeline_options(), user=request.user,
+                             request_key=f"{key}:{model.pk}" if key else None)  # fmt: skip
         except PipelineError as error:
             modeladmin.message_user(request, f"{model.name}: {error}", messages.ERROR)
             continue

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from alignment import services
 from alignment.models import GuardianVersion
-from benchmark.demo import demo_items
+from benchmark.demo import demo_items, has_demo
 from benchmark.models import ModelKind, RegisteredModel
 from medes_site.models import Job
 
@@ -36,6 +36,15 @@ def _corpus() -> list[str]:
 def load(out: TextIO, **options: Any) -> None:
     if options.get("no_models") or not settings.MEDES_DEMO_MODELS:
         out.write("Demo models: left out (MEDES_DEMO_MODELS=0 or --no-models).\n")
+        return
+    if not has_demo():
+        out.write("Demo models: no demo benchmark here, none built.\n")
+        return
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        out.write("Demo models: left out: the ML libraries are not installed (pip install -e '.[ml]').\n")
         return
     out.write(_guardian() + "\n")
     out.write(_policy() + "\n")
@@ -60,6 +69,8 @@ def _guardian() -> str:
         while Job.objects.filter(pk=job.pk, status__in=["queued", "running"]).exists() and time.monotonic() < deadline:
             time.sleep(1)
     job.refresh_from_db()
+    if job.is_active:
+        return f"Demo guardian: the training job {job.pk} is still running on a worker; promote it when it is ready."
     version = GuardianVersion.objects.filter(job_id=job.pk).first()
     if job.status != "succeeded" or version is None:
         return f"Demo guardian: the training job {job.pk} ended {job.status}: {job.error}"

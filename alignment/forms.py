@@ -188,8 +188,9 @@ class FreezeForm(forms.Form):
 
 
 class RunOptionsForm(forms.Form):
-    """The training knobs of a policy run (alignment.training.policy.RunConfig). Empty fields keep the runner's
-    defaults; the initial values are the align pipeline's (a short run that shows every step)."""
+    """The training knobs of a policy run (alignment.training.policy.RunConfig). The initial values are the align
+    pipeline's (pipelines.DEFAULT_RUN: a short run that shows every step); empty optional fields (epochs, LoRA
+    targets) keep the runner's defaults. Values the runner would refuse are refused here, before any step runs."""
 
     max_steps = forms.IntegerField(label=_("max steps"), min_value=-1, max_value=10_000_000, initial=20,
                                    help_text=_("Optimiser steps of each run; -1 trains for the epochs."))  # fmt: skip
@@ -199,7 +200,7 @@ class RunOptionsForm(forms.Form):
     gradient_accumulation_steps = forms.IntegerField(label=_("gradient accumulation"), min_value=1, max_value=4096,
                                                      initial=1)  # fmt: skip
     max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=262_144, initial=1024)
-    beta = forms.FloatField(label=_("DPO beta"), min_value=0.0, max_value=100, initial=0.1)
+    beta = forms.FloatField(label=_("DPO beta"), max_value=100, initial=0.1)
     loss_type = forms.ChoiceField(label=_("DPO loss"), initial="sigmoid")
     lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=1024, initial=8)
     lora_alpha = forms.IntegerField(label=_("LoRA alpha"), min_value=1, max_value=4096, initial=16)
@@ -216,10 +217,27 @@ class RunOptionsForm(forms.Form):
                "beta", "lora_r", "lora_alpha", "lora_dropout", "save_steps")  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from alignment.pipelines import DEFAULT_RUN
         from alignment.training.policy import DPO_LOSS_TYPES
 
         super().__init__(*args, **kwargs)
         self.fields["loss_type"].choices = [(t, t) for t in DPO_LOSS_TYPES]  # type: ignore[attr-defined]
+        for name, value in DEFAULT_RUN.items():
+            if name in self.fields:
+                self.fields[name].initial = value
+
+    def clean_beta(self) -> float:
+        beta = self.cleaned_data["beta"]
+        if beta <= 0:
+            raise forms.ValidationError(_("Beta must be greater than 0."))
+        return float(beta)
+
+    def clean_bf16(self) -> bool:
+        from django.conf import settings
+
+        if self.cleaned_data["bf16"] and settings.MEDES_DEVICE == "cpu":
+            raise forms.ValidationError(_("bf16 needs a GPU, and this deployment trains on the CPU (MEDES_DEVICE)."))
+        return bool(self.cleaned_data["bf16"])
 
     def run_options(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -270,6 +288,10 @@ class PolicyRunForm(RunOptionsForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        start, base = data.get("start_from"), data.get("base")
+        if start is not None and base is not None and start.config.get("base_model") != base.path:
+            self.add_error("start_from", _("That run trained an adapter for another base model (%(path)s).")
+                           % {"path": start.config.get("base_model", "?")})  # fmt: skip
         dataset = data.get("dataset")
         if dataset is not None and data.get("stage") and dataset.kind != data["stage"]:
             self.add_error("dataset", _("This dataset is in the %(kind)s format; %(stage)s runs need %(stage)s data.")
@@ -291,6 +313,7 @@ class AlignForm(RunOptionsForm):
     review_gate = forms.BooleanField(label=_("wait for reviewers after the pairs are built"), required=False)
     backend = forms.ChoiceField(label=_("variants written by"), required=False)
     variants = forms.IntegerField(label=_("variants per failing case"), min_value=0, max_value=10, initial=0)
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
     field_order: tuple[str, ...] = ("release", "review_gate", "backend", "variants")
 

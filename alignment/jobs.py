@@ -561,8 +561,9 @@ def _follow(ctx: JobContext, progress_path: Path, seen: int) -> int:
         loss = last.get("loss")
         message = f"step {last['step']}/{last['max_steps']}" + (f", loss {loss:.4f}" if loss is not None else "")
         ctx.progress(last["step"] / max(last["max_steps"] or 1, 1), message)
-        curve = [[r["step"], r.get("loss")] for r in lines if r.get("event") == "log"]
-        ctx.set_metrics(loss_curve=curve[-500:])
+        # a resumed attempt logs again the steps after its checkpoint: the newest loss of each step, in step order
+        by_step = {r["step"]: r.get("loss") for r in lines if r.get("event") == "log"}
+        ctx.set_metrics(loss_curve=[[step, loss] for step, loss in sorted(by_step.items())][-500:])
     else:
         ctx.check_cancelled()
     for record in fresh:

@@ -297,6 +297,7 @@ class PipelineStatus(models.TextChoices):
     WAITING = "waiting", _("Waiting for the pair review")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class AlignPipeline(models.Model):
@@ -317,6 +318,8 @@ class AlignPipeline(models.Model):
     aligned = models.ForeignKey("benchmark.RegisteredModel", verbose_name=_("aligned model"), null=True, blank=True,
                                 on_delete=models.SET_NULL, related_name="+")  # fmt: skip
     error = models.TextField(_("error"), blank=True)
+    # the starting form's one-time token: a repeated submit returns the pipeline the first one started
+    request_key = models.CharField(max_length=80, null=True, blank=True, unique=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

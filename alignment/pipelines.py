@@ -26,8 +26,15 @@ class PipelineError(ValueError):
     pass
 
 
-def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *, user: Any = None) -> AlignPipeline:
+ACTIVE = (PipelineStatus.RUNNING, PipelineStatus.WAITING)
+
+
+def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *, user: Any = None,
+          request_key: str | None = None) -> AlignPipeline:  # fmt: skip
+    """Start a pipeline on ``policy``. A repeated submit (the same ``request_key``) returns the pipeline the first
+    one started; a model has at most one pipeline in progress (two would train on each other's pairs)."""
     from alignment import services
+    from medes_site import audit
 
     if policy.kind != ModelKind.HF_DIRECTORY or not (Path(policy.path) / "config.json").is_file():
         raise PipelineError(_("The policy must be a local model directory (its weights are what SFT and DPO train)."))
@@ -36,9 +43,44 @@ def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *,
     options = {"variants": 0, "backend": "", "review_gate": False, "weights": "plain",
                "run": {**DEFAULT_RUN, **(options.get("run") or {})},
                **{k: v for k, v in options.items() if k != "run"}}  # fmt: skip
-    pipeline = AlignPipeline.objects.create(policy=policy, release=release, options=options,
-                                            created_by=user if getattr(user, "pk", None) else None)  # fmt: skip
-    _enqueue(pipeline, "evaluate_base", user=user)
+    with transaction.atomic():
+        RegisteredModel.objects.select_for_update().filter(pk=policy.pk).first()  # one start per model at a time
+        if request_key:
+            earlier = AlignPipeline.objects.filter(request_key=request_key).first()
+            if earlier is not None:
+                if earlier.policy_id != policy.pk:
+                    raise PipelineError(_("This form was already used to start another pipeline; reload the page."))
+                return earlier
+        running = AlignPipeline.objects.filter(policy=policy, status__in=ACTIVE).first()
+        if running is not None:
+            raise PipelineError(_("%(model)s already has an alignment pipeline in progress (%(pk)d): let it finish "
+                                  "or cancel it first.") % {"model": policy.name, "pk": running.pk})  # fmt: skip
+        pipeline = AlignPipeline.objects.create(policy=policy, release=release, options=options,
+                                                created_by=user if getattr(user, "pk", None) else None,
+                                                request_key=request_key or None)  # fmt: skip
+        audit.record("pipeline.start", actor=user, obj=pipeline, details={"release": release.pk, "options": options})
+        _enqueue(pipeline, "evaluate_base", user=user)
+    return pipeline
+
+
+def cancel(pipeline: AlignPipeline, *, user: Any = None) -> AlignPipeline:
+    """Stop a pipeline: its current step's job is cancelled (a running one stops at its next progress report)
+    and no further step starts. Repeating it changes nothing."""
+    from medes_site import audit
+    from medes_site.jobs import cancel_job
+    from medes_site.models import Job
+
+    with transaction.atomic():
+        changed = AlignPipeline.objects.filter(pk=pipeline.pk, status__in=ACTIVE).update(
+            status=PipelineStatus.CANCELLED
+        )
+        pipeline.refresh_from_db()
+        if not changed:
+            return pipeline
+        job = Job.objects.filter(pk=pipeline.jobs.get(pipeline.step) or 0).first()
+        if job is not None:
+            cancel_job(job, user=user)
+        audit.record("pipeline.cancel", actor=user, obj=pipeline, details={"step": pipeline.step})
     return pipeline
 
 
@@ -102,13 +144,28 @@ def step_done(pipeline_id: int | None, job_id: int) -> None:
 
 
 def resume_after_review(pipeline: AlignPipeline, *, user: Any = None) -> AlignPipeline:
-    """The reviewers have looked at the pairs: freeze the accepted ones and go on with SFT."""
-    if pipeline.status != PipelineStatus.WAITING:
-        raise PipelineError(_("This pipeline is not waiting for a review."))
-    _freeze(pipeline)
-    AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.RUNNING)
+    """The reviewers have looked at the pairs: freeze the accepted ones and go on with SFT. Two presses at once
+    continue it once; with no accepted pair yet it keeps waiting, saying so."""
+    from alignment.alignment_data import DataError, freeze
+    from medes_site import audit
+
+    with transaction.atomic():
+        locked = AlignPipeline.objects.select_for_update().get(pk=pipeline.pk)
+        if locked.status != PipelineStatus.WAITING:
+            raise PipelineError(_("This pipeline is not waiting for a review."))
+        if not PreferencePair.objects.filter(prompt__policy=locked.policy, status=ProposalStatus.ACCEPTED).exists():
+            raise PipelineError(_("No pair is accepted yet: review the pairs first, then continue."))
+        try:
+            sft = freeze(f"align-{locked.pk}-sft", "sft", policy=locked.policy)
+            dpo = freeze(f"align-{locked.pk}-dpo", "dpo", policy=locked.policy)
+        except DataError as error:
+            raise PipelineError(str(error)) from None
+        AlignPipeline.objects.filter(pk=locked.pk).update(status=PipelineStatus.RUNNING,
+                                                          datasets={"sft": sft.pk, "dpo": dpo.pk})  # fmt: skip
+        audit.record("pipeline.continue", actor=user, obj=locked, details={"sft": sft.pk, "dpo": dpo.pk})
+        locked.refresh_from_db()
+    _enqueue(locked, "sft", user=user)
     pipeline.refresh_from_db()
-    _enqueue(pipeline, "sft", user=user)
     return pipeline
 
 
@@ -153,21 +210,30 @@ def steps(pipeline: AlignPipeline) -> list[dict[str, Any]]:
     return [{"step": step, "job": jobs.get(pipeline.jobs.get(step) or 0)} for step in STEPS]
 
 
-def blocked(pipeline: AlignPipeline) -> str:
+def blocked(pipeline: AlignPipeline, jobs: dict[int, Any] | None = None) -> str:
     """Why a running pipeline is not moving: its current step's job failed, was cancelled or was lost on a
-    worker. A failed or lost job that is resumed (on its job page) and succeeds takes the pipeline on."""
+    worker. A failed or lost job that is resumed (on its job page) and succeeds takes the pipeline on.
+    ``jobs`` (id → Job), when given, saves the query (a list of pipelines looks their jobs up at once)."""
     from medes_site.models import Job
 
     if pipeline.status != PipelineStatus.RUNNING:
         return ""
-    job = Job.objects.filter(pk=pipeline.jobs.get(pipeline.step) or 0).first()
+    job_id = pipeline.jobs.get(pipeline.step) or 0
+    job = jobs.get(job_id) if jobs is not None else Job.objects.filter(pk=job_id).first()
     if job is None or job.status in ("queued", "running", "succeeded"):
         return ""
     if job.status == "cancelled":
-        return _("The %(step)s job %(job)d was cancelled: the pipeline stops here.") % {
+        return _("The %(step)s job %(job)d was cancelled: cancel the pipeline, or start a new one.") % {
             "step": pipeline.step, "job": job.pk}  # fmt: skip
     return _("The %(step)s job %(job)d is %(status)s: resume it on its job page and the pipeline goes on.") % {
         "step": pipeline.step, "job": job.pk, "status": job.get_status_display()}  # fmt: skip
+
+
+def current_jobs(pipelines: Any) -> dict[int, Any]:
+    """The current step's job of each pipeline, in one query."""
+    from medes_site.models import Job
+
+    return Job.objects.in_bulk([p.jobs.get(p.step) for p in pipelines if p.jobs.get(p.step)])
 
 
 def run_here(pipeline: AlignPipeline, *, log: Any = print) -> AlignPipeline:

@@ -11,4 +11,5 @@ urlpatterns = [
     path("start/", views_pipelines.start, name="start"),
     path("<int:pk>/", views_pipelines.detail, name="detail"),
     path("<int:pk>/continue/", views_pipelines.continue_after_review, name="continue"),
+    path("<int:pk>/cancel/", views_pipelines.cancel, name="cancel"),
 ]

@@ -22,8 +22,9 @@ READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR)
 
 
 def _list(request: AuthedRequest, form: StartPipelineForm | None = None, *, status: int = 200) -> HttpResponse:
-    rows = [(p, pipeline_service.blocked(p)) for p in
-            AlignPipeline.objects.select_related("policy", "release", "aligned", "created_by")[:100]]  # fmt: skip
+    shown = list(AlignPipeline.objects.select_related("policy", "release", "aligned", "created_by")[:100])
+    jobs = pipeline_service.current_jobs(shown)
+    rows = [(p, pipeline_service.blocked(p, jobs)) for p in shown]
     context = {"rows": rows, "form": form or StartPipelineForm(), "may_run": has_role(request.user, Role.ML_ENGINEER)}
     return render(request, "alignment/pipelines.html", context, status=status)
 
@@ -42,7 +43,7 @@ def start(request: AuthedRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             pipeline = pipeline_service.start(data["policy"], data["release"], form.pipeline_options(),
-                                              user=request.user)  # fmt: skip
+                                              user=request.user, request_key=data["request_key"] or None)  # fmt: skip
         except pipeline_service.PipelineError as error:
             form.add_error(None, str(error))
         else:
@@ -64,13 +65,14 @@ def _evaluations(pipeline: AlignPipeline) -> dict[str, Any]:
 @role_required(*READERS)
 def detail(request: AuthedRequest, pk: int) -> HttpResponse:
     pipeline = get_object_or_404(AlignPipeline.objects.select_related("policy", "release", "aligned"), pk=pk)
+    blocked = pipeline_service.blocked(pipeline)
     pairs = PreferencePair.objects.filter(prompt__policy=pipeline.policy)
     context = {
-        "pipeline": pipeline, "steps": pipeline_service.steps(pipeline), "blocked": pipeline_service.blocked(pipeline),
+        "pipeline": pipeline, "steps": pipeline_service.steps(pipeline), "blocked": blocked,
         "evaluations": _evaluations(pipeline), "may_run": has_role(request.user, Role.ML_ENGINEER),
         "pairs": {"proposed": pairs.filter(status=ProposalStatus.PROPOSED).count(),
                   "accepted": pairs.filter(status=ProposalStatus.ACCEPTED).count()},
-        "active": pipeline.status in (PipelineStatus.RUNNING, PipelineStatus.WAITING),
+        "active": pipeline.status in pipeline_service.ACTIVE and not blocked,  # polling stops when nothing moves
     }  # fmt: skip
     template = "alignment/pipeline.html#pipeline-status" if request.htmx and not request.htmx.boosted else None
     return render(request, template or "alignment/pipeline.html", context)
@@ -86,4 +88,13 @@ def continue_after_review(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, _("The accepted pairs are frozen; SFT has started."))
+    return redirect("pipelines:detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def cancel(request: AuthedRequest, pk: int) -> HttpResponse:
+    pipeline = pipeline_service.cancel(get_object_or_404(AlignPipeline, pk=pk), user=request.user)
+    if pipeline.status == PipelineStatus.CANCELLED:
+        messages.success(request, _("The pipeline is cancelled; its current job stops."))
     return redirect("pipelines:detail", pk=pk)

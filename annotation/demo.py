@@ -18,7 +18,8 @@ from typing import Any, TextIO
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from annotation.models import Campaign, CampaignStatus, MemberRole
+from annotation.models import Campaign, MemberRole
+from annotation.review import change_status
 from annotation.services import Submission, add_members, create_campaign, next_assignment, submit_label
 from benchmark.demo import CAREFUL, CARELESS, DEMO_RELEASE
 from benchmark.models import RegisteredModel, Release
@@ -56,14 +57,13 @@ def load(out: TextIO, **options: Any) -> None:
         out.write("Campaigns: no demo release, none added.\n")
         return
     models = RegisteredModel.objects.filter(name__in=[CAREFUL, CARELESS])
-    owner = User.objects.filter(username="demo_reviewer").first()
+    owner = User.objects.get(username="demo_reviewer")  # load_demo creates the demo accounts first
     added = []
     if not Campaign.objects.filter(name=DONE).exists():
         done = create_campaign(DONE, release=release, models=models, user=owner, guideline=GUIDELINE, overlap=2)
         experts = [_expert(name) for name in EXPERTS]
         add_members(done, experts, MemberRole.ANNOTATOR)
-        Campaign.objects.filter(pk=done.pk).update(status=CampaignStatus.ACTIVE)
-        done.refresh_from_db()
+        done = change_status(done, "activate", owner)
         for expert in experts:
             while (assignment := next_assignment(done, expert)) is not None:
                 item = assignment.item
@@ -71,13 +71,13 @@ def load(out: TextIO, **options: Any) -> None:
                 scores, rationale = SCORES[model_name]
                 submit_label(item, expert, Submission(scores, rationale=rationale,
                                                       idempotency_key=f"demo-{expert.pk}-{item.pk}"))  # fmt: skip
-        Campaign.objects.filter(pk=done.pk).update(status=CampaignStatus.CLOSED)
+        change_status(done, "close", owner)
         added.append(DONE)
     if not Campaign.objects.filter(name=OPEN).exists():
         open_campaign = create_campaign(OPEN, release=release, models=models, user=owner, guideline=GUIDELINE,
                                         overlap=2)  # fmt: skip
         add_members(open_campaign, User.objects.filter(username="demo_annotator"), MemberRole.ANNOTATOR)
         add_members(open_campaign, User.objects.filter(username="demo_reviewer"), MemberRole.REVIEWER)
-        Campaign.objects.filter(pk=open_campaign.pk).update(status=CampaignStatus.ACTIVE)
+        change_status(open_campaign, "activate", owner)
         added.append(OPEN)
     out.write(f"Campaigns: {', '.join(added) or 'none'} added.\n")

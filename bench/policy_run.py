@@ -14,7 +14,7 @@ on the base with the SFT adapter merged in, the SFT policy as its reference, as 
 
 Tokens/s counts the tokens of the sequences each step trains on (SFT: prompt + answer; DPO: prompt + chosen
 and prompt + rejected, each also passed through the reference model), from the tokenizer, capped at
-``--max-length``. The GPU's busy share is ``nvidia-smi``'s utilization sampled every 0.2 s during training.
+``--max-length``. The GPU's busy share is ``nvidia-smi``'s utilization sampled every 0.2 s while the trainer trains.
 Prints one JSON object.
 """
 
@@ -66,15 +66,17 @@ def build_base(directory: Path, shape: str, corpus: list[str]) -> Path:
     return directory
 
 
-def rows(answer_chars: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+def rows(answer_chars: int, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """``n`` rows: the demo cases in turn, each numbered so no two rows are the same."""
     demo = json.loads((ROOT / "benchmark" / "demo" / "scenarios.json").read_text(encoding="utf-8"))["subjective"]
 
     def stretch(text: str) -> str:
         return (text * (answer_chars // max(len(text), 1) + 1))[:answer_chars]
 
     sft, dpo = [], []
-    for case in demo:
-        user = [{"role": "user", "content": case["stem"]}]
+    for i in range(n):
+        case = demo[i % len(demo)]
+        user = [{"role": "user", "content": f"{case['stem']}（{i}）"}]
         good, bad = stretch(case["reference_answer"]), stretch(case["careless"])
         sft.append({"messages": [*user, {"role": "assistant", "content": good}]})
         dpo.append({"prompt": user, "chosen": [{"role": "assistant", "content": good}],
@@ -105,28 +107,51 @@ def sequence_tokens(base: Path, sft: list[dict[str, Any]], dpo: list[dict[str, A
 
 
 class GpuSampler(threading.Thread):
-    """nvidia-smi's utilization (%) every 0.2 s while running; no GPU, no samples."""
+    """nvidia-smi's utilization (%) every 0.2 s while ``training`` is set (between the trainer's train begin and
+    end, not while the model loads, merges or saves); no GPU, no samples."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.samples: list[float] = []
         self.stop = threading.Event()
+        self.training = threading.Event()
 
     def run(self) -> None:
         if shutil.which("nvidia-smi") is None:
             return
         query = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", "0"]
         while not self.stop.is_set():
-            out = subprocess.run(query, capture_output=True, text=True, check=False).stdout.strip()
-            if out.replace(".", "", 1).isdigit():
-                self.samples.append(float(out))
+            if self.training.is_set():
+                out = subprocess.run(query, capture_output=True, text=True, check=False).stdout.strip()
+                if out.replace(".", "", 1).isdigit():
+                    self.samples.append(float(out))
             self.stop.wait(0.2)
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        sampler = self
+
+        class Window(TrainerCallback):
+            def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+                sampler.training.set()
+
+            def on_train_end(self, *args: Any, **kwargs: Any) -> None:
+                sampler.training.clear()
+
+        return Window()
 
     def busy(self) -> float | None:
         return round(sum(self.samples) / len(self.samples) / 100, 3) if self.samples else None
 
 
-def stage(config: RunConfig, tokens_per_row: float) -> dict[str, Any]:
+def rows_seen(rows: int, batch_size: int, batches: int) -> int:
+    """Rows in ``batches`` batches over an epoch of ``rows`` (the last batch of an epoch may be short)."""
+    epoch = [batch_size] * (rows // batch_size) + ([rows % batch_size] if rows % batch_size else [])
+    return sum(epoch[i % len(epoch)] for i in range(batches))
+
+
+def stage(config: RunConfig, tokens_per_row: float, rows: int) -> dict[str, Any]:
     import torch
 
     if config.device == "cuda":
@@ -134,15 +159,15 @@ def stage(config: RunConfig, tokens_per_row: float) -> dict[str, Any]:
     sampler = GpuSampler()
     sampler.start()
     started = time.perf_counter()
-    result = policy.run(config)
+    result = policy.run(config, callbacks=[sampler.callback()])
     wall = time.perf_counter() - started
     sampler.stop.set()
     sampler.join()
-    per_step = config.batch_size * config.gradient_accumulation_steps
+    seen = rows_seen(rows, config.batch_size, result.steps * config.gradient_accumulation_steps)
     out = {
         "steps": result.steps, "train_seconds": round(result.train_seconds, 2), "run_seconds": round(wall, 2),
-        "steps_per_s": round(result.steps / result.train_seconds, 3),
-        "tokens_per_s": round(result.steps * per_step * tokens_per_row / result.train_seconds, 1),
+        "steps_per_s": round(result.steps / result.train_seconds, 3), "rows_trained": seen,
+        "tokens_per_s": round(seen * tokens_per_row / result.train_seconds, 1),
         "first_loss": result.losses[0] if result.losses else None,
         "final_loss": result.losses[-1] if result.losses else None, "gpu_busy_share": sampler.busy(),
     }  # fmt: skip
@@ -161,6 +186,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--answer-chars", type=int, default=400)
+    parser.add_argument("--rows", type=int, default=96, help="training rows (the demo cases in turn)")
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--gradient-checkpointing", action="store_true")
     args = parser.parse_args()
@@ -170,7 +196,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="medes-policy-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        sft_rows, dpo_rows, corpus = rows(args.answer_chars)
+        sft_rows, dpo_rows, corpus = rows(args.answer_chars, args.rows)
         started = time.perf_counter()
         base = Path(args.base) if args.base else build_base(tmp / "base", args.shape, corpus)
         build_seconds = time.perf_counter() - started
@@ -180,10 +206,12 @@ def main() -> None:
                   "lora_alpha": 2 * args.lora_r, "device": args.device, "bf16": args.bf16,
                   "logging_steps": min(10, args.steps),
                   "gradient_checkpointing": args.gradient_checkpointing, "save_steps": 0}  # fmt: skip
-        sft = stage(RunConfig(stage="sft", data=str(write(tmp / "sft.jsonl", sft_rows)), output_dir=str(tmp / "sft"),
-                              **common), tokens["sft"])  # fmt: skip
-        dpo = stage(RunConfig(stage="dpo", data=str(write(tmp / "dpo.jsonl", dpo_rows)), output_dir=str(tmp / "dpo"),
-                              adapter=str(tmp / "sft" / "adapter"), **common), tokens["dpo"])  # fmt: skip
+        sft_config = RunConfig(stage="sft", data=str(write(tmp / "sft.jsonl", sft_rows)),
+                               output_dir=str(tmp / "sft"), **common)  # fmt: skip
+        sft = stage(sft_config, tokens["sft"], len(sft_rows))
+        dpo_config = RunConfig(stage="dpo", data=str(write(tmp / "dpo.jsonl", dpo_rows)), output_dir=str(tmp / "dpo"),
+                               adapter=str(tmp / "sft" / "adapter"), **common)  # fmt: skip
+        dpo = stage(dpo_config, tokens["dpo"], len(dpo_rows))
         from transformers import AutoConfig
 
         shape = AutoConfig.from_pretrained(base, local_files_only=True).to_dict()

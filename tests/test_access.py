@@ -253,6 +253,12 @@ MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] =
         lambda j: reverse("pipelines:continue", args=[j["pipeline"].pk]),
         row({"ml_engineer", "admin"}),
     ),
+    (
+        "pipeline-cancel",
+        "post",
+        lambda j: reverse("pipelines:cancel", args=[j["pipeline"].pk]),
+        row({"ml_engineer", "admin"}),  # a finished pipeline: nothing changes, back to its page
+    ),
     # no decision: back to the page with the reason
     (
         "aligndata-review-prompt",

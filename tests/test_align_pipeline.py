@@ -20,7 +20,7 @@ from benchmark.releases import publish_release
 from benchmark.responses import register_model
 from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
-from medes_site.models import Job, JobStatus
+from medes_site.models import AuditEntry, Job, JobStatus
 from tests.conftest import Personas
 from tests.guardian_synth import NORMS
 from tests.test_alignment_data import CASE, SAFE_ANSWER, learned_guardian
@@ -163,7 +163,7 @@ def test_a_failed_step_says_why_the_pipeline_waits_and_its_resumed_job_takes_it_
     html = page.content.decode()
     assert "resume it on its job page" in html
     assert f'<tr data-step="targeted"><td>targeted</td><td><a href="/jobs/{targeted.pk}/">#{targeted.pk}</a>' in html
-    assert '<tr data-step="sft"><td>sft</td><td colspan="2">—</td></tr>' in html
+    assert '<tr data-step="sft"><td>sft</td><td>—</td><td>—</td></tr>' in html
     # resumed, the job succeeds: the pipeline goes on with the pairs
     Job.objects.filter(pk=targeted.pk).update(status="succeeded")
     pipelines.step_done(pipeline.pk, targeted.pk)
@@ -172,7 +172,7 @@ def test_a_failed_step_says_why_the_pipeline_waits_and_its_resumed_job_takes_it_
     assert Job.objects.get(pk=pipeline.jobs["pairs"]).status == "queued"
     Job.objects.filter(pk=pipeline.jobs["pairs"]).update(status="cancelled")
     with translation.override("en"):
-        assert "was cancelled: the pipeline stops here" in pipelines.blocked(pipeline)
+        assert "was cancelled: cancel the pipeline, or start a new one" in pipelines.blocked(pipeline)
 
 
 def test_an_ml_engineer_starts_a_pipeline_in_the_app_follows_it_and_continues_after_the_review(
@@ -201,18 +201,29 @@ def test_an_ml_engineer_starts_a_pipeline_in_the_app_follows_it_and_continues_af
     assert refused.status_code == 400 and "No guardian version is active" in refused.content.decode()
     assert not AlignPipeline.objects.exists()
     GuardianVersion.objects.create(number=1, base_model="b", model_dir="guardian/v1", status="ready", is_active=True)
+    data["request_key"] = "k-1"
     started = ml.post(reverse("pipelines:start"), data)
     pipeline = AlignPipeline.objects.get()
     assert started["Location"] == reverse("pipelines:detail", args=[pipeline.pk])
+    # the same form submitted again (a double click) returns the same pipeline; another start on the model is refused
+    assert ml.post(reverse("pipelines:start"), data)["Location"] == started["Location"]
+    second = ml.post(reverse("pipelines:start"), {**data, "request_key": "k-2"})
+    assert second.status_code == 400 and "already has an alignment pipeline in progress" in second.content.decode()
+    assert AlignPipeline.objects.count() == 1 and Job.objects.count() == 1
     assert pipeline.options["review_gate"] and pipeline.options["run"]["max_steps"] == 3
     detail = ml.get(started["Location"]).content.decode()
     first = pipeline.jobs["evaluate_base"]
     assert f'<a href="/jobs/{first}/">#{first}</a>' in detail and 'hx-trigger="every 3s"' in detail
-    # the pairs are built and the gate holds it: the page says so; a reviewer may read but not continue
+    fragment = ml.get(started["Location"], headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in fragment and 'id="pipeline-status"' in fragment and 'data-step="sft"' in fragment
+    # the pairs are built and the gate holds it: continuing before any pair is accepted keeps it waiting, saying why
     prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=CASE)
-    PreferencePair.objects.create(prompt=prompt, chosen=SAFE_ANSWER, rejected="坏", chosen_source="reference",
-                                  status="accepted")  # fmt: skip
+    pair = PreferencePair.objects.create(prompt=prompt, chosen=SAFE_ANSWER, rejected="坏", chosen_source="reference")
     AlignPipeline.objects.filter(pk=pipeline.pk).update(status="waiting", step="pairs")
+    early = ml.post(reverse("pipelines:continue", args=[pipeline.pk]), follow=True).content.decode()
+    assert "No pair is accepted yet: review the pairs first, then continue." in early
+    assert AlignPipeline.objects.get(pk=pipeline.pk).status == "waiting"
+    PreferencePair.objects.filter(pk=pair.pk).update(status="accepted")
     waiting = ml.get(started["Location"]).content.decode()
     assert 'data-testid="review-gate"' in waiting and "0 to review, 1 accepted" in waiting
     reviewer = client_as(personas.reviewer)
@@ -222,6 +233,16 @@ def test_an_ml_engineer_starts_a_pipeline_in_the_app_follows_it_and_continues_af
     pipeline.refresh_from_db()
     assert pipeline.status == "running" and pipeline.step == "sft" and set(pipeline.datasets) == {"sft", "dpo"}
     assert Job.objects.get(pk=pipeline.jobs["sft"]).config["options"]["max_steps"] == 3
-    # a second continue is refused with the reason
+    # a second continue is refused with the reason, and starts nothing
     again = ml.post(reverse("pipelines:continue", args=[pipeline.pk]), follow=True)
     assert "This pipeline is not waiting for a review." in again.content.decode()
+    assert AlignPipeline.objects.get(pk=pipeline.pk).jobs == pipeline.jobs
+    # cancelling stops it: its SFT job is cancelled, the page stops polling, and the model may be aligned again
+    assert reviewer.post(reverse("pipelines:cancel", args=[pipeline.pk])).status_code == 403
+    ml.post(reverse("pipelines:cancel", args=[pipeline.pk]))
+    pipeline.refresh_from_db()
+    assert pipeline.status == "cancelled" and Job.objects.get(pk=pipeline.jobs["sft"]).status == "cancelled"
+    assert "hx-trigger" not in ml.get(started["Location"]).content.decode()
+    assert AuditEntry.objects.filter(action__startswith="pipeline.").count() == 3  # start, continue, cancel
+    restarted = ml.post(reverse("pipelines:start"), {**data, "request_key": "k-3"})
+    assert restarted.status_code == 302 and AlignPipeline.objects.count() == 2

@@ -76,3 +76,36 @@ def test_load_demo_without_models_trains_nothing(db: None) -> None:
     assert "Demo models: left out" in out.getvalue()
     assert not GuardianVersion.objects.exists() and not RegisteredModel.objects.filter(name=DEMO_POLICY).exists()
     assert AcceptedLabel.objects.count() == 24  # the labels are data, not models: they are loaded
+
+
+def test_a_database_with_scenarios_of_its_own_gets_the_laws_but_not_the_demo_benchmark(db: None) -> None:
+    from benchmark.models import Scenario, Scene
+    from benchmark.scenarios import create_scenario
+    from benchmark.taxonomy import ensure_taxonomy
+
+    ensure_taxonomy()
+    ours = create_scenario(kind="subjective", stem="我们自己的病例。", norm="考点", scene=Scene.objects.first(),
+                           origin="expert", status="accepted")[0]  # fmt: skip
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    log = out.getvalue()
+    assert "this database has scenarios of its own; the demo benchmark is left out" in log
+    assert "Demo models: no demo benchmark here, none built." in log
+    assert list(Scenario.objects.all()) == [ours] and not Release.objects.exists()
+    assert not Campaign.objects.exists() and not GuardianVersion.objects.exists() and not Job.objects.exists()
+    assert not RegisteredModel.objects.exists()
+
+
+def test_the_demo_finds_its_articles_when_another_source_has_a_demo_law_title(db: None) -> None:
+    """Titles are not unique (an amended text is a new source with the same title): the demo scenarios cite
+    the articles of the demo files themselves."""
+    from benchmark.services import SourceMeta, add_source, parse_source
+
+    other, _ = add_source(io.BytesIO("第三条 另一个文本。\n\n第八条 另一个文本。".encode()), "other.md",
+                          SourceMeta(title="人体器官移植条例"))  # fmt: skip
+    parse_source(other)
+    call_command("load_demo", "--no-models", stdout=io.StringIO())
+    cited = {
+        p.source.original_name for item in Release.objects.get().items.all() for p in item.scenario.provisions.all()
+    }
+    assert "other.md" not in cited and "人体器官移植条例(2007-03-31).md" in cited

@@ -26,7 +26,7 @@ def run_post(**changes: Any) -> dict[str, str]:
 
 
 def test_the_data_page_starts_a_run_with_the_knobs_and_refuses_bad_choices(
-    personas: Personas, client_as: Any, tmp_path: Path
+    personas: Personas, client_as: Any, tmp_path: Path, settings: Any
 ) -> None:
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     base = register_model(name="local-base", kind=ModelKind.HF_DIRECTORY, path=str(tmp_path))
@@ -40,13 +40,25 @@ def test_the_data_page_starts_a_run_with_the_knobs_and_refuses_bad_choices(
     # an SFT run on a DPO dataset, a DPO run from a run that never finished, a rank of 0: refused, nothing starts
     wrong_kind = ml.post(url, run_post(stage="sft", dataset=dpo.pk, base=base.pk))
     assert wrong_kind.status_code == 400 and "in the DPO format; SFT runs need SFT data" in wrong_kind.content.decode()
-    unfinished = Job.objects.create(kind=POLICY_JOB, status="succeeded", config={"stage": "sft"})
+    unfinished = Job.objects.create(kind=POLICY_JOB, status="succeeded",
+                                    config={"stage": "sft", "base_model": str(tmp_path)})  # fmt: skip
     no_manifest = ml.post(url, run_post(stage="dpo", dataset=dpo.pk, base=base.pk, start_from=unfinished.pk))
     assert (
         no_manifest.status_code == 400 and "Start from a policy run that has succeeded" in no_manifest.content.decode()
     )
     bad_rank = ml.post(url, run_post(stage="sft", dataset=sft.pk, base=base.pk, lora_r=0))
     assert bad_rank.status_code == 400 and Job.objects.filter(status="queued").count() == 0
+    # what the trainer would refuse only after the earlier steps had run is refused here
+    no_beta = ml.post(url, run_post(stage="dpo", dataset=dpo.pk, base=base.pk, beta=0))
+    assert no_beta.status_code == 400 and "Beta must be greater than 0." in no_beta.content.decode()
+    settings.MEDES_DEVICE = "cpu"
+    on_cpu = ml.post(url, run_post(stage="sft", dataset=sft.pk, base=base.pk, bf16="on"))
+    assert on_cpu.status_code == 400 and "bf16 needs a GPU" in on_cpu.content.decode()
+    settings.MEDES_DEVICE = "auto"
+    other_base = Job.objects.create(kind=POLICY_JOB, status="succeeded", config={"stage": "sft", "base_model": "/x"})
+    mismatch = ml.post(url, run_post(stage="dpo", dataset=dpo.pk, base=base.pk, start_from=other_base.pk))
+    assert mismatch.status_code == 400 and "an adapter for another base model (/x)" in mismatch.content.decode()
+    assert Job.objects.filter(status="queued").count() == 0
 
     started = ml.post(url, run_post(stage="sft", dataset=sft.pk, base=base.pk, max_steps=7, learning_rate=1e-4,
                                     lora_r=16, lora_alpha=32, target_modules="q_proj, v_proj", bf16="on",

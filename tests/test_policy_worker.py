@@ -76,6 +76,8 @@ def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
     assert sft.metrics["resumed_from"] >= 6 and "resumed from the checkpoint" in sft.log_tail
     curve = [loss for _step, loss in sft.metrics["loss_curve"]]
     assert all(math.isfinite(x) for x in curve) and curve[-1] < curve[0]
+    logged = [step for step, _loss in sft.metrics["loss_curve"]]  # the steps logged twice across attempts, once
+    assert logged == sorted(set(logged)) and logged[-1] == 12
     assert (run_dir(sft.pk) / "adapter" / "adapter_model.safetensors").is_file()
 
     dpo = jobs.enqueue_job(POLICY_JOB, {"stage": "dpo", "dataset": dpo_data.pk, "base_model": str(base),

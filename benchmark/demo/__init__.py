@@ -17,6 +17,7 @@ from benchmark.models import (
     RegisteredModel,
     Release,
     ResponseOrigin,
+    Scenario,
     ScenarioKind,
     ScenarioStatus,
     Scene,
@@ -38,6 +39,7 @@ def load(out: TextIO, **options: Any) -> None:
     ensure_taxonomy()
     manifest = json.loads((LAWS / "manifest.json").read_text(encoding="utf-8"))
     added = 0
+    sources: dict[str, Any] = {}
     for entry in manifest:
         meta = SourceMeta(
             title=entry["title"],
@@ -50,10 +52,16 @@ def load(out: TextIO, **options: Any) -> None:
         with (LAWS / entry["file"]).open("rb") as stream:
             source, created = add_source(stream, entry["file"], meta)
         added += created
+        sources[entry["title"]] = source
         if source.parse_status != ParseStatus.PARSED:
             parse_source(source)  # the six files parse in milliseconds; no job needed for demo data
     out.write(f"Sources: {added} added, {len(manifest) - added} already present; all parsed.\n")
-    load_scenarios(out)
+    load_scenarios(out, sources)
+
+
+def has_demo() -> bool:
+    """The demo benchmark is loaded here (the demo release exists)."""
+    return Release.objects.filter(name=DEMO_RELEASE).exists()
 
 
 def demo_items() -> dict[str, list[dict[str, Any]]]:
@@ -61,15 +69,20 @@ def demo_items() -> dict[str, list[dict[str, Any]]]:
     return data
 
 
-def load_scenarios(out: TextIO) -> None:
-    """The demo scenarios (accepted, each linked to its article), the demo release, and the two imported demo
-    models' answers. Nothing is added twice: scenarios are found by content, the release and models by name."""
+def load_scenarios(out: TextIO, sources: dict[str, Any]) -> None:
+    """The demo scenarios (accepted, each linked to its article in the demo law ``sources`` name by title), the
+    demo release, and the two imported demo models' answers. Nothing is added twice: scenarios are found by
+    content, the release and models by name. A database that already has scenarios of its own gets none of this:
+    the demo release would freeze them with the demo's, and the demo labels would train its guardian."""
+    if not has_demo() and Scenario.objects.exists():
+        out.write("Scenarios: this database has scenarios of its own; the demo benchmark is left out.\n")
+        return
     items = demo_items()
     created = 0
     answers: dict[str, list[tuple[Any, str]]] = {CAREFUL: [], CARELESS: []}
     for kind, entries in ((ScenarioKind.SUBJECTIVE, items["subjective"]), (ScenarioKind.OBJECTIVE, items["objective"])):
         for entry in entries:
-            provision = Provision.objects.get(source__title=entry["source"], number=entry["article"], suffix=0)
+            provision = Provision.objects.get(source=sources[entry["source"]], number=entry["article"], suffix=0)
             scene = Scene.objects.get(name=entry["scene"])
             fields: dict[str, Any] = {"kind": kind, "stem": entry["stem"], "scene": scene, "origin": "expert",
                                       "origin_detail": "demo", "status": ScenarioStatus.ACCEPTED,

@@ -43,15 +43,16 @@ def test_on_the_demo_data_the_admin_aligns_the_tiny_policy_and_the_leaderboard_c
     page.select_option("select[name=action]", "align")
     with page.expect_navigation():
         page.click("button[name=index]")
-    # the settings page: the newest release is chosen; keep the tiny runs short
+    # the settings page: the newest release is chosen; a tiny model wants a large learning rate
     assert page.input_value("select[name=release]") == str(release.pk)
-    page.fill("input[name=max_steps]", "4")
-    page.fill("input[name=save_steps]", "2")
+    page.fill("input[name=max_steps]", "60")
+    page.fill("input[name=learning_rate]", "0.005")
+    page.fill("input[name=save_steps]", "30")
     with page.expect_navigation():
         page.click("[data-testid=align-start]")
     pipeline = AlignPipeline.objects.get()
     assert page.locator(".messagelist li.error").count() == 0 and f" {pipeline.pk} " in page.inner_text(".messagelist")
-    assert pipeline.options["run"]["max_steps"] == 4 and pipeline.release == release
+    assert pipeline.options["run"]["max_steps"] == 60 and pipeline.release == release
 
     def done() -> bool:
         pipeline.refresh_from_db()
@@ -63,6 +64,9 @@ def test_on_the_demo_data_the_admin_aligns_the_tiny_policy_and_the_leaderboard_c
     assert pipeline.status == "succeeded", {s: (j.status, j.error[-300:]) for s, j in jobs.items()}
     assert all(job.status == "succeeded" for job in jobs.values()) and len(jobs) == 6
     assert jobs["targeted"].metrics["failures"] >= 1 and jobs["pairs"].metrics["pairs"] >= 1
+    # the demo policy gives the careless answers; trained on the pairs the guardian prefers, it gives fewer
+    base_risk, aligned_risk = jobs["evaluate_base"].metrics["risk"], jobs["evaluate_aligned"].metrics["risk"]
+    assert aligned_risk < base_risk, (base_risk, aligned_risk)
     # every step is visible as a job: on the pipeline's admin page, each linking to its job page
     page.goto(f"{live_server.url}/admin/alignment/alignpipeline/{pipeline.pk}/change/")
     for step, job in jobs.items():
