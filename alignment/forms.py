@@ -212,6 +212,10 @@ class RunOptionsForm(forms.Form):
                                     initial=10)  # fmt: skip
     gradient_checkpointing = forms.BooleanField(label=_("gradient checkpointing"), required=False)
     bf16 = forms.BooleanField(label=_("bf16 (GPU only)"), required=False)
+    processes = forms.IntegerField(label=_("processes (GPUs)"), min_value=1, max_value=64, initial=1)
+    accelerate_config = forms.CharField(label=_("accelerate config file"), required=False, max_length=500,
+                                        help_text=_("An `accelerate config` YAML on the training server (several "
+                                                    "GPUs, DeepSpeed, FSDP); empty: one process."))  # fmt: skip
 
     NUMBERS = ("max_steps", "epochs", "learning_rate", "batch_size", "gradient_accumulation_steps", "max_length",
                "beta", "lora_r", "lora_alpha", "lora_dropout", "save_steps")  # fmt: skip
@@ -238,6 +242,11 @@ class RunOptionsForm(forms.Form):
         if self.cleaned_data["bf16"] and settings.MEDES_DEVICE == "cpu":
             raise forms.ValidationError(_("bf16 needs a GPU, and this deployment trains on the CPU (MEDES_DEVICE)."))
         return bool(self.cleaned_data["bf16"])
+
+    def launch_options(self) -> dict[str, Any]:
+        """How ``accelerate launch`` starts the run: a job's settings, not the trainer's."""
+        return {"processes": self.cleaned_data["processes"],
+                "accelerate_config": self.cleaned_data["accelerate_config"].strip()}  # fmt: skip
 
     def run_options(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -266,6 +275,9 @@ class PolicyRunForm(RunOptionsForm):
         help_text=_("DPO usually starts from the SFT run of the same base."),
     )  # fmt: skip
     merge = forms.BooleanField(label=_("also save a merged model"), required=False)
+    register_as = forms.CharField(label=_("register the merged model as"), required=False, max_length=128,
+                                  help_text=_("A model name: when the run succeeds, its merged model is registered "
+                                              "under it, ready to be evaluated on a release."))  # fmt: skip
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
     field_order: tuple[str, ...] = ("stage", "dataset", "base", "start_from")
@@ -302,8 +314,8 @@ class PolicyRunForm(RunOptionsForm):
         data = self.cleaned_data
         start = data.get("start_from")
         return {"stage": data["stage"], "dataset": data["dataset"].pk, "base_model": data["base"].path,
-                "start_from": start.pk if start else None,
-                "options": {**self.run_options(), "merge": data["merge"]}}  # fmt: skip
+                "start_from": start.pk if start else None, "register_as": data["register_as"].strip(),
+                **self.launch_options(), "options": {**self.run_options(), "merge": data["merge"]}}  # fmt: skip
 
 
 class AlignForm(RunOptionsForm):
@@ -329,7 +341,7 @@ class AlignForm(RunOptionsForm):
     def pipeline_options(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {"review_gate": data["review_gate"], "backend": data["backend"] or "", "variants": data["variants"],
-                "run": self.run_options()}  # fmt: skip
+                "run": self.run_options(), **self.launch_options()}  # fmt: skip
 
 
 class StartPipelineForm(AlignForm):

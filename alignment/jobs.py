@@ -468,8 +468,17 @@ def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
     accelerate_config = str(config.get("accelerate_config") or "")
     if accelerate_config and not Path(accelerate_config).is_file():
         raise JobError(_("The accelerate config file does not exist."))
+    register_as = str(config.get("register_as") or "").strip()
+    if register_as:  # the merged model, registered when the run succeeds, so that it can be evaluated
+        from benchmark.models import RegisteredModel
+
+        if not options.get("merge"):
+            raise JobError(_("Only a merged model can be registered: tick “also save a merged model”."))
+        if RegisteredModel.objects.filter(name=register_as).exists():
+            raise JobError(_("A model named %(name)s is already registered.") % {"name": register_as})
+    extra = {"register_as": register_as} if register_as else {}
     return {"stage": stage, "dataset": dataset.pk, "base_model": base, "start_from": start, "options": options,
-            "processes": processes, "accelerate_config": accelerate_config, **_pipeline(config)}  # fmt: skip
+            "processes": processes, "accelerate_config": accelerate_config, **extra, **_pipeline(config)}  # fmt: skip
 
 
 def run_dir(job_id: int) -> Path:
@@ -525,7 +534,27 @@ def run_policy(ctx: JobContext) -> None:
                     resumed_from=train.get("resumed_from"), data_sha256=manifest["data"]["sha256"])  # fmt: skip
     ctx.add_artifact(out / "README.md", "model card")
     ctx.log(f"{config['stage']} run finished: {train['steps']} steps, loss {train.get('final_loss')}")
+    if config.get("register_as"):
+        _register_merged(ctx, out / "merged", config["register_as"])
     _step_done(ctx)
+
+
+def _register_merged(ctx: JobContext, merged: Path, name: str) -> None:
+    from benchmark.models import ModelKind, RegisteredModel
+    from benchmark.responses import ModelError, register_model
+
+    if RegisteredModel.objects.filter(name=name, path=str(merged)).exists():
+        return  # an earlier attempt of this job registered it
+    from medes_site.models import Job
+
+    user = Job.objects.select_related("triggered_by").get(pk=ctx.job_id).triggered_by
+    notes = f"{ctx.config['stage'].upper()} run, job {ctx.job_id}, on {ctx.config['base_model']}"
+    try:
+        register_model(name=name, kind=ModelKind.HF_DIRECTORY, path=str(merged), user=user, notes=notes)
+    except ModelError as error:  # say, the name was taken meanwhile: the run stands; the log says why
+        ctx.log(f"the merged model was not registered: {error}")
+        return
+    ctx.log(f"registered the merged model as {name}")
 
 
 def _stop_tree(pid: int, grace: float = 30) -> None:

@@ -91,6 +91,7 @@ def _enqueue(pipeline: AlignPipeline, step: str, *, user: Any = None) -> None:
     options = {"variants": 0, "backend": "", "weights": "plain", **pipeline.options}
     options["run"] = {**DEFAULT_RUN, **(pipeline.options.get("run") or {})}
     tag = {"pipeline": pipeline.pk}
+    launch = {"processes": options.get("processes") or 1, "accelerate_config": options.get("accelerate_config", "")}
     kinds: dict[str, tuple[str, dict[str, Any]]] = {
         "evaluate_base": (EVALUATE_JOB, {"model": pipeline.policy_id, "release": pipeline.release_id,
                                          "judge": "guardian", "weights": options["weights"], "generate": True}),
@@ -98,10 +99,10 @@ def _enqueue(pipeline: AlignPipeline, step: str, *, user: Any = None) -> None:
                                   "variants": options["variants"]}),
         "pairs": (PAIRS_JOB, {"policy": pipeline.policy_id, "only_accepted": False}),
         "sft": (POLICY_JOB, {"stage": "sft", "dataset": pipeline.datasets.get("sft"),
-                             "base_model": pipeline.policy.path, "options": options["run"]}),
+                             "base_model": pipeline.policy.path, "options": options["run"], **launch}),
         "dpo": (POLICY_JOB, {"stage": "dpo", "dataset": pipeline.datasets.get("dpo"),
                              "base_model": pipeline.policy.path, "start_from": pipeline.jobs.get("sft"),
-                             "options": {**options["run"], "merge": True}}),
+                             "options": {**options["run"], "merge": True}, **launch}),
         "evaluate_aligned": (EVALUATE_JOB, {"model": pipeline.aligned_id, "release": pipeline.release_id,
                                             "judge": "guardian", "weights": options["weights"], "generate": True}),
     }  # fmt: skip

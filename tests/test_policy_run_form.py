@@ -58,11 +58,16 @@ def test_the_data_page_starts_a_run_with_the_knobs_and_refuses_bad_choices(
     other_base = Job.objects.create(kind=POLICY_JOB, status="succeeded", config={"stage": "sft", "base_model": "/x"})
     mismatch = ml.post(url, run_post(stage="dpo", dataset=dpo.pk, base=base.pk, start_from=other_base.pk))
     assert mismatch.status_code == 400 and "an adapter for another base model (/x)" in mismatch.content.decode()
+    unmerged = ml.post(url, run_post(stage="sft", dataset=sft.pk, base=base.pk, register_as="mine"))
+    assert unmerged.status_code == 400 and "Only a merged model can be registered" in unmerged.content.decode()
+    taken = ml.post(url, run_post(stage="sft", dataset=sft.pk, base=base.pk, register_as="local-base", merge="on"))
+    assert taken.status_code == 400 and "A model named local-base is already registered." in taken.content.decode()
     assert Job.objects.filter(status="queued").count() == 0
 
     started = ml.post(url, run_post(stage="sft", dataset=sft.pk, base=base.pk, max_steps=7, learning_rate=1e-4,
                                     lora_r=16, lora_alpha=32, target_modules="q_proj, v_proj", bf16="on",
-                                    gradient_checkpointing="on", merge="on"))  # fmt: skip
+                                    gradient_checkpointing="on", merge="on", register_as="local-base-sft",
+                                    processes=2))  # fmt: skip
     job = Job.objects.get(status="queued")
     assert started.status_code == 302 and started["Location"] == reverse("jobs:detail", args=[job.pk])
     assert job.kind == POLICY_JOB and job.queue == "gpu" and job.triggered_by == personas.ml_engineer
@@ -73,6 +78,7 @@ def test_the_data_page_starts_a_run_with_the_knobs_and_refuses_bad_choices(
     assert options["max_steps"] == 7 and options["learning_rate"] == 1e-4 and options["lora_r"] == 16
     assert options["target_modules"] == ["q_proj", "v_proj"] and options["bf16"] and options["merge"]
     assert options["gradient_checkpointing"] and options["loss_type"] == "sigmoid"
+    assert job.config["register_as"] == "local-base-sft" and job.config["processes"] == 2
     # an annotator cannot start one
     assert (
         client_as(personas.annotator).post(url, run_post(stage="sft", dataset=sft.pk, base=base.pk)).status_code == 403

@@ -17,7 +17,7 @@ from alignment.alignment_data import freeze
 from alignment.jobs import POLICY_JOB, run_dir
 from alignment.models import PreferencePair, TargetedPrompt
 from alignment.tinymodels import build_tiny_qwen2
-from benchmark.models import ModelKind, ScenarioStatus, Scene
+from benchmark.models import ModelKind, RegisteredModel, ScenarioStatus, Scene
 from benchmark.responses import register_model
 from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
@@ -81,7 +81,8 @@ def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
     assert (run_dir(sft.pk) / "adapter" / "adapter_model.safetensors").is_file()
 
     dpo = jobs.enqueue_job(POLICY_JOB, {"stage": "dpo", "dataset": dpo_data.pk, "base_model": str(base),
-                                        "start_from": sft.pk, "options": {**options, "max_steps": 6}},
+                                        "start_from": sft.pk, "options": {**options, "max_steps": 6, "merge": True},
+                                        "register_as": "policy-tiny-dpo"},
                            user=personas.ml_engineer)  # fmt: skip
     wait_for(lambda: status_of(dpo) in finished, 300, "the DPO run", second)
     dpo.refresh_from_db()
@@ -89,6 +90,10 @@ def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
     dpo_curve = [loss for _step, loss in dpo.metrics["loss_curve"]]
     assert dpo.metrics["steps"] == 6 and all(math.isfinite(x) for x in dpo_curve) and dpo_curve[-1] < dpo_curve[0]
     assert (run_dir(dpo.pk) / "adapter" / "adapter_model.safetensors").is_file()
+    # its merged model is registered, ready to be evaluated
+    registered = RegisteredModel.objects.get(name="policy-tiny-dpo")
+    assert registered.kind == ModelKind.HF_DIRECTORY and registered.path == str(run_dir(dpo.pk) / "merged")
+    assert (Path(registered.path) / "config.json").is_file() and registered.created_by == personas.ml_engineer
 
 
 def _training_processes(job_id: int) -> list[int]:
