@@ -1,6 +1,7 @@
 """The align pipeline end to end on tiny models, with each stage's time (issue 6, performance).
 
     python bench/align_pipeline.py [--cases 12] [--max-steps 20] [--guardian-labels 1000]
+    python bench/align_pipeline.py --demo [--max-steps 60] [--learning-rate 0.005]
 
 On a throw-away test database (SQLite by default, PostgreSQL when DATABASE_URL says so) it publishes a release
 of ``--cases`` open cases worded like the synthetic guardian data, trains a tiny guardian on
@@ -9,6 +10,9 @@ runs ``alignment.pipelines`` in this process (the same jobs a worker runs, one a
 base (the policy answers every case; the guardian judges), targeted prompts, pairs, frozen datasets, SFT and
 DPO (``accelerate launch`` subprocesses), the aligned model registered and evaluated. It prints each step's
 job time, the SFT/DPO steps and losses, and both models' Comprehensive.
+
+``--demo`` runs it on what ``make run`` loads instead (``load_demo``: the demo release, the guardian trained on
+the demo experts' labels, the tiny policy that gives the careless answers), timing the demo load too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,6 +45,8 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=12)
     parser.add_argument("--max-steps", type=int, default=20)
     parser.add_argument("--guardian-labels", type=int, default=1000)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--demo", action="store_true", help="on the demo data (load_demo) instead")
     args = parser.parse_args()
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
@@ -55,8 +62,8 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
-    from alignment import pipelines, services
-    from alignment.models import EvaluationRun, GuardianVersion, VersionStatus
+    from alignment import services
+    from alignment.models import GuardianVersion, VersionStatus
     from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2
     from alignment.training.guardian import GuardianConfig
     from alignment.training.guardian import run as train_guardian
@@ -65,9 +72,13 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     from benchmark.responses import register_model
     from benchmark.scenarios import create_scenario
     from benchmark.taxonomy import ensure_taxonomy
-    from medes_site.models import Job
     from tests.guardian_synth import NEUTRAL, NORMS, PHRASES, corpus, synthetic_rows, write_jsonl
 
+    if args.demo:
+        release, policy, setup = demo()
+        print(f"demo loaded in {setup:.1f} s (16 cases, guardian on 24 accepted labels, the tiny policy)")
+        report(args, release, policy)
+        return
     safe = NEUTRAL[1] + "".join(PHRASES[k] for k in ("Q1", "Q2", "Q3", "Q4"))
     ensure_taxonomy()
     scene = Scene.objects.order_by("pk").first()
@@ -88,12 +99,37 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     guardian_s = time.perf_counter() - started
     policy_dir = build_tiny_qwen2(tmp / "policy", extra_corpus=[safe], logit_scale=10)
     policy = register_model(name="tiny-policy", kind=ModelKind.HF_DIRECTORY, path=str(policy_dir))
+    print(f"{args.cases} open cases; guardian on {args.guardian_labels} labels trained in {guardian_s:.1f} s")
+    report(args, release, policy)
+
+
+def demo() -> tuple[Any, Any, float]:
+    import io
+
+    from django.core.management import call_command
+
+    from alignment.demo import DEMO_POLICY
+    from benchmark.demo import DEMO_RELEASE
+    from benchmark.models import RegisteredModel, Release
+
     started = time.perf_counter()
-    pipeline = pipelines.start(policy, release, {"run": {"max_steps": args.max_steps, "save_steps": args.max_steps}})
+    call_command("load_demo", stdout=io.StringIO())
+    setup = time.perf_counter() - started
+    return Release.objects.get(name=DEMO_RELEASE), RegisteredModel.objects.get(name=DEMO_POLICY), setup
+
+
+def report(args: argparse.Namespace, release: Any, policy: Any) -> None:
+    from alignment import pipelines
+    from alignment.models import EvaluationRun
+    from medes_site.models import Job
+
+    started = time.perf_counter()
+    run = {"max_steps": args.max_steps, "save_steps": args.max_steps, "learning_rate": args.learning_rate}
+    pipeline = pipelines.start(policy, release, {"run": run})
     pipeline = pipelines.run_here(pipeline, log=lambda line: None)
     total_s = time.perf_counter() - started
     print(f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {connection.vendor}")
-    print(f"{args.cases} open cases; guardian on {args.guardian_labels} labels trained in {guardian_s:.1f} s")
+    print(f"SFT and DPO: {args.max_steps} steps each, learning rate {args.learning_rate}")
     why = "" if pipeline.status == "succeeded" else f": {pipeline.error}"
     print(f"pipeline {pipeline.status} in {total_s:.1f} s{why}")
     for step, job_id in pipeline.jobs.items():
@@ -106,6 +142,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         subjective = evaluation.results.get("subjective") or {}
         print(f"  {evaluation.model.name:28s} Risk {subjective.get('risk'):.3f}  Quality {subjective.get('quality')}"
               f"  Comprehensive {subjective.get('comprehensive'):.3f}")  # fmt: skip
+    print("  (Quality is over the answers the guardian judged safe: none when every answer is risky)")
 
 
 if __name__ == "__main__":
