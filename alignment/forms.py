@@ -9,11 +9,13 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from alignment.models import AlignmentDataset
 from alignment.training.critic import FEEDBACK_KEYS
 from annotation.models import Campaign
 from annotation.schema import MEDES_RUBRIC
 from benchmark.generation import available_backends
 from benchmark.models import RegisteredModel, Release, Response
+from medes_site.models import Job
 
 
 class TrainForm(forms.Form):
@@ -192,24 +194,23 @@ class RunOptionsForm(forms.Form):
     pipeline's (pipelines.DEFAULT_RUN: a short run that shows every step); empty optional fields (epochs, LoRA
     targets) keep the runner's defaults. Values the runner would refuse are refused here, before any step runs."""
 
-    max_steps = forms.IntegerField(label=_("max steps"), min_value=-1, max_value=10_000_000, initial=20,
+    max_steps = forms.IntegerField(label=_("max steps"), min_value=-1, max_value=10_000_000,
                                    help_text=_("Optimiser steps of each run; -1 trains for the epochs."))  # fmt: skip
     epochs = forms.FloatField(label=_("epochs"), min_value=0.01, max_value=1000, required=False, initial=1.0)
-    learning_rate = forms.FloatField(label=_("learning rate"), min_value=1e-9, max_value=1, initial=5e-4)
+    learning_rate = forms.FloatField(label=_("learning rate"), min_value=1e-9, max_value=1)
     batch_size = forms.IntegerField(label=_("batch size"), min_value=1, max_value=4096, initial=4)
     gradient_accumulation_steps = forms.IntegerField(label=_("gradient accumulation"), min_value=1, max_value=4096,
                                                      initial=1)  # fmt: skip
     max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=262_144, initial=1024)
     beta = forms.FloatField(label=_("DPO beta"), max_value=100, initial=0.1)
     loss_type = forms.ChoiceField(label=_("DPO loss"), initial="sigmoid")
-    lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=1024, initial=8)
+    lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=1024)
     lora_alpha = forms.IntegerField(label=_("LoRA alpha"), min_value=1, max_value=4096, initial=16)
     lora_dropout = forms.FloatField(label=_("LoRA dropout"), min_value=0.0, max_value=0.9, initial=0.05)
     target_modules = forms.CharField(label=_("LoRA targets"), required=False, max_length=500,
                                      help_text=_("Module names, comma-separated, or all-linear; empty: peft's "
                                                  "default for the architecture."))  # fmt: skip
-    save_steps = forms.IntegerField(label=_("checkpoint every N steps"), min_value=0, max_value=10_000_000,
-                                    initial=10)  # fmt: skip
+    save_steps = forms.IntegerField(label=_("checkpoint every N steps"), min_value=0, max_value=10_000_000)
     gradient_checkpointing = forms.BooleanField(label=_("gradient checkpointing"), required=False)
     bf16 = forms.BooleanField(label=_("bf16 (GPU only)"), required=False)
     processes = forms.IntegerField(label=_("processes (GPUs)"), min_value=1, max_value=64, initial=1)
@@ -268,10 +269,10 @@ class PolicyRunForm(RunOptionsForm):
     """One SFT or DPO run on a frozen dataset, started from the alignment data page."""
 
     stage = forms.ChoiceField(label=_("stage"), choices=[("sft", "SFT"), ("dpo", "DPO")])
-    dataset = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("frozen dataset"))
+    dataset = forms.ModelChoiceField(queryset=AlignmentDataset.objects.none(), label=_("frozen dataset"))
     base = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("base model (a local directory)"))
     start_from = forms.ModelChoiceField(
-        queryset=RegisteredModel.objects.none(), required=False, label=_("start from the adapter of"),
+        queryset=Job.objects.none(), required=False, label=_("start from the adapter of"),
         help_text=_("DPO usually starts from the SFT run of the same base."),
     )  # fmt: skip
     merge = forms.BooleanField(label=_("also save a merged model"), required=False)
@@ -284,8 +285,6 @@ class PolicyRunForm(RunOptionsForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from alignment.jobs import POLICY_JOB
-        from alignment.models import AlignmentDataset
-        from medes_site.models import Job
 
         super().__init__(*args, **kwargs)
         self.fields["dataset"].queryset = AlignmentDataset.objects.order_by("-pk")  # type: ignore[attr-defined]

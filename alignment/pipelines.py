@@ -147,7 +147,6 @@ def step_done(pipeline_id: int | None, job_id: int) -> None:
 def resume_after_review(pipeline: AlignPipeline, *, user: Any = None) -> AlignPipeline:
     """The reviewers have looked at the pairs: freeze the accepted ones and go on with SFT. Two presses at once
     continue it once; with no accepted pair yet it keeps waiting, saying so."""
-    from alignment.alignment_data import DataError, freeze
     from medes_site import audit
 
     with transaction.atomic():
@@ -156,14 +155,9 @@ def resume_after_review(pipeline: AlignPipeline, *, user: Any = None) -> AlignPi
             raise PipelineError(_("This pipeline is not waiting for a review."))
         if not PreferencePair.objects.filter(prompt__policy=locked.policy, status=ProposalStatus.ACCEPTED).exists():
             raise PipelineError(_("No pair is accepted yet: review the pairs first, then continue."))
-        try:
-            sft = freeze(f"align-{locked.pk}-sft", "sft", policy=locked.policy)
-            dpo = freeze(f"align-{locked.pk}-dpo", "dpo", policy=locked.policy)
-        except DataError as error:
-            raise PipelineError(str(error)) from None
-        AlignPipeline.objects.filter(pk=locked.pk).update(status=PipelineStatus.RUNNING,
-                                                          datasets={"sft": sft.pk, "dpo": dpo.pk})  # fmt: skip
-        audit.record("pipeline.continue", actor=user, obj=locked, details={"sft": sft.pk, "dpo": dpo.pk})
+        datasets = _frozen_datasets(locked)  # an error leaves it waiting
+        AlignPipeline.objects.filter(pk=locked.pk).update(status=PipelineStatus.RUNNING, datasets=datasets)
+        audit.record("pipeline.continue", actor=user, obj=locked, details=datasets)
         locked.refresh_from_db()
     _enqueue(locked, "sft", user=user)
     pipeline.refresh_from_db()
@@ -178,16 +172,24 @@ def _accept_and_freeze(pipeline: AlignPipeline) -> None:
 
 
 def _freeze(pipeline: AlignPipeline) -> None:
+    """Without the review gate: no pair to train on ends the pipeline."""
+    try:
+        datasets = _frozen_datasets(pipeline)
+    except PipelineError as error:
+        AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.FAILED, error=str(error))
+        raise
+    AlignPipeline.objects.filter(pk=pipeline.pk).update(datasets=datasets)
+    pipeline.refresh_from_db()
+
+
+def _frozen_datasets(pipeline: AlignPipeline) -> dict[str, int]:
+    """The policy's accepted pairs frozen as the pipeline's SFT and DPO datasets."""
     from alignment.alignment_data import DataError, freeze
 
     try:
-        sft = freeze(f"align-{pipeline.pk}-sft", "sft", policy=pipeline.policy)
-        dpo = freeze(f"align-{pipeline.pk}-dpo", "dpo", policy=pipeline.policy)
+        return {kind: freeze(f"align-{pipeline.pk}-{kind}", kind, policy=pipeline.policy).pk for kind in ("sft", "dpo")}
     except DataError as error:
-        AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.FAILED, error=str(error))
         raise PipelineError(str(error)) from None
-    AlignPipeline.objects.filter(pk=pipeline.pk).update(datasets={"sft": sft.pk, "dpo": dpo.pk})
-    pipeline.refresh_from_db()
 
 
 def _register_aligned(pipeline: AlignPipeline) -> None:

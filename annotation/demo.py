@@ -3,8 +3,9 @@
 - DONE: a closed campaign (k = 2) that two demo experts have labeled, every item agreed: the accepted labels
   the demo guardian is trained on (alignment's demo), so the guardian page, the labels export and the
   guardian's training data are not empty on a fresh install;
-- OPEN: an active campaign (k = 2) over the same answers for ``demo_annotator`` (and a second annotator) to
-  label, with ``demo_reviewer`` as its reviewer.
+- OPEN: an active campaign (k = 1) over the same answers for ``demo_annotator`` to label, with ``demo_reviewer``
+  as its reviewer: each label is accepted at once, so it reaches the guardian's next training (a new campaign
+  with k ≥ 2 and more annotators shows agreement and adjudication).
 
 The demo experts cannot sign in (their passwords are unusable): they only author the shipped labels. Their
 scores follow from how the answers were written: the careful model's answers keep every rule and cover every
@@ -75,7 +76,7 @@ def load(out: TextIO, **options: Any) -> None:
         added.append(DONE)
     if not Campaign.objects.filter(name=OPEN).exists():
         open_campaign = create_campaign(OPEN, release=release, models=models, user=owner, guideline=GUIDELINE,
-                                        overlap=2)  # fmt: skip
+                                        overlap=1)  # fmt: skip
         add_members(open_campaign, User.objects.filter(username="demo_annotator"), MemberRole.ANNOTATOR)
         add_members(open_campaign, User.objects.filter(username="demo_reviewer"), MemberRole.REVIEWER)
         change_status(open_campaign, "activate", owner)

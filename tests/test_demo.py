@@ -47,6 +47,7 @@ def test_load_demo_builds_a_labeled_benchmark_a_trained_guardian_and_a_local_pol
     assert accepted.count() == done.items.count() == 24
     assert all(a.scores["R1"] == (-1 if a.item.response.model == careless else 0) for a in accepted)
     assert open_campaign.members.filter(user__username="demo_annotator", role=MemberRole.ANNOTATOR).exists()
+    assert done.overlap == 2 and open_campaign.overlap == 1  # demo_annotator's labels are accepted as given
     assert not any(User.objects.get(username=name).has_usable_password() for name in EXPERTS)
     # the guardian: trained by the real job on those 24 labels, active
     version = GuardianVersion.objects.get()
