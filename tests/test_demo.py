@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -23,7 +24,10 @@ from medes_site.models import Job
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
 
-def test_load_demo_builds_a_labeled_benchmark_a_trained_guardian_and_a_local_policy_once(db: None) -> None:
+def test_load_demo_builds_a_labeled_benchmark_a_trained_guardian_and_a_local_policy_once(
+    db: None, settings: Any
+) -> None:
+    settings.MEDES_JOB_HEARTBEAT_SECONDS = 3600  # the training job's row lives in this test's transaction only
     out = io.StringIO()
     call_command("load_demo", stdout=out)
     log = out.getvalue()
