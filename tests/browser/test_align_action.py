@@ -54,6 +54,10 @@ def test_on_the_demo_data_the_admin_aligns_the_tiny_policy_and_the_leaderboard_c
     assert page.locator(".messagelist li.error").count() == 0 and f" {pipeline.pk} " in page.inner_text(".messagelist")
     assert pipeline.options["run"]["max_steps"] == 60 and pipeline.release == release
 
+    # the pipeline's page in the app follows it while it runs (htmx polling), without a reload
+    page.goto(f"{live_server.url}/alignment/pipelines/{pipeline.pk}/")
+    assert page.get_attribute("#pipeline-status", "data-status") == "running"
+
     def done() -> bool:
         pipeline.refresh_from_db()
         failed = [pk for pk in pipeline.jobs.values() if Job.objects.get(pk=pk).status == "failed"]
@@ -67,6 +71,9 @@ def test_on_the_demo_data_the_admin_aligns_the_tiny_policy_and_the_leaderboard_c
     # the demo policy gives the careless answers; trained on the pairs the guardian prefers, it gives fewer
     base_risk, aligned_risk = jobs["evaluate_base"].metrics["risk"], jobs["evaluate_aligned"].metrics["risk"]
     assert aligned_risk < base_risk, (base_risk, aligned_risk)
+    page.wait_for_selector("#pipeline-status[data-status=succeeded]", timeout=15_000)  # the last poll swapped it in
+    assert page.is_visible("[data-testid=aligned]") and page.is_visible("[data-testid=compare]")
+    assert page.get_attribute("#pipeline-status", "hx-trigger") is None  # polling has stopped
     # every step is visible as a job: on the pipeline's admin page, each linking to its job page
     page.goto(f"{live_server.url}/admin/alignment/alignpipeline/{pipeline.pk}/change/")
     for step, job in jobs.items():
