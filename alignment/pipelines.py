@@ -141,7 +141,7 @@ def step_done(pipeline_id: int | None, job_id: int) -> None:
         else:
             nxt = STEPS[STEPS.index(step) + 1]
         pipeline.refresh_from_db()
-        _enqueue(pipeline, nxt)  # the job row now; its message goes to the broker when this commits
+        _enqueue(pipeline, nxt, user=pipeline.created_by)  # its row now; its message goes out when this commits
 
 
 def resume_after_review(pipeline: AlignPipeline, *, user: Any = None) -> AlignPipeline:

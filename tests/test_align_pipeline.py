@@ -84,6 +84,8 @@ def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_it
     # (a JSON column need not keep key order: the job ids say in which order the steps ran)
     assert sorted(pipeline.jobs, key=pipeline.jobs.__getitem__) == list(pipelines.STEPS)
     assert all(Job.objects.get(pk=pk).status == JobStatus.SUCCEEDED for pk in pipeline.jobs.values())
+    # every step's job is the admin's, who started the pipeline (their job list shows them)
+    assert {Job.objects.get(pk=pk).triggered_by for pk in pipeline.jobs.values()} == {personas.admin}
     targeted = Job.objects.get(pk=pipeline.jobs["targeted"]).metrics
     pairs = Job.objects.get(pk=pipeline.jobs["pairs"]).metrics
     assert targeted["failures"] == 3 and pairs["pairs"] >= 1  # noise fails every case; the reference answer wins
