@@ -12,10 +12,8 @@ alignment.evaluation_metrics. The results are stored once, with everything that 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +24,8 @@ from alignment import services
 from alignment.evaluation_metrics import MEDES_LEADERBOARD_WEIGHTS, objective_metrics, subjective_metrics
 from alignment.models import EvaluationRun, EvaluationStatus, JudgeKind, Judgement
 from benchmark.models import ModelKind, RegisteredModel, Release, Response, Scenario, ScenarioKind
+from medes_site import outbound
+from medes_site.model_dirs import ModelPathError, checked_model_dir
 
 WEIGHTS: dict[str, dict[str, float] | None] = {"plain": None, "medes": MEDES_LEADERBOARD_WEIGHTS}
 N_BOOT = 1000
@@ -61,17 +61,34 @@ def answer_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def backend_for(model: RegisteredModel) -> Any:
-    """A greedy chat backend for a model that can be run; None for imported responses."""
-    from benchmark.generation import LocalHFBackend, OpenAICompatibleBackend
+    """A greedy chat backend for a model that can be run; None for imported responses. The row is checked again
+    as it is used (it may predate the rules, or a symlink may have changed): a directory outside the models roots,
+    or a key variable off the allow-list, is a GeneratorError and nothing is loaded, read or sent. The endpoint's
+    host is checked at each request (medes_site.outbound)."""
+    from benchmark.generation import GeneratorError, LocalHFBackend, OpenAICompatibleBackend
 
     tokens = settings.MEDES_GENERATOR_MAX_NEW_TOKENS
     if model.kind == ModelKind.HF_DIRECTORY:
-        return LocalHFBackend(Path(model.path), device=settings.MEDES_DEVICE, temperature=0.0, max_new_tokens=tokens)
+        try:
+            directory = checked_model_dir(model.path)
+        except ModelPathError as error:
+            raise GeneratorError(str(error)) from None
+        return LocalHFBackend(directory, device=settings.MEDES_DEVICE, temperature=0.0, max_new_tokens=tokens)
     if model.kind == ModelKind.OPENAI_ENDPOINT:
-        key = os.environ.get(model.api_key_env, "") if model.api_key_env else ""
-        return OpenAICompatibleBackend(base_url=model.base_url, model=model.model_id, api_key=key, temperature=0.0,
-                                       max_tokens=tokens, timeout=settings.MEDES_GENERATOR_TIMEOUT,
-                                       retries=settings.MEDES_GENERATOR_RETRIES)  # fmt: skip
+        try:
+            key = outbound.read_key(model.api_key_env)
+        except outbound.OutboundError as error:
+            raise GeneratorError(str(error)) from None
+        return OpenAICompatibleBackend(
+            base_url=model.base_url,
+            model=model.model_id,
+            api_key=key,
+            temperature=0.0,
+            max_tokens=tokens,
+            timeout=settings.MEDES_GENERATOR_TIMEOUT,
+            retries=settings.MEDES_GENERATOR_RETRIES,
+            policy=outbound.Policy.from_settings(),
+        )
     return None
 
 
@@ -109,8 +126,10 @@ def judge_missing(run: EvaluationRun, responses: list[Response], *, job_id: int 
     if run.guardian is not None:
         from alignment.jobs import device
         from alignment.training.guardian import load
+        from medes_site.model_dirs import checked_model_dir
 
-        guardian = load(services.version_dir(run.guardian), base_model=run.guardian.base_model, device=device())
+        base = str(checked_model_dir(run.guardian.base_model))  # a version's base is loaded only from a models root
+        guardian = load(services.version_dir(run.guardian), base_model=base, device=device())
         for batch in services.chunks(services.response_rows(todo)):
             services.store_guardian_judgements(run.guardian, guardian.predict(batch), job_id)
         return

@@ -9,13 +9,24 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from alignment.models import AlignmentDataset
+from alignment.models import AlignmentDataset, ProposalStatus
 from alignment.training.critic import FEEDBACK_KEYS
 from annotation.models import Campaign
 from annotation.schema import MEDES_RUBRIC
 from benchmark.generation import available_backends
 from benchmark.models import RegisteredModel, Release, Response
+from medes_site.model_dirs import ModelPathError, checked_config_file, checked_model_dir
 from medes_site.models import Job
+
+
+def _model_dir(path: str) -> str:
+    """A directory typed in a form, as typed, if it lies under a models root (the job checks it again as it
+    starts and as it loads the model)."""
+    try:
+        checked_model_dir(path)
+    except ModelPathError as error:
+        raise forms.ValidationError(str(error)) from None
+    return path.strip()
 
 
 class TrainForm(forms.Form):
@@ -34,6 +45,12 @@ class TrainForm(forms.Form):
     )  # fmt: skip
     critic_epochs = forms.FloatField(label=_("critic epochs"), min_value=0.1, max_value=100, initial=3, required=False)
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
+
+    def clean_base_model(self) -> str:
+        return _model_dir(self.cleaned_data["base_model"])
+
+    def clean_critic_base(self) -> str:
+        return _model_dir(self.cleaned_data["critic_base"]) if self.cleaned_data.get("critic_base") else ""
 
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -231,6 +248,15 @@ class RunOptionsForm(forms.Form):
             if name in self.fields:
                 self.fields[name].initial = value
 
+    def clean_accelerate_config(self) -> str:
+        path = self.cleaned_data["accelerate_config"].strip()
+        if path:
+            try:
+                checked_config_file(path)
+            except ModelPathError as error:
+                raise forms.ValidationError(str(error)) from None
+        return str(path)
+
     def clean_beta(self) -> float:
         beta = self.cleaned_data["beta"]
         if beta <= 0:
@@ -353,3 +379,12 @@ class StartPipelineForm(AlignForm):
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = _local_models()  # type: ignore[attr-defined]
         self.order_fields(self.field_order)
+
+
+class PairReviewForm(forms.Form):
+    """A reviewer's decision on a preference pair, and optionally the chosen answer as they edited it."""
+
+    decision = forms.ChoiceField(
+        label=_("decision"), choices=[(ProposalStatus.ACCEPTED, _("Accept")), (ProposalStatus.REJECTED, _("Reject"))]
+    )
+    chosen = forms.CharField(label=_("chosen answer"), required=False, max_length=20_000, strip=False)

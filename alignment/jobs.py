@@ -16,7 +16,9 @@ from django.utils.translation import gettext_lazy as _
 from alignment import services
 from alignment.models import GuardianVersion, JudgeKind, Judgement, VersionStatus
 from benchmark.models import Response
+from medes_site import files
 from medes_site.jobs import JobContext, JobError, job_kind
+from medes_site.model_dirs import ModelPathError, checked_config_file, checked_model_dir
 
 TRAIN_JOB = "alignment.train_guardian"
 JUDGE_JOB = "alignment.judge"
@@ -55,15 +57,25 @@ def _options(config: dict[str, Any], kinds: dict[str, type], prefix: str = "") -
     return options
 
 
+def model_dir(path: str) -> Path:
+    """A model directory someone named, resolved, if it lies under a models root (medes_site.model_dirs): checked
+    when a job is started and again when it loads the model. Outside a root nothing is looked at, not even
+    whether it exists."""
+    try:
+        return checked_model_dir(path)
+    except ModelPathError as error:
+        raise JobError(str(error)) from None
+
+
 def validate_train(config: dict[str, Any]) -> dict[str, Any]:
     base = str(config.get("base_model", "")).strip()
-    if not base or not (Path(base) / "config.json").is_file():
+    if not base or not (model_dir(base) / "config.json").is_file():
         raise JobError(_("Name a base model directory on this server (one with a config.json)."))
     options = _options(config, TRAIN_OPTIONS, prefix="")
     critic = str(config.get("critic_base") or "").strip()
     if not critic:
         return {"base_model": base, "options": options}
-    if not (Path(critic) / "config.json").is_file():
+    if not (model_dir(critic) / "config.json").is_file():
         raise JobError(_("The critic's base must be a causal language model directory (one with a config.json)."))
     return {"base_model": base, "options": options, "critic_base": critic,
             "critic_options": _options(config, CRITIC_OPTIONS, prefix="critic_")}  # fmt: skip
@@ -73,6 +85,9 @@ def validate_train(config: dict[str, Any]) -> dict[str, Any]:
 def run_training(ctx: JobContext) -> None:
     from alignment.training.guardian import GuardianConfig, run
 
+    model_dir(ctx.config["base_model"])  # checked again as it is loaded
+    if ctx.config.get("critic_base"):
+        model_dir(ctx.config["critic_base"])
     rows = list(services.training_rows())
     if len(rows) < 10:
         raise JobError(
@@ -174,6 +189,7 @@ def run_judging(ctx: JobContext) -> None:
         raise JobError(_("No guardian version is active: train one and promote it first."))
     from alignment.training.errors import CheckpointError
 
+    model_dir(version.base_model)  # the base it was trained on, loaded with it: under a models root too
     try:
         guardian = load(services.version_dir(version), base_model=version.base_model, device=device())
         critic = load_version_critic(version)
@@ -200,6 +216,7 @@ def load_version_critic(version: GuardianVersion) -> Any:
         return None
     from alignment.training.critic import load as load_critic
 
+    model_dir(version.critic["base_model"])
     return load_critic(services.critic_dir(version), base_model=version.critic["base_model"], device=device())
 
 
@@ -445,7 +462,7 @@ def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
     if dataset is None or dataset.kind != stage:
         raise JobError(_("Choose a frozen %(stage)s dataset.") % {"stage": stage.upper()})
     base = str(config.get("base_model", "")).strip()
-    if not base or not (Path(base) / "config.json").is_file():
+    if not base or not (model_dir(base) / "config.json").is_file():
         raise JobError(_("Name a base model directory on this server (one with a config.json)."))
     start = None
     if config.get("start_from"):  # a finished run whose adapter this one starts from (DPO after SFT)
@@ -465,9 +482,9 @@ def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
         processes = int(config.get("processes") or 1)
     except (TypeError, ValueError):
         raise JobError(_("processes must be a whole number.")) from None
-    accelerate_config = str(config.get("accelerate_config") or "")
-    if accelerate_config and not Path(accelerate_config).is_file():
-        raise JobError(_("The accelerate config file does not exist."))
+    accelerate_config = str(config.get("accelerate_config") or "").strip()
+    if accelerate_config:
+        config_file(accelerate_config)
     register_as = str(config.get("register_as") or "").strip()
     if register_as:  # the merged model, registered when the run succeeds, so that it can be evaluated
         from benchmark.models import RegisteredModel
@@ -481,9 +498,17 @@ def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
             "processes": processes, "accelerate_config": accelerate_config, **extra, **_pipeline(config)}  # fmt: skip
 
 
+def config_file(path: str) -> Path:
+    """An accelerate config file someone named: under a models root too (it says how the trainer is launched)."""
+    try:
+        return checked_config_file(path)
+    except ModelPathError as error:
+        raise JobError(str(error)) from None
+
+
 def run_dir(job_id: int) -> Path:
     """Where a policy run writes (the same for every attempt of a job, so a new attempt resumes)."""
-    return Path(settings.ARTIFACTS_ROOT) / "jobs" / str(job_id) / "run"
+    return files.artifact_path("jobs", job_id, "run")
 
 
 @job_kind(POLICY_JOB, label=_("Align a model: an SFT or DPO run"), queue="gpu", time_limit=7 * 24 * 3600,
@@ -499,11 +524,14 @@ def run_policy(ctx: JobContext) -> None:
     from alignment.training.policy import MANIFEST, launch_command, read_progress
 
     config = ctx.config
+    model_dir(config["base_model"])  # checked again as the run starts
+    if config.get("accelerate_config"):
+        config_file(config["accelerate_config"])
     dataset = AlignmentDataset.objects.get(pk=config["dataset"])
     out = run_dir(ctx.job_id)
     adapter = str(run_dir(config["start_from"]) / "adapter") if config.get("start_from") else None
     run_config = {"stage": config["stage"], "base_model": config["base_model"], "adapter": adapter,
-                  "data": str(services.artifacts_root() / dataset.path), "output_dir": str(out),
+                  "data": str(files.stored_path(dataset.path)), "output_dir": str(out),
                   "device": device(), **config["options"]}  # fmt: skip
     config_path, progress_path = ctx.artifacts_dir / "run-config.json", ctx.artifacts_dir / "progress.jsonl"
     config_path.write_text(json.dumps(run_config, ensure_ascii=False, indent=2), encoding="utf-8")

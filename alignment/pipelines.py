@@ -9,7 +9,6 @@ evaluate_aligned → done. The base policy must be a local model directory (its 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -17,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from alignment.models import AlignPipeline, PipelineStatus, PreferencePair, ProposalStatus
 from benchmark.models import ModelKind, RegisteredModel, Release
+from medes_site.model_dirs import ModelPathError, checked_model_dir
 
 STEPS = ("evaluate_base", "targeted", "pairs", "sft", "dpo", "evaluate_aligned")
 DEFAULT_RUN = {"max_steps": 20, "save_steps": 10, "logging_steps": 1, "learning_rate": 5e-4, "lora_r": 8}
@@ -36,7 +36,13 @@ def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *,
     from alignment import services
     from medes_site import audit
 
-    if policy.kind != ModelKind.HF_DIRECTORY or not (Path(policy.path) / "config.json").is_file():
+    if policy.kind != ModelKind.HF_DIRECTORY:
+        raise PipelineError(_("The policy must be a local model directory (its weights are what SFT and DPO train)."))
+    try:  # under a models root before anything looks at the directory (an old row may name any path)
+        directory = checked_model_dir(policy.path)
+    except ModelPathError as error:
+        raise PipelineError(str(error)) from None
+    if not (directory / "config.json").is_file():
         raise PipelineError(_("The policy must be a local model directory (its weights are what SFT and DPO train)."))
     if services.active_version() is None:
         raise PipelineError(_("No guardian version is active: train one and promote it first."))

@@ -53,6 +53,7 @@ def main() -> None:
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     with tempfile.TemporaryDirectory() as tmp:
         settings.ARTIFACTS_ROOT = str(Path(tmp) / "artifacts")
+        settings.MEDES_MODELS_ROOTS = [Path(tmp)]  # the tiny policy is built here
         settings.MEDES_DEVICE = "cpu"
         settings.MEDES_GENERATOR_MAX_NEW_TOKENS = 32
         try:

@@ -22,7 +22,17 @@ from benchmark.models import (
     Scene,
     Source,
 )  # fmt: skip
-from benchmark.responses import reread_answers
+from benchmark.responses import (
+    CONFIG_FIELDS,
+    RUNNABLE_KINDS,
+    ModelError,
+    check_may_register,
+    check_model_fields,
+    kinds_for_user,
+    may_register_runnable,
+    reread_answers,
+    visible_responses,
+)
 
 
 @admin.register(Source)
@@ -74,12 +84,68 @@ class ReleaseAdmin(admin.ModelAdmin[Release]):
 # --- model registry and responses (issue 3, item 10) ----------------------------------------------
 
 
+class RegisteredModelAdminForm(forms.ModelForm[RegisteredModel]):
+    """The admin's model form, held to the registry's rules (benchmark.responses): the kinds the user may register,
+    and the same checks of the directory, the URL and the key variable as the registry's own form."""
+
+    user: Any = None  # who saves; set per request by RegisteredModelAdmin.get_form
+
+    class Meta:
+        model = RegisteredModel
+        fields = ("name", "kind", "path", "base_url", "model_id", "api_key_env", "notes")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "kind" in self.fields:
+            self.fields["kind"].choices = kinds_for_user(self.user)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind"):
+            try:
+                check_may_register(self.user, data["kind"])
+                data.update(check_model_fields(data["kind"], **{name: data.get(name, "") for name in CONFIG_FIELDS}))
+            except ModelError as error:
+                self.add_error(None, str(error))
+        return data
+
+
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(admin.ModelAdmin[RegisteredModel]):
+    """Only ML engineers and administrators see or change where a model runs (its directory, URL and key
+    variable); other staff see and register models known from imported responses."""
+
+    form = RegisteredModelAdminForm
     list_display = ("name", "kind", "model_id", "created_by", "created_at")
     list_filter = ("kind",)
     search_fields = ("name", "model_id", "path", "base_url", "notes")
     readonly_fields = ("created_by", "created_at")
+
+    def get_form(self, request: Any, obj: RegisteredModel | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
+    def get_fields(self, request: Any, obj: RegisteredModel | None = None) -> Any:
+        fields = super().get_fields(request, obj)
+        return fields if may_register_runnable(request.user) else [f for f in fields if f not in CONFIG_FIELDS]
+
+    def get_list_display(self, request: Any) -> Any:
+        shown = super().get_list_display(request)
+        return shown if may_register_runnable(request.user) else [f for f in shown if f not in CONFIG_FIELDS]
+
+    def get_search_fields(self, request: Any) -> Any:
+        fields = super().get_search_fields(request)
+        return fields if may_register_runnable(request.user) else [f for f in fields if f not in CONFIG_FIELDS]
+
+    def has_change_permission(self, request: Any, obj: RegisteredModel | None = None) -> bool:
+        if obj is not None and obj.kind in RUNNABLE_KINDS and not may_register_runnable(request.user):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def save_model(self, request: Any, obj: RegisteredModel, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Response)
@@ -89,6 +155,10 @@ class ResponseAdmin(admin.ModelAdmin[Response]):
     search_fields = ("text", "origin_detail")
     raw_id_fields = ("scenario", "job")
     readonly_fields = ("choice", "extractable", "correct", "scenario_hash", "created_by", "created_at")
+
+    def get_queryset(self, request: Any) -> QuerySet[Response]:
+        return visible_responses(request.user, super().get_queryset(request))  # blind labeling
+
     actions = ("read_answers_again",)
 
     @admin.action(description=gettext_lazy("Read the answers again (after the extractor changed)"))

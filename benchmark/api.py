@@ -6,18 +6,21 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, permissions
+from rest_framework import generics, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from benchmark import exports
 from benchmark.models import Provision, RegisteredModel, Release, Response, Scenario, Source
+from benchmark.responses import may_register_runnable, responses_for_user
 from benchmark.scenarios import resolve_scene
 from benchmark.serializers import (
     ProvisionSerializer,
+    RegisteredModelConfigSerializer,
     RegisteredModelSerializer,
     ReleaseSerializer,
     ResponseFilterSerializer,
@@ -48,7 +51,8 @@ class ProvisionList(generics.ListAPIView):
     permission_classes = PERMISSIONS
 
     def get_queryset(self) -> QuerySet[Provision]:
-        return Provision.objects.filter(source=self.kwargs["pk"]).order_by("position")
+        source = get_object_or_404(Source, pk=self.kwargs["pk"])  # a missing source is 404, as its page is
+        return Provision.objects.filter(source=source).order_by("position")
 
 
 @extend_schema(parameters=[ScenarioFilterSerializer])
@@ -102,14 +106,24 @@ class ReleaseDownload(APIView):
 # --- model registry and responses (issue 3, items 10 and 11) --------------------------------------
 
 
-class ModelList(generics.ListAPIView):
-    serializer_class = RegisteredModelSerializer
+class ModelSerializerByRole(generics.GenericAPIView):
+    """Where a model runs (directory, endpoint, key variable) is shown to ML engineers and administrators only;
+    curators and reviewers get what the model is."""
+
+    swagger_fake_view = False  # drf-spectacular sets it on the view it builds the schema from
+
+    def get_serializer_class(self) -> type[serializers.ModelSerializer]:
+        if self.swagger_fake_view or may_register_runnable(self.request.user):
+            return RegisteredModelConfigSerializer  # the schema documents every field a reader may get
+        return RegisteredModelSerializer
+
+
+class ModelList(ModelSerializerByRole, generics.ListAPIView):
     permission_classes = PERMISSIONS
     queryset = RegisteredModel.objects.order_by("name")
 
 
-class ModelDetail(generics.RetrieveAPIView):
-    serializer_class = RegisteredModelSerializer
+class ModelDetail(ModelSerializerByRole, generics.RetrieveAPIView):
     permission_classes = PERMISSIONS
     queryset = RegisteredModel.objects.all()
 
@@ -123,7 +137,7 @@ class ResponseList(generics.ListAPIView):
         filters = ResponseFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)  # unknown values are a 400 naming the field
         data = filters.validated_data
-        queryset = Response.objects.select_related("model", "scenario__scene")
+        queryset = responses_for_user(self.request.user)  # blind labeling: none the caller is labeling
         if data.get("model"):
             name = data["model"]
             by_model = Q(model__name=name) | Q(model__pk=int(name)) if name.isdigit() else Q(model__name=name)
@@ -142,7 +156,9 @@ class ResponseList(generics.ListAPIView):
 class ResponseDetail(generics.RetrieveAPIView):
     serializer_class = ResponseSerializer
     permission_classes = PERMISSIONS
-    queryset = Response.objects.select_related("model", "scenario__scene")
+
+    def get_queryset(self) -> QuerySet[Response]:
+        return responses_for_user(self.request.user)
 
 
 urlpatterns = [

@@ -5,28 +5,51 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from benchmark.import_uploads import MAPPED, ImportOptions
 from benchmark.models import ImportFormat, RegisteredModel, ScenarioStatus, Scene
 from benchmark.response_imports import RESPONSE_FIELDS, SCENARIO_FIELDS, Mapping
-from benchmark.responses import ModelError, check_model_fields
+from benchmark.responses import (
+    CONFIG_FIELDS,
+    ModelError,
+    check_may_register,
+    check_model_fields,
+    kinds_for_user,
+    may_register_runnable,
+)
 
 
 class RegisteredModelForm(forms.ModelForm):
+    """Register a model. The kinds offered follow the user's role (``responses.kinds_for_user``): a curator
+    registers models known from imported responses only, and is not shown the fields of the other kinds."""
+
     class Meta:
         model = RegisteredModel
         fields: ClassVar[list[str]] = ["name", "kind", "path", "base_url", "model_id", "api_key_env", "notes"]
         widgets: ClassVar[dict[str, Any]] = {"notes": forms.Textarea(attrs={"rows": 3})}
 
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["kind"].choices = kinds_for_user(user)  # type: ignore[attr-defined]
+        if not may_register_runnable(user):
+            for name in CONFIG_FIELDS:
+                del self.fields[name]
+        else:
+            self.fields["api_key_env"].help_text = _(
+                "Name of the environment variable that holds the key, one named like %(allowed)s; the key itself is "
+                "never stored."
+            ) % {"allowed": ", ".join(settings.MEDES_MODEL_KEY_VARIABLES)}
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("kind"):
             try:
-                check_model_fields(
-                    data["kind"], path=data.get("path", "").strip(), base_url=data.get("base_url", "").strip(),
-                    model_id=data.get("model_id", "").strip(),
-                )  # fmt: skip
+                check_may_register(self.user, data["kind"])
+                stored = {name: data.get(name, "") for name in CONFIG_FIELDS}
+                data.update(check_model_fields(data["kind"], **stored))
             except ModelError as error:
                 self.add_error(None, str(error))
         return data

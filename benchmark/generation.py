@@ -16,8 +16,6 @@ import logging
 import re
 import string
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,8 @@ from benchmark.models import (
     Scene,
 )
 from benchmark.scenarios import ScenarioError, create_scenario, normalise_key, resolve_scene, validate
+from medes_site import outbound
+from medes_site.storable import storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,7 @@ def get_backend(name: str) -> Backend:
             api_key=settings.MEDES_GENERATOR_API_KEY, timeout=settings.MEDES_GENERATOR_TIMEOUT,
             retries=settings.MEDES_GENERATOR_RETRIES, temperature=settings.MEDES_GENERATOR_TEMPERATURE,
             max_tokens=settings.MEDES_GENERATOR_MAX_NEW_TOKENS,
+            policy=outbound.Policy.operator(settings.MEDES_GENERATOR_BASE_URL),  # the operator's own host
         )  # fmt: skip
     if name == "local":
         return LocalHFBackend(
@@ -141,8 +142,11 @@ def get_backend(name: str) -> Backend:
 
 @dataclass
 class OpenAICompatibleBackend:
-    """POST {base_url}/chat/completions. Transient failures (connection errors, timeouts, 429, 5xx) are
-    retried with a growing pause; anything else fails at once with the server's own message."""
+    """POST {base_url}/chat/completions through medes_site.outbound, under ``policy`` (None: the site's rules for
+    registered endpoints; ``get_backend`` passes the operator's, which trusts MEDES_GENERATOR_BASE_URL's host).
+    Transient failures (no HTTP reply, 429, 5xx) are retried with a growing pause; anything else fails at once.
+    The error says the status or that the endpoint could not be reached, never what the endpoint sent (that goes
+    to the server log): a job page shows nothing of a reply."""
 
     base_url: str
     model: str
@@ -153,6 +157,7 @@ class OpenAICompatibleBackend:
     max_tokens: int = 2048
     pause: float = 1.0
     name: str = "openai"
+    policy: outbound.Policy | None = None
 
     def __post_init__(self) -> None:
         if not self.base_url:
@@ -174,22 +179,18 @@ class OpenAICompatibleBackend:
             headers["Authorization"] = f"Bearer {self.api_key}"
         last = ""
         for attempt in range(1, self.retries + 1):
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only, checked in settings
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                    return _completion_text(response.read())
-            except urllib.error.HTTPError as error:
-                detail = error.read()[:300].decode("utf-8", "replace")
-                last = f"HTTP {error.code} from {url}: {detail}"
-                if error.code != 429 and error.code < 500:
+                reply = outbound.post_json(url, body, headers, timeout=self.timeout, policy=self.policy)
+            except outbound.OutboundError as error:
+                last = str(error)
+                if not error.transient:
                     raise GeneratorError(last) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-                reason = getattr(error, "reason", error)
-                last = f"cannot reach {url}: {reason}"
+            else:
+                return _completion_text(reply)
             if attempt < self.retries:
                 logger.warning("generator attempt %d of %d failed (%s); retrying", attempt, self.retries, last)
                 time.sleep(self.pause * attempt)
-        raise GeneratorError(f"Gave up after {self.retries} attempts: {last}")
+        raise GeneratorError(_("Gave up after %(n)d attempts: %(error)s") % {"n": self.retries, "error": last})
 
 
 def _completion_text(raw: bytes) -> str:
@@ -197,8 +198,9 @@ def _completion_text(raw: bytes) -> str:
         data = json.loads(raw)
         content = data["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise GeneratorError(f"The endpoint's reply is not a chat completion: {raw[:200]!r}") from None
-    return content if isinstance(content, str) else ""
+        logger.warning("an endpoint's reply is not a chat completion: %r", raw[:300])
+        raise GeneratorError(_("The endpoint's reply is not a chat completion.")) from None
+    return storable_text(content) if isinstance(content, str) else ""  # a model may write a NUL
 
 
 @dataclass
@@ -263,7 +265,8 @@ class LocalHFBackend:
                 **inputs, max_new_tokens=self.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
             )
         self.seed += 1  # the next provision samples differently, and a rerun repeats the same sequence
-        return str(tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+        text = str(tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+        return storable_text(text)  # a model may write a NUL, which the database cannot store
 
 
 # --- parsing model output --------------------------------------------------------------------------

@@ -8,19 +8,22 @@ it answered; a response whose answer cannot be read counts as wrong (as in ``sco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from benchmark.models import ModelKind, RegisteredModel, Response, ResponseOrigin, Scenario
-from medes_site import audit
+from medes_site import audit, outbound
+from medes_site.model_dirs import ModelPathError, checked_model_dir
 from medes_site.models import Job
+from medes_site.roles import Role, has_role
+from medes_site.storable import storable_text
 
 OBJECTIVE = Q(extractable__isnull=False)  # objective responses are the ones whose answer is read
 
@@ -29,22 +32,65 @@ class ModelError(ValueError):
     """The model cannot be registered as asked; the message says why."""
 
 
-def check_model_fields(kind: str, *, path: str, base_url: str, model_id: str) -> None:
-    """Each kind needs what it will be run with: a directory, or an endpoint and the model it serves."""
+# Kinds that point the workers at something: a directory they load, a URL they call with a key. Only ML engineers
+# (and administrators, who hold every role) register or edit them; curators register models known from imports.
+RUNNABLE_KINDS = (ModelKind.HF_DIRECTORY, ModelKind.OPENAI_ENDPOINT)
+CONFIG_FIELDS = ("path", "base_url", "model_id", "api_key_env")  # where a model runs: shown to those users only
+
+
+def may_register_runnable(user: User | AbstractBaseUser | AnonymousUser) -> bool:
+    return has_role(user, Role.ML_ENGINEER)
+
+
+def kinds_for_user(user: User | AbstractBaseUser | AnonymousUser) -> list[tuple[str, str]]:
+    """The kinds of model ``user`` may register, as form choices."""
+    kinds = ModelKind if may_register_runnable(user) else [ModelKind.IMPORTED]
+    return [(kind.value, str(kind.label)) for kind in kinds]
+
+
+def check_may_register(user: User | AbstractBaseUser | AnonymousUser | None, kind: str) -> None:
+    """Refuse a user who may not register (or edit) a model of this kind. ``None`` is the server itself: a job
+    registering the model it wrote, the demo, an import; the paths and URLs it gives are checked all the same."""
+    if user is not None and kind in RUNNABLE_KINDS and not may_register_runnable(user):
+        raise ModelError(
+            _(
+                "Only ML engineers and administrators register local model directories and endpoints; a model "
+                "known from imported responses needs neither."
+            )
+        )
+
+
+def check_model_fields(kind: str, *, path: str, base_url: str, model_id: str, api_key_env: str = "") -> dict[str, str]:
+    """Each kind needs what it will be run with: a directory under a models root, or an endpoint the workers may
+    call (medes_site.outbound) and the model it serves, with its key in an allowed variable. Returns the fields to
+    store: those another kind would use are emptied, so a row never carries a URL or a variable it does not use."""
+    fields = {"path": "", "base_url": "", "model_id": "", "api_key_env": ""}
+    path, base_url, model_id, api_key_env = path.strip(), base_url.strip(), model_id.strip(), api_key_env.strip()
     if kind == ModelKind.HF_DIRECTORY:
         if not path:
             raise ModelError(_("A local model needs the directory it is loaded from."))
         posix = PurePosixPath(path)
         if not posix.is_absolute() or ".." in posix.parts:
             raise ModelError(_("Give the directory as an absolute path without “..”."))
+        try:
+            checked_model_dir(path)
+        except ModelPathError as error:
+            raise ModelError(str(error)) from None
+        fields["path"] = path
     elif kind == ModelKind.OPENAI_ENDPOINT:
         if not base_url or not model_id:
             raise ModelError(_("An endpoint needs its base URL and the id of the model it serves."))
-        url = urlsplit(base_url)  # hosts such as http://vllm:8000/v1 have no domain: URLValidator would refuse them
-        if url.scheme not in {"http", "https"} or not url.hostname:
-            raise ModelError(_("The base URL starts with http:// or https:// and names a host."))
+        try:
+            outbound.check_url(base_url)
+        except outbound.OutboundError as error:
+            raise ModelError(str(error)) from None
+        refusal = outbound.key_variable_refusal(api_key_env) if api_key_env else None
+        if refusal is not None:
+            raise ModelError(refusal)
+        fields.update(base_url=base_url, model_id=model_id, api_key_env=api_key_env)
     elif kind != ModelKind.IMPORTED:
         raise ModelError(_("Unknown kind of model."))
+    return fields
 
 
 @transaction.atomic
@@ -52,16 +98,15 @@ def register_model(
     *, name: str, kind: str, path: str = "", base_url: str = "", model_id: str = "", api_key_env: str = "",
     notes: str = "", user: User | None = None,
 ) -> RegisteredModel:  # fmt: skip
+    """Register a model; ``user`` is who asks (None: the server itself, see ``check_may_register``)."""
     name = name.strip()
     if not name:
         raise ModelError(_("A model needs a name."))
+    check_may_register(user, kind)
     if RegisteredModel.objects.filter(name=name).exists():
         raise ModelError(_("A model named %(name)s is already registered.") % {"name": name})
-    check_model_fields(kind, path=path.strip(), base_url=base_url.strip(), model_id=model_id.strip())
-    model = RegisteredModel.objects.create(
-        name=name, kind=kind, path=path.strip(), base_url=base_url.strip(), model_id=model_id.strip(),
-        api_key_env=api_key_env.strip(), notes=notes, created_by=user,
-    )  # fmt: skip
+    fields = check_model_fields(kind, path=path, base_url=base_url, model_id=model_id, api_key_env=api_key_env)
+    model = RegisteredModel.objects.create(name=name, kind=kind, notes=notes, created_by=user, **fields)
     audit.record("model.register", actor=user, obj=model, details={"kind": kind})
     return model
 
@@ -71,8 +116,20 @@ def models_for_user(user: User) -> QuerySet[RegisteredModel]:
     return RegisteredModel.objects.all()
 
 
-def responses_for_user(user: User) -> QuerySet[Response]:
-    return Response.objects.select_related("model", "scenario", "scenario__scene")
+# Rules that hide responses from a user (annotation registers blind labeling here: an answer being labeled in a
+# campaign the user annotates in, and so the model that wrote it, stays hidden from them on every response page,
+# the API and the admin). benchmark cannot import annotation, so the rule comes to it, as DATASHEET_SECTIONS do.
+RESPONSE_FILTERS: list[Callable[[Any, QuerySet[Response]], QuerySet[Response]]] = []
+
+
+def visible_responses(user: Any, queryset: QuerySet[Response]) -> QuerySet[Response]:
+    for rule in RESPONSE_FILTERS:
+        queryset = rule(user, queryset)
+    return queryset
+
+
+def responses_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Response]:
+    return visible_responses(user, Response.objects.select_related("model", "scenario", "scenario__scene"))
 
 
 @dataclass(frozen=True)
@@ -154,7 +211,7 @@ def store_response(
         return existing, False
     response = Response(
         model=model, scenario=scenario, scenario_version=scenario.version, scenario_hash=scenario.content_hash,
-        answer_key=scenario.key, text=text, origin=origin, origin_detail=origin_detail[:255], job=job,
+        answer_key=scenario.key, text=storable_text(text), origin=origin, origin_detail=origin_detail[:255], job=job,
         created_by=user,
     )  # fmt: skip
     try:

@@ -68,6 +68,17 @@ class ScenarioFilterSerializer(serializers.Serializer):
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
+    """A model as every API reader sees it: what it is, not where it runs."""
+
+    class Meta:
+        model = RegisteredModel
+        fields: ClassVar[list[str]] = ["id", "name", "kind", "notes", "created_at"]
+        read_only_fields = fields
+
+
+class RegisteredModelConfigSerializer(serializers.ModelSerializer):
+    """A model with where it runs (its directory, endpoint and key variable): for ML engineers and administrators."""
+
     class Meta:
         model = RegisteredModel
         fields: ClassVar[list[str]] = [

@@ -21,6 +21,7 @@ from benchmark.response_imports import guess_mapping, preview, report_as_dict
 from benchmark.responses import (
     ModelError,
     accuracy,
+    may_register_runnable,
     model_summary,
     models_for_user,
     register_model,
@@ -66,7 +67,8 @@ def model_list(request: AuthedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @role_required(*MODEL_ROLES)
 def model_add(request: AuthedRequest) -> HttpResponse:
-    form = RegisteredModelForm(request.POST or None)
+    form = RegisteredModelForm(request.POST or None, user=request.user)
+    context = {"form": form, "may_register_runnable": may_register_runnable(request.user)}
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -76,8 +78,8 @@ def model_add(request: AuthedRequest) -> HttpResponse:
             else:
                 messages.success(request, _("Registered %(name)s.") % {"name": model.name})
                 return redirect("benchmark:model", pk=model.pk)
-        return render(request, "benchmark/model_add.html", {"form": form}, status=400)
-    return render(request, "benchmark/model_add.html", {"form": form})
+        return render(request, "benchmark/model_add.html", context, status=400)
+    return render(request, "benchmark/model_add.html", context)
 
 
 @require_GET
@@ -86,7 +88,8 @@ def model_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     model = get_model_for_user(request, pk)
     form = ModelResponsesFilterForm(request.GET)
     if not form.is_valid():
-        return render(request, "benchmark/model_detail.html", {"model": model, "form": form, "page": None}, status=400)
+        context = {"model": model, "form": form, "page": None, "may_see_config": may_register_runnable(request.user)}
+        return render(request, "benchmark/model_detail.html", context, status=400)
     responses = responses_for_user(request.user).filter(model=model)
     unreadable = (
         Response.objects.filter(model=model, extractable=False)
@@ -95,7 +98,7 @@ def model_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     )
     context = {
         "model": model, "form": form, "total": responses.count(), "overall": accuracy(responses),
-        "by_scene": scene_accuracy(responses),
+        "by_scene": scene_accuracy(responses), "may_see_config": may_register_runnable(request.user),
         **paginate(request, unreadable.order_by("pk"), form.cleaned_data["page"], UNREADABLE_PER_PAGE),
     }  # fmt: skip
     template = "benchmark/model_detail.html#unreadable" if request.htmx else "benchmark/model_detail.html"

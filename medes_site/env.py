@@ -6,7 +6,9 @@ operator can act on instead of a traceback deep inside Django.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 import sys
 import zoneinfo
@@ -25,6 +27,12 @@ FALSE = {"0", "false", "no", "off", ""}
 INSECURE_KEY_PREFIX = "django-insecure"
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_UNIQUE = 5
+# an environment variable's name, or an fnmatch pattern of names
+VARIABLE_PATTERN = re.compile(r"[A-Za-z0-9_*?]{1,100}")
+# a host name (labels of letters, digits, hyphens and underscores, as Docker's service names have), or *. and one
+HOST_PATTERN = re.compile(
+    r"(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?){0,126}"
+)
 
 
 class Env:
@@ -92,6 +100,51 @@ class Env:
         if not items:
             raise ImproperlyConfigured(f"{name} is set but empty; give a comma-separated list.")
         return items
+
+    def read_variable_names(self, name: str, default: list[str]) -> list[str]:
+        """Environment-variable names or fnmatch patterns of them (``MEDES_MODEL_KEY_*``), comma-separated."""
+        names = self.read_list(name, default)
+        for entry in names:
+            if not VARIABLE_PATTERN.fullmatch(entry):
+                raise ImproperlyConfigured(
+                    f"{name}={entry!r} is not a variable name or a pattern such as MEDES_MODEL_KEY_* "
+                    "(letters, digits, _, and the wildcards * and ?)."
+                )
+        return names
+
+    def read_hosts(self, name: str, default: list[str]) -> list[str]:
+        """Host names, ``*.suffix`` wildcards, IP addresses and networks (CIDR), comma-separated; empty: none."""
+        value = self._raw(name)
+        if value is None:
+            return default
+        hosts = [item.strip().lower().rstrip(".") for item in value.split(",") if item.strip()]
+        for entry in hosts:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+                continue
+            except ValueError:
+                pass
+            if not HOST_PATTERN.fullmatch(entry):
+                raise ImproperlyConfigured(
+                    f"{name}={entry!r} is not a host name, a *.suffix wildcard, an IP address or a network "
+                    "such as 10.0.0.0/8."
+                )
+        return hosts
+
+    def read_paths(self, name: str, default: list[Path]) -> list[Path]:
+        """Absolute directories, comma-separated (they need not exist yet)."""
+        value = self._raw(name)
+        if value is None:
+            return default
+        paths = [Path(item.strip()).expanduser() for item in value.split(",") if item.strip()]
+        if not paths:
+            raise ImproperlyConfigured(f"{name} is set but empty; give a comma-separated list of absolute paths.")
+        for path in paths:
+            if not path.is_absolute():
+                raise ImproperlyConfigured(f"{name}={str(path)!r} must be an absolute path.")
+            if path.exists() and not path.is_dir():
+                raise ImproperlyConfigured(f"{name}={str(path)!r} exists and is not a directory.")
+        return paths
 
     def read_choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.read_str(name, default)

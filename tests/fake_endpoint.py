@@ -15,24 +15,27 @@ import pytest
 
 class FakeEndpoint:
     """An OpenAI-compatible /v1/chat/completions on localhost that replies from a queue of canned
-    (status, body) pairs and remembers every request it got."""
+    (status, body, extra headers) and remembers every request it got (with its Authorization and Host headers)."""
 
     def __init__(self) -> None:
-        self.replies: deque[tuple[int, Any]] = deque()
+        self.replies: deque[tuple[int, Any, dict[str, str]]] = deque()
         self.requests: list[dict[str, Any]] = []
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
-                status, reply = endpoint.replies.popleft() if endpoint.replies else (500, "no reply queued")
+                seen = {"path": self.path, "auth": self.headers.get("Authorization"), "host": self.headers.get("Host")}
+                endpoint.requests.append({**seen, **body})
+                status, reply, headers = endpoint.replies.popleft() if endpoint.replies else (500, "no reply", {})
                 if isinstance(reply, str) and status == 200:
                     reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]}
                 data = json.dumps(reply, ensure_ascii=False).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -44,8 +47,8 @@ class FakeEndpoint:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def reply(self, content: Any, status: int = 200) -> None:
-        self.replies.append((status, content))
+    def reply(self, content: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.replies.append((status, content, headers or {}))
 
     def close(self) -> None:
         self.server.shutdown()

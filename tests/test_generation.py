@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -245,19 +245,23 @@ def test_transient_endpoint_errors_are_retried_and_a_refusal_fails_clearly(
     assert len(endpoint.requests) == 2
 
     endpoint.reply({"error": {"message": "invalid api key"}}, status=401)
-    with pytest.raises(GeneratorError, match=r"HTTP 401.*invalid api key"):
+    with translation.override("en"), pytest.raises(GeneratorError, match="HTTP 401 from the endpoint") as refused:
         backend.chat([{"role": "user", "content": "题"}])
+    assert "invalid api key" not in str(refused.value)  # the status, never what the endpoint wrote
     assert len(endpoint.requests) == 3  # a 401 is not retried
 
     endpoint.reply({"unexpected": True})
-    with pytest.raises(GeneratorError, match="not a chat completion"):
+    with translation.override("en"), pytest.raises(GeneratorError, match="not a chat completion") as unreadable:
         backend.chat([{"role": "user", "content": "题"}])
+    assert "unexpected" not in str(unreadable.value)
 
     job = start(personas.curator, provisions[:1])
     endpoint.reply({"error": "bad key"}, status=403)
-    assert jobs.execute_job(job.pk) == JobStatus.FAILED
+    with translation.override("en"):
+        assert jobs.execute_job(job.pk) == JobStatus.FAILED
     job.refresh_from_db()
     assert "GeneratorError: HTTP 403" in job.error and not Scenario.objects.exists()
+    assert "bad key" not in job.error and "bad key" not in job.log_tail
 
 
 def test_an_unreachable_endpoint_fails_after_its_retries(settings: Any) -> None:
@@ -265,7 +269,7 @@ def test_an_unreachable_endpoint_fails_after_its_retries(settings: Any) -> None:
     settings.MEDES_GENERATOR_MODEL = "m"
     backend = generation.get_backend("openai")
     backend.pause = 0.01  # type: ignore[attr-defined]
-    with pytest.raises(GeneratorError, match="Gave up after 3 attempts: cannot reach"):
+    with translation.override("en"), pytest.raises(GeneratorError, match="Gave up after 3 attempts: cannot reach"):
         backend.chat([{"role": "user", "content": "题"}])
 
 
@@ -374,13 +378,21 @@ def test_cancel_is_respected_between_provisions(
                   for n in range(1, 4)]  # fmt: skip
     endpoint.reply(fenced(GOOD_ITEM))
     endpoint.reply(fenced({**GOOD_ITEM, "stem": "第二道题：医生应当如何处理器官买卖？"}))
-    real_chat = generation.OpenAICompatibleBackend.chat
+    real_chat, real_beat = generation.OpenAICompatibleBackend.chat, jobs.JobContext._beat
+    noticed = threading.Event()
+
+    def beat(ctx: jobs.JobContext) -> None:
+        real_beat(ctx)
+        if ctx._cancel.is_set():
+            noticed.set()
 
     def chat_then_cancel(self: Any, messages: Any) -> str:
         text = real_chat(self, messages)
         Job.objects.filter(kind="benchmark.generate_scenarios").update(cancel_requested=True)  # the Cancel button
-        time.sleep(1.6)  # the heartbeat thread notices it
+        assert noticed.wait(timeout=120), "the heartbeat thread never noticed the cancel"  # a failure bound only
         return text
+
+    monkeypatch.setattr(jobs.JobContext, "_beat", beat)
 
     monkeypatch.setattr(generation.OpenAICompatibleBackend, "chat", chat_then_cancel)
     job = start(None, provisions)

@@ -53,7 +53,8 @@ def test_quality_needs_four_allowed_scores() -> None:
 
 
 @pytest.fixture
-def endpoint() -> Iterator[FakeEndpoint]:
+def endpoint(settings: Any) -> Iterator[FakeEndpoint]:
+    settings.MEDES_ENDPOINT_HOSTS = ["127.0.0.1"]  # the fake endpoint is on this machine: allowed for these tests
     server = FakeEndpoint()
     yield server
     server.close()

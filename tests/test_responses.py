@@ -65,7 +65,8 @@ def row(stem: str, key: str, response: str, **extra: str) -> dict[str, str]:
 
 
 @translation.override("en")
-def test_each_kind_of_model_needs_what_it_runs_with(personas: Personas) -> None:
+def test_each_kind_of_model_needs_what_it_runs_with(personas: Personas, settings: Any) -> None:
+    settings.MEDES_MODELS_ROOTS = [Path("/models")]  # the models folder of this deployment
     with pytest.raises(ModelError, match="directory"):
         register_model(name="qwen", kind=ModelKind.HF_DIRECTORY)
     with pytest.raises(ModelError, match="absolute path"):
@@ -79,7 +80,10 @@ def test_each_kind_of_model_needs_what_it_runs_with(personas: Personas) -> None:
         register_model(name="qwen", kind=ModelKind.IMPORTED)
 
 
-def test_ml_engineer_registers_an_endpoint_model_and_sees_its_page(personas: Personas, client_as: Any) -> None:
+def test_ml_engineer_registers_an_endpoint_model_and_sees_its_page(
+    personas: Personas, client_as: Any, settings: Any
+) -> None:
+    settings.MEDES_MODEL_KEY_VARIABLES = ["VLLM_KEY"]  # the administrator allowed this key variable
     client = client_as(personas.ml_engineer)
     data = {"name": "Qwen2.5-7B", "kind": "openai_endpoint", "base_url": "http://vllm:8000/v1",
             "model_id": "qwen2.5-7b-instruct", "api_key_env": "VLLM_KEY", "notes": ""}  # fmt: skip
@@ -92,7 +96,7 @@ def test_ml_engineer_registers_an_endpoint_model_and_sees_its_page(personas: Per
 
 
 def test_a_bad_model_form_is_400_and_keeps_what_was_typed(personas: Personas, client_as: Any) -> None:
-    client = client_as(personas.curator)
+    client = client_as(personas.ml_engineer)  # who registers local directories
     response = client.post(reverse("benchmark:model_add"), {"name": "local", "kind": "hf_directory", "path": ""})
     assert response.status_code == 400
     assert "needs the directory" in response.content.decode() or "需要" in response.content.decode()
@@ -327,7 +331,8 @@ def test_home_pages_show_the_models_panel(personas: Personas, client_as: Any) ->
     assert reverse("benchmark:imports") in curator
 
 
-def test_a_generated_response_is_stored_once_per_scenario_version(personas: Personas) -> None:
+def test_a_generated_response_is_stored_once_per_scenario_version(personas: Personas, settings: Any) -> None:
+    settings.MEDES_MODELS_ROOTS = [Path("/models")]
     scene = resolve_scene("器官移植")
     scenario, _ = create_scenario(kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B",
                                   scene=scene, origin="expert")  # fmt: skip
