@@ -19,7 +19,6 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -38,6 +37,7 @@ from alignment.models import (
     TargetedPrompt,
 )
 from benchmark.models import RegisteredModel, ScenarioKind
+from medes_site import files
 
 LOW_QUALITY = 0.5
 
@@ -209,9 +209,12 @@ def dataset_rows(pairs: Iterable[PreferencePair], kind: str) -> list[dict[str, A
 
 def freeze(name: str, kind: str, *, user: Any = None, policy: RegisteredModel | None = None) -> AlignmentDataset:
     """The accepted pairs, in pair order, as one JSONL file in TRL's format, hashed; never changed after."""
-    name = name.strip()
-    if not name:
-        raise DataError(_("A dataset needs a name."))
+    if kind not in DatasetKind.values:
+        raise DataError(_("A dataset is sft or dpo."))
+    try:
+        name = files.check_name(name)  # also the downloaded file's name
+    except ValueError as error:
+        raise DataError(str(error)) from None
     if AlignmentDataset.objects.filter(name=name).exists():
         raise DataError(_("There is already a dataset named %(name)s; datasets never change.") % {"name": name})
     accepted = PreferencePair.objects.filter(status=ProposalStatus.ACCEPTED)
@@ -221,8 +224,8 @@ def freeze(name: str, kind: str, *, user: Any = None, policy: RegisteredModel | 
     if not pairs:
         raise DataError(_("No accepted pair to freeze: review the proposed pairs first."))
     data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in dataset_rows(pairs, kind))
-    relative = Path("datasets") / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}-{kind}.jsonl"
-    path = services.artifacts_root() / relative
+    path = files.artifact_path("datasets", f"{hashlib.sha256(name.encode()).hexdigest()[:16]}-{kind}.jsonl")
+    relative = files.relative_to_root(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(data, encoding="utf-8")
     with transaction.atomic():

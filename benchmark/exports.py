@@ -3,7 +3,9 @@
 A published release never changes, so each export is a pure function of it: JSONL, CSV and the datasheet are
 the same bytes every time; Parquet and the Hugging Face ``datasets`` directory carry the same items, and
 reading any export back gives the items whose canonical JSONL has the release's checksum (``read_items``).
-The MedES CSV keeps only ``scene, query, reference, type``; it round-trips through the MedES importer.
+The MedES CSV keeps only ``scene, query, reference, type``; it round-trips through the MedES importer, byte for
+byte, so its cells are not escaped for spreadsheets: "MedES CSV for spreadsheets" (``csv_excel``) is the same
+rows with every cell a spreadsheet would run as a formula escaped (``medes_site.spreadsheet``).
 """
 
 from __future__ import annotations
@@ -20,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.http import FileResponse, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from benchmark.models import Release
 from benchmark.releases import canonical_jsonl, datasheet, medes_csv, release_items
+from medes_site import files
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,6 +48,7 @@ class ExportFormat:
     extension: str  # of the downloaded file
     content_type: str
     directory: bool = False  # written as a folder; downloaded as a zip of it
+    stem_suffix: str = ""  # told apart from another format with the same extension in the downloaded file's name
 
 
 FORMATS: dict[str, ExportFormat] = {
@@ -54,13 +56,17 @@ FORMATS: dict[str, ExportFormat] = {
     for f in (
         ExportFormat("jsonl", gettext_lazy("Canonical JSONL"), "jsonl", "application/x-ndjson"),
         ExportFormat("csv", gettext_lazy("MedES CSV"), "csv", "text/csv"),
+        # the same rows with formula-like cells escaped, to open in a spreadsheet (the MedES CSV is byte-exact)
+        ExportFormat(
+            "csv_excel", gettext_lazy("MedES CSV for spreadsheets"), "csv", "text/csv", stem_suffix="-spreadsheet"
+        ),
         ExportFormat("parquet", gettext_lazy("Parquet"), "parquet", "application/vnd.apache.parquet"),
         ExportFormat("hf", gettext_lazy("Hugging Face datasets"), "zip", "application/zip", directory=True),
         ExportFormat("datasheet", gettext_lazy("Datasheet"), "md", "text/markdown"),
     )
 }
 # Small enough to answer in the request; the others are prepared by a job.
-INLINE_FORMATS = frozenset({"jsonl", "csv", "datasheet"})
+INLINE_FORMATS = frozenset({"jsonl", "csv", "csv_excel", "datasheet"})
 # Read back to the full items (the CSV keeps only part of each; the datasheet is a summary).
 READABLE_FORMATS = frozenset({"jsonl", "parquet", "hf"})
 
@@ -94,6 +100,8 @@ def export_bytes(release: Release, fmt: str) -> bytes:
         return canonical_jsonl(items)
     if fmt == "csv":
         return medes_csv(items)
+    if fmt == "csv_excel":
+        return medes_csv(items, for_spreadsheets=True)
     buffer = io.BytesIO()
     _write_parquet(items, buffer)
     return buffer.getvalue()
@@ -112,9 +120,10 @@ def write_export(release: Release, fmt: str, out: Path) -> Path:
 
 
 def download_path(release: Release, fmt: str) -> Path:
-    """Where the prepared download of a release lives: one per release and format, since neither changes."""
+    """Where the prepared download of a release lives: one per release and format, since neither changes.
+    Named by ids only: the release's name is the downloaded file's name, never a part of a path."""
     spec = get_format(fmt)
-    return Path(settings.ARTIFACTS_ROOT) / "releases" / str(release.pk) / f"{release.name}.{spec.extension}"
+    return files.artifact_path("releases", release.pk, f"release-{spec.name}.{spec.extension}")
 
 
 def prepare_download(release: Release, fmt: str) -> Path:
@@ -130,28 +139,27 @@ def prepare_download(release: Release, fmt: str) -> Path:
 def download_response(release: Release, fmt: str) -> HttpResponseBase | None:
     """The attachment for a download link (web or API); ``None`` while a job-prepared format is not ready."""
     spec = get_format(fmt)
-    filename = f"{release.name}.{spec.extension}"
-    response: HttpResponseBase
+    stem = files.safe_filename(release.name, fallback=f"release-{release.pk}")
+    filename = f"{stem}{spec.stem_suffix}.{spec.extension}"
     if fmt in INLINE_FORMATS:
-        response = HttpResponse(export_bytes(release, fmt), content_type=f"{spec.content_type}; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    else:
-        path = download_path(release, fmt)
-        if not path.exists():
-            return None
-        response = FileResponse(path.open("rb"), as_attachment=True, filename=filename, content_type=spec.content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+        content_type = f"{spec.content_type}; charset=utf-8"
+        return files.attachment(export_bytes(release, fmt), filename, content_type=content_type)
+    path = download_path(release, fmt)
+    if not path.exists():
+        return None
+    return files.attachment(path, filename, content_type=spec.content_type)
 
 
 def write_download(release: Release, fmt: str, folder: Path) -> Path:
     """The file a browser downloads: the export itself, or for a folder format a zip of it."""
     spec = get_format(fmt)
-    target = folder / f"{release.name}.{spec.extension}"
+    # named after the release, made safe as a file name (and the zip's top folder too: it is unpacked as it is)
+    stem = files.safe_filename(release.name, fallback=f"release-{release.pk}")
+    target = folder / f"{stem}{spec.stem_suffix}.{spec.extension}"
     if not spec.directory:
         return write_export(release, fmt, target)
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        tree = write_export(release, fmt, Path(scratch) / release.name)
+        tree = write_export(release, fmt, Path(scratch) / stem)
         zip_tree(tree, target)
     return target
 
@@ -195,13 +203,16 @@ def _write_parquet(items: list[dict[str, Any]], where: Any) -> None:
 
 
 def _write_hf(items: list[dict[str, Any]], out: Path) -> None:
-    """A ``datasets.DatasetDict`` with the release's ``dev`` and ``test`` splits (``load_from_disk`` reads it)."""
+    """A ``datasets.DatasetDict`` with the release's ``dev`` and ``test`` splits (``load_from_disk`` reads it); an
+    empty split is left out."""
     from datasets import Dataset, DatasetDict, disable_progress_bars
 
     disable_progress_bars()  # they would fill the worker's log
     table = _table(items)
     splits = table.column("split").to_pylist()
-    parts = {name: Dataset(table.take([n for n, s in enumerate(splits) if s == name])) for name in ("dev", "test")}
+    rows = {name: [n for n, s in enumerate(splits) if s == name] for name in ("dev", "test")}
+    # a split with no items (a very small release) is left out: datasets can write an empty split but not read it back
+    parts = {name: Dataset(table.take(indices)) for name, indices in rows.items() if indices}
     DatasetDict(parts).save_to_disk(str(out))
 
 

@@ -17,7 +17,8 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from benchmark.models import Provision, Release, ReleaseItem, Scenario, ScenarioKind, ScenarioStatus
-from medes_site import audit
+from medes_site import audit, files
+from medes_site.spreadsheet import safe_cell
 
 LICENCE = "Research use; see the datasheet of each release for the sources' terms."
 
@@ -60,9 +61,10 @@ def _split(items: list[dict[str, Any]], test_fraction: float, seed: str) -> dict
 
 @transaction.atomic
 def publish_release(name: str, *, user: User | None = None, test_fraction: float = 0.5, notes: str = "") -> Release:
-    name = name.strip()
-    if not name:
-        raise ReleaseError(_("A release needs a name."))
+    try:
+        name = files.check_name(name)  # the name of every download of the release
+    except ValueError as error:
+        raise ReleaseError(str(error)) from None
     if Release.objects.filter(name=name).exists():
         raise ReleaseError(_("There is already a release named %(name)s; releases never change.") % {"name": name})
     if not 0 <= test_fraction <= 1:
@@ -141,17 +143,23 @@ def canonical_jsonl(items: list[dict[str, Any]]) -> bytes:
     )
 
 
-def medes_csv(items: list[dict[str, Any]]) -> bytes:
-    """``scene, query, reference, type`` as the MedES tools read it (UTF-8 with BOM, like the originals)."""
+def medes_csv(items: list[dict[str, Any]], *, for_spreadsheets: bool = False) -> bytes:
+    """``scene, query, reference, type`` as the MedES tools read it (UTF-8 with BOM, like the originals).
+
+    Byte for byte what the MedES tools and the importer read back, so its cells are not escaped: a stem written as
+    ``=HYPERLINK(…)`` stays so. ``for_spreadsheets`` gives the variant to open in Excel or LibreOffice, every text
+    cell that a spreadsheet would run as a formula prefixed with a single quote (medes_site.spreadsheet)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    cell: Callable[[Any], Any] = safe_cell if for_spreadsheets else (lambda value: value)
     writer.writerow(["scene", "query", "reference", "type"])
     for item in items:
         if item["kind"] == ScenarioKind.OBJECTIVE:
             options = "\n".join(f"{letter}.{text}" for letter, text in item["options"].items())
-            writer.writerow([item["scene"], f"题目：{item['stem']}\n{options}\n", item["key"], "客观题"])
+            row = [item["scene"], f"题目：{item['stem']}\n{options}\n", item["key"], "客观题"]
         else:
-            writer.writerow([item["scene"], item["stem"], item["norm"], "主观题"])
+            row = [item["scene"], item["stem"], item["norm"], "主观题"]
+        writer.writerow([cell(value) for value in row])
     return ("\ufeff" + buffer.getvalue()).encode()
 
 

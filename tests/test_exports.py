@@ -153,7 +153,8 @@ def test_the_export_job_prepares_a_checked_download(release: Release, personas: 
     assert job.metrics["checksum"] == release.checksum and job.metrics["items"] == release.item_count
     assert "reads back to the release checksum" in job.log_tail
     path = exports.download_path(release, "parquet")
-    assert job.artifacts[0]["path"].endswith("MedES-2026.11.parquet") and path.exists()
+    # stored under ids only: the release's name is the downloaded file's name, never a part of a path
+    assert job.artifacts[0]["path"] == f"releases/{release.pk}/release-parquet.parquet" and path.exists()
     assert exports.checksum(exports.read_items(path)) == release.checksum
 
 

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from benchmark import exports
 from benchmark.models import Release
+from medes_site.files import safe_filename
 
 
 class Command(BaseCommand):
@@ -32,8 +33,9 @@ class Command(BaseCommand):
         fmt = options["format"]
         spec = exports.FORMATS[fmt]
         out: Path = options["out"]
-        if out.is_dir():
-            out = out / (release.name if spec.directory else f"{release.name}.{spec.extension}")
+        if out.is_dir():  # the release's name made safe as a file name: never a path of its own
+            stem = safe_filename(release.name, fallback=f"release-{release.pk}")
+            out = out / (stem if spec.directory else f"{stem}.{spec.extension}")
         try:
             exports.write_export(release, fmt, out)
             if fmt in exports.READABLE_FORMATS and exports.checksum(exports.read_items(out, fmt)) != release.checksum:
