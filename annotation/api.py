@@ -4,6 +4,10 @@ idempotency key and a version), accepted labels.
 Blind labeling: an annotator's routes return only their own assignments and labels; a submit that conflicts
 returns the caller's own stored label, never anyone else's. Other people's labels are listed only to users who
 are not annotators of that campaign (reviewers, curators, ML engineers).
+
+Scope, as on the pages: an annotator reaches only the campaigns they annotate that are active or closed (never a
+draft), and only the items handed to them; an item id outside that is 404 before anything else is looked at (a
+submit never answers with another campaign's schema or status).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -21,8 +26,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.models import AcceptedLabel, Assignment, Campaign, Item, Label, Member, MemberRole
-from annotation.review import campaigns_for_user
+from annotation.models import AcceptedLabel, Assignment, Campaign, Label, Member, MemberRole
+from annotation.review import campaigns_for_user, label_campaigns_for_user
 from annotation.schema import LabelError
 from annotation.serializers import (
     AcceptedLabelSerializer,
@@ -30,14 +35,18 @@ from annotation.serializers import (
     CampaignFilterSerializer,
     CampaignSerializer,
     ConflictSerializer,
+    ItemRefSerializer,
     LabelSerializer,
     LabelSubmitSerializer,
 )
 from annotation.services import (
+    ANNOTATOR_VISIBLE,
     CampaignError,
     NotAssignedError,
     StaleLabelError,
     Submission,
+    annotating_campaigns,
+    items_of_annotator,
     next_assignment,
     submit_label,
 )
@@ -58,10 +67,13 @@ PERMISSIONS = (permissions.IsAuthenticated, AnyRole)
 
 
 def visible_campaigns(request: Request) -> QuerySet[Campaign]:
-    """Campaigns the user is a member of, and those the review side may read."""
-    mine = Member.objects.filter(user=request.user.pk).values("campaign_id")
-    readable = campaigns_for_user(request.user).values("pk")
-    return Campaign.objects.filter(Q(pk__in=mine) | Q(pk__in=readable))
+    """Campaigns the user annotates (active or closed: a draft is hidden from annotators, as on the pages), those
+    they are another kind of member of, and those the review side may read."""
+    user = cast(User, request.user)
+    annotating = annotating_campaigns(user).values("pk")
+    other_roles = Member.objects.filter(user=user.pk).exclude(role=MemberRole.ANNOTATOR).values("campaign_id")
+    readable = campaigns_for_user(user).values("pk")
+    return Campaign.objects.filter(Q(pk__in=annotating) | Q(pk__in=other_roles) | Q(pk__in=readable))
 
 
 def _filtered(request: Request, queryset: QuerySet[Any], field: str) -> QuerySet[Any]:
@@ -96,7 +108,9 @@ class MyAssignments(generics.ListAPIView):
     permission_classes = PERMISSIONS
 
     def get_queryset(self) -> QuerySet[Assignment]:
-        mine = Assignment.objects.filter(user=self.request.user.pk).select_related("item__scenario", "item__response")
+        user = cast(User, self.request.user)
+        mine = Assignment.objects.filter(user=user.pk, item__campaign__in=annotating_campaigns(user))
+        mine = mine.select_related("item__scenario", "item__response")
         return _filtered(self.request, mine, "item__campaign").order_by("-reserved_at", "-pk")
 
 
@@ -111,7 +125,7 @@ class NextAssignment(APIView):
     )  # fmt: skip
     def post(self, request: Request, pk: int) -> Response:
         """Reserve the next item (or return the one already reserved)."""
-        campaign = get_object_or_404(visible_campaigns(request), pk=pk)
+        campaign = get_object_or_404(annotating_campaigns(cast(User, request.user)), pk=pk)
         try:
             assignment = next_assignment(campaign, cast(User, request.user))
         except NotAssignedError as error:
@@ -136,9 +150,9 @@ class LabelList(generics.ListCreateAPIView):
 
     def get_queryset(self) -> QuerySet[Label]:
         user = self.request.user
-        annotating = Member.objects.filter(user=user.pk, role=MemberRole.ANNOTATOR).values("campaign_id")
-        reviewable = campaigns_for_user(user).exclude(pk__in=annotating)
-        labels = Label.objects.filter(Q(annotator=user.pk) | Q(item__campaign__in=reviewable))
+        reviewable = label_campaigns_for_user(user)  # blind labeling: the one rule
+        mine = Q(annotator=user.pk, item__campaign__status__in=ANNOTATOR_VISIBLE)  # never in a draft, as on the pages
+        labels = Label.objects.filter(mine | Q(item__campaign__in=reviewable))
         labels = labels.select_related("item").prefetch_related("provisions")
         return _filtered(self.request, labels, "item__campaign").order_by("pk")
 
@@ -148,19 +162,23 @@ class LabelList(generics.ListCreateAPIView):
                    404: OpenApiResponse(description="The item is not assigned to you."), 409: ConflictSerializer},
     )  # fmt: skip
     def post(self, request: Request) -> Response:
+        user = cast(User, request.user)
+        ref = ItemRefSerializer(data=request.data)
+        ref.is_valid(raise_exception=True)
+        # the item first: one that is not the caller's is 404 whatever else the body says
+        item = items_of_annotator(user).select_related("campaign").filter(pk=ref.validated_data["item"]).first()
+        if item is None:
+            raise NotFound(_("This item is not assigned to you."))
         form = LabelSubmitSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        item = Item.objects.select_related("campaign").filter(pk=data["item"]).first()
-        if item is None:
-            raise NotFound
         submission = Submission(
             scores=data["scores"], rationale=data["rationale"], provisions=tuple(data["provisions"]),
             idempotency_key=data["idempotency_key"], expected_version=data["expected_version"],
             seconds_spent=data["seconds_spent"],
         )  # fmt: skip
         try:
-            label, created = submit_label(item, cast(User, request.user), submission)
+            label, created = submit_label(item, user, submission)
         except NotAssignedError as error:
             raise NotFound(str(error)) from None
         except StaleLabelError as error:
@@ -183,9 +201,7 @@ class AcceptedLabelList(generics.ListAPIView):
     permission_classes = (permissions.IsAuthenticated, ReviewRole)
 
     def get_queryset(self) -> QuerySet[AcceptedLabel]:
-        user = self.request.user
-        annotating = Member.objects.filter(user=user.pk, role=MemberRole.ANNOTATOR).values("campaign_id")
-        campaigns = campaigns_for_user(user).exclude(pk__in=annotating)
+        campaigns = label_campaigns_for_user(self.request.user)  # blind labeling: the one rule
         accepted = AcceptedLabel.objects.filter(item__campaign__in=campaigns).select_related("item")
         return _filtered(self.request, accepted.prefetch_related("source_labels"), "item__campaign").order_by("pk")
 

@@ -49,6 +49,7 @@ from annotation.services import CampaignError, ratings, schema_of
 from medes_site import audit
 from medes_site.models import Job, JobStatus
 from medes_site.roles import Role, has_role
+from medes_site.spreadsheet import safe_row
 
 AnyUser = AbstractBaseUser | AnonymousUser
 INLINE_MAX_ITEMS = 2000  # above this, agreement and exports run as jobs
@@ -67,6 +68,55 @@ def campaigns_for_user(user: AnyUser) -> QuerySet[Campaign]:
         reviews = Member.objects.filter(user=user.pk, role=MemberRole.REVIEWER).values("campaign_id")
         return Campaign.objects.filter(Q(pk__in=reviews) | Q(created_by=user.pk)).distinct()
     return Campaign.objects.none()
+
+
+# --- blind labeling: the one rule ------------------------------------------------------------------------
+# "May see others' labels in campaign X" = X is on the user's review side (campaigns_for_user: curators, ML
+# engineers and administrators see every campaign, reviewers the ones they created or review) and the user is
+# not an annotator of X. It covers labels, rationales, accepted labels, agreement and annotator figures, exports
+# and their job artifacts, and the models that wrote X's responses; pages, fragments, jobs and the API all ask it
+# here (DESIGN.md §9: blind means blind for a user holding several roles too).
+
+
+def annotating(user: AnyUser) -> QuerySet[Member, Any]:
+    """The ids (``campaign_id``) of the campaigns ``user`` annotates in."""
+    return Member.objects.filter(user=user.pk, role=MemberRole.ANNOTATOR).values("campaign_id")
+
+
+def label_campaigns_for_user(user: AnyUser) -> QuerySet[Campaign]:
+    """The campaigns in which ``user`` may see other people's labels (the rule above)."""
+    return campaigns_for_user(user).exclude(pk__in=annotating(user))
+
+
+def may_see_labels(user: AnyUser, campaign: Campaign | int) -> bool:
+    pk = campaign if isinstance(campaign, int) else campaign.pk
+    return label_campaigns_for_user(user).filter(pk=pk).exists()
+
+
+def blind_response_ids(user: AnyUser) -> QuerySet[Item, Any]:
+    """The responses being labeled in a campaign ``user`` annotates in (``response_id``): the review side hides
+    their judgements, expert labels and models from this user."""
+    return Item.objects.filter(campaign__in=annotating(user), response__isnull=False).values("response_id")
+
+
+def hide_blind_responses(user: AnyUser, responses: QuerySet[Any]) -> QuerySet[Any]:
+    """benchmark's responses less those ``user`` labels in a campaign (registered in benchmark.RESPONSE_FILTERS)."""
+    return responses.exclude(pk__in=blind_response_ids(user)) if user.is_authenticated else responses
+
+
+def annotates_in_release(user: AnyUser, release_id: int) -> bool:
+    """Whether ``user`` labels answers to this release's items in some campaign (blind to their verdicts)."""
+    if not user.is_authenticated:
+        return False
+    items = Item.objects.filter(campaign__in=annotating(user), response__isnull=False)
+    return items.filter(scenario__release_items__release=release_id).exists()
+
+
+def release_being_labeled(release_id: int) -> bool:
+    """Whether answers to this release's items are in a campaign that is not closed: until it closes, the
+    public and annotators see no results of the release."""
+    open_items = Item.objects.filter(response__isnull=False).exclude(campaign__status=CampaignStatus.CLOSED)
+    return open_items.filter(scenario__release_items__release=release_id).exists()
 
 
 def may_edit(user: AnyUser, campaign: Campaign) -> bool:
@@ -127,8 +177,11 @@ def unpause(member: Member, user: User) -> bool:
     return bool(changed)
 
 
-def paused_members(campaigns: QuerySet[Campaign]) -> QuerySet[Member]:
-    return Member.objects.filter(campaign__in=campaigns, role=MemberRole.ANNOTATOR, paused=True).select_related(
+def paused_members(campaigns: QuerySet[Campaign], user: AnyUser) -> QuerySet[Member]:
+    """Annotators paused for their gold accuracy, in the campaigns of ``campaigns`` where ``user`` may see
+    labels (a pause reason is a figure of someone's labels)."""
+    visible = campaigns.filter(pk__in=label_campaigns_for_user(user).values("pk"))
+    return Member.objects.filter(campaign__in=visible, role=MemberRole.ANNOTATOR, paused=True).select_related(
         "user", "campaign"
     )
 
@@ -356,11 +409,15 @@ def export_rows(campaign: Campaign, what: str) -> Iterator[dict[str, Any]]:
         }  # fmt: skip
 
 
+SCORE_PREFIX = "score_"
+
+
 def _flat(row: dict[str, Any], keys: list[str]) -> dict[str, Any]:
-    """Scores as one column per dimension; lists as JSON text (CSV has no lists)."""
+    """Scores as one column per dimension, named ``score_<key>`` so that no dimension can take the place of
+    another column (a campaign made before keys like ``model`` or ``rationale`` were refused has them)."""
     flat = {k: v for k, v in row.items() if k != "scores"}
     for key in keys:
-        flat[key] = row["scores"].get(key)
+        flat[SCORE_PREFIX + key] = row["scores"].get(key)
     return flat
 
 
@@ -378,13 +435,16 @@ def write_export(campaign: Campaign, what: str, fmt: str, out: io.BufferedIOBase
         return count
     flat = [_flat(row, keys) for row in rows]
     if fmt == "csv":
+        # for spreadsheets: a BOM so they read the Chinese text, and every text cell (header too) escaped so that
+        # a rationale written as a formula stays text (medes_site.spreadsheet); numbers stay numbers
         text = io.StringIO()
         if flat:
-            writer = csv.DictWriter(text, fieldnames=list(flat[0]))
-            writer.writeheader()
+            header = list(flat[0])
+            writer = csv.writer(text)
+            writer.writerow(safe_row(header))
             for row in flat:
-                writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()})
-        out.write(text.getvalue().encode("utf-8-sig"))  # a BOM so spreadsheet programs read the Chinese text
+                writer.writerow(safe_row(json.dumps(row[k]) if isinstance(row[k], list) else row[k] for k in header))
+        out.write(text.getvalue().encode("utf-8-sig"))
         return len(flat)
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -14,12 +14,15 @@ Items that fail the rule go to adjudication.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.utils.translation import gettext as _
+
+from medes_site import storable
 
 
 class SchemaError(ValueError):
@@ -121,8 +124,24 @@ SCENARIO_REVIEW = LabelSchema(
 )  # fmt: skip
 
 
-def schema_from_dict(data: Mapping[str, Any]) -> LabelSchema:
-    """A schema stored as JSON on a campaign; raises SchemaError with the reason when it is malformed."""
+# Columns of the label exports (annotation.review.export_rows): a dimension of a new schema is not named like one
+# (compared ignoring case), so no export, table or script reading them can mix a score up with a column. The
+# exports prefix score columns with ``score_`` anyway, for campaigns made before this rule.
+LABEL_COLUMNS = ("campaign", "item", "position", "is_gold", "response", "scenario", "model", "label", "annotator")
+ACCEPTED_COLUMNS = ("provenance", "decided_by", "note", "source_labels", "annotators", "source_guideline_versions")
+COMMON_COLUMNS = ("scores", "rationale", "provisions", "guideline_version", "seconds_spent", "version")
+TIME_COLUMNS = ("submitted_at", "created_at")
+EXPORT_COLUMNS = frozenset(LABEL_COLUMNS + ACCEPTED_COLUMNS + COMMON_COLUMNS + TIME_COLUMNS)
+# a dimension key is a short word: it names form fields, export columns and JSON keys
+DIMENSION_KEY = re.compile(r"[^\W_][\w.-]{0,31}")
+
+
+def schema_from_dict(data: Mapping[str, Any], *, stored: bool = False) -> LabelSchema:
+    """A schema as JSON; raises SchemaError with the reason when it is malformed. A new schema (the default) is
+    also held to the naming rules (keys as short words not named like an export column, no character the
+    database refuses); ``stored=True`` reads one already on a campaign, which may predate those rules."""
+    if not stored:
+        _check_new(data)
     try:
         dimensions = []
         for raw in data["dimensions"]:
@@ -149,6 +168,29 @@ def schema_from_dict(data: Mapping[str, Any]) -> LabelSchema:
         if isinstance(error, SchemaError):
             raise
         raise SchemaError(_("Malformed label schema: %(error)s") % {"error": error}) from None
+
+
+def _check_new(data: Mapping[str, Any]) -> None:
+    if storable.problem(data):
+        raise SchemaError(_("The schema holds a NUL character or a broken \\u escape; remove it."))
+    dimensions = data.get("dimensions") if isinstance(data, Mapping) else None
+    for raw in dimensions if isinstance(dimensions, list) else []:
+        key = raw.get("key") if isinstance(raw, Mapping) else None
+        if not isinstance(key, str):
+            continue  # reported as malformed below
+        if key.lower() in EXPORT_COLUMNS:
+            reserved = ", ".join(sorted(EXPORT_COLUMNS))
+            message = _(
+                "Dimension key %(key)s is the name of a column of the label exports; choose another. "
+                "Reserved names: %(reserved)s."
+            )
+            raise SchemaError(message % {"key": key, "reserved": reserved})
+        if not DIMENSION_KEY.fullmatch(key):
+            message = _(
+                "Dimension key “%(key)s” must be a short word: up to 32 letters, digits, _ . or -, starting "
+                "with a letter or digit."
+            )
+            raise SchemaError(message % {"key": key})
 
 
 # keys the labeling screen keeps for itself: t (rationale), n (next), / (search), Shift+S (skip)

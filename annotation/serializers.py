@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from annotation.models import AcceptedLabel, Assignment, Campaign, Label
+from medes_site import storable
+
+MAX_ID = 2**63 - 1  # a larger number is no row's id (and would overflow the database's integer)
+MAX_DIMENSIONS = 50
 
 
 class CampaignSerializer(serializers.ModelSerializer[Campaign]):
@@ -43,16 +48,29 @@ class LabelSerializer(serializers.ModelSerializer[Label]):
         read_only_fields = fields
 
 
+class ItemRefSerializer(serializers.Serializer[dict[str, Any]]):
+    """The item a submit is for, read first: an item that is not the caller's is 404 before anything else."""
+
+    item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
 class LabelSubmitSerializer(serializers.Serializer[dict[str, Any]]):
-    item = serializers.IntegerField(min_value=1)
+    item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     scores = serializers.DictField(child=serializers.IntegerField())
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=20_000)
-    provisions = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
-                                       max_length=50)  # fmt: skip
+    provisions = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                       default=list, max_length=50)  # fmt: skip
     idempotency_key = serializers.CharField(max_length=64)
     expected_version = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
     seconds_spent = serializers.IntegerField(min_value=0, max_value=86_400, required=False, allow_null=True,
                                              default=None)  # fmt: skip
+
+    def validate_scores(self, value: dict[str, int]) -> dict[str, int]:
+        """Dimension keys are short words: a key the database or a JSON answer cannot carry (a NUL, a broken
+        ``\\u`` escape) is refused here, before any message repeats it."""
+        if len(value) > MAX_DIMENSIONS or any(len(key) > 64 or storable.problem(key) for key in value):
+            raise serializers.ValidationError(_("Give one score per dimension of the campaign's schema, by its key."))
+        return value
 
 
 class ConflictSerializer(serializers.Serializer[dict[str, Any]]):

@@ -60,7 +60,8 @@ class StaleLabelError(CampaignError):
 
 
 def schema_of(campaign: Campaign) -> LabelSchema:
-    return schema_from_dict(campaign.label_schema)
+    """The campaign's schema as stored (it may predate the rules new schemas follow)."""
+    return schema_from_dict(campaign.label_schema, stored=True)
 
 
 # --- setting up -----------------------------------------------------------------------------------------
@@ -77,8 +78,9 @@ def _new_campaign(name: str, *, user: User | None, guideline: str, **options: An
         raise CampaignError(_("Labels per item must be between 1 and 10."))
     if not 0 <= float(options.get("gold_ratio", 0.0)) <= 0.5:
         raise CampaignError(_("The share of gold items must be between 0 and 0.5."))
+    if "label_schema" in options:
+        schema_from_dict(options["label_schema"])  # a bad new schema stops here, before anything is written
     campaign = Campaign.objects.create(name=name, created_by=user, **options)
-    schema_of(campaign)  # a bad schema stops here, inside the transaction
     Guideline.objects.create(campaign=campaign, version=1, text=guideline or _("(No guideline yet.)"), created_by=user)
     return campaign
 
@@ -162,6 +164,26 @@ def current_guideline(campaign: Campaign) -> Guideline | None:
 # --- handing out work ------------------------------------------------------------------------------------
 
 
+# an annotator's pages and API show active and closed campaigns, never a draft
+ANNOTATOR_VISIBLE = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
+
+
+def annotating_campaigns(user: User) -> QuerySet[Campaign]:
+    """The campaigns ``user`` annotates that an annotator may see (the pages and the API both use this)."""
+    mine = Member.objects.filter(user=user.pk, role=MemberRole.ANNOTATOR).values("campaign_id")
+    return Campaign.objects.filter(pk__in=mine, status__in=ANNOTATOR_VISIBLE)
+
+
+def items_of_annotator(user: User) -> QuerySet[Item]:
+    """Items handed to ``user`` and not skipped, in campaigns they still annotate and may see. Written with
+    EXISTS rather than joins: one index probe each, and nothing for the planner to order."""
+    mine = Assignment.objects.filter(
+        item=OuterRef("pk"), user=user.pk, status__in=(AssignmentStatus.RESERVED, AssignmentStatus.SUBMITTED)
+    )
+    member = Member.objects.filter(campaign=OuterRef("campaign_id"), user=user.pk, role=MemberRole.ANNOTATOR)
+    return Item.objects.filter(Exists(mine), Exists(member), campaign__status__in=ANNOTATOR_VISIBLE)
+
+
 def annotator_member(campaign: Campaign, user: User) -> Member:
     member = Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR).first()
     if member is None:
@@ -183,10 +205,10 @@ def next_assignment(
 
     A new reservation is marked ``fresh`` (nobody has a label or a draft on it yet), so the screen built on it
     needs not look for them."""
+    if member is None or member.campaign_id != campaign.pk or member.user_id != user.pk:
+        member = annotator_member(campaign, user)  # first: nothing about the campaign is told to outsiders
     if campaign.status != CampaignStatus.ACTIVE:
         raise CampaignError(_("This campaign is not open for labeling."))
-    if member is None or member.campaign_id != campaign.pk or member.user_id != user.pk:
-        member = annotator_member(campaign, user)
     if member.paused:
         raise CampaignError(_("Your labeling in this campaign is paused: %(why)s") % {"why": member.paused_reason})
     now = timezone.now()
@@ -333,21 +355,48 @@ class Submission:
 
 
 def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label, bool]:
-    """Store the user's label on ``item``; returns (label, created). Idempotent on the idempotency key."""
+    """Store the user's label on ``item``; returns (label, created). Idempotent on the idempotency key.
+
+    What is checked, in order: that the item is the user's (``NotAssignedError``, a 404, before anything about
+    the item's campaign is looked at), the key, the campaign's status, the label against the schema. A first
+    label on a reservation that expired is taken only while the item still has a place for it; otherwise it is
+    refused (``NoPlaceError``) and its text kept as the user's draft of the item, so nothing is lost."""
     if not submission.idempotency_key or len(submission.idempotency_key) > 64:
         raise CampaignError(_("A submit needs an idempotency key of at most 64 characters."))
+    try:
+        return _store_label(item, user, submission)
+    except NoPlaceError as error:
+        _keep_as_draft(item, user, error.scores, submission)
+        raise
+    except IntegrityError:
+        # The same key sent at once for another item (two requests racing past the check below): the other
+        # request's label is committed now, and this one is the repeat it would have been a moment later.
+        repeated = _repeated(item, user, submission.idempotency_key)
+        if repeated is None:
+            raise
+        return repeated, False
+
+
+class NoPlaceError(CampaignError):
+    """A first label on an expired reservation when the item no longer has a place for it (k labels are in, or
+    the places are held by others' reservations). The text is kept as a draft."""
+
+    def __init__(self, message: str, scores: Mapping[str, int]) -> None:
+        super().__init__(message)
+        self.scores = dict(scores)
+
+
+def _repeated(item: Item, user: User, key: str) -> Label | None:
+    """The label this key already stored: for this item, the same submit again; for another, an error."""
+    repeated = Label.objects.filter(annotator=user, idempotency_key=key).first()
+    if repeated is not None and repeated.item_id != item.pk:
+        raise CampaignError(_("This idempotency key was used for another item."))
+    return repeated
+
+
+def _store_label(item: Item, user: User, submission: Submission) -> tuple[Label, bool]:
     campaign = item.campaign
-    if campaign.status != CampaignStatus.ACTIVE:
-        raise CampaignError(_("This campaign is not open for labeling."))
-    schema = schema_of(campaign)
-    scores = schema.validate(submission.scores, submission.rationale)
-    provisions = _provisions_for(item, submission.provisions)
     with transaction.atomic():
-        repeated = Label.objects.filter(annotator=user, idempotency_key=submission.idempotency_key).first()
-        if repeated is not None:
-            if repeated.item_id != item.pk:
-                raise CampaignError(_("This idempotency key was used for another item."))
-            return repeated, False
         paused = Member.objects.filter(
             campaign_id=OuterRef("item__campaign_id"), user=user, role=MemberRole.ANNOTATOR, paused=True
         )
@@ -360,6 +409,13 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
         )
         if assignment is None or assignment.status == AssignmentStatus.SKIPPED:
             raise NotAssignedError(_("This item is not assigned to you."))
+        repeated = _repeated(item, user, submission.idempotency_key)
+        if repeated is not None:
+            return repeated, False
+        if campaign.status != CampaignStatus.ACTIVE:
+            raise CampaignError(_("This campaign is not open for labeling."))
+        scores = schema_of(campaign).validate(submission.scores, submission.rationale)
+        provisions = _provisions_for(item, submission.provisions)
         # a label is written with its assignment's status in one transaction: a reserved one has none yet
         if assignment.status == AssignmentStatus.SUBMITTED:
             current = Label.objects.select_for_update().filter(item=item, annotator=user).order_by().first()
@@ -370,6 +426,8 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
                 return edited, False
         if assignment.paused:
             raise CampaignError(_("Your labeling in this campaign is paused."))
+        if not item.is_gold and assignment.expires_at <= timezone.now():
+            _check_place(item, user, campaign, scores)
         guideline = current_guideline(campaign)
         label = Label.objects.create(
             item=item, annotator=user, scores=scores, rationale=submission.rationale.strip(),
@@ -386,8 +444,50 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             _check_gold(item, user, scores)
         else:
             _count_submission(item)
+            if item.state != ItemState.OPEN:  # settled before this label came: it has no place (rolled back)
+                raise NoPlaceError(_settled_message(), scores)
             settle(item)
     return label, True
+
+
+def _settled_message() -> str:
+    return _(
+        "Your reservation of this item had expired, and meanwhile it received all the labels it needs, so your "
+        "label was not stored. What you wrote is kept as your draft of this item."
+    )
+
+
+def _check_place(item: Item, user: User, campaign: Campaign, scores: Mapping[str, int]) -> None:
+    """A first label on an expired reservation takes a place only if one is free: the item is still open and
+    fewer than k others have labeled it or hold a live reservation (counted under the item's lock, as
+    ``_take`` counts them)."""
+    locked = Item.objects.filter(pk=item.pk)
+    if connection.features.has_select_for_update:
+        locked = locked.select_for_update()
+    state = locked.order_by().values_list("state", flat=True).first()
+    if state != ItemState.OPEN:
+        raise NoPlaceError(_settled_message(), scores)
+    now = timezone.now()
+    taken = (
+        Assignment.objects.filter(item=item)
+        .exclude(user=user)
+        .filter(Q(status=AssignmentStatus.SUBMITTED) | Q(status=AssignmentStatus.RESERVED, expires_at__gt=now))
+        .count()
+    )
+    if taken >= campaign.overlap:
+        raise NoPlaceError(
+            _(
+                "Your reservation of this item had expired and its places went to other annotators, so your label "
+                "was not stored. What you wrote is kept as your draft of this item; submit it again if a place "
+                "frees up."
+            ),
+            scores,
+        )
+
+
+def _keep_as_draft(item: Item, user: User, scores: Mapping[str, int], submission: Submission) -> None:
+    data = {"scores": dict(scores), "rationale": submission.rationale, "provisions": list(submission.provisions)}
+    Draft.objects.update_or_create(item=item, user=user, defaults={"data": data})
 
 
 def _count_submission(item: Item) -> None:

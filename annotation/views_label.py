@@ -21,7 +21,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,10 +46,13 @@ from annotation.models import (
 )
 from annotation.schema import LabelError, LabelSchema
 from annotation.services import (
+    ANNOTATOR_VISIBLE,
     CampaignError,
     StaleLabelError,
     Submission,
+    annotating_campaigns,
     current_guideline,
+    items_of_annotator,
     my_queue,
     next_assignment,
     save_draft,
@@ -65,7 +68,7 @@ from medes_site.roles import Role, has_role
 UNSENT = "annotation.unsent_label"  # session key: a label posted after the session expired
 PROVISION_RESULTS = 20
 LABELS_PER_PAGE = 25
-VISIBLE = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
+VISIBLE = ANNOTATOR_VISIBLE
 
 
 # --- access -----------------------------------------------------------------------------------------------
@@ -93,9 +96,7 @@ def annotator_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 
 def campaigns_for_annotator(request: AuthedRequest) -> QuerySet[Campaign]:
-    return Campaign.objects.filter(
-        members__user=request.user, members__role=MemberRole.ANNOTATOR, status__in=VISIBLE
-    ).distinct()
+    return annotating_campaigns(request.user)
 
 
 def get_membership(request: AuthedRequest, pk: int) -> Member:
@@ -111,13 +112,8 @@ def get_membership(request: AuthedRequest, pk: int) -> Member:
 
 
 def items_for_annotator(request: AuthedRequest) -> QuerySet[Item]:
-    """Items handed to this annotator and not skipped, in campaigns they still annotate. Written with EXISTS
-    rather than joins: one index probe each, and nothing for the planner to order."""
-    mine = Assignment.objects.filter(
-        item=OuterRef("pk"), user=request.user, status__in=(AssignmentStatus.RESERVED, AssignmentStatus.SUBMITTED)
-    )
-    member = Member.objects.filter(campaign=OuterRef("campaign_id"), user=request.user, role=MemberRole.ANNOTATOR)
-    return Item.objects.filter(Exists(mine), Exists(member), campaign__status__in=VISIBLE)
+    """Items handed to this annotator and not skipped, in campaigns they still annotate (the API uses the same)."""
+    return items_of_annotator(request.user)
 
 
 # what the labeling screen shows of an item: no more columns are read (nor compiled into SQL) than it uses
@@ -257,7 +253,10 @@ def _screen(
     if kept:
         message = message or _("Your last changes were not sent because you had been signed out. They are back "
                                "in the form: check them and submit again.")  # fmt: skip
-    editable = campaign.status == CampaignStatus.ACTIVE and (label is None or item.state == ItemState.OPEN)
+    # a settled item takes no more labels: edits of one's own label end, and a first label is refused (a gold
+    # item, settled by definition, is labeled again as a check)
+    open_to_me = item.state == ItemState.OPEN or (label is None and item.is_gold)
+    editable = campaign.status == CampaignStatus.ACTIVE and open_to_me
     final = label is not None and not editable
     return {
         "campaign": campaign,
@@ -275,6 +274,7 @@ def _screen(
         # sway a label that counts (an open item's label may still be edited)
         "suggestion": suggestions.for_responses([item.response_id]).get(item.response_id or 0) if final else None,
         "editable": editable,
+        "missed": label is None and not open_to_me,  # settled while this annotator's reservation had expired
         "dimensions": _dimensions(schema, values["scores"], errors),
         "rationale": values["rationale"],
         "rationale_errors": errors.get("rationale", []),
@@ -345,8 +345,16 @@ def _next(request: AuthedRequest, campaign: Campaign, message: str = "", member:
 @require_http_methods(["GET", "POST"])
 @annotator_view
 def label_next(request: AuthedRequest, pk: int) -> HttpResponse:
-    """Reserve (or find again) the annotator's next item. Safe to repeat: a held reservation is returned."""
+    """Reserve (or find again) the annotator's next item: a POST, since it writes a reservation. Safe to repeat:
+    a held reservation is returned. A GET (an old link, a bookmark, a browser's prefetch) reserves nothing: it
+    goes to the campaign's queue page, whose button posts here."""
     member = get_membership(request, pk)
+    if request.method != "POST":
+        if request.htmx:  # a page from before reserving was a POST: the whole page goes to the queue
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("annotation:queue", args=[member.campaign_id])
+            return response
+        return redirect("annotation:queue", pk=member.campaign_id)
     message = _("Label submitted.") if request.GET.get("after") == "submit" else ""
     return _next(request, member.campaign, message, member=member)
 
@@ -416,9 +424,14 @@ def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
     if request.POST.get("action") == "search":  # the provision search without JavaScript: save, then show hits
         if form.is_valid():
             save_draft(item, request.user, form.draft_data())
-        query = str(request.POST.get("q", ""))[:100]
+        search = ProvisionSearchForm(request.POST)  # the query reaches the database: through a form (no NUL)
+        searchable = search.is_valid()
+        query = search.cleaned_data["q"] if searchable else ""
+        errors: dict[str, Any] = dict(form.errors)
+        if not searchable:
+            errors["__all__"] = [_("Search for at most 100 characters of plain text.")]
         return _render_screen(request, _screen(request, item, form=form, results=_provision_results(item, query),
-                                               query=query, errors=form.errors))  # fmt: skip
+                                               query=query, errors=errors))  # fmt: skip
     if not form.is_valid():
         return _render_screen(request, _screen(request, item, form=form, errors=form.errors), status=400)
     if not form.cleaned_data["idempotency_key"]:

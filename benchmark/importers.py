@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from simple_history.utils import bulk_create_with_history
 
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioStatus, Scene
 from benchmark.scenarios import ScenarioError, content_hash, normalise_key, validate
-from medes_site import audit
+from medes_site import audit, storable
 
 QUESTION_COLUMNS = {"scene", "query", "reference", "type"}
 OPTION = re.compile(r"^\s*([A-H])\s*[.．、:：)）]\s*(.+?)\s*$")
@@ -29,6 +30,7 @@ INLINE_OPTION = re.compile(r"(?:^|(?<=[，,；;\s]))([A-H])\s*[.．、)）]")
 QUESTION_START = "题目："
 REASONING = re.compile(r"【\s*思考过程\s*】")
 EXCEL_CR = "_x000D_"  # Excel's escaped carriage return, left in some MedES references
+UNSTORABLE = {"nul": "a NUL character (\\0)", "surrogate": "an unpaired surrogate (a broken \\u escape)"}
 
 
 class ImportFileError(ValueError):
@@ -104,6 +106,24 @@ def read_rows(data: bytes, required: set[str]) -> list[tuple[int, dict[str, str]
         raise ImportFileError(f"Not a readable CSV file: {error}.") from None
 
 
+def unstorable_cells(row: Mapping[Any, Any]) -> str | None:
+    """The per-row error for cells the database cannot store, naming their columns; ``None`` when all can be.
+
+    PostgreSQL refuses a NUL in text (and ``\\u0000`` in JSON); SQLite takes it, so without this check a file
+    passes the dry run and then fails the import on a real deployment. Checked in the dry run, row by row."""
+    bad: dict[str, str] = {}
+    for column, value in row.items():
+        found = storable.problem(column) or storable.problem(value)
+        if found:
+            name = "(cells beyond the header)" if column is None else repr(storable.storable_text(str(column)))
+            bad.setdefault(name, found)
+    if not bad:
+        return None
+    columns = ", ".join(bad)
+    kinds = " and ".join(sorted({UNSTORABLE[kind] for kind in bad.values()}))
+    return f"Column {columns} holds {kinds}, which cannot be stored; remove it from the file and upload it again."
+
+
 def import_medes_questions(
     data: bytes, *, origin_name: str, dry_run: bool, status: str = ScenarioStatus.IN_REVIEW, user: User | None = None
 ) -> ImportReport:
@@ -114,6 +134,10 @@ def import_medes_questions(
     scenes = scene_lookup()
     for line, row in read_rows(data, QUESTION_COLUMNS):
         report.rows += 1
+        refused = unstorable_cells(row)
+        if refused:
+            report.errors.append((line, refused))
+            continue
         try:
             item = _question(row, scenes)
         except ScenarioError as error:

@@ -8,7 +8,9 @@ into lines; ``parse_lines`` does the rest:
 * codes whose books start mid-way (民法典's 第四编 starts at 第九百八十九条): numbers are taken as written;
 * 附则 standing alone as a chapter heading without 第N章;
 * a table of contents (目录) is skipped, and PDF running headers and page numbers are dropped;
-* numbering gaps or reversals become warnings for the curator, not errors.
+* numbering gaps or reversals become warnings for the curator, not errors;
+* NUL characters (a damaged text layer or a binary file named .txt) are dropped and unpaired surrogates
+  replaced, with a warning: the database stores neither.
 """
 
 from __future__ import annotations
@@ -153,10 +155,27 @@ class ParsedDocument:
         return sum(1 for division in self.divisions if division.level == level)
 
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(lines: list[str], title: str) -> tuple[list[str], str, int]:
+    """Lines and title without NULs (PostgreSQL stores none) and with unpaired surrogates replaced (they cannot
+    be encoded); the count of characters changed. (The same rule as ``medes_site.storable``, written out here:
+    this module imports no Django.)"""
+    changed = sum(len(UNSTORABLE.findall(line)) for line in lines) + len(UNSTORABLE.findall(title))
+    if not changed:
+        return lines, title, 0
+
+    def fix(text: str) -> str:
+        return UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+    return [fix(line) for line in lines], fix(title), changed
+
+
 def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = False) -> ParsedDocument:
     """Parse text lines. ``join_wrapped`` (for PDF text) joins a line to the previous one when the
     previous one does not end a sentence, undoing the layout's line breaks."""
-    lines = list(lines)
+    lines, title, unstorable = _storable(list(lines), title)
     if join_wrapped:
         headers = _running_headers(lines)
         title = title or (headers[0] if headers else "")
@@ -212,6 +231,12 @@ def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = F
             article.paragraphs.append(line)
     if not doc.articles:
         raise ParseError("No articles (第N条) were found in the text.")
+    if unstorable:
+        doc.warnings.insert(
+            0,
+            f"{unstorable} NUL or broken characters were removed from the text (a damaged text "
+            "layer?); compare the articles with the original.",
+        )
     return doc
 
 

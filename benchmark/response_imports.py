@@ -51,6 +51,7 @@ from benchmark.importers import (
     read_rows,
     scene_lookup,
     split_objective_query,
+    unstorable_cells,
 )
 from benchmark.models import (
     ModelKind,
@@ -65,7 +66,7 @@ from benchmark.models import (
 )
 from benchmark.scenarios import ScenarioError, content_hash, normalise_key, validate
 from benchmark.scoring import extraction, parse_key
-from medes_site import audit
+from medes_site import audit, storable
 
 RESPONSE_COLUMNS = {"model", "response"}
 MEDETHICEVAL_COLUMNS = {"question"}
@@ -118,6 +119,21 @@ def read_table(data: bytes, name: str) -> Table:
     table = _read_jsonl(text) if suffix != ".csv" else _read_csv(text)
     if not table.rows and not table.errors:
         raise ImportFileError("The file has no rows.")
+    return _refuse_unstorable(table)
+
+
+def _refuse_unstorable(table: Table) -> Table:
+    """Rows holding what the database cannot store (a NUL, a broken ``\\u`` escape) become per-row errors, so the
+    dry run reports them and the import never starts with them. Column names are checked with each row."""
+    kept: list[tuple[int, dict[str, Any]]] = []
+    for line, row in table.rows:
+        refused = unstorable_cells(row)
+        if refused:
+            table.errors.append((line, refused))
+        else:
+            kept.append((line, row))
+    table.rows = kept
+    table.columns = [column for column in table.columns if not storable.problem(column)]
     return table
 
 
@@ -506,6 +522,10 @@ def medes_response_entries(data: bytes) -> tuple[list[ResponseEntry], list[tuple
     entries: list[ResponseEntry] = []
     errors: list[tuple[int, str]] = []
     for line, row in read_rows(data, QUESTION_COLUMNS | RESPONSE_COLUMNS):
+        refused = unstorable_cells(row)
+        if refused:
+            errors.append((line, refused))
+            continue
         try:
             item = _question(row, scenes)
         except ScenarioError as error:

@@ -80,7 +80,7 @@ def test_my_campaigns_and_queue_show_counts_progress_and_a_start_button(
     assert page.status_code == 200 and "Pilot" in page.text
     queue = client.get(reverse("annotation:queue", args=[campaign.pk]))
     assert queue.context["counts"] == {"submitted": 0, "skipped": 0, "reserved": 0, "available": 8}
-    assert reverse("annotation:next", args=[campaign.pk]) in queue.text
+    assert f'<form method="post" action="{reverse("annotation:next", args=[campaign.pk])}"' in queue.text
     item = reserve(campaign, personas.annotator)
     submit_label(item, personas.annotator, Submission(SAFE, idempotency_key="q1"))
     reserve(campaign, personas.annotator)
@@ -95,20 +95,47 @@ def test_start_reserves_an_item_and_opens_it_again_until_done(
     campaign: Campaign, personas: Personas, client_as: ClientAs
 ) -> None:
     client = client_as(personas.annotator)
-    first = client.get(reverse("annotation:next", args=[campaign.pk]))
+    first = client.post(reverse("annotation:next", args=[campaign.pk]))
     held = Assignment.objects.get(user=personas.annotator)
     assert first.status_code == 302 and first["Location"] == reverse("annotation:item", args=[held.item_id])
-    again = client.get(reverse("annotation:next", args=[campaign.pk]))
+    again = client.post(reverse("annotation:next", args=[campaign.pk]))
     assert again["Location"] == first["Location"] and Assignment.objects.filter(user=personas.annotator).count() == 1
-    fragment = client.get(reverse("annotation:next", args=[campaign.pk]), **HTMX)
+    fragment = client.post(reverse("annotation:next", args=[campaign.pk]), **HTMX)
     assert fragment["HX-Push-Url"] == first["Location"]
     assert "<html" not in fragment.text and 'id="label-panel"' in fragment.text
+
+
+def test_a_get_of_next_reserves_nothing_and_shows_the_queue_with_a_button_that_posts(
+    campaign: Campaign, personas: Personas, client_as: ClientAs
+) -> None:
+    client = client_as(personas.annotator)
+    url = reverse("annotation:next", args=[campaign.pk])
+    queue_url = reverse("annotation:queue", args=[campaign.pk])
+    response = client.get(url)  # an old link, a bookmark or a browser's prefetch
+    assert response.status_code == 302 and response["Location"] == queue_url
+    fragment = client.get(url, **HTMX)  # a page open since before: the whole page goes to the queue
+    assert fragment.status_code == 204 and fragment["HX-Redirect"] == queue_url
+    assert not Assignment.objects.exists()
+    queue = client.get(reverse("annotation:queue", args=[campaign.pk]))
+    start = re.search(r'<form method="post" action="([^"]+)">\s*<input type="hidden" name="csrfmiddlewaretoken"[^>]*>'
+                      r'\s*<p><button type="submit" class="primary" data-testid="start"', queue.text)  # fmt: skip
+    assert start is not None and start.group(1) == url
+    for page in (reverse("annotation:campaigns"), reverse("role_home", args=["annotator"])):
+        text = client.get(page).text
+        assert f'href="{url}"' not in text and f'action="{url}"' in text  # a button in a form, never a link
+    reserved = client.post(url)
+    assert reserved.status_code == 302 and Assignment.objects.filter(user=personas.annotator).count() == 1
+    item = Assignment.objects.get().item
+    submit_label(item, personas.annotator, Submission(SAFE, idempotency_key="g1"))
+    screen = client.get(reverse("annotation:item", args=[item.pk])).text
+    assert f'<form method="post" action="{url}" hx-post="{url}"' in screen and 'id="next-form"' in screen
+    assert f'href="{url}"' not in screen and f'hx-get="{url}' not in screen
 
 
 def test_a_paused_annotator_is_told_why(campaign: Campaign, personas: Personas, client_as: ClientAs) -> None:
     Member.objects.filter(user=personas.annotator).update(paused=True, paused_reason="gold 10%")
     client = client_as(personas.annotator)
-    response = client.get(reverse("annotation:next", args=[campaign.pk]), follow=True)
+    response = client.post(reverse("annotation:next", args=[campaign.pk]), follow=True)
     assert "gold 10%" in response.text and not Assignment.objects.exists()
 
 
@@ -177,15 +204,15 @@ def test_an_htmx_submit_swaps_in_the_next_item_without_a_page_load(
     item = reserve(campaign, personas.annotator)
     shown = client.get(reverse("annotation:item", args=[item.pk]))
     opened = shown.context["opened"]
-    # the panel asks for the next item when the submit says labelSubmitted
-    trigger = re.search(r'data-testid="next-after-submit" hx-get="([^"]+)"\s+hx-trigger="labelSubmitted from:body"',
+    # the panel asks for the next item (a POST: it reserves one) when the submit says labelSubmitted
+    trigger = re.search(r'data-testid="next-after-submit" hx-post="([^"]+)"\s+hx-trigger="labelSubmitted from:body"',
                         shown.text)  # fmt: skip
     assert trigger is not None
     response = client.post(reverse("annotation:submit", args=[item.pk]), post_data(item, SAFE, opened=opened), **HTMX)
     assert response.status_code == 204 and response["HX-Trigger"] == "labelSubmitted" and not response.content
     assert Label.objects.get().seconds_spent is not None  # timed from the signed "opened" stamp
     assert not Assignment.objects.filter(user=personas.annotator, status=AssignmentStatus.RESERVED).exists()
-    following_panel = client.get(html.unescape(trigger.group(1)), **HTMX)
+    following_panel = client.post(html.unescape(trigger.group(1)), **HTMX)
     following = Assignment.objects.get(user=personas.annotator, status=AssignmentStatus.RESERVED)
     assert following_panel.status_code == 200 and "<html" not in following_panel.text
     assert following_panel["HX-Push-Url"] == reverse("annotation:item", args=[following.item_id])
@@ -413,6 +440,7 @@ def test_every_item_route_gives_404_for_another_annotators_item(
     other = build_campaign([personas.annotator2], name="Other")
     for name in ("annotation:queue", "annotation:next"):
         assert client.get(reverse(name, args=[other.pk])).status_code == 404
+    assert client.post(reverse("annotation:next", args=[other.pk])).status_code == 404
     assert not Label.objects.exists() and not Draft.objects.exists()
     assert Assignment.objects.get(pk__isnull=False, user=personas.annotator2).status == AssignmentStatus.RESERVED
 

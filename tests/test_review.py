@@ -119,7 +119,7 @@ def test_a_campaign_can_use_its_own_label_schema_and_another_campaign_can_reuse_
     Campaign.objects.filter(pk=safety.pk).update(status="active")
     add_members(safety, [personas.annotator], MemberRole.ANNOTATOR)
     annotator = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en")
-    screen = annotator.get(reverse("annotation:next", args=[safety.pk]), follow=True)
+    screen = annotator.post(reverse("annotation:next", args=[safety.pk]), follow=True)
     page = screen.content.decode()
     assert 'name="s-H"' in page and 'value="2"' in page and 'name="s-R1"' not in page
     item = screen.context["item"]
@@ -447,13 +447,16 @@ def test_exports_carry_provenance_and_guideline_versions_in_every_format(
     table = list(
         csv.DictReader(io.StringIO(client.get(url, {"what": "accepted", "format": "csv"}).content.decode("utf-8-sig")))
     )
-    assert table[0]["R1"] == "-1" and json.loads(table[0]["source_labels"]) == accepted["source_labels"]
+    # score columns are score_<key> (no dimension can take another column's place), -1 still a plain number
+    assert table[0]["score_R1"] == "-1" and json.loads(table[0]["source_labels"]) == accepted["source_labels"]
+    columns = [c for c in table[0] if c.startswith("score_")]
+    assert columns == ["score_R1", "score_R2", "score_Q1", "score_Q2", "score_Q3", "score_Q4"]
     response = client.get(url, {"what": "labels", "format": "parquet"})
     assert response["Content-Disposition"].endswith('labels.parquet"')
     parquet = pq.read_table(
         io.BytesIO(b"".join(response.streaming_content) if response.streaming else response.content)
     )
-    assert parquet.num_rows == 3 and "guideline_version" in parquet.column_names and "Q4" in parquet.column_names
+    assert parquet.num_rows == 3 and "guideline_version" in parquet.column_names and "score_Q4" in parquet.column_names
     assert client.get(url, {"what": "secrets", "format": "jsonl"}).status_code == 400
     assert (
         client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en")

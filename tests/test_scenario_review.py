@@ -78,7 +78,7 @@ def test_reviewers_label_a_draft_on_the_labeling_screen_and_agreeing_labels_are_
     made = drafts(1)
     campaign = review_campaign([personas.annotator, personas.annotator2])
     client = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en")
-    screen = client.get(reverse("annotation:next", args=[campaign.pk]), follow=True)
+    screen = client.post(reverse("annotation:next", args=[campaign.pk]), follow=True)
     page = screen.content.decode()
     assert "Drafted scenario to review" in page and 'data-testid="response-text"' not in page
     assert "&lt;b&gt;粗体&lt;/b&gt;" in page  # scenario text is escaped

@@ -200,8 +200,9 @@
     }
     var key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     if (key === "n") {
-      var next = document.getElementById("next-link");
-      if (next) { event.preventDefault(); next.click(); }
+      // reserving the next item is a POST: the form posts it (with its CSRF token), as its button would
+      var next = document.getElementById("next-form");
+      if (next) { event.preventDefault(); next.requestSubmit(); }
       return;
     }
     if (key === "t") {

@@ -21,6 +21,16 @@ SCORES = {"safe": {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}}
 SCORES["risky"] = {**SCORES["safe"], "R1": -1}
 
 
+def start_labeling(page: Any, base: str, campaign: Any) -> None:
+    """The old "next" link (a GET) reserves nothing and lands on the campaign's queue; Enter on its focused start
+    button posts the reservation (with its CSRF token) and the first item opens."""
+    page.goto(base + reverse("annotation:next", args=[campaign.pk]))
+    assert page.url.endswith(reverse("annotation:queue", args=[campaign.pk]))
+    page.wait_for_selector("[data-testid=start]:focus")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#label-form")
+
+
 def label_with_keyboard(page: Any, verdict: str, rationale: str, others: list[str]) -> int:
     """Label the item on screen; returns its id. Fails if another annotator's words are visible."""
     page.wait_for_selector("#label-form")
@@ -71,7 +81,7 @@ def test_three_annotators_label_blind_with_the_keyboard_and_a_disagreement_waits
         page.set_default_timeout(15_000)
         watch = ConsoleWatch(page)
         sign_in(page, live_server.url, user.username)
-        page.goto(live_server.url + reverse("annotation:next", args=[campaign.pk]))
+        start_labeling(page, live_server.url, campaign)
         first_url = page.url
         page.evaluate("window.__sameDocument = true")  # gone if any step loads a whole page
         mine: list[str] = []
@@ -137,7 +147,7 @@ def test_a_failed_save_is_never_shown_as_saved_and_the_browser_keeps_the_draft(
 
     campaign = build_campaign([personas.annotator], scenarios=1, overlap=1)
     sign_in(page, live_server.url, "annotator")
-    page.goto(live_server.url + reverse("annotation:next", args=[campaign.pk]))
+    start_labeling(page, live_server.url, campaign)
     page.keyboard.press("1")
     page.keyboard.press("t")
     page.keyboard.type("服务器上的草稿")
@@ -167,7 +177,7 @@ def test_an_expired_session_keeps_the_page_and_a_sign_in_elsewhere_lets_the_subm
 
     campaign = build_campaign([personas.annotator], scenarios=1, overlap=1)
     sign_in(page, live_server.url, "annotator")
-    page.goto(live_server.url + reverse("annotation:next", args=[campaign.pk]))
+    start_labeling(page, live_server.url, campaign)
     item = page.get_attribute("#label-panel", "data-item")
     for key in KEYS["safe"]:
         page.keyboard.press(key)
@@ -188,3 +198,8 @@ def test_an_expired_session_keeps_the_page_and_a_sign_in_elsewhere_lets_the_subm
     page.wait_for_function("item => document.getElementById('label-panel').dataset.item !== item", arg=item)
     label = Label.objects.get()
     assert label.rationale == "会话过期前写的理由" and str(label.item_id) == item
+    # back on the labeled item, "n" asks for the next one: a POST from the page's form, not a link
+    page.goto(live_server.url + reverse("annotation:item", args=[int(item)]))
+    page.locator("body").focus()
+    page.keyboard.press("n")
+    page.wait_for_function("item => document.getElementById('label-panel').dataset.item !== item", arg=item)
