@@ -75,6 +75,10 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Judgement]:
+        # blind labeling: none on a response the administrator is labeling in a campaign
+        return services.judgements_for_reviewer(request.user).filter(pk__in=super().get_queryset(request).values("pk"))
+
 
 @admin.register(AlignPipeline)
 class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):

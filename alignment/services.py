@@ -23,10 +23,12 @@ from django.utils.translation import gettext as _
 from alignment.models import GuardianVersion, JudgeKind, Judgement, ReviewDecision, VersionStatus
 from alignment.training.guardian_data import SCORE_KEYS
 from annotation.models import AcceptedLabel, Campaign, CampaignStatus, Item, ItemState, Provenance
+from annotation.review import blind_response_ids
 from annotation.schema import MEDES_RUBRIC
 from benchmark.models import Response
-from medes_site import audit
+from medes_site import audit, files
 from medes_site.models import Job, JobStatus
+from medes_site.storable import storable_data
 
 logger = logging.getLogger(__name__)
 JUDGE_BATCH = 32
@@ -93,7 +95,7 @@ def artifacts_root() -> Path:
 
 
 def version_dir(version: GuardianVersion) -> Path:
-    return artifacts_root() / version.model_dir
+    return files.stored_path(version.model_dir)  # kept inside ARTIFACTS_ROOT whatever the row says
 
 
 def new_version(
@@ -110,7 +112,7 @@ def new_version(
 
 def critic_dir(version: GuardianVersion) -> Path:
     """Where the version's critic is (or is to be) written: under its own directory."""
-    return artifacts_root() / ((version.critic or {}).get("model_dir") or f"{version.model_dir}/critic")
+    return files.stored_path((version.critic or {}).get("model_dir") or f"{version.model_dir}/critic")
 
 
 def check_files(version: GuardianVersion) -> None:
@@ -193,7 +195,8 @@ def store_guardian_judgements(
             defaults={
                 "judge": JudgeKind.GUARDIAN, "probabilities": probabilities, "scores": prediction.get("scores"),
                 "risky": prediction.get("risky"), "uncertainty": uncertainty(probabilities), "job_id": job_id,
-                "feedback": {"critic": prediction["critic"]} if "critic" in prediction else {},
+                # a model's own words: a NUL in them would make the database refuse the row
+                "feedback": {"critic": storable_data(prediction["critic"])} if "critic" in prediction else {},
                 "skipped_at": None,
             },
         )  # fmt: skip
@@ -317,10 +320,19 @@ def expert_scores(response_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     return {response: dict(scores) for response, scores in rows.values_list("item__response_id", "scores")}
 
 
-def review_queue(limit: int = QUEUE_WINDOW) -> list[Judgement]:
+def judgements_for_reviewer(user: Any) -> QuerySet[Judgement]:
+    """The judgements ``user`` may review: none on a response being labeled in a campaign they annotate in
+    (its guardian scores, expert labels and model stay hidden from them: blind labeling)."""
+    return Judgement.objects.exclude(response_id__in=blind_response_ids(user))
+
+
+def review_queue(user: Any = None, limit: int = QUEUE_WINDOW) -> list[Judgement]:
     """Pending judgements, those that disagree with an expert's accepted label first, then the least certain.
-    The window is the least certain ``limit`` plus every one with an expert label to compare with."""
+    The window is the least certain ``limit`` plus every one with an expert label to compare with. With
+    ``user``, only the judgements that user may review."""
     pending = pending_judgements()
+    if user is not None:
+        pending = pending.filter(pk__in=judgements_for_reviewer(user).values("pk"))
     with_expert = AcceptedLabel.objects.filter(item__response_id=OuterRef("response_id")).exclude(
         provenance=Provenance.GUARDIAN_REVIEWED
     )

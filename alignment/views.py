@@ -147,7 +147,7 @@ def judge(request: AuthedRequest) -> HttpResponse:
 @role_required(Role.REVIEWER)
 def review_next(request: AuthedRequest) -> HttpResponse:
     """The next judgement to review: disagreements with an expert label first, then the least certain."""
-    queue = services.review_queue()
+    queue = services.review_queue(request.user)
     if not queue:
         return render(request, "alignment/guardian_review.html", {"judgement": None})
     return redirect("guardian:review", pk=queue[0].pk)
@@ -173,7 +173,8 @@ def _review_dimensions(
 @role_required(Role.REVIEWER)
 def review(request: AuthedRequest, pk: int) -> HttpResponse:
     judgement = (
-        Judgement.objects.filter(pk=pk, scores__isnull=False)
+        services.judgements_for_reviewer(request.user)
+        .filter(pk=pk, scores__isnull=False)
         .select_related("response__scenario__scene", "response__model", "version", "reviewed_by")
         .first()
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,9 +14,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from alignment import alignment_data, services
-from alignment.forms import FreezeForm, PairsForm, PolicyRunForm, TargetForm
+from alignment.forms import FreezeForm, PairReviewForm, PairsForm, PolicyRunForm, TargetForm
 from alignment.jobs import PAIRS_JOB, POLICY_JOB, TARGET_JOB
 from alignment.models import AlignmentDataset, PreferencePair, ProposalStatus, TargetedPrompt
+from annotation.review import blind_response_ids
+from medes_site import files
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
 from medes_site.models import Job
@@ -25,9 +28,19 @@ READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR)
 SHOWN = 200  # rows per list; the proposed ones first
 
 
+def prompts_for_user(request: AuthedRequest) -> QuerySet[TargetedPrompt]:
+    """Targeted prompts, less those grown from a judgement of an answer the user labels in a campaign: the prompt,
+    the policy's answer in its pairs and the guardian's verdict would name the model (blind labeling)."""
+    return TargetedPrompt.objects.exclude(judgement__response_id__in=blind_response_ids(request.user))
+
+
+def pairs_for_user(request: AuthedRequest) -> QuerySet[PreferencePair]:
+    return PreferencePair.objects.filter(prompt__in=prompts_for_user(request))
+
+
 def _page(request: AuthedRequest, *, status: int = 200, **forms: Any) -> HttpResponse:
-    prompts = TargetedPrompt.objects.select_related("policy", "scenario__scene").order_by("-status", "pk")
-    pairs = PreferencePair.objects.select_related("prompt__policy").order_by("-status", "pk")
+    prompts = prompts_for_user(request).select_related("policy", "scenario__scene").order_by("-status", "pk")
+    pairs = pairs_for_user(request).select_related("prompt__policy").order_by("-status", "pk")
     context = {
         "prompts": prompts[:SHOWN], "pairs": pairs[:SHOWN],
         "counts": {"prompts": prompts.count(), "pairs": pairs.count(),
@@ -87,7 +100,7 @@ def start_run(request: AuthedRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.CURATOR, Role.ML_ENGINEER)
 def review_prompt(request: AuthedRequest, pk: int) -> HttpResponse:
-    prompt = get_object_or_404(TargetedPrompt, pk=pk)
+    prompt = get_object_or_404(prompts_for_user(request), pk=pk)
     decision = request.POST.get("decision", "")
     if decision not in (ProposalStatus.ACCEPTED, ProposalStatus.REJECTED):
         messages.error(request, _("Accept or reject the prompt."))
@@ -102,10 +115,15 @@ def review_prompt(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(Role.REVIEWER, Role.ML_ENGINEER)
 def review_pair(request: AuthedRequest, pk: int) -> HttpResponse:
-    pair = get_object_or_404(PreferencePair, pk=pk)
+    pair = get_object_or_404(pairs_for_user(request), pk=pk)
+    form = PairReviewForm(request.POST)
+    if not form.is_valid():  # e.g. an edited answer holding a NUL, which the database cannot store
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect(reverse("aligndata:home") + f"#pair-{pk}")
     try:
-        alignment_data.review_pair(pair, request.user, request.POST.get("decision", ""),
-                                   chosen=str(request.POST.get("chosen", ""))[:20_000])  # fmt: skip
+        alignment_data.review_pair(
+            pair, request.user, form.cleaned_data["decision"], chosen=form.cleaned_data["chosen"]
+        )
     except alignment_data.DataError as error:
         messages.error(request, str(error))
     return redirect(reverse("aligndata:home") + f"#pair-{pk}")
@@ -130,10 +148,10 @@ def freeze(request: AuthedRequest) -> HttpResponse:
 
 @require_GET
 @role_required(*READERS)
-def download(request: AuthedRequest, pk: int) -> FileResponse:
+def download(request: AuthedRequest, pk: int) -> HttpResponse | FileResponse:
     dataset = get_object_or_404(AlignmentDataset, pk=pk)
-    root = services.artifacts_root().resolve()
-    path = (root / dataset.path).resolve()
-    if root not in path.parents or not path.is_file():
-        raise Http404
-    return FileResponse(path.open("rb"), as_attachment=True, filename=f"{dataset.name}.{dataset.kind}.jsonl")
+    try:
+        path = files.stored_path(dataset.path)
+    except files.UnsafePathError:
+        raise Http404 from None
+    return files.attachment(path, f"{dataset.name}.{dataset.kind}.jsonl", content_type="application/x-ndjson")

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from alignment.forms import EvaluateForm
 from alignment.jobs import EVALUATE_JOB
 from alignment.models import EvaluationRun, EvaluationStatus
+from annotation.review import annotates_in_release, release_being_labeled
 from benchmark.models import Release
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
@@ -111,12 +112,24 @@ def _comparison(request: HttpRequest, rows: list[dict[str, Any]]) -> dict[str, A
             "gains": [p for p in reversed(pairs) if p["delta"] > 0][:10]}  # fmt: skip
 
 
+def shown(request: HttpRequest, release: Release, *, public: bool) -> str:
+    """What of a release's results this visitor sees: ``items`` (the item-by-item comparison too: reviewers and
+    ML engineers who label none of its answers), ``aggregates`` (annotators, curators and the public), or
+    ``none`` (annotators and the public, while the release's answers are being labeled in a campaign)."""
+    reviews = not public and has_role(request.user, Role.REVIEWER, Role.ML_ENGINEER)
+    if reviews and not annotates_in_release(request.user, release.pk):
+        return "items"
+    return "none" if release_being_labeled(release.pk) else "aggregates"
+
+
 def _context(request: HttpRequest, release: Release, *, public: bool) -> dict[str, Any]:
     sort = request.GET.get("sort", "comprehensive")
-    rows, scenes = _rows(release, sort)
+    level = shown(request, release, public=public)
+    rows, scenes = _rows(release, sort) if level != "none" else ([], [])
+    comparison = _comparison(request, rows) if level == "items" else None
     return {"release": release, "rows": rows, "scenes": scenes, "sort": sort, "columns": list(COLUMNS),
-            "public": public, "scatter": _scatter(rows), "chart": SCATTER,
-            "comparison": _comparison(request, rows)}  # fmt: skip
+            "public": public, "scatter": _scatter(rows), "chart": SCATTER, "comparison": comparison,
+            "shown": level}  # fmt: skip
 
 
 @require_GET

@@ -14,6 +14,11 @@ class AnnotationConfig(AppConfig):
 
         if agreement_lines not in DATASHEET_SECTIONS:
             DATASHEET_SECTIONS.append(agreement_lines)
+        from annotation.review import hide_blind_responses
+        from benchmark.responses import RESPONSE_FILTERS
+
+        if hide_blind_responses not in RESPONSE_FILTERS:
+            RESPONSE_FILTERS.append(hide_blind_responses)
         from annotation import (  # noqa: F401 - registers home-page panels and job kinds
             home,
             home_review,

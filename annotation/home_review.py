@@ -19,4 +19,4 @@ def campaigns_panel(request: AuthedRequest) -> dict[str, Any]:
     rows = campaigns.annotate(disputed=Count("items", filter=Q(items__state=ItemState.DISPUTED))).order_by(
         "-created_at"
     )[:10]
-    return {"campaigns": rows, "paused": list(paused_members(campaigns)[:20])}
+    return {"campaigns": rows, "paused": list(paused_members(campaigns, request.user)[:20])}

@@ -24,13 +24,18 @@ def _campaign_pk(config: dict[str, Any]) -> int:
     return pk
 
 
+def labels_visible(user: Any, config: dict[str, Any]) -> bool:
+    """A campaign job's outputs hold its labels: only for those who may see them (blind labeling)."""
+    return review.may_see_labels(user, int(config.get("campaign") or 0))
+
+
 def validate_agreement(config: dict[str, Any]) -> dict[str, Any]:
     return {"campaign": _campaign_pk(config)}
 
 
 @job_kind(
     review.AGREEMENT_JOB, label=_("Agreement statistics of a campaign"), time_limit=30 * 60, roles=REVIEW_ROLES,
-    validate=validate_agreement,
+    validate=validate_agreement, outputs_visible=labels_visible,
 )  # fmt: skip
 def run_agreement(ctx: JobContext) -> None:
     campaign = Campaign.objects.get(pk=ctx.config["campaign"])
@@ -52,7 +57,7 @@ def validate_export(config: dict[str, Any]) -> dict[str, Any]:
 
 @job_kind(
     review.EXPORT_JOB, label=_("Export a campaign's labels"), time_limit=30 * 60, roles=REVIEW_ROLES,
-    validate=validate_export,
+    validate=validate_export, outputs_visible=labels_visible,
 )  # fmt: skip
 def run_export(ctx: JobContext) -> None:
     campaign = Campaign.objects.get(pk=ctx.config["campaign"])

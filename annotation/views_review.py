@@ -38,6 +38,7 @@ from annotation.services import (
     schema_of,
     set_guideline,
 )
+from medes_site import files
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
 from medes_site.roles import Role, role_required
@@ -60,11 +61,19 @@ def get_editable_campaign(request: AuthedRequest, pk: int) -> Campaign:
     return campaign
 
 
+def get_label_campaign(request: AuthedRequest, pk: int) -> Campaign:
+    """A campaign whose labels the user may see (not one they annotate in: blind labeling); others are 404."""
+    campaign = review.label_campaigns_for_user(request.user).filter(pk=pk).first()
+    if campaign is None:
+        raise Http404
+    return campaign
+
+
 def get_review_item(request: AuthedRequest, campaign_pk: int, item_pk: int) -> Item:
     """An item of a campaign the user reviews (as a member); others' ids are 404. A reviewer who also
     annotates in the campaign never reaches labels through here (blind labeling)."""
-    campaign = get_campaign_for_user(request, campaign_pk)
-    if not review.is_reviewer(request.user, campaign) or review.is_annotator(request.user, campaign):
+    campaign = get_label_campaign(request, campaign_pk)
+    if not review.is_reviewer(request.user, campaign):
         raise Http404
     item = (
         Item.objects.select_related("campaign", "scenario", "response__model")
@@ -83,7 +92,7 @@ def get_review_item(request: AuthedRequest, campaign_pk: int, item_pk: int) -> I
 @role_required(*READ_ROLES)
 def campaign_list(request: AuthedRequest) -> HttpResponse:
     campaigns = review.campaigns_for_user(request.user).select_related("release")
-    paused = review.paused_members(campaigns)
+    paused = review.paused_members(campaigns, request.user)
     context = {"campaigns": campaigns, "paused": paused, "may_create": review.may_create(request.user)}
     return render(request, "annotation/review_list.html", context)
 
@@ -123,7 +132,8 @@ def campaign_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = get_campaign_for_user(request, pk)
     context = {
         "campaign": campaign, "progress": review.progress(campaign), "guideline": current_guideline(campaign),
-        "schema": schema_of(campaign), "paused": review.paused_members(Campaign.objects.filter(pk=campaign.pk)),
+        "schema": schema_of(campaign), "sees_labels": review.may_see_labels(request.user, campaign),
+        "paused": review.paused_members(Campaign.objects.filter(pk=campaign.pk), request.user),
         "may_edit": review.may_edit(request.user, campaign), "is_reviewer": review.is_reviewer(request.user, campaign),
         "members": campaign.members.select_related("user").order_by("role", "user__username"),
         "status_form": StatusForm(), "export_form": ExportForm(), "large": review.is_large(campaign),
@@ -240,8 +250,8 @@ def guideline_diff(request: AuthedRequest, pk: int) -> HttpResponse:
 @role_required(Role.REVIEWER)
 def queue(request: AuthedRequest, pk: int) -> HttpResponse:
     """The disputed items of a campaign the user reviews; opens the first one."""
-    campaign = get_campaign_for_user(request, pk)
-    if not review.is_reviewer(request.user, campaign) or review.is_annotator(request.user, campaign):
+    campaign = get_label_campaign(request, pk)
+    if not review.is_reviewer(request.user, campaign):
         raise Http404
     first = review.disputed_items(campaign).first()
     if first is not None:
@@ -325,7 +335,7 @@ def gold(request: AuthedRequest, pk: int, item_pk: int) -> HttpResponse:
 @require_GET
 @role_required(*READ_ROLES)
 def agreement(request: AuthedRequest, pk: int) -> HttpResponse:
-    campaign = get_campaign_for_user(request, pk)
+    campaign = get_label_campaign(request, pk)
     job = review.latest_agreement_job(campaign)
     large = review.is_large(campaign)
     result = None
@@ -341,7 +351,7 @@ def agreement(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(*READ_ROLES)
 def agreement_compute(request: AuthedRequest, pk: int) -> HttpResponse:
-    campaign = get_campaign_for_user(request, pk)
+    campaign = get_label_campaign(request, pk)
     try:
         job = enqueue_job(review.AGREEMENT_JOB, {"campaign": campaign.pk}, user=request.user, request=request,
                           request_key=request.POST.get("request_key") or None)  # fmt: skip
@@ -353,7 +363,7 @@ def agreement_compute(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required(*READ_ROLES)
 def annotators(request: AuthedRequest, pk: int) -> HttpResponse:
-    campaign = get_campaign_for_user(request, pk)
+    campaign = get_label_campaign(request, pk)
     context = {"campaign": campaign, "rows": review.annotator_stats(campaign), "progress": review.progress(campaign),
                "may_unpause": review.is_reviewer(request.user, campaign)}  # fmt: skip
     return render(request, "annotation/review_annotators.html", context)
@@ -362,7 +372,7 @@ def annotators(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(Role.REVIEWER)
 def unpause(request: AuthedRequest, pk: int, member_pk: int) -> HttpResponse:
-    campaign = get_campaign_for_user(request, pk)
+    campaign = get_label_campaign(request, pk)
     if not review.is_reviewer(request.user, campaign):
         raise Http404
     member = Member.objects.filter(campaign=campaign, pk=member_pk, role=MemberRole.ANNOTATOR).first()
@@ -377,7 +387,7 @@ def unpause(request: AuthedRequest, pk: int, member_pk: int) -> HttpResponse:
 @role_required(*READ_ROLES)
 def export(request: AuthedRequest, pk: int) -> HttpResponse:
     """GET: the file, for small campaigns. POST: an export job (any size)."""
-    campaign = get_campaign_for_user(request, pk)
+    campaign = get_label_campaign(request, pk)
     form = ExportForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         return HttpResponse(_("Choose what to export (labels or accepted) and a format (jsonl, csv or parquet)."),
@@ -395,5 +405,4 @@ def export(request: AuthedRequest, pk: int) -> HttpResponse:
         return redirect("campaigns:detail", pk=campaign.pk)
     response = HttpResponse(content_type=review.EXPORT_FORMATS[fmt])
     review.write_export(campaign, what, fmt, response)  # type: ignore[arg-type]
-    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-{what}.{fmt}"'
-    return response
+    return files.as_attachment(response, f"campaign-{campaign.pk}-{what}.{fmt}")

@@ -10,6 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from medes_site import jobs
 from medes_site.models import AuditEntry, Job
 
+OUTPUT_FIELDS = ("metrics", "artifacts", "log_tail")
+HIDDEN_FIELDS = tuple(field.name for field in Job._meta.fields if field.name not in OUTPUT_FIELDS)
+
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin[Job]):
@@ -21,6 +24,15 @@ class JobAdmin(admin.ModelAdmin[Job]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # jobs are started by the screens and services that own them
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> tuple[str, ...]:
+        return self.readonly_fields if obj is None or jobs.may_see_outputs(request.user, obj) else HIDDEN_FIELDS
+
+    def get_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not jobs.may_see_outputs(request.user, obj):  # blind labeling: a campaign's labels
+            fields = [name for name in fields if name not in OUTPUT_FIELDS]
+        return fields
 
     @admin.action(description=_("Cancel the selected jobs"), permissions=["change"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rest_framework import serializers
 
-from medes_site.jobs import REGISTRY
+from medes_site.jobs import REGISTRY, may_see_outputs
 from medes_site.models import Job, JobStatus
 
 
@@ -32,6 +32,13 @@ class JobSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Job) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not may_see_outputs(request.user, instance):  # blind labeling
+            data["metrics"], data["artifacts"] = None, None
+        return data
 
 
 class JobFilterSerializer(serializers.Serializer):
