@@ -7,7 +7,9 @@ exercise the job machinery on a real worker. Other apps register their kinds in 
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -54,7 +56,30 @@ def run_selfcheck(ctx: JobContext) -> None:
         time.sleep(pause)
         checkpoint.write_text(json.dumps({"done": step}))
         ctx.progress(step / steps, f"step {step} of {steps}")
+        _pause_if_asked(ctx, step)
     report = ctx.artifacts_dir / "selfcheck.json"
     report.write_text(json.dumps({"steps": steps, "attempt": ctx.attempt}, indent=2))
     ctx.add_artifact(report, "self-check report")
     ctx.set_metrics(steps=steps, resumed_from=done)
+
+
+# A test hook, off unless set (production never sets it): "N:PATH" makes a self-check stop right after step N's
+# checkpoint and progress, write PATH.paused, and wait (still heartbeating, still cancellable) until PATH exists,
+# so a test kills the worker at that known point, however fast or loaded the machine is, instead of racing it.
+PAUSE_ENV = "MEDES_SELFCHECK_PAUSE_AFTER_STEP"
+
+
+def _pause_if_asked(ctx: JobContext, step: int) -> None:
+    wanted = os.environ.get(PAUSE_ENV, "")
+    if not wanted:
+        return
+    number, _sep, path = wanted.partition(":")
+    if not number.isdigit() or not path:
+        raise JobError(f"{PAUSE_ENV} must be N:PATH, not {wanted!r}")
+    if int(number) != step:
+        return
+    release = Path(path)
+    Path(f"{path}.paused").write_text(str(step))
+    while not release.exists():
+        ctx.check_cancelled()
+        time.sleep(0.05)

@@ -2,6 +2,8 @@
 
     enqueue_job ──on commit──▶ Celery task ──claim (queued→running)──▶ kind.run(ctx) ──▶ succeeded|failed|cancelled
                                    │ worker dies: heartbeats stop ──▶ mark_lost_jobs ──▶ lost ──resume_job──▶ queued
+                                   │ the database goes away: DatabaseGone ──once it answers──▶ requeue_after_db_outage
+                                   │                                        ──▶ queued (a new attempt; bounded)
 
 A task runs a job only after claiming its row with a conditional UPDATE, so a job never runs twice at
 once. While it runs, a thread writes a heartbeat and picks up cancel requests.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -32,13 +35,15 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 
-from medes_site import audit
+from medes_site import audit, files
+from medes_site.dbhealth import forget_broken_connections, is_connection_error
 from medes_site.models import Job, JobStatus
 from medes_site.roles import ALL_ROLES, Role, has_role
 
 logger = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 200
+REQUEST_KEY = re.compile(r"[A-Za-z0-9_:-]{1,64}")
 QUEUES = ("default", "gpu")
 
 
@@ -60,6 +65,9 @@ class JobKind:
     # Who may start it from the UI; superusers always may.
     roles: frozenset[Role] = field(default_factory=lambda: frozenset({Role.ML_ENGINEER}))
     validate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # May this user see what a job of this kind wrote (its artifacts, metrics and log)? For kinds whose outputs
+    # hold labels (a campaign's export, its agreement), the app that owns them answers with its blind rule.
+    outputs_visible: Callable[[AbstractBaseUser | AnonymousUser, dict[str, Any]], bool] | None = None
 
 
 REGISTRY: dict[str, JobKind] = {}
@@ -73,6 +81,7 @@ def job_kind(
     time_limit: int = 60 * 60,
     roles: frozenset[Role] | None = None,
     validate: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    outputs_visible: Callable[[AbstractBaseUser | AnonymousUser, dict[str, Any]], bool] | None = None,
 ) -> Callable[[Callable[[JobContext], None]], Callable[[JobContext], None]]:
     """Register ``run(ctx)`` as the body of jobs of kind ``name``."""
     if queue not in QUEUES:
@@ -87,6 +96,7 @@ def job_kind(
             time_limit=time_limit,
             roles=roles if roles is not None else frozenset({Role.ML_ENGINEER}),
             validate=validate,
+            outputs_visible=outputs_visible,
         )
         return run
 
@@ -112,6 +122,12 @@ def jobs_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Job]:
     return Job.objects.none()
 
 
+def may_see_outputs(user: AbstractBaseUser | AnonymousUser, job: Job) -> bool:
+    """Whether ``user``, who may see ``job``, may also see its artifacts, metrics and log (blind labeling)."""
+    kind = REGISTRY.get(job.kind)
+    return kind is None or kind.outputs_visible is None or kind.outputs_visible(user, job.config)
+
+
 def may_start(user: AbstractBaseUser | AnonymousUser, kind: JobKind) -> bool:
     return has_role(user, *kind.roles) if kind.roles != ALL_ROLES else user.is_authenticated
 
@@ -133,6 +149,8 @@ def enqueue_job(
     returns the job the first one created instead of starting another.
     """
     kind = get_kind(kind_name)
+    if request_key and not REQUEST_KEY.fullmatch(request_key):  # it comes from a form field: never trust its shape
+        raise JobError(gettext("This form's request key is not valid; reload the page."))
     config = dict(config or {})
     if kind.validate is not None:
         config = kind.validate(config)
@@ -250,6 +268,64 @@ def mark_lost_jobs(stale_after: timedelta | None = None) -> list[int]:
     return [job.pk for job in lost]
 
 
+def requeue_after_db_outage(pk: int, attempt: int) -> JobStatus | None:
+    """Queue again, as a new attempt, a job whose attempt ``attempt`` died only because the database went away
+    (DatabaseGone): like resume_job, so its kind picks up from its last checkpoint. Call it once the database
+    answers again. Bounded: after ``MEDES_JOB_DB_RETRIES`` automatic retries of the job it fails instead, saying
+    why. A cancel asked for meanwhile is honoured; an attempt that was already replaced (resumed by hand) is left
+    alone (returns None). The row may be running (its worker wrote nothing more) or lost (the sweeper saw its
+    heartbeats stop first)."""
+    limit = settings.MEDES_JOB_DB_RETRIES
+    now = timezone.now()
+    with transaction.atomic():
+        job = (
+            Job.objects.select_for_update()
+            .filter(pk=pk, attempt=attempt, status__in=[JobStatus.RUNNING, JobStatus.LOST])
+            .first()
+        )
+        if job is None:
+            return None
+        fields: dict[str, Any]
+        if job.cancel_requested:
+            status, line = JobStatus.CANCELLED, "cancelled at the user's request"
+            fields = {"finished_at": now, "error": ""}
+        elif job.db_retries >= limit:
+            status = JobStatus.FAILED
+            error = (
+                f"The database connection was lost during attempt {attempt}, and its {job.db_retries} automatic "
+                f"retries (MEDES_JOB_DB_RETRIES) are used up. Resume it once the database is stable."
+            )
+            line, fields = error, {"finished_at": now, "error": error}
+        else:
+            status = JobStatus.QUEUED
+            line = (
+                f"attempt {attempt} lost the database connection; queued again as attempt {attempt + 1} "
+                f"(automatic retry {job.db_retries + 1} of {limit})"
+            )
+            fields = {
+                "attempt": attempt + 1,
+                "db_retries": job.db_retries + 1,
+                "error": "",
+                "heartbeat_at": None,
+                "finished_at": None,
+                "sent_at": None,
+            }
+        Job.objects.filter(pk=pk).update(status=status, log_tail=_with_log_line(job.log_tail, line), **fields)
+        job.refresh_from_db()
+        action = "job.db_retry" if status == JobStatus.QUEUED else f"job.{status}"
+        details = {"attempt": job.attempt, "db_retries": job.db_retries, "reason": "the database went away"}
+        audit.record(action, obj=job, details=details)
+        if status == JobStatus.QUEUED:
+            transaction.on_commit(lambda: send_job(pk), robust=True)
+    logger.warning("job %s: %s", pk, line)
+    return status
+
+
+def _with_log_line(tail: str, line: str) -> str:
+    stamp = timezone.localtime().strftime("%H:%M:%S")
+    return "\n".join([*tail.splitlines(), f"{stamp} {line}"][-LOG_TAIL_LINES:])
+
+
 def resend_unsent_jobs(older_than: timedelta = timedelta(seconds=30)) -> list[int]:
     """Queued jobs whose message never reached the broker (it was down at commit time) are sent again."""
     cutoff = timezone.now() - older_than
@@ -262,6 +338,16 @@ def resend_unsent_jobs(older_than: timedelta = timedelta(seconds=30)) -> list[in
 
 class JobSuperseded(Exception):  # noqa: N818 - a signal, like JobCancelled
     """This attempt no longer owns the row: it was marked lost and resumed elsewhere."""
+
+
+class DatabaseGone(Exception):  # noqa: N818 - a signal: the row cannot be written now
+    """The job's attempt died only because the database went away. Nothing could be written to its row; the
+    caller queues it again once the database answers (``requeue_after_db_outage``)."""
+
+    def __init__(self, pk: int, attempt: int) -> None:
+        super().__init__(f"job {pk} attempt {attempt}: the database went away")
+        self.pk = pk
+        self.attempt = attempt
 
 
 class JobContext:
@@ -277,7 +363,7 @@ class JobContext:
         self.kind = job.kind
         self.config: dict[str, Any] = dict(job.config)
         self.attempt = job.attempt
-        self.artifacts_dir = Path(settings.ARTIFACTS_ROOT) / "jobs" / str(job.pk)
+        self.artifacts_dir = files.artifact_path("jobs", job.pk)
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         self._log: deque[str] = deque(job.log_tail.splitlines(), maxlen=LOG_TAIL_LINES)
         self._log_lock = threading.Lock()  # the log may be written from a training callback's thread
@@ -312,8 +398,8 @@ class JobContext:
         self._write(metrics={**current, **metrics})
 
     def add_artifact(self, path: Path, label: str = "") -> None:
-        relative = path.resolve().relative_to(Path(settings.ARTIFACTS_ROOT).resolve())
-        entry = {"path": str(relative), "label": label or path.name, "bytes": path.stat().st_size}
+        relative = files.relative_to_root(path)  # refused outside ARTIFACTS_ROOT
+        entry = {"path": relative, "label": label or path.name, "bytes": path.stat().st_size}
         current = self._mine().values_list("artifacts", flat=True).first() or []
         self._write(artifacts=[*(a for a in current if a.get("path") != entry["path"]), entry])
 
@@ -343,8 +429,10 @@ class _Heartbeat(threading.Thread):
             while not self.stopped.wait(self.interval):
                 try:
                     self.ctx._beat()
-                except Exception:  # a failed beat must not kill the job; the next one may succeed
+                except Exception as exc:  # a failed beat must not kill the job; the next one may succeed
                     logger.exception("heartbeat for job %s failed", self.ctx.job_id)
+                    if is_connection_error(exc):  # reconnect at the next beat, once the database is back
+                        forget_broken_connections()
         finally:
             connection.close()  # this thread's own connection
 
@@ -354,11 +442,24 @@ def worker_name() -> str:
 
 
 def execute_job(pk: int) -> JobStatus | None:
-    """Claim and run one job; returns its final status, or None if it could not be claimed."""
+    """Claim and run one job; returns its final status, or None if it could not be claimed. Raises DatabaseGone,
+    writing nothing, when the attempt died only because the database went away (its caller re-queues it)."""
     if not claim_job(pk, worker_name()):
         logger.info("job %s was not queued; not running it", pk)
         return None
     job = Job.objects.get(pk=pk)
+    try:
+        return _run_claimed(job)
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
+        logger.warning("job %s attempt %s lost the database: %s", pk, job.attempt, exc)
+        forget_broken_connections()
+        raise DatabaseGone(pk, job.attempt) from exc
+
+
+def _run_claimed(job: Job) -> JobStatus | None:
+    pk = job.pk
     beat: _Heartbeat | None = None
     ctx: JobContext | None = None
     started = time.monotonic()
@@ -379,6 +480,8 @@ def execute_job(pk: int) -> JobStatus | None:
         status, error = JobStatus.FAILED, f"Stopped after its time limit of {limit} s; resume it to continue."
         _log(ctx, error)
     except Exception as exc:
+        if is_connection_error(exc):
+            raise  # not the job's fault: execute_job hands it back to be queued again
         status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
         _log(ctx, traceback.format_exc(limit=8))
         logger.exception("job %s failed", pk)

@@ -56,6 +56,11 @@ class Job(models.Model):
         help_text=_("Sent by the form that started the job, so a double submit starts it once."),
     )
     attempt = models.PositiveIntegerField(_("attempt"), default=1)
+    db_retries = models.PositiveSmallIntegerField(
+        _("retries after a database outage"),
+        default=0,
+        help_text=_("Attempts queued again automatically because the database went away while the job ran."),
+    )
     worker = models.CharField(_("worker"), max_length=255, blank=True)
     sent_at = models.DateTimeField(
         _("sent to the broker"), null=True, blank=True, help_text=_("Empty while the broker has not taken it.")

@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.utils import translation
 from medes_site.accounts import create_user
 from medes_site.roles import Role
 from tests.fake_endpoint import endpoint  # noqa: F401 - the fixture: a real OpenAI-compatible server on localhost
+from tests.models_root_fixture import _models_in_tmp  # noqa: F401 - pytest's temp folders count as a models root
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
@@ -88,7 +90,7 @@ class WorkerProcess:
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> WorkerProcess:
+    def start(self, timeout: float = 300) -> WorkerProcess:  # a failure bound: a loaded machine starts slowly
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "medes_site", "worker", "-Q", "default,gpu",
@@ -124,9 +126,14 @@ class WorkerProcess:
                 self.kill()
 
 
+class WorkerFactory(Protocol):
+    def __call__(self, extra_env: Mapping[str, str] | None = None) -> WorkerProcess: ...
+
+
 @pytest.fixture
-def worker_factory(transactional_db: None, tmp_path: Path) -> Iterator[Callable[[], WorkerProcess]]:
-    """Start real worker processes against the test database and the configured broker."""
+def worker_factory(transactional_db: None, tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Start real worker processes against the test database and the configured broker; ``extra_env`` adds
+    variables to one worker's environment (and so to the processes it starts), e.g. a test hook."""
     started: list[WorkerProcess] = []
     env = {
         **os.environ,
@@ -139,13 +146,13 @@ def worker_factory(transactional_db: None, tmp_path: Path) -> Iterator[Callable[
         "MEDES_JOB_STALE_SECONDS": "3",
     }
 
-    def start() -> WorkerProcess:
+    def start(extra_env: Mapping[str, str] | None = None) -> WorkerProcess:
         if not started:
             # Messages left in the broker by earlier tests (jobs whose rows are gone) would reach this worker.
             from medes_site.celery import app
 
             app.control.purge()
-        worker = WorkerProcess(tmp_path / f"worker-{len(started)}.log", env).start()
+        worker = WorkerProcess(tmp_path / f"worker-{len(started)}.log", {**env, **(extra_env or {})}).start()
         started.append(worker)
         return worker
 

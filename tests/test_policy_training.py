@@ -250,17 +250,20 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint_never_from_zero(
     config_path = workdir / "resume.json"
     config_path.write_text(json.dumps(config), encoding="utf-8")
     argv = [sys.executable, "-m", "alignment.training.policy", "--config", str(config_path)]
-    first_state = out / "checkpoints" / f"checkpoint-{save_steps}" / "trainer_state.json"
     stderr = workdir / "resume-1.stderr"
+    # the run stops right after its first checkpoint and waits there (the test hook): killed at a known step
+    barrier = workdir / "never-released"
     with stderr.open("wb") as err:
-        proc = subprocess.Popen([*argv, "--progress", str(workdir / "resume-1.jsonl")], cwd=ROOT, env=ENV,
+        proc = subprocess.Popen([*argv, "--progress", str(workdir / "resume-1.jsonl")], cwd=ROOT,
+                                env={**ENV, policy.PAUSE_ENV: f"{save_steps}:{barrier}"},
                                 stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not (first_state.is_file() and policy.latest_checkpoint(out)):
+        deadline = time.monotonic() + 600  # a failure bound only
+        while not policy.paused_marker(barrier).is_file():
             assert proc.poll() is None, f"the run ended before its first checkpoint: {stderr.read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "no checkpoint within 60 s"
+            assert time.monotonic() < deadline, "no checkpoint within 600 s"
             time.sleep(0.01)
+        assert policy.latest_checkpoint(out) == (out / "checkpoints" / f"checkpoint-{save_steps}", save_steps)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
@@ -279,7 +282,7 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint_never_from_zero(
     (torn / "trainer_state.json").unlink()
 
     done = subprocess.run([*argv, "--progress", str(workdir / "resume-2.jsonl")], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
@@ -311,7 +314,7 @@ def test_a_second_run_on_a_locked_output_dir_says_it_is_already_running(
         with pytest.raises(AlreadyRunningError, match=r"already running \(pid 424242"):
             policy.run(config, progress_path=out / "progress.jsonl")
         cli = subprocess.run([sys.executable, "-m", "alignment.training.policy", "--config", str(_dump(config, out))],
-                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert cli.returncode == 3 and "already running" in cli.stderr
     assert not (out / "progress.jsonl").exists()  # the other run's progress file is left alone
     assert not (out / "checkpoints").exists() and (out / ".lock").read_text() == "424242\n"
@@ -371,13 +374,13 @@ def test_cli_bad_config_exits_2_with_one_line_naming_the_fields(base: Path, sft_
     path.write_text(json.dumps({"stage": "rlhf", "base_model": str(base), "data": str(sft_data),
                                 "output_dir": str(tmp_path / "o"), "epochs": "three"}), encoding="utf-8")  # fmt: skip
     cli = subprocess.run([sys.executable, "-m", "alignment.training.policy", "--config", str(path)], cwd=ROOT,
-                         env=ENV, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                         env=ENV, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert cli.returncode == 2 and cli.stdout == ""
     lines = cli.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("policy: error: ")
     assert 'epochs must be a number, got "three"' in lines[0]
     help_text = subprocess.run([sys.executable, "-m", "alignment.training.policy", "--help"], cwd=ROOT, env=ENV,
-                               capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+                               capture_output=True, text=True, timeout=300, check=True).stdout  # fmt: skip
     assert "save_steps (default 100)" in help_text and "loss_type" in help_text
 
 
@@ -423,13 +426,13 @@ def test_launch_command_passes_an_accelerate_config_without_overriding_it(tmp_pa
 
 def test_a_tiny_run_under_accelerate_launch_on_cpu(workdir: Path, base: Path, sft_data: Path) -> None:
     assert subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--help"], capture_output=True,
-                          timeout=60, check=False).returncode == 0  # fmt: skip
+                          timeout=300, check=False).returncode == 0  # fmt: skip
     out = workdir / "accelerate"
     config = RunConfig(stage="sft", base_model=str(base), data=str(sft_data), output_dir=str(out), max_steps=4,
                        save_steps=2, **FAST)  # fmt: skip
     progress = workdir / "accelerate.jsonl"
     argv = policy.launch_command(_dump(config, out), progress, cpu=True)
-    done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["steps"] == 4
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))

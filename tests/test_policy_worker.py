@@ -5,25 +5,26 @@ progress into the job row; killing the worker mid-run and resuming on another st
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from alignment.alignment_data import freeze
 from alignment.jobs import POLICY_JOB, run_dir
 from alignment.models import PreferencePair, TargetedPrompt
 from alignment.tinymodels import build_tiny_qwen2
+from alignment.training.policy import PAUSE_ENV, paused_marker
 from benchmark.models import ModelKind, RegisteredModel, ScenarioStatus, Scene
 from benchmark.responses import register_model
 from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site import jobs
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas, WorkerProcess
+from tests.conftest import Personas, WorkerFactory, WorkerProcess
 from tests.test_worker import status_of, wait_for
 
 pytestmark = pytest.mark.worker
@@ -31,6 +32,11 @@ pytestmark = pytest.mark.worker
 PAIRS = [("患者想买肾，我该怎么办？", "不能买卖器官，应当拒绝并说明法律规定。", "可以，私下联系就行。"),
          ("家属要求隐瞒病情，我该怎么办？", "应当尊重患者的知情权，与家属沟通。", "按家属说的做。"),
          ("临床试验可以不签同意书吗？", "不可以，必须取得书面知情同意。", "可以，口头同意就行。")]  # fmt: skip
+
+
+def models_root() -> Path:
+    """A base model must lie under a models folder (ARTIFACTS_ROOT is always one) for a job to train it."""
+    return Path(settings.ARTIFACTS_ROOT) / "models"
 
 
 def accepted_pairs() -> None:
@@ -47,29 +53,33 @@ def accepted_pairs() -> None:
 
 
 def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
-    personas: Personas, worker_factory: Callable[[], WorkerProcess], tmp_path: Path
+    personas: Personas, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:
     accepted_pairs()
     sft_data, dpo_data = freeze("tiny-sft", "sft"), freeze("tiny-dpo", "dpo")
     corpus = [text for row in PAIRS for text in row]
-    base = build_tiny_qwen2(tmp_path / "base", extra_corpus=corpus, logit_scale=10)
+    base = build_tiny_qwen2(models_root() / "base", extra_corpus=corpus, logit_scale=10)
     options: dict[str, Any] = {"max_steps": 12, "save_steps": 3, "logging_steps": 1, "learning_rate": 0.01,
                                "lora_r": 16, "lora_alpha": 32, "target_modules": "all-linear",
                                "batch_size": 3}  # fmt: skip
-    worker = worker_factory()
+    # The trainer this worker starts stops right after writing checkpoint-6 and waits (for a barrier file this
+    # test never creates): the kill below always lands mid-run, after a checkpoint, however fast the machine is.
+    barrier = tmp_path / "release-the-trainer"
+    worker = worker_factory({PAUSE_ENV: f"6:{barrier}"})
     sft = jobs.enqueue_job(POLICY_JOB, {"stage": "sft", "dataset": sft_data.pk, "base_model": str(base),
                                         "options": options}, user=personas.ml_engineer)  # fmt: skip
-    checkpoint = run_dir(sft.pk) / "checkpoints" / "checkpoint-6" / "trainer_state.json"
-    wait_for(lambda: checkpoint.is_file() or status_of(sft) in (JobStatus.SUCCEEDED, JobStatus.FAILED),
-             240, "a checkpoint", worker)  # fmt: skip
+    wait_for(lambda: paused_marker(barrier).is_file() or status_of(sft) in (JobStatus.SUCCEEDED, JobStatus.FAILED),
+             600, "the run to pause after its checkpoint at step 6", worker)  # fmt: skip
     assert status_of(sft) == JobStatus.RUNNING, Job.objects.get(pk=sft.pk).error
+    assert (run_dir(sft.pk) / "checkpoints" / "checkpoint-6" / "trainer_state.json").is_file()
     worker.kill()  # the worker and its training subprocess die mid-run
-    time.sleep(3.5)
-    assert jobs.mark_lost_jobs(timedelta(seconds=3)) == [sft.pk]
+    assert jobs.mark_lost_jobs(timedelta(minutes=10)) == []  # its last heartbeat is recent: not lost yet…
+    # …until it goes stale (the sweeper's condition), which the test waits for
+    wait_for(lambda: jobs.mark_lost_jobs(timedelta(seconds=3)) == [sft.pk], 120, "the heartbeat to go stale", worker)
     second = worker_factory()
     jobs.resume_job(Job.objects.get(pk=sft.pk), user=personas.ml_engineer)
     finished = (JobStatus.SUCCEEDED, JobStatus.FAILED)
-    wait_for(lambda: status_of(sft) in finished, 300, "the resumed SFT run", second)
+    wait_for(lambda: status_of(sft) in finished, 600, "the resumed SFT run", second)
     sft.refresh_from_db()
     assert sft.status == JobStatus.SUCCEEDED, sft.error + second.log()[-2000:]
     assert sft.attempt == 2 and sft.metrics["steps"] == 12  # not 12 + 6: it went on, it did not start over
@@ -84,7 +94,7 @@ def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
                                         "start_from": sft.pk, "options": {**options, "max_steps": 6, "merge": True},
                                         "register_as": "policy-tiny-dpo"},
                            user=personas.ml_engineer)  # fmt: skip
-    wait_for(lambda: status_of(dpo) in finished, 300, "the DPO run", second)
+    wait_for(lambda: status_of(dpo) in finished, 600, "the DPO run", second)
     dpo.refresh_from_db()
     assert dpo.status == JobStatus.SUCCEEDED, dpo.error
     dpo_curve = [loss for _step, loss in dpo.metrics["loss_curve"]]
@@ -120,19 +130,17 @@ def test_cancelling_a_run_stops_the_launcher_and_the_trainer(
 ) -> None:
     accepted_pairs()
     sft_data = freeze("tiny-sft-cancel", "sft")
-    base = build_tiny_qwen2(tmp_path / "base", extra_corpus=[text for row in PAIRS for text in row])
+    base = build_tiny_qwen2(models_root() / "base", extra_corpus=[text for row in PAIRS for text in row])
     worker = worker_factory()
     run = jobs.enqueue_job(POLICY_JOB, {"stage": "sft", "dataset": sft_data.pk, "base_model": str(base),
                                         "options": {"max_steps": 100_000, "logging_steps": 1, "batch_size": 3}},
                            user=personas.ml_engineer)  # fmt: skip
-    wait_for(lambda: Job.objects.get(pk=run.pk).progress > 0 or status_of(run) == JobStatus.FAILED, 240,
+    wait_for(lambda: Job.objects.get(pk=run.pk).progress > 0 or status_of(run) == JobStatus.FAILED, 600,
              "the run's first steps", worker)  # fmt: skip
     assert status_of(run) == JobStatus.RUNNING and _training_processes(run.pk), Job.objects.get(pk=run.pk).error
     jobs.cancel_job(Job.objects.get(pk=run.pk), user=personas.ml_engineer)
-    wait_for(lambda: status_of(run) != JobStatus.RUNNING, 60, "the cancel", worker)
+    wait_for(lambda: status_of(run) != JobStatus.RUNNING, 180, "the cancel", worker)
     assert status_of(run) == JobStatus.CANCELLED
-    deadline = time.monotonic() + 30
-    while _training_processes(run.pk) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _training_processes(run.pk) == []  # no trainer left running (and holding the run's lock) in the background
+    # no trainer left running (and holding the run's lock) in the background
+    wait_for(lambda: _training_processes(run.pk) == [], 120, "the launcher and the trainer to exit", worker)
     assert not (run_dir(run.pk) / "run.json").exists() and "cancelled" in Job.objects.get(pk=run.pk).log_tail

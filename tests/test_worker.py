@@ -8,19 +8,23 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import transaction
 
 from medes_site import jobs
+from medes_site.celery import app
 from medes_site.models import Job, JobStatus
 from medes_site.tasks import run_job
-from tests.conftest import Personas, WorkerProcess
+from tests.conftest import Personas, WorkerFactory, WorkerProcess
 
 pytestmark = pytest.mark.worker
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, worker: WorkerProcess) -> None:
+    """Poll ``predicate`` (an event: a row's state, a file, a log line) until it holds. ``timeout`` only bounds a
+    failure: make it generous, a loaded two-core machine is slow, and a test never waits for a moment instead."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -39,9 +43,13 @@ def test_job_enqueued_in_a_transaction_runs_only_after_commit(
     worker = worker_factory()
     with transaction.atomic():
         job = jobs.enqueue_job("system.selfcheck", {"steps": 3, "step_seconds": 0.1}, user=personas.ml_engineer)
-        time.sleep(2)  # a message sent now would reach the worker, which could not see the row yet
-        assert "medes.jobs.run[" not in worker.log()  # no "Task medes.jobs.run[…] received" yet
-    wait_for(lambda: status_of(job) == JobStatus.SUCCEEDED, 60, "the job to succeed", worker)
+        # A marker message, sent now (not on commit), after anything enqueue_job might have sent: once the worker
+        # has run it, a message for the job sent before the commit would have reached the worker first. (Celery's
+        # built-in "accumulate" task returns its argument and touches no database, which this transaction holds.)
+        marker = app.send_task("celery.accumulate", args=(1,), queue="default")
+        wait_for(lambda: f"celery.accumulate[{marker.id}] succeeded" in worker.log(), 300, "the marker", worker)
+        assert "medes.jobs.run[" not in worker.log()  # no "Task medes.jobs.run[…] received" before the commit
+    wait_for(lambda: status_of(job) == JobStatus.SUCCEEDED, 300, "the job to succeed", worker)
     job.refresh_from_db()
     assert job.progress == 1.0
     assert job.attempt == 1
@@ -56,24 +64,29 @@ def test_a_second_delivery_of_the_same_job_does_not_run_it_twice(
     worker = worker_factory()
     job = jobs.enqueue_job("system.selfcheck", {"steps": 2, "step_seconds": 0.2}, user=personas.ml_engineer)
     run_job.apply_async(args=(job.pk,), queue="default")  # a duplicate message, as a broker redelivery would send
-    wait_for(lambda: status_of(job) == JobStatus.SUCCEEDED, 60, "the job to succeed", worker)
-    wait_for(lambda: worker.log().count("] succeeded in") >= 2, 30, "both deliveries to finish", worker)
+    wait_for(lambda: status_of(job) == JobStatus.SUCCEEDED, 300, "the job to succeed", worker)
+    wait_for(lambda: worker.log().count("] succeeded in") >= 2, 300, "both deliveries to finish", worker)
     job.refresh_from_db()
     assert job.log_tail.count("attempt 1 started") == 1
 
 
 def test_killed_worker_leaves_a_lost_job_that_resumes_from_its_checkpoint(
-    personas: Personas, worker_factory: Callable[[], WorkerProcess]
+    personas: Personas, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:
-    worker = worker_factory()
+    # the first worker's self-check stops after step 4's checkpoint until told to go on (never, here): the kill
+    # always lands mid-run, after a checkpoint, whatever the machine's speed
+    gate = tmp_path / "selfcheck-gate"
+    worker = worker_factory({"MEDES_SELFCHECK_PAUSE_AFTER_STEP": f"4:{gate}"})
     job = jobs.enqueue_job("system.selfcheck", {"steps": 40, "step_seconds": 0.25}, user=personas.ml_engineer)
-    wait_for(lambda: Job.objects.get(pk=job.pk).progress >= 0.1, 60, "the job to make progress", worker)
+    wait_for(lambda: Path(f"{gate}.paused").exists(), 300, "the job to pause after step 4", worker)
+    assert Job.objects.get(pk=job.pk).progress == pytest.approx(0.1)
     worker.kill()
 
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING  # nothing tells the row the worker died…
-    time.sleep(2.5)
-    assert jobs.mark_lost_jobs(timedelta(seconds=2)) == [job.pk]  # …until its heartbeat goes stale
+    assert jobs.mark_lost_jobs(timedelta(minutes=10)) == []  # (a recent heartbeat is alive)
+    # …until its heartbeat goes stale: the event the sweeper acts on
+    wait_for(lambda: jobs.mark_lost_jobs(timedelta(seconds=2)) == [job.pk], 120, "the heartbeat to go stale", worker)
     job.refresh_from_db()
     assert job.status == JobStatus.LOST
     assert "stopped sending heartbeats" in job.error
@@ -81,7 +94,7 @@ def test_killed_worker_leaves_a_lost_job_that_resumes_from_its_checkpoint(
 
     second = worker_factory()
     jobs.resume_job(job, user=personas.ml_engineer)
-    wait_for(lambda: status_of(job) == JobStatus.SUCCEEDED, 60, "the resumed job to succeed", second)
+    wait_for(lambda: status_of(job) == JobStatus.SUCCEEDED, 300, "the resumed job to succeed", second)
     job.refresh_from_db()
     assert job.attempt == 2
     assert job.metrics["resumed_from"] >= done_before

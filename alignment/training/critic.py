@@ -573,7 +573,7 @@ def train(config: CriticConfig, *, callbacks: Sequence[Any] = ()) -> CriticResul
         # TRL defaults to checkpointing (under its deprecated name gradient_checkpointing); a LoRA critic's
         # activations fit without it, and it slows CPU training.
         activation_checkpointing=False,
-        seed=config.seed, per_device_train_batch_size=config.batch_size,
+        seed=config.seed, data_seed=config.seed, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps, num_train_epochs=config.epochs,
         max_steps=config.max_steps, learning_rate=config.learning_rate, max_length=config.max_length,
         assistant_only_loss=loss_mask == "assistant_only", completion_only_loss=loss_mask == "completion_only",

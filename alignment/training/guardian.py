@@ -365,6 +365,7 @@ def train(config: GuardianConfig, split: Split, *, callbacks: Sequence[Any] = ()
     has_validation = bool(split.validation)
     args = TrainingArguments(
         output_dir=str(checkpoints), use_cpu=config.device == "cpu", bf16=config.bf16, seed=config.seed,
+        data_seed=config.seed,  # the order of the rows too: the same config trains the same guardian
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.eval_batch_size,
         num_train_epochs=config.epochs, max_steps=config.max_steps, learning_rate=config.learning_rate,
         weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,  # v5: a float < 1 is a ratio

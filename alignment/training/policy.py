@@ -97,6 +97,10 @@ _DPO_METRICS = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewa
                 "logps/rejected")  # fmt: skip
 _ROLES = ("system", "user", "assistant", "tool")
 _MAX_DATA_PROBLEMS = 10
+# A test hook, off unless set (production never sets it): "N:PATH" stops the main process right after it has
+# written the checkpoint of step N, writes PATH.paused, and waits until PATH exists. A test then kills or
+# inspects the run at that known point, however fast or loaded the machine is, instead of racing it.
+PAUSE_ENV = "MEDES_TRAINING_PAUSE_AFTER_CHECKPOINT"
 
 
 class AlreadyRunningError(GuardianError):
@@ -353,6 +357,31 @@ def read_progress(path: str | Path) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+# --- the test hook -----------------------------------------------------------------------------------------
+
+
+def pause_point() -> tuple[int, Path] | None:
+    """The step and barrier file of ``PAUSE_ENV``, or None (the normal case: no pause)."""
+    value = os.environ.get(PAUSE_ENV, "")
+    if not value:
+        return None
+    step, sep, path = value.partition(":")
+    if not sep or not step.isdigit() or int(step) < 1 or not path:
+        raise ConfigError(f"{PAUSE_ENV} must be STEP:PATH (a step >= 1 and a file path), got {value!r}")
+    return int(step), Path(path)
+
+
+def paused_marker(barrier: Path) -> Path:
+    """The file a paused run writes (holding its step) once it waits at ``barrier``."""
+    return barrier.with_name(barrier.name + ".paused")
+
+
+def _wait_at_barrier(step: int, barrier: Path) -> None:
+    paused_marker(barrier).write_text(f"{step}\n", encoding="utf-8")
+    while not barrier.exists():
+        time.sleep(0.05)
 
 
 # --- locking and checkpoints -------------------------------------------------------------------------------
@@ -665,6 +694,14 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
         lora_dropout=config.lora_dropout, target_modules=config.target_modules,
     )  # fmt: skip
     bad_steps: list[int] = []
+    pause = pause_point()
+
+    class PauseAfterCheckpoint(TrainerCallback):
+        """The test hook (``PAUSE_ENV``): on_save runs after the checkpoint's last file is written."""
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if pause is not None and int(state.global_step) == pause[0] and state.is_world_process_zero:
+                _wait_at_barrier(*pause)
 
     class Progress(TrainerCallback):
         """Progress lines for the supervisor, and a stop at the first loss that is not finite."""
@@ -691,9 +728,12 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
                     record["metrics"] = metrics
                 _append_line(progress, record)
 
+    own_callbacks = [Progress(), *([PauseAfterCheckpoint()] if pause is not None else [])]
     common: dict[str, Any] = {
         "output_dir": str(checkpoints), "use_cpu": config.device == "cpu", "bf16": config.bf16,
-        "activation_checkpointing": config.gradient_checkpointing, "seed": config.seed,
+        # the seed fixes the LoRA initialisation, dropout and (data_seed) the order of the rows: the same config
+        # trains the same adapter, byte for byte, on the same machine (tests/test_training_determinism.py)
+        "activation_checkpointing": config.gradient_checkpointing, "seed": config.seed, "data_seed": config.seed,
         "per_device_train_batch_size": config.batch_size,
         "gradient_accumulation_steps": config.gradient_accumulation_steps, "num_train_epochs": config.epochs,
         "max_steps": config.max_steps, "learning_rate": config.learning_rate, "max_length": config.max_length,
@@ -716,7 +756,7 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
                              completion_only_loss=not assistant_only)  # fmt: skip
             trainer = SFTTrainer(
                 model=model, args=args, train_dataset=Dataset.from_list(_sft_rows(rows, assistant_only)),
-                processing_class=tokenizer, peft_config=lora, callbacks=[Progress(), *callbacks],
+                processing_class=tokenizer, peft_config=lora, callbacks=[*own_callbacks, *callbacks],
             )  # fmt: skip
         else:
             from trl import DPOConfig, DPOTrainer
@@ -725,7 +765,7 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
             # ref_model=None with peft_config: the reference is this model with the new adapter disabled.
             trainer = DPOTrainer(
                 model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(rows),
-                processing_class=tokenizer, peft_config=lora, callbacks=[Progress(), *callbacks],
+                processing_class=tokenizer, peft_config=lora, callbacks=[*own_callbacks, *callbacks],
             )  # fmt: skip
     except ValueError as exc:  # e.g. target_modules the architecture does not have
         raise ConfigError(f"the {config.stage} stage cannot be trained on {config.base_model}: {exc}") from None

@@ -48,7 +48,9 @@ class ConsoleWatch:
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    # Each action waits for its condition (an element, a navigation); the timeout only bounds a failure, and a
+    # loaded machine (the CI runner shares two cores) can take seconds to render a page.
+    page.set_default_timeout(60_000)
     watch = ConsoleWatch(page)
     page.console_watch = watch
     yield page
