@@ -14,6 +14,13 @@ class SourceFilterForm(forms.Form):
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
+class SourcePageForm(forms.Form):
+    """Which page of a source's provisions to show: a page number, or the page that holds one provision."""
+
+    page = forms.IntegerField(required=False, min_value=1)
+    provision = forms.IntegerField(required=False, min_value=1)
+
+
 class SourceUploadForm(forms.Form):
     file = forms.FileField(
         label=_("File"), help_text=_("PDF, DOCX, HTML, Markdown or plain text. The same file twice is added once.")

@@ -4,11 +4,13 @@ stored, the stored name is generated, and the same bytes twice give the existing
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import signal
 import subprocess
 import sys
 import uuid
+import zipfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePath
@@ -25,7 +27,7 @@ from simple_history.utils import bulk_create_with_history
 
 from benchmark.amendments import compare_after_parse
 from benchmark.models import ParseStatus, Provision, Source, SourceKind
-from benchmark.parsing import ParseError
+from benchmark.parsing import ParseError, decode
 from medes_site import audit
 
 ALLOWED_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"}
@@ -34,6 +36,41 @@ CHUNK = 1 << 20
 
 class SourceError(ValueError):
     """A file that cannot become a source; the message says why, for the person who uploaded it."""
+
+
+def _shown_name(original_name: str) -> str:
+    """The uploaded file's own name, as shown on pages: its last part only, without control characters."""
+    name = PurePath(original_name.replace("\\", "/")).name
+    return "".join(ch for ch in name if ch.isprintable())[:255] or "source"
+
+
+TEXT_SUFFIXES = {".html", ".htm", ".md", ".markdown", ".txt"}
+
+
+def check_content(suffix: str, data: bytes, name: str) -> None:
+    """Refuse at upload what its type can be checked for then, rather than at parsing: a PDF without the PDF
+    header, a DOCX that is not a Word package, a text file that holds binary data or is neither UTF-8 nor GB18030.
+    The full parse (a worker with time and memory limits) still checks everything else."""
+    if suffix == ".pdf" and b"%PDF-" not in data[:1024]:
+        raise SourceError(_("“%(name)s” is not a PDF file (it has no PDF header).") % {"name": name})
+    if suffix == ".docx":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as package:
+                names = set(package.namelist())
+        except (zipfile.BadZipFile, ValueError):
+            names = set()
+        if not {"[Content_Types].xml", "word/document.xml"} <= names:
+            raise SourceError(_("“%(name)s” is not a Word document (DOCX).") % {"name": name})
+    if suffix in TEXT_SUFFIXES:
+        if b"\x00" in data:
+            raise SourceError(_("“%(name)s” holds binary data, not text.") % {"name": name})
+        try:
+            decode(data)
+        except ParseError:
+            raise SourceError(
+                _("“%(name)s” is neither UTF-8 nor GB18030 (GBK) text; save it as UTF-8 and upload it again.")
+                % {"name": name}
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -69,6 +106,7 @@ def add_source(
         chunks.append(chunk)
     if size == 0:
         raise SourceError(_("The file is empty."))
+    check_content(suffix, b"".join(chunks), PurePath(original_name.replace("\\", "/")).name)
     sha256 = digest.hexdigest()
     existing = Source.objects.filter(sha256=sha256).first()
     if existing is not None:
@@ -81,7 +119,7 @@ def add_source(
         effective_on=meta.effective_on,
         version=meta.version,
         supersedes=meta.supersedes,
-        original_name=PurePath(original_name.replace("\\", "/")).name[:255],
+        original_name=_shown_name(original_name),
         sha256=sha256,
         size=size,
         created_by=user,

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -20,19 +21,25 @@ from benchmark.forms import (
     ScenarioEditForm,
     ScenarioFilterForm,
     SourceFilterForm,
+    SourcePageForm,
     SourceUploadForm,
 )
 from benchmark.models import NearDuplicate, Release, Scenario, ScenarioStatus, Source, SourceKind
 from benchmark.releases import ReleaseError, datasheet, publish_release
 from benchmark.scenarios import ScenarioError, StaleEdit, change_status, update_scenario
 from benchmark.services import SourceError, SourceMeta, add_source
-from medes_site import jobs
+from medes_site import files, jobs
 from medes_site.http import AuthedRequest
 from medes_site.models import Job, JobStatus
 from medes_site.paging import paginate
 from medes_site.roles import Role, has_role, role_required
 
 SOURCES_PER_PAGE = 50
+# A source's page shows its provisions a page at a time, each up to a length (the rest on the provision's own
+# page), and its first parse warnings: a very large source must not become a page of tens of megabytes.
+PROVISIONS_PER_PAGE = 200
+PROVISION_TEXT_SHOWN = 5000
+WARNINGS_SHOWN = 200
 SOURCE_ROLES = (Role.CURATOR, Role.REVIEWER)
 # ML engineers evaluate models on releases, so they read them too.
 RELEASE_ROLES = (Role.CURATOR, Role.REVIEWER, Role.ML_ENGINEER)
@@ -106,7 +113,19 @@ def source_add(request: AuthedRequest) -> HttpResponse:
 @role_required(*SOURCE_ROLES)
 def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     source = get_source_for_user(request, pk)
-    provisions = list(source.provisions.all())
+    form = SourcePageForm(request.GET)
+    if not form.is_valid():
+        return render(request, "benchmark/source_detail.html", {"source": source, "form": form, "tree": []}, status=400)
+    all_provisions = source.provisions.all()
+    number = form.cleaned_data["page"]
+    wanted = form.cleaned_data["provision"]
+    if wanted is not None:  # a link to one provision opens the page that holds it
+        before = all_provisions.filter(position__lt=all_provisions.filter(pk=wanted).values("position")[:1]).count()
+        number = before // PROVISIONS_PER_PAGE + 1
+    paged = paginate(request, all_provisions, number, PROVISIONS_PER_PAGE)
+    for name in ("provision", "page"):
+        paged["query"] = "&".join(p for p in paged["query"].split("&") if p and not p.startswith(f"{name}="))
+    provisions = list(paged["page"].object_list)
     tree: list[dict[str, object]] = []  # consecutive provisions grouped under their division headings
     for provision in provisions:
         heading = " · ".join(
@@ -116,8 +135,11 @@ def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             tree.append({"heading": heading, "provisions": []})
         tree[-1]["provisions"].append(provision)  # type: ignore[attr-defined]
     parsing = _active_parse(source).exists()
-    context = {"source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing,
-               "hand_fixed": sum(p.edited_by_hand for p in provisions)}  # fmt: skip
+    context = {
+        "source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing,
+        "hand_fixed": all_provisions.filter(edited_by_hand=True).count(), "text_limit": PROVISION_TEXT_SHOWN,
+        "warnings": source.parse_warnings[:WARNINGS_SHOWN], **paged,
+    }  # fmt: skip
     if request.htmx and not parsing:
         # The parse just ended: reload the whole page so the provisions appear.
         response = HttpResponse()
@@ -149,16 +171,10 @@ def source_parse(request: AuthedRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @role_required(*SOURCE_ROLES)
-def source_download(request: AuthedRequest, pk: int) -> FileResponse:
+def source_download(request: AuthedRequest, pk: int) -> HttpResponse | FileResponse:
     """Always an attachment, never rendered inline: uploaded files are not trusted (DESIGN.md §9)."""
     source = get_source_for_user(request, pk)
-    response = FileResponse(
-        source.file.open("rb"),
-        as_attachment=True,
-        filename=source.original_name,
-        content_type="application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
+    response = files.attachment(Path(source.file.path), source.original_name, root=settings.MEDIA_ROOT)
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 

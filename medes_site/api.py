@@ -12,8 +12,15 @@ from rest_framework.views import APIView
 from medes_site import jobs
 from medes_site.context_processors import JOB_ROLES
 from medes_site.models import Job
-from medes_site.roles import has_role
+from medes_site.roles import ALL_ROLES, has_role
 from medes_site.serializers import JobFilterSerializer, JobSerializer
+
+
+class HasAnyRole(permissions.BasePermission):
+    """Signed in and holding at least one role (the schema and its docs: no role, nothing to call)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return has_role(request.user, *ALL_ROLES)
 
 
 class HasJobRole(permissions.BasePermission):

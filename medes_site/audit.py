@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import models
 from django.http import HttpRequest
@@ -37,8 +39,28 @@ def record(
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client's address, resolved exactly as the login rate limit resolves it (django-axes, which
-    trusts forwarded headers only for the MEDES_PROXY_COUNT proxies in front)."""
-    from axes.helpers import get_client_ip_address
+    """The client's address; the login rate limit (django-axes, through ``AXES_CLIENT_IP_CALLABLE``) and the
+    audit trail both read it here.
 
-    return get_client_ip_address(request) or None
+    With ``MEDES_PROXY_COUNT = n`` proxies in front, each proxy appends the address it received the request
+    from to ``X-Forwarded-For``, so the client is the n-th entry from the right: entries further left were
+    written by the client and are not trusted. A request with fewer entries than proxies did not pass through
+    all of them, and is known by its own connection's address, as is every request when n is 0."""
+    remote = _address(request.META.get("REMOTE_ADDR", ""))
+    count = settings.MEDES_PROXY_COUNT
+    if count <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) < count:
+        return remote
+    return _address(forwarded[-count]) or remote
+
+
+def _address(text: str) -> str | None:
+    """A valid IPv4 or IPv6 address (an IPv4-mapped IPv6 address as its IPv4), else None."""
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)

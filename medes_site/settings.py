@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "axes",
+    "csp",
     "medes_site.apps.MedesSiteConfig",
     "benchmark",
     "annotation",
@@ -50,7 +51,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "medes_site.middleware.ServerTimingMiddleware",  # first: it times everything below it
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Above the session and auth middleware: a database outage anywhere below answers 503, not 500.
+    "medes_site.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -114,7 +118,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "medes_site.views.locked_out"
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = env.read_int("MEDES_PROXY_COUNT", 0, minimum=0)
+# Behind n proxies the client's address is the n-th X-Forwarded-For entry from the right (medes_site.audit).
+MEDES_PROXY_COUNT = env.read_int("MEDES_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "medes_site.audit.client_ip"
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
@@ -163,6 +169,17 @@ if MEDES_GENERATOR_LOCAL_DIR and not Path(MEDES_GENERATOR_LOCAL_DIR).is_absolute
     raise ImproperlyConfigured(f"MEDES_GENERATOR_LOCAL_DIR={MEDES_GENERATOR_LOCAL_DIR!r} must be an absolute path.")
 MEDES_GENERATOR_MAX_NEW_TOKENS = env.read_int("MEDES_GENERATOR_MAX_NEW_TOKENS", 2048, minimum=16)
 MEDES_GENERATOR_TEMPERATURE = env.read_float("MEDES_GENERATOR_TEMPERATURE", 0.7, minimum=0.0, maximum=2.0)
+# What registered models may point the workers at (issue 13, item 1; medes_site/outbound.py, model_dirs.py).
+# An endpoint's key is read only from a variable named here (names or fnmatch patterns; the app's own secrets,
+# SECRET_KEY, DATABASE_URL and the like, never). Endpoint hosts are checked after DNS at every request: when the
+# list is set, only hosts on it (names, *.suffix, IPs, networks); private and loopback addresses only with the
+# switch on, or in a listed network. Local model directories and accelerate config files must lie under a models
+# root (ARTIFACTS_ROOT always is one: merged and demo models are written there). The operator's own generator
+# above (MEDES_GENERATOR_BASE_URL) is trusted for its host.
+MEDES_MODEL_KEY_VARIABLES = env.read_variable_names("MEDES_MODEL_KEY_VARIABLES", ["MEDES_MODEL_KEY_*"])
+MEDES_ENDPOINT_HOSTS = env.read_hosts("MEDES_ENDPOINT_HOSTS", [])
+MEDES_ENDPOINT_ALLOW_PRIVATE = env.read_bool("MEDES_ENDPOINT_ALLOW_PRIVATE", False)
+MEDES_MODELS_ROOTS = env.read_paths("MEDES_MODELS_ROOTS", [VAR_DIR / "models"])
 # Scenarios whose character-shingle Jaccard similarity reaches this are flagged as near-duplicates.
 MEDES_NEAR_DUPLICATE_THRESHOLD = env.read_float("MEDES_NEAR_DUPLICATE_THRESHOLD", 0.8, minimum=0.1, maximum=1.0)
 
@@ -177,6 +194,11 @@ if MEDES_JOB_STALE_SECONDS <= 2 * MEDES_JOB_HEARTBEAT_SECONDS:
         "MEDES_JOB_STALE_SECONDS must be more than twice MEDES_JOB_HEARTBEAT_SECONDS, "
         "or healthy jobs would be marked lost."
     )
+# A job that died only because the database went away is queued again, as a new attempt, once the database
+# answers (medes_site/jobs.py: requeue_after_db_outage): at most this many times per job (0: never).
+MEDES_JOB_DB_RETRIES = env.read_int("MEDES_JOB_DB_RETRIES", 3, minimum=0)
+# The first wait before looking whether the database is back; doubled at each look, up to five minutes.
+MEDES_JOB_DB_RETRY_SECONDS = env.read_int("MEDES_JOB_DB_RETRY_SECONDS", 5, minimum=0)
 
 CELERY_BROKER_URL = env.read_broker("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -222,7 +244,7 @@ SPECTACULAR_SETTINGS = {
     "`Authorization: Token <token>` (create tokens on the API tokens page).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated", "medes_site.api.HasAnyRole"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -239,6 +261,24 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.read_bool("SECURE_HSTS_PRELOAD", True)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere (htmx's own indicator style is switched off in base.html): scripts, styles,
+# images and fonts from this origin only; no framing, no plugins, forms post back here only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Server-Timing headers: "staff" (staff users and DEBUG servers only) or "always" (loopback benchmarks).
+MEDES_SERVER_TIMING = env.read_choice("MEDES_SERVER_TIMING", "staff", ("staff", "always"))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.read_int("MEDES_UPLOAD_MAX_MEMORY_BYTES", 10 * 1024 * 1024, minimum=1024)
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from medes_site import jobs
+from medes_site import files, jobs
 from medes_site.context_processors import JOB_ROLES
 from medes_site.forms import JobFilterForm, SelfCheckForm
 from medes_site.home import panels_for
@@ -25,10 +23,16 @@ JOBS_PER_PAGE = 25
 
 @require_GET
 def healthz(request: Request) -> JsonResponse:
-    """For load balancers: the process is up and the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """For load balancers: the process is up and the database answers (200), or it does not (503, JSON)."""
+    from medes_site.dbhealth import database_answers
+    from medes_site.middleware import DB_UNAVAILABLE_RETRY_AFTER, mark_database_unavailable
+
+    if database_answers(connection.alias):
+        return JsonResponse({"status": "ok"})
+    mark_database_unavailable(request)
+    response = JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
+    response["Retry-After"] = str(DB_UNAVAILABLE_RETRY_AFTER)
+    return response
 
 
 def locked_out(request: Request, original_response: HttpResponse | None, credentials: object) -> HttpResponse:
@@ -116,23 +120,21 @@ def job_start_selfcheck(request: AuthedRequest) -> HttpResponse:
 def job_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     job = get_job_for_user(request, pk)
     template = "jobs/detail.html#job-status" if request.htmx and not request.htmx.boosted else "jobs/detail.html"
-    return render(request, template, {"job": job, "may_manage": _may_manage(request, job)})
+    return render(request, template, _job_context(request, job))
 
 
 @require_GET
 @role_required(*JOB_ROLES)
-def job_artifact(request: AuthedRequest, pk: int, index: int) -> FileResponse:
+def job_artifact(request: AuthedRequest, pk: int, index: int) -> HttpResponse | FileResponse:
     """A file a job wrote, always as an attachment, only from under ARTIFACTS_ROOT."""
     job = get_job_for_user(request, pk)
-    if not 0 <= index < len(job.artifacts):
+    if not jobs.may_see_outputs(request.user, job) or not 0 <= index < len(job.artifacts):
         raise Http404
-    root = Path(settings.ARTIFACTS_ROOT).resolve()
-    path = (root / str(job.artifacts[index].get("path", ""))).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise Http404
-    response = FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    try:
+        path = files.stored_path(str(job.artifacts[index].get("path", "")))
+    except files.UnsafePathError:
+        raise Http404 from None
+    return files.attachment(path, path.name)
 
 
 @require_POST
@@ -160,6 +162,14 @@ def job_resume(request: AuthedRequest, pk: int) -> HttpResponse:
     return _to_job(request, job)
 
 
+def _job_context(request: AuthedRequest, job: Job) -> dict[str, object]:
+    return {
+        "job": job,
+        "may_manage": _may_manage(request, job),
+        "outputs_visible": jobs.may_see_outputs(request.user, job),
+    }
+
+
 def _may_manage(request: AuthedRequest, job: Job) -> bool:
     return Role.ML_ENGINEER in user_roles(request.user) or job.triggered_by_id == request.user.pk
 
@@ -167,8 +177,7 @@ def _may_manage(request: AuthedRequest, job: Job) -> bool:
 def _to_job(request: AuthedRequest, job: Job) -> HttpResponse:
     """htmx gets the refreshed status fragment; a plain form post is redirected to the job page."""
     if request.htmx:
-        context = {"job": job, "may_manage": _may_manage(request, job)}
-        response = render(request, "jobs/detail.html#job-status", context)
+        response = render(request, "jobs/detail.html#job-status", _job_context(request, job))
         response["HX-Trigger"] = "job-changed"
         return response
     return redirect(reverse("jobs:detail", args=[job.pk]))

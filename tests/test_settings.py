@@ -121,9 +121,17 @@ def test_minimum_is_enforced() -> None:
         Env({"N": "0"}).read_int("N", 5, minimum=1)
 
 
-def test_every_response_says_its_server_time_and_query_count(personas: Any, client_as: Any) -> None:
-    response = client_as(personas.ml_engineer).get("/jobs/")
+def test_staff_responses_say_their_server_time_and_query_count(personas: Any, client_as: Any) -> None:
+    response = client_as(personas.admin).get("/jobs/")
     timing = response["Server-Timing"]
     app, db = timing.split(", ")
     assert app.startswith("app;dur=") and float(app.split("=")[1]) > 0
     assert db.startswith('db;desc="queries";dur=') and int(db.split("=")[-1]) >= 1
+
+
+def test_server_timing_is_for_staff_and_debug_servers_only(personas: Any, client_as: Any, settings: Any) -> None:
+    """Timings tell one code path from another: other users, and visitors, get none (unless debugging)."""
+    assert "Server-Timing" not in client_as(personas.ml_engineer).get("/jobs/")
+    assert "Server-Timing" not in client_as(None).get("/accounts/login/")
+    settings.MEDES_SERVER_TIMING = "always"  # the loopback benches
+    assert "Server-Timing" in client_as(personas.ml_engineer).get("/jobs/")
