@@ -1,770 +1,978 @@
-"""The access matrix: every URL so far, for every persona. Anonymous users are sent to the login page;
-a signed-in user without the role gets 403; an object outside the user's scope is 404."""
+"""The access matrix: every route × every persona (users holding two roles included) × an object in the persona's
+scope, another user's or campaign's object, and a missing id; each case asserts what that persona gets.
+
+Anonymous users are sent to the login page (the REST API answers them 403); a signed-in user without the role
+gets 403; an object outside the user's scope is 404; a redirect counts only when it goes where the row says (the
+happy path's target, or explicitly the page itself with an error message); a page a persona may open but not
+read all of is checked for what it must not hold (blind labeling: another annotator's rationale, the model under
+test, the export link; the leaderboard's item-by-item comparison) and, for those it does not hide it from, that it
+is there.
+
+The world (tests/access_world.py) is built once per module inside an outer transaction that is rolled back at the
+end, as Django's TestCase.setUpClass does; each case runs in its own savepoint inside it (pytest-django's ``db``),
+with one signed-in client per persona made once.
+"""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
+from django.contrib.messages import constants, get_messages
+from django.db import transaction
 from django.test import Client
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 
-from alignment.models import GuardianVersion, Judgement, VersionStatus
-from annotation.models import Member
-from annotation.services import next_assignment
-from benchmark.import_uploads import store_upload
-from benchmark.models import Amendment, Provision, Response, Scene
-from benchmark.releases import publish_release
-from benchmark.response_imports import import_medes_responses
-from benchmark.scenarios import create_scenario
-from benchmark.services import SourceMeta, add_source
-from medes_site.models import Job
-from tests.campaign_data import build_campaign as build_review_campaign
-from tests.campaign_data import dispute_one
-from tests.conftest import Personas
-from tests.labeling_fixtures import build_campaign
+from medes_site.roles import Role
+from tests.access_world import (
+    BLIND_ANNOTATORS,
+    MISSING,
+    PERSONAS,
+    ROLES,
+    SUPERUSERS,
+    World,
+    build_world,
+    compare_url,
+    world_settings,
+)
 
-LOGIN, OK, FORBIDDEN, NOT_FOUND = "login", "ok", 403, 404
-PERSONAS = ["anonymous", "outsider", "annotator", "reviewer", "curator", "ml_engineer", "admin"]
+# --- what a persona gets ---------------------------------------------------------------------------------------
 
-
-def row(ok: set[str], *, not_found: set[str] = frozenset(), forbidden_default: Any = FORBIDDEN) -> dict[str, Any]:  # type: ignore[assignment]
-    return {
-        p: LOGIN if p == "anonymous" else OK if p in ok else NOT_FOUND if p in not_found else forbidden_default
-        for p in PERSONAS
-    }
+LOGIN = "login"  # a redirect to the sign-in page (the app's or the admin's)
+FORBIDDEN, NOT_FOUND, BAD = 403, 404, 400
 
 
-JOB_ROLES = {"reviewer", "curator", "ml_engineer", "admin"}
-RELEASE_ROLES = {"curator", "reviewer", "ml_engineer", "admin"}
-MODEL_ROLES = {"curator", "ml_engineer", "admin"}
-SOURCE_READERS = {"curator", "reviewer", "admin"}
-FIXERS = {**row(set()), "curator": 400, "admin": 400}
-ANNOTATOR_ONLY = row({"annotator"}, not_found={"admin"})
-GUARDIAN_READERS = {"ml_engineer", "reviewer", "curator", "admin"}
-LEADERBOARD_READERS = {"annotator", "ml_engineer", "reviewer", "curator", "admin"}
-GUARDIAN_ACTORS_400 = {**row(set()), "ml_engineer": 400, "admin": 400}
-CAMPAIGN_READERS = {"reviewer", "curator", "ml_engineer", "admin"}
-CAMPAIGN_EDITORS = {"reviewer", "curator", "admin"}
-ADJUDICATORS = row({"reviewer"}, not_found={"admin"})
-API_ROLES = {"annotator", "reviewer", "curator", "ml_engineer", "admin"}
-API_ANY_ROLE = {p: OK if p in API_ROLES else FORBIDDEN for p in PERSONAS}
+@dataclass(frozen=True)
+class Ok:
+    """200, and the page holds none of ``hides`` and all of ``shows`` (names of World.markers)."""
 
-# (name, method, url builder taking the jobs, expected outcome per persona)
-MATRIX: list[tuple[str, str, Callable[[dict[str, Job]], str], dict[str, Any]]] = [
-    ("home", "get", lambda j: reverse("home"), row({"annotator", "reviewer", "curator", "ml_engineer", "admin"})),
-    ("home-curator", "get", lambda j: reverse("role_home", args=["curator"]), row({"curator", "admin"})),
-    ("home-annotator", "get", lambda j: reverse("role_home", args=["annotator"]), row({"annotator", "admin"})),
-    ("home-reviewer", "get", lambda j: reverse("role_home", args=["reviewer"]), row({"reviewer", "admin"})),
-    ("home-ml", "get", lambda j: reverse("role_home", args=["ml_engineer"]), row({"ml_engineer", "admin"})),
-    (
-        "home-unknown-role",
-        "get",
-        lambda j: reverse("role_home", args=["janitor"]),
-        row(set(), not_found={"annotator", "reviewer", "curator", "ml_engineer", "admin"}),
+    hides: tuple[str, ...] = ()
+    shows: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class To:
+    """A redirect to the view ``view`` (with the world's objects ``target`` as its arguments, when given);
+    ``error``: with an error or warning message, i.e. the action was refused and the page says why."""
+
+    view: str
+    error: bool = False
+    target: tuple[str, ...] = ()
+
+
+OK = Ok()
+Cell = Ok | To | int | str
+
+# Who holds a role, as ``has_role`` answers it (a superuser holds every role).
+SIGNED_IN = tuple(p for p in PERSONAS if p != "anonymous")
+
+
+def holding(*roles: Role) -> frozenset[str]:
+    return frozenset(p for p in SIGNED_IN if p in SUPERUSERS or set(ROLES[p]) & set(roles))
+
+
+ANY_ROLE = holding(*Role)
+ANNOTATORS = holding(Role.ANNOTATOR)
+REVIEWERS = holding(Role.REVIEWER)
+CURATORS = holding(Role.CURATOR)
+ML = holding(Role.ML_ENGINEER)
+JOB_ROLES = holding(Role.CURATOR, Role.REVIEWER, Role.ML_ENGINEER)
+SOURCE_ROLES = holding(Role.CURATOR, Role.REVIEWER)
+RELEASE_ROLES = JOB_ROLES
+MODEL_ROLES = holding(Role.CURATOR, Role.ML_ENGINEER)
+CAMPAIGN_READERS = JOB_ROLES
+CAMPAIGN_EDITORS = SOURCE_ROLES
+GUARDIAN_READERS = JOB_ROLES
+CORPUS_API = JOB_ROLES
+LEADERBOARD_READERS = ANY_ROLE
+# members of the labeling campaign who label (the admin holds the role but is no member: 404 on its pages)
+LABELERS = frozenset({"annotator", *BLIND_ANNOTATORS})
+# the blind campaign: who annotates in it with a review-side role (the plain annotator has no review role: 403)
+BLIND = frozenset(BLIND_ANNOTATORS)
+# who reviews the blind campaign as a member without annotating in it (adjudication)
+ITS_REVIEWERS = frozenset({"reviewer", "curator_reviewer"})
+# the other campaign: created by the curator, reviewed by nobody; reviewers who are no curator do not see it
+SEES_OTHER = holding(Role.CURATOR, Role.ML_ENGINEER)
+
+
+def who(*grants: tuple[Iterable[str], Cell], default: Cell = FORBIDDEN, anonymous: Cell = LOGIN) -> dict[str, Cell]:
+    """Every persona's cell: ``default``, then each (personas, cell) in turn; anonymous gets ``anonymous``."""
+    cells: dict[str, Cell] = dict.fromkeys(SIGNED_IN, default)
+    for personas, cell in grants:
+        for persona in personas:
+            cells[persona] = cell
+    cells["anonymous"] = anonymous
+    return cells
+
+
+def api(*grants: tuple[Iterable[str], Cell]) -> dict[str, Cell]:
+    """The REST API: anonymous and role-less users get 403 (not a redirect)."""
+    return who(*grants, anonymous=FORBIDDEN)
+
+
+def everyone(cell: Cell) -> dict[str, Cell]:
+    return who((SIGNED_IN, cell), anonymous=cell)
+
+
+# --- the rows ----------------------------------------------------------------------------------------------------
+
+OWN_ITEM, OWN_TOKEN = object(), object()  # the persona's own labeling item / API token
+Url = Callable[[World, str], str]
+Data = dict[str, Any] | Callable[[World], dict[str, Any]]
+
+
+def u(name: str, *args: Any, query: str = "") -> Url:
+    """A URL builder: ``args`` are world keys (their pk), literal ids, or the persona's own item or token."""
+
+    def build(world: World, persona: str) -> str:
+        values: list[Any] = []
+        for arg in args:
+            if arg is OWN_ITEM:
+                values.append(world.own_item(persona))
+            elif arg is OWN_TOKEN:
+                values.append(world.own_token(persona))
+            elif isinstance(arg, str) and arg in world.objects:
+                values.append(world.arg(arg))
+            else:
+                values.append(arg)
+        return reverse(name, args=values) + query.format_map(PkOf(world))
+
+    return build
+
+
+class PkOf(dict[str, int]):
+    """``{review}`` in a query string: the pk of the world's object ``review``."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def __missing__(self, key: str) -> int:
+        return self.world.pk(key)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    method: str
+    url: Url
+    expected: dict[str, Cell]
+    data: Data | None = None
+    fresh_client: bool = False  # the request changes the session (sign-out, language): a client of its own
+
+
+def get(name: str, url: Url, expected: dict[str, Cell], **kwargs: Any) -> Row:
+    return Row(name, "get", url, expected, **kwargs)
+
+
+def post(name: str, url: Url, expected: dict[str, Cell], **kwargs: Any) -> Row:
+    return Row(name, "post", url, expected, **kwargs)
+
+
+def leaderboard(which: str) -> Url:
+    return lambda world, persona: compare_url(world, which)
+
+
+def public(which: str) -> Url:
+    def build(world: World, persona: str) -> str:
+        base, other = world[f"run_{which}_0"], world[f"run_{which}_1"]
+        url = reverse("public_leaderboard", args=[world.pk(f"release_{which}")])
+        return url + f"?base={base.pk}&other={other.pk}"
+
+    return build
+
+
+def _endpoint_model(world: World) -> dict[str, Any]:
+    return {"name": "new-endpoint", "kind": "openai_endpoint", "base_url": "https://8.8.8.8/v1", "model_id": "m"}
+
+
+def _directory_model(world: World) -> dict[str, Any]:
+    from django.conf import settings
+
+    return {"name": "new-directory", "kind": "hf_directory", "path": str(Path(settings.ARTIFACTS_ROOT) / "m")}
+
+
+BLIND_PAGE = Ok(hides=("rationale", "model", "export-link", "agreement-link"), shows=("blind-notice",))
+LABELS_PAGE = Ok(shows=("export-link",), hides=("blind-notice",))
+HIDDEN_OUTPUTS = Ok(hides=("artifact-link", "artifact-path", "kappa", "job-log"), shows=("outputs-hidden",))
+ITEMS = Ok(shows=("aggregates", "compare", "per-item"))
+AGGREGATES = Ok(shows=("aggregates",), hides=("compare", "per-item", "results-hidden"))
+NO_RESULTS = Ok(shows=("results-hidden",), hides=("aggregates", "compare", "per-item"))
+# the admin site: a signed-in user without admin rights gets 403, not a second sign-in form (admin_site.py)
+ADMIN_ONLY = who((SUPERUSERS, OK))
+# the item-by-item comparison: reviewers and ML engineers who annotate none of the release's answers
+LEADER_ITEMS = (REVIEWERS | ML) - BLIND
+
+MATRIX: list[Row] = [
+    # --- sign-in, sign-out, language, health ---
+    get("login", u("login"), who((SIGNED_IN, To("home")), anonymous=OK)),
+    post("logout", u("logout"), everyone(LOGIN), fresh_client=True),
+    post("set-language", u("set_language"), everyone(To("home")), data={"language": "en"}, fresh_client=True),
+    get("healthz", u("healthz"), everyone(OK)),
+    # --- home pages: a user goes to the home of their first role; a role they lack is 403 ---
+    get("home", u("home"), who((ANY_ROLE, To("role_home")))),
+    get("home-curator", u("role_home", "curator"), who((CURATORS, OK))),
+    get("home-annotator", u("role_home", "annotator"), who((ANNOTATORS, OK))),
+    get("home-reviewer", u("role_home", "reviewer"), who((REVIEWERS, OK))),
+    get("home-ml", u("role_home", "ml_engineer"), who((ML, OK))),
+    get("home-unknown-role", u("role_home", "janitor"), who((ANY_ROLE, NOT_FOUND))),
+    # --- personal API tokens: each user's own; another user's key is 404 ---
+    get("api-tokens", u("api_tokens"), who((ANY_ROLE, OK))),
+    post("api-token-revoke-own", u("api_token_revoke", OWN_TOKEN), who((ANY_ROLE, To("api_tokens")))),
+    post("api-token-revoke-other", u("api_token_revoke", "annotator2_token"), who((ANY_ROLE, NOT_FOUND))),
+    post("api-token-revoke-missing", u("api_token_revoke", "nope"), who((ANY_ROLE, NOT_FOUND))),
+    # --- jobs: ML engineers see every job; curators and reviewers their own; outputs of a campaign's export or
+    # agreement job are hidden from its annotators (blind labeling) ---
+    get("jobs", u("jobs:list"), who((JOB_ROLES, OK))),
+    post(
+        "selfcheck",
+        u("jobs:start_selfcheck"),
+        who((JOB_ROLES, FORBIDDEN), (ML, To("jobs:detail"))),
+        data={"steps": 1, "step_seconds": 0},
     ),
-    ("jobs", "get", lambda j: reverse("jobs:list"), row(JOB_ROLES)),
-    ("api-tokens", "get", lambda j: reverse("api_tokens"), row(JOB_ROLES | {"annotator"})),
-    (
-        "api-token-revoke-missing",
-        "post",
-        lambda j: reverse("api_token_revoke", args=["nope"]),
-        row(set(), not_found=JOB_ROLES | {"annotator"}),
+    get("job-own-curator", u("jobs:detail", "job_curator"), who((JOB_ROLES, NOT_FOUND), (ML | {"curator"}, OK))),
+    get("job-of-ml", u("jobs:detail", "job_ml"), who((JOB_ROLES, NOT_FOUND), (ML, OK))),
+    get("job-missing", u("jobs:detail", MISSING), who((JOB_ROLES, NOT_FOUND))),
+    # started by annotator+curator (its page is theirs) and annotator+reviewer; ML engineers see every job
+    get(
+        "job-blind-export",
+        u("jobs:detail", "export_job"),
+        who(
+            (JOB_ROLES, NOT_FOUND),
+            (ML - BLIND, Ok(shows=("artifact-link", "job-log"))),
+            (ML & BLIND | {"annotator_curator"}, HIDDEN_OUTPUTS),
+        ),
     ),
-    (
-        "job-own-curator",
-        "get",
-        lambda j: reverse("jobs:detail", args=[j["curator"].pk]),
-        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+    get(
+        "job-blind-agreement",
+        u("jobs:detail", "agreement_job"),
+        who(
+            (JOB_ROLES, NOT_FOUND),
+            (ML - BLIND, Ok(shows=("kappa", "job-log"))),
+            (ML & BLIND | {"annotator_reviewer"}, HIDDEN_OUTPUTS),
+        ),
     ),
-    (
-        "job-of-ml",
-        "get",
-        lambda j: reverse("jobs:detail", args=[j["ml"].pk]),
-        row({"ml_engineer", "admin"}, not_found={"reviewer", "curator"}),
+    get(
+        "job-artifact-blind-export",
+        u("jobs:artifact", "export_job", 0),
+        who((JOB_ROLES, NOT_FOUND), (ML - BLIND, Ok(shows=("rationale", "model")))),
     ),
-    ("job-missing", "get", lambda j: reverse("jobs:detail", args=[999999]), row(set(), not_found=JOB_ROLES)),
-    ("selfcheck", "post", lambda j: reverse("jobs:start_selfcheck"), row({"ml_engineer", "admin"})),
-    (
+    get("job-artifact-none", u("jobs:artifact", "job_curator", 0), who((JOB_ROLES, NOT_FOUND))),
+    get("job-artifact-missing", u("jobs:artifact", MISSING, 0), who((JOB_ROLES, NOT_FOUND))),
+    post(
+        "cancel-own",
+        u("jobs:cancel", "job_curator"),
+        who((JOB_ROLES, NOT_FOUND), (ML | {"curator"}, To("jobs:detail", target=("job_curator",)))),
+    ),
+    post(
         "cancel-of-ml",
-        "post",
-        lambda j: reverse("jobs:cancel", args=[j["ml"].pk]),
-        row({"ml_engineer", "admin"}, not_found={"reviewer", "curator"}),
+        u("jobs:cancel", "job_ml"),
+        who((JOB_ROLES, NOT_FOUND), (ML, To("jobs:detail", target=("job_ml",)))),
     ),
-    (
-        # The curator sees their own lost self-check but may not restart it: only ML engineers start that kind.
-        "resume-of-curator",
-        "post",
-        lambda j: reverse("jobs:resume", args=[j["curator"].pk]),
-        row({"ml_engineer", "admin"}, not_found={"reviewer"}),
+    post("cancel-missing", u("jobs:cancel", MISSING), who((JOB_ROLES, NOT_FOUND))),
+    # the curator sees their own lost self-check but may not restart it: only ML engineers start that kind
+    post(
+        "resume-own-curator",
+        u("jobs:resume", "job_curator"),
+        who((JOB_ROLES, NOT_FOUND), ({"curator"}, FORBIDDEN), (ML, To("jobs:detail", target=("job_curator",)))),
     ),
-    ("sources", "get", lambda j: reverse("benchmark:sources"), row({"curator", "reviewer", "admin"})),
-    ("source-add", "get", lambda j: reverse("benchmark:source_add"), row({"curator", "admin"})),
-    ("scenarios", "get", lambda j: reverse("benchmark:scenarios"), row({"curator", "reviewer", "admin"})),
-    ("releases", "get", lambda j: reverse("benchmark:releases"), row(RELEASE_ROLES)),
-    (
-        "release-missing",
-        "get",
-        lambda j: reverse("benchmark:release", args=[999999]),
-        row(set(), not_found=RELEASE_ROLES),
+    post("resume-missing", u("jobs:resume", MISSING), who((JOB_ROLES, NOT_FOUND))),
+    # --- the corpus: curators and reviewers read, curators change ---
+    get("sources", u("benchmark:sources"), who((SOURCE_ROLES, OK))),
+    get("source-add", u("benchmark:source_add"), who((CURATORS, OK))),
+    post("source-add-empty", u("benchmark:source_add"), who((CURATORS, BAD))),
+    get("source", u("benchmark:source", "source"), who((SOURCE_ROLES, OK))),
+    get("source-missing", u("benchmark:source", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
+    post("source-parse", u("benchmark:source_parse", "source"), who((CURATORS, To("jobs:detail")))),
+    post("source-parse-missing", u("benchmark:source_parse", MISSING), who((CURATORS, NOT_FOUND))),
+    get("source-download", u("benchmark:source_download", "source"), who((SOURCE_ROLES, OK))),
+    get("source-download-missing", u("benchmark:source_download", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
+    get("source-supersede", u("benchmark:source_supersede", "source"), who((CURATORS, OK))),
+    # no earlier version chosen: nothing to compare, back to the source
+    post(
+        "source-supersede-none",
+        u("benchmark:source_supersede", "source"),
+        who((CURATORS, To("benchmark:source", target=("source",)))),
     ),
-    (
-        "release-export-missing",
-        "post",
-        lambda j: reverse("benchmark:release_export", args=[999999, "hf"]),
-        row(set(), not_found=RELEASE_ROLES),
-    ),
-    (
-        "release-download-missing",
-        "get",
-        lambda j: reverse("benchmark:release_download", args=[999999, "jsonl"]),
-        row(set(), not_found=RELEASE_ROLES),
-    ),
-    (
-        # the curator's lost self-check wrote no file; the reviewer may not see that job at all
-        "job-artifact-missing",
-        "get",
-        lambda j: reverse("jobs:artifact", args=[j["curator"].pk, 0]),
-        row(set(), not_found=JOB_ROLES),
-    ),
-    (
-        "scenario",
-        "get",
-        lambda j: reverse("benchmark:scenario", args=[j["scenario"].pk]),
-        row({"curator", "reviewer", "admin"}),
-    ),
-    (
-        "scenario-missing",
-        "get",
-        lambda j: reverse("benchmark:scenario", args=[999999]),
-        row(set(), not_found={"curator", "reviewer", "admin"}),
-    ),
-    # an empty form: refused with the reason (400) to those who may edit, after the role check for the rest
-    ("scenario-edit", "post", lambda j: reverse("benchmark:scenario_edit", args=[j["scenario"].pk]), FIXERS),
-    (
-        "scenario-edit-missing",
-        "post",
-        lambda j: reverse("benchmark:scenario_edit", args=[999999]),
-        row(set(), not_found={"curator", "admin"}),
-    ),
-    # --- issue 5: the guardian. ML engineers act; reviewers and curators read.
-    ("guardian", "get", lambda j: reverse("guardian:home"), row(GUARDIAN_READERS)),
-    (
-        "guardian-version",
-        "get",
-        lambda j: reverse("guardian:version", args=[j["guardian"].number]),
-        row(GUARDIAN_READERS),
-    ),
-    (
-        "guardian-version-missing",
-        "get",
-        lambda j: reverse("guardian:version", args=[999]),
-        row(set(), not_found=GUARDIAN_READERS),
-    ),
-    ("guardian-train", "post", lambda j: reverse("guardian:train"), GUARDIAN_ACTORS_400),  # an empty form
-    ("guardian-judge", "post", lambda j: reverse("guardian:judge"), GUARDIAN_ACTORS_400),
-    (
-        "guardian-promote",
-        "post",
-        lambda j: reverse("guardian:promote", args=[j["guardian"].number]),
-        row({"ml_engineer", "admin"}),
-    ),
-    (
-        "guardian-promote-missing",
-        "post",
-        lambda j: reverse("guardian:promote", args=[999]),
-        row(set(), not_found={"ml_engineer", "admin"}),
-    ),
-    ("guardian-rollback", "post", lambda j: reverse("guardian:rollback"), row({"ml_engineer", "admin"})),
-    ("guardian-review-next", "get", lambda j: reverse("guardian:review_next"), row({"reviewer", "admin"})),
-    (
-        "guardian-review",
-        "get",
-        lambda j: reverse("guardian:review", args=[j["judgement"].pk]),
-        row({"reviewer", "admin"}),
-    ),
-    (
-        "guardian-review-missing",
-        "get",
-        lambda j: reverse("guardian:review", args=[999999]),
-        row(set(), not_found={"reviewer", "admin"}),
-    ),
-    (
-        "guardian-review-post",
-        "post",
-        lambda j: reverse("guardian:review", args=[j["judgement"].pk]),
-        {**row(set()), "reviewer": 400, "admin": 400},
-    ),  # an empty decision: refused with the reason
-    # --- issue 6: the leaderboard. Every role reads it; ML engineers start evaluations; the public copy is open.
-    ("leaderboard", "get", lambda j: reverse("leaderboard:home"), row(LEADERBOARD_READERS)),
-    (
-        "leaderboard-release",
-        "get",
-        lambda j: reverse("leaderboard:release", args=[j["release"].pk]),
-        row(LEADERBOARD_READERS),
-    ),
-    (
-        "leaderboard-release-missing",
-        "get",
-        lambda j: reverse("leaderboard:release", args=[999999]),
-        row(set(), not_found=LEADERBOARD_READERS),
-    ),
-    # an empty form: refused with the reason
-    (
-        "leaderboard-evaluate",
-        "post",
-        lambda j: reverse("leaderboard:evaluate", args=[j["release"].pk]),
-        {**row(set()), "ml_engineer": 400, "admin": 400},
-    ),
-    (
-        "public-leaderboard",
-        "get",
-        lambda j: reverse("public_leaderboard", args=[j["release"].pk]),
-        dict.fromkeys(PERSONAS, OK),
-    ),
-    (
-        "public-leaderboard-missing",
-        "get",
-        lambda j: reverse("public_leaderboard", args=[999999]),
-        dict.fromkeys(PERSONAS, NOT_FOUND),
-    ),
-    # --- issue 6: alignment data. ML engineers run jobs and freeze; curators review prompts; reviewers pairs.
-    ("aligndata", "get", lambda j: reverse("aligndata:home"), row(GUARDIAN_READERS)),
-    ("aligndata-targeted", "post", lambda j: reverse("aligndata:targeted"), GUARDIAN_ACTORS_400),  # an empty form
-    ("aligndata-pairs", "post", lambda j: reverse("aligndata:build_pairs"), GUARDIAN_ACTORS_400),
-    ("aligndata-freeze", "post", lambda j: reverse("aligndata:freeze"), GUARDIAN_ACTORS_400),
-    ("aligndata-run", "post", lambda j: reverse("aligndata:start_run"), GUARDIAN_ACTORS_400),
-    ("pipelines", "get", lambda j: reverse("pipelines:list"), row(GUARDIAN_READERS)),
-    ("pipelines-start", "post", lambda j: reverse("pipelines:start"), GUARDIAN_ACTORS_400),  # an empty form
-    ("pipeline", "get", lambda j: reverse("pipelines:detail", args=[j["pipeline"].pk]), row(GUARDIAN_READERS)),
-    (
-        "pipeline-missing",
-        "get",
-        lambda j: reverse("pipelines:detail", args=[999999]),
-        row(set(), not_found=GUARDIAN_READERS),
-    ),
-    # not waiting for a review: back to its page with the reason
-    (
-        "pipeline-continue",
-        "post",
-        lambda j: reverse("pipelines:continue", args=[j["pipeline"].pk]),
-        row({"ml_engineer", "admin"}),
-    ),
-    (
-        "pipeline-cancel",
-        "post",
-        lambda j: reverse("pipelines:cancel", args=[j["pipeline"].pk]),
-        row({"ml_engineer", "admin"}),  # a finished pipeline: nothing changes, back to its page
-    ),
-    # no decision: back to the page with the reason
-    (
-        "aligndata-review-prompt",
-        "post",
-        lambda j: reverse("aligndata:review_prompt", args=[j["prompt"].pk]),
-        row({"curator", "ml_engineer", "admin"}),
-    ),
-    (
-        "aligndata-review-prompt-missing",
-        "post",
-        lambda j: reverse("aligndata:review_prompt", args=[999999]),
-        row(set(), not_found={"curator", "ml_engineer", "admin"}),
-    ),
-    (
-        "aligndata-review-pair",
-        "post",
-        lambda j: reverse("aligndata:review_pair", args=[j["pair"].pk]),
-        row({"reviewer", "ml_engineer", "admin"}),
-    ),
-    (
-        "aligndata-download",
-        "get",
-        lambda j: reverse("aligndata:download", args=[j["dataset"].pk]),
-        row(GUARDIAN_READERS),
-    ),
+    post("source-supersede-missing", u("benchmark:source_supersede", MISSING), who((CURATORS, NOT_FOUND))),
+    get("source-amendment", u("benchmark:source_amendment", "amended_source"), who((SOURCE_ROLES, OK))),
+    get("source-amendment-none", u("benchmark:source_amendment", "source"), who((SOURCE_ROLES, NOT_FOUND))),
+    get("source-amendment-missing", u("benchmark:source_amendment", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
+    post("source-draft-empty", u("benchmark:source_draft", "source"), who((CURATORS, BAD))),
+    post("source-draft-missing", u("benchmark:source_draft", MISSING), who((CURATORS, NOT_FOUND))),
+    post("near-duplicates-refresh", u("benchmark:near_duplicates_refresh"), who((CURATORS, To("jobs:detail")))),
+    get("provision", u("benchmark:provision", "provision"), who((SOURCE_ROLES, OK))),
+    get("provision-missing", u("benchmark:provision", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
+    # an empty form passes the role check and is refused as incomplete (400): only curators get that far
+    post("provision-edit-empty", u("benchmark:provision_edit", "provision"), who((CURATORS, BAD))),
+    post("provision-split-empty", u("benchmark:provision_split", "provision"), who((CURATORS, BAD))),
+    post("provision-merge-empty", u("benchmark:provision_merge", "provision"), who((CURATORS, BAD))),
+    post("provision-edit-missing", u("benchmark:provision_edit", MISSING), who((CURATORS, NOT_FOUND))),
+    post("provision-split-missing", u("benchmark:provision_split", MISSING), who((CURATORS, NOT_FOUND))),
+    post("provision-merge-missing", u("benchmark:provision_merge", MISSING), who((CURATORS, NOT_FOUND))),
+    # --- the scenario bank ---
+    get("scenarios", u("benchmark:scenarios"), who((SOURCE_ROLES, OK))),
     # an empty bulk change goes back to the list with the reason
-    ("scenario-bulk-status", "post", lambda j: reverse("benchmark:scenario_bulk_status"), row(SOURCE_READERS)),
-    (
-        "source",
-        "get",
-        lambda j: reverse("benchmark:source", args=[j["source"].pk]),
-        row({"curator", "reviewer", "admin"}),
+    post(
+        "scenario-bulk-status-empty",
+        u("benchmark:scenario_bulk_status"),
+        who((SOURCE_ROLES, To("benchmark:scenarios", error=True))),
     ),
-    (
-        "source-parse",
-        "post",
-        lambda j: reverse("benchmark:source_parse", args=[j["source"].pk]),
-        row({"curator", "admin"}),
+    get("scenario", u("benchmark:scenario", "scenario"), who((SOURCE_ROLES, OK))),
+    get("scenario-missing", u("benchmark:scenario", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
+    post("scenario-edit-empty", u("benchmark:scenario_edit", "scenario"), who((CURATORS, BAD))),
+    post("scenario-edit-missing", u("benchmark:scenario_edit", MISSING), who((CURATORS, NOT_FOUND))),
+    # --- releases: curators, reviewers and ML engineers read and export; curators publish ---
+    get("releases", u("benchmark:releases"), who((RELEASE_ROLES, OK))),
+    post("release-publish-empty", u("benchmark:releases"), who((RELEASE_ROLES, FORBIDDEN), (CURATORS, BAD))),
+    get("release", u("benchmark:release", "release"), who((RELEASE_ROLES, OK))),
+    get("release-missing", u("benchmark:release", MISSING), who((RELEASE_ROLES, NOT_FOUND))),
+    get("release-download", u("benchmark:release_download", "release", "jsonl"), who((RELEASE_ROLES, OK))),
+    # a format an export job prepares: back to the release page, which offers the job
+    get(
+        "release-download-unprepared",
+        u("benchmark:release_download", "release", "parquet"),
+        who((RELEASE_ROLES, To("benchmark:release", target=("release",)))),
     ),
-    (
-        "source-download",
-        "get",
-        lambda j: reverse("benchmark:source_download", args=[j["source"].pk]),
-        row({"curator", "reviewer", "admin"}),
+    get("release-download-missing", u("benchmark:release_download", MISSING, "jsonl"), who((RELEASE_ROLES, NOT_FOUND))),
+    get(
+        "release-download-unknown-format",
+        u("benchmark:release_download", "release", "exe"),
+        who((RELEASE_ROLES, NOT_FOUND)),
     ),
-    (
-        "source-download-missing",
-        "get",
-        lambda j: reverse("benchmark:source_download", args=[999999]),
-        row(set(), not_found={"curator", "reviewer", "admin"}),
+    post("release-export", u("benchmark:release_export", "release", "hf"), who((RELEASE_ROLES, To("jobs:detail")))),
+    post("release-export-missing", u("benchmark:release_export", MISSING, "hf"), who((RELEASE_ROLES, NOT_FOUND))),
+    # --- the model registry: curators register imported models only; endpoints and directories are for ML
+    # engineers and administrators; a response being labeled in a campaign does not name its model to that
+    # campaign's annotators ---
+    get("models", u("benchmark:models"), who((MODEL_ROLES, OK))),
+    get("model-add", u("benchmark:model_add"), who((MODEL_ROLES, OK))),
+    post(
+        "model-add-imported",
+        u("benchmark:model_add"),
+        who((MODEL_ROLES, To("benchmark:model"))),
+        data={"name": "new-imported", "kind": "imported"},
     ),
-    # model registry, responses and imports (issue 3, items 9 and 10)
-    ("models", "get", lambda j: reverse("benchmark:models"), row(MODEL_ROLES)),
-    ("model-add", "get", lambda j: reverse("benchmark:model_add"), row(MODEL_ROLES)),
-    ("model", "get", lambda j: reverse("benchmark:model", args=[j["response"].model_id]), row(MODEL_ROLES)),
-    ("model-missing", "get", lambda j: reverse("benchmark:model", args=[999999]), row(set(), not_found=MODEL_ROLES)),
-    ("response", "get", lambda j: reverse("benchmark:response", args=[j["response"].pk]), row(MODEL_ROLES)),
-    (
-        "response-missing",
-        "get",
-        lambda j: reverse("benchmark:response", args=[999999]),
-        row(set(), not_found=MODEL_ROLES),
+    post(
+        "model-add-endpoint",
+        u("benchmark:model_add"),
+        who((MODEL_ROLES, BAD), (ML, To("benchmark:model"))),
+        data=_endpoint_model,
     ),
-    ("imports", "get", lambda j: reverse("benchmark:imports"), row({"curator", "admin"})),
-    (
-        # an upload is reachable by its uploader only: the admin (a curator too) gets 404 for the curator's file
-        "import-of-curator",
-        "get",
-        lambda j: reverse("benchmark:import", args=[j["upload"].pk]),
-        row({"curator"}, not_found={"admin"}),
+    post(
+        "model-add-directory",
+        u("benchmark:model_add"),
+        who((MODEL_ROLES, BAD), (ML, To("benchmark:model"))),
+        data=_directory_model,
     ),
-    (
-        "import-missing",
-        "get",
-        lambda j: reverse("benchmark:import", args=[999999]),
-        row(set(), not_found={"curator", "admin"}),
+    get("model", u("benchmark:model", "lm_model"), who((MODEL_ROLES, OK))),
+    get("model-missing", u("benchmark:model", MISSING), who((MODEL_ROLES, NOT_FOUND))),
+    get("response", u("benchmark:response", "response"), who((MODEL_ROLES, OK))),
+    get(
+        "response-being-labeled",
+        u("benchmark:response", "review_response"),
+        who((MODEL_ROLES, Ok(shows=("model",))), (BLIND & MODEL_ROLES, NOT_FOUND)),
     ),
-    # --- provision fixes and amendments (issue 3, items 1 and 3): reviewers read, curators fix ---
-    ("provision", "get", lambda j: reverse("benchmark:provision", args=[j["provision"].pk]), row(SOURCE_READERS)),
-    (
-        "provision-missing",
-        "get",
-        lambda j: reverse("benchmark:provision", args=[999999]),
-        row(set(), not_found=SOURCE_READERS),
+    get("response-missing", u("benchmark:response", MISSING), who((MODEL_ROLES, NOT_FOUND))),
+    # --- imports: each curator's own uploads (the admin, a curator too, gets 404 for the curator's file) ---
+    get("imports", u("benchmark:imports"), who((CURATORS, OK))),
+    get("import-own", u("benchmark:import", "upload"), who((CURATORS, NOT_FOUND), ({"curator"}, OK))),
+    get("import-missing", u("benchmark:import", MISSING), who((CURATORS, NOT_FOUND))),
+    # --- the annotator's labeling screens: annotators who are members; the admin holds the role but is no
+    # member (404); another annotator's item is 404 ---
+    get("label-campaigns", u("annotation:campaigns"), who((ANNOTATORS, OK))),
+    get("label-history", u("annotation:history"), who((ANNOTATORS, OK))),
+    get("label-queue", u("annotation:queue", "labeling"), who((ANNOTATORS, NOT_FOUND), (LABELERS, OK))),
+    get("label-queue-other-campaign", u("annotation:queue", "other"), who((ANNOTATORS, NOT_FOUND))),
+    get("label-queue-missing", u("annotation:queue", MISSING), who((ANNOTATORS, NOT_FOUND))),
+    get("label-queue-draft", u("annotation:queue", "draft"), who((ANNOTATORS, NOT_FOUND))),
+    # reserving is a POST; a GET reserves nothing and shows the queue (whose button posts)
+    get(
+        "label-next-get",
+        u("annotation:next", "labeling"),
+        who((ANNOTATORS, NOT_FOUND), (LABELERS, To("annotation:queue", target=("labeling",)))),
     ),
-    # An empty form passes the role check and is refused as incomplete (400): only curators get that far.
-    ("provision-edit", "post", lambda j: reverse("benchmark:provision_edit", args=[j["provision"].pk]), FIXERS),
-    ("provision-split", "post", lambda j: reverse("benchmark:provision_split", args=[j["provision"].pk]), FIXERS),
-    ("provision-merge", "post", lambda j: reverse("benchmark:provision_merge", args=[j["provision"].pk]), FIXERS),
-    (
-        "provision-edit-missing",
-        "post",
-        lambda j: reverse("benchmark:provision_edit", args=[999999]),
-        row(set(), not_found={"curator", "admin"}),
+    post(
+        "label-next", u("annotation:next", "labeling"), who((ANNOTATORS, NOT_FOUND), (LABELERS, To("annotation:item")))
     ),
-    (
-        "source-supersede",
-        "get",
-        lambda j: reverse("benchmark:source_supersede", args=[j["source"].pk]),
-        row({"curator", "admin"}),
+    post("label-next-other-campaign", u("annotation:next", "other"), who((ANNOTATORS, NOT_FOUND))),
+    post("label-next-missing", u("annotation:next", MISSING), who((ANNOTATORS, NOT_FOUND))),
+    get("label-item-own", u("annotation:item", OWN_ITEM), who((ANNOTATORS, NOT_FOUND), (LABELERS, OK))),
+    get("label-item-of-another", u("annotation:item", "their_item"), who((ANNOTATORS, NOT_FOUND))),
+    get("label-item-missing", u("annotation:item", MISSING), who((ANNOTATORS, NOT_FOUND))),
+    get("label-provisions-own", u("annotation:provisions", OWN_ITEM), who((ANNOTATORS, NOT_FOUND), (LABELERS, OK))),
+    get("label-provisions-of-another", u("annotation:provisions", "their_item"), who((ANNOTATORS, NOT_FOUND))),
+    get("label-provisions-missing", u("annotation:provisions", MISSING), who((ANNOTATORS, NOT_FOUND))),
+    post(
+        "label-draft-own",
+        u("annotation:draft", OWN_ITEM),
+        who((ANNOTATORS, NOT_FOUND), (LABELERS, To("annotation:item"))),
     ),
-    (
-        "source-supersede-post",
-        "post",
-        lambda j: reverse("benchmark:source_supersede", args=[j["source"].pk]),
-        row({"curator", "admin"}),
+    post("label-draft-of-another", u("annotation:draft", "their_item"), who((ANNOTATORS, NOT_FOUND))),
+    post("label-draft-missing", u("annotation:draft", MISSING), who((ANNOTATORS, NOT_FOUND))),
+    # skipped: the next item is reserved and opened
+    post(
+        "label-skip-own",
+        u("annotation:skip", OWN_ITEM),
+        who((ANNOTATORS, NOT_FOUND), (LABELERS, To("annotation:item"))),
     ),
-    (
-        "source-amendment",
-        "get",
-        lambda j: reverse("benchmark:source_amendment", args=[j["amendment"].new_source_id]),
-        row(SOURCE_READERS),
-    ),
-    (
-        "source-amendment-none",
-        "get",
-        lambda j: reverse("benchmark:source_amendment", args=[j["source"].pk]),
-        row(set(), not_found=SOURCE_READERS),
-    ),
-    # --- generation (issue 3, item 6): an empty draft form is 400 for those allowed to post it ---
-    (
-        "source-draft",
-        "post",
-        lambda j: reverse("benchmark:source_draft", args=[j["source"].pk]),
-        {**row(set()), "curator": 400, "admin": 400},
-    ),
-    (
-        "source-draft-missing",
-        "post",
-        lambda j: reverse("benchmark:source_draft", args=[999999]),
-        row(set(), not_found={"curator", "admin"}),
-    ),
-    (
-        "near-duplicates-refresh",
-        "post",
-        lambda j: reverse("benchmark:near_duplicates_refresh"),
-        row({"curator", "admin"}),
-    ),
-    ("admin-prompt-templates", "get", lambda j: reverse("admin:benchmark_prompttemplate_changelist"), row({"admin"})),
-    ("admin-near-duplicates", "get", lambda j: reverse("admin:benchmark_nearduplicate_changelist"), row({"admin"})),
-    # --- the annotator's labeling screens (issue 4): annotators only; the admin holds every role but is no
-    # member of the campaign and has no assignment, so the campaign's and the item's pages are 404 for them
-    ("label-campaigns", "get", lambda j: reverse("annotation:campaigns"), row({"annotator", "admin"})),
-    ("label-history", "get", lambda j: reverse("annotation:history"), row({"annotator", "admin"})),
-    ("label-queue", "get", lambda j: reverse("annotation:queue", args=[j["campaign"].pk]), ANNOTATOR_ONLY),
-    ("label-next", "get", lambda j: reverse("annotation:next", args=[j["campaign"].pk]), ANNOTATOR_ONLY),
-    ("label-item", "get", lambda j: reverse("annotation:item", args=[j["item"].pk]), ANNOTATOR_ONLY),
-    ("label-provisions", "get", lambda j: reverse("annotation:provisions", args=[j["item"].pk]), ANNOTATOR_ONLY),
-    ("label-draft", "post", lambda j: reverse("annotation:draft", args=[j["item"].pk]), ANNOTATOR_ONLY),
-    ("label-skip", "post", lambda j: reverse("annotation:skip", args=[j["item"].pk]), ANNOTATOR_ONLY),
+    post("label-skip-of-another", u("annotation:skip", "their_item"), who((ANNOTATORS, NOT_FOUND))),
+    post("label-skip-missing", u("annotation:skip", MISSING), who((ANNOTATORS, NOT_FOUND))),
     # an empty submit passes every check up to the label itself: 400 for the annotator, who lacks the scores
-    (
-        "label-submit",
-        "post",
-        lambda j: reverse("annotation:submit", args=[j["item"].pk]),
-        {**ANNOTATOR_ONLY, "annotator": 400},
+    post("label-submit-own-empty", u("annotation:submit", OWN_ITEM), who((ANNOTATORS, NOT_FOUND), (LABELERS, BAD))),
+    post("label-submit-of-another", u("annotation:submit", "their_item"), who((ANNOTATORS, NOT_FOUND))),
+    post("label-submit-missing", u("annotation:submit", MISSING), who((ANNOTATORS, NOT_FOUND))),
+    # --- the review side of campaigns: reviewers see the campaigns they created or review, curators and ML
+    # engineers every campaign; "may see others' labels in X" = X on the review side and not an annotator of X ---
+    get(
+        "campaigns", u("campaigns:list"), who((CAMPAIGN_READERS, Ok(shows=("paused",))), (BLIND, Ok(hides=("paused",))))
     ),
-    (
-        "label-item-of-another",
-        "get",
-        lambda j: reverse("annotation:item", args=[j["other_item"].pk]),
-        row(set(), not_found={"annotator", "admin"}),
+    get("campaign-create", u("campaigns:create"), who((CAMPAIGN_EDITORS, OK))),
+    post("campaign-create-empty", u("campaigns:create"), who((CAMPAIGN_EDITORS, BAD))),
+    get("campaign", u("campaigns:detail", "review"), who((CAMPAIGN_READERS, LABELS_PAGE), (BLIND, BLIND_PAGE))),
+    get("campaign-other", u("campaigns:detail", "other"), who((CAMPAIGN_READERS, NOT_FOUND), (SEES_OTHER, OK))),
+    get("campaign-missing", u("campaigns:detail", MISSING), who((CAMPAIGN_READERS, NOT_FOUND))),
+    get("campaign-settings", u("campaigns:settings", "review"), who((CAMPAIGN_EDITORS, OK))),
+    get(
+        "campaign-settings-other", u("campaigns:settings", "other"), who((CAMPAIGN_EDITORS, NOT_FOUND), (CURATORS, OK))
     ),
-    (
-        "label-submit-of-another",
-        "post",
-        lambda j: reverse("annotation:submit", args=[j["other_item"].pk]),
-        row(set(), not_found={"annotator", "admin"}),
+    get("campaign-settings-missing", u("campaigns:settings", MISSING), who((CAMPAIGN_EDITORS, NOT_FOUND))),
+    # an empty form passes the role check and is refused (400): only editors get that far
+    post("campaign-status-empty", u("campaigns:status", "review"), who((CAMPAIGN_EDITORS, BAD))),
+    post("campaign-status-other", u("campaigns:status", "other"), who((CAMPAIGN_EDITORS, NOT_FOUND), (CURATORS, BAD))),
+    post("campaign-status-missing", u("campaigns:status", MISSING), who((CAMPAIGN_EDITORS, NOT_FOUND))),
+    get("campaign-members", u("campaigns:members", "review"), who((CAMPAIGN_EDITORS, OK))),
+    get("campaign-members-other", u("campaigns:members", "other"), who((CAMPAIGN_EDITORS, NOT_FOUND), (CURATORS, OK))),
+    get("campaign-members-missing", u("campaigns:members", MISSING), who((CAMPAIGN_EDITORS, NOT_FOUND))),
+    post(
+        "campaign-member-remove",
+        u("campaigns:member_remove", "review", "review_member"),
+        who((CAMPAIGN_EDITORS, To("campaigns:members", target=("review",)))),
     ),
-    (
-        "label-item-missing",
-        "get",
-        lambda j: reverse("annotation:item", args=[999999]),
-        row(set(), not_found={"annotator", "admin"}),
+    post(
+        "campaign-member-remove-of-other-campaign",
+        u("campaigns:member_remove", "review", "other_member"),
+        who((CAMPAIGN_EDITORS, NOT_FOUND)),
     ),
-    (
-        "label-queue-missing",
-        "get",
-        lambda j: reverse("annotation:queue", args=[999999]),
-        row(set(), not_found={"annotator", "admin"}),
-    ),
-    # --- issue 4, review side: campaigns, adjudication, agreement, annotators, exports ---
-    ("campaigns", "get", lambda j: reverse("campaigns:list"), row(CAMPAIGN_READERS)),
-    ("campaign-create", "get", lambda j: reverse("campaigns:create"), row(CAMPAIGN_EDITORS)),
-    ("campaign", "get", lambda j: reverse("campaigns:detail", args=[j["review_campaign"].pk]), row(CAMPAIGN_READERS)),
-    (
-        # a campaign the reviewer neither created nor reviews
-        "campaign-other",
-        "get",
-        lambda j: reverse("campaigns:detail", args=[j["other_campaign"].pk]),
-        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
-    ),
-    (
-        "campaign-missing",
-        "get",
-        lambda j: reverse("campaigns:detail", args=[999999]),
-        row(set(), not_found=CAMPAIGN_READERS),
-    ),
-    (
-        "campaign-settings",
-        "get",
-        lambda j: reverse("campaigns:settings", args=[j["review_campaign"].pk]),
-        row(CAMPAIGN_EDITORS),
-    ),
-    (
-        "campaign-settings-other",
-        "get",
-        lambda j: reverse("campaigns:settings", args=[j["other_campaign"].pk]),
-        row({"curator", "admin"}, not_found={"reviewer"}),
-    ),
-    (
-        # an empty form passes the role check and is refused (400): only editors get that far
-        "campaign-status",
-        "post",
-        lambda j: reverse("campaigns:status", args=[j["review_campaign"].pk]),
-        {**row(set()), "reviewer": 400, "curator": 400, "admin": 400},
-    ),
-    (
-        "campaign-members",
-        "get",
-        lambda j: reverse("campaigns:members", args=[j["review_campaign"].pk]),
-        row(CAMPAIGN_EDITORS),
-    ),
-    (
+    post(
         "campaign-member-remove-missing",
-        "post",
-        lambda j: reverse("campaigns:member_remove", args=[j["review_campaign"].pk, 999999]),
-        row(set(), not_found=CAMPAIGN_EDITORS),
+        u("campaigns:member_remove", "review", MISSING),
+        who((CAMPAIGN_EDITORS, NOT_FOUND)),
     ),
-    (
-        "campaign-guideline",
-        "get",
-        lambda j: reverse("campaigns:guideline", args=[j["review_campaign"].pk]),
-        row(CAMPAIGN_READERS),
+    get("campaign-guideline", u("campaigns:guideline", "review"), who((CAMPAIGN_READERS, OK))),
+    get(
+        "campaign-guideline-other",
+        u("campaigns:guideline", "other"),
+        who((CAMPAIGN_READERS, NOT_FOUND), (SEES_OTHER, OK)),
     ),
-    (
-        "campaign-guideline-diff-empty",
-        "get",
-        lambda j: reverse("campaigns:guideline_diff", args=[j["review_campaign"].pk]),
-        {**row(set()), **dict.fromkeys(CAMPAIGN_READERS, 400)},
+    get("campaign-guideline-missing", u("campaigns:guideline", MISSING), who((CAMPAIGN_READERS, NOT_FOUND))),
+    get(
+        "campaign-guideline-diff",
+        u("campaigns:guideline_diff", "review", query="?old=1&new=2"),
+        who((CAMPAIGN_READERS, OK)),
     ),
-    # adjudication: reviewers who are members only (the admin holds every role but is no member: 404)
-    ("campaign-queue", "get", lambda j: reverse("campaigns:queue", args=[j["review_campaign"].pk]), ADJUDICATORS),
-    (
+    get("campaign-guideline-diff-empty", u("campaigns:guideline_diff", "review"), who((CAMPAIGN_READERS, BAD))),
+    get(
+        "campaign-guideline-diff-missing-version",
+        u("campaigns:guideline_diff", "review", query="?old=1&new=9"),
+        who((CAMPAIGN_READERS, NOT_FOUND)),
+    ),
+    get(
+        "campaign-guideline-diff-missing",
+        u("campaigns:guideline_diff", MISSING, query="?old=1&new=2"),
+        who((CAMPAIGN_READERS, NOT_FOUND)),
+    ),
+    get(
+        "campaign-guideline-diff-other",
+        u("campaigns:guideline_diff", "other", query="?old=1&new=1"),
+        who((CAMPAIGN_READERS, NOT_FOUND), (SEES_OTHER, OK)),
+    ),
+    # adjudication: reviewers who are members and do not annotate in it (the admin is no member: 404)
+    get(
+        "campaign-queue",
+        u("campaigns:queue", "review"),
+        who((REVIEWERS, NOT_FOUND), (ITS_REVIEWERS, To("campaigns:adjudicate", target=("review", "disputed")))),
+    ),
+    get("campaign-queue-other", u("campaigns:queue", "other"), who((REVIEWERS, NOT_FOUND))),
+    get("campaign-queue-missing", u("campaigns:queue", MISSING), who((REVIEWERS, NOT_FOUND))),
+    get(
         "campaign-adjudicate",
-        "get",
-        lambda j: reverse("campaigns:adjudicate", args=[j["review_campaign"].pk, j["disputed"].pk]),
-        ADJUDICATORS,
+        u("campaigns:adjudicate", "review", "disputed"),
+        who((REVIEWERS, NOT_FOUND), (ITS_REVIEWERS, Ok(shows=("rationale",)))),
     ),
-    (
-        "campaign-adjudicate-other",
-        "get",
-        lambda j: reverse("campaigns:adjudicate", args=[j["other_campaign"].pk, j["review_other_item"].pk]),
-        row(set(), not_found={"reviewer", "admin"}),
+    post(
+        "campaign-adjudicate-empty",
+        u("campaigns:adjudicate", "review", "disputed"),
+        who((REVIEWERS, NOT_FOUND), (ITS_REVIEWERS, BAD)),
     ),
-    (
+    get("campaign-adjudicate-other", u("campaigns:adjudicate", "other", "other_item"), who((REVIEWERS, NOT_FOUND))),
+    get(
         "campaign-adjudicate-item-of-other-campaign",
-        "get",
-        lambda j: reverse("campaigns:adjudicate", args=[j["review_campaign"].pk, j["review_other_item"].pk]),
-        row(set(), not_found={"reviewer", "admin"}),
+        u("campaigns:adjudicate", "review", "other_item"),
+        who((REVIEWERS, NOT_FOUND)),
     ),
-    (
-        "campaign-accepted-not-yet",
-        "get",
-        lambda j: reverse("campaigns:accepted", args=[j["review_campaign"].pk, j["disputed"].pk]),
-        row(set(), not_found={"reviewer", "admin"}),
+    get("campaign-adjudicate-missing", u("campaigns:adjudicate", "review", MISSING), who((REVIEWERS, NOT_FOUND))),
+    get(
+        "campaign-accepted",
+        u("campaigns:accepted", "review", "accepted"),
+        who((REVIEWERS, NOT_FOUND), (ITS_REVIEWERS, Ok(shows=("rationale",)))),
     ),
-    (
+    get("campaign-accepted-not-yet", u("campaigns:accepted", "review", "disputed"), who((REVIEWERS, NOT_FOUND))),
+    get(
+        "campaign-accepted-item-of-other-campaign",
+        u("campaigns:accepted", "review", "other_item"),
+        who((REVIEWERS, NOT_FOUND)),
+    ),
+    get("campaign-accepted-missing", u("campaigns:accepted", "review", MISSING), who((REVIEWERS, NOT_FOUND))),
+    post(
+        "campaign-gold",
+        u("campaigns:gold", "review", "accepted"),
+        who((REVIEWERS, NOT_FOUND), (ITS_REVIEWERS, To("campaigns:accepted", target=("review", "accepted")))),
+    ),
+    post(
         "campaign-gold-not-accepted",
-        "post",
-        lambda j: reverse("campaigns:gold", args=[j["review_campaign"].pk, j["disputed"].pk]),
-        {**row(set(), not_found={"admin"}), "reviewer": 400},
+        u("campaigns:gold", "review", "disputed"),
+        who((REVIEWERS, NOT_FOUND), (ITS_REVIEWERS, BAD)),
     ),
-    (
-        "campaign-agreement",
-        "get",
-        lambda j: reverse("campaigns:agreement", args=[j["review_campaign"].pk]),
-        row(CAMPAIGN_READERS),
-    ),
-    (
-        "campaign-agreement-compute",
-        "post",
-        lambda j: reverse("campaigns:agreement_compute", args=[j["review_campaign"].pk]),
-        row(CAMPAIGN_READERS),
-    ),
-    (
+    post("campaign-gold-other", u("campaigns:gold", "other", "other_item"), who((REVIEWERS, NOT_FOUND))),
+    post("campaign-gold-missing", u("campaigns:gold", "review", MISSING), who((REVIEWERS, NOT_FOUND))),
+    get("campaign-agreement", u("campaigns:agreement", "review"), who((CAMPAIGN_READERS, OK), (BLIND, NOT_FOUND))),
+    get(
         "campaign-agreement-other",
-        "get",
-        lambda j: reverse("campaigns:agreement", args=[j["other_campaign"].pk]),
-        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+        u("campaigns:agreement", "other"),
+        who((CAMPAIGN_READERS, NOT_FOUND), (SEES_OTHER, OK)),
     ),
-    (
+    get("campaign-agreement-missing", u("campaigns:agreement", MISSING), who((CAMPAIGN_READERS, NOT_FOUND))),
+    post(
+        "campaign-agreement-compute",
+        u("campaigns:agreement_compute", "review"),
+        who((CAMPAIGN_READERS, To("jobs:detail")), (BLIND, NOT_FOUND)),
+    ),
+    post(
+        "campaign-agreement-compute-other",
+        u("campaigns:agreement_compute", "other"),
+        who((CAMPAIGN_READERS, NOT_FOUND), (SEES_OTHER, To("jobs:detail"))),
+    ),
+    post(
+        "campaign-agreement-compute-missing",
+        u("campaigns:agreement_compute", MISSING),
+        who((CAMPAIGN_READERS, NOT_FOUND)),
+    ),
+    get(
         "campaign-annotators",
-        "get",
-        lambda j: reverse("campaigns:annotators", args=[j["review_campaign"].pk]),
-        row(CAMPAIGN_READERS),
+        u("campaigns:annotators", "review"),
+        who((CAMPAIGN_READERS, Ok(shows=("paused",))), (BLIND, NOT_FOUND)),
     ),
-    (
+    get(
+        "campaign-annotators-other",
+        u("campaigns:annotators", "other"),
+        who((CAMPAIGN_READERS, NOT_FOUND), (SEES_OTHER, OK)),
+    ),
+    get("campaign-annotators-missing", u("campaigns:annotators", MISSING), who((CAMPAIGN_READERS, NOT_FOUND))),
+    post(
         "campaign-unpause",
-        "post",
-        lambda j: reverse("campaigns:unpause", args=[j["review_campaign"].pk, j["member"].pk]),
-        row({"reviewer"}, not_found={"admin"}),
+        u("campaigns:unpause", "review", "paused_member"),
+        who((REVIEWERS, NOT_FOUND), (ITS_REVIEWERS, To("campaigns:annotators", target=("review",)))),
     ),
-    (
-        "campaign-export-empty",
-        "get",
-        lambda j: reverse("campaigns:export", args=[j["review_campaign"].pk]),
-        {**row(set()), **dict.fromkeys(CAMPAIGN_READERS, 400)},
+    post(
+        "campaign-unpause-member-of-other-campaign",
+        u("campaigns:unpause", "review", "other_member"),
+        who((REVIEWERS, NOT_FOUND)),
     ),
-    (
+    post("campaign-unpause-other", u("campaigns:unpause", "other", "other_member"), who((REVIEWERS, NOT_FOUND))),
+    post("campaign-unpause-missing", u("campaigns:unpause", "review", MISSING), who((REVIEWERS, NOT_FOUND))),
+    get(
         "campaign-export",
-        "get",
-        lambda j: reverse("campaigns:export", args=[j["review_campaign"].pk]) + "?what=labels&format=jsonl",
-        row(CAMPAIGN_READERS),
+        u("campaigns:export", "review", query="?what=labels&format=jsonl"),
+        who((CAMPAIGN_READERS, Ok(shows=("rationale", "model"))), (BLIND, NOT_FOUND)),
     ),
-    (
+    get(
+        "campaign-export-accepted",
+        u("campaigns:export", "review", query="?what=accepted&format=csv"),
+        who((CAMPAIGN_READERS, Ok(shows=("model",))), (BLIND, NOT_FOUND)),
+    ),
+    get("campaign-export-empty", u("campaigns:export", "review"), who((CAMPAIGN_READERS, BAD), (BLIND, NOT_FOUND))),
+    post(
+        "campaign-export-job",
+        u("campaigns:export", "review"),
+        who((CAMPAIGN_READERS, To("jobs:detail")), (BLIND, NOT_FOUND)),
+        data={"what": "labels", "format": "csv"},
+    ),
+    get(
         "campaign-export-other",
-        "get",
-        lambda j: reverse("campaigns:export", args=[j["other_campaign"].pk]) + "?what=labels&format=jsonl",
-        row({"curator", "ml_engineer", "admin"}, not_found={"reviewer"}),
+        u("campaigns:export", "other", query="?what=labels&format=jsonl"),
+        who((CAMPAIGN_READERS, NOT_FOUND), (SEES_OTHER, OK)),
     ),
-    # the annotation API answers 403 (not a login redirect) to anonymous and role-less users
-    ("api-campaigns", "get", lambda j: reverse("api-campaign-list"), API_ANY_ROLE),
-    (
-        "api-campaign-other",
-        "get",
-        lambda j: reverse("api-campaign-detail", args=[j["other_campaign"].pk]),
-        {**API_ANY_ROLE, "annotator": NOT_FOUND, "reviewer": NOT_FOUND},
+    get(
+        "campaign-export-missing",
+        u("campaigns:export", MISSING, query="?what=labels&format=jsonl"),
+        who((CAMPAIGN_READERS, NOT_FOUND)),
     ),
-    ("api-assignments", "get", lambda j: reverse("api-assignment-list"), API_ANY_ROLE),
-    (
-        # only annotators of the campaign reserve items; everyone else who sees the campaign gets 404
-        "api-assignment-next",
-        "post",
-        lambda j: reverse("api-assignment-next", args=[j["review_campaign"].pk]),
-        {**API_ANY_ROLE, **dict.fromkeys(("reviewer", "curator", "ml_engineer", "admin"), NOT_FOUND)},
+    # --- the guardian: ML engineers act; reviewers and curators read; reviewers review its judgements, except
+    # those on a response being labeled in a campaign they annotate in ---
+    get("guardian", u("guardian:home"), who((GUARDIAN_READERS, OK))),
+    get("guardian-version", u("guardian:version", 1), who((GUARDIAN_READERS, OK))),
+    get("guardian-version-missing", u("guardian:version", 999), who((GUARDIAN_READERS, NOT_FOUND))),
+    post("guardian-train-empty", u("guardian:train"), who((GUARDIAN_READERS, FORBIDDEN), (ML, BAD))),
+    post("guardian-judge-empty", u("guardian:judge"), who((GUARDIAN_READERS, FORBIDDEN), (ML, BAD))),
+    # the version is active already: promoting it again changes nothing
+    post("guardian-promote", u("guardian:promote", 1), who((ML, To("guardian:version")))),
+    post("guardian-promote-missing", u("guardian:promote", 999), who((ML, NOT_FOUND))),
+    # no version was active before this one: refused, back to the page with the reason
+    post("guardian-rollback", u("guardian:rollback"), who((ML, To("guardian:home", error=True)))),
+    get(
+        "guardian-review-next",
+        u("guardian:review_next"),
+        who(
+            (REVIEWERS, To("guardian:review", target=("blind_judgement",))),
+            (REVIEWERS & BLIND, To("guardian:review", target=("judgement",))),
+        ),
     ),
-    ("api-labels", "get", lambda j: reverse("api-label-list"), API_ANY_ROLE),
-    (
-        "api-labels-post-empty",
-        "post",
-        lambda j: reverse("api-label-list"),
-        {**API_ANY_ROLE, **dict.fromkeys(API_ROLES, 400)},
+    get("guardian-review", u("guardian:review", "judgement"), who((REVIEWERS, OK))),
+    get(
+        "guardian-review-blind",
+        u("guardian:review", "blind_judgement"),
+        who((REVIEWERS, Ok(shows=("model",))), (REVIEWERS & BLIND, NOT_FOUND)),
     ),
-    ("api-accepted", "get", lambda j: reverse("api-accepted-list"), {**API_ANY_ROLE, "annotator": FORBIDDEN}),
-    ("admin", "get", lambda j: reverse("admin:index"), row({"admin"})),
-    ("admin-audit", "get", lambda j: reverse("admin:medes_site_auditentry_changelist"), row({"admin"})),
-    ("admin-jobs", "get", lambda j: reverse("admin:medes_site_job_changelist"), row({"admin"})),
-    ("admin-models", "get", lambda j: reverse("admin:benchmark_registeredmodel_changelist"), row({"admin"})),
-    ("admin-responses", "get", lambda j: reverse("admin:benchmark_response_changelist"), row({"admin"})),
-    ("admin-uploads", "get", lambda j: reverse("admin:benchmark_importupload_changelist"), row({"admin"})),
+    get("guardian-review-missing", u("guardian:review", MISSING), who((REVIEWERS, NOT_FOUND))),
+    post("guardian-review-empty", u("guardian:review", "judgement"), who((REVIEWERS, BAD))),
+    post(
+        "guardian-review-blind-empty",
+        u("guardian:review", "blind_judgement"),
+        who((REVIEWERS, BAD), (REVIEWERS & BLIND, NOT_FOUND)),
+    ),
+    # --- the leaderboard: every role reads aggregates; the item-by-item comparison is for reviewers and ML
+    # engineers who annotate none of the release's answers; nothing while they are being labeled ---
+    get("leaderboard", u("leaderboard:home"), who((LEADERBOARD_READERS, To("leaderboard:release")))),
+    get(
+        "leaderboard-being-labeled", leaderboard("open"), who((LEADERBOARD_READERS, NO_RESULTS), (LEADER_ITEMS, ITEMS))
+    ),
+    get("leaderboard-closed", leaderboard("closed"), who((LEADERBOARD_READERS, AGGREGATES), (REVIEWERS | ML, ITEMS))),
+    get("leaderboard-missing", u("leaderboard:release", MISSING), who((LEADERBOARD_READERS, NOT_FOUND))),
+    post("leaderboard-evaluate-empty", u("leaderboard:evaluate", "release_closed"), who((ML, BAD))),
+    post("leaderboard-evaluate-missing", u("leaderboard:evaluate", MISSING), who((ML, NOT_FOUND))),
+    get("public-leaderboard-being-labeled", public("open"), everyone(NO_RESULTS)),
+    get("public-leaderboard-closed", public("closed"), everyone(AGGREGATES)),
+    get("public-leaderboard-missing", u("public_leaderboard", MISSING), everyone(NOT_FOUND)),
+    # --- alignment data: ML engineers run jobs and freeze; curators review prompts; reviewers pairs ---
+    get("aligndata", u("aligndata:home"), who((GUARDIAN_READERS, OK))),
+    post("aligndata-targeted-empty", u("aligndata:targeted"), who((GUARDIAN_READERS, FORBIDDEN), (ML, BAD))),
+    post("aligndata-pairs-empty", u("aligndata:build_pairs"), who((GUARDIAN_READERS, FORBIDDEN), (ML, BAD))),
+    post("aligndata-freeze-empty", u("aligndata:freeze"), who((GUARDIAN_READERS, FORBIDDEN), (ML, BAD))),
+    post("aligndata-run-empty", u("aligndata:start_run"), who((GUARDIAN_READERS, FORBIDDEN), (ML, BAD))),
+    post(
+        "aligndata-review-prompt",
+        u("aligndata:review_prompt", "fresh_prompt"),
+        who((CURATORS | ML, To("aligndata:home"))),
+        data={"decision": "accepted"},
+    ),
+    post(
+        "aligndata-review-prompt-no-decision",
+        u("aligndata:review_prompt", "prompt"),
+        who((CURATORS | ML, To("aligndata:home", error=True))),
+    ),
+    post("aligndata-review-prompt-missing", u("aligndata:review_prompt", MISSING), who((CURATORS | ML, NOT_FOUND))),
+    post(
+        "aligndata-review-pair",
+        u("aligndata:review_pair", "pair"),
+        who((REVIEWERS | ML, To("aligndata:home"))),
+        data={"decision": "rejected"},
+    ),
+    post(
+        "aligndata-review-pair-no-decision",
+        u("aligndata:review_pair", "pair"),
+        who((REVIEWERS | ML, To("aligndata:home", error=True))),
+    ),
+    post("aligndata-review-pair-missing", u("aligndata:review_pair", MISSING), who((REVIEWERS | ML, NOT_FOUND))),
+    get("aligndata-download", u("aligndata:download", "dataset"), who((GUARDIAN_READERS, OK))),
+    get("aligndata-download-missing", u("aligndata:download", MISSING), who((GUARDIAN_READERS, NOT_FOUND))),
+    get("pipelines", u("pipelines:list"), who((GUARDIAN_READERS, OK))),
+    post("pipelines-start-empty", u("pipelines:start"), who((GUARDIAN_READERS, FORBIDDEN), (ML, BAD))),
+    get("pipeline", u("pipelines:detail", "pipeline"), who((GUARDIAN_READERS, OK))),
+    get("pipeline-missing", u("pipelines:detail", MISSING), who((GUARDIAN_READERS, NOT_FOUND))),
+    # a failed pipeline is waiting for no review: back to its page with the reason
+    post(
+        "pipeline-continue",
+        u("pipelines:continue", "pipeline"),
+        who((ML, To("pipelines:detail", error=True, target=("pipeline",)))),
+    ),
+    post("pipeline-continue-missing", u("pipelines:continue", MISSING), who((ML, NOT_FOUND))),
+    # a finished pipeline: nothing changes, back to its page
+    post("pipeline-cancel", u("pipelines:cancel", "pipeline"), who((ML, To("pipelines:detail", target=("pipeline",))))),
+    post("pipeline-cancel-missing", u("pipelines:cancel", MISSING), who((ML, NOT_FOUND))),
+    # --- the REST API: anonymous and role-less users get 403; scope as on the pages ---
+    get("api-schema", u("api_schema"), api((ANY_ROLE, OK))),
+    get("api-docs", u("api_docs"), api((ANY_ROLE, OK))),
+    get("api-jobs", u("api-job-list"), api((JOB_ROLES, OK))),
+    get("api-job-own-curator", u("api-job-detail", "job_curator"), api((JOB_ROLES, NOT_FOUND), (ML | {"curator"}, OK))),
+    get("api-job-of-ml", u("api-job-detail", "job_ml"), api((JOB_ROLES, NOT_FOUND), (ML, OK))),
+    get(
+        "api-job-blind-export",
+        u("api-job-detail", "export_job"),
+        api(
+            (JOB_ROLES, NOT_FOUND),
+            (ML - BLIND, Ok(shows=("artifact-path",))),
+            (ML & BLIND | {"annotator_curator"}, Ok(hides=("artifact-path",))),
+        ),
+    ),
+    get(
+        "api-job-blind-agreement",
+        u("api-job-detail", "agreement_job"),
+        api(
+            (JOB_ROLES, NOT_FOUND),
+            (ML - BLIND, Ok(shows=("kappa",))),
+            (ML & BLIND | {"annotator_reviewer"}, Ok(hides=("kappa",))),
+        ),
+    ),
+    get("api-job-missing", u("api-job-detail", MISSING), api((JOB_ROLES, NOT_FOUND))),
+    get("api-sources", u("api-source-list"), api((CORPUS_API, OK))),
+    get("api-provisions", u("api-provision-list", "source"), api((CORPUS_API, OK))),
+    get("api-provisions-missing", u("api-provision-list", MISSING), api((CORPUS_API, NOT_FOUND))),
+    get("api-scenarios", u("api-scenario-list"), api((CORPUS_API, OK))),
+    get("api-scenario", u("api-scenario-detail", "scenario"), api((CORPUS_API, OK))),
+    get("api-scenario-missing", u("api-scenario-detail", MISSING), api((CORPUS_API, NOT_FOUND))),
+    get("api-releases", u("api-release-list"), api((CORPUS_API, OK))),
+    get("api-release-download", u("api-release-download", "release", "jsonl"), api((CORPUS_API, OK))),
+    get(
+        "api-release-download-unprepared", u("api-release-download", "release", "parquet"), api((CORPUS_API, NOT_FOUND))
+    ),
+    get("api-release-download-missing", u("api-release-download", MISSING, "jsonl"), api((CORPUS_API, NOT_FOUND))),
+    get("api-models", u("api-model-list"), api((CORPUS_API, OK))),
+    get("api-model", u("api-model-detail", "lm_model"), api((CORPUS_API, OK))),
+    get("api-model-missing", u("api-model-detail", MISSING), api((CORPUS_API, NOT_FOUND))),
+    get(
+        "api-responses",
+        u("api-response-list", query="?ordering=-id"),
+        api((CORPUS_API, Ok(shows=("model",))), (BLIND, Ok(hides=("model",)))),
+    ),
+    get("api-response", u("api-response-detail", "response"), api((CORPUS_API, OK))),
+    get(
+        "api-response-being-labeled",
+        u("api-response-detail", "review_response"),
+        api((CORPUS_API, Ok(shows=("model",))), (BLIND, NOT_FOUND)),
+    ),
+    get("api-response-missing", u("api-response-detail", MISSING), api((CORPUS_API, NOT_FOUND))),
+    get("api-campaigns", u("api-campaign-list"), api((ANY_ROLE, OK))),
+    get("api-campaign", u("api-campaign-detail", "review"), api((ANY_ROLE, OK))),
+    get("api-campaign-other", u("api-campaign-detail", "other"), api((ANY_ROLE, NOT_FOUND), (SEES_OTHER, OK))),
+    get("api-campaign-missing", u("api-campaign-detail", MISSING), api((ANY_ROLE, NOT_FOUND))),
+    # a draft is hidden from its annotators, as on the pages
+    get("api-campaign-draft", u("api-campaign-detail", "draft"), api((ANY_ROLE, NOT_FOUND), (SEES_OTHER, OK))),
+    get("api-assignments", u("api-assignment-list"), api((ANY_ROLE, OK))),
+    # only annotators of the campaign reserve items (their held reservation comes back); everyone else 404
+    post("api-assignment-next", u("api-assignment-next", "labeling"), api((ANY_ROLE, NOT_FOUND), (LABELERS, OK))),
+    post("api-assignment-next-other", u("api-assignment-next", "other"), api((ANY_ROLE, NOT_FOUND))),
+    post("api-assignment-next-missing", u("api-assignment-next", MISSING), api((ANY_ROLE, NOT_FOUND))),
+    # the labels of the blind campaign: its annotators get their own only (the dual-role ones have none)
+    get(
+        "api-labels",
+        u("api-label-list", query="?campaign={review}"),
+        api(
+            (ANY_ROLE, Ok(hides=("rationale",))),
+            ({"annotator"}, Ok(shows=("rationale",))),
+            (CAMPAIGN_READERS - BLIND, Ok(shows=("rationale",))),
+        ),
+    ),
+    post("api-labels-empty", u("api-label-list"), api((ANY_ROLE, BAD))),
+    get(
+        "api-accepted",
+        u("api-accepted-list", query="?campaign={review}"),
+        api((CAMPAIGN_READERS, Ok(shows=("one-result",))), (BLIND, Ok(shows=("no-result",)))),
+    ),
+    # --- the admin: superusers only (anonymous users go to the sign-in page, signed-in ones without rights get 403) ---
+    get("admin", u("admin:index"), ADMIN_ONLY),
+    get("admin-audit", u("admin:medes_site_auditentry_changelist"), ADMIN_ONLY),
+    get("admin-jobs", u("admin:medes_site_job_changelist"), ADMIN_ONLY),
+    get("admin-users", u("admin:auth_user_changelist"), ADMIN_ONLY),
+    get("admin-tokens", u("admin:knox_authtoken_changelist"), ADMIN_ONLY),
+    # blind holds in the admin too: an administrator who annotates in a campaign finds none of its labels there
+    get(
+        "admin-labels",
+        u("admin:annotation_label_changelist"),
+        who(({"admin"}, Ok(shows=("label-row",))), (SUPERUSERS & BLIND, Ok(hides=("label-row",)))),
+    ),
+    # an object the admin's queryset leaves out: Django's admin goes back to its index saying it does not exist
+    get(
+        "admin-label",
+        u("admin:annotation_label_change", "disputed_label"),
+        who(({"admin"}, Ok(shows=("rationale",))), (SUPERUSERS & BLIND, To("admin:index", error=True))),
+    ),
+    get(
+        "admin-label-history",
+        u("admin:annotation_label_history", "disputed_label"),
+        who(({"admin"}, OK), (SUPERUSERS & BLIND, NOT_FOUND)),
+    ),
+    get(
+        "admin-label-history-version",
+        u("admin:annotation_label_simple_history", "disputed_label", "disputed_label_version"),
+        who(({"admin"}, Ok(shows=("rationale",))), (SUPERUSERS & BLIND, NOT_FOUND)),
+    ),
+    get(
+        "admin-judgement",
+        u("admin:alignment_judgement_change", "blind_judgement"),
+        who(({"admin"}, OK), (SUPERUSERS & BLIND, To("admin:index", error=True))),
+    ),
+    get("admin-accepted", u("admin:annotation_acceptedlabel_changelist"), ADMIN_ONLY),
+    get("admin-models", u("admin:benchmark_registeredmodel_changelist"), ADMIN_ONLY),
+    get("admin-responses", u("admin:benchmark_response_changelist"), ADMIN_ONLY),
+    get("admin-uploads", u("admin:benchmark_importupload_changelist"), ADMIN_ONLY),
+    get("admin-prompt-templates", u("admin:benchmark_prompttemplate_changelist"), ADMIN_ONLY),
+    get("admin-near-duplicates", u("admin:benchmark_nearduplicate_changelist"), ADMIN_ONLY),
 ]
 
 
-@pytest.fixture
-def jobs(personas: Personas) -> dict[str, Any]:
-    responses = 'scene,query,reference,type,model,response\n器官移植,"题目：问？\nA.甲\nB.乙",A,客观题,LM,答案：A\n'
-    import_medes_responses(responses.encode(), origin_name="r.csv", dry_run=False)
-    return Fixtures(
-        personas,
-        {
-            "response": Response.objects.get(),
-            "upload": store_upload(io.BytesIO(responses.encode()), "r.csv", "medes_responses", user=personas.curator),
-            "curator": Job.objects.create(kind="system.selfcheck", triggered_by=personas.curator, status="lost"),
-            "ml": Job.objects.create(kind="system.selfcheck", triggered_by=personas.ml_engineer),
-            "scenario": create_scenario(
-                kind="subjective", stem="我是一名医生……", norm="考点", scene=Scene.objects.first(), origin="expert"
-            )[0],
-            "source": add_source(io.BytesIO("第一条 测试。".encode()), "law.md", SourceMeta(title="测试法"))[0],
-            **_provision_and_amendment(),
-            **_guardian(),
-            **_alignment_data(),
-        },
-    )
+# --- the world, once per module -------------------------------------------------------------------------------
 
 
-def _alignment_data() -> dict[str, Any]:
-    from alignment.alignment_data import freeze
-    from alignment.models import PreferencePair, TargetedPrompt
-    from benchmark.models import ModelKind, Scenario
-    from benchmark.responses import register_model
-
-    policy = register_model(name="access-policy", kind=ModelKind.IMPORTED)
-    scenario = Scenario.objects.first()
-    prompt = TargetedPrompt.objects.create(policy=policy, scenario=scenario, text="提示")
-    pair = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏",
-                                         status="accepted")  # fmt: skip
-    dataset = freeze("access-dataset", "sft")
-    other = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏")
-    from alignment.models import AlignPipeline
-
-    pipeline = AlignPipeline.objects.create(policy=policy, release=_release(), status="failed", step="sft")
-    return {
-        "prompt": prompt,
-        "pair": other,
-        "dataset": dataset,
-        "frozen_pair": pair,
-        "pipeline": pipeline,
-        "release": pipeline.release,
-    }
+@dataclass
+class Setup:
+    world: World
+    clients: dict[str, Client]
+    markers: dict[str, str]
 
 
-def _release() -> Any:
-    create_scenario(kind="subjective", stem="发布用的病例。", scene=Scene.objects.first(), origin="expert",
-                    status="accepted")  # fmt: skip
-    return publish_release("Access-1")
+@pytest.fixture(scope="module")
+def setup(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    """The world and a signed-in client per persona, in a transaction rolled back after the module's last case
+    (nothing reaches later modules); each case's own changes are rolled back by its savepoint (``db``)."""
+    with world_settings(tmp_path_factory.mktemp("access")):
+        with django_db_blocker.unblock():
+            outer = transaction.atomic()
+            outer.__enter__()
+            try:
+                world = build_world()
+                clients = {persona: _client(world, persona) for persona in PERSONAS}
+            except BaseException:
+                transaction.set_rollback(True)
+                outer.__exit__(None, None, None)
+                raise
+        try:
+            yield Setup(world, clients, world.markers())
+        finally:
+            with django_db_blocker.unblock():
+                transaction.set_rollback(True)
+                outer.__exit__(None, None, None)
 
 
-def _guardian() -> dict[str, Any]:
-    version = GuardianVersion.objects.create(
-        number=1, base_model="/base", model_dir="guardian/v1", status=VersionStatus.READY
-    )
-    scores = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}
-    judgement = Judgement.objects.create(
-        response=Response.objects.get(),
-        judge="guardian",
-        version=version,
-        scores=scores,
-        uncertainty=0.2,
-        probabilities=dict.fromkeys(scores, 0.7),
-    )
-    return {"guardian": version, "judgement": judgement}
+def _client(world: World, persona: str) -> Client:
+    client = Client()
+    user = world.user(persona)
+    if user is not None:
+        client.force_login(user)
+    return client
 
 
-class Fixtures(dict[str, Any]):
-    """The objects the URL builders name; the campaign groups are built only for the rows that use them
-    (each takes a fraction of a second, and most of the matrix never touches them)."""
-
-    def __init__(self, personas: Personas, base: dict[str, Any]) -> None:
-        super().__init__(base)
-        self.personas = personas
-
-    def __missing__(self, key: str) -> Any:
-        if key in {"campaign", "item", "other_item"}:
-            self.update(_labeling(self.personas))
-        elif key in {"review_campaign", "disputed", "other_campaign", "member", "review_other_item"}:
-            self.update(_campaigns(self.personas))
-        else:
-            raise KeyError(key)
-        return self[key]
+@pytest.fixture(autouse=True)
+def _files_in_tmp() -> None:
+    """Replaces conftest's per-test file roots: the world's files (sources, datasets, job artifacts) lie under
+    the module's directory (access_world.world_settings)."""
 
 
-def _labeling(personas: Personas) -> dict[str, Any]:
-    """A campaign the annotator works in, their reserved item, and an item reserved by someone else."""
-    campaign = build_campaign([personas.annotator, personas.annotator2], scenarios=1, overlap=1)
-    mine, theirs = (next_assignment(campaign, user) for user in (personas.annotator, personas.annotator2))
-    assert mine is not None and theirs is not None and mine.item_id != theirs.item_id
-    return {"campaign": campaign, "item": mine.item, "other_item": theirs.item}
+# --- what a response is ------------------------------------------------------------------------------------
 
 
-def _campaigns(personas: Personas) -> dict[str, Any]:
-    """A campaign the reviewer reviews (with a disputed item), and one they have nothing to do with."""
-    campaign = build_review_campaign(personas, name="Review")
-    disputed = dispute_one(campaign, personas)
-    other = build_review_campaign(personas, name="Other", reviewer=False, creator=personas.curator)
-    Member.objects.filter(campaign=other, user=personas.annotator).delete()
-    member = Member.objects.get(campaign=campaign, user=personas.annotator)
-    return {"review_campaign": campaign, "disputed": disputed, "other_campaign": other, "member": member,
-            "review_other_item": other.items.first()}  # fmt: skip
+def body(response: Any) -> str:
+    """The text of a response. A streamed one (a file) is read to its end, which closes it: the test client's
+    wrapper does so without closing the database connection (calling ``close()`` again here would)."""
+    if getattr(response, "streaming", False):
+        if not hasattr(response, "_read_body"):
+            response._read_body = b"".join(response.streaming_content).decode("utf-8", "replace")
+        return str(response._read_body)
+    return str(response.content.decode("utf-8", "replace"))
 
 
-def _provision_and_amendment() -> dict[str, Any]:
-    old = add_source(io.BytesIO("第一条 旧。".encode()), "old.md", SourceMeta(title="旧法"))[0]
-    new = add_source(io.BytesIO("第一条 新。".encode()), "new.md", SourceMeta(title="新法", supersedes=old))[0]
-    provision = Provision.objects.create(source=old, position=1, number=1, label="第一条", text="旧。")
-    return {"provision": provision, "amendment": Amendment.objects.create(new_source=new, old_source=old)}
+@dataclass(frozen=True)
+class Went:
+    """A redirect a persona got: the view it goes to, its path, and whether the request left an error message."""
+
+    view: str
+    path: str
+    error: bool
 
 
-def outcome(response: Any) -> Any:
-    if response.status_code == 302 and response["Location"].startswith(reverse(settings.LOGIN_URL)):
+Got = Went | int | str
+
+
+def outcome(response: Any) -> Got:
+    """What the persona got: a status (200 included), LOGIN, or where a redirect went."""
+    if response.status_code not in (301, 302, 303):
+        return int(response.status_code)
+    path = urlsplit(response["Location"]).path
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return f"a redirect to {path}, which is no page"
+    if match.view_name in ("login", "admin:login"):
         return LOGIN
-    if response.status_code == 302 and "/admin/login/" in response["Location"]:
-        return LOGIN
-    if response.status_code in (200, 302):
-        return OK
-    return response.status_code
+    refused = any(m.level >= constants.WARNING for m in get_messages(response.wsgi_request))
+    return Went(match.view_name, path, refused)
+
+
+def describe(cell: Cell | Got) -> str:
+    if isinstance(cell, Ok):
+        hides = f" without {list(cell.hides)}" if cell.hides else ""
+        return "200" + hides + (f" with {list(cell.shows)}" if cell.shows else "")
+    if isinstance(cell, To | Went):
+        where = cell.path if isinstance(cell, Went) else "/".join(cell.target)
+        return f"a redirect to {cell.view} {where}" + (" with an error message" if cell.error else "")
+    return str(cell)
+
+
+def verdict(response: Any, expected: Cell, setup: Setup) -> str | None:
+    """None when the response is what the cell says; else what differs."""
+    got = outcome(response)
+    if isinstance(expected, Ok):
+        if got != 200:
+            return f"got {describe(got)}, expected {describe(expected)}"
+        text = body(response)
+        leaked = [name for name in expected.hides if setup.markers[name] in text]
+        absent = [name for name in expected.shows if setup.markers[name] not in text]
+        if leaked or absent:
+            return f"200, but it holds {leaked} it must not, and lacks {absent} it must hold"
+        return None
+    if isinstance(expected, To):
+        if not isinstance(got, Went):
+            return f"got {describe(got)}, expected {describe(expected)}"
+        wanted = (
+            reverse(expected.view, args=[setup.world.pk(key) for key in expected.target]) if expected.target else ""
+        )
+        if (got.view, got.error) != (expected.view, expected.error) or (wanted and got.path != wanted):
+            return f"got {describe(got)}, expected {describe(expected)} {wanted}"
+        return None
+    return None if got == expected else f"got {describe(got)}, expected {describe(expected)}"
+
+
+def _request(setup: Setup, row: Row, persona: str) -> Any:
+    world = setup.world
+    client = _client(world, persona) if row.fresh_client else setup.clients[persona]
+    url = row.url(world, persona)
+    data = row.data(world) if callable(row.data) else (row.data or {})
+    response = getattr(client, row.method)(url, data)
+    body(response)  # a file is read (and closed) now, whatever the case asserts
+    client.cookies.pop("messages", None)  # what this request said is read from it; never shown to the next
+    return response
+
+
+# --- the cases -------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize(("name", "method", "url", "expected"), MATRIX, ids=[m[0] for m in MATRIX])
-def test_access_matrix(
-    persona: str, name: str, method: str, url: Callable[[dict[str, Job]], str], expected: dict[str, Any],
-    personas: Personas, jobs: dict[str, Job],
-) -> None:  # fmt: skip
-    client = Client()
-    user = personas.by_name(persona if persona != "ml_engineer" else "ml_engineer")
-    if user is not None:
-        client.force_login(user)
-    data = {"steps": 1, "step_seconds": 0} if name == "selfcheck" else {}
-    response = getattr(client, method)(url(jobs), data)
-    assert outcome(response) == expected[persona], f"{persona} {method.upper()} {url(jobs)} → {response.status_code}"
+@pytest.mark.parametrize("row", MATRIX, ids=[row.name for row in MATRIX])
+def test_access_matrix(row: Row, persona: str, setup: Setup, db: None) -> None:
+    response = _request(setup, row, persona)
+    problem = verdict(response, row.expected[persona], setup)
+    url = row.url(setup.world, persona)
+    assert problem is None, f"{persona} {row.method.upper()} {url}: {problem}"
 
 
-@pytest.mark.parametrize(
-    "url_name", ["api-job-list", "api-scenario-list", "api-release-list", "api-model-list", "api-response-list"]
-)
-def test_api_refuses_anonymous_and_roleless_users(url_name: str, personas: Personas, client_as: Any) -> None:
-    assert client_as(None).get(reverse(url_name)).status_code == 403
-    assert client_as(personas.annotator).get(reverse(url_name)).status_code == 403
-    assert client_as(personas.outsider).get(reverse(url_name)).status_code == 403
-
-
-def test_api_job_outside_scope_is_404(personas: Personas, jobs: dict[str, Job], client_as: Any) -> None:
-    curator = client_as(personas.curator)
-    assert curator.get(reverse("api-job-detail", args=[jobs["ml"].pk])).status_code == 404
-    assert curator.get(reverse("api-job-detail", args=[jobs["curator"].pk])).json()["kind"] == "system.selfcheck"
+def test_every_row_names_every_persona() -> None:
+    for row in MATRIX:
+        assert set(row.expected) == set(PERSONAS), row.name
+    assert len({row.name for row in MATRIX}) == len(MATRIX)
 
 
 def test_healthz_is_public(db: None, client: Client) -> None:
@@ -794,17 +1002,12 @@ def _named_routes() -> set[str]:
     return found
 
 
-# Routes the matrix does not walk, and where they are tested instead: the admin checks staff itself
-# (test_admin_*); the API routes (test_api_* here, tests/test_*_api.py); the schema and its docs
-# (tests/test_api_tokens.py); sign-in, sign-out and the language switch (tests/test_auth.py, test_i18n);
-# the health check (test_healthz_is_public).
-NOT_IN_MATRIX_PREFIXES = ("admin:", "api-", "api:", "api_schema", "api_docs", "login", "logout", "set_language",
-                          "healthz")  # fmt: skip
+# The admin's own routes (Django's, one set per registered model) are not walked one by one: the admin site
+# checks staff for all of them in one place; the rows above walk its index and the change lists of what it holds.
+NOT_IN_MATRIX_PREFIXES = ("admin:",)
 
 
-def test_the_matrix_walks_every_named_route(personas: Personas, jobs: dict[str, Any]) -> None:
-    from django.urls import resolve
-
-    walked = {resolve(url(jobs).split("?")[0]).view_name for _name, _method, url, _expected in MATRIX}
+def test_the_matrix_walks_every_named_route(setup: Setup, db: None) -> None:
+    walked = {resolve(urlsplit(row.url(setup.world, "admin")).path).view_name for row in MATRIX}
     missing = sorted(name for name in _named_routes() - walked if not name.startswith(NOT_IN_MATRIX_PREFIXES))
-    assert not missing, f"routes no access test walks: {missing}"
+    assert not missing, f"routes no access case walks: {missing}"
