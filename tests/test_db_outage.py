@@ -28,6 +28,7 @@ from medes_site import jobs, tasks
 from medes_site.dbhealth import is_connection_error
 from medes_site.models import AuditEntry, Job, JobStatus
 from tests.conftest import Personas
+from tests.test_worker import wait_for  # the suite's one way to wait for an event a worker causes
 
 OUTAGE_KIND = "tests.db_outage"
 
@@ -278,3 +279,28 @@ def test_a_database_error_that_is_not_an_outage_fails_the_job_as_before(
     job = jobs.enqueue_job(OUTAGE_KIND, {}, user=personas.ml_engineer)
     assert tasks.run_job(job.pk) == JobStatus.FAILED
     assert sent["requeue"] == [] and "IntegrityError" in Job.objects.get(pk=job.pk).error
+
+
+def test_a_real_worker_whose_database_sessions_are_killed_mid_job_finishes_the_job_on_a_new_attempt(
+    personas: Personas, worker_factory: Any, tmp_path: Path
+) -> None:
+    """PostgreSQL ends every session of a real worker (as a restart or failover does) while its job runs: the job
+    is queued again by itself once the database answers, and its next attempt resumes from the checkpoint."""
+    if connection.vendor != "postgresql":
+        pytest.skip("ends the worker's database sessions with pg_terminate_backend: PostgreSQL only")
+    gate = tmp_path / "gate"
+    worker = worker_factory({"MEDES_SELFCHECK_PAUSE_AFTER_STEP": f"4:{gate}", "MEDES_JOB_DB_RETRY_SECONDS": "0"})
+    job = jobs.enqueue_job("system.selfcheck", {"steps": 8, "step_seconds": 0}, user=personas.ml_engineer)
+    wait_for(lambda: Path(f"{gate}.paused").exists(), 300, "the job to pause after step 4", worker)
+    with connection.cursor() as cursor:  # every session but this test's own: the worker's, its heartbeat's
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] >= 1
+    gate.write_text("go on")  # the job writes its next step to the database: the connection is gone
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED, 300, "the job to succeed", worker)
+    job.refresh_from_db()
+    assert (job.attempt, job.db_retries) == (2, 1)
+    assert job.metrics["resumed_from"] >= 4 and "lost the database connection" in job.log_tail
+    assert AuditEntry.objects.filter(action="job.db_retry", object_id=str(job.pk)).exists()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from benchmark.models import Provision
 from benchmark.services import SourceError, SourceMeta, add_source
@@ -100,7 +101,7 @@ LAW = "# 测试条例\n\n## 第一章 总则\n\n第一条 为了测试，制定�
 def test_a_source_whose_content_is_not_its_type_is_refused_at_upload(
     db: None, data: bytes, name: str, message: str
 ) -> None:
-    with pytest.raises(SourceError, match=message):
+    with translation.override("en"), pytest.raises(SourceError, match=message):
         add_source(io.BytesIO(data), name, SourceMeta(title="测试"))
 
 

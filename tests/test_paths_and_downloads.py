@@ -99,7 +99,8 @@ def test_the_download_view_never_serves_a_file_outside_the_artifacts_root(
     assert exports.download_path(release, "parquet").is_relative_to(artifacts.resolve())
 
 
-@pytest.mark.parametrize("name", HOSTILE_NAMES)
+# a name with a NUL cannot even be stored on PostgreSQL: such a release cannot exist to be downloaded
+@pytest.mark.parametrize("name", [name for name in HOSTILE_NAMES if "\x00" not in name])
 def test_inline_downloads_of_a_hostile_name_are_attachments_with_a_clean_name(
     artifacts: Path, personas: Personas, client_as: Any, name: str
 ) -> None:
