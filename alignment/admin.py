@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from alignment import services
 from alignment.jobs import TRAIN_JOB
 from alignment.models import AlignPipeline, GuardianVersion, Judgement
+from annotation.review import blind_response_ids
 from benchmark.models import RegisteredModel, Release
 from medes_site.jobs import JobError, enqueue_job
 
@@ -77,7 +78,7 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Judgement]:
         # blind labeling: none on a response the administrator is labeling in a campaign
-        return services.judgements_for_reviewer(request.user).filter(pk__in=super().get_queryset(request).values("pk"))
+        return super().get_queryset(request).exclude(response_id__in=blind_response_ids(request.user))
 
 
 @admin.register(AlignPipeline)

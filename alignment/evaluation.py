@@ -126,9 +126,11 @@ def judge_missing(run: EvaluationRun, responses: list[Response], *, job_id: int 
     if run.guardian is not None:
         from alignment.jobs import device
         from alignment.training.guardian import load
-        from medes_site.model_dirs import checked_model_dir
 
-        base = str(checked_model_dir(run.guardian.base_model))  # a version's base is loaded only from a models root
+        try:  # a version's base is loaded only from a models root
+            base = str(checked_model_dir(run.guardian.base_model))
+        except ModelPathError as error:
+            raise services.GuardianError(str(error)) from None
         guardian = load(services.version_dir(run.guardian), base_model=base, device=device())
         for batch in services.chunks(services.response_rows(todo)):
             services.store_guardian_judgements(run.guardian, guardian.predict(batch), job_id)

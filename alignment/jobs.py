@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from alignment import services
 from alignment.models import GuardianVersion, JudgeKind, Judgement, VersionStatus
+from annotation.review import annotates_in_release
 from benchmark.models import Response
 from medes_site import files
 from medes_site.jobs import JobContext, JobError, job_kind
@@ -308,8 +309,14 @@ def validate_evaluate(config: dict[str, Any]) -> dict[str, Any]:
     return {**options, **_pipeline(config)}
 
 
+def _verdicts_visible(user: Any, config: dict[str, Any]) -> bool:
+    """An evaluation's results judge answers to a release: none for a user who labels answers to it (the
+    leaderboard shows them none either)."""
+    return not annotates_in_release(user, int(config.get("release") or 0))
+
+
 @job_kind(EVALUATE_JOB, label=_("Evaluate a model on a release"), queue="gpu", time_limit=24 * 3600,
-          validate=validate_evaluate)  # fmt: skip
+          validate=validate_evaluate, outputs_visible=_verdicts_visible)  # fmt: skip
 def run_evaluation(ctx: JobContext) -> None:
     """Answer what is missing (models that can be run), judge what is not judged, and store the metrics once."""
     from alignment import evaluation
@@ -337,7 +344,7 @@ def run_evaluation(ctx: JobContext) -> None:
         results["counts"].update(generated)
     except Exception as error:
         evaluation.fail(run, str(error))
-        if isinstance(error, GeneratorError):
+        if isinstance(error, GeneratorError | services.GuardianError):
             raise JobError(str(error)) from None
         raise
     evaluation.finish(run, results)

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from alignment.models import GuardianVersion, JudgeKind, Judgement, ReviewDecision, VersionStatus
 from alignment.training.guardian_data import SCORE_KEYS
 from annotation.models import AcceptedLabel, Campaign, CampaignStatus, Item, ItemState, Provenance
-from annotation.review import blind_response_ids
+from annotation.review import blind_response_ids, label_campaigns_for_user
 from annotation.schema import MEDES_RUBRIC
 from benchmark.models import Response
 from medes_site import audit, files
@@ -312,11 +312,16 @@ def pending_judgements() -> QuerySet[Judgement]:
     )
 
 
-def expert_scores(response_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """Accepted labels experts made (consensus or adjudication) for these responses."""
-    rows = AcceptedLabel.objects.filter(item__response_id__in=list(response_ids)).exclude(
-        provenance=Provenance.GUARDIAN_REVIEWED
-    )
+def expert_labels(user: Any = None) -> QuerySet[AcceptedLabel]:
+    """Accepted labels experts made (consensus or adjudication); with ``user``, only those of campaigns where the
+    user may see labels (annotation.review's blind rule: on their review side, and not annotating there)."""
+    labels = AcceptedLabel.objects.exclude(provenance=Provenance.GUARDIAN_REVIEWED)
+    return labels if user is None else labels.filter(item__campaign__in=label_campaigns_for_user(user))
+
+
+def expert_scores(response_ids: Iterable[int], user: Any = None) -> dict[int, dict[str, int]]:
+    """The experts' accepted scores of these responses (those ``user`` may see, with ``user``)."""
+    rows = expert_labels(user).filter(item__response_id__in=list(response_ids))
     return {response: dict(scores) for response, scores in rows.values_list("item__response_id", "scores")}
 
 
@@ -332,14 +337,12 @@ def review_queue(user: Any = None, limit: int = QUEUE_WINDOW) -> list[Judgement]
     ``user``, only the judgements that user may review."""
     pending = pending_judgements()
     if user is not None:
-        pending = pending.filter(pk__in=judgements_for_reviewer(user).values("pk"))
-    with_expert = AcceptedLabel.objects.filter(item__response_id=OuterRef("response_id")).exclude(
-        provenance=Provenance.GUARDIAN_REVIEWED
-    )
+        pending = pending.exclude(response_id__in=blind_response_ids(user))
+    with_expert = expert_labels(user).filter(item__response_id=OuterRef("response_id"))
     first = pending.order_by(F("skipped_at").asc(nulls_first=True), F("uncertainty").asc(nulls_last=True), "pk")
     window = {j.pk: j for j in first[:limit]}
     window.update({j.pk: j for j in pending.filter(Exists(with_expert))[:limit]})
-    experts = expert_scores(j.response_id for j in window.values())
+    experts = expert_scores((j.response_id for j in window.values()), user)
     for judgement in window.values():
         expert = experts.get(judgement.response_id)
         judgement.expert_scores = expert  # type: ignore[attr-defined]

@@ -180,7 +180,7 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
     )
     if judgement is None:
         raise Http404
-    expert = services.expert_scores([judgement.response_id]).get(judgement.response_id)
+    expert = services.expert_scores([judgement.response_id], request.user).get(judgement.response_id)
     form = ReviewForm(request.POST or None)
     status, message = 200, ""
     if request.method == "POST":

@@ -35,7 +35,7 @@ def prompts_for_user(request: AuthedRequest) -> QuerySet[TargetedPrompt]:
 
 
 def pairs_for_user(request: AuthedRequest) -> QuerySet[PreferencePair]:
-    return PreferencePair.objects.filter(prompt__in=prompts_for_user(request))
+    return PreferencePair.objects.exclude(prompt__judgement__response_id__in=blind_response_ids(request.user))
 
 
 def _page(request: AuthedRequest, *, status: int = 200, **forms: Any) -> HttpResponse:
@@ -150,6 +150,8 @@ def freeze(request: AuthedRequest) -> HttpResponse:
 @role_required(*READERS)
 def download(request: AuthedRequest, pk: int) -> HttpResponse | FileResponse:
     dataset = get_object_or_404(AlignmentDataset, pk=pk)
+    if dataset.pairs.exclude(pk__in=pairs_for_user(request).values("pk")).exists():
+        raise Http404  # it holds pairs grown from answers the user labels (blind labeling)
     try:
         path = files.stored_path(dataset.path)
     except files.UnsafePathError:

@@ -114,8 +114,9 @@ def _comparison(request: HttpRequest, rows: list[dict[str, Any]]) -> dict[str, A
 
 def shown(request: HttpRequest, release: Release, *, public: bool) -> str:
     """What of a release's results this visitor sees: ``items`` (the item-by-item comparison too: reviewers and
-    ML engineers who label none of its answers), ``aggregates`` (annotators, curators and the public), or
-    ``none`` (annotators and the public, while the release's answers are being labeled in a campaign)."""
+    ML engineers who label none of its answers), else ``aggregates`` (annotators, curators, the public, and those
+    who label some of its answers), or ``none`` for all of those while its answers are labeled in an active
+    campaign."""
     reviews = not public and has_role(request.user, Role.REVIEWER, Role.ML_ENGINEER)
     if reviews and not annotates_in_release(request.user, release.pk):
         return "items"

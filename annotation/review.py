@@ -35,6 +35,7 @@ from annotation.agreement import (
 )
 from annotation.models import (
     AcceptedLabel,
+    Assignment,
     Campaign,
     CampaignStatus,
     Guideline,
@@ -78,9 +79,13 @@ def campaigns_for_user(user: AnyUser) -> QuerySet[Campaign]:
 # here (DESIGN.md §9: blind means blind for a user holding several roles too).
 
 
-def annotating(user: AnyUser) -> QuerySet[Member, Any]:
-    """The ids (``campaign_id``) of the campaigns ``user`` annotates in."""
-    return Member.objects.filter(user=user.pk, role=MemberRole.ANNOTATOR).values("campaign_id")
+def annotating(user: AnyUser) -> QuerySet[Campaign, Any]:
+    """The ids (``pk``) of the campaigns ``user`` annotates in: a member as annotator, or one who was ever handed
+    an item there. Leaving the campaign (an editor may remove their own membership) does not lift the rule: what
+    they labeled, and what they may label again once added back, stays blind to them."""
+    member = Member.objects.filter(campaign=OuterRef("pk"), user=user.pk, role=MemberRole.ANNOTATOR)
+    handed = Assignment.objects.filter(item__campaign=OuterRef("pk"), user=user.pk)
+    return Campaign.objects.filter(Exists(member) | Exists(handed)).values("pk")
 
 
 def label_campaigns_for_user(user: AnyUser) -> QuerySet[Campaign]:
@@ -89,8 +94,15 @@ def label_campaigns_for_user(user: AnyUser) -> QuerySet[Campaign]:
 
 
 def may_see_labels(user: AnyUser, campaign: Campaign | int) -> bool:
+    """The rule for one campaign. The ids are read once per user object (a page, or a list of jobs, asks it for
+    many campaigns): like the roles, they are cached on it for the request."""
     pk = campaign if isinstance(campaign, int) else campaign.pk
-    return label_campaigns_for_user(user).filter(pk=pk).exists()
+    cached: frozenset[int] | None = getattr(user, "_medes_label_campaigns", None)
+    if cached is None:
+        cached = frozenset(label_campaigns_for_user(user).values_list("pk", flat=True))
+        if user.is_authenticated:
+            user.__dict__["_medes_label_campaigns"] = cached
+    return pk in cached
 
 
 def blind_response_ids(user: AnyUser) -> QuerySet[Item, Any]:
@@ -113,9 +125,9 @@ def annotates_in_release(user: AnyUser, release_id: int) -> bool:
 
 
 def release_being_labeled(release_id: int) -> bool:
-    """Whether answers to this release's items are in a campaign that is not closed: until it closes, the
-    public and annotators see no results of the release."""
-    open_items = Item.objects.filter(response__isnull=False).exclude(campaign__status=CampaignStatus.CLOSED)
+    """Whether answers to this release's items are being labeled in an active campaign: until it is closed, the
+    public, annotators and curators see no results of the release (a draft campaign labels nothing yet)."""
+    open_items = Item.objects.filter(response__isnull=False, campaign__status=CampaignStatus.ACTIVE)
     return open_items.filter(scenario__release_items__release=release_id).exists()
 
 
@@ -178,9 +190,9 @@ def unpause(member: Member, user: User) -> bool:
 
 
 def paused_members(campaigns: QuerySet[Campaign], user: AnyUser) -> QuerySet[Member]:
-    """Annotators paused for their gold accuracy, in the campaigns of ``campaigns`` where ``user`` may see
-    labels (a pause reason is a figure of someone's labels)."""
-    visible = campaigns.filter(pk__in=label_campaigns_for_user(user).values("pk"))
+    """Annotators paused for their gold accuracy, in those of ``campaigns`` (from the user's review side) where
+    ``user`` annotates not (a pause reason is a figure of someone's labels)."""
+    visible = campaigns.exclude(pk__in=annotating(user))
     return Member.objects.filter(campaign__in=visible, role=MemberRole.ANNOTATOR, paused=True).select_related(
         "user", "campaign"
     )

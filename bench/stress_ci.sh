@@ -11,7 +11,8 @@
 # The hogs are stress-ng's CPU workers where Debian's stress-ng is installed (apt-get install stress-ng), otherwise
 # one Python busy loop each; they run at normal priority, as a neighbour's build would, and are stopped when the
 # script ends (also on Ctrl-C). pytest runs with the environment as it is: SQLite and the filesystem broker in
-# MEDES_VAR_DIR (default var/stress) unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
+# MEDES_VAR_DIR (default var/stress) unless DATABASE_URL / CELERY_BROKER_URL say otherwise. It runs this working
+# tree; bench/ci_loaded.sh runs the whole CI from clean clones under the same load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,10 @@ while getopts "n:j:h" opt; do
   esac
 done
 shift $((OPTIND - 1))
+if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
+  echo "stress_ci: -n takes a number of runs of at least 1, not '$runs'" >&2
+  exit 2
+fi
 if [ "$#" -eq 0 ]; then
   echo "stress_ci: name the pytest targets, e.g. tests/test_worker.py" >&2
   exit 2
@@ -66,7 +71,9 @@ for n in $(seq "$runs"); do
   start=$(date +%s.%N)
   if "$PYTHON" -m pytest -q -p no:cacheprovider "$@" >"$log" 2>&1; then result=passed; else result=FAILED; failed=1; fi
   seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  line="run $n: $result in ${seconds} s ($(grep -E '(passed|failed|error)' "$log" | tail -n 1))"
+  # no summary line when pytest was killed (out of memory under load, a crash): say so and go on
+  last=$(grep -E '(passed|failed|error)' "$log" | tail -n 1 || true)
+  line="run $n: $result in ${seconds} s (${last:-no pytest summary: see $log})"
   echo "stress_ci: $line"
   summary+=("$line")
   [ "$result" = passed ] || tail -n 40 "$log"

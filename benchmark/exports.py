@@ -277,9 +277,10 @@ def _as_folder(path: Path) -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(path) as archive:
         root = Path(scratch).resolve()
         for member in archive.infolist():
-            target = (root / member.filename).resolve()
-            if not target.is_relative_to(root):
-                raise ExportError(_("%(name)s contains a path outside its folder.") % {"name": path.name})
+            try:
+                target = files.within(root, root / member.filename)
+            except files.UnsafePathError:
+                raise ExportError(_("%(name)s contains a path outside its folder.") % {"name": path.name}) from None
             if member.is_dir():
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)

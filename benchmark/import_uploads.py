@@ -4,7 +4,6 @@ the import, tied to the user who uploaded it; the client only ever names the upl
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -30,7 +29,7 @@ from benchmark.response_imports import (
     read_table,
     report_as_dict,
 )
-from medes_site import audit, storable
+from medes_site import audit, files
 
 CSV_ONLY = {ImportFormat.MEDES_QUESTIONS, ImportFormat.MEDES_RESPONSES, ImportFormat.MEDETHICEVAL}
 MAPPED = {ImportFormat.GENERIC_SCENARIOS, ImportFormat.GENERIC_RESPONSES}
@@ -46,9 +45,7 @@ class ImportOptions:
 
 
 def store_upload(stream: IO[bytes], original_name: str, fmt: str, *, user: User) -> ImportUpload:
-    name = PurePath(original_name.replace("\\", "/")).name
-    # the name is shown and stored (a NUL would fail the row on PostgreSQL): control characters go
-    name = "".join(ch for ch in storable.storable_text(name) if unicodedata.category(ch) != "Cc").strip()
+    name = files.shown_file_name(original_name, fallback="upload")  # shown and stored: no control characters
     suffix = PurePath(name).suffix.lower()
     allowed = {".csv"} if fmt in CSV_ONLY else {".csv", ".jsonl", ".ndjson"}
     if suffix not in allowed:

@@ -28,7 +28,7 @@ from simple_history.utils import bulk_create_with_history
 from benchmark.amendments import compare_after_parse
 from benchmark.models import ParseStatus, Provision, Source, SourceKind
 from benchmark.parsing import ParseError, decode
-from medes_site import audit
+from medes_site import audit, files
 
 ALLOWED_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"}
 CHUNK = 1 << 20
@@ -36,12 +36,6 @@ CHUNK = 1 << 20
 
 class SourceError(ValueError):
     """A file that cannot become a source; the message says why, for the person who uploaded it."""
-
-
-def _shown_name(original_name: str) -> str:
-    """The uploaded file's own name, as shown on pages: its last part only, without control characters."""
-    name = PurePath(original_name.replace("\\", "/")).name
-    return "".join(ch for ch in name if ch.isprintable())[:255] or "source"
 
 
 TEXT_SUFFIXES = {".html", ".htm", ".md", ".markdown", ".txt"}
@@ -119,7 +113,7 @@ def add_source(
         effective_on=meta.effective_on,
         version=meta.version,
         supersedes=meta.supersedes,
-        original_name=_shown_name(original_name),
+        original_name=files.shown_file_name(original_name, fallback="source"),
         sha256=sha256,
         size=size,
         created_by=user,

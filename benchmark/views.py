@@ -122,9 +122,7 @@ def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     if wanted is not None:  # a link to one provision opens the page that holds it
         before = all_provisions.filter(position__lt=all_provisions.filter(pk=wanted).values("position")[:1]).count()
         number = before // PROVISIONS_PER_PAGE + 1
-    paged = paginate(request, all_provisions, number, PROVISIONS_PER_PAGE)
-    for name in ("provision", "page"):
-        paged["query"] = "&".join(p for p in paged["query"].split("&") if p and not p.startswith(f"{name}="))
+    paged = paginate(request, all_provisions, number, PROVISIONS_PER_PAGE, drop=("provision",))
     provisions = list(paged["page"].object_list)
     tree: list[dict[str, object]] = []  # consecutive provisions grouped under their division headings
     for provision in provisions:

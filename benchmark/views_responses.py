@@ -92,7 +92,8 @@ def model_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         return render(request, "benchmark/model_detail.html", context, status=400)
     responses = responses_for_user(request.user).filter(model=model)
     unreadable = (
-        Response.objects.filter(model=model, extractable=False)
+        responses.filter(extractable=False)  # through responses_for_user: none the user labels blind
+        .select_related(None)
         .select_related("scenario__scene")
         .only("id", "origin_detail", "scenario__id", "scenario__stem", "scenario__scene__name")
     )

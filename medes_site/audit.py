@@ -57,9 +57,15 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def _address(text: str) -> str | None:
-    """A valid IPv4 or IPv6 address (an IPv4-mapped IPv6 address as its IPv4), else None."""
+    """A valid IPv4 or IPv6 address (an IPv4-mapped IPv6 address as its IPv4), else None. Some load balancers
+    write the client's port too: ``1.2.3.4:5678`` and ``[2001:db8::1]:5678`` are read without it."""
+    text = text.strip()
+    if text.startswith("["):  # [v6] or [v6]:port
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # v4:port (a bare v6 address has several colons)
+        text = text.split(":", 1)[0]
     try:
-        address = ipaddress.ip_address(text.strip().strip("[]"))
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     mapped = getattr(address, "ipv4_mapped", None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, TypeVar
 
 from django.conf import settings
@@ -95,6 +95,14 @@ def check_name(name: str) -> str:
             % {"name": name}
         )
     return name
+
+
+def shown_file_name(original_name: str, *, fallback: str) -> str:
+    """An uploaded file's own name, as a page shows and a row stores it: the last part of the path the browser
+    sent, without control, format or bidirectional-override characters (they could hide its real suffix), and no
+    character the database refuses."""
+    name = PurePath(original_name.replace("\\", "/")).name
+    return "".join(ch for ch in name if ch.isprintable()).strip()[:255] or fallback
 
 
 def safe_filename(name: str, *, fallback: str = "download") -> str:

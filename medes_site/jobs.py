@@ -195,15 +195,15 @@ def send_job(pk: int) -> bool:
     return True
 
 
-def claim_job(pk: int, worker: str) -> bool:
-    """Atomically take a queued job (queued→running). False if someone else has it or it was cancelled."""
+def claim_job(pk: int, worker: str, *, attempt: int | None = None) -> bool:
+    """Atomically take a queued job (queued→running), of that attempt when given. False if someone else has it
+    or it was cancelled."""
     now = timezone.now()
-    return (
-        Job.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:255], finished_at=None
-        )
-        == 1
-    )
+    queued = Job.objects.filter(pk=pk, status=JobStatus.QUEUED)
+    if attempt is not None:
+        queued = queued.filter(attempt=attempt)
+    fields = {"status": JobStatus.RUNNING, "started_at": now, "heartbeat_at": now, "worker": worker[:255]}
+    return queued.update(**fields, finished_at=None) == 1
 
 
 def cancel_job(job: Job, *, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None = None) -> Job:
@@ -444,10 +444,12 @@ def worker_name() -> str:
 def execute_job(pk: int) -> JobStatus | None:
     """Claim and run one job; returns its final status, or None if it could not be claimed. Raises DatabaseGone,
     writing nothing, when the attempt died only because the database went away (its caller re-queues it)."""
-    if not claim_job(pk, worker_name()):
+    # the row is read before the claim: once claimed, a lost database must be handed back as DatabaseGone (the
+    # row is running), never as an error before the claim (the message would come back to a row nobody runs)
+    job = Job.objects.filter(pk=pk, status=JobStatus.QUEUED).first()
+    if job is None or not claim_job(pk, worker_name(), attempt=job.attempt):
         logger.info("job %s was not queued; not running it", pk)
         return None
-    job = Job.objects.get(pk=pk)
     try:
         return _run_claimed(job)
     except Exception as exc:

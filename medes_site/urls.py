@@ -34,7 +34,11 @@ urlpatterns = [
     path("api/", include(api.urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # the split view serves its start-up script as a file: the Content-Security-Policy allows no inline script
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api_schema", template_name="api/swagger_ui.html"),
+        name="api_docs",
+    ),
     path("api/benchmark/", include("benchmark.api")),
     # --- issue 4, review side: campaigns, adjudication, agreement, exports; its API ---
     path("campaigns/", include("annotation.urls_review")),

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 from django.conf import settings
@@ -179,3 +179,33 @@ def _default_language() -> Iterator[None]:
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.deactivate()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, worker: WorkerProcess) -> None:
+    """Poll ``predicate`` (an event: a row's state, a file, a log line) until it holds. ``timeout`` only bounds a
+    failure: make it generous, a loaded two-core machine is slow, and a test never waits for a moment instead."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; worker log:\n{worker.log()[-4000:]}")
+
+
+def status_of(job: Any) -> str:
+    from medes_site.models import Job
+
+    return Job.objects.values_list("status", flat=True).get(pk=job.pk)
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py ARGS`` in a fresh process with only ``env`` on top of a clean environment (settings checks)."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip

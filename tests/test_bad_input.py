@@ -460,6 +460,16 @@ def test_every_export_column_is_reserved(labeling: Campaign, personas: Personas)
         out = io.BytesIO()
         write_export(labeling, what, "jsonl", out)
         assert set(json.loads(out.getvalue().splitlines()[0])) <= EXPORT_COLUMNS
+        # the flat formats: every column but the score_<key> ones is a reserved name a dimension cannot take
+        for fmt in ("csv", "parquet"):
+            out = io.BytesIO()
+            write_export(labeling, what, fmt, out)
+            if fmt == "csv":
+                header = next(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+            else:
+                header = pq.read_table(io.BytesIO(out.getvalue())).column_names
+            others = {name for name in header if not name.startswith("score_")}
+            assert others and others <= EXPORT_COLUMNS, (what, fmt, others - EXPORT_COLUMNS)
 
 
 def test_an_older_campaign_with_such_keys_exports_them_apart_from_the_columns(

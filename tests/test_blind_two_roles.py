@@ -15,12 +15,12 @@ from django.test import Client
 from django.urls import reverse
 
 from alignment.models import EvaluationRun, EvaluationStatus, GuardianVersion, Judgement, VersionStatus
-from annotation.models import Campaign, CampaignStatus, Item, MemberRole
+from annotation.models import Campaign, CampaignStatus, Item, Member, MemberRole
 from annotation.services import add_members
 from benchmark.models import RegisteredModel, Release
 from medes_site import jobs
 from medes_site.accounts import create_user
-from medes_site.models import JobStatus
+from medes_site.models import Job, JobStatus
 from medes_site.roles import Role
 from tests.campaign_data import SAFE, annotators, build_campaign, label_next
 from tests.conftest import PASSWORD, Personas
@@ -36,8 +36,8 @@ def world(personas: Personas) -> dict[str, Any]:
     in it (``dual``), beside the plain personas who do not."""
     campaign = build_campaign(personas, name="Blind", cases=2)
     people = annotators(personas)
-    label_next(campaign, people[1], SAFE, rationale=SECRET, seconds=20)
-    label_next(campaign, people[2], SAFE, rationale=SECRET, seconds=20)
+    labels = [label_next(campaign, person, SAFE, rationale=SECRET, seconds=20) for person in people]
+    assert len({label.item_id for label in labels}) == 1  # k = 3 agreeing labels: an accepted label
     return {"campaign": campaign, "release": campaign.release}
 
 
@@ -54,9 +54,10 @@ def dual(kind: str, campaign: Campaign) -> User:
 
 
 def plain(kind: str, personas: Personas, campaign: Campaign) -> User:
-    """The same kind of user, not annotating in the campaign (a reviewer reviews it)."""
+    """The same kind of user, not annotating in ``campaign`` (the reviewer persona reviews it)."""
     user = {"curator": personas.curator, "ml_engineer": personas.ml_engineer, "reviewer": personas.reviewer,
             "admin": personas.admin}[kind]  # fmt: skip
+    assert not Member.objects.filter(campaign=campaign, role=MemberRole.ANNOTATOR, user=user).exists()
     return user
 
 
@@ -103,6 +104,8 @@ def test_the_same_roles_without_annotating_see_the_labels(kind: str, world: dict
     assert export.status_code == 200 and SECRET in body(export) and MODEL in body(export)
     assert client.get(reverse("campaigns:annotators", args=[campaign.pk])).status_code == 200
     assert client.get(reverse("campaigns:agreement", args=[campaign.pk])).status_code == 200
+    page = body(client.get(reverse("campaigns:detail", args=[campaign.pk])))
+    assert reverse("campaigns:export", args=[campaign.pk]) in page and 'data-testid="blind-notice"' not in page
 
 
 @pytest.mark.parametrize("kind", ["curator", "ml_engineer", "admin"])
@@ -145,6 +148,10 @@ def test_the_api_hides_the_campaigns_labels_from_its_annotators(
     assert labels == []  # they have given none yet
     accepted = client.get(reverse("api-accepted-list"), {"campaign": campaign.pk})
     assert accepted.status_code == 200 and accepted.json()["results"] == []
+    # the same role, not annotating there, sees the three labels and the accepted one
+    seen = as_user(plain(kind, personas, campaign))
+    assert len(seen.get(reverse("api-label-list"), {"campaign": campaign.pk}).json()["results"]) == 3
+    assert len(seen.get(reverse("api-accepted-list"), {"campaign": campaign.pk}).json()["results"]) == 1
 
 
 def _judgement_on_campaign_response(campaign: Campaign) -> Judgement:
@@ -243,7 +250,9 @@ def test_the_admin_hides_the_campaign_from_an_administrator_who_annotates_in_it(
     job = jobs.enqueue_job("annotation.agreement", {"campaign": campaign.pk}, user=personas.curator)
     assert jobs.execute_job(job.pk) == JobStatus.SUCCEEDED
     plain_admin, annotating_admin = as_user(personas.admin), as_user(dual("admin", campaign))
-    for name in ("annotation_label_changelist", "annotation_item_changelist", "alignment_judgement_changelist"):
+    lists = ("annotation_label_changelist", "annotation_item_changelist", "annotation_acceptedlabel_changelist",
+             "alignment_judgement_changelist", "benchmark_response_changelist")  # fmt: skip
+    for name in lists:
         url = reverse(f"admin:{name}")
         seen, hidden = plain_admin.get(url), annotating_admin.get(url)
         assert seen.context["cl"].result_count > 0 and hidden.context["cl"].result_count == 0, name
@@ -289,3 +298,64 @@ def test_the_alignment_data_page_hides_prompts_and_pairs_grown_from_an_answer_it
     assert "PROMPT-FROM-X" not in page and MODEL not in page
     assert client.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "accepted"}).status_code == 404
     assert "PROMPT-FROM-X" in body(as_user(personas.reviewer).get(reverse("aligndata:home")))
+
+
+def test_leaving_the_campaign_does_not_lift_the_rule(world: dict[str, Any], personas: Personas) -> None:
+    """A curator who labeled in the campaign removes their own membership (editors may): what they labeled stays
+    blind to them, so they cannot read the others' labels and then join again."""
+    campaign = world["campaign"]
+    user = dual("curator", campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(overlap=4)  # a place left for them on the settled item's sibling
+    label_next(campaign, user, SAFE, rationale="mine")
+    client = as_user(user)
+    member = Member.objects.get(campaign=campaign, user=user, role=MemberRole.ANNOTATOR)
+    assert client.post(reverse("campaigns:member_remove", args=[campaign.pk, member.pk])).status_code == 302
+    assert not Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR).exists()
+    assert client.get(reverse("campaigns:export", args=[campaign.pk]) + "?what=labels&format=csv").status_code == 404
+    assert client.get(reverse("campaigns:agreement", args=[campaign.pk])).status_code == 404
+
+
+def test_the_guardian_review_shows_expert_scores_of_the_reviewers_own_campaigns_only(
+    world: dict[str, Any], personas: Personas
+) -> None:
+    """A reviewer with no reviewing role in the campaign does not see its accepted labels beside the guardian's."""
+    campaign = world["campaign"]
+    accepted = Item.objects.get(campaign=campaign, state="agreed")
+    judgement = _judgement_on_campaign_response(campaign)
+    Judgement.objects.filter(pk=judgement.pk).update(response=accepted.response)
+    outsider = create_user("reviewer-elsewhere", roles=[Role.REVIEWER], password=PASSWORD)
+    url = reverse("guardian:review", args=[judgement.pk])
+    own = as_user(personas.reviewer).get(url)
+    assert own.status_code == 200 and own.context["expert"] == SAFE
+    elsewhere = as_user(outsider).get(url)
+    assert elsewhere.status_code == 200 and elsewhere.context["expert"] is None
+
+
+def test_an_evaluations_job_results_are_hidden_from_one_who_labels_answers_to_its_release(
+    world: dict[str, Any], personas: Personas
+) -> None:
+    release = world["release"]
+    config = {"model": RegisteredModel.objects.get(name=MODEL).pk, "release": release.pk}
+    job = Job.objects.create(kind="alignment.evaluate", config=config, triggered_by=personas.ml_engineer,
+                             status="succeeded", metrics={"risk": 0.5})  # fmt: skip
+    hidden = body(as_user(dual("ml_engineer", world["campaign"])).get(reverse("jobs:detail", args=[job.pk])))
+    assert 'data-testid="outputs-hidden"' in hidden and "risk" not in hidden.split('data-testid="outputs-hidden"')[1]
+    assert "0.5" in body(as_user(personas.ml_engineer).get(reverse("jobs:detail", args=[job.pk])))
+
+
+def test_a_dataset_holding_pairs_from_answers_its_reader_labels_is_not_served_to_them(
+    world: dict[str, Any], personas: Personas
+) -> None:
+    from alignment.alignment_data import freeze
+    from alignment.models import PreferencePair, TargetedPrompt
+
+    judgement = _judgement_on_campaign_response(world["campaign"])
+    prompt = TargetedPrompt.objects.create(policy=judgement.response.model, scenario=judgement.response.scenario,
+                                           text="提示", judgement=judgement)  # fmt: skip
+    PreferencePair.objects.create(
+        prompt=prompt, chosen="好", chosen_source="reference", rejected=judgement.response.text, status="accepted"
+    )
+    dataset = freeze("blind-data", "sft")
+    url = reverse("aligndata:download", args=[dataset.pk])
+    assert as_user(dual("ml_engineer", world["campaign"])).get(url).status_code == 404
+    assert as_user(personas.ml_engineer).get(url).status_code == 200

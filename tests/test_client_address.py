@@ -71,6 +71,8 @@ def test_an_address_the_client_wrote_itself_is_not_believed(one_proxy: None, per
         (1, "10.0.0.5", "", "10.0.0.5"),
         (1, "10.0.0.5", "2001:db8::1", "2001:db8::1"),
         (1, "::ffff:10.0.0.5", "", "10.0.0.5"),  # IPv4 seen over an IPv6 socket
+        (1, "10.0.0.5", "203.0.113.7:51234", "203.0.113.7"),  # a balancer that writes the client's port
+        (1, "10.0.0.5", "[2001:db8::1]:51234", "2001:db8::1"),
     ],
 )
 def test_the_client_address_is_the_nth_forwarded_entry_from_the_right(

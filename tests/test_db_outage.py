@@ -27,8 +27,7 @@ from django.urls import reverse
 from medes_site import jobs, tasks
 from medes_site.dbhealth import is_connection_error
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.conftest import Personas
-from tests.test_worker import wait_for  # the suite's one way to wait for an event a worker causes
+from tests.conftest import Personas, wait_for
 
 OUTAGE_KIND = "tests.db_outage"
 

@@ -19,8 +19,8 @@ from alignment import services
 from alignment.jobs import JUDGE_JOB, TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement, VersionStatus
 from alignment.tinymodels import build_tiny_classifier
-from annotation.models import AcceptedLabel, Campaign
-from annotation.services import Submission, next_assignment, submit_label
+from annotation.models import AcceptedLabel, Campaign, MemberRole
+from annotation.services import Submission, add_members, next_assignment, submit_label
 from benchmark.models import Response
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
@@ -34,6 +34,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is d
 def labeled_campaign(personas: Personas, scenarios: int, name: str = "Pilot") -> Campaign:
     """k = 1: every submit is accepted at once. The secret model's answers are labeled safe, model-b's risky."""
     campaign = build_campaign([personas.annotator], scenarios=scenarios, overlap=1, name=name)
+    add_members(campaign, [personas.reviewer], MemberRole.REVIEWER)  # its labels are on the reviewer's side
     while (assignment := next_assignment(campaign, personas.annotator)) is not None:
         text = assignment.item.response.text if assignment.item.response else ""
         scores = RISKY if "没问题" in text else SAFE
@@ -262,6 +263,7 @@ def _judged(personas: Personas) -> tuple[GuardianVersion, list[Judgement]]:
     """Four responses (two cases × two models), two of them with an expert's accepted label; the guardian
     judged all four, right on one expert item, wrong on the other."""
     campaign = build_campaign([personas.annotator], scenarios=2, overlap=1)
+    add_members(campaign, [personas.reviewer], MemberRole.REVIEWER)  # the expert labels are on their review side
     for _ in range(2):
         assignment = next_assignment(campaign, personas.annotator)
         assert assignment is not None

@@ -15,9 +15,8 @@ from alignment.jobs import TRAIN_JOB
 from alignment.models import GuardianVersion, VersionStatus
 from alignment.tinymodels import build_tiny_classifier
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas, WorkerProcess
+from tests.conftest import Personas, WorkerProcess, wait_for
 from tests.test_guardian import labeled_campaign
-from tests.test_worker import wait_for
 
 pytestmark = pytest.mark.worker
 

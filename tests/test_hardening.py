@@ -80,6 +80,7 @@ def test_the_api_docs_load_their_script_from_a_url(personas: Personas, client_as
     client = client_as(personas.reviewer)
     page = client.get(reverse("api_docs")).content.decode()
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), "the docs page must not need an inline script"
+    assert "<style" not in page and "api_docs" in page  # nor an inline style: its rules come as a file
     script = client.get(reverse("api_docs"), {"script": ""})
     assert script.status_code == 200 and "SwaggerUIBundle" in script.content.decode()
 
@@ -142,4 +143,5 @@ def test_a_source_with_thousands_of_provisions_is_shown_a_page_at_a_time(persona
     wanted = Provision.objects.get(source=source, number=1500)
     page = client.get(reverse("benchmark:source", args=[source.pk]), {"provision": wanted.pk}).content.decode()
     assert "条文1500。" in page
+    assert 'href="?page=7"' in page and 'href="?page=9"' in page  # its pager does not carry the provision along
     assert client.get(reverse("benchmark:source", args=[source.pk]), {"page": "x"}).status_code == 400

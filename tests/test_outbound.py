@@ -17,8 +17,8 @@ from django.utils import translation
 
 from medes_site import outbound
 from medes_site.outbound import HostRefusedError, HTTPStatusError, Policy, UnreachableError
+from tests.conftest import manage
 from tests.fake_endpoint import FakeEndpoint
-from tests.test_settings import manage
 
 BODY = b'{"model": "m", "messages": []}'
 HEADERS = {"Content-Type": "application/json"}
@@ -179,11 +179,19 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_request_time(
     assert server.requests == []
 
 
-def test_a_name_that_does_not_resolve_at_registration_is_left_to_the_request_time_check(settings: Any) -> None:
+def test_a_name_that_does_not_resolve_at_registration_is_left_to_the_request_time_check(
+    settings: Any, dns: Any
+) -> None:
     settings.MEDES_ENDPOINT_HOSTS = []
+
+    def no_such_name() -> list[str]:  # answered at once: a real lookup of a missing name may take long
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    asked = dns({"vllm.invalid": no_such_name})
     outbound.check_url("http://vllm.invalid:8000/v1")  # perhaps only the workers see it
     with translation.override("en"), pytest.raises(UnreachableError, match="cannot reach the endpoint"):
         outbound.post_json("http://vllm.invalid:8000/v1/chat/completions", BODY, HEADERS, timeout=2)
+    assert asked == ["vllm.invalid", "vllm.invalid"]  # looked up at registration and again at the request
 
 
 def test_the_connection_goes_to_the_address_that_was_checked_with_the_host_named(

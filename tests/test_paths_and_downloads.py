@@ -90,13 +90,21 @@ def test_the_download_view_never_serves_a_file_outside_the_artifacts_root(
     artifacts: Path, personas: Personas, client_as: Any
 ) -> None:
     release = _legacy_release("../../../../outside/other")
-    # a file where the old code looked for the prepared download
-    outside = artifacts.parent / "outside"
+    # a secret exactly where a path built from the name would lead: releases/<id>/../../../../outside/other.parquet
+    (artifacts / "releases" / str(release.pk)).mkdir(parents=True)
+    outside = artifacts.parent.parent / "outside"
     outside.mkdir()
     (outside / "other.parquet").write_bytes(b"SECRET")
     response = client_as(personas.curator).get(reverse("benchmark:release_download", args=[release.pk, "parquet"]))
-    assert response.status_code == 302  # not prepared yet: back to the release page
-    assert exports.download_path(release, "parquet").is_relative_to(artifacts.resolve())
+    assert response.status_code == 302  # not prepared yet: back to the release page, never the secret
+    assert b"SECRET" not in response.content
+    assert exports.download_path(release, "parquet").resolve().is_relative_to(artifacts.resolve())
+    # and once it is prepared, the download is the release's own file
+    job = jobs.enqueue_job("benchmark.export_release", {"release": release.pk, "format": "parquet"},
+                           user=personas.curator)  # fmt: skip
+    assert jobs.execute_job(job.pk) == JobStatus.SUCCEEDED
+    prepared = client_as(personas.curator).get(reverse("benchmark:release_download", args=[release.pk, "parquet"]))
+    assert prepared.status_code == 200 and b"".join(prepared.streaming_content) != b"SECRET"  # type: ignore[attr-defined]
 
 
 # a name with a NUL cannot even be stored on PostgreSQL: such a release cannot exist to be downloaded
@@ -173,3 +181,19 @@ def test_job_artifacts_are_written_under_the_jobs_id(artifacts: Path, personas: 
     job.refresh_from_db()
     assert [a["path"] for a in job.artifacts] == [f"jobs/{job.pk}/selfcheck.json"]
     assert Path(settings.ARTIFACTS_ROOT, job.artifacts[0]["path"]).is_file()
+
+
+def test_a_frozen_dataset_downloads_under_its_chinese_name(personas: Personas, client_as: Any) -> None:
+    from alignment.models import PreferencePair, TargetedPrompt
+    from benchmark.models import RegisteredModel, Scenario
+
+    _accepted_scenario()
+    policy = RegisteredModel.objects.create(name="policy", kind="imported")
+    prompt = TargetedPrompt.objects.create(policy=policy, scenario=Scenario.objects.get(), text="提示")
+    PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏",
+                                  status="accepted")  # fmt: skip
+    dataset = freeze("伦理对齐 第1批", "sft")
+    response = client_as(personas.ml_engineer).get(reverse("aligndata:download", args=[dataset.pk]))
+    assert response["Content-Disposition"] == content_disposition_header(True, "伦理对齐 第1批.sft.jsonl")
+    assert "filename*=utf-8''" in response["Content-Disposition"]
+    assert b"".join(response.streaming_content).startswith(b'{"messages"')  # type: ignore[attr-defined]

@@ -24,8 +24,7 @@ from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site import jobs
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas, WorkerFactory, WorkerProcess
-from tests.test_worker import status_of, wait_for
+from tests.conftest import Personas, WorkerFactory, WorkerProcess, status_of, wait_for
 
 pytestmark = pytest.mark.worker
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +10,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from medes_site.env import Env
+from tests.conftest import manage
 
-ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = secrets.token_urlsafe(64)
-
-
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -135,3 +120,9 @@ def test_server_timing_is_for_staff_and_debug_servers_only(personas: Any, client
     assert "Server-Timing" not in client_as(None).get("/accounts/login/")
     settings.MEDES_SERVER_TIMING = "always"  # the loopback benches
     assert "Server-Timing" in client_as(personas.ml_engineer).get("/jobs/")
+
+
+def test_a_debug_server_sends_server_timing_to_everyone(personas: Any, client_as: Any, settings: Any) -> None:
+    settings.DEBUG = True
+    assert "Server-Timing" in client_as(personas.annotator).get("/annotate/")
+    assert "Server-Timing" in client_as(None).get("/accounts/login/")

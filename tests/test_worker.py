@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -17,24 +16,9 @@ from medes_site import jobs
 from medes_site.celery import app
 from medes_site.models import Job, JobStatus
 from medes_site.tasks import run_job
-from tests.conftest import Personas, WorkerFactory, WorkerProcess
+from tests.conftest import Personas, WorkerFactory, WorkerProcess, status_of, wait_for
 
 pytestmark = pytest.mark.worker
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, worker: WorkerProcess) -> None:
-    """Poll ``predicate`` (an event: a row's state, a file, a log line) until it holds. ``timeout`` only bounds a
-    failure: make it generous, a loaded two-core machine is slow, and a test never waits for a moment instead."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; worker log:\n{worker.log()[-4000:]}")
-
-
-def status_of(job: Job) -> str:
-    return Job.objects.values_list("status", flat=True).get(pk=job.pk)
 
 
 def test_job_enqueued_in_a_transaction_runs_only_after_commit(
