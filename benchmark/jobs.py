@@ -36,7 +36,8 @@ def run_parse(ctx: JobContext) -> None:
     result = parse_source(source, user=None)
     for warning in result["warnings"]:
         ctx.log(warning)
-    for line in (*result["stored_warnings"], *result["amendments"]):  # curator fixes kept; amendment diffs
+    # curator fixes kept; amendment diffs; what the parser dropped (page headers, page numbers…) and replaced
+    for line in (*result["stored_warnings"], *result["amendments"], *result.get("notes", [])):
         ctx.log(line)
     ctx.set_metrics(articles=len(result["articles"]), chapters=result["chapters"], warnings=len(result["warnings"]))
 

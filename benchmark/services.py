@@ -153,7 +153,8 @@ def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
             source.title = result["title"][:255]  # take the title the file states
         source.parse_status = ParseStatus.PARSED
         source.parse_error = ""
-        source.parse_warnings = [*result["warnings"], *kept_warnings]
+        # What the parser dropped or replaced (page headers, page numbers, look-alike radicals) is shown too.
+        source.parse_warnings = [*result["warnings"], *kept_warnings, *result.get("notes", [])]
         source.parsed_at = timezone.now()
         source.article_count = stored  # the articles parsed, as curator fixes (split, merge) left them
         source.chapter_count = result["chapters"]

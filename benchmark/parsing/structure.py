@@ -1,31 +1,37 @@
-"""Split the text of a Chinese legal or ethical source into its structure: 编 / 分编 / 章 / 节 and 条.
+"""The structure of a law's text: 编 / 分编 / 章 / 节 and 条, from its lines.
 
-Pure Python with no Django imports, so it can be tested and benchmarked alone. The readers turn a file
-into lines; ``parse_lines`` does the rest:
+``parse_lines`` takes the lines a reader (``readers``, ``pdf``) found in a file and does the rest:
 
 * article numbers as integers, in Chinese or Arabic numerals, with 第N条之一 as a suffix;
 * multi-paragraph articles (every line until the next article or heading belongs to the article);
 * codes whose books start mid-way (民法典's 第四编 starts at 第九百八十九条): numbers are taken as written;
-* 附则 standing alone as a chapter heading without 第N章;
-* a table of contents (目录) is skipped, and PDF running headers and page numbers are dropped;
+* 附则 standing alone as a heading without 第N章: a division of its own, counted apart from the numbered
+  chapters (``ParsedDocument.count`` counts numbered ones, ``unnumbered`` lists the others), so the chapter
+  count equals the official one;
+* a table of contents (目录) is skipped;
 * numbering gaps or reversals become warnings for the curator, not errors;
 * NUL characters (a damaged text layer or a binary file named .txt) are dropped and unpaired surrogates
   replaced, with a warning: the database stores neither.
+
+Look-alike characters. PDFs printed by browsers and office suites often map CJK glyphs to Kangxi radicals
+(⼀ U+2F00 for 一, ⼈ for 人), to CJK Radicals Supplement characters (⻓ for 长, ⺠ for 民) or to CJK
+Compatibility Ideographs. ``normalise`` maps them back, for every format alike: NFKC applied to those
+ranges only (NFKC of the whole text would turn the law's full-width （一）：，； into ASCII), plus a table
+for the supplement characters NFKC leaves alone. How many were replaced is reported.
+
+Nothing is dropped silently: every line left out of the parse is in ``ParsedDocument.dropped`` with its
+reason (the title, a page number, a PDF page header or footer), and ``notes`` sums them up for the curator.
+Page headers and footers are found only in PDFs, by position (see ``pdf``); other formats have no pages and
+lose here only page-number lines (a bare ``- 3 -``, ``第 3 页``) and the title line before the first article.
+Repeated lines are never dropped for repeating: a list item （一）… may recur any number of times.
 """
 
 from __future__ import annotations
 
-import argparse
-import html.parser
-import io
-import json
 import re
-import sys
-import zipfile
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
-from typing import Any
 
 NUMERAL = r"[零〇一二两三四五六七八九十百千万\d]+"
 SPACE = r"[\s\u3000]"
@@ -111,6 +117,36 @@ def chinese_numeral(number: int) -> str:
     return below_10000(high) + "万" + ("零" if 0 < low < 1000 else "") + (below_10000(low) if low else "")
 
 
+# CJK Radicals Supplement characters that fonts draw with the same glyph as a common ideograph, and which
+# NFKC leaves alone (it maps only ⺟ and ⻳ of this block). From the Unicode names (C-SIMPLIFIED SEE → 见)
+# and the glyphs fonts such as Noto CJK share; components that never stand alone in text (⺅, ⺡) map to
+# their standalone radical character, which at least searches and compares as one character. One Kangxi
+# radical is here too: ⼾ is 戶 to NFKC, but Simplified Chinese fonts draw 户 with its glyph (a Chromium-printed
+# 账户 comes out as 账⼾), and the sources here are mainland texts.
+RADICALS_SUPPLEMENT = str.maketrans(
+    "⼾⺁⺅⺉⺊⺋⺎⺏⺐⺒⺓⺔⺖⺗⺘⺙⺛⺝⺞⺟⺠⺡⺢⺣⺤⺦⺨⺩⺫⺬⺭⺯⺰⺲⺹⺻⺽⺾⺿⻀⻂⻃⻄⻅⻆⻈⻉⻋⻌⻍⻎⻏⻐⻑⻒⻓⻔⻖⻘⻙⻚⻛⻜⻝⻞⻠⻡⻢⻣⻤⻥⻦⻧⻨⻩⻪⻫⻬⻭⻮⻯⻰⻱⻲⻳",
+    "户厂亻刂卜㔾兀尣尢巳幺彑忄㣺扌攵旡月歺母民氵氺灬爫丬犭王罒示礻糸纟罒耂肀臼艹艹艹衤覀西见角讠贝车辶辶辶阝钅長镸长门阝青韦页风飞食飠饣首马骨鬼鱼鸟卤麦黄黾斉齐歯齿竜龙龜亀龟",
+)
+# Kangxi Radicals, CJK Radicals Supplement, CJK Compatibility Ideographs (and their supplement).
+LOOKALIKE = re.compile("[\u2e80-\u2eff\u2f00-\u2fdf\uf900-\ufaff\U0002f800-\U0002fa1f]")
+
+
+def normalise(text: str) -> tuple[str, int]:
+    """The text with look-alike radicals and compatibility ideographs replaced by the ideographs they stand
+    for (⼀ → 一, ⻓ → 长, 豈 U+F900 → 豈 U+8C48), and the number replaced. Only those ranges are touched:
+    NFKC of the whole text would also turn full-width punctuation （一）：，； into ASCII."""
+    changed = 0
+
+    def plain(match: re.Match[str]) -> str:
+        nonlocal changed
+        char = match.group()
+        mapped = unicodedata.normalize("NFKC", char.translate(RADICALS_SUPPLEMENT))
+        changed += mapped != char
+        return mapped
+
+    return (LOOKALIKE.sub(plain, text), changed) if LOOKALIKE.search(text) else (text, 0)
+
+
 @dataclass
 class Division:
     level: str  # book | part | chapter | section
@@ -150,9 +186,38 @@ class ParsedDocument:
     divisions: list[Division] = field(default_factory=list)
     articles: list[Article] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (line, reason): nothing is lost silently
+    replaced: int = 0  # look-alike characters (Kangxi radicals…) replaced by the ideographs they stand for
 
     def count(self, level: str) -> int:
-        return sum(1 for division in self.divisions if division.level == level)
+        """Numbered divisions of a level (第N章): a bare 附则 is not counted, see ``unnumbered``."""
+        return sum(1 for division in self.divisions if division.level == level and division.number is not None)
+
+    @property
+    def unnumbered(self) -> list[str]:
+        """Divisions without a number, such as a bare 附则 heading, reported apart from the numbered ones."""
+        return [division.heading for division in self.divisions if division.number is None]
+
+    @property
+    def notes(self) -> list[str]:
+        """What the parse left out or changed, summed up for the curator: one line per reason and text."""
+        groups: dict[tuple[str, str], int] = {}
+        for line, reason in self.dropped:
+            key = (reason, re.sub(r"\d+", "#", line) if reason in FURNITURE else line)
+            groups[key] = groups.get(key, 0) + 1
+        notes = [
+            f"Dropped {n} line{'s' if n > 1 else ''} as {reason}: {text[:80]}" for (reason, text), n in groups.items()
+        ]
+        if self.replaced:
+            notes.append(
+                f"Replaced {self.replaced} look-alike characters (Kangxi radicals, compatibility ideographs) "
+                "by the ideographs they stand for."
+            )
+        return notes
+
+
+PAGE_HEADER, PAGE_FOOTER, PAGE_NUMBER_LINE, TITLE_LINE = "page header", "page footer", "page number", "title"
+FURNITURE = {PAGE_HEADER, PAGE_FOOTER, PAGE_NUMBER_LINE}
 
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -173,17 +238,22 @@ def _storable(lines: list[str], title: str) -> tuple[list[str], str, int]:
 
 
 def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = False) -> ParsedDocument:
-    """Parse text lines. ``join_wrapped`` (for PDF text) joins a line to the previous one when the
-    previous one does not end a sentence, undoing the layout's line breaks."""
+    """Parse text lines. ``join_wrapped`` (for PDF text without its layout) joins a line to the previous one
+    when the previous one does not end a sentence, undoing the layout's line breaks, and takes the title
+    next to a page-number line for a running header."""
     lines, title, unstorable = _storable(list(lines), title)
-    if join_wrapped:
-        headers = _running_headers(lines)
-        title = title or (headers[0] if headers else "")
-        lines = [line for line in lines if _squash(line.strip()) not in headers]
-    cleaned = list(_clean(lines, title))
+    replaced = 0
+    plain: list[str] = []
+    for line in lines:
+        text, changed = normalise(line)
+        plain.append(text)
+        replaced += changed
+    title = normalise(title)[0]
+    dropped: list[tuple[str, str]] = []
+    cleaned = list(_clean(plain, title, dropped, pages=join_wrapped))
     if join_wrapped:
         cleaned = list(_join_wrapped(cleaned))
-    doc = ParsedDocument(title=title)
+    doc = ParsedDocument(title=title, dropped=dropped, replaced=replaced)
     current: dict[str, Division | None] = {"book": None, "part": None, "chapter": None, "section": None}
     article: Article | None = None
     in_toc = False
@@ -292,36 +362,38 @@ def _squash(text: str) -> str:
     return re.sub(r"(?<=[\u4e00-\u9fff])[\s\u3000]+(?=[\u4e00-\u9fff])", "", text.strip())
 
 
-def _running_headers(lines: list[str]) -> list[str]:
-    """Short lines repeated on three or more pages (a law's title, an issuer's name) are page furniture,
-    most frequent first. Headings and articles never count, however often they repeat."""
-    counts: dict[str, int] = {}
-    for raw in lines:
-        line = _squash(raw.strip())
-        words = len(re.findall(r"\w", line))
-        if (
-            words >= 4
-            and len(line) <= 40
-            and not PAGE_NUMBER.match(line)
-            and not ARTICLE.match(line)
-            and not _heading(line)
-        ):
-            counts[line] = counts.get(line, 0) + 1
-    return [line for line, n in sorted(counts.items(), key=lambda item: -item[1]) if n >= 3]
-
-
-def _clean(lines: Iterable[str], title: str) -> Iterator[str]:
-    seen_title = False
-    for raw in lines:
+def _clean(lines: list[str], title: str, dropped: list[tuple[str, str]], *, pages: bool) -> Iterator[str]:
+    """Lines stripped, without blank lines, page-number lines and the title line before the first article;
+    with ``pages`` (PDF text without its layout), a title line next to a page number is a running header.
+    Every line left out goes to ``dropped`` with its reason."""
+    started = False
+    for index, raw in enumerate(lines):
         line = raw.replace("\u3000", " ").replace("\xa0", " ").strip()
-        if not line or PAGE_NUMBER.match(line):
+        if not line:
+            continue
+        if PAGE_NUMBER.match(line):
+            dropped.append((line, PAGE_NUMBER_LINE))
             continue
         if title and _squash(line) == _squash(title):
-            if seen_title:
-                continue  # a running header repeating the title on every page
-            seen_title = True
-            continue
+            if not started:
+                dropped.append((line, TITLE_LINE))
+                continue
+            if pages and _next_to_page_number(lines, index):
+                dropped.append((line, PAGE_HEADER))
+                continue
+        started = started or bool(ARTICLE.match(line))
         yield line
+
+
+def _next_to_page_number(lines: list[str], index: int) -> bool:
+    """Whether the nearest non-blank line before or after ``lines[index]`` is a page number."""
+    for step in (-1, 1):
+        at = index + step
+        while 0 <= at < len(lines) and not lines[at].strip():
+            at += step
+        if 0 <= at < len(lines) and PAGE_NUMBER.match(lines[at].replace("\u3000", " ").strip()):
+            return True
+    return False
 
 
 def _join_wrapped(lines: list[str]) -> Iterator[str]:
@@ -351,216 +423,3 @@ def _full_line_length(lines: list[str]) -> int:
         return 10**6
     typical = lengths[int(len(lengths) * 0.9)]  # the 90th percentile: full lines dominate the top
     return max(10, int(typical * 0.9))
-
-
-# --- readers ------------------------------------------------------------------------------------------
-
-
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM) first, then GB18030, which covers GBK and GB2312 files."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ParseError("The text is neither UTF-8 nor GB18030 (GBK); save it as UTF-8 and upload it again.")
-
-
-def markdown_lines(text: str) -> tuple[str, list[str]]:
-    """LawRefBook layout: '# title', a promulgation note, ``<!-- INFO END -->``, then '## 第一章 …' and
-    one article per paragraph. The note before INFO END is kept as preamble."""
-    title = ""
-    lines: list[str] = []
-    for raw in text.splitlines():
-        stripped = raw.strip()
-        if stripped.startswith("<!--"):
-            continue
-        if stripped.startswith("#"):
-            heading = stripped.lstrip("#").strip()
-            if not title and stripped.startswith("# "):
-                title = heading
-                continue
-            lines.append(heading)
-            continue
-        lines.append(re.sub(r"^\s*(?:[-*+]|\d+\.)\s+", "", stripped.replace("**", "")))
-    return title, lines
-
-
-class _HTMLText(html.parser.HTMLParser):
-    BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"}
-    SKIP = {"script", "style", "noscript", "template", "head"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.lines: list[str] = [""]
-        self.title = ""
-        self._skip = 0
-        self._in_title = False
-        self._in_h1 = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP and tag != "head":
-            self._skip += 1
-        self._in_title |= tag == "title"
-        self._in_h1 |= tag == "h1"
-        if tag in self.BLOCKS:
-            self.lines.append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP and tag != "head" and self._skip:
-            self._skip -= 1
-        if tag == "title":
-            self._in_title = False
-        if tag == "h1":
-            self._in_h1 = False
-        if tag in self.BLOCKS:
-            self.lines.append("")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title = self.title or data.strip()
-            return
-        if self._skip:
-            return
-        if self._in_h1 and not self.title:
-            self.title = data.strip()
-            return
-        self.lines[-1] += data
-
-
-def html_lines(text: str) -> tuple[str, list[str]]:
-    """Text of the block elements, with scripts and styles dropped. Entities are plain character
-    references here (html.parser never fetches or expands external entities)."""
-    parser = _HTMLText()
-    parser.feed(text)
-    parser.close()
-    return parser.title, [part for block in parser.lines for part in block.splitlines()]
-
-
-DOCX_MAX_ENTRIES = 2000
-DOCX_MAX_UNPACKED = 200 * 1024 * 1024
-DOCX_MAX_RATIO = 100
-
-
-def docx_lines(data: bytes) -> tuple[str, list[str]]:
-    """Paragraphs and table cells in document order. The archive is checked before it is opened: too
-    many entries, too much unpacked data or an absurd compression ratio is refused as a zip bomb."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            entries = archive.infolist()
-            unpacked = sum(entry.file_size for entry in entries)
-            if len(entries) > DOCX_MAX_ENTRIES or unpacked > DOCX_MAX_UNPACKED or unpacked > DOCX_MAX_RATIO * len(data):
-                raise ParseError("The DOCX file unpacks to far more than its size (a zip bomb?); it was not opened.")
-    except zipfile.BadZipFile:
-        raise ParseError("The file is not a valid DOCX document (it is not a ZIP archive).") from None
-    import docx  # python-docx parses with resolve_entities=False: no XML entity expansion
-    from docx.oxml.ns import qn
-
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as error:  # python-docx raises KeyError, ValueError, lxml errors… for a broken file
-        raise ParseError(f"The DOCX document cannot be read: {type(error).__name__}.") from None
-    title = str(document.core_properties.title or "")
-    lines: list[str] = []
-    text_of = {qn("w:t"): None, qn("w:tab"): "\t", qn("w:br"): "\n", qn("w:cr"): "\n"}
-
-    def runs(element: Any) -> str:
-        return "".join(
-            (node.text or "") if text_of[node.tag] is None else str(text_of[node.tag])
-            for node in element.iter(*text_of)
-        )
-
-    for block in document.element.body.iterchildren():
-        if block.tag == qn("w:p"):
-            lines.extend(runs(block).split("\n"))
-        elif block.tag == qn("w:tbl"):
-            for cell in block.iter(qn("w:tc")):
-                lines.extend(runs(cell).split("\n"))
-    return title, lines
-
-
-def pdf_lines(data: bytes) -> list[str]:
-    """Text of a PDF's pages (pdfminer.six). Encrypted and broken files are refused with a reason."""
-    from pdfminer.high_level import extract_text
-    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
-    from pdfminer.pdfparser import PDFSyntaxError
-    from pdfminer.psexceptions import PSException
-
-    try:
-        text = extract_text(io.BytesIO(data))
-    except (PDFPasswordIncorrect, PDFEncryptionError):
-        raise ParseError("The PDF is encrypted; upload an unprotected copy.") from None
-    except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError):
-        raise ParseError("The PDF is damaged or not a PDF; it could not be read.") from None
-    if not text.strip():
-        raise ParseError("The PDF has no text layer (a scan?); upload a text PDF or the official text.")
-    return text.splitlines()
-
-
-def parse_file(data: bytes, name: str, *, title: str = "") -> ParsedDocument:
-    """Parse a source file by its type: Markdown, HTML, plain text, DOCX or PDF."""
-    suffix = PurePath(name).suffix.lower()
-    join_wrapped = False
-    if suffix in {".md", ".markdown"}:
-        found, lines = markdown_lines(decode(data))
-    elif suffix in {".html", ".htm"}:
-        found, lines = html_lines(decode(data))
-    elif suffix == ".txt":
-        found, lines = "", decode(data).splitlines()
-    elif suffix == ".docx":
-        found, lines = docx_lines(data)
-    elif suffix == ".pdf":
-        found, lines, join_wrapped = "", pdf_lines(data), True
-    else:
-        raise ParseError(f"Parsing {suffix or 'this'} files is not supported; use PDF, DOCX, HTML, Markdown or text.")
-    return parse_lines(lines, title=title or found, join_wrapped=join_wrapped)
-
-
-def to_json(doc: ParsedDocument) -> dict[str, Any]:
-    """The parse as plain data, as the isolated parser process hands it back."""
-
-    def heading(division: Division | None) -> str:
-        return division.heading if division else ""
-
-    return {
-        "title": doc.title,
-        "chapters": doc.count("chapter"),
-        "warnings": doc.warnings,
-        "articles": [
-            {
-                "number": a.number, "suffix": a.suffix, "label": a.label, "text": a.text,
-                "book": heading(a.book), "part": heading(a.part), "chapter": heading(a.chapter),
-                "section": heading(a.section),
-            }
-            for a in doc.articles
-        ],
-    }  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmark.parsing FILE [--name N] [--title T]``: the parse as JSON on stdout; on a
-    file that cannot be parsed, the reason on stderr and exit status 3."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark.parsing", description=__doc__.split("\n")[0])
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--name", help="the original file name (its suffix picks the reader)")
-    parser.add_argument("--title", default="")
-    parser.add_argument("--cpu-seconds", type=int, default=0, help="limit this process's CPU time")
-    parser.add_argument("--memory-mb", type=int, default=0, help="limit this process's address space")
-    args = parser.parse_args(argv)
-    import resource  # applied here, in the child itself, rather than in a preexec_fn of a threaded parent
-
-    if args.cpu_seconds:
-        resource.setrlimit(resource.RLIMIT_CPU, (args.cpu_seconds, args.cpu_seconds + 5))
-    if args.memory_mb:
-        resource.setrlimit(resource.RLIMIT_AS, (args.memory_mb << 20, args.memory_mb << 20))
-    try:
-        doc = parse_file(args.file.read_bytes(), args.name or args.file.name, title=args.title)
-    except ParseError as error:
-        sys.stderr.write(f"{error}\n")
-        return 3
-    json.dump(to_json(doc), sys.stdout, ensure_ascii=False)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
