@@ -60,7 +60,7 @@ class PrincipleAdmin(admin.ModelAdmin[Principle]):
 @admin.register(Scenario)
 class ScenarioAdmin(SimpleHistoryAdmin):  # the "History" button shows every saved version
     list_display = ("id", "kind", "scene", "status", "origin", "key", "version", "updated_at")
-    list_filter = ("kind", "status", "origin", "scene")
+    list_filter = ("kind", "status", "origin", "scenes")
     search_fields = ("stem", "norm", "origin_detail")
     readonly_fields = ("content_hash", "version", "created_by", "created_at", "updated_at", "status")
     filter_horizontal = ("principles",)

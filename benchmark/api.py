@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from benchmark import exports
 from benchmark.models import Provision, RegisteredModel, Release, Response, Scenario, Source
 from benchmark.responses import may_register_runnable, responses_for_user
-from benchmark.scenarios import resolve_scene
+from benchmark.scenarios import in_scene, resolve_scene
 from benchmark.serializers import (
     ProvisionSerializer,
     RegisteredModelConfigSerializer,
@@ -63,20 +63,21 @@ class ScenarioList(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Scenario]:
         filters = ScenarioFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)  # unknown values are a 400 naming the field
-        queryset = Scenario.objects.select_related("scene").prefetch_related("provisions").order_by("pk")
+        queryset = Scenario.objects.select_related("scene").prefetch_related("provisions", "scenes").order_by("pk")
         data = filters.validated_data
         for name in ("status", "kind", "origin"):
             if data.get(name):
                 queryset = queryset.filter(**{name: data[name]})
         if data.get("scene"):
-            queryset = queryset.filter(scene__name=data["scene"])
+            scene = resolve_scene(data["scene"])  # any spelling; an item counts under each of its scenes
+            queryset = queryset.filter(in_scene(scene)) if scene else queryset.none()
         return queryset
 
 
 class ScenarioDetail(generics.RetrieveAPIView):
     serializer_class = ScenarioSerializer
     permission_classes = PERMISSIONS
-    queryset = Scenario.objects.select_related("scene").prefetch_related("provisions")
+    queryset = Scenario.objects.select_related("scene").prefetch_related("provisions", "scenes")
 
 
 class ReleaseList(generics.ListAPIView):
@@ -145,7 +146,9 @@ class ResponseList(generics.ListAPIView):
         if data.get("scenario"):
             queryset = queryset.filter(scenario=data["scenario"])
         if data.get("scene"):  # any spelling of the scene; an unknown scene matches nothing
-            queryset = queryset.filter(scenario__scene=resolve_scene(data["scene"]))
+            scene = resolve_scene(data["scene"])
+            in_it = Scenario.objects.filter(in_scene(scene)) if scene else Scenario.objects.none()
+            queryset = queryset.filter(scenario__in=in_it)
         for name in ("correct", "extractable"):
             if data.get(name) is not None:
                 queryset = queryset.filter(**{name: data[name]})

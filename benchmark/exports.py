@@ -181,6 +181,7 @@ def _table(items: list[dict[str, Any]]) -> pa.Table:
             ("id", pa.int64()),
             ("kind", pa.string()),
             ("scene", pa.string()),
+            ("scenes", pa.list_(pa.string())),  # every scene of the item (issue 14); null in older releases
             ("stem", pa.string()),
             ("options", pa.list_(pa.struct([("letter", pa.string()), ("text", pa.string())]))),
             ("key", pa.string()),
@@ -254,7 +255,9 @@ def read_items(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
 
 
 def _from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**row, "options": {o["letter"]: o["text"] for o in row["options"]}} for row in rows]
+    """Items as released: a release from before items had ``scenes`` reads back without the key."""
+    items = [{**row, "options": {o["letter"]: o["text"] for o in row["options"]}} for row in rows]
+    return [{k: v for k, v in item.items() if not (k == "scenes" and v is None)} for item in items]
 
 
 def _read_hf(folder: Path) -> list[dict[str, Any]]:

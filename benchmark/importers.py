@@ -3,6 +3,15 @@
 A dry run reads and checks every row and reports counts, per-row errors and duplicates without writing
 anything; the real run writes the same rows inside one transaction. Importing a file twice adds nothing
 (scenarios are identified by their content hash).
+
+Repeats. The published files list some questions twice. A question is the same when its kind, stem and options
+are (``question_identity``, the content hash without the key):
+- a repeat under the same scene with the same key adds nothing (counted as a repeat);
+- a repeat under another scene files the item under that scene too (``Scenario.scenes``), so per-scene counts
+  equal the file's;
+- a repeat with a different key is a warning naming both lines and keys. The item keeps the first key, and a new
+  item is left ``in_review`` (never imported as accepted) with a ``review_note`` naming both keys, for a curator
+  to confirm or correct the key on its page. An item already in the bank keeps its status and key.
 """
 
 from __future__ import annotations
@@ -17,9 +26,10 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
-from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioStatus, Scene
+from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioScene, ScenarioStatus, Scene
 from benchmark.scenarios import ScenarioError, content_hash, normalise_key, validate
 from medes_site import audit, storable
 
@@ -29,6 +39,7 @@ OPTION = re.compile(r"^\s*([A-H])\s*[.．、:：)）]\s*(.+?)\s*$")
 INLINE_OPTION = re.compile(r"(?:^|(?<=[，,；;\s]))([A-H])\s*[.．、)）]")
 QUESTION_START = "题目："
 REASONING = re.compile(r"【\s*思考过程\s*】")
+CHUNK = 500
 EXCEL_CR = "_x000D_"  # Excel's escaped carriage return, left in some MedES references
 UNSTORABLE = {"nul": "a NUL character (\\0)", "surrogate": "an unpaired surrogate (a broken \\u escape)"}
 
@@ -42,18 +53,26 @@ class ImportReport:
     rows: int = 0
     new: int = 0
     duplicates_in_bank: int = 0
-    duplicates_in_file: int = 0
+    duplicates_in_file: int = 0  # rows repeating an item (a question) listed above
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
     warnings: list[tuple[int, str]] = field(default_factory=list)
     written: bool = False
+    items: int = 0  # distinct items (questions) in the file
+    cross_scene: int = 0  # repeats listing an item under a scene not listed for it above
+    different_key: int = 0  # repeats giving an item another key than the first
+    scenes_added: int = 0  # (item, scene) links written, or to write in a dry run, beyond those stored
 
     def summary(self) -> str:
-        state = "imported" if self.written else "dry run, nothing written"
-        return (
-            f"{self.rows} rows: {self.new} new, {self.duplicates_in_bank} already in the bank, "
-            f"{self.duplicates_in_file} repeated in the file, {len(self.errors)} with errors, "
-            f"{len(self.warnings)} with warnings ({state})"
-        )
+        state = _("imported") if self.written else _("dry run, nothing written")
+        return _(
+            "%(rows)d rows: %(new)d new, %(bank)d already in the bank, %(repeats)d repeated in the file, "
+            "%(errors)d with errors, %(warnings)d with warnings (%(state)s); %(items)d items, %(repeats)d repeats "
+            "(%(cross)d under another scene, %(keys)d with a different key), %(links)d scene links added"
+        ) % {
+            "rows": self.rows, "items": self.items, "new": self.new, "bank": self.duplicates_in_bank,
+            "repeats": self.duplicates_in_file, "cross": self.cross_scene, "keys": self.different_key,
+            "links": self.scenes_added, "errors": len(self.errors), "warnings": len(self.warnings), "state": state,
+        }  # fmt: skip
 
 
 def split_objective_query(query: str) -> tuple[str, dict[str, str]]:
@@ -124,14 +143,52 @@ def unstorable_cells(row: Mapping[Any, Any]) -> str | None:
     return f"Column {columns} holds {kinds}, which cannot be stored; remove it from the file and upload it again."
 
 
+def question_identity(kind: str, stem: str, options: dict[str, str]) -> str:
+    """What makes two rows the same question whatever their keys: the content hash without the key."""
+    return content_hash(kind, stem, options, "")
+
+
+def bank_questions(items: list[dict[str, Any]]) -> dict[str, Scenario]:
+    """Items of the bank that ask these questions, by ``question_identity``: the same content first, else the same
+    kind, stem and options under another key (one query per 500 stems)."""
+    found: dict[str, Scenario] = {}
+    wanted = {question_identity(i["kind"], i["stem"], i["options"]): i for i in items}
+    hashes = sorted({i["content_hash"] for i in items})
+    for start in range(0, len(hashes), CHUNK):
+        for scenario in Scenario.objects.filter(content_hash__in=hashes[start : start + CHUNK]).order_by("pk"):
+            found.setdefault(question_identity(scenario.kind, scenario.stem, scenario.options), scenario)
+    stems = sorted({i["stem"] for key, i in wanted.items() if key not in found})
+    for start in range(0, len(stems), CHUNK):
+        for scenario in Scenario.objects.filter(stem__in=stems[start : start + CHUNK]).order_by("pk"):
+            found.setdefault(question_identity(scenario.kind, scenario.stem, scenario.options), scenario)
+    return found
+
+
+def stored_scenes(scenarios: list[Scenario]) -> dict[int, set[int]]:
+    """Scenario id → ids of the scenes it is filed under (the primary one always among them)."""
+    linked: dict[int, set[int]] = {s.pk: {s.scene_id} for s in scenarios}
+    ids = sorted(linked)
+    for start in range(0, len(ids), CHUNK):
+        for scenario_id, scene_id in ScenarioScene.objects.filter(
+            scenario_id__in=ids[start : start + CHUNK]
+        ).values_list("scenario_id", "scene_id"):
+            linked[scenario_id].add(scene_id)
+    return linked
+
+
+def key_note(first_line: int, first_key: str, line: int, key: str) -> str:
+    return _(
+        "The file gives two keys for this question: %(first_key)s (line %(first_line)d) and %(key)s "
+        "(line %(line)d). The first is kept; check it and correct it here if it is wrong."
+    ) % {"first_key": first_key, "first_line": first_line, "key": key, "line": line}
+
+
 def import_medes_questions(
     data: bytes, *, origin_name: str, dry_run: bool, status: str = ScenarioStatus.IN_REVIEW, user: User | None = None
 ) -> ImportReport:
     report = ImportReport()
-    prepared: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    existing = set(Scenario.objects.values_list("content_hash", flat=True))
     scenes = scene_lookup()
+    rows: list[tuple[int, dict[str, Any]]] = []
     for line, row in read_rows(data, QUESTION_COLUMNS):
         report.rows += 1
         refused = unstorable_cells(row)
@@ -148,40 +205,131 @@ def import_medes_questions(
                 report.errors.append((line, "No norm (考点) given: an open case cannot be imported as accepted."))
                 continue
             report.warnings.append((line, "No norm (考点) given; add one before the item is accepted."))
-        digest = content_hash(item["kind"], item["stem"], item["options"], item["key"])
-        if digest in seen:
-            report.duplicates_in_file += 1
+        item["content_hash"] = content_hash(item["kind"], item["stem"], item["options"], item["key"])
+        rows.append((line, item))
+    bank = bank_questions([item for _line, item in rows])
+    linked = stored_scenes(list(bank.values()))
+    first: dict[str, tuple[int, dict[str, Any]]] = {}  # question → its first row
+    listed: dict[str, dict[int, None]] = {}  # question → the scenes (ids) the file and the bank file it under
+    in_file: dict[str, set[int]] = {}  # question → the scenes the file lists it under
+    prepared: dict[str, dict[str, Any]] = {}  # question → the new item
+    for line, item in rows:
+        question = question_identity(item["kind"], item["stem"], item["options"])
+        scene_ids = listed.setdefault(question, dict.fromkeys(linked.get(getattr(bank.get(question), "pk", -1), ())))
+        here = in_file.setdefault(question, set())
+        new_scene = bool(here) and item["scene"].pk not in here  # a repeat under a scene not listed above
+        here.add(item["scene"].pk)
+        scene_ids[item["scene"].pk] = None
+        if question in first:
+            _repeat(report, prepared, first[question], line, item, new_scene, status)
             continue
-        seen.add(digest)
-        if digest in existing:
+        first[question] = (line, item)
+        stored = bank.get(question)
+        if stored is None:
+            report.new += 1
+            prepared[question] = {**item, "origin_detail": f"{origin_name}:{line}"[:255]}
+        elif stored.content_hash == item["content_hash"]:
             report.duplicates_in_bank += 1
-            continue
-        report.new += 1
-        prepared.append({**item, "content_hash": digest, "origin_detail": f"{origin_name}:{line}"[:255]})
+        else:  # the bank holds the question under another key: it keeps its key and its status
+            report.duplicates_in_bank += 1
+            report.different_key += 1
+            report.warnings.append((line, _(
+                "The bank holds this question with key %(stored)s (scenario #%(pk)d); this row's key %(key)s is not "
+                "imported. Correct the key on the scenario's page if %(key)s is right."
+            ) % {"stored": stored.key, "pk": stored.pk, "key": item["key"]}))  # fmt: skip
+    report.items = len(first)
+    links = {question: [pk for pk in scene_ids if pk not in linked.get(getattr(bank.get(question), "pk", -1), ())]
+             for question, scene_ids in listed.items()}  # fmt: skip
+    # beyond the primary scene, which a new item gets with it and a stored one has
+    report.scenes_added = sum(len(pks) - (question not in bank) for question, pks in links.items())
     if dry_run or report.errors:
         return report  # a file with errors is not half-imported: fix it and run again
     report.written = True
-    if not prepared:
+    if not prepared and not report.scenes_added:
         return report  # importing the same file again changes nothing, and records nothing
     try:
-        _write(prepared, origin_name, status, user, report)
+        _write(prepared, links, bank, origin_name, status, user, report)
     except IntegrityError:
         raise ImportFileError("Another import added some of these items meanwhile; run this one again.") from None
     return report
 
 
+def _repeat(
+    report: ImportReport, prepared: dict[str, dict[str, Any]], first: tuple[int, dict[str, Any]], line: int,
+    item: dict[str, Any], new_scene: bool, status: str,
+) -> None:  # fmt: skip
+    """A row asking a question listed above: another scene adds the scene; another key is a warning, and a new
+    item waits in review with a note naming both keys."""
+    first_line, first_item = first
+    report.duplicates_in_file += 1
+    report.cross_scene += new_scene
+    if item["key"] == first_item["key"]:
+        return
+    report.different_key += 1
+    report.warnings.append((line, _(
+        "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
+        "%(first_line)d, %(key)s on line %(line)d. The first key is kept and the item is left in review with a note."
+    ) % {"line": line, "first_line": first_line, "first_key": first_item["key"], "key": item["key"]}))  # fmt: skip
+    question = question_identity(item["kind"], item["stem"], item["options"])
+    new = prepared.get(question)
+    if new is not None:
+        note = key_note(first_line, first_item["key"], line, item["key"])
+        new["review_note"] = f"{new['review_note']}\n{note}" if new.get("review_note") else note
+        new["status_override"] = ScenarioStatus.IN_REVIEW if status == ScenarioStatus.ACCEPTED else status
+
+
 def _write(
-    prepared: list[dict[str, Any]], origin_name: str, status: str, user: User | None, report: ImportReport
-) -> None:
+    prepared: dict[str, dict[str, Any]], links: dict[str, list[int]], bank: dict[str, Scenario], origin_name: str,
+    status: str, user: User | None, report: ImportReport,
+) -> None:  # fmt: skip
     with transaction.atomic():
         # Rows were validated and de-duplicated above: write them in bulk, with their first history
         # version, and one audit entry for the whole file.
-        bulk_create_with_history(
-            [Scenario(origin=ScenarioOrigin.IMPORTED, status=status, created_by=user, **item) for item in prepared],
-            Scenario, batch_size=500, default_user=user, default_change_reason=f"imported from {origin_name}",
-        )  # fmt: skip
+        create_items(list(prepared.values()), origin_name, status, user)
+        write_scene_links(links, bank, prepared)
         audit.record("scenario.import", actor=user, details={"file": origin_name, "created": len(prepared),
-                                                             "duplicates": report.duplicates_in_bank})  # fmt: skip
+                                                             "duplicates": report.duplicates_in_bank,
+                                                             "scenes_added": report.scenes_added})  # fmt: skip
+
+
+def create_items(items: list[dict[str, Any]], origin_name: str, status: str, user: User | None) -> None:
+    """New scenarios in bulk, each with its first history version (an item may carry ``status_override``)."""
+    rows = []
+    for item in items:
+        fields = {k: v for k, v in item.items() if k != "status_override"}
+        rows.append(Scenario(origin=ScenarioOrigin.IMPORTED, status=item.get("status_override", status),
+                             created_by=user, **fields))  # fmt: skip
+    bulk_create_with_history(rows, Scenario, batch_size=CHUNK, default_user=user,
+                             default_change_reason=f"imported from {origin_name}")  # fmt: skip
+    ids = scenario_ids([item["content_hash"] for item in items])
+    links = [ScenarioScene(scenario_id=ids[item["content_hash"]], scene_id=item["scene"].pk) for item in items]
+    ScenarioScene.objects.bulk_create(links, batch_size=CHUNK, ignore_conflicts=True)  # the primary scene
+
+
+def scenario_ids(hashes: list[str]) -> dict[str, int]:
+    ordered = sorted(set(hashes))
+    ids: dict[str, int] = {}
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        ids.update(Scenario.objects.filter(content_hash__in=chunk).values_list("content_hash", "pk"))
+    return ids
+
+
+def write_scene_links(
+    links: dict[str, list[int]], bank: dict[str, Scenario], prepared: dict[str, dict[str, Any]]
+) -> None:
+    """File each item under every scene listed for it (its primary scene first): new items and those in the bank."""
+    ids = scenario_ids([item["content_hash"] for item in prepared.values()])
+    rows = []
+    for question, scene_ids in links.items():
+        if question in prepared:
+            scenario_id = ids[prepared[question]["content_hash"]]
+        elif question in bank:
+            scenario_id = bank[question].pk
+        else:
+            continue
+        rows += [ScenarioScene(scenario_id=scenario_id, scene_id=pk) for pk in scene_ids]
+    ScenarioScene.objects.bulk_create(rows, batch_size=CHUNK, ignore_conflicts=True)
 
 
 def scene_lookup() -> dict[str, Scene]:

@@ -177,6 +177,15 @@ class Scenario(models.Model):
     reference_answer = models.TextField(_("reference answer"), blank=True)
     rubric_notes = models.TextField(_("rubric notes"), blank=True)
     scene = models.ForeignKey(Scene, verbose_name=_("scene"), on_delete=models.PROTECT, related_name="scenarios")
+    # Every scene the item is filed under, the primary ``scene`` always among them (``save`` and the importers
+    # keep it so): a MedES file lists some questions under two scenes, and each scene counts them.
+    scenes = models.ManyToManyField(
+        Scene, verbose_name=_("scenes"), through="ScenarioScene", related_name="listed_scenarios", blank=True
+    )
+    review_note = models.TextField(
+        _("review note"), blank=True,
+        help_text=_("Why the item needs a curator's look, e.g. a file that gives it two different keys."),
+    )  # fmt: skip
     principles = models.ManyToManyField(Principle, verbose_name=_("principles"), blank=True, related_name="scenarios")
     provisions = models.ManyToManyField(
         Provision, verbose_name=_("grounding provisions"), blank=True, related_name="scenarios"
@@ -208,6 +217,35 @@ class Scenario(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.stem[:30]}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saving keeps the primary scene among ``scenes`` (bulk imports write the links themselves)."""
+        super().save(*args, **kwargs)
+        fields = kwargs.get("update_fields")
+        if fields is None or "scene" in fields:
+            ScenarioScene.objects.get_or_create(scenario_id=self.pk, scene_id=self.scene_id)
+
+    def scene_names(self) -> list[str]:
+        """All its scenes, the primary first, then in the taxonomy's order (uses a prefetch of ``scenes``)."""
+        others = sorted((s for s in self.scenes.all() if s.pk != self.scene_id), key=lambda s: (s.position, s.name))
+        return [self.scene.name, *(s.name for s in others)]
+
+
+class ScenarioScene(models.Model):
+    """A scene an item is filed under: its primary scene, and each other scene a file listed it under."""
+
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="scene_links")
+    scene = models.ForeignKey(Scene, on_delete=models.PROTECT, related_name="scenario_links")
+
+    class Meta:
+        verbose_name = _("scene of a scenario")
+        verbose_name_plural = _("scenes of scenarios")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["scenario", "scene"], name="scenario_scene_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scenario_id}:{self.scene_id}"
 
 
 class Release(models.Model):

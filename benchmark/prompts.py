@@ -86,3 +86,32 @@ def ensure_prompt_templates() -> None:
     from benchmark.models import PromptTemplate
 
     seed(PromptTemplate)
+
+
+# --- answering MedES objective items (issue 14, item 8c) -----------------------------------------------------
+
+# The publishers' exam instruction and worked example, verbatim as every row of their objective question file
+# (objective_questions.csv, column ``query``) embeds it before the item: a generated answer is then asked the
+# same question, in the same words, as the published answers were.
+MEDES_OBJECTIVE_INSTRUCTION = (
+    "你是一个严格按照要求答题的医学考试考生。请你先展示出完整的思考过程，然后再输出最终答案。"
+    "每道题目有至少两个选项（A、B）至多五个选项（A、B、C、D、E），题目为不定项选择题，请按照以下格式作答：\n\n"
+    "【思考过程】：...\n\n"
+    "【最终答案】：AB / BCE / CD / DE / E / ...（只输出选项的编号，不要写选项内容）\n\n"
+)
+MEDES_OBJECTIVE_EXAMPLE = (
+    "示例：\n"
+    "题目：医疗伦理中四大基本原则是？\n"
+    "A.尊重自主权\nB.善意行为\nC.无害原则\nD.公正原则\nE.以上都不是\n"
+    "【思考过程】：本题考查医学伦理的四大基本原则，包括尊重自主权、不伤害原则、行善原则、公正原则。\n\n"
+    "【最终答案】：ABCD\n\n"
+)
+MEDES_REASONING_CUE = "【思考过程】：\n"
+
+
+def medes_objective_query(stem: str, options: dict[str, str]) -> str:
+    """An objective item as the publishers ask it: their instruction and worked example, then ``题目：`` with the
+    stem, one ``A.…`` line per option, and the cue ``【思考过程】：`` the answer starts from. For an item imported
+    from their question file this is the row's ``query``, character for character."""
+    lines = "".join(f"{letter}.{text}\n" for letter, text in options.items())
+    return f"{MEDES_OBJECTIVE_INSTRUCTION}{MEDES_OBJECTIVE_EXAMPLE}题目：{stem}\n{lines}{MEDES_REASONING_CUE}"

@@ -17,6 +17,7 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from benchmark.models import Provision, Release, ReleaseItem, Scenario, ScenarioKind, ScenarioStatus
+from benchmark.prompts import medes_objective_query
 from medes_site import audit, files
 from medes_site.spreadsheet import safe_cell
 
@@ -33,6 +34,7 @@ def payload(scenario: Scenario) -> dict[str, Any]:
         "id": scenario.pk,
         "kind": scenario.kind,
         "scene": scenario.scene.name,
+        "scenes": scenario.scene_names(),  # every scene it is filed under, the primary first
         "stem": scenario.stem,
         "options": dict(sorted(scenario.options.items())),
         "key": scenario.key,
@@ -72,7 +74,7 @@ def publish_release(name: str, *, user: User | None = None, test_fraction: float
     scenarios = (
         Scenario.objects.filter(status=ScenarioStatus.ACCEPTED)
         .select_related("scene")
-        .prefetch_related("principles", "provisions__source")
+        .prefetch_related("principles", "provisions__source", "scenes")
         .order_by("pk")
     )
     items = [payload(s) for s in scenarios]
@@ -132,6 +134,12 @@ def provision_coverage(release: Release) -> dict[str, dict[str, int]]:
     }
 
 
+def item_scenes(item: dict[str, Any]) -> list[str]:
+    """The scenes a released item is filed under, the primary first (releases before issue 14 name one)."""
+    scenes: list[str] = item.get("scenes") or [item["scene"]]
+    return scenes
+
+
 def release_items(release: Release) -> list[dict[str, Any]]:
     return [item.payload for item in release.items.order_by("position")]
 
@@ -155,17 +163,18 @@ def medes_csv(items: list[dict[str, Any]], *, for_spreadsheets: bool = False) ->
     writer.writerow(["scene", "query", "reference", "type"])
     for item in items:
         if item["kind"] == ScenarioKind.OBJECTIVE:
-            options = "\n".join(f"{letter}.{text}" for letter, text in item["options"].items())
-            row = [item["scene"], f"题目：{item['stem']}\n{options}\n", item["key"], "客观题"]
+            row = [medes_objective_query(item["stem"], item["options"]), item["key"], "客观题"]
         else:
-            row = [item["scene"], item["stem"], item["norm"], "主观题"]
-        writer.writerow([cell(value) for value in row])
+            row = [item["stem"], item["norm"], "主观题"]
+        for scene in item_scenes(item):  # one row per scene, as the MedES files list an item under each
+            writer.writerow([cell(value) for value in (scene, *row)])
     return ("\ufeff" + buffer.getvalue()).encode()
 
 
 def datasheet(release: Release) -> str:
     items = release_items(release)
-    by_scene = Counter(i["scene"] for i in items)
+    by_scene = Counter(scene for i in items for scene in item_scenes(i))  # an item counts in each of its scenes
+    listed = sum(by_scene.values())
     by_kind = Counter(i["kind"] for i in items)
     by_split = Counter(i["split"] for i in items)
     by_origin = Counter(release.items.values_list("scenario__origin", flat=True))
@@ -178,8 +187,11 @@ def datasheet(release: Release) -> str:
         f"- SHA-256 of the canonical JSONL: `{release.checksum}`",
         f"- published: {release.created_at:%Y-%m-%d}",
         f"- licence: {LICENCE}", "",
-        "## Items by scene", "", "| scene | items | test |", "|---|---|---|",
-        *(f"| {scene} | {n} | {sum(1 for i in items if i['scene'] == scene and i['split'] == 'test')} |"
+        "## Items by scene", "",
+        *([f"An item listed under several scenes counts in each: {listed} (item, scene) rows for "
+           f"{len(items)} items.", ""] if listed != len(items) else []),
+        "| scene | items | test |", "|---|---|---|",
+        *(f"| {scene} | {n} | {sum(1 for i in items if scene in item_scenes(i) and i['split'] == 'test')} |"
           for scene, n in sorted(by_scene.items())), "",
         "## Sources and provision coverage", "",
         "| source | items citing it | provisions cited | provisions in source | coverage |", "|---|---|---|---|---|",

@@ -38,7 +38,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from simple_history.utils import bulk_create_with_history
+from django.utils.translation import gettext as _
 
 from benchmark.importers import (
     EXCEL_CR,
@@ -48,10 +48,16 @@ from benchmark.importers import (
     ImportReport,
     _question,
     _split_inline_options,
+    bank_questions,
+    create_items,
+    key_note,
+    question_identity,
     read_rows,
     scene_lookup,
     split_objective_query,
+    stored_scenes,
     unstorable_cells,
+    write_scene_links,
 )
 from benchmark.models import (
     ModelKind,
@@ -60,15 +66,16 @@ from benchmark.models import (
     ResponseOrigin,
     Scenario,
     ScenarioKind,
-    ScenarioOrigin,
     ScenarioStatus,
     Scene,
 )
 from benchmark.scenarios import ScenarioError, content_hash, normalise_key, validate
-from benchmark.scoring import extraction, parse_key
+from benchmark.scoring import AnswerRow, extraction, parse_key, score_dict, score_file
 from medes_site import audit, storable
 
 RESPONSE_COLUMNS = {"model", "response"}
+# the publishers' judged-responses file adds these: alignment imports it, under a named judge
+JUDGED_COLUMNS = {"risk_judge", "quality_judge"}
 MEDETHICEVAL_COLUMNS = {"question"}
 SCENARIO_FIELDS = ("stem", "options", "key", "norm", "scene", "reference", "kind")
 RESPONSE_FIELDS = ("model", "scenario", "response", "answer", *SCENARIO_FIELDS)
@@ -289,7 +296,10 @@ def import_scenarios(
             items.append((line, build_item(row, mapping, scenes)))
         except ScenarioError as error:
             report.errors.append((line, str(error)))
-    existing = _existing_hashes({item["content_hash"] for _, item in items})
+    existing = _existing_hashes({item["content_hash"] for _line, item in items})
+    linked = stored_scenes(list(existing.values()))
+    listed: dict[str, dict[int, None]] = {}  # item → the scenes the file lists it under, beyond those stored
+    in_file: dict[str, set[int]] = {}  # item → the scenes the file lists it under
     for line, item in items:
         digest = item["content_hash"]
         if item["kind"] == ScenarioKind.SUBJECTIVE and not item["norm"]:
@@ -297,6 +307,12 @@ def import_scenarios(
                 report.errors.append((line, "No norm (考点) given: an open case cannot be imported as accepted."))
                 continue
             report.warnings.append((line, "No norm (考点) given; add one before the item is accepted."))
+        here = in_file.setdefault(digest, set())
+        report.cross_scene += bool(here) and item["scene"].pk not in here  # a repeat under another scene
+        here.add(item["scene"].pk)
+        scene_ids = listed.setdefault(digest, {})
+        if item["scene"].pk not in (linked.get(existing[digest].pk, set()) if digest in existing else set()):
+            scene_ids[item["scene"].pk] = None
         if digest in prepared:
             report.duplicates_in_file += 1
         elif digest in existing:
@@ -304,15 +320,19 @@ def import_scenarios(
         else:
             report.new += 1
             prepared[digest] = {**item, "origin_detail": f"{origin_name}:{line}"[:255]}
+    report.items = len(listed)
+    report.scenes_added = sum(len(ids) - (digest not in existing) for digest, ids in listed.items())
     report.errors.sort()
     if dry_run or report.errors:
         return report
     report.written = True
-    if prepared:
+    if prepared or report.scenes_added:
         try:
             with transaction.atomic():
                 _create_scenarios(list(prepared.values()), origin_name, status, user)
-                details = {"file": origin_name, "created": len(prepared), "duplicates": report.duplicates_in_bank}
+                write_scene_links({d: list(ids) for d, ids in listed.items()}, existing, prepared)
+                details = {"file": origin_name, "created": len(prepared), "duplicates": report.duplicates_in_bank,
+                           "scenes_added": report.scenes_added}  # fmt: skip
                 audit.record("scenario.import", actor=user, details=details)
         except IntegrityError:
             raise ImportFileError("Another import added some of these items meanwhile; run this one again.") from None
@@ -331,10 +351,7 @@ def _existing_hashes(hashes: set[str]) -> dict[str, Scenario]:
 
 
 def _create_scenarios(items: list[dict[str, Any]], origin_name: str, status: str, user: User | None) -> None:
-    bulk_create_with_history(
-        [Scenario(origin=ScenarioOrigin.IMPORTED, status=status, created_by=user, **item) for item in items],
-        Scenario, batch_size=CHUNK, default_user=user, default_change_reason=f"imported from {origin_name}",
-    )  # fmt: skip
+    create_items(items, origin_name, status, user)  # with their primary scene among their scenes
 
 
 # --- responses ------------------------------------------------------------------------------------
@@ -359,58 +376,124 @@ class ResponseImportReport(ImportReport):
     objective: int = 0  # new objective responses, and how their answers read:
     extracted: int = 0
     correct: int = 0
+    # Per model, the file's objective accuracy two ways (see benchmark.scoring.FileScore): "per_row", every
+    # row of the file as the publishers count it, and "bank", each question once as the bank keeps it.
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> str:
-        models = ", ".join(self.new_models) or "none"
-        return (
-            f"{super().summary()}; {self.new_questions} questions new to the bank; new models: {models}; "
-            f"answers read in {self.extracted} of {self.objective} objective responses, {self.correct} correct"
-        )
+        models = ", ".join(self.new_models) or _("none")
+        text = _(
+            "%(base)s; %(questions)d questions new to the bank; new models: %(models)s; answers read in "
+            "%(extracted)d of %(objective)d objective responses, %(correct)d correct"
+        ) % {"base": super().summary(), "questions": self.new_questions, "models": models,
+             "extracted": self.extracted, "objective": self.objective, "correct": self.correct}  # fmt: skip
+        for model, score in sorted(self.scores.items()):
+            text += "; " + accuracy_line(model, score)
+        return text
+
+    def score_lines(self) -> list[str]:
+        """Both accuracies of each model, overall and per scene, with their counts."""
+        return [line for model, score in sorted(self.scores.items()) for line in score_lines(model, score)]
+
+
+def accuracy_line(model: str, score: dict[str, Any]) -> str:
+    rows, bank = score["per_row"]["overall"], score["bank"]["overall"]
+    return _(
+        "%(model)s objective accuracy: %(rows_acc).1f%% per file row (%(rows_correct)d/%(rows)d rows, repeats "
+        "counted as often as the file lists them, as the publishers score), %(bank_acc).1f%% on the deduplicated "
+        "bank (%(bank_correct)d/%(bank)d items, each question once with its first answer), difference "
+        "%(diff)+.1f points"
+    ) % {"model": model, "rows_acc": 100 * rows["accuracy"], "rows_correct": rows["correct"], "rows": rows["items"],
+         "bank_acc": 100 * bank["accuracy"], "bank_correct": bank["correct"], "bank": bank["items"],
+         "diff": 100 * (rows["accuracy"] - bank["accuracy"])}  # fmt: skip
+
+
+def score_lines(model: str, score: dict[str, Any]) -> list[str]:
+    """``accuracy_line`` and then a line per scene: per file row, then on the deduplicated bank."""
+    lines = [accuracy_line(model, score)]
+    per_row, bank = score["per_row"]["by_scene"], score["bank"]["by_scene"]
+    empty = {"items": 0, "correct": 0, "accuracy": 0.0}
+    for scene in sorted({*per_row, *bank}):
+        r, b = per_row.get(scene, empty), bank.get(scene, empty)
+        lines.append(_(
+            "  %(scene)s: per file row %(r_acc).1f%% (%(r_correct)d/%(r_items)d rows); deduplicated bank "
+            "%(b_acc).1f%% (%(b_correct)d/%(b_items)d items)"
+        ) % {"scene": scene, "r_acc": 100 * r["accuracy"], "r_correct": r["correct"], "r_items": r["items"],
+             "b_acc": 100 * b["accuracy"], "b_correct": b["correct"], "b_items": b["items"]})  # fmt: skip
+    return lines
 
 
 def report_as_dict(report: ImportReport) -> dict[str, Any]:
     """For keeping a report on the upload row and showing it again."""
-    return {**asdict(report), "summary": report.summary()}
+    extra = {"score_lines": report.score_lines()} if isinstance(report, ResponseImportReport) else {}
+    return {**asdict(report), "summary": report.summary(), **extra}
+
+
+def _question_of(entry: ResponseEntry) -> str:
+    source: Any = entry.scenario if entry.scenario is not None else entry.item
+    if isinstance(source, Scenario):
+        return question_identity(source.kind, source.stem, source.options)
+    if source is None:  # neither a reference nor a question: the row builders never make one
+        raise ValueError(f"line {entry.line}: no scenario and no question")
+    return question_identity(source["kind"], source["stem"], source["options"])
 
 
 def import_responses(
     entries: list[ResponseEntry], *, origin_name: str, dry_run: bool, user: User | None = None,
     create_questions: bool = True, errors: Iterable[tuple[int, str]] = (),
 ) -> ResponseImportReport:  # fmt: skip
+    """Two answers of one model to one question (the published MedES files answer their repeated questions twice):
+    the first is kept, each later one that differs is a warning with its line; every row still counts in the
+    per-file-row accuracy (``scores``)."""
     report = ResponseImportReport(errors=list(errors))
     report.rows = len(entries) + len(report.errors)
-    bank = _existing_hashes({e.item["content_hash"] for e in entries if e.item})
+    bank = bank_questions([e.item for e in entries if e.item])
     names = {e.model for e in entries}
     models = {m.name: m for m in RegisteredModel.objects.filter(name__in=names)}
-    stored = _stored_responses(models.values(), entries, bank)
-    seen: dict[tuple[str, str], tuple[int, str]] = {}
-    new_items: dict[str, dict[str, Any]] = {}
-    prepared: list[tuple[ResponseEntry, str, Scenario | None, tuple[str, bool | None, bool | None]]] = []
+    seen: dict[tuple[str, str], tuple[int, str, str]] = {}  # (model, question) → first (line, text, key)
+    new_items: dict[str, dict[str, Any]] = {}  # question → the item to create
+    listed: dict[str, dict[int, None]] = {}  # question → the scenes the file lists it under
+    first_key: dict[str, tuple[int, str]] = {}  # question → (line, key) of its first row
+    answers: dict[str, list[AnswerRow]] = {}
+    firsts: list[tuple[ResponseEntry, Scenario | None]] = []
     for entry in entries:
         if not entry.model:
             report.errors.append((entry.line, "No model named."))
             continue
-        scenario = entry.scenario
-        if scenario is None:
-            if entry.item is None:  # neither a reference nor a question: the row builders never make one
-                raise ValueError(f"line {entry.line}: no scenario and no question")
-            digest = entry.item["content_hash"]
-            scenario = bank.get(digest)
-            if scenario is None and not create_questions:
-                report.errors.append((entry.line, "The question is not in the bank; import the questions first."))
-                continue
-        kind, key, digest = (
-            (scenario.kind, scenario.key, scenario.content_hash) if scenario is not None
-            else (entry.item["kind"], entry.item["key"], entry.item["content_hash"])  # type: ignore[index]
-        )  # fmt: skip
-        first = seen.setdefault((entry.model, digest), (entry.line, entry.text))
-        if first[0] != entry.line:
-            if first[1] == entry.text:
-                report.duplicates_in_file += 1
-            else:
-                report.errors.append((entry.line, f"Line {first[0]} gives {entry.model} a different answer to "
-                                                  "the same question."))  # fmt: skip
+        question = _question_of(entry)
+        scenario = entry.scenario or bank.get(question)
+        if scenario is None and not create_questions:
+            report.errors.append((entry.line, "The question is not in the bank; import the questions first."))
             continue
+        source: Any = entry.item if entry.item is not None else entry.scenario
+        key = source["key"] if isinstance(source, dict) else source.key
+        scene = source["scene"] if isinstance(source, dict) else source.scene
+        kind = scenario.kind if scenario is not None else source["kind"]
+        if entry.item is not None:
+            listed.setdefault(question, {})[scene.pk] = None
+        known = first_key.setdefault(question, (entry.line, key))
+        if known[1] != key and (entry.model, question) not in seen:
+            _different_key(report, new_items, question, known, entry.line, key)
+        if kind == ScenarioKind.OBJECTIVE:
+            answers.setdefault(entry.model, []).append(AnswerRow(entry.line, scene.name, question, key, entry.text))
+        first = seen.setdefault((entry.model, question), (entry.line, entry.text, key))
+        if first[0] != entry.line:
+            if first[2] != key:
+                _different_key(report, new_items, question, (first[0], first[2]), entry.line, key)
+            report.duplicates_in_file += 1
+            if first[1] != entry.text:
+                report.warnings.append((entry.line, _(
+                    "A second answer by %(model)s to the question of line %(first)d: the first answer (line "
+                    "%(first)d) is kept, this one is not stored; it still counts in the per-file-row accuracy."
+                ) % {"model": entry.model, "first": first[0]}))  # fmt: skip
+            continue
+        if scenario is None:
+            new_items.setdefault(question, {**source, "origin_detail": f"{origin_name}:{entry.line}"[:255]})
+        firsts.append((entry, scenario))
+    stored = _stored_responses(models.values(), [s.content_hash for _entry, s in firsts if s is not None])
+    prepared: list[tuple[ResponseEntry, str, Scenario | None, tuple[str, bool | None, bool | None]]] = []
+    for entry, scenario in firsts:
+        digest = scenario.content_hash if scenario is not None else entry.item["content_hash"]  # type: ignore[index]
         model = models.get(entry.model)
         old = stored.get((model.pk, digest)) if model is not None else None
         if old is not None:
@@ -420,10 +503,9 @@ def import_responses(
                 report.errors.append((entry.line, f"{entry.model} already has a different response to this "
                                      "question; import another run under another model name."))  # fmt: skip
             continue
-        if scenario is None:
-            new_items.setdefault(digest, {**entry.item, "origin_detail": f"{origin_name}:{entry.line}"[:255]})  # type: ignore[dict-item]
         if not entry.text.strip():
             report.warnings.append((entry.line, "The response is empty; it is stored with no readable answer."))
+        kind, key = (scenario.kind, scenario.key) if scenario is not None else (entry.item["kind"], entry.item["key"])  # type: ignore[index]
         read = extraction(kind, key, entry.text)
         if kind == ScenarioKind.OBJECTIVE:
             report.objective += 1
@@ -432,19 +514,74 @@ def import_responses(
             _compare_with_the_file(entry, read, report)
         report.new += 1
         prepared.append((entry, digest, scenario, read))
+    report.items = len(first_key)
     report.new_questions = len(new_items)
     report.new_models = sorted({entry.model for entry, *_ in prepared} - set(models))
+    links = _scene_links(listed, bank, report)
+    report.scores = _scores(answers, bank)
     report.errors.sort()
+    report.warnings.sort()
     if dry_run or report.errors:
         return report
     report.written = True
-    if not prepared:
+    if not prepared and not report.scenes_added:
         return report
     try:
-        _write_responses(prepared, new_items, models, origin_name, user, report)
+        _write_responses(prepared, new_items, models, origin_name, user, report, links, bank)
     except IntegrityError:
         raise ImportFileError("Another import added some of these responses meanwhile; run this one again.") from None
     return report
+
+
+def _different_key(
+    report: ResponseImportReport, new_items: dict[str, dict[str, Any]], question: str, first: tuple[int, str],
+    line: int, key: str,
+) -> None:  # fmt: skip
+    report.different_key += 1
+    report.warnings.append((line, _(
+        "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
+        "%(first_line)d, %(key)s on line %(line)d. The first key is kept and the item is left in review with a note."
+    ) % {"line": line, "first_line": first[0], "first_key": first[1], "key": key}))  # fmt: skip
+    new = new_items.get(question)
+    if new is not None:
+        note = key_note(first[0], first[1], line, key)
+        new["review_note"] = f"{new['review_note']}\n{note}" if new.get("review_note") else note
+
+
+def _scene_links(
+    listed: dict[str, dict[int, None]], bank: dict[str, Scenario], report: ResponseImportReport
+) -> dict[str, list[int]]:
+    """The scenes the file lists each question under that the bank does not file it under yet."""
+    linked = stored_scenes(list(bank.values()))
+    links: dict[str, list[int]] = {}
+    for question, scene_ids in listed.items():
+        have = linked.get(bank[question].pk, set()) if question in bank else set()
+        links[question] = [pk for pk in scene_ids if pk not in have]
+        report.scenes_added += len(links[question]) - (question not in bank)
+        report.cross_scene += max(len(scene_ids) - 1, 0)
+    return links
+
+
+def _scores(answers: dict[str, list[AnswerRow]], bank: dict[str, Scenario]) -> dict[str, dict[str, Any]]:
+    """Per model: the objective accuracy per file row and on the deduplicated bank (``score_file``)."""
+    if not answers:
+        return {}
+    names = dict(Scene.objects.values_list("pk", "name"))
+    linked = stored_scenes(list(bank.values()))
+    keys = {question: scenario.key for question, scenario in bank.items()}
+    scenes = {question: [names[scenario.scene_id], *sorted(names[pk] for pk in linked[scenario.pk]
+                                                           if pk != scenario.scene_id)]
+              for question, scenario in bank.items()}  # fmt: skip
+    scores: dict[str, dict[str, Any]] = {}
+    for model, rows in answers.items():
+        score = score_file(rows, keys=keys, scenes=scenes)
+        scores[model] = {
+            "rows": score.rows, "questions": score.questions, "repeats": score.repeats,
+            "cross_scene": score.cross_scene, "different_key": score.different_key,
+            "second_answers": len(score.second_answers),
+            "per_row": score_dict(score.per_row), "bank": score_dict(score.bank),
+        }  # fmt: skip
+    return scores
 
 
 def _compare_with_the_file(
@@ -462,18 +599,15 @@ def _compare_with_the_file(
         report.warnings.append((entry.line, f"The file gives no answer; the workbench reads {ours or 'none'}."))
 
 
-def _stored_responses(
-    models: Iterable[RegisteredModel], entries: list[ResponseEntry], bank: dict[str, Scenario]
-) -> dict[tuple[int, str], str]:
+def _stored_responses(models: Iterable[RegisteredModel], hashes: list[str]) -> dict[tuple[int, str], str]:
     """(model id, scenario hash) → text of the responses already stored that this file could repeat."""
-    hashes = sorted({e.scenario.content_hash if e.scenario else e.item["content_hash"] for e in entries  # type: ignore[index]
-                     if e.scenario or (e.item and e.item["content_hash"] in bank)})  # fmt: skip
+    ordered = sorted(set(hashes))
     model_ids = [m.pk for m in models]
     stored: dict[tuple[int, str], str] = {}
     if not model_ids:
         return stored
-    for start in range(0, len(hashes), CHUNK):
-        rows = Response.objects.filter(model__in=model_ids, scenario_hash__in=hashes[start : start + CHUNK])
+    for start in range(0, len(ordered), CHUNK):
+        rows = Response.objects.filter(model__in=model_ids, scenario_hash__in=ordered[start : start + CHUNK])
         stored.update({(m, h): t for m, h, t in rows.values_list("model_id", "scenario_hash", "text")})
     return stored
 
@@ -481,7 +615,7 @@ def _stored_responses(
 def _write_responses(
     prepared: list[tuple[ResponseEntry, str, Scenario | None, tuple[str, bool | None, bool | None]]],
     new_items: dict[str, dict[str, Any]], models: dict[str, RegisteredModel], origin_name: str,
-    user: User | None, report: ResponseImportReport,
+    user: User | None, report: ResponseImportReport, links: dict[str, list[int]], bank: dict[str, Scenario],
 ) -> None:  # fmt: skip
     with transaction.atomic():
         for name in report.new_models:
@@ -493,7 +627,8 @@ def _write_responses(
                                                                                   "file": origin_name})  # fmt: skip
         if new_items:
             _create_scenarios(list(new_items.values()), origin_name, ScenarioStatus.IN_REVIEW, user)
-        created = _existing_hashes(set(new_items))
+        write_scene_links(links, bank, new_items)
+        created = _existing_hashes({item["content_hash"] for item in new_items.values()})
         Response.objects.bulk_create(
             [
                 Response(
@@ -510,7 +645,8 @@ def _write_responses(
         )  # fmt: skip
         audit.record("response.import", actor=user, details={
             "file": origin_name, "created": len(prepared), "questions": len(new_items),
-            "models": report.new_models, "duplicates": report.duplicates_in_bank})  # fmt: skip
+            "models": report.new_models, "duplicates": report.duplicates_in_bank,
+            "scenes_added": report.scenes_added})  # fmt: skip
 
 
 # --- the formats ----------------------------------------------------------------------------------
@@ -540,6 +676,11 @@ def medes_response_entries(data: bytes) -> tuple[list[ResponseEntry], list[tuple
 def import_medes_responses(
     data: bytes, *, origin_name: str, dry_run: bool, user: User | None = None, create_questions: bool = True
 ) -> ResponseImportReport:
+    if _header(data) & JUDGED_COLUMNS:  # read as plain answers, the judge's replies would be lost without a word
+        raise ImportFileError(
+            _("This file holds a judge's replies (risk_judge, quality_judge): import it under a named judge on the "
+              "leaderboard (External judge → Import judged responses) or with “manage.py import_medes --judge NAME”.")
+        )  # fmt: skip
     entries, errors = medes_response_entries(data)
     return import_responses(entries, origin_name=origin_name, dry_run=dry_run, user=user,
                             create_questions=create_questions, errors=errors)  # fmt: skip
@@ -591,7 +732,7 @@ def medethiceval_table(data: bytes, name: str = "file.csv") -> tuple[Table, Mapp
     if missing or not {"category", "dataset"} & set(table.columns):
         raise ImportFileError("Missing column(s): question and category (or dataset).")
     letters = [c for c in "ABCDEFGH" if c in table.columns]
-    for _, row in table.rows:
+    for _line, row in table.rows:
         if not row.get("category") and row.get("dataset"):
             row["category"] = row["dataset"]
         if letters and not (row.get("options") or "").strip():
@@ -617,13 +758,18 @@ def import_medethiceval(
     return import_scenarios(table, mapping, origin_name=origin_name, dry_run=dry_run, status=status, user=user)
 
 
+def _header(data: bytes) -> set[str]:
+    """A CSV's column names (empty when the first line cannot be read as CSV)."""
+    first = data[:65536].decode("utf-8-sig", errors="replace").splitlines()[:1]
+    try:
+        return {name.strip() for name in next(csv.reader(first))} if first else set()
+    except csv.Error:
+        return set()
+
+
 def detect_format(data: bytes) -> str:
     """Which importer reads this CSV, from its header: MedES questions or responses, or MedEthicEval."""
-    first = data.decode("utf-8-sig", errors="replace").splitlines()[:1]
-    try:
-        header = {name.strip() for name in next(csv.reader(first))} if first else set()
-    except csv.Error:
-        header = set()
+    header = _header(data)
     if header >= QUESTION_COLUMNS:
         return "medes_responses" if header >= RESPONSE_COLUMNS else "medes_questions"
     if header >= MEDETHICEVAL_COLUMNS and {"category", "dataset"} & header:

@@ -171,14 +171,15 @@ def accuracy(responses: QuerySet[Response]) -> Accuracy:
 
 
 def scene_accuracy(responses: QuerySet[Response]) -> list[tuple[str, Accuracy]]:
-    """Accuracy per clinical scene, in the taxonomy's order (scenes without objective responses left out)."""
+    """Accuracy per clinical scene, in the taxonomy's order (scenes without objective responses left out); an
+    item filed under several scenes counts in each."""
     rows = (
         responses.filter(OBJECTIVE)
-        .values("scenario__scene__name", "scenario__scene__position")
+        .values("scenario__scenes__name", "scenario__scenes__position")
         .annotate(**_tallies())
-        .order_by("scenario__scene__position", "scenario__scene__name")
+        .order_by("scenario__scenes__position", "scenario__scenes__name")
     )
-    return [(row["scenario__scene__name"], Accuracy.of(dict(row))) for row in rows]
+    return [(row["scenario__scenes__name"], Accuracy.of(dict(row))) for row in rows]
 
 
 def reread_answers(responses: QuerySet[Response], *, user: User | None = None) -> int:

@@ -9,9 +9,10 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 
-from benchmark.models import Scenario, ScenarioKind, ScenarioStatus, Scene
+from benchmark.models import Scenario, ScenarioKind, ScenarioScene, ScenarioStatus, Scene
 from medes_site import audit
 
 S = ScenarioStatus
@@ -39,6 +40,11 @@ class StaleEdit(ScenarioError):  # noqa: N818 - reads as what happened
     def __init__(self, current: Scenario) -> None:
         super().__init__(_("Someone else saved this scenario meanwhile (now version %(v)d).") % {"v": current.version})
         self.current = current
+
+
+def in_scene(scene: Scene) -> Q:
+    """Items filed under ``scene``: as their primary scene or as another one (``Scenario.scenes``)."""
+    return Q(scene=scene) | Q(Exists(ScenarioScene.objects.filter(scenario=OuterRef("pk"), scene=scene)))
 
 
 def resolve_scene(name: str) -> Scene | None:
@@ -101,6 +107,7 @@ def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[st
     scenario = Scenario.objects.select_for_update().get(pk=scenario_id)
     if scenario.version != expected_version:
         raise StaleEdit(scenario)
+    old_scene = scenario.scene_id
     for name, value in changes.items():
         setattr(scenario, name, normalise_key(value) if name == "key" else value)
     validate(scenario.kind, scenario.stem, scenario.options, scenario.key, scenario.norm)
@@ -113,7 +120,9 @@ def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[st
     scenario.content_hash = digest
     scenario.version += 1  # the row is locked (select_for_update), so this cannot race
     scenario._change_reason = "edit"  # type: ignore[attr-defined]
-    scenario.save()
+    scenario.save()  # files it under its new primary scene too
+    if scenario.scene_id != old_scene:  # moved to another scene: no longer filed under the one it left
+        ScenarioScene.objects.filter(scenario=scenario, scene_id=old_scene).delete()
     scenario.refresh_from_db()
     audit.record("scenario.edit", actor=user, obj=scenario, details={"fields": sorted(changes)})
     return scenario

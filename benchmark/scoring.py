@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 LETTER = "A-H"
@@ -108,3 +108,83 @@ def extraction(kind: str, key: str, response: str) -> tuple[str, bool | None, bo
     if choice is None:
         return "", False, False
     return "".join(sorted(choice)), True, choice == parse_key(key)
+
+
+# --- a MedES answer file scored two ways: per file row (as the publishers do) and per question (the bank) ------
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    """One row of an objective answer file. ``question`` identifies the question whatever its key (two rows with
+    the same ``question`` are a repeat); ``scene`` is the scene the row lists it under; ``key`` the row's key."""
+
+    line: int
+    scene: str
+    question: str
+    key: str
+    response: str
+
+
+@dataclass
+class FileScore:
+    """``per_row``: every row scored with its own key and counted in its own scene, repeats as often as they
+    appear (how the MedES publishers score a file). ``bank``: each question once, as the bank stores it (its first
+    answer, the bank's key, or the first key in the file), counted once overall and once in each of its scenes."""
+
+    per_row: ObjectiveScore = field(default_factory=ObjectiveScore)
+    bank: ObjectiveScore = field(default_factory=ObjectiveScore)
+    rows: int = 0
+    questions: int = 0
+    repeats: int = 0  # rows that list a question already listed above
+    cross_scene: int = 0  # of these, rows under a scene the question was not listed under before
+    different_key: int = 0  # of these, rows with another key than the first
+    second_answers: list[tuple[int, int]] = field(default_factory=list)  # (line, line of the answer kept)
+
+
+def score_file(
+    rows: Iterable[AnswerRow], *, keys: Mapping[str, str] | None = None,
+    scenes: Mapping[str, Sequence[str]] | None = None,
+) -> FileScore:  # fmt: skip
+    """Score an answer file both ways (see ``FileScore``). ``keys`` and ``scenes`` give, per question, the key and
+    the scenes the bank already has for it; the bank's scenes are counted with those the file lists."""
+    keys, scenes = keys or {}, scenes or {}
+    result = FileScore()
+    first: dict[str, AnswerRow] = {}
+    in_the_file: dict[str, list[str]] = {}  # the scenes the file lists each question under, in order
+    per_row = []
+    for row in rows:
+        result.rows += 1
+        per_row.append((row.scene, row.key, row.response))
+        kept = first.setdefault(row.question, row)
+        in_file = in_the_file.setdefault(row.question, [])
+        if kept is not row:
+            result.repeats += 1
+            result.cross_scene += row.scene not in in_file
+            result.different_key += parse_key(row.key) != parse_key(kept.key)
+            if row.response != kept.response:
+                result.second_answers.append((row.line, kept.line))
+        if row.scene not in in_file:
+            in_file.append(row.scene)
+    result.per_row = score_objective(per_row)
+    result.questions = len(first)
+    for question, row in first.items():
+        listed = [*scenes.get(question, ()), *in_the_file[question]]
+        choice = extract_choice(row.response)
+        right = choice is not None and choice == parse_key(keys.get(question) or row.key)
+        for tally in (result.bank.overall, *(result.bank.by_scene[scene] for scene in dict.fromkeys(listed))):
+            tally.items += 1
+            tally.extracted += choice is not None
+            tally.correct += right
+        if choice is None:
+            result.bank.unreadable.append(row.line)
+    return result
+
+
+def tally_dict(tally: Tally) -> dict[str, float | int]:
+    return {"items": tally.items, "extracted": tally.extracted, "correct": tally.correct, "accuracy": tally.accuracy}
+
+
+def score_dict(score: ObjectiveScore) -> dict[str, object]:
+    """For keeping in a report (JSON): overall and per scene, scenes sorted by name."""
+    return {"overall": tally_dict(score.overall),
+            "by_scene": {scene: tally_dict(t) for scene, t in sorted(score.by_scene.items())}}  # fmt: skip

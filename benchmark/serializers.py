@@ -38,11 +38,12 @@ class ProvisionSerializer(serializers.ModelSerializer):
 
 class ScenarioSerializer(serializers.ModelSerializer):
     scene: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    scenes: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
 
     class Meta:
         model = Scenario
         fields: ClassVar[list[str]] = [
-            "id", "kind", "scene", "stem", "options", "key", "norm", "reference_answer", "status", "origin",
+            "id", "kind", "scene", "scenes", "stem", "options", "key", "norm", "reference_answer", "status", "origin",
             "version", "provisions", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields

@@ -26,7 +26,7 @@ from benchmark.forms import (
 )
 from benchmark.models import NearDuplicate, Release, Scenario, ScenarioStatus, Source, SourceKind
 from benchmark.releases import ReleaseError, datasheet, publish_release
-from benchmark.scenarios import ScenarioError, StaleEdit, change_status, update_scenario
+from benchmark.scenarios import ScenarioError, StaleEdit, change_status, in_scene, update_scenario
 from benchmark.services import SourceError, SourceMeta, add_source
 from medes_site import files, jobs
 from medes_site.http import AuthedRequest
@@ -204,11 +204,14 @@ def scenario_list(request: AuthedRequest) -> HttpResponse:
     queryset = (
         scenarios_for_user(request)
         .only("id", "kind", "stem", "key", "status", "origin", "version", "updated_at", "scene__name")
+        .prefetch_related("scenes")
         .annotate(near_duplicate=Exists(NearDuplicate.objects.filter(scenario=OuterRef("pk"))))
     )
     if data["near_duplicate"]:
         queryset = queryset.filter(near_duplicate=True)
-    for name in ("scene", "status", "origin", "kind"):
+    if data["scene"]:  # every item filed under the scene, whether it is its primary scene or another one
+        queryset = queryset.filter(in_scene(data["scene"]))
+    for name in ("status", "origin", "kind"):
         if data[name]:
             queryset = queryset.filter(**{name: data[name]})
     if data["source"]:

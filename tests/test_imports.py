@@ -145,7 +145,7 @@ def test_mapped_responses_by_scenario_reference_or_content(db: None) -> None:
     lines = [
         {"sid": scenario.pk, "out": "答案：B"},
         {"sid": f"#{scenario.pk}", "out": "答案：B"},  # the same response again
-        {"sid": scenario.content_hash, "out": "答案：A"},  # a different answer to the same scenario: error
+        {"sid": scenario.content_hash, "out": "答案：A"},  # a different answer to the same scenario: a warning
         {"sid": 999999, "out": "答案：A"},
         {"sid": "abc", "out": "答案：A"},
     ]
@@ -153,9 +153,11 @@ def test_mapped_responses_by_scenario_reference_or_content(db: None) -> None:
     mapping = Mapping(columns={"scenario": "sid", "response": "out"}, model_name="Local-7B")
     entries, errors = mapped_response_entries(read_table(data, "r.jsonl"), mapping)
     report = import_responses(entries, origin_name="r.jsonl", dry_run=True, errors=errors)
-    assert report.new == 1 and report.duplicates_in_file == 1
-    assert [line for line, _ in report.errors] == [3, 4, 5]
-    assert "No scenario '999999'" in report.errors[1][1]
+    # issue 14: a second, different answer is kept out with a warning (the first is kept), not an error
+    assert report.new == 1 and report.duplicates_in_file == 2
+    assert [line for line, _ in report.errors] == [4, 5]
+    assert [line for line, message in report.warnings if "second answer" in message] == [3]
+    assert "No scenario '999999'" in report.errors[0][1]
     good = b'{"sid": %d, "out": "\\u7b54\\u6848\\uff1aB"}' % scenario.pk
     entries, errors = mapped_response_entries(read_table(good, "r.jsonl"), mapping)
     report = import_responses(entries, origin_name="r.jsonl", dry_run=False, errors=errors)

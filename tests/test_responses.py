@@ -153,9 +153,13 @@ def test_a_different_answer_to_a_stored_response_is_an_error_not_an_overwrite(db
     report = import_medes_responses(second, origin_name="b.csv", dry_run=False)
     assert report.errors and "already has a different response" in report.errors[0][1]
     assert Response.objects.get().text == "【最终答案】：B"
+    # Two answers to one question in one file (the published MedES files have them): the first is kept, the
+    # second is a warning with its line, never an error that refuses the file (issue 14).
     twice = response_csv([row("可以买卖器官吗？", "B", "答案：B"), row("可以买卖器官吗？", "B", "答案：A")])
     report = import_medes_responses(twice, origin_name="c.csv", dry_run=True)
-    assert report.errors == [(3, "Line 2 gives TinyLM a different answer to the same question.")]
+    later = [(line, message) for line, message in report.warnings if "second answer" in message]
+    assert report.errors == [] and [line for line, _ in later] == [3]
+    assert "first answer (line 2) is kept" in later[0][1]
 
 
 def test_questions_missing_from_the_bank_are_errors_when_asked(db: None) -> None:

@@ -121,8 +121,9 @@ def test_score_objective_command_reports_each_model() -> None:
     out = io.StringIO()
     call_command("score_objective", *(str(SAMPLE / name) for name in RESPONSE_FILES), "--list-unreadable", stdout=out)
     text = out.getvalue()
-    assert "Claude-4.5: 88 items, 81 answers read" in text
-    assert "DeepSeek-R1: 88 items, 88 answers read" in text
+    assert "Claude-4.5: 88 rows, 81 answers read" in text  # per file row; the sample has no repeats, so the
+    assert "deduplicated bank: 88 items" in text and "difference per file row − bank: +0.0 points" in text  # same
+    assert "DeepSeek-R1: 88 rows, 88 answers read" in text
     assert "基因/干细胞诊疗:" in text and "基因干细胞诊疗:" not in text
     assert "objective_claude.csv:10" in text  # the line of a cut-off answer
 

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
-from benchmark.scoring import score_objective
+from benchmark.importers import EXCEL_CR, question_identity, split_objective_query
+from benchmark.scoring import AnswerRow, FileScore, Tally, score_file
 from benchmark.taxonomy import canonical_scene
 
 REQUIRED = {"scene", "reference", "response"}
@@ -15,8 +17,11 @@ REQUIRED = {"scene", "reference", "response"}
 
 class Command(BaseCommand):
     help = (
-        "Score MedES objective response CSVs (scene, query, reference, model, response, …): per model the items, "
-        "how many answers could be read, and exact-set accuracy overall and per scene."
+        "Score MedES objective response CSVs (scene, query, reference, model, response, …): per model the rows, "
+        "how many answers could be read, and exact-set accuracy overall and per scene, two ways: per file row (every "
+        "row scored with its own key and counted in its own scene, repeated questions as often as the file lists "
+        "them: how the publishers score) and on the deduplicated bank (each question once, its first answer and "
+        "first key, counted in every scene it is listed under: what an import stores), with the difference."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,24 +29,56 @@ class Command(BaseCommand):
         parser.add_argument("--list-unreadable", action="store_true", help="also list items with no readable answer")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        by_model: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        by_model: dict[str, list[AnswerRow]] = defaultdict(list)
         where: dict[str, list[str]] = defaultdict(list)
         for path in options["files"]:
             for line, row in self.read(path):
                 model = (row.get("model") or path.stem).strip()
-                by_model[model].append((canonical_scene(row["scene"]), row["reference"], row["response"]))
+                question = self.question(row, f"{path.name}:{line}")
+                by_model[model].append(AnswerRow(line, canonical_scene(row["scene"]), question, row["reference"],
+                                                 row["response"]))  # fmt: skip
                 where[model].append(f"{path.name}:{line}")
         for model, rows in sorted(by_model.items()):
-            score = score_objective(rows)
-            total = score.overall
-            self.stdout.write(
-                f"{model}: {total.items} items, {total.extracted} answers read, "
-                f"accuracy {total.accuracy:.1%} ({total.correct}/{total.items})"
-            )
-            for scene, tally in sorted(score.by_scene.items()):
-                self.stdout.write(f"  {scene}: {tally.accuracy:.1%} ({tally.correct}/{tally.items})")
-            if options["list_unreadable"] and score.unreadable:
-                self.stdout.write("  no readable answer: " + ", ".join(where[model][i] for i in score.unreadable))
+            score = score_file(rows)
+            self.write_score(model, score)
+            if options["list_unreadable"] and score.per_row.unreadable:
+                unreadable = ", ".join(where[model][i] for i in score.per_row.unreadable)
+                self.stdout.write("  " + _("no readable answer: %(rows)s") % {"rows": unreadable})
+
+    def write_score(self, model: str, score: FileScore) -> None:
+        rows, bank = score.per_row.overall, score.bank.overall
+        self.stdout.write(_(
+            "%(model)s: %(rows)d rows, %(read)d answers read, accuracy %(acc).1f%% (%(correct)d/%(rows)d) per file "
+            "row (every row scored, repeats counted as often as the file lists them, as the publishers score)"
+        ) % {"model": model, "rows": rows.items, "read": rows.extracted, "acc": 100 * rows.accuracy,
+             "correct": rows.correct})  # fmt: skip
+        self.stdout.write("  " + _(
+            "deduplicated bank: %(items)d items (each question once: first answer, first key, counted in every "
+            "scene it is listed under), %(read)d answers read, accuracy %(acc).1f%% (%(correct)d/%(items)d); "
+            "difference per file row − bank: %(diff)+.1f points"
+        ) % {"items": bank.items, "read": bank.extracted, "acc": 100 * bank.accuracy, "correct": bank.correct,
+             "diff": 100 * (rows.accuracy - bank.accuracy)})  # fmt: skip
+        self.stdout.write("  " + _(
+            "repeats: %(repeats)d rows (%(cross)d under another scene, %(keys)d with a different key, %(answers)d "
+            "answered differently)"
+        ) % {"repeats": score.repeats, "cross": score.cross_scene, "keys": score.different_key,
+             "answers": len(score.second_answers)})  # fmt: skip
+        empty = Tally()
+        for scene in sorted({*score.per_row.by_scene, *score.bank.by_scene}):
+            r, b = score.per_row.by_scene.get(scene, empty), score.bank.by_scene.get(scene, empty)
+            self.stdout.write("  " + _(
+                "%(scene)s: per file row %(r_acc).1f%% (%(r_correct)d/%(r_items)d rows); deduplicated bank "
+                "%(b_acc).1f%% (%(b_correct)d/%(b_items)d items)"
+            ) % {"scene": scene, "r_acc": 100 * r.accuracy, "r_correct": r.correct, "r_items": r.items,
+                 "b_acc": 100 * b.accuracy, "b_correct": b.correct, "b_items": b.items})  # fmt: skip
+
+    def question(self, row: dict[str, str], where: str) -> str:
+        """What identifies the question whatever its key: its stem and options, as the importer reads them."""
+        query = (row.get("query") or "").replace(EXCEL_CR, "\n").strip()
+        if not query:
+            return where  # no question text: the row stands alone
+        stem, options = split_objective_query(query)
+        return question_identity("objective", stem, options)
 
     def read(self, path: Path) -> list[tuple[int, dict[str, str]]]:
         try:
