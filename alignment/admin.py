@@ -40,16 +40,25 @@ class GuardianVersionAdmin(admin.ModelAdmin[GuardianVersion]):
         return False  # versions come from training jobs only
 
     @admin.action(description=gettext_lazy("Make the selected version the active guardian"))
-    def promote(self, request: HttpRequest, queryset: QuerySet[GuardianVersion]) -> None:
+    def promote(self, request: HttpRequest, queryset: QuerySet[GuardianVersion]) -> HttpResponse | None:
+        """A version worse than the active one on the same split (or not comparable with it) is made active only
+        after a page that names the drop is confirmed, as on the guardian page."""
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one version to make active."), messages.ERROR)
-            return
+            return None
+        chosen = queryset.get()
         try:
-            version = services.promote(queryset.get(), user=request.user)
+            version = services.promote(chosen, user=request.user, confirm_drop=request.POST.get("confirm_drop") == "1")
+        except services.PromotionNeedsConfirmationError as needed:
+            context = {**self.admin_site.each_context(request), "title": _("Make active"), "version": chosen,
+                       "warning": str(needed), "opts": self.model._meta,
+                       "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+            return TemplateResponse(request, "admin/alignment/promote_confirm.html", context)
         except services.GuardianError as error:
             self.message_user(request, str(error), messages.ERROR)
-            return
+            return None
         self.message_user(request, _("Guardian v%(n)d is now active.") % {"n": version.number})
+        return None
 
     @admin.action(description=gettext_lazy("Retrain on the current accepted labels (same base model)"))
     def retrain(self, request: HttpRequest, queryset: QuerySet[GuardianVersion]) -> None:

@@ -7,6 +7,11 @@
   align (SFT, then DPO) and compare with its aligned copy on the leaderboard.
 
 Tiny models write mostly noise; they are here so that every step can be tried on a laptop, not to be good.
+What really happens when the demo policy is aligned (issue 14, item 7): its base answers are the careless
+demo answers, readable, and the guardian finds most of them risky; after SFT and DPO on the handful of demo
+pairs it writes degenerate text (``提供给ONONON…``, runs of ``面面面``, ``�``), which the evaluation scores
+as failures before the guardian sees it, so the aligned model's Risk rises to 1 rather than falls. The demo
+shows the machinery, not an improvement.
 ``MEDES_DEMO_MODELS=0`` (or ``load_demo --no-models``) leaves them out.
 """
 
@@ -91,5 +96,6 @@ def _policy() -> str:
     # it gives the careless answers: the align pipeline finds failures to target on the very first run
     train_to_emit(directory, [(e["stem"], e["careless"]) for e in demo_items()["subjective"]], steps=120)
     register_model(name=DEMO_POLICY, kind=ModelKind.HF_DIRECTORY, path=str(directory),
-                   notes="A tiny Qwen2 built offline for the demo; it gives the careless demo answers.")  # fmt: skip
+                   notes="A tiny Qwen2 built offline for the demo; it gives the careless demo answers. Aligned, "
+                         "it writes degenerate text, which the evaluation scores as failures.")  # fmt: skip
     return f"Demo policy: {DEMO_POLICY} built in {directory} and registered."

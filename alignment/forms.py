@@ -64,7 +64,11 @@ class TrainForm(forms.Form):
 
 
 class JudgeForm(forms.Form):
-    judge = forms.ChoiceField(label=_("judge"), initial="guardian")
+    judge = forms.ChoiceField(
+        label=_("judge"), initial="guardian",
+        help_text=_("A model with only objective answers to the release is scored without a judge, whatever is "
+                    "chosen here."),
+    )  # fmt: skip
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.none(), required=False, label=_("a campaign's responses")
     )
@@ -79,7 +83,10 @@ class JudgeForm(forms.Form):
         self.fields["release"].queryset = Release.objects.order_by("-pk")  # type: ignore[attr-defined]
         prompt = [(f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
                   for key, label in available_backends().items()]  # fmt: skip
-        self.fields["judge"].choices = [("guardian", _("The active guardian")), *prompt]  # type: ignore[attr-defined]
+        self.fields["judge"].choices = [  # type: ignore[attr-defined]
+            ("guardian", _("The active guardian")), *prompt,
+            ("none", _("No judge: only objective answers to score")),
+        ]  # fmt: skip
 
     def job(self) -> tuple[str, dict[str, Any]]:
         """The job kind and config this form asks for."""
@@ -142,7 +149,11 @@ class ReviewForm(forms.Form):
 class EvaluateForm(forms.Form):
     model = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("model"))
     release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("release"), widget=forms.HiddenInput)
-    judge = forms.ChoiceField(label=_("judge"), initial="guardian")
+    judge = forms.ChoiceField(
+        label=_("judge"), initial="guardian",
+        help_text=_("A model with only objective answers to the release is scored without a judge, whatever is "
+                    "chosen here."),
+    )  # fmt: skip
     weights = forms.ChoiceField(label=_("quality"), initial="plain", choices=[
         ("plain", _("plain mean of Q1–Q4")), ("medes", _("MedES leaderboard weights 0.4/0.3/0.2/0.1"))])  # fmt: skip
     generate = forms.BooleanField(label=_("answer the items the model has not answered (local or endpoint models)"),
@@ -155,7 +166,10 @@ class EvaluateForm(forms.Form):
         self.fields["release"].queryset = Release.objects.all()  # type: ignore[attr-defined]
         prompt = [(f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
                   for key, label in available_backends().items()]  # fmt: skip
-        self.fields["judge"].choices = [("guardian", _("The active guardian")), *prompt]  # type: ignore[attr-defined]
+        self.fields["judge"].choices = [  # type: ignore[attr-defined]
+            ("guardian", _("The active guardian")), *prompt,
+            ("none", _("No judge: only objective answers to score")),
+        ]  # fmt: skip
 
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -268,13 +268,15 @@ def run_prompt_judging(ctx: JobContext) -> None:
         ctx.progress(done / max(total, 1), f"{done} of {total}")
     ctx.set_metrics(judged=done, unreadable=unreadable, kept_reviewed=len(reviewed))
     if unreadable:
-        ctx.log(f"{unreadable} replies could not be read; they are stored with the reason, without scores")
+        ctx.log(f"{unreadable} judgements had a reply that could not be read; each is stored with the reason, "
+                "and the other reply's scores are kept")  # fmt: skip
 
 
 EVALUATE_JOB = "alignment.evaluate"
 
 
 def validate_evaluate(config: dict[str, Any]) -> dict[str, Any]:
+    from alignment import evaluation
     from alignment.evaluation import WEIGHTS
     from benchmark.generation import available_backends
     from benchmark.models import RegisteredModel, Release
@@ -287,7 +289,13 @@ def validate_evaluate(config: dict[str, Any]) -> dict[str, Any]:
         raise JobError(_("Choose a model and a release that exist."))
     judge = str(config.get("judge", "guardian"))
     options: dict[str, Any] = {"model": model, "release": release, "judge": "guardian"}
-    if judge == "guardian":
+    generate = bool(config.get("generate", True))
+    if not evaluation.needs_judge(RegisteredModel.objects.get(pk=model), Release.objects.get(pk=release),
+                                  generate=generate):  # fmt: skip
+        options["judge"] = evaluation.NO_JUDGE  # objective answers only: no guardian, no endpoint needed
+    elif judge == evaluation.NO_JUDGE:
+        raise JobError(_("This model has answers to open cases of the release (or will write them): choose a judge."))
+    elif judge == "guardian":
         if services.active_version() is None:
             raise JobError(_("No guardian version is active: train one and promote it first, or use the prompt judge."))
     elif judge.startswith("prompt:") and judge.removeprefix("prompt:") in available_backends():
@@ -305,7 +313,7 @@ def validate_evaluate(config: dict[str, Any]) -> dict[str, Any]:
             raise JobError(_("%(key)s must be a whole number.") % {"key": key}) from None
     if options["n_boot"] < 1:
         raise JobError(_("n_boot must be at least 1."))
-    options["generate"] = bool(config.get("generate", True))
+    options["generate"] = generate
     return {**options, **_pipeline(config)}
 
 
@@ -338,7 +346,7 @@ def run_evaluation(ctx: JobContext) -> None:
             generated = evaluation.answer_missing(model, pairs, backend, job_id=ctx.job_id, log=ctx.log)
         ctx.progress(0.4, "answers ready")
         open_responses = [p.response for p in pairs if p.response is not None and p.payload["kind"] != "objective"]
-        evaluation.judge_missing(run, open_responses, job_id=ctx.job_id)
+        evaluation.judge_missing(run, open_responses, job_id=ctx.job_id)  # degenerate answers are not sent
         ctx.progress(0.8, "judged")
         results = evaluation.score(run, pairs)
         results["counts"].update(generated)
@@ -350,8 +358,11 @@ def run_evaluation(ctx: JobContext) -> None:
     evaluation.finish(run, results)
     subjective, objective = results["subjective"] or {}, results["objective"] or {}
     ctx.set_metrics(evaluation=run.pk, risk=subjective.get("risk"), quality=subjective.get("quality"),
-                    comprehensive=subjective.get("comprehensive"), accuracy=objective.get("accuracy"))  # fmt: skip
+                    comprehensive=subjective.get("comprehensive"), accuracy=objective.get("accuracy"),
+                    degenerate=results["counts"]["degenerate"], judge=run.judge_label)  # fmt: skip
     ctx.log(f"evaluation {run.pk} stored: {results['counts']}")
+    for item in results["degenerate_items"][:20]:
+        ctx.log(f"degenerate answer to item {item['item']} ({item['scene']}), scored as a failure: {item['reason']}")
     _step_done(ctx)
 
 

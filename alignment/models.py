@@ -5,9 +5,12 @@ manifest, predictions, split), the data hash, the config and the metrics on its 
 version's on the same split. Exactly one version is active at a time (a partial unique constraint), and only
 a ready version can be.
 
-A Judgement is one response scored by a judge: a guardian version (probabilities per score) or the prompt
-judge (the rubric asked of a chat model). Scores are None when the judge's output could not be read; the
-reason is kept, never a guess.
+A Judgement is one response scored by a judge: a guardian version (probabilities per score), the prompt
+judge (the rubric asked of a chat model), or an external judge (judgements made elsewhere and imported, e.g.
+the MedES publishers' judged responses, under the name given at import: ``judge_model``). Scores hold what
+could be read: a guardian's always carry all six; a prompt or external judge's risk and quality replies are
+read independently, so their scores may hold R1/R2 only, Q1–Q4 only, all six, or be None; the reason for
+what could not be read is kept, never a guess.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class GuardianVersion(models.Model):
 class JudgeKind(models.TextChoices):
     GUARDIAN = "guardian", _("Guardian")
     PROMPT = "prompt", _("Prompt judge")
+    EXTERNAL = "external", _("External judge")
+    NONE = "none", _("No judge (objective answers only)")  # an evaluation run's only: nothing needed a judge
 
 
 class ReviewDecision(models.TextChoices):
@@ -85,7 +90,8 @@ class Judgement(models.Model):
         GuardianVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="judgements"
     )
     judge_model = models.CharField(_("judge model"), max_length=255, blank=True,
-                                   help_text=_("For the prompt judge: the endpoint's model."))  # fmt: skip
+                                   help_text=_("For the prompt judge: the endpoint's model; for an external "
+                                               "judge: its name."))  # fmt: skip
     probabilities = models.JSONField(_("probability per score"), default=dict, blank=True)
     scores = models.JSONField(_("scores"), null=True, blank=True)
     risky = models.BooleanField(_("risky"), null=True)
@@ -122,6 +128,15 @@ class Judgement(models.Model):
                 fields=["response", "judge_model"],
                 condition=models.Q(judge="prompt"),
                 name="one_prompt_judgement_per_model",
+            ),
+            models.UniqueConstraint(
+                fields=["response", "judge_model"],
+                condition=models.Q(judge="external"),
+                name="one_external_judgement_per_judge",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(judge="external") | (~models.Q(judge_model="") & models.Q(version__isnull=True)),
+                name="external_judgement_is_named",
             ),
         ]
         indexes: ClassVar[list[models.Index]] = [models.Index(fields=["response", "judge"])]
@@ -183,6 +198,8 @@ class EvaluationRun(models.Model):
 
     @property
     def judge_label(self) -> str:
+        if self.judge == JudgeKind.NONE:
+            return "no judge (objective answers only)"
         if self.guardian_id is not None:
             return f"guardian v{self.guardian.number}" if self.guardian else "guardian"
         return f"prompt judge ({self.judge_model or '?'})"

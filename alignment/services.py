@@ -134,9 +134,24 @@ def active_version() -> GuardianVersion | None:
     return GuardianVersion.objects.filter(is_active=True).first()
 
 
-def promote(version: GuardianVersion, *, user: AbstractBaseUser | AnonymousUser | None = None) -> GuardianVersion:
+class PromotionNeedsConfirmationError(GuardianError):
+    """The version scores lower than the active one on the same split, or the two cannot be compared: the
+    message names the drop (or says the splits differ); promoting again with ``confirm_drop=True`` goes ahead."""
+
+    def __init__(self, check: Any) -> None:
+        super().__init__(check.message())
+        self.check = check
+
+
+def promote(
+    version: GuardianVersion, *, user: AbstractBaseUser | AnonymousUser | None = None, confirm_drop: bool = False
+) -> GuardianVersion:
     """Make ``version`` the only active one, in one transaction (a judging job reads either the old or the new
-    active version, never none or two). Repeating it is a no-op."""
+    active version, never none or two). Repeating it is a no-op. A version worse than the active one on the same
+    split (macro-F1 or the risk flag's F1), or measured on another split, raises PromotionNeedsConfirmationError
+    naming the drop unless ``confirm_drop`` (alignment.promotion)."""
+    from alignment.promotion import check
+
     with transaction.atomic():
         locked = GuardianVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != VersionStatus.READY:
@@ -145,10 +160,14 @@ def promote(version: GuardianVersion, *, user: AbstractBaseUser | AnonymousUser 
             return locked
         check_files(locked)
         previous = GuardianVersion.objects.select_for_update().filter(is_active=True).first()
+        found = check(locked, previous)
+        if found.needs_confirmation and not confirm_drop:
+            raise PromotionNeedsConfirmationError(found)
         if previous is not None:
             GuardianVersion.objects.filter(pk=previous.pk).update(is_active=False)
         GuardianVersion.objects.filter(pk=locked.pk).update(is_active=True, promoted_at=timezone.now())
-        details = {"version": locked.number, "previous": previous.number if previous else None}
+        details = {"version": locked.number, "previous": previous.number if previous else None,
+                   **({"confirmed": found.message()} if found.needs_confirmation else {})}  # fmt: skip
         audit.record("guardian.promote", actor=user, obj=locked, details=details)
     locked.refresh_from_db()
     return locked
@@ -163,7 +182,7 @@ def rollback(*, user: AbstractBaseUser | AnonymousUser | None = None) -> Guardia
     earlier = candidates.order_by("-promoted_at").first()
     if earlier is None:
         raise GuardianError(_("No earlier version was ever active: there is nothing to roll back to."))
-    return promote(earlier, user=user)
+    return promote(earlier, user=user, confirm_drop=True)  # going back is itself the deliberate choice
 
 
 # --- judging -----------------------------------------------------------------------------------------------
@@ -206,7 +225,8 @@ def store_guardian_judgements(
 
 def store_prompt_judgement(response_id: int, judge_model: str, result: Any, job_id: int | None) -> bool:
     """Write (or replace) the prompt judge's judgement of a response by this judge model; a reviewed one is
-    kept. ``result`` is a prompt_judge.PromptJudgement: unreadable replies are stored without scores."""
+    kept. ``result`` is a prompt_judge.PromptJudgement: whatever could be read is stored — all six scores, the
+    risk or the quality scores only, or None — with the problems of the replies that could not be read."""
     fields = {
         "scores": result.scores, "risky": result.risky, "probabilities": {}, "uncertainty": None,
         "feedback": {"replies": result.replies}, "problem": "; ".join(result.problems), "job_id": job_id,
@@ -260,6 +280,8 @@ def judge_name(judgement: Judgement) -> str:
     the same in every language, like a version number."""
     if judgement.version is not None:
         return f"guardian v{judgement.version.number}"
+    if judgement.judge == JudgeKind.EXTERNAL:
+        return f"external judge ({judgement.judge_model or '?'})"
     return f"prompt judge ({judgement.judge_model or '?'})"
 
 
@@ -307,8 +329,13 @@ QUEUE_WINDOW = 500
 
 
 def pending_judgements() -> QuerySet[Judgement]:
-    return Judgement.objects.filter(accepted__isnull=True, scores__isnull=False, decision="").select_related(
-        "response__scenario__scene", "response__model", "version"
+    """Judgements waiting for a reviewer: the guardian's and the prompt judge's with all six scores (a prompt
+    judgement with only its risk or quality reply read is stored, and counted where it was read, but not offered
+    for review); an external judge's imported ones are not ours to review."""
+    return (
+        Judgement.objects.filter(accepted__isnull=True, scores__has_keys=list(SCORE_KEYS), decision="")
+        .exclude(judge=JudgeKind.EXTERNAL)
+        .select_related("response__scenario__scene", "response__model", "version")
     )
 
 
@@ -326,9 +353,14 @@ def expert_scores(response_ids: Iterable[int], user: Any = None) -> dict[int, di
 
 
 def judgements_for_reviewer(user: Any) -> QuerySet[Judgement]:
-    """The judgements ``user`` may review: none on a response being labeled in a campaign they annotate in
-    (its guardian scores, expert labels and model stay hidden from them: blind labeling)."""
-    return Judgement.objects.exclude(response_id__in=blind_response_ids(user))
+    """The judgements ``user`` may review: those with all six scores (see ``pending_judgements``) and not an
+    external judge's, none on a response being labeled in a campaign they annotate in (its guardian scores,
+    expert labels and model stay hidden from them: blind labeling)."""
+    return (
+        Judgement.objects.filter(scores__has_keys=list(SCORE_KEYS))
+        .exclude(judge=JudgeKind.EXTERNAL)
+        .exclude(response_id__in=blind_response_ids(user))
+    )
 
 
 def review_queue(user: Any = None, limit: int = QUEUE_WINDOW) -> list[Judgement]:

@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alignment import services
 from alignment.forms import FEEDBACK_FIELDS, JudgeForm, ReviewForm, TrainForm
 from alignment.jobs import JUDGE_JOB, PROMPT_JUDGE_JOB, TRAIN_JOB
-from alignment.models import GuardianVersion, Judgement
+from alignment.models import EvaluationRun, GuardianVersion, Judgement
+from alignment.promotion import check as check_promotion
 from alignment.training.guardian_data import SCORE_KEYS
 from annotation.schema import MEDES_RUBRIC, LabelError
 from medes_site.http import AuthedRequest
@@ -23,6 +24,7 @@ from medes_site.models import Job
 from medes_site.roles import Role, has_role, role_required
 
 READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR)
+EVALUATION_READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR, Role.ANNOTATOR)  # the leaderboard's readers
 FIGURES = ("accuracy", "precision", "recall", "f1", "ece")
 
 
@@ -70,16 +72,24 @@ def _rows(version: GuardianVersion) -> list[dict[str, Any]]:
     return rows
 
 
+def _version_page(request: AuthedRequest, version: GuardianVersion, *, confirm: str = "") -> HttpResponse:
+    may_act = has_role(request.user, Role.ML_ENGINEER)
+    pending = None  # what promoting it would mean, shown before anyone clicks
+    if may_act and not version.is_active and version.status == "ready":
+        pending = check_promotion(version, services.active_version())
+    context = {
+        "version": version, "rows": _rows(version), "may_act": may_act,
+        "baseline_error": (version.baseline or {}).get("error", ""),
+        "compared_with": (version.baseline or {}).get("model_dir", ""),
+        "confirm": confirm, "pending": pending.message() if pending is not None else "",
+    }  # fmt: skip
+    return render(request, "alignment/guardian_version.html", context)
+
+
 @require_GET
 @role_required(*READERS)
 def version_detail(request: AuthedRequest, number: int) -> HttpResponse:
-    version = get_version(number)
-    context = {
-        "version": version, "rows": _rows(version), "may_act": has_role(request.user, Role.ML_ENGINEER),
-        "baseline_error": (version.baseline or {}).get("error", ""),
-        "compared_with": (version.baseline or {}).get("model_dir", ""),
-    }  # fmt: skip
-    return render(request, "alignment/guardian_version.html", context)
+    return _version_page(request, get_version(number))
 
 
 @require_POST
@@ -103,7 +113,9 @@ def train(request: AuthedRequest) -> HttpResponse:
 def promote(request: AuthedRequest, number: int) -> HttpResponse:
     version = get_version(number)
     try:
-        services.promote(version, user=request.user)
+        services.promote(version, user=request.user, confirm_drop=request.POST.get("confirm_drop") == "1")
+    except services.PromotionNeedsConfirmationError as needed:  # the page again, with the drop named: nothing changed
+        return _version_page(request, version, confirm=str(needed))
     except services.GuardianError as error:
         messages.error(request, str(error))
         return redirect("guardian:version", number=number)
@@ -214,3 +226,36 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
         "reviewed": judgement.decision != "",
     }  # fmt: skip
     return render(request, "alignment/guardian_review.html", context, status=status)
+
+
+# --- one evaluation's results (issue 14, item 7) -----------------------------------------------------------
+
+
+def get_evaluation(request: AuthedRequest, pk: int) -> tuple[EvaluationRun, str]:
+    """An evaluation run and what of it this user sees (the leaderboard's rule: ``items`` for reviewers and ML
+    engineers who label none of the release's answers, ``aggregates`` for other readers, ``none`` while the
+    release's answers are labeled in an active campaign); 404 when there is none to see."""
+    from alignment.views_leaderboard import shown
+
+    run = EvaluationRun.objects.select_related("model", "release", "guardian").filter(pk=pk).first()
+    if run is None:
+        raise Http404
+    return run, shown(request, run.release, public=False)
+
+
+@require_GET
+@role_required(*EVALUATION_READERS)
+def evaluation_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The results of one evaluation: the figures with their counts, and the answers that were failures before
+    any judge read them (degenerate: the reason and the start of the answer) or could not be read."""
+
+    run, level = get_evaluation(request, pk)
+    results = run.results or {}
+    context = {
+        "run": run, "judge": run.judge_label, "shown": level, "counts": results.get("counts") or {},
+        "objective": results.get("objective") if level != "none" else None,
+        "subjective": results.get("subjective") if level != "none" else None,
+        "degenerate": results.get("degenerate_items") or [] if level == "items" else [],
+        "unextractable": results.get("unextractable_items") or [] if level == "items" else [],
+    }  # fmt: skip
+    return render(request, "alignment/evaluation.html", context)

@@ -1,26 +1,42 @@
 """The leaderboard (issue 6, item 5): models × metrics on one frozen release, sortable, with a per-scene
-breakdown; ML engineers start evaluations from it; a read-only public copy needs no account."""
+breakdown; ML engineers start evaluations from it; a read-only public copy needs no account.
+
+Below it, the external judges' leaderboard (issue 14, item 4): the MedES publishers' columns per model for the
+judged responses imported under an external judge's name (alignment.medes_judged), with a selector when
+several judges were imported, and the upload page for those files (curators and ML engineers). The public
+copy does not show it (it belongs to no release); a user who labels some of the judged answers does not see
+it, nor, while some are labeled in an active campaign, anyone but reviewers and ML engineers."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alignment.forms import EvaluateForm
+from alignment.forms_external import ExternalJudgeForm, JudgedUploadForm
 from alignment.jobs import EVALUATE_JOB
-from alignment.models import EvaluationRun, EvaluationStatus
-from annotation.review import annotates_in_release, release_being_labeled
+from alignment.medes_judged import external_judges, import_judged
+from alignment.medes_judged import leaderboard as external_leaderboard
+from alignment.models import EvaluationRun, EvaluationStatus, JudgeKind, Judgement
+from alignment.training.guardian_data import SCORE_KEYS
+from annotation.models import CampaignStatus, Item
+from annotation.review import annotates_in_release, blind_response_ids, release_being_labeled
+from benchmark.importers import ImportFileError
 from benchmark.models import Release
+from medes_site import files
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
 from medes_site.roles import Role, has_role, role_required
 
 READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR, Role.ANNOTATOR)
+EXTERNAL_IMPORTERS = (Role.CURATOR, Role.ML_ENGINEER)
 # column → (where in the results, lower is better)
 COLUMNS: dict[str, tuple[tuple[str, str], bool]] = {
     "accuracy": (("objective", "accuracy"), False),
@@ -133,13 +149,51 @@ def _context(request: HttpRequest, release: Release, *, public: bool) -> dict[st
             "shown": level}  # fmt: skip
 
 
+def external_visible(request: AuthedRequest, judge: str) -> bool:
+    """Whether this user may see the aggregates of ``judge``'s judgements (the blind rule, as for a release)."""
+    judged = Judgement.objects.filter(judge=JudgeKind.EXTERNAL, judge_model=judge)
+    if judged.filter(response_id__in=blind_response_ids(request.user)).exists():
+        return False
+    if has_role(request.user, Role.REVIEWER, Role.ML_ENGINEER):
+        return True
+    labeled = Item.objects.filter(campaign__status=CampaignStatus.ACTIVE, response_id__in=judged.values("response_id"))
+    return not labeled.exists()
+
+
+def _external_context(request: AuthedRequest) -> tuple[dict[str, Any], int]:
+    """The external judges' section: the chosen judge (the first by default) and its leaderboard rows."""
+    judges = external_judges()
+    context: dict[str, Any] = {"judges": judges, "score_keys": SCORE_KEYS,
+                               "may_import": has_role(request.user, *EXTERNAL_IMPORTERS)}  # fmt: skip
+    form = ExternalJudgeForm(judges, {"judge": request.GET.get("judge", "")})
+    context["form"] = form
+    if not form.is_valid():
+        return context, 400
+    judge = form.cleaned_data["judge"] or (judges[0] if judges else "")
+    if not judge:
+        return context, 200
+    context["judge"] = judge
+    context["shown"] = external_visible(request, judge)
+    if context["shown"]:
+        rows = external_leaderboard(judge)
+        for row in rows:
+            row["rate_list"] = [row["rates"][key] for key in SCORE_KEYS]
+        context["rows"] = rows
+    return context, 200
+
+
 @require_GET
 @role_required(*READERS)
 def leaderboard_home(request: AuthedRequest) -> HttpResponse:
     release = Release.objects.filter(evaluations__status=EvaluationStatus.SUCCEEDED).first() or Release.objects.first()
     if release is None:
-        return render(request, "alignment/leaderboard.html", {"release": None, "releases": []})
-    return redirect("leaderboard:release", pk=release.pk)
+        external, status = _external_context(request)
+        context: dict[str, Any] = {"release": None, "releases": [], "external": external}
+        return render(request, "alignment/leaderboard.html", context, status=status)
+    target = reverse("leaderboard:release", args=[release.pk])
+    if request.GET.get("judge"):  # the external judge chosen (e.g. after an import) goes along
+        target += "?" + urlencode({"judge": request.GET["judge"]})
+    return redirect(target)
 
 
 @require_GET
@@ -156,10 +210,11 @@ def _leaderboard_page(
         raise Http404
     context = _context(request, release, public=False)
     context["releases"] = Release.objects.order_by("-pk")[:50]
+    context["external"], external_status = _external_context(request)
     if has_role(request.user, Role.ML_ENGINEER):
         context["evaluate_form"] = form or EvaluateForm(initial={"release": release.pk})
         context["running"] = EvaluationRun.objects.filter(release=release, status=EvaluationStatus.RUNNING)
-    return render(request, "alignment/leaderboard.html", context, status=status)
+    return render(request, "alignment/leaderboard.html", context, status=max(status, external_status))
 
 
 @require_POST
@@ -185,3 +240,34 @@ def public_leaderboard(request: HttpRequest, pk: int) -> HttpResponse:
     if release is None:
         raise Http404
     return render(request, "alignment/leaderboard.html", _context(request, release, public=True))
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*EXTERNAL_IMPORTERS)
+def external_import(request: AuthedRequest) -> HttpResponse:
+    """Upload the publishers' judged-responses CSV: a dry run reports the counts, the errors and every row the
+    workbench reads differently from score1…score6; an import stores the responses and the external judge's
+    judgements and shows its leaderboard. A file with any error imports nothing."""
+    form = JudgedUploadForm(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {"form": form}
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            sent = request.FILES.get("file")
+            name = files.shown_file_name(getattr(sent, "name", "") or "", fallback="upload")
+            judge = form.cleaned_data["judge"]
+            try:
+                report = import_judged(
+                    form.cleaned_data["file"], judge=judge, origin_name=name, dry_run=form.cleaned_data["dry_run"],
+                    user=request.user, create_questions=form.cleaned_data["create_questions"],
+                )  # fmt: skip
+            except ImportFileError as error:
+                form.add_error("file", str(error))
+            else:
+                if report.written:
+                    messages.success(request, report.summary())
+                    return redirect(reverse("leaderboard:home") + "?" + urlencode({"judge": judge}))
+                context["report"] = report
+                status = 400 if report.errors else 200
+    return render(request, "alignment/leaderboard_external_import.html", context, status=status)

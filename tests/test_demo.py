@@ -114,3 +114,55 @@ def test_the_demo_finds_its_articles_when_another_source_has_a_demo_law_title(db
         p.source.original_name for item in Release.objects.get().items.all() for p in item.scenario.provisions.all()
     }
     assert "other.md" not in cited and "人体器官移植条例(2007-03-31).md" in cited
+
+
+def test_the_demo_answers_are_readable_and_a_degenerate_policy_is_scored_as_failing_on_the_demo_release(
+    db: None, settings: Any, tmp_path: Path
+) -> None:
+    """Issue 14, item 7: what the tiny demo policy writes after alignment (`提供给ONONON…`, text full of `�`)
+    is a failure with its reason on the demo release, through the same evaluation job and the guardian path;
+    the guardian is asked only about the readable answers. (The real demo alignment takes minutes: the aligned
+    policy's answers are stored as it wrote them.)"""
+    import shutil
+
+    from alignment import services
+    from alignment.models import EvaluationRun, Judgement, VersionStatus
+    from benchmark.degenerate import degenerate_reason
+    from benchmark.models import Scenario
+    from benchmark.responses import register_model, store_response
+    from tests.guardian_synth import trained_guardian
+
+    call_command("load_demo", "--no-models", stdout=io.StringIO())
+    items = demo_items()
+    # the demo's own answers, careful and careless, are readable text: none is flagged
+    for case in items["subjective"]:
+        assert degenerate_reason(case["careful"]) is None and degenerate_reason(case["careless"]) is None
+    # a really trained tiny guardian (the demo's own trains for a minute), made active
+    trained = trained_guardian()
+    settings.MEDES_MODELS_ROOTS = [*settings.MEDES_MODELS_ROOTS, trained.parent]
+    settings.MEDES_DEVICE = "cpu"
+    settings.MEDES_JOB_HEARTBEAT_SECONDS = 3600
+    version = GuardianVersion.objects.create(number=1, base_model=str(trained.parent / "base"),
+                                             model_dir="guardian/v1", status=VersionStatus.READY)  # fmt: skip
+    shutil.copytree(trained, services.version_dir(version))
+    services.promote(version)
+    aligned = register_model(name=f"{DEMO_POLICY}-aligned", kind=ModelKind.IMPORTED)
+    cases = [Scenario.objects.get(stem=case["stem"]) for case in items["subjective"]]
+    degenerate = {0: "提供给" + "ONONON" * 20, 1: "患者" + "\ufffd" * 30 + "的权利", 2: "the the the " * 12}
+    answers = [store_response(aligned, scenario, degenerate.get(n, items["subjective"][n]["careful"]))[0]
+               for n, scenario in enumerate(cases)]  # fmt: skip
+    out = io.StringIO()
+    call_command("evaluate", aligned.name, DEMO_RELEASE, "--no-generate", "--here", stdout=out)
+    run = EvaluationRun.objects.get(model=aligned)
+    results = run.results
+    assert run.guardian == version and results["counts"]["degenerate"] == 3
+    listed = {row["item"]: row["reason"] for row in results["degenerate_items"]}
+    assert listed.keys() == {cases[0].pk, cases[1].pk, cases[2].pk}
+    assert "repeats 'ON'" in listed[cases[0].pk] and "replacement" in listed[cases[1].pk]
+    assert "not Chinese" in listed[cases[2].pk] or "repeats" in listed[cases[2].pk]
+    # the guardian judged the readable answers only; the three failures are risky whatever it would have said
+    judged = set(Judgement.objects.filter(version=version).values_list("response_id", flat=True))
+    assert judged == {a.pk for a in answers[3:]}
+    subjective = results["subjective"]
+    assert subjective["n_degenerate"] == 3 and subjective["risky"] >= 3
+    assert subjective["risk"] >= 3 / len(cases)

@@ -55,7 +55,7 @@ def test_prompt_judgements_are_stored_reviewed_and_accepted(
     assert read.scores == {"R1": -1, "R2": -1, "Q1": 1, "Q2": 0, "Q3": 1, "Q4": 1} and read.risky is True
     assert read.feedback["replies"]["risk"] == RISK_REPLY
     unread = Judgement.objects.get(response=second)
-    assert unread.scores is None and unread.risky is None
+    assert unread.scores == {"Q1": 1, "Q2": 1, "Q3": 1, "Q4": 1} and unread.risky is None  # the quality reply was read
     assert unread.problem.startswith("risk: no 最终评分 line") and unread.feedback["replies"]["risk"] == "我无法判断。"
     # the review queue shows only what has scores; the reviewer sees the judge's own words and corrects Q2
     assert [j.pk for j in services.review_queue()] == [read.pk]

@@ -75,6 +75,10 @@ def test_accepted_labels_to_a_reviewed_guardian_and_back_into_training(
     assert page.is_visible("table[data-confusion=risk]")
     with page.expect_navigation():
         page.click("[data-testid=promote]")
+    if page.is_visible("[data-testid=promote-anyway]"):  # v2 scored lower than v1 on this run: the drop is named
+        assert "→" in page.inner_text("main")
+        with page.expect_navigation():
+            page.click("[data-testid=promote-anyway]")
     assert GuardianVersion.objects.get(is_active=True).number == 2
     page.goto(base_url + "/guardian/")
     model_b = RegisteredModel.objects.get(name="model-b")
