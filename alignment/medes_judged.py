@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from alignment.evaluation_metrics import MEDES_LEADERBOARD_WEIGHTS, leaderboard_columns
@@ -52,6 +52,9 @@ REQUIRED_COLUMNS = QUESTION_COLUMNS | RESPONSE_COLUMNS | set(REPLY_COLUMNS) | se
 OBJECTIVE_TYPES = {"客观题", "objective", "不定项选择题", "选择题"}
 # a judge's name: a model name as people write them (letters in any script, digits, . _ - : / + ( ) and spaces)
 JUDGE_NAME = re.compile(r"\w[\w .:/+()\-]{0,99}")
+IN_BATCH = 900  # ids per IN list
+WRITE_BATCH = 500  # judgements per INSERT or UPDATE
+STORED_FIELDS = ("scores", "risky", "problem", "probabilities", "uncertainty", "feedback")
 
 
 def is_judged_file(data: bytes) -> bool:
@@ -238,45 +241,74 @@ def import_judged(
     return report
 
 
+def _chunks(values: Iterable[Any], size: int = IN_BATCH) -> Iterable[list[Any]]:
+    """Lists of at most ``size`` values: an ``IN`` list stays under the database's limit on parameters."""
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
 def _stored_responses(rows: list[JudgedRow]) -> dict[tuple[str, str], Response]:
     """(model, question hash) → the stored response (the first answer the model gave to that question)."""
-    digests = sorted({r.digest for r in rows})
-    scenarios = {s.content_hash: s.pk for s in Scenario.objects.filter(content_hash__in=digests)}
+    by_scenario: dict[int, str] = {}
+    for digests in _chunks(r.digest for r in rows):
+        for pk, digest in Scenario.objects.filter(content_hash__in=digests).values_list("pk", "content_hash"):
+            by_scenario[pk] = digest
+    models = {r.model for r in rows}
     found: dict[tuple[str, str], Response] = {}
-    by_scenario = {pk: digest for digest, pk in scenarios.items()}
-    stored = (
-        Response.objects.filter(model__name__in={r.model for r in rows}, scenario_id__in=list(by_scenario))
-        .select_related("model")
-        .order_by("pk")
-    )
-    for response in stored:
-        found.setdefault((response.model.name, by_scenario[response.scenario_id]), response)
+    for ids in _chunks(by_scenario):
+        stored = (
+            Response.objects.filter(model__name__in=models, scenario_id__in=ids)
+            .select_related("model")
+            .only("pk", "text", "scenario_id", "model__name")
+            .order_by("pk")
+        )
+        for response in stored:
+            found.setdefault((response.model.name, by_scenario[response.scenario_id]), response)
     return found
 
 
 def _store(rows: list[JudgedRow], judge: str, origin_name: str) -> int:
+    """One external judgement per stored response (the file's rows of a repeated question kept together on it),
+    written in bulk: new ones created, earlier imports' replaced."""
     responses = _stored_responses(rows)
     grouped: dict[int, list[JudgedRow]] = {}
+    texts: dict[int, str] = {}
     for row in rows:
         response = responses.get((row.model, row.digest))
         if response is None:  # the response importer never leaves one out without an error; be safe anyway
             raise ImportFileError(_("Line %(line)d: its response was not stored.") % {"line": row.line})
         grouped.setdefault(response.pk, []).append(row)
-    texts = dict(Response.objects.filter(pk__in=list(grouped)).values_list("pk", "text"))
+        texts[response.pk] = response.text
+    existing: dict[int, Judgement] = {}
+    for ids in _chunks(grouped):
+        mine = Judgement.objects.filter(judge=JudgeKind.EXTERNAL, judge_model=judge, response_id__in=ids)
+        existing.update((j.response_id, j) for j in mine.select_for_update())
+    new: list[Judgement] = []
     for response_id, group in grouped.items():
         first = group[0].reading
-        Judgement.objects.update_or_create(
-            response_id=response_id, judge=JudgeKind.EXTERNAL, judge_model=judge,
-            defaults={
-                "scores": first.scores, "risky": first.risky, "problem": "; ".join(first.problems),
-                "probabilities": {}, "uncertainty": None, "version": None,
-                # "rows" stays small (the leaderboard reads it on every view); each row's replies and own answer
-                # are kept beside it, in the same order
-                "feedback": {"replies": first.replies, "file": origin_name,
-                             "rows": [_row_record(row) for row in group],
-                             "row_texts": [_row_texts(row, texts[response_id]) for row in group]},
-            },
-        )  # fmt: skip
+        fields = {
+            "scores": first.scores, "risky": first.risky, "problem": "; ".join(first.problems),
+            "probabilities": {}, "uncertainty": None,
+            # "rows" stays small (the leaderboard reads it on every view); each row's replies and own answer are
+            # kept beside it, in the same order
+            "feedback": {"replies": first.replies, "file": origin_name,
+                         "rows": [_row_record(row) for row in group],
+                         "row_texts": [_row_texts(row, texts[response_id]) for row in group]},
+        }  # fmt: skip
+        judgement = existing.get(response_id)
+        if judgement is None:
+            new.append(Judgement(response_id=response_id, judge=JudgeKind.EXTERNAL, judge_model=judge, **fields))
+        else:
+            for name, value in fields.items():
+                setattr(judgement, name, value)
+    try:
+        with transaction.atomic():
+            Judgement.objects.bulk_create(new, batch_size=WRITE_BATCH)
+            Judgement.objects.bulk_update(list(existing.values()), list(STORED_FIELDS), batch_size=WRITE_BATCH)
+    except IntegrityError:  # another import of the same judge wrote some of these meanwhile
+        raise ImportFileError(_("Another import of this judge wrote some of these judgements meanwhile; run this one "
+                                "again.")) from None  # fmt: skip
     return len(grouped)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from simple_history.utils import bulk_create_with_history
 
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioScene, ScenarioStatus, Scene
@@ -63,7 +64,7 @@ class ImportReport:
     scenes_added: int = 0  # (item, scene) links written, or to write in a dry run, beyond those stored
 
     def summary(self) -> str:
-        state = _("imported") if self.written else _("dry run, nothing written")
+        state = pgettext("import report", "imported") if self.written else _("dry run, nothing written")
         return _(
             "%(rows)d rows: %(new)d new, %(bank)d already in the bank, %(repeats)d repeated in the file, "
             "%(errors)d with errors, %(warnings)d with warnings (%(state)s); %(items)d items, %(repeats)d repeats "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import translation
 
 from benchmark.importers import ImportFileError
 from benchmark.models import ImportUpload, RegisteredModel, Response, Scenario, ScenarioKind, ScenarioStatus
@@ -30,6 +32,14 @@ from benchmark.response_imports import (
 )
 from benchmark.scenarios import ScenarioError, create_scenario, resolve_scene
 from tests.conftest import Personas
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Import reports and command output are read in English here (the Chinese catalog translates them)."""
+    with translation.override("en"):
+        yield
+
 
 JSONL = "\n".join(
     json.dumps(item, ensure_ascii=False)

@@ -7,18 +7,28 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from alignment.medes_judged import import_judged, leaderboard
 from alignment.models import JudgeKind, Judgement
 from benchmark.importers import ImportFileError
 from benchmark.models import RegisteredModel, Response, Scenario
 from tests.conftest import Personas
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """The import reports and command output are read in English here (the Chinese catalog translates them)."""
+    with translation.override("en"):
+        yield
+
 
 pytestmark = pytest.mark.django_db
 

@@ -14,12 +14,14 @@ import importlib
 import io
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import translation
 
 from benchmark.exports import export_bytes
 from benchmark.importers import import_medes_questions, question_identity, split_objective_query
@@ -30,6 +32,14 @@ from benchmark.scenarios import change_status, create_scenario, in_scene, resolv
 from benchmark.taxonomy import canonical_scene
 from medes_site.models import AuditEntry
 from tests.conftest import Personas
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """The import reports and command output are read in English here (the Chinese catalog translates them)."""
+    with translation.override("en"):
+        yield
+
 
 PREAMBLE = (
     "你是一个严格按照要求答题的医学考试考生。请你先展示出完整的思考过程，然后再输出最终答案。题目为不定项选择题，"

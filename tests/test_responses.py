@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,14 @@ from benchmark.scoring import parse_key, score_objective
 from benchmark.taxonomy import canonical_scene
 from medes_site.models import AuditEntry
 from tests.conftest import Personas
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Import reports and command output are read in English here (the Chinese catalog translates them)."""
+    with translation.override("en"):
+        yield
+
 
 SAMPLE = Path(os.environ.get("MEDES_SAMPLE_DIR") or Path(__file__).resolve().parents[2] / "shared/data/medes-sample")
 RESPONSE_FILES = ["objective_claude.csv", "objective_deepseek-r1.csv", "objective_gemini.csv"]

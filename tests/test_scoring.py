@@ -6,14 +6,24 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from benchmark.scoring import extract_choice, parse_key, score_objective
 from benchmark.taxonomy import canonical_scene
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Import reports and command output are read in English here (the Chinese catalog translates them)."""
+    with translation.override("en"):
+        yield
+
 
 SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "medes-sample"
 RESPONSE_FILES = ["objective_claude.csv", "objective_deepseek-r1.csv", "objective_gemini.csv"]
