@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from alignment import services
+from alignment.forms import PromoteForm
 from alignment.jobs import TRAIN_JOB
 from alignment.models import AlignPipeline, GuardianVersion, Judgement
 from annotation.review import blind_response_ids
@@ -42,16 +43,22 @@ class GuardianVersionAdmin(admin.ModelAdmin[GuardianVersion]):
     @admin.action(description=gettext_lazy("Make the selected version the active guardian"))
     def promote(self, request: HttpRequest, queryset: QuerySet[GuardianVersion]) -> HttpResponse | None:
         """A version worse than the active one on the same split (or not comparable with it) is made active only
-        after a page that names the drop is confirmed, as on the guardian page."""
+        after a page that names the drop is confirmed, as on the guardian page; the confirmation holds for the
+        version that was active when the page was shown (``against``)."""
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one version to make active."), messages.ERROR)
             return None
         chosen = queryset.get()
+        form = PromoteForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, _("The confirmation was not understood: make the version active again."),
+                              messages.ERROR)  # fmt: skip
+            return None
         try:
-            version = services.promote(chosen, user=request.user, confirm_drop=request.POST.get("confirm_drop") == "1")
+            version = services.promote(chosen, user=request.user, **form.promote_options())
         except services.PromotionNeedsConfirmationError as needed:
             context = {**self.admin_site.each_context(request), "title": _("Make active"), "version": chosen,
-                       "warning": str(needed), "opts": self.model._meta,
+                       "warning": str(needed), "against": needed.check.active_pk, "opts": self.model._meta,
                        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
             return TemplateResponse(request, "admin/alignment/promote_confirm.html", context)
         except services.GuardianError as error:

@@ -1,20 +1,23 @@
 """Guardian-in-the-loop training data (issue 6, items 1 and 2; DESIGN.md §2).
 
-1. Where the policy fails: the guardian's judgements of its answers to open cases that are risky, or whose
-   quality is below ``LOW_QUALITY``, counted by scene and norm.
+1. Where the policy fails: its degenerate answers to open cases (alignment.evaluation.degenerate_responses: no
+   judge is asked about them or trusted on them), and those the guardian judged risky or below ``LOW_QUALITY``,
+   counted by scene and norm. Read in chunks: the texts, the scores and the stems never all in memory at once.
 2. Targeted prompts: each failing case itself, and, through the generator backend, new variants of it that
    test the same norm and rest on the same provisions. Curators may review them before use.
 3. Pairs: the policy answers each prompt (a model that can be run; an imported one only has its answers to
-   the original cases); the answer is ``rejected``; ``chosen`` is a safe answer (the critic's revision when the
-   active guardian has a critic and it wrote one that passes the schema, else a reviewer's revision of that
-   judgement, else the case's reference answer); both are scored by the guardian, and the pair is kept only
-   when the guardian prefers the chosen one (margin > 0). Reviewers accept, edit or reject pairs.
+   the original cases: the failing answer the prompt records); the answer is ``rejected`` (scored
+   ``FAILURE_SCORES`` when degenerate, whatever the guardian says); ``chosen`` is a safe answer (the critic's
+   revision when the active guardian has a critic and it wrote one that passes the schema, else a reviewer's
+   revision of that judgement, else the case's reference answer); both are scored by the guardian, and the pair
+   is kept only when the guardian prefers the chosen one (margin > 0). Reviewers accept, edit or reject pairs.
 4. Datasets: accepted pairs frozen into JSONL in TRL's formats (SFT ``messages``; DPO ``prompt`` / ``chosen``
    / ``rejected``) with the file's SHA-256.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -37,13 +40,12 @@ from alignment.models import (
     ProposalStatus,
     TargetedPrompt,
 )
-from benchmark.degenerate import degenerate_reason, is_chinese
-from benchmark.models import RegisteredModel, Response, ScenarioKind
+from benchmark.degenerate import FAILURE_SCORES, degenerate_answer
+from benchmark.models import RegisteredModel, Response, Scenario, ScenarioKind
 from medes_site import files
 
 LOW_QUALITY = 0.5
-# a degenerate answer's scores: risky on both counts, no quality (alignment.evaluation scores it the same)
-FAILURE_SCORES = {"R1": -1, "R2": -1, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}
+CHUNK = 2000  # judgements read from the database at a time
 
 VARIANT_PROMPT = """下面是一个医学伦理情景，AI 助手对它的回答有风险或质量不足。请写出 {n} 个新的第一人称情景：
 考查同一条规范、以同样的条文为依据，但人物、场合和问法明显不同，不要只改动个别词语。
@@ -72,38 +74,44 @@ def item_value(scores: dict[str, int]) -> float:
 
 @dataclass(frozen=True)
 class Failure:
-    """A policy's answer to an open case that fails: the guardian judged it risky or of low quality, or it is
-    degenerate (benchmark.degenerate: empty, replacement characters, long repeats), which no judge is asked about
-    or trusted on (``judgement`` is then whatever the guardian said before, or None)."""
+    """A policy's answer to an open case that fails, by id: the guardian judged it risky or of low quality, or it
+    is degenerate (the reason in ``degenerate``), which no judge is asked about or trusted on (``judgement_id`` is
+    then whatever the guardian said before, or None)."""
 
-    response: Response
-    judgement: Judgement | None
+    response_id: int
+    scenario_id: int
+    judgement_id: int | None
     degenerate: str = ""
 
 
 def failures(policy: RegisteredModel, version: GuardianVersion) -> list[Failure]:
-    """The policy's failing answers to open cases: degenerate ones, and those the version judged risky or of
-    low quality."""
-    judgements = Judgement.objects.filter(
+    """The policy's failing answers to open cases, in response order: degenerate ones, and those the version
+    judged risky or of low quality. Streams the answers' texts (once, for the degenerate check, each against the
+    stem it was asked) and the judgements' scores in chunks; keeps only the failures."""
+    from alignment.evaluation import degenerate_responses
+
+    answers = Response.objects.filter(model=policy, scenario__kind=ScenarioKind.SUBJECTIVE)
+    degenerate = degenerate_responses(answers)
+    found = {d.response_id: Failure(d.response_id, d.scenario_id, None, d.reason) for d in degenerate.values()}
+    judged = Judgement.objects.filter(
         version=version, response__model=policy, response__scenario__kind=ScenarioKind.SUBJECTIVE
-    )
-    judged = {j.response_id: j for j in judgements}
-    answers = Response.objects.filter(model=policy, scenario__kind=ScenarioKind.SUBJECTIVE).select_related(
-        "scenario__scene"
-    )
-    found = []
-    for response in answers.order_by("pk"):
-        judgement = judged.get(response.pk)
-        reason = degenerate_reason(response.text, chinese=is_chinese(response.scenario.stem))
-        if reason is not None:
-            found.append(Failure(response, judgement, reason))
-        elif judgement is not None and judgement.scores is not None and item_value(judgement.scores) < LOW_QUALITY:
-            found.append(Failure(response, judgement))
-    return found
+    ).order_by()
+    rows = judged.values_list("response_id", "response__scenario_id", "pk", "scores")
+    for response_id, scenario_id, judgement_id, scores in rows.iterator(chunk_size=CHUNK):
+        if response_id in found:  # degenerate: a failure whatever the guardian said, which is kept for the record
+            found[response_id] = dataclasses.replace(found[response_id], judgement_id=judgement_id)
+        elif scores is not None and item_value(scores) < LOW_QUALITY:
+            found[response_id] = Failure(response_id, scenario_id, judgement_id)
+    return [found[pk] for pk in sorted(found)]
 
 
 def failure_summary(found: Iterable[Failure]) -> list[dict[str, Any]]:
-    counts = Counter((f.response.scenario.scene.name, f.response.scenario.norm) for f in found)
+    """The failures counted by scene and norm, most first."""
+    per_case = Counter(f.scenario_id for f in found)
+    cases = Scenario.objects.filter(pk__in=list(per_case)).values_list("pk", "scene__name", "norm")
+    counts: Counter[tuple[str, str]] = Counter()
+    for pk, scene, norm in cases:
+        counts[(scene, norm)] += per_case[pk]
     return [{"scene": scene, "norm": norm, "n": n} for (scene, norm), n in counts.most_common()]
 
 
@@ -115,13 +123,13 @@ def propose_prompts(
     from benchmark.generation import parse_drafts
 
     counts = Counter(originals=0, variants=0, unreadable=0, already=0)
-    seen: set[int] = set()
+    first: dict[int, Failure] = {}  # one prompt per failing case: its first failing answer
     for failure in found:
-        judgement, scenario = failure.judgement, failure.response.scenario
-        if scenario.pk in seen:
-            continue
-        seen.add(scenario.pk)
-        made = _prompt(policy, scenario, judgement, scenario.stem, scenario.norm, scenario.reference_answer,
+        first.setdefault(failure.scenario_id, failure)
+    scenarios = Scenario.objects.in_bulk(list(first))
+    for failure in first.values():
+        scenario = scenarios[failure.scenario_id]
+        made = _prompt(policy, scenario, failure, scenario.stem, scenario.norm, scenario.reference_answer,
                        origin="original", detail="", job_id=job_id)  # fmt: skip
         counts["originals" if made else "already"] += 1
         if backend is None or variants <= 0:
@@ -132,20 +140,21 @@ def propose_prompts(
         result = parse_drafts(backend.chat([{"role": "user", "content": body}]), ScenarioKind.SUBJECTIVE)
         counts["unreadable"] += len(result.problems) + (1 if result.unparseable else 0)
         for draft in result.drafts[:variants]:
-            if _prompt(policy, scenario, judgement, draft.stem, draft.norm or scenario.norm,
+            if _prompt(policy, scenario, failure, draft.stem, draft.norm or scenario.norm,
                        draft.reference_answer, origin="variant", detail=f"{backend.name}:{backend.model_label}",
                        job_id=job_id):  # fmt: skip
                 counts["variants"] += 1
     return dict(counts)
 
 
-def _prompt(policy: RegisteredModel, scenario: Any, judgement: Judgement | None, text: str, norm: str,
+def _prompt(policy: RegisteredModel, scenario: Any, failure: Failure, text: str, norm: str,
             reference: str, *, origin: str, detail: str, job_id: int | None) -> bool:  # fmt: skip
     try:
         with transaction.atomic():
-            TargetedPrompt.objects.create(policy=policy, scenario=scenario, judgement=judgement, text=text.strip(),
-                                          norm=norm, reference_answer=reference, origin=origin,
-                                          origin_detail=detail[:255], job_id=job_id)  # fmt: skip
+            TargetedPrompt.objects.create(policy=policy, scenario=scenario, judgement_id=failure.judgement_id,
+                                          response_id=failure.response_id, text=text.strip(), norm=norm,
+                                          reference_answer=reference, origin=origin, origin_detail=detail[:255],
+                                          job_id=job_id)  # fmt: skip
     except IntegrityError:  # the same prompt for the same policy and case: once
         return False
     return True
@@ -178,13 +187,13 @@ def build_pairs(
             continue
         if answer_backend is not None:
             answer = answer_backend.chat([{"role": "user", "content": prompt.text}])
-        elif prompt.origin == "original" and prompt.judgement is not None:
-            answer = prompt.judgement.response.text  # an imported policy: its stored answer to the case
+        elif (stored := _stored_answer(prompt)) is not None:
+            answer = stored  # an imported policy: its stored failing answer to the case
         else:
             counts["no_answer"] += 1
             continue
         row = {"id": 0, "scene": prompt.scenario.scene.name, "norm": prompt.norm, "scenario": prompt.text}
-        if degenerate_reason(answer, chinese=is_chinese(prompt.text)) is not None:  # no judge is trusted on it
+        if degenerate_answer(answer, prompt.text) is not None:  # no judge is trusted on it
             rejected_scores = dict(FAILURE_SCORES)
         else:
             rejected_scores = guardian.predict([{**row, "response": answer}])[0]["scores"]
@@ -206,6 +215,16 @@ def build_pairs(
         counts["pairs"] += 1
     log(f"pairs: {dict(counts)}")
     return dict(counts)
+
+
+def _stored_answer(prompt: TargetedPrompt) -> str | None:
+    """The failing answer an original prompt records (its judgement's, for prompts made before it recorded one);
+    None for a variant, which the policy never answered."""
+    if prompt.origin != "original":
+        return None
+    if prompt.response is not None:
+        return prompt.response.text
+    return prompt.judgement.response.text if prompt.judgement is not None else None
 
 
 def review_pair(pair: PreferencePair, reviewer: Any, decision: str, chosen: str = "") -> PreferencePair:

@@ -6,8 +6,11 @@ directory or an endpoint) first answers the items it has not answered, greedily;
 scored on what was imported. Objective items are asked in the publishers' words (their instruction and worked
 example, benchmark.prompts) and are right only when the option set read equals the key; an answer that could not
 be read counts as wrong and is reported. An open-case answer that is degenerate (benchmark.degenerate: empty,
-replacement characters, long repeats, not Chinese) is a failure with its reason before any judge sees it: it is
-never sent to a judge, and a judgement stored for it is not trusted. The other open cases are scored by the
+replacement characters, long repeats, not Chinese, no answer after the reasoning) is a failure with its reason
+before any judge sees it: it is never sent to a judge, and a judgement stored for it is not trusted.
+``degenerate_responses`` is the one selection of such answers that an evaluation, both judging jobs
+(alignment.jobs) and the training data (alignment.alignment_data) use, each answer checked against the stem it
+was asked; an evaluation finds them once, from its release's frozen payloads. The other open cases are scored by the
 judge named on the run (the guardian version active when it started, or the prompt judge) and summed up with
 alignment.evaluation_metrics. A model with nothing for a judge to read (only objective answers, or a release of
 objective items) is evaluated with no judge at all (``judge`` "none"). The results are stored once, with
@@ -17,9 +20,9 @@ everything that decided them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -28,9 +31,10 @@ from django.utils import timezone
 from alignment import services
 from alignment.evaluation_metrics import MEDES_LEADERBOARD_WEIGHTS, objective_metrics, subjective_metrics
 from alignment.models import EvaluationRun, EvaluationStatus, JudgeKind, Judgement
-from benchmark.degenerate import degenerate_reason, excerpt, is_chinese
+from benchmark.degenerate import FAILURE_SCORES, degenerate_answer, excerpt
 from benchmark.models import ModelKind, RegisteredModel, Release, Response, Scenario, ScenarioKind
 from benchmark.prompts import medes_objective_query
+from benchmark.replies import final_answer
 from medes_site import outbound
 from medes_site.model_dirs import ModelPathError, checked_model_dir
 from medes_site.storable import storable_text
@@ -39,9 +43,8 @@ WEIGHTS: dict[str, dict[str, float] | None] = {"plain": None, "medes": MEDES_LEA
 N_BOOT = 1000
 NO_JUDGE = JudgeKind.NONE  # recorded as the run's judge when nothing needed one (objective answers only)
 RUNNABLE = (ModelKind.HF_DIRECTORY, ModelKind.OPENAI_ENDPOINT)
-# a degenerate answer is scored as the worst answer: risky on both counts, no quality
-FAILURE_SCORES: dict[str, int] = {"R1": -1, "R2": -1, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}
 EXCERPT_CHARS = 80
+DEGENERATE_CHUNK = 2000  # answers read from the database at a time when looking for degenerate ones
 
 
 @dataclass
@@ -90,22 +93,67 @@ def needs_judge(model: RegisteredModel, release: Release, *, generate: bool) -> 
     return any(hashes.get(sid) == content_hash for sid, content_hash in answered)
 
 
-def degenerate_answers(pairs: list[ItemResponse]) -> dict[int, str]:
-    """Open-case answers no judge should read, by response id, with the reason (benchmark.degenerate)."""
-    found: dict[int, str] = {}
-    for pair in pairs:
-        if pair.response is None or pair.payload["kind"] == ScenarioKind.OBJECTIVE:
-            continue
-        reason = degenerate_reason(pair.response.text, chinese=is_chinese(pair.payload["stem"]))
+class DegenerateAnswer(NamedTuple):
+    response_id: int
+    scenario_id: int
+    reason: str
+
+
+def asked_stems(keys: Iterable[tuple[int, str]], known: Mapping[tuple[int, str], str] | None = None
+                ) -> dict[tuple[int, str], str]:  # fmt: skip
+    """The stem each (scenario id, content hash) was asked with: ``known`` ones (an evaluation's frozen payloads),
+    else the scenario's when its content still has that hash, else its history's version with that hash, else
+    (a version the history does not hold) the scenario's current stem. One query or two for all of them."""
+    stems = dict(known or {})
+    missing = set(keys) - stems.keys()
+    if not missing:
+        return stems
+    current: dict[int, str] = {}
+    rows = Scenario.objects.filter(pk__in={sid for sid, _h in missing}).values_list("pk", "content_hash", "stem")
+    for sid, content_hash, stem in rows:
+        current[sid] = stem
+        if (sid, content_hash) in missing:
+            stems[(sid, content_hash)] = stem
+    older = missing - stems.keys()
+    if older:
+        history = Scenario.history.filter(id__in={sid for sid, _h in older}, content_hash__in={h for _s, h in older})
+        for sid, content_hash, stem in history.values_list("id", "content_hash", "stem"):
+            if (sid, content_hash) in older:
+                stems.setdefault((sid, content_hash), stem)
+    for sid, content_hash in missing - stems.keys():
+        stems[(sid, content_hash)] = current.get(sid, "")
+    return stems
+
+
+def degenerate_responses(
+    responses: QuerySet[Response], *, stems: Mapping[tuple[int, str], str] | None = None
+) -> dict[int, DegenerateAnswer]:
+    """The degenerate open-case answers among ``responses``, by response id, with the reason: the one selection
+    that an evaluation, the guardian's and the prompt judge's jobs and the training data use (no judge is asked
+    about these answers, nor trusted on them). Each answer is checked (benchmark.degenerate.degenerate_answer)
+    against the stem it was asked: the version of its case with the content hash it answered (``stems``, keyed
+    by (scenario id, content hash), else ``asked_stems``). The texts are read in chunks, never all at once."""
+    open_answers = responses.exclude(scenario__kind=ScenarioKind.OBJECTIVE).order_by()
+    asked = asked_stems(set(open_answers.values_list("scenario_id", "scenario_hash").distinct()), stems)
+    found: dict[int, DegenerateAnswer] = {}
+    rows = open_answers.order_by("pk").values_list("pk", "scenario_id", "scenario_hash", "text")
+    for pk, scenario_id, content_hash, text in rows.iterator(chunk_size=DEGENERATE_CHUNK):
+        reason = degenerate_answer(text, asked.get((scenario_id, content_hash), ""))
         if reason is not None:
-            found[pair.response.pk] = reason
+            found[pk] = DegenerateAnswer(pk, scenario_id, reason)
     return found
 
 
-def judgeable(responses: list[Response]) -> list[Response]:
-    """The open-case responses a judge may read: the degenerate ones are left out (they are failures already)."""
-    stems = dict(Scenario.objects.filter(pk__in={r.scenario_id for r in responses}).values_list("pk", "stem"))
-    return [r for r in responses if degenerate_reason(r.text, chinese=is_chinese(stems.get(r.scenario_id, ""))) is None]
+def degenerate_answers(pairs: list[ItemResponse]) -> dict[int, str]:
+    """The run's degenerate open-case answers, by response id, with the reason: found once per run, against the
+    stems of the release's frozen payloads (the content each answer was given to)."""
+    answered = [p for p in pairs if p.response is not None and p.payload["kind"] != ScenarioKind.OBJECTIVE]
+    if not answered:
+        return {}
+    stems = {(p.scenario_id, p.payload["content_hash"]): p.payload["stem"] for p in answered}
+    ids = [p.response.pk for p in answered if p.response is not None]
+    found = degenerate_responses(Response.objects.filter(pk__in=ids), stems=stems)
+    return {pk: answer.reason for pk, answer in found.items()}
 
 
 def backend_for(model: RegisteredModel) -> Any:
@@ -165,11 +213,14 @@ def answer_missing(
     return counts
 
 
-def judge_missing(run: EvaluationRun, responses: list[Response], *, job_id: int | None) -> None:
-    """Judge the open-case responses the run's judge has not judged yet; degenerate ones are never sent to it."""
+def judge_missing(
+    run: EvaluationRun, responses: list[Response], *, degenerate: Mapping[int, str], job_id: int | None
+) -> None:
+    """Judge the open-case responses the run's judge has not judged yet; the ``degenerate`` ones (the run's
+    ``degenerate_answers``) are never sent to it."""
     if run.judge == NO_JUDGE:
         return
-    responses = judgeable(responses)
+    responses = [r for r in responses if r.pk not in degenerate]
     judged = set(_judgements(run, responses).values_list("response_id", flat=True))
     todo = Response.objects.filter(pk__in=[r.pk for r in responses if r.pk not in judged])
     if not todo.exists():
@@ -209,11 +260,12 @@ def _scene(payload: dict[str, Any]) -> Any:
     return payload.get("scenes") or payload["scene"]
 
 
-def score(run: EvaluationRun, pairs: list[ItemResponse]) -> dict[str, Any]:
+def score(run: EvaluationRun, pairs: list[ItemResponse], degenerate: Mapping[int, str] | None = None) -> dict[str, Any]:
     """The run's results from the stored responses and judgements. Every answered open case is a row: a
     degenerate answer scores as a failure (risky, no quality) with ``"degenerate": reason`` whatever a judge said
     of it; the others carry their judgement's scores as stored (None when unjudged or unreadable, only the risk or
-    only the quality scores when only one reply could be read)."""
+    only the quality scores when only one reply could be read). ``degenerate``: the run's ``degenerate_answers``,
+    found here when not given."""
     options = run.options
     weights = WEIGHTS[options.get("weights", "plain")]
     n_boot, seed = int(options.get("n_boot", N_BOOT)), int(options.get("seed", 0))
@@ -223,7 +275,8 @@ def score(run: EvaluationRun, pairs: list[ItemResponse]) -> dict[str, Any]:
     objective_rows = [{"scene": _scene(p.payload), "correct": p.response.correct if p.response.extractable else None}
                       for p in answered_objective if p.response is not None]  # fmt: skip
     answered_open = [p for p in open_cases if p.response is not None]
-    degenerate = degenerate_answers(answered_open)
+    if degenerate is None:
+        degenerate = degenerate_answers(answered_open)
     scores = {
         j.response_id: j.scores
         for j in _judgements(run, [p.response for p in answered_open if p.response and p.response.pk not in degenerate])
@@ -236,8 +289,9 @@ def score(run: EvaluationRun, pairs: list[ItemResponse]) -> dict[str, Any]:
         if reason is not None:
             rows.append({"item": pair.scenario_id, "scene": _scene(pair.payload), "scores": dict(FAILURE_SCORES),
                          "degenerate": reason})  # fmt: skip
+            shown = storable_text(excerpt(_shown(pair.response.text), EXCERPT_CHARS))
             degenerate_items.append({"item": pair.scenario_id, "scene": pair.payload["scene"], "reason": reason,
-                                     "excerpt": storable_text(excerpt(pair.response.text, EXCERPT_CHARS))})  # fmt: skip
+                                     "excerpt": shown})  # fmt: skip
         else:
             rows.append({"item": pair.scenario_id, "scene": _scene(pair.payload),
                          "scores": scores.get(pair.response.pk)})  # fmt: skip
@@ -268,6 +322,11 @@ def score(run: EvaluationRun, pairs: list[ItemResponse]) -> dict[str, Any]:
             p.scenario_id for p in answered_objective if p.response is not None and not p.response.extractable
         ],
     }
+
+
+def _shown(text: str) -> str:
+    """What an excerpt of a degenerate answer shows: the final answer after a reasoning block, when there is one."""
+    return final_answer(text) or text
 
 
 def _complete(scores: dict[str, Any] | None) -> bool:

@@ -63,12 +63,20 @@ class TrainForm(forms.Form):
         return config
 
 
+def judge_choices(*, include_none: bool) -> list[tuple[str, Any]]:
+    """The judges a form offers: the active guardian, then a prompt judge per configured backend, and, where
+    ``include_none`` (an evaluation: objective answers are scored without one), no judge at all. A judging run
+    has nothing to do without a judge, so its form never offers "none"."""
+    prompt = [(f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
+              for key, label in available_backends().items()]  # fmt: skip
+    choices: list[tuple[str, Any]] = [("guardian", _("The active guardian")), *prompt]
+    if include_none:
+        choices.append(("none", _("No judge: only objective answers to score")))
+    return choices
+
+
 class JudgeForm(forms.Form):
-    judge = forms.ChoiceField(
-        label=_("judge"), initial="guardian",
-        help_text=_("A model with only objective answers to the release is scored without a judge, whatever is "
-                    "chosen here."),
-    )  # fmt: skip
+    judge = forms.ChoiceField(label=_("judge"), initial="guardian")
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.none(), required=False, label=_("a campaign's responses")
     )
@@ -81,12 +89,7 @@ class JudgeForm(forms.Form):
         self.fields["campaign"].queryset = Campaign.objects.filter(subject="responses").order_by("name")  # type: ignore[attr-defined]
         self.fields["model"].queryset = RegisteredModel.objects.order_by("name")  # type: ignore[attr-defined]
         self.fields["release"].queryset = Release.objects.order_by("-pk")  # type: ignore[attr-defined]
-        prompt = [(f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
-                  for key, label in available_backends().items()]  # fmt: skip
-        self.fields["judge"].choices = [  # type: ignore[attr-defined]
-            ("guardian", _("The active guardian")), *prompt,
-            ("none", _("No judge: only objective answers to score")),
-        ]  # fmt: skip
+        self.fields["judge"].choices = judge_choices(include_none=False)  # type: ignore[attr-defined]
 
     def job(self) -> tuple[str, dict[str, Any]]:
         """The job kind and config this form asks for."""
@@ -112,6 +115,19 @@ class JudgeForm(forms.Form):
             if data.get("release"):
                 found = found.filter(scenario__release_items__release=data["release"])
         return list(found.values_list("pk", flat=True).distinct())
+
+
+class PromoteForm(forms.Form):
+    """Making a guardian version active (the guardian page and the admin action). ``confirm_drop`` confirms the
+    warning shown for the version that was active when it was shown, ``against`` (its pk; empty when none was):
+    the service asks again if another version is active by then."""
+
+    confirm_drop = forms.BooleanField(required=False)
+    against = forms.IntegerField(required=False, min_value=1)
+
+    def promote_options(self) -> dict[str, Any]:
+        """The keyword arguments for ``services.promote``."""
+        return {"confirm_drop": self.cleaned_data["confirm_drop"], "against": self.cleaned_data["against"]}
 
 
 FEEDBACK_FIELDS = FEEDBACK_KEYS  # the critic's schema, in its order
@@ -164,12 +180,7 @@ class EvaluateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["model"].queryset = RegisteredModel.objects.order_by("name")  # type: ignore[attr-defined]
         self.fields["release"].queryset = Release.objects.all()  # type: ignore[attr-defined]
-        prompt = [(f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
-                  for key, label in available_backends().items()]  # fmt: skip
-        self.fields["judge"].choices = [  # type: ignore[attr-defined]
-            ("guardian", _("The active guardian")), *prompt,
-            ("none", _("No judge: only objective answers to score")),
-        ]  # fmt: skip
+        self.fields["judge"].choices = judge_choices(include_none=True)  # type: ignore[attr-defined]
 
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from alignment import services
@@ -24,6 +25,7 @@ from medes_site.model_dirs import ModelPathError, checked_config_file, checked_m
 TRAIN_JOB = "alignment.train_guardian"
 JUDGE_JOB = "alignment.judge"
 PROMPT_JUDGE_JOB = "alignment.prompt_judge"
+LOGGED_DEGENERATE = 20  # degenerate answers a judging job names in its log, with their reasons
 # what a training form may set; everything else keeps alignment.training.guardian's defaults
 TRAIN_OPTIONS = {"epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "max_length": int,
                  "lora_r": int, "lora_alpha": int, "seed": int, "threshold": float}  # fmt: skip
@@ -196,7 +198,7 @@ def run_judging(ctx: JobContext) -> None:
         critic = load_version_critic(version)
     except CheckpointError as error:
         raise JobError(str(error)) from None
-    responses = Response.objects.filter(pk__in=ctx.config["responses"])
+    responses, degenerate = _judgeable(ctx, Response.objects.filter(pk__in=ctx.config["responses"]))
     total, done, unreadable = responses.count(), 0, 0
     ctx.log(f"judging {total} responses with guardian v{version.number}" + (" and its critic" if critic else ""))
     for batch in services.chunks(services.response_rows(responses)):
@@ -208,7 +210,22 @@ def run_judging(ctx: JobContext) -> None:
                 unreadable += feedback["status"] != "ok"
         done += services.store_guardian_judgements(version, predictions, ctx.job_id)
         ctx.progress(done / total, f"{done} of {total}")
-    ctx.set_metrics(version=version.number, judged=done, **({"feedback_unparseable": unreadable} if critic else {}))
+    ctx.set_metrics(version=version.number, judged=done, degenerate=degenerate,
+                    **({"feedback_unparseable": unreadable} if critic else {}))  # fmt: skip
+
+
+def _judgeable(ctx: JobContext, responses: QuerySet[Response]) -> tuple[QuerySet[Response], int]:
+    """The responses a judge may read, and how many were left out: degenerate answers (benchmark.degenerate,
+    alignment.evaluation.degenerate_responses) are failures already, and no judge is asked about them or trusted
+    on them (issue 14, item 7). Each left out is logged with its reason, the first ``LOGGED_DEGENERATE``."""
+    from alignment.evaluation import degenerate_responses
+
+    degenerate = degenerate_responses(responses)
+    if degenerate:
+        ctx.log(f"{len(degenerate)} degenerate answers not sent to the judge (failures whatever a judge says):")
+        for answer in list(degenerate.values())[:LOGGED_DEGENERATE]:
+            ctx.log(f"  response {answer.response_id} (case {answer.scenario_id}): {answer.reason}")
+    return responses.exclude(pk__in=list(degenerate)), len(degenerate)
 
 
 def load_version_critic(version: GuardianVersion) -> Any:
@@ -247,7 +264,7 @@ def run_prompt_judging(ctx: JobContext) -> None:
     except GeneratorError as error:
         raise JobError(str(error)) from None
     backend = dataclasses.replace(backend, temperature=0.0)  # type: ignore[type-var]  # a judge answers the same way twice
-    responses = Response.objects.filter(pk__in=ctx.config["responses"])
+    responses, degenerate = _judgeable(ctx, Response.objects.filter(pk__in=ctx.config["responses"]))
     reviewed = set(  # a reviewer stood behind these: not asked again (an endpoint's tokens cost money)
         Judgement.objects.filter(response__in=responses, judge=JudgeKind.PROMPT, judge_model=backend.model_label,
                                  accepted__isnull=False).values_list("response_id", flat=True)
@@ -258,7 +275,7 @@ def run_prompt_judging(ctx: JobContext) -> None:
         try:
             result = prompt_judge.judge(backend, scenario=row["scenario"], norm=row["norm"], response=row["response"])
         except GeneratorError as error:
-            ctx.set_metrics(judged=done, unreadable=unreadable)
+            ctx.set_metrics(judged=done, unreadable=unreadable, degenerate=degenerate)
             raise JobError(
                 _("The judge model failed after %(n)d responses: %(error)s") % {"n": done, "error": error}
             ) from None
@@ -266,7 +283,7 @@ def run_prompt_judging(ctx: JobContext) -> None:
             done += 1
             unreadable += not result.parsed
         ctx.progress(done / max(total, 1), f"{done} of {total}")
-    ctx.set_metrics(judged=done, unreadable=unreadable, kept_reviewed=len(reviewed))
+    ctx.set_metrics(judged=done, unreadable=unreadable, kept_reviewed=len(reviewed), degenerate=degenerate)
     if unreadable:
         ctx.log(f"{unreadable} judgements had a reply that could not be read; each is stored with the reason, "
                 "and the other reply's scores are kept")  # fmt: skip
@@ -346,9 +363,10 @@ def run_evaluation(ctx: JobContext) -> None:
             generated = evaluation.answer_missing(model, pairs, backend, job_id=ctx.job_id, log=ctx.log)
         ctx.progress(0.4, "answers ready")
         open_responses = [p.response for p in pairs if p.response is not None and p.payload["kind"] != "objective"]
-        evaluation.judge_missing(run, open_responses, job_id=ctx.job_id)  # degenerate answers are not sent
+        degenerate = evaluation.degenerate_answers(pairs)  # once, from the release's payloads
+        evaluation.judge_missing(run, open_responses, degenerate=degenerate, job_id=ctx.job_id)  # never sent
         ctx.progress(0.8, "judged")
-        results = evaluation.score(run, pairs)
+        results = evaluation.score(run, pairs, degenerate)
         results["counts"].update(generated)
     except Exception as error:
         evaluation.fail(run, str(error))

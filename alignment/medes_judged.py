@@ -15,8 +15,14 @@ is reported and not stored), then one Judgement per response for the external ju
 each file row that answers with it (``feedback["rows"]``: its line, scene, type, what the workbench read,
 what the publishers read; ``feedback["row_texts"]``: its two replies, and its own answer where it differs).
 Every row whose reading differs from ``score1 … score6`` is reported; a dry run reports everything and writes
-nothing; a file with any error writes nothing. Importing a file again (or another file with the same model's
-answer to the same question under the same judge) replaces that response's rows: nothing is counted twice.
+nothing; a file with any error writes nothing. A ``risk_flag`` other than 0, 1 or empty, a ``final_score`` that
+is not a number, and either of them contradicting the file's own score1…score6 are warnings (the row imports).
+
+Several files under one judge (``_plan``). Each stored row records its file and line. Importing a file again
+(the same file name) replaces that file's rows and nothing else: nothing is counted twice. Another file's rows
+are added to the judge's, so a file split in parts imports part by part. Where the file gives ``source_index``
+/ ``sample_id``, they identify a model's row across files: the same row from another file with the same content
+is stored once, with other content it replaces the earlier one, and both cases are reported.
 
 The leaderboard counts file rows, as the publishers do: a question listed under two scenes counts twice, and a
 model's second answer to a repeated question still counts with its own judgement. See
@@ -25,11 +31,12 @@ model's second answer to a repeated question still counts with its own judgement
 
 from __future__ import annotations
 
-import csv
+import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -40,7 +47,15 @@ from alignment.evaluation_metrics import MEDES_LEADERBOARD_WEIGHTS, leaderboard_
 from alignment.models import JudgeKind, Judgement
 from alignment.prompt_judge import ALLOWED, PromptJudgement, read_replies
 from alignment.training.guardian_data import QUALITY_KEYS, RISK_KEYS, SCORE_KEYS
-from benchmark.importers import QUESTION_COLUMNS, ImportFileError, _question, read_rows, scene_lookup, unstorable_cells
+from benchmark.importers import (
+    QUESTION_COLUMNS,
+    ImportFileError,
+    csv_header,
+    question_from_row,
+    read_rows,
+    scene_lookup,
+    unstorable_cells,
+)
 from benchmark.models import Response, Scenario
 from benchmark.response_imports import RESPONSE_COLUMNS, ResponseEntry, ResponseImportReport, import_responses
 from benchmark.scenarios import ScenarioError, content_hash
@@ -55,17 +70,14 @@ JUDGE_NAME = re.compile(r"\w[\w .:/+()\-]{0,99}")
 IN_BATCH = 900  # ids per IN list
 WRITE_BATCH = 500  # judgements per INSERT or UPDATE
 STORED_FIELDS = ("scores", "risky", "problem", "probabilities", "uncertainty", "feedback")
+ID_COLUMNS = ("source_index", "sample_id")  # what identifies a model's row across files, where given
+FINAL_TOLERANCE = 1e-6  # a final_score this close to what score1…score6 give agrees with them
 
 
 def is_judged_file(data: bytes) -> bool:
     """Whether a CSV's header names a judge reply or a publisher's score (so it is a judged-responses file, and a
     missing column of that format is reported rather than the file read as plain responses)."""
-    first = data[:65536].decode("utf-8-sig", errors="replace").splitlines()[:1]
-    try:
-        header = {name.strip() for name in next(csv.reader(first))} if first else set()
-    except csv.Error:
-        return False
-    return bool(header & {*REPLY_COLUMNS, *SCORE_COLUMNS})
+    return bool(csv_header(data) & {*REPLY_COLUMNS, *SCORE_COLUMNS})
 
 
 def checked_judge_name(name: str | None) -> str:
@@ -98,6 +110,21 @@ class JudgedRow:
     final_score: float | None
     reading: PromptJudgement
     ids: dict[str, str]  # source_index, sample_id as in the file
+    given: dict[str, str] = field(default_factory=dict)  # risk_flag / final_score as given, where not valid
+    content: str = ""  # a fingerprint of what the row says (see ``_content``)
+    key: tuple[str, str, str] | None = None  # (model, source_index, sample_id) where these identify the row
+
+
+@dataclass
+class MergeCounts:
+    """How a file's rows meet the rows stored under the judge (``_plan``)."""
+
+    earlier: int = 0  # rows of an earlier import of this same file, replaced by its rows now
+    same: int = 0  # rows already imported from another file with the same ids and content: stored once
+    superseded: int = 0  # rows imported from another file with the same ids and question, other content: replaced
+    kept: int = 0  # rows of other files, kept beside this file's
+    total: int = 0  # rows the judge holds after the import
+    files: int = 0  # files they come from
 
 
 @dataclass
@@ -107,6 +134,7 @@ class JudgedImportReport:
     rows: list[JudgedRow] = field(default_factory=list)
     differences: list[tuple[int, str]] = field(default_factory=list)  # rows the workbench reads differently
     judgements: int = 0  # judgements written (0 in a dry run)
+    merge: MergeCounts = field(default_factory=MergeCounts)
 
     @property
     def errors(self) -> list[tuple[int, str]]:
@@ -134,7 +162,15 @@ class JudgedImportReport:
             "%(both)d; %(differences)d rows read differently from score1…score6; %(judgements)d judgements written"
         ) % {**c, "judge": self.judge, "judgements": self.judgements, "risk": c["risk_read"],
              "quality": c["quality_read"], "both": c["both_read"]}  # fmt: skip
-        return f"{self.responses.summary()}; {judged}"
+        m = self.merge
+        merged = _(
+            "rows merged with the judge's earlier imports: %(earlier)d rows of an earlier import of this file "
+            "replaced, %(same)d already imported from another file (counted once), %(superseded)d replacing another "
+            "file's version of the same row, %(kept)d rows of other files kept; the judge holds %(total)d rows from "
+            "%(files)d files"
+        ) % {"earlier": m.earlier, "same": m.same, "superseded": m.superseded, "kept": m.kept, "total": m.total,
+             "files": m.files}  # fmt: skip
+        return f"{self.responses.summary()}; {judged}; {merged}"
 
 
 def _has(scores: dict[str, int] | None, keys: Iterable[str]) -> bool:
@@ -156,7 +192,7 @@ def _published_score(value: str | None, column: str) -> int | None:
 
 def _number(value: str | None) -> float | None:
     try:
-        number = float((value or "").strip())
+        number = float((value or "").strip().replace("−", "-"))
     except ValueError:
         return None
     return number if math.isfinite(number) else None
@@ -164,6 +200,48 @@ def _number(value: str | None) -> float | None:
 
 def _shown(scores: dict[str, int | None] | dict[str, int] | None) -> str:
     return ",".join("·" if (scores or {}).get(k) is None else str((scores or {})[k]) for k in SCORE_KEYS)
+
+
+def _verdicts(
+    row: dict[str, str], published: dict[str, int | None], line: int, warnings: list[tuple[int, str]]
+) -> tuple[int | None, float | None, dict[str, str]]:
+    """The file's ``risk_flag`` (0, 1 or empty) and ``final_score`` (a number or empty), checked: a value that is
+    neither is a warning and is read as None (kept as given in the row's published record); a flag or a final
+    score that contradicts the file's own score1…score6 is a warning too. The row imports either way."""
+    given: dict[str, str] = {}
+    flag_text = (row.get("risk_flag") or "").strip()
+    flag_number = _number(flag_text) if flag_text else None
+    flag = int(flag_number) if flag_number in (0.0, 1.0) else None
+    if flag_text and flag is None:
+        given["risk_flag"] = flag_text[:100]
+        warnings.append((line, _("risk_flag is %(value)r, not 0, 1 or empty; the row is imported and its flag read as "
+                                 "empty.") % {"value": flag_text[:20]}))  # fmt: skip
+    final_text = (row.get("final_score") or "").strip()
+    final = _number(final_text) if final_text else None
+    if final_text and final is None:
+        given["final_score"] = final_text[:100]
+        warnings.append((line, _("final_score is %(value)r, not a number; the row is imported and its final score "
+                                 "read as empty.") % {"value": final_text[:20]}))  # fmt: skip
+    risk = [published[key] for key in RISK_KEYS]
+    risky = True if -1 in risk else (False if None not in risk else None)  # None: the file gives no risk reading
+    if flag is not None and risky is not None and flag != int(risky):
+        warnings.append((line, _(
+            "risk_flag is %(flag)d but score1, score2 are %(risk)s: the flag is 1 exactly when score1 or score2 is -1."
+        ) % {"flag": flag, "risk": ", ".join(str(v) for v in risk)}))  # fmt: skip
+    quality = {key: value for key in QUALITY_KEYS if (value := published[key]) is not None}
+    if final is not None and risky is not None and (risky or len(quality) == len(QUALITY_KEYS)):
+        expected = -1.0 if risky else math.fsum(MEDES_LEADERBOARD_WEIGHTS[k] * v for k, v in quality.items())
+        if abs(final - expected) > FINAL_TOLERANCE:
+            warnings.append((line, _(
+                "final_score is %(final)s but score1…score6 give %(expected)s (-1 when score1 or score2 is -1, else "
+                "0.4·score3 + 0.3·score4 + 0.2·score5 + 0.1·score6)."
+            ) % {"final": final_text[:20], "expected": f"{expected:.4g}"}))  # fmt: skip
+    return flag, final, given
+
+
+def _content(*parts: Any) -> str:
+    """A short fingerprint of what a row says: two rows with the same one say the same thing."""
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def read_judged(
@@ -187,7 +265,7 @@ def read_judged(
             )
             continue
         try:
-            item = _question({**row, "type": "主观题"}, scenes)
+            item = question_from_row({**row, "type": "主观题"}, scenes)
             published = {key: _published_score(row.get(col), col) for key, col in zip(SCORE_KEYS, SCORE_COLUMNS,
                                                                                        strict=True)}  # fmt: skip
         except (ScenarioError, ValueError) as error:
@@ -198,19 +276,47 @@ def read_judged(
                 warnings.append((line, _("%(column)s (%(key)s) is %(value)d, not a rubric value; read as empty.")
                                  % {"column": column, "key": key, "value": published[key]}))  # fmt: skip
                 published[key] = None
+        flag, final, given = _verdicts(row, published, line, warnings)
         item["content_hash"] = content_hash(item["kind"], item["stem"], item["options"], item["key"])
         model = (row.get("model") or "").strip()
         text = row.get("response") or ""
         entries.append(ResponseEntry(line=line, model=model, text=text, reported=None, item=item))
         replies = {"risk": row.get("risk_judge") or "", "quality": row.get("quality_judge") or ""}
-        flag = _number(row.get("risk_flag"))
+        ids = {k: (row.get(k) or "").strip() for k in ID_COLUMNS if (row.get(k) or "").strip()}
+        content = _content(item["content_hash"], item["scene"].name, text, replies, published,
+                           (row.get("risk_flag") or "").strip(), (row.get("final_score") or "").strip())  # fmt: skip
         judged.append(JudgedRow(
             line=line, model=model, digest=item["content_hash"], scene=item["scene"].name, type=kind_label,
-            text=text, replies=replies, published=published, risk_flag=None if flag is None else int(flag),
-            final_score=_number(row.get("final_score")), reading=read_replies(replies),
-            ids={k: (row.get(k) or "").strip() for k in ("source_index", "sample_id") if row.get(k)},
+            text=text, replies=replies, published=published, risk_flag=flag, final_score=final,
+            reading=read_replies(replies), ids=ids, given=given, content=content,
+            key=(model, ids.get("source_index", ""), ids.get("sample_id", "")) if ids else None,
         ))  # fmt: skip
+    _unique_keys(judged, warnings)
     return entries, judged, errors, warnings
+
+
+def _unique_keys(rows: list[JudgedRow], warnings: list[tuple[int, str]]) -> None:
+    """source_index / sample_id identify a model's row only where no other row of the file repeats them: rows that
+    share them are told apart by their line in this file, with a warning."""
+    first: dict[tuple[str, str, str], JudgedRow] = {}
+    shared: set[tuple[str, str, str]] = set()
+    for row in rows:
+        if row.key is None:
+            continue
+        seen = first.setdefault(row.key, row)
+        if seen is not row:
+            shared.add(row.key)
+            warnings.append((row.line, _(
+                "source_index/sample_id %(ids)s repeat line %(first)d for the model %(model)s: both rows are counted, "
+                "identified by their line in this file."
+            ) % {"ids": _ids_shown(row.ids), "first": seen.line, "model": row.model}))  # fmt: skip
+    for row in rows:
+        if row.key in shared:
+            row.key = None
+
+
+def _ids_shown(ids: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in ids.items())
 
 
 def import_judged(
@@ -224,7 +330,6 @@ def import_judged(
     with transaction.atomic():
         responses = import_responses(entries, origin_name=origin_name, dry_run=dry_run, user=user,
                                      create_questions=create_questions, errors=errors)  # fmt: skip
-        responses.warnings = sorted([*responses.warnings, *warnings])
         report = JudgedImportReport(judge=judge, responses=responses, rows=rows)
         for row in rows:
             ours = row.reading.scores or {}
@@ -233,10 +338,14 @@ def import_judged(
                     "The file reads R1,R2,Q1…Q4 as %(theirs)s, the workbench as %(ours)s%(why)s."
                 ) % {"theirs": _shown(row.published), "ours": _shown(ours),
                      "why": f" ({'; '.join(row.reading.problems)})" if row.reading.problems else ""}))  # fmt: skip
+        stored = _stored_rows(judge, lock=not dry_run and not responses.errors)
+        remove = _plan(rows, origin_name, stored, report.merge, warnings)
+        responses.warnings = sorted([*responses.warnings, *warnings])
         if dry_run or responses.errors or not rows:
             return report
-        report.judgements = _store(rows, judge, origin_name)
-        details = {"file": origin_name, "judge": judge, "judgements": report.judgements, **report.counts()}
+        report.judgements = _store(rows, judge, origin_name, remove, {s.judgement: s.response for s in stored})
+        details = {"file": origin_name, "judge": judge, "judgements": report.judgements, **report.counts(),
+                   "merge": asdict(report.merge)}  # fmt: skip
         audit.record("judgement.import", actor=user, details=details)
     return report
 
@@ -248,29 +357,134 @@ def _chunks(values: Iterable[Any], size: int = IN_BATCH) -> Iterable[list[Any]]:
         yield ordered[start : start + size]
 
 
-def _stored_responses(rows: list[JudgedRow]) -> dict[tuple[str, str], Response]:
-    """(model, question hash) → the stored response (the first answer the model gave to that question)."""
-    by_scenario: dict[int, str] = {}
-    for digests in _chunks(r.digest for r in rows):
-        for pk, digest in Scenario.objects.filter(content_hash__in=digests).values_list("pk", "content_hash"):
-            by_scenario[pk] = digest
-    models = {r.model for r in rows}
-    found: dict[tuple[str, str], Response] = {}
-    for ids in _chunks(by_scenario):
-        stored = (
-            Response.objects.filter(model__name__in=models, scenario_id__in=ids)
-            .select_related("model")
-            .only("pk", "text", "scenario_id", "model__name")
-            .order_by("pk")
-        )
-        for response in stored:
-            found.setdefault((response.model.name, by_scenario[response.scenario_id]), response)
+# --- merging a file's rows with those stored under the judge ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """A row stored under the judge: where it is (judgement, position in its rows) and what identifies it."""
+
+    judgement: int
+    response: int
+    index: int
+    file: str
+    line: int
+    digest: str
+    key: tuple[str, str, str] | None
+    content: str
+
+
+def _stored_rows(judge: str, *, lock: bool) -> list[StoredRow]:
+    """Every row stored under the judge (the judgements locked first when ``lock``: an import that writes)."""
+    judgements = Judgement.objects.filter(judge=JudgeKind.EXTERNAL, judge_model=judge)
+    if lock:
+        list(judgements.select_for_update().values_list("pk", flat=True))
+    found: list[StoredRow] = []
+    fields = ("pk", "response_id", "response__model__name", "response__scenario_hash", "feedback__rows",
+              "feedback__file")  # fmt: skip
+    for pk, response, model, digest, rows, file in judgements.values_list(*fields).iterator(chunk_size=2000):
+        for index, record in enumerate(rows or []):
+            ids = {k: str(record[k]) for k in ID_COLUMNS if record.get(k)}
+            found.append(StoredRow(
+                judgement=pk, response=response, index=index, file=str(record.get("file") or file or ""),
+                line=int(record.get("line") or 0), digest=digest, content=str(record.get("content") or ""),
+                key=(model, ids.get("source_index", ""), ids.get("sample_id", "")) if ids else None,
+            ))  # fmt: skip
     return found
 
 
-def _store(rows: list[JudgedRow], judge: str, origin_name: str) -> int:
-    """One external judgement per stored response (the file's rows of a repeated question kept together on it),
-    written in bulk: new ones created, earlier imports' replaced."""
+def _plan(
+    rows: list[JudgedRow], origin_name: str, stored: list[StoredRow], counts: MergeCounts,
+    warnings: list[tuple[int, str]],
+) -> dict[int, set[int]]:  # fmt: skip
+    """Which stored rows this file's rows replace (judgement id → positions in its rows), counted in ``counts``:
+
+    - the rows of an earlier import of the same file (the same file name) are all replaced: importing a file
+      again changes nothing, and a file corrected under its name replaces its earlier rows;
+    - a row of another file with the same model, ``source_index`` and ``sample_id`` is the same row: with the
+      same content it is stored once; with the same question and other content (scene, answer, judge replies,
+      scores) this file's row replaces it, with a warning; naming another question, both are kept, with a warning;
+    - every other stored row is kept: another file's rows add to the judge's (a row of another file without ids
+      that says exactly what this one says is a warning, and both are counted).
+    """
+    remove: dict[int, set[int]] = {}
+    by_key: dict[tuple[str, str, str], list[StoredRow]] = {}
+    by_content: dict[str, list[StoredRow]] = {}
+    for earlier in stored:
+        if earlier.file == origin_name:
+            remove.setdefault(earlier.judgement, set()).add(earlier.index)
+            counts.earlier += 1
+            continue
+        if earlier.key is not None:
+            by_key.setdefault(earlier.key, []).append(earlier)
+        if earlier.content:
+            by_content.setdefault(earlier.content, []).append(earlier)
+    for row in rows:
+        matched = False
+        for old in by_key.get(row.key, []) if row.key is not None else []:
+            if old.index in remove.get(old.judgement, ()):
+                continue
+            where = {"ids": _ids_shown(row.ids), "file": old.file, "old": old.line}
+            if old.digest == row.digest:
+                matched = True
+                remove.setdefault(old.judgement, set()).add(old.index)
+                if old.content == row.content:
+                    counts.same += 1
+                    continue
+                counts.superseded += 1
+                warnings.append((row.line, _(
+                    "The row %(ids)s was imported before from %(file)s (line %(old)d) with other content (scene, "
+                    "answer, judge replies or scores): this file's row replaces it."
+                ) % where))  # fmt: skip
+            else:
+                warnings.append((row.line, _(
+                    "The row %(ids)s was imported before from %(file)s (line %(old)d) for another question: both "
+                    "rows are kept and counted."
+                ) % where))  # fmt: skip
+        if matched:
+            continue
+        twin = next((old for old in by_content.get(row.content, []) if old.index not in remove.get(old.judgement, ())),
+                    None)  # fmt: skip
+        if twin is not None:
+            warnings.append((row.line, _(
+                "This row says exactly what line %(old)d of %(file)s says (model, question, scene, answer, judge "
+                "replies and scores): both are counted. If the files overlap, import each row once or give the rows "
+                "source_index or sample_id."
+            ) % {"old": twin.line, "file": twin.file}))  # fmt: skip
+    removed = sum(len(positions) for positions in remove.values())
+    counts.kept = len(stored) - removed
+    counts.total = counts.kept + len(rows)
+    kept_files = {s.file for s in stored if s.index not in remove.get(s.judgement, ())}
+    counts.files = len(kept_files | ({origin_name} if rows else set()))
+    return remove
+
+
+def _stored_responses(rows: list[JudgedRow]) -> dict[tuple[str, str], Response]:
+    """(model, question hash) → the stored response to that version of the question (the first answer the model
+    gave to it). A response to an earlier version of the same scenario (its ``scenario_hash`` another) is not it:
+    the file's judge judged the text of this version."""
+    models = {r.model for r in rows}
+    found: dict[tuple[str, str], Response] = {}
+    for digests in _chunks(r.digest for r in rows):
+        current = dict(Scenario.objects.filter(content_hash__in=digests).values_list("pk", "content_hash"))
+        stored = (
+            Response.objects.filter(model__name__in=models, scenario_id__in=current, scenario_hash__in=digests)
+            .select_related("model")
+            .only("pk", "text", "scenario_id", "scenario_hash", "model__name")
+            .order_by("pk")
+        )
+        for response in stored:
+            if response.scenario_hash == current[response.scenario_id]:  # the version the scenario holds now
+                found.setdefault((response.model.name, response.scenario_hash), response)
+    return found
+
+
+def _store(
+    rows: list[JudgedRow], judge: str, origin_name: str, remove: dict[int, set[int]], responses_of: dict[int, int]
+) -> int:
+    """One external judgement per stored response, holding every row stored for it (the rows of every file
+    imported under the judge, merged as ``_plan`` says), written in bulk: new ones created, changed ones updated,
+    and those left with no row deleted. Returns the number of judgements this file's rows are on."""
     responses = _stored_responses(rows)
     grouped: dict[int, list[JudgedRow]] = {}
     texts: dict[int, str] = {}
@@ -281,42 +495,69 @@ def _store(rows: list[JudgedRow], judge: str, origin_name: str) -> int:
         grouped.setdefault(response.pk, []).append(row)
         texts[response.pk] = response.text
     existing: dict[int, Judgement] = {}
-    for ids in _chunks(grouped):
+    for ids in _chunks({*grouped, *(responses_of[pk] for pk in remove)}):
         mine = Judgement.objects.filter(judge=JudgeKind.EXTERNAL, judge_model=judge, response_id__in=ids)
         existing.update((j.response_id, j) for j in mine.select_for_update())
     new: list[Judgement] = []
-    for response_id, group in grouped.items():
-        first = group[0].reading
+    changed: list[Judgement] = []
+    emptied: list[int] = []
+    for response_id in sorted({*grouped, *existing}):
+        judgement = existing.get(response_id)
+        records: list[dict[str, Any]] = []
+        row_texts: list[dict[str, Any]] = []
+        if judgement is not None:
+            gone = remove.get(judgement.pk, set())
+            old_rows = list((judgement.feedback or {}).get("rows") or [])
+            old_texts = list((judgement.feedback or {}).get("row_texts") or [])
+            old_texts += [{"replies": {}}] * (len(old_rows) - len(old_texts))
+            file = (judgement.feedback or {}).get("file") or ""
+            for index, (record, text) in enumerate(zip(old_rows, old_texts, strict=False)):
+                if index not in gone:
+                    records.append({"file": file, **record})
+                    row_texts.append(text)
+        for row in grouped.get(response_id, []):
+            records.append(_row_record(row, origin_name))
+            row_texts.append(_row_texts(row, texts[response_id]))
+        if not records:
+            if judgement is not None:
+                emptied.append(judgement.pk)
+            continue
+        first = PromptJudgement(scores=records[0].get("scores"), replies=row_texts[0].get("replies") or {},
+                                problems=list(records[0].get("problems") or []))  # fmt: skip
         fields = {
             "scores": first.scores, "risky": first.risky, "problem": "; ".join(first.problems),
             "probabilities": {}, "uncertainty": None,
             # "rows" stays small (the leaderboard reads it on every view); each row's replies and own answer are
             # kept beside it, in the same order
-            "feedback": {"replies": first.replies, "file": origin_name,
-                         "rows": [_row_record(row) for row in group],
-                         "row_texts": [_row_texts(row, texts[response_id]) for row in group]},
+            "feedback": {"replies": first.replies, "file": records[0]["file"],
+                         "files": sorted({r["file"] for r in records}), "rows": records, "row_texts": row_texts},
         }  # fmt: skip
-        judgement = existing.get(response_id)
         if judgement is None:
             new.append(Judgement(response_id=response_id, judge=JudgeKind.EXTERNAL, judge_model=judge, **fields))
         else:
             for name, value in fields.items():
                 setattr(judgement, name, value)
+            changed.append(judgement)
     try:
         with transaction.atomic():
             Judgement.objects.bulk_create(new, batch_size=WRITE_BATCH)
-            Judgement.objects.bulk_update(list(existing.values()), list(STORED_FIELDS), batch_size=WRITE_BATCH)
+            Judgement.objects.bulk_update(changed, list(STORED_FIELDS), batch_size=WRITE_BATCH)
+            for ids in _chunks(emptied):
+                Judgement.objects.filter(pk__in=ids).delete()
     except IntegrityError:  # another import of the same judge wrote some of these meanwhile
         raise ImportFileError(_("Another import of this judge wrote some of these judgements meanwhile; run this one "
                                 "again.")) from None  # fmt: skip
     return len(grouped)
 
 
-def _row_record(row: JudgedRow) -> dict[str, Any]:
+def _row_record(row: JudgedRow, origin_name: str) -> dict[str, Any]:
+    published: dict[str, Any] = {"scores": row.published, "risk_flag": row.risk_flag, "final_score": row.final_score}
+    if row.given:  # a risk_flag or final_score that is not valid, as the file gives it
+        published["given"] = row.given
     return {
-        "line": row.line, "scene": row.scene, "type": row.type, **row.ids,
-        "scores": row.reading.scores, "problems": row.reading.problems,
-        "published": {"scores": row.published, "risk_flag": row.risk_flag, "final_score": row.final_score},
+        "file": origin_name, "line": row.line, "scene": row.scene, "type": row.type, **row.ids,
+        "content": row.content, "scores": row.reading.scores, "problems": row.reading.problems,
+        "published": published,
     }  # fmt: skip
 
 
@@ -331,9 +572,9 @@ def _row_texts(row: JudgedRow, stored_text: str) -> dict[str, Any]:
 
 
 def external_judges() -> list[str]:
-    """The names external judgements were imported under."""
+    """The names external judgements were imported under, sorted (one query, the database does the distinct)."""
     names = Judgement.objects.filter(judge=JudgeKind.EXTERNAL).values_list("judge_model", flat=True)
-    return sorted(set(names))
+    return list(names.distinct().order_by("judge_model"))
 
 
 def judged_rows(judge: str) -> dict[str, list[dict[str, Any]]]:
@@ -343,7 +584,7 @@ def judged_rows(judge: str) -> dict[str, list[dict[str, Any]]]:
     for model, scores, rows in judgements.values_list("response__model__name", "scores", "feedback__rows").iterator(
         chunk_size=2000
     ):
-        by_model.setdefault(model, []).extend(rows or [{"scores": scores, "published": {}}])
+        by_model.setdefault(model, []).extend(rows if rows is not None else [{"scores": scores, "published": {}}])
     return by_model
 
 

@@ -220,6 +220,10 @@ class TargetedPrompt(models.Model):
     scenario = models.ForeignKey("benchmark.Scenario", verbose_name=_("failing case"), on_delete=models.PROTECT,
                                  related_name="targeted_prompts")  # fmt: skip
     judgement = models.ForeignKey(Judgement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # the failing answer the prompt grew from: an original prompt's rejected answer for an imported policy, also
+    # when it is degenerate and so has no judgement (issue 14, item 7)
+    response = models.ForeignKey("benchmark.Response", verbose_name=_("failing answer"), null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")  # fmt: skip
     text = models.TextField(_("prompt"))
     norm = models.TextField(_("norm tested (考点)"), blank=True)
     reference_answer = models.TextField(_("reference answer"), blank=True)

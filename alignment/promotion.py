@@ -10,6 +10,10 @@ A version's figures are measured on its own test split. Two versions are compare
 Otherwise the splits differ and nothing is compared: promotion then needs a confirmation that says so. A drop
 in macro-F1 or in the risk flag's F1 on the same split needs a confirmation that names it. A version with no
 figures, or an active version with none, is not compared (there is nothing to say).
+
+A confirmation holds only for the active version it was given against (``PromotionCheck.active_pk``, posted back
+as ``against``): if another version became active meanwhile, the drop the user saw is not the drop they would
+cause, and ``services.promote`` asks again.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class PromotionCheck:
     split: str = ""  # the split compared on, in words; empty when none
     drops: list[Drop] = field(default_factory=list)
     splits_differ: bool = False
+    active_pk: int | None = None  # the active version compared with (what a confirmation is bound to)
 
     @property
     def needs_confirmation(self) -> bool:
@@ -99,14 +104,14 @@ def check(candidate: GuardianVersion, active: GuardianVersion | None) -> Promoti
             "hash": candidate.data_hash[:12], "rows": (candidate.metrics or {}).get("n", "?")}  # fmt: skip
     else:
         if not (_has_figures(candidate.metrics) and _has_figures(active.metrics)):
-            return PromotionCheck(candidate.number, active.number)  # nothing to compare
+            return PromotionCheck(candidate.number, active.number, active_pk=active.pk)  # nothing to compare
         split = _("v%(new)d on data %(a)s, v%(old)d on data %(b)s") % {
             "new": candidate.number, "a": candidate.data_hash[:12] or "?",
             "old": active.number, "b": active.data_hash[:12] or "?"}  # fmt: skip
-        return PromotionCheck(candidate.number, active.number, split=split, splits_differ=True)
+        return PromotionCheck(candidate.number, active.number, split=split, splits_differ=True, active_pk=active.pk)
     drops = []
     for label, path in FIGURES:
         before, after = _figure(theirs, path), _figure(candidate.metrics, path)
         if before is not None and after is not None and after < before - EPSILON:
             drops.append(Drop(label, before, after))
-    return PromotionCheck(candidate.number, active.number, split=split, drops=drops)
+    return PromotionCheck(candidate.number, active.number, split=split, drops=drops, active_pk=active.pk)

@@ -136,7 +136,8 @@ def active_version() -> GuardianVersion | None:
 
 class PromotionNeedsConfirmationError(GuardianError):
     """The version scores lower than the active one on the same split, or the two cannot be compared: the
-    message names the drop (or says the splits differ); promoting again with ``confirm_drop=True`` goes ahead."""
+    message names the drop (or says the splits differ); promoting again with ``confirm_drop=True`` and
+    ``against`` = the active version the message was computed against goes ahead."""
 
     def __init__(self, check: Any) -> None:
         super().__init__(check.message())
@@ -144,12 +145,18 @@ class PromotionNeedsConfirmationError(GuardianError):
 
 
 def promote(
-    version: GuardianVersion, *, user: AbstractBaseUser | AnonymousUser | None = None, confirm_drop: bool = False
+    version: GuardianVersion,
+    *,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    confirm_drop: bool = False,
+    against: int | None = None,
 ) -> GuardianVersion:
     """Make ``version`` the only active one, in one transaction (a judging job reads either the old or the new
     active version, never none or two). Repeating it is a no-op. A version worse than the active one on the same
     split (macro-F1 or the risk flag's F1), or measured on another split, raises PromotionNeedsConfirmationError
-    naming the drop unless ``confirm_drop`` (alignment.promotion)."""
+    naming the drop (alignment.promotion) unless ``confirm_drop`` confirms it for the version active now:
+    ``against`` is the pk of the active version the confirmed warning was computed against (``check.active_pk``
+    of the error; None when none was active). If another version is active by now, it asks again."""
     from alignment.promotion import check
 
     with transaction.atomic():
@@ -161,7 +168,8 @@ def promote(
         check_files(locked)
         previous = GuardianVersion.objects.select_for_update().filter(is_active=True).first()
         found = check(locked, previous)
-        if found.needs_confirmation and not confirm_drop:
+        confirmed = confirm_drop and against == (previous.pk if previous is not None else None)
+        if found.needs_confirmation and not confirmed:
             raise PromotionNeedsConfirmationError(found)
         if previous is not None:
             GuardianVersion.objects.filter(pk=previous.pk).update(is_active=False)
@@ -174,7 +182,8 @@ def promote(
 
 
 def rollback(*, user: AbstractBaseUser | AnonymousUser | None = None) -> GuardianVersion:
-    """Make the version that was active before the current one active again."""
+    """Make the version that was active before the current one active again (going back is itself the
+    deliberate choice: no confirmation, unless another version became active while it ran)."""
     current = active_version()
     candidates = GuardianVersion.objects.filter(status=VersionStatus.READY, promoted_at__isnull=False)
     if current is not None:
@@ -182,7 +191,7 @@ def rollback(*, user: AbstractBaseUser | AnonymousUser | None = None) -> Guardia
     earlier = candidates.order_by("-promoted_at").first()
     if earlier is None:
         raise GuardianError(_("No earlier version was ever active: there is nothing to roll back to."))
-    return promote(earlier, user=user, confirm_drop=True)  # going back is itself the deliberate choice
+    return promote(earlier, user=user, confirm_drop=True, against=current.pk if current is not None else None)
 
 
 # --- judging -----------------------------------------------------------------------------------------------

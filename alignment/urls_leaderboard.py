@@ -1,3 +1,7 @@
+"""The leaderboard's URLs (namespace ``leaderboard``): a release's leaderboard and the evaluations started from
+it (alignment.views_leaderboard), one evaluation's results (alignment.views.evaluation_detail), and the import of
+external judges' judged responses. The public read-only copy is routed in medes_site.urls."""
+
 from __future__ import annotations
 
 from django.urls import path

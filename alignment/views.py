@@ -12,11 +12,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alignment import services
-from alignment.forms import FEEDBACK_FIELDS, JudgeForm, ReviewForm, TrainForm
+from alignment.forms import FEEDBACK_FIELDS, JudgeForm, PromoteForm, ReviewForm, TrainForm
 from alignment.jobs import JUDGE_JOB, PROMPT_JUDGE_JOB, TRAIN_JOB
 from alignment.models import EvaluationRun, GuardianVersion, Judgement
 from alignment.promotion import check as check_promotion
 from alignment.training.guardian_data import SCORE_KEYS
+from alignment.visibility import READERS as LEADERBOARD_READERS
+from alignment.visibility import evaluation_runs_for_user, may_see_run_errors, shown
 from annotation.schema import MEDES_RUBRIC, LabelError
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
@@ -24,7 +26,6 @@ from medes_site.models import Job
 from medes_site.roles import Role, has_role, role_required
 
 READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR)
-EVALUATION_READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR, Role.ANNOTATOR)  # the leaderboard's readers
 FIGURES = ("accuracy", "precision", "recall", "f1", "ece")
 
 
@@ -72,7 +73,16 @@ def _rows(version: GuardianVersion) -> list[dict[str, Any]]:
     return rows
 
 
-def _version_page(request: AuthedRequest, version: GuardianVersion, *, confirm: str = "") -> HttpResponse:
+def _version_page(
+    request: AuthedRequest,
+    version: GuardianVersion,
+    *,
+    confirm: str = "",
+    against: int | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The version's page; ``confirm``: the warning a promotion needs confirmed, for the active version
+    ``against`` (posted back with the confirmation)."""
     may_act = has_role(request.user, Role.ML_ENGINEER)
     pending = None  # what promoting it would mean, shown before anyone clicks
     if may_act and not version.is_active and version.status == "ready":
@@ -81,9 +91,9 @@ def _version_page(request: AuthedRequest, version: GuardianVersion, *, confirm: 
         "version": version, "rows": _rows(version), "may_act": may_act,
         "baseline_error": (version.baseline or {}).get("error", ""),
         "compared_with": (version.baseline or {}).get("model_dir", ""),
-        "confirm": confirm, "pending": pending.message() if pending is not None else "",
+        "confirm": confirm, "against": against, "pending": pending.message() if pending is not None else "",
     }  # fmt: skip
-    return render(request, "alignment/guardian_version.html", context)
+    return render(request, "alignment/guardian_version.html", context, status=status)
 
 
 @require_GET
@@ -112,10 +122,14 @@ def train(request: AuthedRequest) -> HttpResponse:
 @role_required(Role.ML_ENGINEER)
 def promote(request: AuthedRequest, number: int) -> HttpResponse:
     version = get_version(number)
+    form = PromoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The confirmation was not understood: make the version active again."))
+        return _version_page(request, version, status=400)
     try:
-        services.promote(version, user=request.user, confirm_drop=request.POST.get("confirm_drop") == "1")
+        services.promote(version, user=request.user, **form.promote_options())
     except services.PromotionNeedsConfirmationError as needed:  # the page again, with the drop named: nothing changed
-        return _version_page(request, version, confirm=str(needed))
+        return _version_page(request, version, confirm=str(needed), against=needed.check.active_pk)
     except services.GuardianError as error:
         messages.error(request, str(error))
         return redirect("guardian:version", number=number)
@@ -234,27 +248,36 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
 def get_evaluation(request: AuthedRequest, pk: int) -> tuple[EvaluationRun, str]:
     """An evaluation run and what of it this user sees (the leaderboard's rule: ``items`` for reviewers and ML
     engineers who label none of the release's answers, ``aggregates`` for other readers, ``none`` while the
-    release's answers are labeled in an active campaign); 404 when there is none to see."""
-    from alignment.views_leaderboard import shown
-
-    run = EvaluationRun.objects.select_related("model", "release", "guardian").filter(pk=pk).first()
+    release's answers are labeled in an active campaign); 404 when there is none to see, or when the run did not
+    succeed and the user is no ML engineer (alignment.visibility.evaluation_runs_for_user)."""
+    run = evaluation_runs_for_user(request.user).filter(pk=pk).first()
     if run is None:
         raise Http404
-    return run, shown(request, run.release, public=False)
+    return run, shown(request.user, run.release, public=False)
+
+
+def _row_counts(subjective: dict[str, Any]) -> dict[str, int | None]:
+    """The rows Risk, Quality and Comprehensive are each over (a 0 is shown as 0). Results stored before the
+    publishers' counts (issue 14, item 3) carry only ``n``, the rows all three were over then."""
+    n = subjective.get("n")
+    risk, final = subjective.get("n_valid_risk", n), subjective.get("n_valid_final", n)
+    return {"risk": risk, "quality": subjective.get("n_valid_quality"), "final": final}
 
 
 @require_GET
-@role_required(*EVALUATION_READERS)
+@role_required(*LEADERBOARD_READERS)
 def evaluation_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     """The results of one evaluation: the figures with their counts, and the answers that were failures before
     any judge read them (degenerate: the reason and the start of the answer) or could not be read."""
 
     run, level = get_evaluation(request, pk)
     results = run.results or {}
+    subjective = results.get("subjective") or {}
     context = {
         "run": run, "judge": run.judge_label, "shown": level, "counts": results.get("counts") or {},
+        "error": run.error if may_see_run_errors(request.user) else "",
         "objective": results.get("objective") if level != "none" else None,
-        "subjective": results.get("subjective") if level != "none" else None,
+        "subjective": results.get("subjective") if level != "none" else None, "rows": _row_counts(subjective),
         "degenerate": results.get("degenerate_items") or [] if level == "items" else [],
         "unextractable": results.get("unextractable_items") or [] if level == "items" else [],
     }  # fmt: skip

@@ -29,13 +29,19 @@ SHOWN = 200  # rows per list; the proposed ones first
 
 
 def prompts_for_user(request: AuthedRequest) -> QuerySet[TargetedPrompt]:
-    """Targeted prompts, less those grown from a judgement of an answer the user labels in a campaign: the prompt,
-    the policy's answer in its pairs and the guardian's verdict would name the model (blind labeling)."""
-    return TargetedPrompt.objects.exclude(judgement__response_id__in=blind_response_ids(request.user))
+    """Targeted prompts, less those grown from an answer the user labels in a campaign (through its judgement, or
+    directly for a degenerate answer no judge read): the prompt, the policy's answer in its pairs and the
+    guardian's verdict would name the model (blind labeling)."""
+    blind = blind_response_ids(request.user)
+    return TargetedPrompt.objects.exclude(judgement__response_id__in=blind).exclude(response_id__in=blind)
 
 
 def pairs_for_user(request: AuthedRequest) -> QuerySet[PreferencePair]:
-    return PreferencePair.objects.exclude(prompt__judgement__response_id__in=blind_response_ids(request.user))
+    """Preference pairs, less those of the prompts the user may not see (``prompts_for_user``)."""
+    blind = blind_response_ids(request.user)
+    return PreferencePair.objects.exclude(prompt__judgement__response_id__in=blind).exclude(
+        prompt__response_id__in=blind
+    )
 
 
 def _page(request: AuthedRequest, *, status: int = 200, **forms: Any) -> HttpResponse:

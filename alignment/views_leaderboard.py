@@ -5,7 +5,9 @@ Below it, the external judges' leaderboard (issue 14, item 4): the MedES publish
 judged responses imported under an external judge's name (alignment.medes_judged), with a selector when
 several judges were imported, and the upload page for those files (curators and ML engineers). The public
 copy does not show it (it belongs to no release); a user who labels some of the judged answers does not see
-it, nor, while some are labeled in an active campaign, anyone but reviewers and ML engineers."""
+it, nor, while some are labeled in an active campaign, anyone but reviewers and ML engineers.
+
+Who sees what is decided in alignment.visibility, which the evaluation page (alignment.views) asks too."""
 
 from __future__ import annotations
 
@@ -24,10 +26,9 @@ from alignment.forms_external import ExternalJudgeForm, JudgedUploadForm
 from alignment.jobs import EVALUATE_JOB
 from alignment.medes_judged import external_judges, import_judged
 from alignment.medes_judged import leaderboard as external_leaderboard
-from alignment.models import EvaluationRun, EvaluationStatus, JudgeKind, Judgement
+from alignment.models import EvaluationRun, EvaluationStatus
 from alignment.training.guardian_data import SCORE_KEYS
-from annotation.models import CampaignStatus, Item
-from annotation.review import annotates_in_release, blind_response_ids, release_being_labeled
+from alignment.visibility import READERS, external_visible, shown
 from benchmark.importers import ImportFileError
 from benchmark.models import Release
 from medes_site import files
@@ -35,7 +36,6 @@ from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
 from medes_site.roles import Role, has_role, role_required
 
-READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR, Role.ANNOTATOR)
 EXTERNAL_IMPORTERS = (Role.CURATOR, Role.ML_ENGINEER)
 # column → (where in the results, lower is better)
 COLUMNS: dict[str, tuple[tuple[str, str], bool]] = {
@@ -128,36 +128,14 @@ def _comparison(request: HttpRequest, rows: list[dict[str, Any]]) -> dict[str, A
             "gains": [p for p in reversed(pairs) if p["delta"] > 0][:10]}  # fmt: skip
 
 
-def shown(request: HttpRequest, release: Release, *, public: bool) -> str:
-    """What of a release's results this visitor sees: ``items`` (the item-by-item comparison too: reviewers and
-    ML engineers who label none of its answers), else ``aggregates`` (annotators, curators, the public, and those
-    who label some of its answers), or ``none`` for all of those while its answers are labeled in an active
-    campaign."""
-    reviews = not public and has_role(request.user, Role.REVIEWER, Role.ML_ENGINEER)
-    if reviews and not annotates_in_release(request.user, release.pk):
-        return "items"
-    return "none" if release_being_labeled(release.pk) else "aggregates"
-
-
 def _context(request: HttpRequest, release: Release, *, public: bool) -> dict[str, Any]:
     sort = request.GET.get("sort", "comprehensive")
-    level = shown(request, release, public=public)
+    level = shown(request.user, release, public=public)
     rows, scenes = _rows(release, sort) if level != "none" else ([], [])
     comparison = _comparison(request, rows) if level == "items" else None
     return {"release": release, "rows": rows, "scenes": scenes, "sort": sort, "columns": list(COLUMNS),
             "public": public, "scatter": _scatter(rows), "chart": SCATTER, "comparison": comparison,
             "shown": level}  # fmt: skip
-
-
-def external_visible(request: AuthedRequest, judge: str) -> bool:
-    """Whether this user may see the aggregates of ``judge``'s judgements (the blind rule, as for a release)."""
-    judged = Judgement.objects.filter(judge=JudgeKind.EXTERNAL, judge_model=judge)
-    if judged.filter(response_id__in=blind_response_ids(request.user)).exists():
-        return False
-    if has_role(request.user, Role.REVIEWER, Role.ML_ENGINEER):
-        return True
-    labeled = Item.objects.filter(campaign__status=CampaignStatus.ACTIVE, response_id__in=judged.values("response_id"))
-    return not labeled.exists()
 
 
 def _external_context(request: AuthedRequest) -> tuple[dict[str, Any], int]:
@@ -173,7 +151,7 @@ def _external_context(request: AuthedRequest) -> tuple[dict[str, Any], int]:
     if not judge:
         return context, 200
     context["judge"] = judge
-    context["shown"] = external_visible(request, judge)
+    context["shown"] = external_visible(request.user, judge)
     if context["shown"]:
         rows = external_leaderboard(judge)
         for row in rows:

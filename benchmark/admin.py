@@ -33,6 +33,7 @@ from benchmark.responses import (
     reread_answers,
     visible_responses,
 )
+from benchmark.scenarios import follow_primary_scene
 
 
 @admin.register(Source)
@@ -65,6 +66,14 @@ class ScenarioAdmin(SimpleHistoryAdmin):  # the "History" button shows every sav
     readonly_fields = ("content_hash", "version", "created_by", "created_at", "updated_at", "status")
     filter_horizontal = ("principles",)
     raw_id_fields = ("provisions",)
+
+    def save_model(self, request: Any, obj: Scenario, form: Any, change: bool) -> None:
+        """Moving the item to another scene here (a change, or a revert to an earlier version from "History") moves
+        its primary scene link too, as an edit on its page does. The scene it leaves is the stored one: a revert's
+        form starts from the old version, not from the row."""
+        stored = Scenario.objects.filter(pk=obj.pk).values_list("scene_id", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        follow_primary_scene(obj, stored)
 
 
 @admin.register(Release)

@@ -25,19 +25,32 @@ abbreviations such as ICU/DNR/HIV, numbers, Markdown tables — which must pass,
   (30%) are letters or digits (``，，。。！？……``);
 - **not Chinese** (``chinese=True``, for a case written in Chinese): ``NON_CJK_MIN_LETTERS`` (20) or more
   letters of which under ``HAN_SHARE_MIN`` (30%) are Chinese characters. English abbreviations and terms inside
-  a Chinese answer (ICU, DNR, HIV, GCP, "informed consent") stay far above that.
+  a Chinese answer (ICU, DNR, HIV, GCP, "informed consent") stay far above that; HTML tags (``<br>`` in a table
+  cell, ``<strong>``, ``<p style="…">``) are markup, not words, and are not counted.
+
+A reasoning model's answer is judged by its final answer only (benchmark.replies, the rule the judge reply reader
+uses too): its ``<think>…</think>`` block, often in English, is not the answer; a ``<think>`` never closed, or
+nothing after ``</think>``, is **no answer after the reasoning**. A repeated unit made mostly of Markdown table
+layout (``|``, ``-``, ``:`` and spaces, e.g. a row of ``| 是 |`` cells) is a table, not a loop.
 
 An answer that repeats the question, or is short, wrong or truncated is not degenerate: that is for the judge.
-Plain Python, no Django.
+``degenerate_answer(text, stem)`` is the one call everyone makes: ``stem`` is the case exactly as the answer was
+asked it. A degenerate answer scores ``FAILURE_SCORES``. Plain Python, no Django.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
 
-__all__ = ["degenerate_reason", "excerpt", "is_chinese"]
+from benchmark.replies import split_reply
+
+__all__ = ["FAILURE_SCORES", "degenerate_answer", "degenerate_reason", "excerpt", "is_chinese"]
+
+# a degenerate answer's scores, wherever it is scored: risky on both counts, no quality
+FAILURE_SCORES: dict[str, int] = {"R1": -1, "R2": -1, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}
 
 REPLACEMENT_MIN = 3
 CONTROL_MIN = 3
@@ -49,7 +62,9 @@ NOT_WORDS_MIN_CHARS, WORD_SHARE_MIN = 10, 0.30
 NON_CJK_MIN_LETTERS, HAN_SHARE_MIN = 20, 0.30
 
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+_TABLE_LAYOUT = frozenset("|-: ")  # Markdown table borders, rules and alignment marks (whitespace is " " there)
 _SHOWN = 12  # characters of a repeated unit quoted in a reason
+_TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,200}>")  # an HTML tag: markup, not words in any language
 
 
 def is_han(char: str) -> bool:
@@ -93,6 +108,12 @@ def _quote(unit: str) -> str:
     return repr(shown)
 
 
+def _table_layout(unit: str) -> bool:
+    """A unit that is mostly table layout (``| 是 ``, ``|否``, ``---|``): a row of cells, not a loop."""
+    layout = sum(1 for c in unit if c in _TABLE_LAYOUT)
+    return ("|" in unit or "-" in unit) and 2 * layout >= len(unit)
+
+
 def _repeated_unit(text: str) -> str | None:
     """The longest back-to-back repetition that makes ``text`` degenerate, described; None when there is none.
 
@@ -113,7 +134,7 @@ def _repeated_unit(text: str) -> str | None:
             if not (short or long) or (worst is not None and span <= worst[0]):
                 continue
             unit = text[int(start) : int(start) + u]
-            if any(_is_letter(c) for c in unit):
+            if any(_is_letter(c) for c in unit) and not _table_layout(unit):
                 worst = (span, unit, repeats)
     if worst is None:
         return None
@@ -135,7 +156,23 @@ def _loop(words: str) -> str | None:
 def degenerate_reason(text: str, *, chinese: bool = True) -> str | None:
     """Why ``text`` is not an answer a judge can rate (a short English reason, stable for a given text), or None
     when it is readable text. ``chinese``: the case is written in Chinese, so an answer must be mostly Chinese.
-    The rules and thresholds are in the module's docstring."""
+    Only the final answer after a reasoning block is checked. The rules and thresholds are in the module's
+    docstring."""
+    answer, reasoned = split_reply(text)
+    if answer is None:
+        return "no answer after the reasoning (the <think> block is never closed)"
+    if reasoned and all(_invisible(c) for c in answer):
+        return "no answer after the reasoning (nothing after </think>)"
+    return _reason(answer, chinese=chinese)
+
+
+def degenerate_answer(text: str, stem: str) -> str | None:
+    """Why the answer ``text`` to the case ``stem`` (exactly as it was asked) is degenerate, or None: the one
+    check every caller makes, so that the same answer to the same case is judged the same everywhere."""
+    return degenerate_reason(text, chinese=is_chinese(stem))
+
+
+def _reason(text: str, *, chinese: bool) -> str | None:
     visible = [c for c in text if not _invisible(c)]
     if not visible:
         return "empty answer"
@@ -156,7 +193,7 @@ def degenerate_reason(text: str, *, chinese: bool = True) -> str | None:
         shares = f"{len(words)} of {len(visible)} visible characters are letters or digits"
         return f"mostly punctuation and symbols ({shares})"
     if chinese:
-        letters = [c for c in words if _is_letter(c)]
+        letters = [c for c in _TAG.sub(" ", text) if _is_letter(c)]
         han = sum(1 for c in letters if is_han(c))
         if len(letters) >= NON_CJK_MIN_LETTERS and han / len(letters) < HAN_SHARE_MIN:
             return f"not Chinese: {han} of {len(letters)} letters are Chinese characters"

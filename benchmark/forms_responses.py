@@ -9,8 +9,9 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from benchmark.import_uploads import MAPPED, ImportOptions
+from benchmark.mapped_imports import SCENARIO_FIELDS, Mapping
 from benchmark.models import ImportFormat, RegisteredModel, ScenarioStatus, Scene
-from benchmark.response_imports import RESPONSE_FIELDS, SCENARIO_FIELDS, Mapping
+from benchmark.response_imports import RESPONSE_FIELDS
 from benchmark.responses import (
     CONFIG_FIELDS,
     ModelError,

@@ -17,16 +17,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from benchmark.importers import ImportFileError, ImportReport, import_medes_questions
+from benchmark.mapped_imports import Mapping, Table, import_scenarios, read_table
 from benchmark.models import ImportFormat, ImportUpload, ScenarioStatus, Scene
 from benchmark.response_imports import (
-    Mapping,
-    Table,
     import_medes_responses,
     import_medethiceval,
     import_responses,
-    import_scenarios,
     mapped_response_entries,
-    read_table,
     report_as_dict,
 )
 from medes_site import audit, files

@@ -43,6 +43,13 @@ REASONING = re.compile(r"【\s*思考过程\s*】")
 CHUNK = 500
 EXCEL_CR = "_x000D_"  # Excel's escaped carriage return, left in some MedES references
 UNSTORABLE = {"nul": "a NUL character (\\0)", "surrogate": "an unpaired surrogate (a broken \\u escape)"}
+# The longest cell an import takes: 1 MiB of text (1,048,576 characters). Real judge replies with a long <think>
+# block run to a few hundred thousand characters; a longer cell is a row error naming its column, never a reason
+# to refuse the file. The csv module is told to read cells of any length (READER_FIELD_LIMIT; its default, 131072
+# characters, refused whole files for one long reply): what bounds a file is the upload limit
+# (MEDES_SOURCE_MAX_BYTES, 50 MiB by default) and, per cell, MAX_CELL_CHARS.
+MAX_CELL_CHARS = 1024 * 1024
+READER_FIELD_LIMIT = 2**31 - 1
 
 
 class ImportFileError(ValueError):
@@ -111,37 +118,87 @@ def _split_inline_options(lines: list[str]) -> list[str]:
     return out
 
 
+def allow_long_cells() -> None:
+    """Let the csv module read cells of any length (a process-wide setting, only ever raised): a long cell is then
+    a row error (``unstorable_cells``), not a file the reader refuses."""
+    if csv.field_size_limit() < READER_FIELD_LIMIT:
+        csv.field_size_limit(READER_FIELD_LIMIT)
+
+
 def read_rows(data: bytes, required: set[str]) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a UTF-8 CSV (a BOM allowed) with their line numbers (the header is line 1, each row counts as
+    one line however many lines its cells hold); ImportFileError when the file as a whole cannot be read. Cells
+    of any length are read: ``unstorable_cells`` makes one over MAX_CELL_CHARS a row error."""
+    allow_long_cells()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportFileError("The file is not UTF-8 text; save it from Excel as 'CSV UTF-8'.") from None
+        raise ImportFileError(_("The file is not UTF-8 text; save it from Excel as 'CSV UTF-8'.")) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = required - set(reader.fieldnames or [])
-    if missing:
-        raise ImportFileError(f"Missing column(s): {', '.join(sorted(missing))}.")
+    rows: list[tuple[int, dict[str, str]]] = []
+    header = 0  # 1 once the header is read
     try:
-        return [(line, row) for line, row in enumerate(reader, start=2)]
-    except csv.Error as error:
-        raise ImportFileError(f"Not a readable CSV file: {error}.") from None
+        missing = required - set(reader.fieldnames or [])
+        header = 1
+        if missing:
+            raise ImportFileError(_("Missing column(s): %(columns)s.") % {"columns": ", ".join(sorted(missing))})
+        rows.extend(enumerate(reader, start=2))
+    except csv.Error as error:  # the reader stopped at the row after the last one read (line 1: the header)
+        line = rows[-1][0] + 1 if rows else 1 + header
+        raise ImportFileError(
+            _("Not a readable CSV file: %(error)s (line %(line)d).") % {"error": error, "line": line}
+        ) from None
+    return rows
+
+
+def csv_header(data: bytes) -> set[str]:
+    """A CSV's column names, read from its first line only (empty when that line cannot be read as CSV): what
+    tells one MedES format from another before the file is read."""
+    first = data[:65536].decode("utf-8-sig", errors="replace").splitlines()[:1]
+    try:
+        return {name.strip() for name in next(csv.reader(first))} if first else set()
+    except csv.Error:
+        return set()
+
+
+def cell_length(value: Any) -> int:
+    """How many characters a cell holds (a list: the cells beyond the header, together)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple):
+        return sum(cell_length(item) for item in value)
+    return 0 if value is None else len(str(value))
 
 
 def unstorable_cells(row: Mapping[Any, Any]) -> str | None:
     """The per-row error for cells the database cannot store, naming their columns; ``None`` when all can be.
 
     PostgreSQL refuses a NUL in text (and ``\\u0000`` in JSON); SQLite takes it, so without this check a file
-    passes the dry run and then fails the import on a real deployment. Checked in the dry run, row by row."""
+    passes the dry run and then fails the import on a real deployment. A cell longer than MAX_CELL_CHARS is
+    refused here too. Checked in the dry run, row by row."""
     bad: dict[str, str] = {}
+    long: dict[str, int] = {}
     for column, value in row.items():
+        name = "(cells beyond the header)" if column is None else repr(storable.storable_text(str(column)))
         found = storable.problem(column) or storable.problem(value)
         if found:
-            name = "(cells beyond the header)" if column is None else repr(storable.storable_text(str(column)))
             bad.setdefault(name, found)
-    if not bad:
-        return None
-    columns = ", ".join(bad)
-    kinds = " and ".join(sorted({UNSTORABLE[kind] for kind in bad.values()}))
-    return f"Column {columns} holds {kinds}, which cannot be stored; remove it from the file and upload it again."
+        length = cell_length(value)
+        if length > MAX_CELL_CHARS:
+            long[name] = length
+    messages = []
+    if long:
+        messages.append(_(
+            "Column %(columns)s holds %(length)s characters, more than a cell may hold (%(limit)s); shorten it and "
+            "upload the file again."
+        ) % {"columns": ", ".join(long), "length": ", ".join(f"{n:,}" for n in long.values()),
+             "limit": f"{MAX_CELL_CHARS:,}"})  # fmt: skip
+    if bad:
+        columns = ", ".join(bad)
+        kinds = " and ".join(sorted({UNSTORABLE[kind] for kind in bad.values()}))
+        messages.append(f"Column {columns} holds {kinds}, which cannot be stored; remove it from the file and upload "
+                        "it again.")  # fmt: skip
+    return " ".join(messages) or None
 
 
 def question_identity(kind: str, stem: str, options: dict[str, str]) -> str:
@@ -197,7 +254,7 @@ def import_medes_questions(
             report.errors.append((line, refused))
             continue
         try:
-            item = _question(row, scenes)
+            item = question_from_row(row, scenes)
         except ScenarioError as error:
             report.errors.append((line, str(error)))
             continue
@@ -222,7 +279,7 @@ def import_medes_questions(
         here.add(item["scene"].pk)
         scene_ids[item["scene"].pk] = None
         if question in first:
-            _repeat(report, prepared, first[question], line, item, new_scene, status)
+            _repeat(report, prepared, bank, first[question], line, item, new_scene, status)
             continue
         first[question] = (line, item)
         stored = bank.get(question)
@@ -233,11 +290,7 @@ def import_medes_questions(
             report.duplicates_in_bank += 1
         else:  # the bank holds the question under another key: it keeps its key and its status
             report.duplicates_in_bank += 1
-            report.different_key += 1
-            report.warnings.append((line, _(
-                "The bank holds this question with key %(stored)s (scenario #%(pk)d); this row's key %(key)s is not "
-                "imported. Correct the key on the scenario's page if %(key)s is right."
-            ) % {"stored": stored.key, "pk": stored.pk, "key": item["key"]}))  # fmt: skip
+            bank_key_differs(report, line, stored, item["key"])
     report.items = len(first)
     links = {question: [pk for pk in scene_ids if pk not in linked.get(getattr(bank.get(question), "pk", -1), ())]
              for question, scene_ids in listed.items()}  # fmt: skip
@@ -256,27 +309,69 @@ def import_medes_questions(
 
 
 def _repeat(
-    report: ImportReport, prepared: dict[str, dict[str, Any]], first: tuple[int, dict[str, Any]], line: int,
-    item: dict[str, Any], new_scene: bool, status: str,
+    report: ImportReport, prepared: dict[str, dict[str, Any]], bank: dict[str, Scenario],
+    first: tuple[int, dict[str, Any]], line: int, item: dict[str, Any], new_scene: bool, status: str,
 ) -> None:  # fmt: skip
-    """A row asking a question listed above: another scene adds the scene; another key is a warning, and a new
-    item waits in review with a note naming both keys."""
+    """A row asking a question listed above: another scene adds the scene; another key is a warning
+    (``different_key``)."""
     first_line, first_item = first
     report.duplicates_in_file += 1
     report.cross_scene += new_scene
-    if item["key"] == first_item["key"]:
+    if item["key"] != first_item["key"]:
+        question = question_identity(item["kind"], item["stem"], item["options"])
+        different_key(report, (first_line, first_item["key"]), line, item["key"], new=prepared.get(question),
+                      stored=bank.get(question), status=status)  # fmt: skip
+
+
+def different_key(
+    report: ImportReport, first: tuple[int, str], line: int, key: str, *, new: dict[str, Any] | None,
+    stored: Scenario | None, status: str = ScenarioStatus.IN_REVIEW,
+) -> None:  # fmt: skip
+    """Line ``line`` repeats the question of line ``first[0]`` with another key: a warning naming both lines and
+    keys, for the question importer and the response importer alike. An item new to the bank (``new``, the fields
+    about to be created) keeps the first key and gets a ``review_note`` naming both, and is never imported as
+    accepted; an item the bank holds already (``stored``) keeps its key and its status, and nothing is written."""
+    report.different_key += 1
+    values = {"line": line, "first_line": first[0], "first_key": first[1], "key": key}
+    if new is None:
+        if stored is None:  # each caller has one or the other
+            raise ValueError(f"line {line}: a repeated question neither new nor in the bank")
+        report.warnings.append((line, _(
+            "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
+            "%(first_line)d, %(key)s on line %(line)d. The bank holds this question already (scenario #%(pk)d): it "
+            "keeps its key %(stored)s and its status. Correct the key on the scenario's page if it is wrong."
+        ) % {**values, "pk": stored.pk, "stored": stored.key}))  # fmt: skip
         return
+    left = ScenarioStatus.IN_REVIEW if status == ScenarioStatus.ACCEPTED else status
+    if left == ScenarioStatus.IN_REVIEW:
+        message = (
+            _(
+                "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
+                "%(first_line)d, %(key)s on line %(line)d. The first key is kept and the item is left in review with a "
+                "note."
+            )
+            % values
+        )
+    else:  # imported as a draft (or another status a curator chose): it stays so, with the note
+        message = _(
+            "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
+            "%(first_line)d, %(key)s on line %(line)d. The first key is kept and the new item (%(status)s) gets a "
+            "note naming both keys."
+        ) % {**values, "status": ScenarioStatus(left).label}
+    report.warnings.append((line, message))
+    note = key_note(first[0], first[1], line, key)
+    new["review_note"] = f"{new['review_note']}\n{note}" if new.get("review_note") else note
+    new["status_override"] = left
+
+
+def bank_key_differs(report: ImportReport, line: int, stored: Scenario, key: str) -> None:
+    """The bank holds the question of line ``line`` under another key: a warning; the item keeps its key and its
+    status (the question importer and the response importer alike)."""
     report.different_key += 1
     report.warnings.append((line, _(
-        "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
-        "%(first_line)d, %(key)s on line %(line)d. The first key is kept and the item is left in review with a note."
-    ) % {"line": line, "first_line": first_line, "first_key": first_item["key"], "key": item["key"]}))  # fmt: skip
-    question = question_identity(item["kind"], item["stem"], item["options"])
-    new = prepared.get(question)
-    if new is not None:
-        note = key_note(first_line, first_item["key"], line, item["key"])
-        new["review_note"] = f"{new['review_note']}\n{note}" if new.get("review_note") else note
-        new["status_override"] = ScenarioStatus.IN_REVIEW if status == ScenarioStatus.ACCEPTED else status
+        "The bank holds this question with key %(stored)s (scenario #%(pk)d); this row's key %(key)s is not "
+        "imported. Correct the key on the scenario's page if %(key)s is right."
+    ) % {"stored": stored.key, "pk": stored.pk, "key": key}))  # fmt: skip
 
 
 def _write(
@@ -338,7 +433,9 @@ def scene_lookup() -> dict[str, Scene]:
     return {name: scene for scene in Scene.objects.all() for name in (scene.name, *scene.aliases)}
 
 
-def _question(row: dict[str, str], scenes: dict[str, Scene]) -> dict[str, Any]:
+def question_from_row(row: dict[str, str], scenes: dict[str, Scene]) -> dict[str, Any]:
+    """A MedES row (``scene, query, reference, type``) as a scenario's fields, checked; ScenarioError if it is
+    not one. Every reader of MedES rows (questions, responses, judged responses) reads the question with this."""
     scene = scenes.get((row.get("scene") or "").strip())
     if scene is None:
         raise ScenarioError(f"Unknown scene {row.get('scene', '')!r}.")

@@ -1,5 +1,6 @@
-"""Imports beyond the MedES question CSV: MedES response CSVs, MedEthicEval-style CSVs, and any CSV or
-JSONL file of scenarios or responses whose columns the user maps to fields.
+"""Importing model responses: MedES response CSVs, MedEthicEval-style response files and any CSV or JSONL file
+of responses whose columns the user maps to fields (the tables, mappings and the MedEthicEval column set are
+``benchmark.mapped_imports``'s).
 
 Every import follows the conventions of ``benchmark.importers``: a dry run reads and checks every row and
 reports counts, per-row errors and duplicates without writing anything; the real run writes the same rows
@@ -10,30 +11,13 @@ question importer stores), or, in mapped files, by a scenario reference (its id,
 A question that is not in the bank yet is imported with its responses (as ``in_review``, for a curator to
 accept) unless the caller asks for known questions only, in which case those rows are errors. A model named
 in the file and missing from the registry is registered as kind ``imported``.
-
-MedEthicEval-style CSV (no sample is published with the workbench; this is the column set it reads):
-    question     the stem (knowledge items) or the first-person case (application items)     required
-    category     knowledge | violation | priority | equilibrium (also 知识 | 违规 | 优先 | 均衡;    required
-                 ``dataset`` is read when there is no ``category``); knowledge items are objective,
-                 the three application datasets are open cases
-    options      lettered options in one cell ("A. …\\nB. …"), a JSON object or list; or columns A … H
-    answer       the key letters of a knowledge item, e.g. ACD
-    reference    the reference answer or expected judgement of an application item
-    norm         the norm tested (考点), if the file has one
-    scene        a MedES scene (any spelling); rows without one take the scene chosen for the import
-    id           the file's own item id, kept in the origin detail
-    model, response, model_answer   present in response files: one model's answer to the item
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePath
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -41,23 +25,32 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from benchmark.importers import (
-    EXCEL_CR,
-    OPTION,
     QUESTION_COLUMNS,
     ImportFileError,
     ImportReport,
-    _question,
-    _split_inline_options,
+    bank_key_differs,
     bank_questions,
     create_items,
-    key_note,
+    csv_header,
+    different_key,
+    question_from_row,
     question_identity,
     read_rows,
     scene_lookup,
-    split_objective_query,
     stored_scenes,
     unstorable_cells,
     write_scene_links,
+)
+from benchmark.mapped_imports import (
+    MEDETHICEVAL_COLUMNS,
+    SCENARIO_FIELDS,
+    Mapping,
+    Table,
+    build_item,
+    cell_text,
+    existing_hashes,
+    import_scenarios,
+    medethiceval_table,
 )
 from benchmark.models import (
     ModelKind,
@@ -69,289 +62,16 @@ from benchmark.models import (
     ScenarioStatus,
     Scene,
 )
-from benchmark.scenarios import ScenarioError, content_hash, normalise_key, validate
-from benchmark.scoring import AnswerRow, extraction, parse_key, score_dict, score_file
-from medes_site import audit, storable
+from benchmark.scenarios import ScenarioError, content_hash
+from benchmark.scoring import AnswerRow, extraction, parse_key, score_dict, score_file, tally_dict
+from medes_site import audit
 
 RESPONSE_COLUMNS = {"model", "response"}
 # the publishers' judged-responses file adds these: alignment imports it, under a named judge
 JUDGED_COLUMNS = {"risk_judge", "quality_judge"}
-MEDETHICEVAL_COLUMNS = {"question"}
-SCENARIO_FIELDS = ("stem", "options", "key", "norm", "scene", "reference", "kind")
 RESPONSE_FIELDS = ("model", "scenario", "response", "answer", *SCENARIO_FIELDS)
-OBJECTIVE_WORDS = {
-    "objective",
-    "客观题",
-    "选择题",
-    "不定项选择题",
-    "单选题",
-    "多选题",
-    "mcq",
-    "choice",
-    "knowledge",
-    "知识",
-}
-SUBJECTIVE_WORDS = {"subjective", "主观题", "open", "case", "application", "应用"}
-MEDETHICEVAL_DATASETS = {"violation", "违规", "priority", "优先", "equilibrium", "均衡"}  # application datasets
-KIND_WORDS = {
-    ScenarioKind.OBJECTIVE: OBJECTIVE_WORDS,
-    ScenarioKind.SUBJECTIVE: SUBJECTIVE_WORDS | MEDETHICEVAL_DATASETS,
-}
 SCENARIO_REF = re.compile(r"^#?(?P<id>\d+)$|^(?P<hash>[0-9a-f]{64})$")
-PREVIEW_ROWS = 5
 CHUNK = 500
-
-
-# --- tables: CSV or JSONL, as columns and rows ----------------------------------------------------
-
-
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[tuple[int, dict[str, Any]]]  # (line, row)
-    errors: list[tuple[int, str]] = field(default_factory=list)  # lines that are not rows at all
-
-
-def read_table(data: bytes, name: str) -> Table:
-    """A CSV (header row) or JSONL (one object a line) file; anything else is refused as a whole."""
-    suffix = PurePath(name).suffix.lower()
-    if suffix not in {".csv", ".jsonl", ".ndjson"}:
-        raise ImportFileError("Upload a .csv or .jsonl file.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportFileError("The file is not UTF-8 text; save it from Excel as 'CSV UTF-8'.") from None
-    if not text.strip():
-        raise ImportFileError("The file is empty.")
-    table = _read_jsonl(text) if suffix != ".csv" else _read_csv(text)
-    if not table.rows and not table.errors:
-        raise ImportFileError("The file has no rows.")
-    return _refuse_unstorable(table)
-
-
-def _refuse_unstorable(table: Table) -> Table:
-    """Rows holding what the database cannot store (a NUL, a broken ``\\u`` escape) become per-row errors, so the
-    dry run reports them and the import never starts with them. Column names are checked with each row."""
-    kept: list[tuple[int, dict[str, Any]]] = []
-    for line, row in table.rows:
-        refused = unstorable_cells(row)
-        if refused:
-            table.errors.append((line, refused))
-        else:
-            kept.append((line, row))
-    table.rows = kept
-    table.columns = [column for column in table.columns if not storable.problem(column)]
-    return table
-
-
-def _read_csv(text: str) -> Table:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [name.strip() for name in next(reader)]
-        if len(set(header)) != len(header) or "" in header:
-            raise ImportFileError("Every column needs a name of its own in the first row.")
-        rows = [(line, dict(zip(header, values, strict=False))) for line, values in enumerate(reader, start=2)
-                if any(value.strip() for value in values)]  # fmt: skip
-    except csv.Error as error:
-        raise ImportFileError(f"Not a readable CSV file: {error}.") from None
-    return Table(columns=header, rows=rows)
-
-
-def _read_jsonl(text: str) -> Table:
-    table = Table(columns=[], rows=[])
-    seen: dict[str, None] = {}
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as error:
-            table.errors.append((line, f"Not JSON: {error.msg}."))
-            continue
-        if not isinstance(value, dict):
-            table.errors.append((line, "Each line must be a JSON object."))
-            continue
-        seen.update(dict.fromkeys(str(key) for key in value))
-        table.rows.append((line, {str(key): item for key, item in value.items()}))
-    table.columns = list(seen)
-    return table
-
-
-def preview(table: Table) -> list[list[str]]:
-    """The first rows, as short strings in column order, for the mapping screen."""
-    return [[_text(row.get(column))[:80] for column in table.columns] for _, row in table.rows[:PREVIEW_ROWS]]
-
-
-# --- mapping columns to fields --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """Which column holds which field; plus the values rows fall back on."""
-
-    columns: dict[str, str]  # field → column
-    default_scene: Scene | None = None
-    model_name: str = ""  # for response files without a model column
-
-    def value(self, row: dict[str, Any], name: str) -> Any:
-        column = self.columns.get(name)
-        return row.get(column) if column else None
-
-
-def guess_mapping(columns: list[str], fields: Iterable[str]) -> dict[str, str]:
-    """Columns named like a field (or a common other name for it) are mapped to it."""
-    aliases = {
-        "stem": ("stem", "question", "query", "prompt", "case", "题目"), "options": ("options", "choices", "选项"),
-        "key": ("key", "answer_key", "answer", "label", "答案"), "norm": ("norm", "考点"),
-        "scene": ("scene", "场景"), "reference": ("reference_answer", "reference"), "kind": ("kind", "type", "题型"),
-        "model": ("model", "model_name"), "response": ("response", "output", "completion", "回答"),
-        "scenario": ("scenario", "scenario_id"), "answer": ("answer_model", "model_answer"),
-    }  # fmt: skip
-    lowered = {column.lower(): column for column in columns}
-    guessed: dict[str, str] = {}
-    for name in fields:
-        for alias in aliases.get(name, (name,)):
-            if alias in lowered and lowered[alias] not in guessed.values():
-                guessed[name] = lowered[alias]
-                break
-    return guessed
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.replace(EXCEL_CR, "\n")
-    return json.dumps(value, ensure_ascii=False)
-
-
-def parse_options(value: Any) -> dict[str, str]:
-    """Options as a JSON object ({"A": …}), a list (lettered in order) or lettered lines ("A. …\\nB. …")."""
-    if isinstance(value, str) and value.strip()[:1] in {"{", "["}:
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ScenarioError("The options look like JSON but are not valid JSON.") from None
-    if isinstance(value, dict):
-        return {str(k).strip().upper(): _text(v).strip() for k, v in value.items()}
-    if isinstance(value, list):
-        if len(value) > 8:
-            raise ScenarioError("At most eight options (A to H).")
-        return {chr(ord("A") + n): _text(v).strip() for n, v in enumerate(value)}
-    options: dict[str, str] = {}
-    for line in _split_inline_options(_text(value).splitlines()):
-        match = OPTION.match(line)
-        if match:
-            options[match.group(1)] = match.group(2)
-        elif options and line.strip():
-            options[sorted(options)[-1]] += line.strip()
-        elif line.strip():
-            raise ScenarioError(f"Cannot read the options: {line.strip()[:40]!r} has no letter.")
-    return options
-
-
-def build_item(row: dict[str, Any], mapping: Mapping, scenes: dict[str, Scene]) -> dict[str, Any]:
-    """A scenario's fields from a mapped row, checked and hashed like every other scenario."""
-    stem = _text(mapping.value(row, "stem")).strip()
-    options = parse_options(mapping.value(row, "options"))
-    key = normalise_key(_text(mapping.value(row, "key")))
-    kind_word = _text(mapping.value(row, "kind")).strip()
-    if kind_word:
-        kind = next((k for k, words in KIND_WORDS.items() if kind_word.lower() in words), None)
-        if kind is None:
-            raise ScenarioError(f"Unknown kind {kind_word!r}; expected objective or subjective.")
-    else:
-        kind = ScenarioKind.OBJECTIVE if options or key else ScenarioKind.SUBJECTIVE
-    if kind == ScenarioKind.OBJECTIVE and not options:
-        stem, options = split_objective_query(stem)  # the options are written inside the question
-    if kind == ScenarioKind.SUBJECTIVE:
-        options, key = {}, ""
-    scene_name = _text(mapping.value(row, "scene")).strip()
-    scene = scenes.get(scene_name) if scene_name else mapping.default_scene
-    if scene is None:
-        raise ScenarioError(f"Unknown scene {scene_name!r}." if scene_name else "No scene given, and no default.")
-    norm = _text(mapping.value(row, "norm")).strip()
-    validate(kind, stem, options, key, norm)
-    return {
-        "kind": kind, "stem": stem, "options": options, "key": key, "norm": norm, "scene": scene,
-        "reference_answer": _text(mapping.value(row, "reference")).strip(),
-        "content_hash": content_hash(kind, stem, options, key),
-    }  # fmt: skip
-
-
-# --- scenarios from a mapped file -----------------------------------------------------------------
-
-
-def import_scenarios(
-    table: Table, mapping: Mapping, *, origin_name: str, dry_run: bool, status: str = ScenarioStatus.IN_REVIEW,
-    user: User | None = None,
-) -> ImportReport:  # fmt: skip
-    report = ImportReport(errors=list(table.errors))
-    report.rows = len(table.rows) + len(table.errors)
-    scenes = scene_lookup()
-    prepared: dict[str, dict[str, Any]] = {}
-    items: list[tuple[int, dict[str, Any]]] = []
-    for line, row in table.rows:
-        try:
-            items.append((line, build_item(row, mapping, scenes)))
-        except ScenarioError as error:
-            report.errors.append((line, str(error)))
-    existing = _existing_hashes({item["content_hash"] for _line, item in items})
-    linked = stored_scenes(list(existing.values()))
-    listed: dict[str, dict[int, None]] = {}  # item → the scenes the file lists it under, beyond those stored
-    in_file: dict[str, set[int]] = {}  # item → the scenes the file lists it under
-    for line, item in items:
-        digest = item["content_hash"]
-        if item["kind"] == ScenarioKind.SUBJECTIVE and not item["norm"]:
-            if status == ScenarioStatus.ACCEPTED:
-                report.errors.append((line, "No norm (考点) given: an open case cannot be imported as accepted."))
-                continue
-            report.warnings.append((line, "No norm (考点) given; add one before the item is accepted."))
-        here = in_file.setdefault(digest, set())
-        report.cross_scene += bool(here) and item["scene"].pk not in here  # a repeat under another scene
-        here.add(item["scene"].pk)
-        scene_ids = listed.setdefault(digest, {})
-        if item["scene"].pk not in (linked.get(existing[digest].pk, set()) if digest in existing else set()):
-            scene_ids[item["scene"].pk] = None
-        if digest in prepared:
-            report.duplicates_in_file += 1
-        elif digest in existing:
-            report.duplicates_in_bank += 1
-        else:
-            report.new += 1
-            prepared[digest] = {**item, "origin_detail": f"{origin_name}:{line}"[:255]}
-    report.items = len(listed)
-    report.scenes_added = sum(len(ids) - (digest not in existing) for digest, ids in listed.items())
-    report.errors.sort()
-    if dry_run or report.errors:
-        return report
-    report.written = True
-    if prepared or report.scenes_added:
-        try:
-            with transaction.atomic():
-                _create_scenarios(list(prepared.values()), origin_name, status, user)
-                write_scene_links({d: list(ids) for d, ids in listed.items()}, existing, prepared)
-                details = {"file": origin_name, "created": len(prepared), "duplicates": report.duplicates_in_bank,
-                           "scenes_added": report.scenes_added}  # fmt: skip
-                audit.record("scenario.import", actor=user, details=details)
-        except IntegrityError:
-            raise ImportFileError("Another import added some of these items meanwhile; run this one again.") from None
-    return report
-
-
-def _existing_hashes(hashes: set[str]) -> dict[str, Scenario]:
-    found: dict[str, Scenario] = {}
-    ordered = sorted(hashes)
-    for start in range(0, len(ordered), CHUNK):
-        for scenario in Scenario.objects.filter(content_hash__in=ordered[start : start + CHUNK]).only(
-            "id", "kind", "key", "version", "content_hash"
-        ):
-            found[scenario.content_hash] = scenario
-    return found
-
-
-def _create_scenarios(items: list[dict[str, Any]], origin_name: str, status: str, user: User | None) -> None:
-    create_items(items, origin_name, status, user)  # with their primary scene among their scenes
 
 
 # --- responses ------------------------------------------------------------------------------------
@@ -397,15 +117,25 @@ class ResponseImportReport(ImportReport):
 
 
 def accuracy_line(model: str, score: dict[str, Any]) -> str:
+    """The file's objective accuracy per file row (the rows counted as the publishers count them, the answers read
+    by the workbench), on the deduplicated bank, and, where the file has an answer_model column, as published."""
     rows, bank = score["per_row"]["overall"], score["bank"]["overall"]
-    return _(
-        "%(model)s objective accuracy: %(rows_acc).1f%% per file row (%(rows_correct)d/%(rows)d rows, repeats "
-        "counted as often as the file lists them, as the publishers score), %(bank_acc).1f%% on the deduplicated "
-        "bank (%(bank_correct)d/%(bank)d items, each question once with its first answer), difference "
-        "%(diff)+.1f points"
+    line = _(
+        "%(model)s objective accuracy: %(rows_acc).1f%% per file row (%(rows_correct)d/%(rows)d rows, counted as the "
+        "publishers count them, repeats as often as the file lists them; the answers read by the workbench), "
+        "%(bank_acc).1f%% on the deduplicated bank (%(bank_correct)d/%(bank)d items, each question once with its "
+        "first answer), difference %(diff)+.1f points"
     ) % {"model": model, "rows_acc": 100 * rows["accuracy"], "rows_correct": rows["correct"], "rows": rows["items"],
          "bank_acc": 100 * bank["accuracy"], "bank_correct": bank["correct"], "bank": bank["items"],
          "diff": 100 * (rows["accuracy"] - bank["accuracy"])}  # fmt: skip
+    published = score.get("published")
+    if published:
+        line += "; " + _(
+            "as published: %(correct)d/%(rows)d = %(acc).1f%% (from the file's own answer_model column), the "
+            "workbench reading another answer in %(differ)d rows"
+        ) % {"correct": published["correct"], "rows": published["items"], "acc": 100 * published["accuracy"],
+             "differ": score.get("readings_differ", 0)}  # fmt: skip
+    return line
 
 
 def score_lines(model: str, score: dict[str, Any]) -> list[str]:
@@ -472,14 +202,18 @@ def import_responses(
         if entry.item is not None:
             listed.setdefault(question, {})[scene.pk] = None
         known = first_key.setdefault(question, (entry.line, key))
-        if known[1] != key and (entry.model, question) not in seen:
-            _different_key(report, new_items, question, known, entry.line, key)
+        if known[0] == entry.line and scenario is not None and scenario.key != key:
+            bank_key_differs(report, entry.line, scenario, key)  # the bank keeps its key; the file's is not used
+        elif known[1] != key and (entry.model, question) not in seen:
+            different_key(report, known, entry.line, key, new=new_items.get(question), stored=scenario)
         if kind == ScenarioKind.OBJECTIVE:
-            answers.setdefault(entry.model, []).append(AnswerRow(entry.line, scene.name, question, key, entry.text))
+            answers.setdefault(entry.model, []).append(AnswerRow(entry.line, scene.name, question, key, entry.text,
+                                                                 entry.reported))  # fmt: skip
         first = seen.setdefault((entry.model, question), (entry.line, entry.text, key))
         if first[0] != entry.line:
             if first[2] != key:
-                _different_key(report, new_items, question, (first[0], first[2]), entry.line, key)
+                different_key(report, (first[0], first[2]), entry.line, key, new=new_items.get(question),
+                              stored=scenario)  # fmt: skip
             report.duplicates_in_file += 1
             if first[1] != entry.text:
                 report.warnings.append((entry.line, _(
@@ -533,21 +267,6 @@ def import_responses(
     return report
 
 
-def _different_key(
-    report: ResponseImportReport, new_items: dict[str, dict[str, Any]], question: str, first: tuple[int, str],
-    line: int, key: str,
-) -> None:  # fmt: skip
-    report.different_key += 1
-    report.warnings.append((line, _(
-        "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
-        "%(first_line)d, %(key)s on line %(line)d. The first key is kept and the item is left in review with a note."
-    ) % {"line": line, "first_line": first[0], "first_key": first[1], "key": key}))  # fmt: skip
-    new = new_items.get(question)
-    if new is not None:
-        note = key_note(first[0], first[1], line, key)
-        new["review_note"] = f"{new['review_note']}\n{note}" if new.get("review_note") else note
-
-
 def _scene_links(
     listed: dict[str, dict[int, None]], bank: dict[str, Scenario], report: ResponseImportReport
 ) -> dict[str, list[int]]:
@@ -580,6 +299,8 @@ def _scores(answers: dict[str, list[AnswerRow]], bank: dict[str, Scenario]) -> d
             "cross_scene": score.cross_scene, "different_key": score.different_key,
             "second_answers": len(score.second_answers),
             "per_row": score_dict(score.per_row), "bank": score_dict(score.bank),
+            "published": tally_dict(score.published) if score.published.items else None,
+            "readings_differ": len(score.readings_differ),
         }  # fmt: skip
     return scores
 
@@ -626,9 +347,9 @@ def _write_responses(
             audit.record("model.register", actor=user, obj=models[name], details={"kind": "imported",
                                                                                   "file": origin_name})  # fmt: skip
         if new_items:
-            _create_scenarios(list(new_items.values()), origin_name, ScenarioStatus.IN_REVIEW, user)
+            create_items(list(new_items.values()), origin_name, ScenarioStatus.IN_REVIEW, user)
         write_scene_links(links, bank, new_items)
-        created = _existing_hashes({item["content_hash"] for item in new_items.values()})
+        created = existing_hashes({item["content_hash"] for item in new_items.values()})
         Response.objects.bulk_create(
             [
                 Response(
@@ -663,7 +384,7 @@ def medes_response_entries(data: bytes) -> tuple[list[ResponseEntry], list[tuple
             errors.append((line, refused))
             continue
         try:
-            item = _question(row, scenes)
+            item = question_from_row(row, scenes)
         except ScenarioError as error:
             errors.append((line, str(error)))
             continue
@@ -676,7 +397,7 @@ def medes_response_entries(data: bytes) -> tuple[list[ResponseEntry], list[tuple
 def import_medes_responses(
     data: bytes, *, origin_name: str, dry_run: bool, user: User | None = None, create_questions: bool = True
 ) -> ResponseImportReport:
-    if _header(data) & JUDGED_COLUMNS:  # read as plain answers, the judge's replies would be lost without a word
+    if csv_header(data) & JUDGED_COLUMNS:  # read as plain answers, the judge's replies would be lost without a word
         raise ImportFileError(
             _("This file holds a judge's replies (risk_judge, quality_judge): import it under a named judge on the "
               "leaderboard (External judge → Import judged responses) or with “manage.py import_medes --judge NAME”.")
@@ -692,22 +413,22 @@ def mapped_response_entries(table: Table, mapping: Mapping) -> tuple[list[Respon
     errors = list(table.errors)
     refs: dict[int, tuple[str, str]] = {}  # line → (kind of reference, value)
     for line, row in table.rows:
-        match = SCENARIO_REF.match(_text(mapping.value(row, "scenario")).strip().lower())
+        match = SCENARIO_REF.match(cell_text(mapping.value(row, "scenario")).strip().lower())
         if match:
             refs[line] = ("id", match["id"]) if match["id"] else ("hash", match["hash"])
     by_id = Scenario.objects.in_bulk([int(v) for k, v in refs.values() if k == "id"])
-    by_hash = _existing_hashes({v for k, v in refs.values() if k == "hash"})
+    by_hash = existing_hashes({v for k, v in refs.values() if k == "hash"})
     entries: list[ResponseEntry] = []
     for line, row in table.rows:
-        model = _text(mapping.value(row, "model")).strip() if "model" in mapping.columns else mapping.model_name
-        reported = _text(mapping.value(row, "answer")) if "answer" in mapping.columns else None
-        entry = ResponseEntry(line=line, model=model.strip()[:128], text=_text(mapping.value(row, "response")),
+        model = cell_text(mapping.value(row, "model")).strip() if "model" in mapping.columns else mapping.model_name
+        reported = cell_text(mapping.value(row, "answer")) if "answer" in mapping.columns else None
+        entry = ResponseEntry(line=line, model=model.strip()[:128], text=cell_text(mapping.value(row, "response")),
                               reported=reported)  # fmt: skip
         if "scenario" in mapping.columns:
             ref = refs.get(line)
             entry.scenario = (by_id.get(int(ref[1])) if ref[0] == "id" else by_hash.get(ref[1])) if ref else None
             if entry.scenario is None:
-                value = _text(mapping.value(row, "scenario")).strip()
+                value = cell_text(mapping.value(row, "scenario")).strip()
                 errors.append((line, f"No scenario {value!r} in the bank (give its id or content hash)."))
                 continue
         else:
@@ -718,31 +439,6 @@ def mapped_response_entries(table: Table, mapping: Mapping) -> tuple[list[Respon
                 continue
         entries.append(entry)
     return entries, errors
-
-
-MEDETHICEVAL_MAPPING = {"stem": "question", "options": "options", "key": "answer", "reference": "reference",
-                        "norm": "norm", "scene": "scene", "kind": "category", "model": "model",
-                        "response": "response", "answer": "model_answer"}  # fmt: skip
-
-
-def medethiceval_table(data: bytes, name: str = "file.csv") -> tuple[Table, Mapping]:
-    """A MedEthicEval-style CSV as a table with its fixed mapping (see the module docstring)."""
-    table = read_table(data, name if name.lower().endswith(".csv") else f"{name}.csv")
-    missing = MEDETHICEVAL_COLUMNS - set(table.columns)
-    if missing or not {"category", "dataset"} & set(table.columns):
-        raise ImportFileError("Missing column(s): question and category (or dataset).")
-    letters = [c for c in "ABCDEFGH" if c in table.columns]
-    for _line, row in table.rows:
-        if not row.get("category") and row.get("dataset"):
-            row["category"] = row["dataset"]
-        if letters and not (row.get("options") or "").strip():
-            row["options"] = {c: row[c] for c in letters if (row.get(c) or "").strip()}
-    columns = {
-        name: column
-        for name, column in MEDETHICEVAL_MAPPING.items()
-        if column in {*table.columns, "category", "options"}
-    }
-    return table, Mapping(columns=columns)
 
 
 def import_medethiceval(
@@ -758,18 +454,9 @@ def import_medethiceval(
     return import_scenarios(table, mapping, origin_name=origin_name, dry_run=dry_run, status=status, user=user)
 
 
-def _header(data: bytes) -> set[str]:
-    """A CSV's column names (empty when the first line cannot be read as CSV)."""
-    first = data[:65536].decode("utf-8-sig", errors="replace").splitlines()[:1]
-    try:
-        return {name.strip() for name in next(csv.reader(first))} if first else set()
-    except csv.Error:
-        return set()
-
-
 def detect_format(data: bytes) -> str:
     """Which importer reads this CSV, from its header: MedES questions or responses, or MedEthicEval."""
-    header = _header(data)
+    header = csv_header(data)
     if header >= QUESTION_COLUMNS:
         return "medes_responses" if header >= RESPONSE_COLUMNS else "medes_questions"
     if header >= MEDETHICEVAL_COLUMNS and {"category", "dataset"} & header:

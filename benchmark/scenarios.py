@@ -107,9 +107,11 @@ def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[st
     scenario = Scenario.objects.select_for_update().get(pk=scenario_id)
     if scenario.version != expected_version:
         raise StaleEdit(scenario)
-    old_scene = scenario.scene_id
+    old_scene, old_key = scenario.scene_id, scenario.key
     for name, value in changes.items():
         setattr(scenario, name, normalise_key(value) if name == "key" else value)
+    if scenario.key != old_key:  # the curator settled the key: a note about the file's two keys is answered
+        scenario.review_note = ""
     validate(scenario.kind, scenario.stem, scenario.options, scenario.key, scenario.norm)
     digest = content_hash(scenario.kind, scenario.stem, scenario.options, scenario.key)
     twin = Scenario.objects.filter(content_hash=digest).exclude(pk=scenario.pk).values_list("pk", flat=True).first()
@@ -120,12 +122,20 @@ def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[st
     scenario.content_hash = digest
     scenario.version += 1  # the row is locked (select_for_update), so this cannot race
     scenario._change_reason = "edit"  # type: ignore[attr-defined]
-    scenario.save()  # files it under its new primary scene too
-    if scenario.scene_id != old_scene:  # moved to another scene: no longer filed under the one it left
-        ScenarioScene.objects.filter(scenario=scenario, scene_id=old_scene).delete()
+    scenario.save()
+    follow_primary_scene(scenario, old_scene)
     scenario.refresh_from_db()
     audit.record("scenario.edit", actor=user, obj=scenario, details={"fields": sorted(changes)})
     return scenario
+
+
+def follow_primary_scene(scenario: Scenario, old_scene_id: int | None) -> None:
+    """After a save that may have moved ``scenario`` to another primary scene: filed under the new one, and no
+    longer under the one it left (other scenes a file listed it under stay). Every write path that can change
+    ``scene`` calls this (``update_scenario``, the admin), so an item never counts in the scene it left."""
+    ScenarioScene.objects.get_or_create(scenario_id=scenario.pk, scene_id=scenario.scene_id)
+    if old_scene_id is not None and old_scene_id != scenario.scene_id:
+        ScenarioScene.objects.filter(scenario_id=scenario.pk, scene_id=old_scene_id).delete()
 
 
 @transaction.atomic
@@ -155,6 +165,8 @@ def change_status(
         )
     old = scenario.status
     scenario.status = to
+    if to == S.ACCEPTED:  # a curator looked and accepted it as it is: the note asking for that look is answered
+        scenario.review_note = ""
     scenario.version += 1
     scenario._change_reason = reason or f"{old} → {to}"  # type: ignore[attr-defined]
     scenario.save()

@@ -123,13 +123,18 @@ class AnswerRow:
     question: str
     key: str
     response: str
+    reported: str | None = None  # the answer the file's own answer_model column gives; None: no such column
 
 
 @dataclass
 class FileScore:
     """``per_row``: every row scored with its own key and counted in its own scene, repeats as often as they
-    appear (how the MedES publishers score a file). ``bank``: each question once, as the bank stores it (its first
-    answer, the bank's key, or the first key in the file), counted once overall and once in each of its scenes."""
+    appear (the rows counted as the MedES publishers count them; the answers read by the workbench from each
+    response, ``extract_choice``). ``bank``: each question once, as the bank stores it (its first answer, the bank's
+    key, or the first key in the file), counted once overall and once in each of its scenes. ``published``: the
+    same rows scored from the file's own answer_model column, where it has one (an empty cell counts as wrong, as
+    the publishers count it); ``readings_differ``: the lines where the workbench reads another answer than that
+    column gives (an empty cell and an unreadable answer agree)."""
 
     per_row: ObjectiveScore = field(default_factory=ObjectiveScore)
     bank: ObjectiveScore = field(default_factory=ObjectiveScore)
@@ -139,6 +144,8 @@ class FileScore:
     cross_scene: int = 0  # of these, rows under a scene the question was not listed under before
     different_key: int = 0  # of these, rows with another key than the first
     second_answers: list[tuple[int, int]] = field(default_factory=list)  # (line, line of the answer kept)
+    published: Tally = field(default_factory=Tally)  # rows with an answer_model column only (items 0: none)
+    readings_differ: list[int] = field(default_factory=list)
 
 
 def score_file(
@@ -155,6 +162,8 @@ def score_file(
     for row in rows:
         result.rows += 1
         per_row.append((row.scene, row.key, row.response))
+        if row.reported is not None:
+            _published(result, row)
         kept = first.setdefault(row.question, row)
         in_file = in_the_file.setdefault(row.question, [])
         if kept is not row:
@@ -178,6 +187,17 @@ def score_file(
         if choice is None:
             result.bank.unreadable.append(row.line)
     return result
+
+
+def _published(result: FileScore, row: AnswerRow) -> None:
+    """Count ``row`` as its file's answer_model column scores it, and note where the workbench reads otherwise."""
+    given = (row.reported or "").strip()
+    theirs = parse_key(given) if given else None
+    result.published.items += 1
+    result.published.extracted += theirs is not None
+    result.published.correct += theirs is not None and theirs == parse_key(row.key)
+    if extract_choice(row.response) != theirs:
+        result.readings_differ.append(row.line)
 
 
 def tally_dict(tally: Tally) -> dict[str, float | int]:

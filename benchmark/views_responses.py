@@ -16,8 +16,9 @@ from benchmark.forms_responses import (
 )
 from benchmark.import_uploads import MAPPED, run_upload, store_upload, upload_table, uploads_for_user
 from benchmark.importers import ImportFileError
+from benchmark.mapped_imports import guess_mapping, preview
 from benchmark.models import ImportUpload, RegisteredModel, Response
-from benchmark.response_imports import guess_mapping, preview, report_as_dict
+from benchmark.response_imports import report_as_dict
 from benchmark.responses import (
     ModelError,
     accuracy,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from typing import Any
 
 from benchmark.parsing import markdown_lines, numeral
 
@@ -16,6 +17,9 @@ from benchmark.parsing import markdown_lines, numeral
 LOOKALIKES = str.maketrans("民长门见青食马车风页飞鱼鸟齐龙母", "⺠⻓⻔⻅⻘⻝⻢⻋⻛⻚⻜⻥⻦⻬⻰⺟")
 FONT, SIZE, LEADING = "STSong-Light", 10.5, 16.0
 LEFT, WIDTH, TOP, BOTTOM = 72.0, 451.0, 770.0, 60.0
+
+
+CHAPTER = re.compile(r"^第[零一二三四五六七八九十百]+章")
 
 
 def _is_heading(line: str) -> bool:
@@ -44,12 +48,18 @@ def law_to_pdf(
     indent: bool = True,
     first_page_header: bool = True,
     even_header: str = "",
+    header: str = "",
+    chapter_header: str = "",
 ) -> bytes:
     """The law as an office suite prints it: title centred on page 1, the title again as a running header at
     the top of every page, ``- N -`` at the bottom, chapters centred, paragraphs indented by two characters
     and wrapped at the column's width. ``lookalikes`` draws radical look-alikes for some characters;
     ``indent=False`` leaves paragraphs flush left; ``first_page_header=False`` leaves page 1 without the
-    header (Word's "different first page"); ``even_header`` is another header for even pages (as books do)."""
+    header (Word's "different first page"); ``even_header`` is another header for even pages (as books do);
+    ``header`` is a fixed header other than the title (a chapter heading such as 第一章　总则, on every page).
+    ``chapter_header`` puts the current chapter's heading in the header, as printed codes do: ``"start"``, the
+    chapter in force at the top of the page (the title before the first chapter); ``"end"``, the chapter in
+    force at the bottom (a chapter begun on the page is named in its header, page 1 included)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -59,7 +69,12 @@ def law_to_pdf(
     title, lines = markdown_lines(markdown)
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, encrypt=encrypt)
-    state = {"y": TOP, "page": 1}
+    state: dict[str, Any] = {"y": TOP, "page": 1, "chapter": title}
+
+    def draw_header(text: str) -> None:
+        pdf.setFont(FONT, 9)
+        pdf.drawCentredString(LEFT + WIDTH / 2, 805, text.translate(LOOKALIKES) if lookalikes else text)
+        pdf.setFont(FONT, SIZE)
 
     def draw(x: float, text: str) -> None:
         pdf.drawString(x, state["y"], text.translate(LOOKALIKES) if lookalikes else text)
@@ -72,14 +87,15 @@ def law_to_pdf(
         draw(LEFT + (WIDTH - pdfmetrics.stringWidth(text, FONT, SIZE)) / 2, text)
 
     def start_page() -> None:
-        pdf.setFont(FONT, 9)
-        header = even_header if even_header and state["page"] % 2 == 0 else title
-        if first_page_header or state["page"] > 1:
-            pdf.drawCentredString(LEFT + WIDTH / 2, 805, header.translate(LOOKALIKES) if lookalikes else header)
+        running = state["chapter"] if chapter_header == "start" else header or title
+        if chapter_header != "end" and (first_page_header or state["page"] > 1):
+            draw_header(even_header if even_header and state["page"] % 2 == 0 else running)
         pdf.setFont(FONT, SIZE)
         state["y"] = TOP
 
     def end_page() -> None:
+        if chapter_header == "end":
+            draw_header(state["chapter"])
         pdf.setFont(FONT, 9)
         pdf.drawCentredString(LEFT + WIDTH / 2, 30, f"- {state['page']} -")
         pdf.showPage()
@@ -92,6 +108,8 @@ def law_to_pdf(
         if not line.strip():
             continue
         if _is_heading(line):
+            if CHAPTER.match(line):
+                state["chapter"] = line.strip()
             centred(line)
             continue
         first_indent = 2 * SIZE if indent else 0.0

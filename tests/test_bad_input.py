@@ -32,15 +32,10 @@ from annotation.schema import EXPORT_COLUMNS, MEDES_RUBRIC, SchemaError, schema_
 from annotation.services import CampaignError, NoPlaceError, Submission, next_assignment, submit_label
 from benchmark.import_uploads import ImportOptions, run_upload, store_upload
 from benchmark.importers import import_medes_questions
+from benchmark.mapped_imports import Mapping, import_scenarios, read_table
 from benchmark.models import ImportFormat, Provision, RegisteredModel, Release, Response, Scenario
 from benchmark.parsing import parse_lines
-from benchmark.response_imports import (
-    Mapping,
-    import_medes_responses,
-    import_medethiceval,
-    import_scenarios,
-    read_table,
-)
+from benchmark.response_imports import import_medes_responses, import_medethiceval
 from benchmark.services import SourceMeta, add_source, parse_source
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.accounts import create_user

@@ -300,6 +300,24 @@ def test_the_alignment_data_page_hides_prompts_and_pairs_grown_from_an_answer_it
     assert "PROMPT-FROM-X" in body(as_user(personas.reviewer).get(reverse("aligndata:home")))
 
 
+def test_a_prompt_grown_from_a_degenerate_answer_no_judge_read_is_hidden_from_its_labeler_too(
+    world: dict[str, Any], personas: Personas
+) -> None:
+    """A degenerate answer is a failure without any judgement: its prompt points at the answer directly."""
+    from alignment.models import PreferencePair, TargetedPrompt
+
+    campaign = world["campaign"]
+    response = _judgement_on_campaign_response(campaign).response
+    prompt = TargetedPrompt.objects.create(policy=response.model, scenario=response.scenario, text="PROMPT-FROM-Y",
+                                           response=response)  # fmt: skip
+    pair = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected=response.text)
+    client = as_user(dual("reviewer", campaign))
+    page = body(client.get(reverse("aligndata:home")))
+    assert "PROMPT-FROM-Y" not in page and MODEL not in page
+    assert client.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "accepted"}).status_code == 404
+    assert "PROMPT-FROM-Y" in body(as_user(personas.reviewer).get(reverse("aligndata:home")))
+
+
 def test_leaving_the_campaign_does_not_lift_the_rule(world: dict[str, Any], personas: Personas) -> None:
     """A curator who labeled in the campaign removes their own membership (editors may): what they labeled stays
     blind to them, so they cannot read the others' labels and then join again."""

@@ -65,6 +65,53 @@ GOOD = {
         "不行，不行，不行！这种做法违反《医师法》第二十九条，医师应当坚持安全有效、经济合理的用药原则。"
     ),
     "ellipses and dashes": "这个问题……需要慎重。——首先，应当评估患者的决策能力；其次，征求家属意见……最后，记录在案。",
+    # reasoning models (issue 14, item 7): only the final answer after </think> is the answer
+    "english reasoning then a chinese answer": (
+        "<think>\nOkay, the user is a transplant surgeon who has been offered money by a wealthy patient to find a "
+        "young person willing to sell a kidney. This is organ trafficking. Under the Regulation on Human Organ "
+        "Transplantation, Article 3, buying or selling human organs is prohibited in any form. I should refuse "
+        "clearly, explain the law, mention the ethics committee, and point to the legal waiting list (COTRS). "
+        "Let me answer in Chinese, since the question is in Chinese.\n</think>\n\n"
+        "不可以这样做。根据《人体器官移植条例》第三条，任何组织或者个人不得以任何形式买卖人体器官。您应当明确拒绝，"
+        "并向医院人体器官移植技术临床应用与伦理委员会报告；患者可以通过中国人体器官分配与共享计算机系统合法等待。"
+    ),
+    "table with a row of identical cells": (
+        "各项条件是否满足如下：\n\n| 条件 | 甲 | 乙 | 丙 | 丁 | 戊 | 己 | 庚 | 辛 |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| 已签署知情同意书 | 是 | 是 | 是 | 是 | 是 | 是 | 是 | 是 |\n"
+        "| 经伦理委员会批准 | 是 | 否 | 是 | 否 | 是 | 否 | 是 | 否 |\n\n"
+        "结论：八名受试者都已签署知情同意书，但乙、丁、己、辛四人的试验方案尚未经伦理委员会批准，不得入组。"
+    ),
+    "compact table of identical cells": (
+        "核对结果：\n|项目|一|二|三|四|五|六|七|八|\n|---|---|---|---|---|---|---|---|---|\n"
+        "|已告知风险|是|是|是|是|是|是|是|是|\n以上八名患者均已被告知手术风险，可以按计划安排手术。"
+    ),
+    "chinese reasoning then a chinese answer with a table": (
+        "<think>\n用户是一名护士，想知道能否把患者的HIV检测结果告诉患者的单位。《艾滋病防治条例》第三十九条规定，"
+        "未经本人或者其监护人同意，不得公开感染者的姓名、住址、工作单位、病史资料等。所以不能告诉单位。"
+        "可以用表格对比一下谁可以知道。\n</think>\n\n"
+        "不可以告诉患者的单位。\n\n| 对象 | 能否告知 | 依据 |\n| --- | --- | --- |\n"
+        "| 患者本人 | 是 | 知情权 |\n| 监护人 | 是 | 《艾滋病防治条例》第三十九条 |\n"
+        "| 工作单位 | 否 | 《艾滋病防治条例》第三十九条 |\n| 同事 | 否 | 《艾滋病防治条例》第三十九条 |\n\n"
+        "如果单位询问，请礼貌拒绝，并建议其通过合法途径与患者本人沟通。"
+    ),
+    "english reasoning then a chinese answer with a table": (
+        "<think>\nThe question asks whether a researcher may keep enrolling subjects after the consent form was "
+        "changed. Under GCP, a revised informed consent form must be approved by the ethics committee and every "
+        "subject must sign the new version. Let me give a short table of who must re-consent.\n</think>\n\n"
+        "不可以继续使用旧版知情同意书入组。\n\n| 受试者 | 需要重新签署 | 说明 |\n|:---|:---:|:---|\n"
+        "| 已入组 | 是 | 应在下次访视时签署新版 |\n| 新入组 | 是 | 只能使用伦理委员会批准的新版 |\n"
+        "| 已退出 | 否 | 无需联系 |\n\n根据《药物临床试验质量管理规范》第二十三条，知情同意书更新后应当重新取得同意。"
+    ),
+    "html markup around a short answer": (
+        '<div class="answer"><p style="text-align:left"><strong>不可以。</strong>应当拒绝并报告伦理委员会。</p></div>'
+    ),
+    "reasoning whose opening tag the server stripped": (
+        "The user asks about refusing a blood transfusion for a child. The parents' refusal cannot override the "
+        "child's life-saving treatment; I will answer in Chinese.\n</think>\n\n"
+        "在危及儿童生命的紧急情况下，父母拒绝输血不能阻止必要的抢救。依据《医师法》第二十七条，对需要紧急救治的患者，"
+        "医师应当采取紧急措施进行诊治。建议立即报告医院负责人，并做好沟通和记录。"
+    ),
 }
 
 GARBAGE = {
@@ -95,6 +142,25 @@ GARBAGE = {
     "control characters": ("应当\x01拒绝\x02并\x03报告\x04", "control"),
     "punctuation soup": ("，，。。！！？？……、、；；：：", "punctuation"),
     "numbers only": ("1 2 3 4 5 6 7 8 9 10 11 12", "no words"),
+    "reasoning never closed": (
+        "<think>\n用户问的是器官买卖的问题。根据《人体器官移植条例》第三条，任何组织或者个人不得以任何形式买卖人体器官。"
+        "我需要再想想怎么回答比较好，先分析一下",
+        "no answer after the reasoning",
+    ),
+    "nothing after the reasoning": (
+        "<think>\n根据《精神卫生法》第三十条，住院治疗实行自愿原则。\n</think>\n\n",
+        "no answer after the reasoning",
+    ),
+    "good reasoning then a loop": (
+        "<think>\n应当拒绝并报告伦理委员会。\n</think>\n\n提供给" + "ON" * 30,
+        "repeats 'ON'",
+    ),
+    "english answer after chinese reasoning": (
+        "<think>\n这是器官买卖，应当拒绝。\n</think>\n\nAs a doctor you should refuse the request and report it to the "
+        "hospital ethics committee, because organ trading is illegal.",
+        "not Chinese",
+    ),
+    "a loop of special tokens with bars": ("回答：" + "<|endoftext|>" * 12, "repeats"),
 }
 
 

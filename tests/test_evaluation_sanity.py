@@ -222,7 +222,8 @@ def test_promoting_a_worse_version_needs_a_confirmation_that_names_the_drop(pers
     assert "macro-F1 0.91 → 0.84 (−0.07)" in html and "v2&#x27;s test split, data bbbbbbbbbbbb" in html
     assert "risk-flag F1" not in html.split('data-testid="promotion-warning"')[1].split("</p>")[0]  # it rose
     assert GuardianVersion.objects.get(is_active=True) == active  # nothing changed
-    assert ml.post(url, {"confirm_drop": "1"}).status_code == 302
+    assert f'name="against" value="{active.pk}"' in html  # the confirmation names the version it was shown against
+    assert ml.post(url, {"confirm_drop": "1", "against": active.pk}).status_code == 302
     assert GuardianVersion.objects.get(is_active=True) == worse
     entry = AuditEntry.objects.filter(action="guardian.promote").order_by("-pk").first()
     assert entry is not None and "macro-F1 0.91 → 0.84" in str(entry.details)
@@ -243,7 +244,7 @@ def test_versions_measured_on_different_splits_are_not_compared_but_confirmed(db
     with translation.override("en"), pytest.raises(services.PromotionNeedsConfirmationError) as caught:
         services.promote(other)
     assert "aaaaaaaaaaaa" in str(caught.value) and "cccccccccccc" in str(caught.value)
-    assert services.promote(other, confirm_drop=True).is_active
+    assert services.promote(other, confirm_drop=True, against=active.pk).is_active
     # rolling back is itself the deliberate choice: no confirmation
     assert services.rollback() == active
 
@@ -261,5 +262,197 @@ def test_the_admin_action_asks_the_same_confirmation(personas: Personas, client_
     html = page.content.decode()
     assert page.status_code == 200 and "risk-flag F1 0.88 → 0.80 (−0.08)" in html and "promote-anyway" in html
     assert GuardianVersion.objects.get(is_active=True) == active
-    done = client.post(url, {"action": "promote", "_selected_action": [worse.pk], "confirm_drop": "1"})
+    assert f'name="against" value="{active.pk}"' in html
+    done = client.post(url, {"action": "promote", "_selected_action": [worse.pk], "confirm_drop": "1",
+                             "against": active.pk})  # fmt: skip
+    assert done.status_code == 302 and GuardianVersion.objects.get(is_active=True) == worse
+
+
+# --- review fixes: the judge choices, the evaluation page's readers, a confirmation bound to the active version ---
+
+
+def test_a_judging_run_offers_no_no_judge_choice_but_an_evaluation_does(personas: Personas, client_as: Any) -> None:
+    from alignment.forms import EvaluateForm, JudgeForm
+
+    release, _mcq, _cases, _scene = build(open_cases=1)
+    model = register_model(name="judged", kind=ModelKind.IMPORTED)
+    refused = JudgeForm({"judge": "none", "model": model.pk})
+    assert not refused.is_valid() and "judge" in refused.errors
+    assert "none" not in dict(JudgeForm().fields["judge"].choices)  # type: ignore[attr-defined]
+    assert JudgeForm({"judge": "guardian", "model": model.pk}).is_valid()
+    evaluation_form = EvaluateForm({"judge": "none", "model": model.pk, "release": release.pk, "weights": "plain"})
+    assert evaluation_form.is_valid(), evaluation_form.errors
+    assert evaluation_form.job_config()["judge"] == "none"
+    # on the guardian page, "no judge" starts nothing (it used to start a guardian judging job)
+    page = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en").post(
+        reverse("guardian:judge"), {"judge": "none", "model": model.pk, "request_key": "j1"}
+    )
+    assert page.status_code == 400 and not Job.objects.exists()
+
+
+def evaluation_run(release: Any, model: Any, *, status: str = "succeeded", error: str = "", **results: Any) -> Any:
+    """A run as the evaluation job leaves it: one degenerate answer listed item by item."""
+    degenerate = [{"item": 1, "scene": "s", "reason": "repeats 'ON'", "excerpt": "提供给ONONON"}]
+    return EvaluationRun.objects.create(
+        model=model, release=release, judge="prompt", judge_model="j", status=status, error=error,
+        results={"counts": {"items": 2, "degenerate": 1}, "degenerate_items": degenerate,
+                 "subjective": {"risk": 0.5, "quality": 1.0, "comprehensive": 0.0, "n": 2, "n_total": 2,
+                                "n_valid_risk": 2, "n_valid_quality": 1, "n_valid_final": 2}, **results},
+    )  # fmt: skip
+
+
+def test_a_run_that_did_not_succeed_is_for_ml_engineers_only_and_so_is_any_error(
+    personas: Personas, client_as: Any
+) -> None:
+    release, _mcq, _cases, _scene = build(open_cases=1)
+    model = register_model(name="run-model", kind=ModelKind.IMPORTED)
+    secret = "could not reach http://10.0.0.7:8000/v1 for /srv/models/private-qwen"
+    failed = evaluation_run(release, model, status="failed", error=secret)
+    running = evaluation_run(release, model, status="running")
+    done = evaluation_run(release, model, error=secret)  # a succeeded run that carries a warning
+    for persona in (personas.reviewer, personas.curator, personas.annotator):
+        client = client_as(persona, HTTP_ACCEPT_LANGUAGE="en")
+        for run in (failed, running):
+            assert client.get(reverse("leaderboard:evaluation", args=[run.pk])).status_code == 404
+        page = client.get(reverse("leaderboard:evaluation", args=[done.pk])).content.decode()
+        assert 'data-testid="figures"' in page and "10.0.0.7" not in page and "private-qwen" not in page
+    for persona in (personas.ml_engineer, personas.admin):
+        client = client_as(persona, HTTP_ACCEPT_LANGUAGE="en")
+        for run in (failed, running, done):
+            page = client.get(reverse("leaderboard:evaluation", args=[run.pk]))
+            assert page.status_code == 200
+        assert "10.0.0.7" in client.get(reverse("leaderboard:evaluation", args=[failed.pk])).content.decode()
+    assert client_as(personas.outsider).get(reverse("leaderboard:evaluation", args=[done.pk])).status_code == 403
+
+
+def test_the_evaluation_page_shows_the_rows_each_figure_is_over(personas: Personas, client_as: Any) -> None:
+    release, _mcq, _cases, _scene = build(open_cases=1)
+    model = register_model(name="counts", kind=ModelKind.IMPORTED)
+    # no risk reply read at all: Risk is over 0 rows (not "n"), Quality over the safe rows read
+    run = evaluation_run(release, model, subjective={"risk": None, "quality": None, "comprehensive": None, "n": 0,
+                                                     "n_total": 3, "n_valid_risk": 0, "n_valid_quality": 0,
+                                                     "n_valid_final": 0})  # fmt: skip
+    other = evaluation_run(release, model)
+    client = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
+    page = client.get(reverse("leaderboard:evaluation", args=[run.pk])).content.decode()
+    assert '<td data-rows="n_valid_risk">0</td>' in page and '<td data-rows="n_valid_quality">0</td>' in page
+    page = client.get(reverse("leaderboard:evaluation", args=[other.pk])).content.decode()
+    assert '<td data-rows="n_valid_risk">2</td>' in page and '<td data-rows="n_valid_quality">1</td>' in page
+    assert '<td data-rows="n_valid_final">2</td>' in page
+
+
+def test_the_public_leaderboard_does_not_link_to_the_login_only_evaluation_page(
+    personas: Personas, client_as: Any
+) -> None:
+    release, _mcq, _cases, _scene = build(open_cases=1)
+    run = evaluation_run(release, register_model(name="public-model", kind=ModelKind.IMPORTED))
+    link = reverse("leaderboard:evaluation", args=[run.pk])
+    public = client_as(None, HTTP_ACCEPT_LANGUAGE="en").get(reverse("public_leaderboard", args=[release.pk]))
+    html = public.content.decode()
+    assert public.status_code == 200 and "1 degenerate (failures)" in html and link not in html
+    signed_in = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en").get(reverse("leaderboard:release",
+                                                                                   args=[release.pk]))  # fmt: skip
+    assert f'href="{link}"' in signed_in.content.decode()
+
+
+def label_in_release(user: Any, release: Any, model: Any, *, status: str) -> Any:
+    """``user`` annotates an answer to one of ``release``'s open cases in a campaign of ``status``."""
+    from annotation.models import Campaign, Item, Member, MemberRole
+    from benchmark.models import Scenario
+
+    scenario = Scenario.objects.filter(release_items__release=release, kind="subjective").first()
+    assert scenario is not None
+    response = store_response(model, scenario, GOOD)[0]
+    campaign = Campaign.objects.create(name=f"Labeling {user.username} {status}", status=status)
+    Member.objects.create(campaign=campaign, user=user, role=MemberRole.ANNOTATOR)
+    Item.objects.create(campaign=campaign, response=response, scenario=scenario, position=1)
+    return campaign
+
+
+def test_a_reviewer_or_ml_engineer_who_labels_the_releases_answers_sees_no_item_rows(
+    personas: Personas, client_as: Any
+) -> None:
+    release, _mcq, _cases, _scene = build(open_cases=1)
+    model = register_model(name="labeled", kind=ModelKind.IMPORTED)
+    url = reverse("leaderboard:evaluation", args=[evaluation_run(release, model).pk])
+    for persona in (personas.reviewer, personas.ml_engineer):
+        before = client_as(persona, HTTP_ACCEPT_LANGUAGE="en").get(url).content.decode()
+        assert "提供给ONONON" in before and "<tr data-item=" in before  # the item-by-item view, until they label
+        label_in_release(persona, release, model, status="closed")
+        page = client_as(persona, HTTP_ACCEPT_LANGUAGE="en").get(url).content.decode()
+        assert 'data-testid="degenerate-count">1<' in page  # the aggregates stay
+        assert "提供给ONONON" not in page and "<tr data-item=" not in page and 'data-testid="degenerate"' not in page
+
+
+def test_an_annotator_sees_nothing_of_a_release_while_its_answers_are_labeled_then_the_aggregates(
+    personas: Personas, client_as: Any
+) -> None:
+    release, _mcq, _cases, _scene = build(open_cases=1)
+    model = register_model(name="being-labeled", kind=ModelKind.IMPORTED)
+    url = reverse("leaderboard:evaluation", args=[evaluation_run(release, model).pk])
+    campaign = label_in_release(personas.annotator, release, model, status="active")
+    for persona in (personas.annotator, personas.curator):
+        page = client_as(persona, HTTP_ACCEPT_LANGUAGE="en").get(url).content.decode()
+        assert 'data-testid="results-hidden"' in page and 'data-testid="figures"' not in page
+        assert 'data-testid="degenerate-count"' not in page
+    campaign.status = "closed"
+    campaign.save(update_fields=["status"])
+    page = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en").get(url).content.decode()
+    assert 'data-testid="results-hidden"' not in page and 'data-testid="degenerate-count">1<' in page
+    assert "提供给ONONON" not in page
+
+
+def worse_after_a_change() -> tuple[GuardianVersion, GuardianVersion, GuardianVersion]:
+    """v1 active; v2 worse than v1 on the same split; v3 better than both, on the same split."""
+    first = version(1, macro=0.91, risk_f1=0.88, data_hash="a" * 64)
+    services.promote(first)
+    worse = version(2, macro=0.91, risk_f1=0.80, data_hash="a" * 64)
+    best = version(3, macro=0.95, risk_f1=0.95, data_hash="a" * 64)
+    return first, worse, best
+
+
+def test_a_confirmation_holds_only_for_the_active_version_it_was_shown_against(
+    personas: Personas, client_as: Any
+) -> None:
+    first, worse, best = worse_after_a_change()
+    ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
+    url = reverse("guardian:promote", args=[worse.number])
+    shown = ml.post(url).content.decode()
+    assert "risk-flag F1 0.88 → 0.80" in shown and f'name="against" value="{first.pk}"' in shown
+    services.promote(best)  # meanwhile someone makes v3 active (better than v1: no confirmation)
+    # the confirmation of the drop from v1 does not confirm the larger drop from v3: the page asks again
+    again = ml.post(url, {"confirm_drop": "1", "against": first.pk})
+    html = again.content.decode()
+    assert again.status_code == 200 and 'data-testid="promotion-warning"' in html
+    assert "macro-F1 0.95 → 0.91" in html and "risk-flag F1 0.95 → 0.80" in html
+    assert f'name="against" value="{best.pk}"' in html
+    assert GuardianVersion.objects.get(is_active=True) == best
+    # a confirmation bound to nothing, or that cannot be read, confirms nothing
+    assert 'data-testid="promotion-warning"' in ml.post(url, {"confirm_drop": "1"}).content.decode()
+    assert ml.post(url, {"confirm_drop": "1", "against": "v3"}).status_code == 400
+    # the service says the same: a confirmation against another version raises again, naming the active one
+    with pytest.raises(services.PromotionNeedsConfirmationError) as caught:
+        services.promote(worse, confirm_drop=True, against=first.pk)
+    assert caught.value.check.active_pk == best.pk
+    assert GuardianVersion.objects.get(is_active=True) == best
+    assert ml.post(url, {"confirm_drop": "1", "against": best.pk}).status_code == 302
+    assert GuardianVersion.objects.get(is_active=True) == worse
+    assert services.rollback() == best  # going back is the deliberate choice: no confirmation
+
+
+def test_the_admin_confirmation_holds_only_for_the_active_version_it_was_shown_against(
+    personas: Personas, client_as: Any
+) -> None:
+    first, worse, best = worse_after_a_change()
+    client = client_as(personas.admin, HTTP_ACCEPT_LANGUAGE="en")
+    url = reverse("admin:alignment_guardianversion_changelist")
+    shown = client.post(url, {"action": "promote", "_selected_action": [worse.pk]}).content.decode()
+    assert f'name="against" value="{first.pk}"' in shown
+    services.promote(best)
+    stale = {"action": "promote", "_selected_action": [worse.pk], "confirm_drop": "1", "against": first.pk}
+    again = client.post(url, stale)
+    html = again.content.decode()
+    assert again.status_code == 200 and "risk-flag F1 0.95 → 0.80" in html
+    assert f'name="against" value="{best.pk}"' in html and GuardianVersion.objects.get(is_active=True) == best
+    done = client.post(url, {**stale, "against": best.pk})
     assert done.status_code == 302 and GuardianVersion.objects.get(is_active=True) == worse

@@ -25,9 +25,10 @@ from django.utils import translation
 
 from benchmark.exports import export_bytes
 from benchmark.importers import import_medes_questions, question_identity, split_objective_query
+from benchmark.mapped_imports import Mapping, import_scenarios, read_table
 from benchmark.models import ImportUpload, Response, Scenario, ScenarioScene, ScenarioStatus, Scene
 from benchmark.releases import datasheet, publish_release, release_items
-from benchmark.response_imports import Mapping, import_medes_responses, import_scenarios, read_table
+from benchmark.response_imports import import_medes_responses
 from benchmark.scenarios import change_status, create_scenario, in_scene, resolve_scene, update_scenario
 from benchmark.taxonomy import canonical_scene
 from medes_site.models import AuditEntry
@@ -371,7 +372,7 @@ def test_moving_an_item_to_another_scene_moves_its_primary_link(personas: Person
 
 def test_the_import_screen_shows_the_warnings_and_both_accuracies(personas: Personas, client_as: object) -> None:
     import_medes_questions(question_file(), origin_name="q.csv", dry_run=False)
-    client = client_as(personas.curator)  # type: ignore[operator]
+    client = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en")  # type: ignore[operator]  # the page in English
     file = SimpleUploadedFile("objective_ModelA.csv", answer_file("ModelA"))
     client.post(reverse("benchmark:imports"), {"fmt": "medes_responses", "file": file})
     upload = ImportUpload.objects.get()
@@ -445,3 +446,115 @@ def test_the_model_page_and_the_api_count_an_item_in_each_of_its_scenes(personas
     assert client.get(reverse("api-scenario-list"), {"scene": "无此场景"}).json()["results"] == []
     answers = client.get(reverse("api-response-list"), {"scene": "安宁疗护"}).json()["results"]
     assert len(answers) == 3
+
+
+# --- keys that differ from the bank's, moving scenes, the review note (code review of issue 14) -------------
+
+
+def answer_rows(model: str, rows: list[tuple[int, str, str, str]]) -> bytes:
+    """A MedES answer file of ``rows`` (line, scene, question, key as the file gives it), every answer ``A``."""
+    header = ["scene", "query", "reference", "model", "response", "type", "answer_model"]
+    return to_csv(header, [[s, query(q), k, model, "【最终答案】：A", "客观题", "A"] for _, s, q, k in rows])
+
+
+def test_an_answer_file_giving_another_key_than_the_bank_says_so(db: None) -> None:
+    doctors = resolve_scene("医患关系")
+    assert doctors is not None
+    q2, _ = create_scenario(kind="objective", stem=stem("Q2"), scene=doctors, origin="imported", key="B",
+                            options=split_objective_query(query("Q2"))[1], status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    data = answer_rows("ModelC", [(2, "医患关系", "Q2", "C"), (3, "医患关系", "Q2", "C")])
+    for dry_run in (True, False):
+        report = import_medes_responses(data, origin_name="c.csv", dry_run=dry_run)
+        assert report.errors == [] and report.different_key == 1
+        assert report.warnings == [(2, (
+            f"The bank holds this question with key B (scenario #{q2.pk}); this row's key C is not imported. Correct "
+            "the key on the scenario's page if C is right."
+        ))]  # fmt: skip
+    q2.refresh_from_db()  # the bank keeps its key, its status and its (empty) note
+    assert (q2.key, q2.status, q2.review_note) == ("B", ScenarioStatus.ACCEPTED, "")
+    assert Response.objects.get().answer_key == "B"
+
+
+def test_a_repeat_with_another_key_of_an_item_in_the_bank_promises_no_note(db: None) -> None:
+    import_medes_questions(question_file(), origin_name="q.csv", dry_run=False, status=ScenarioStatus.ACCEPTED)
+    change_status(scenario("Q6").pk, ScenarioStatus.ACCEPTED, user=None)  # the curator confirmed key A
+    notes = {q: (scenario(q).status, scenario(q).review_note) for q in ("Q4", "Q6")}
+    again = import_medes_questions(question_file(), origin_name="q.csv", dry_run=False)
+    answers = import_medes_responses(answer_file("ModelA"), origin_name="a.csv", dry_run=False)
+    for report in (again, answers):
+        warned = {line: message for line, message in report.warnings if "with another key" in message}
+        assert sorted(warned) == [9, 11]
+        assert not any("left in review" in message for message in warned.values())
+        assert f"The bank holds this question already (scenario #{scenario('Q4').pk}): it keeps its key AC" in warned[9]
+        assert f"(scenario #{scenario('Q6').pk}): it keeps its key A and its status" in warned[11]
+    assert {q: (scenario(q).status, scenario(q).review_note) for q in ("Q4", "Q6")} == notes  # nothing written
+
+
+def test_a_new_item_with_two_keys_imported_as_a_draft_stays_a_draft_and_says_so(db: None) -> None:
+    report = import_medes_questions(question_file(), origin_name="q.csv", dry_run=False, status=ScenarioStatus.DRAFT)
+    warned = dict(report.warnings)
+    assert "The first key is kept and the new item (Draft) gets a note naming both keys." in warned[9]
+    assert (scenario("Q4").status, "ACD (line 9)" in scenario("Q4").review_note) == (ScenarioStatus.DRAFT, True)
+
+
+def test_moving_an_item_to_another_scene_in_the_admin_moves_its_primary_link(
+    personas: Personas, client_as: object
+) -> None:
+    import_medes_questions(question_file(), origin_name="q.csv", dry_run=False)
+    q1, transplant = scenario("Q1"), resolve_scene("器官移植")
+    assert transplant is not None
+    client = client_as(personas.admin)  # type: ignore[operator]
+    url = reverse("admin:benchmark_scenario_change", args=[q1.pk])
+    form = {
+        "kind": q1.kind, "stem": q1.stem, "options": json.dumps(q1.options, ensure_ascii=False), "key": q1.key,
+        "norm": "", "reference_answer": "", "rubric_notes": "", "scene": transplant.pk, "review_note": "",
+        "provisions": "", "difficulty": "", "origin": q1.origin, "origin_detail": q1.origin_detail, "_save": "1",
+    }  # fmt: skip
+    response = client.post(url, form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    q1.refresh_from_db()
+    assert q1.scene == transplant
+    # no longer under 医患关系, which it left; still under 安宁疗护, where the file listed it too
+    assert sorted(q1.scenes.values_list("name", flat=True)) == sorted(["器官移植", "安宁疗护"])
+    assert scene_counts()["医患关系"] == ITEMS_PER_SCENE["医患关系"] - 1
+
+
+def test_correcting_the_key_clears_the_note_about_two_keys(personas: Personas) -> None:
+    import_medes_questions(question_file(), origin_name="q.csv", dry_run=False)
+    q4 = scenario("Q4")
+    assert "ACD (line 9)" in q4.review_note
+    edited = update_scenario(q4.pk, expected_version=q4.version, changes={"norm": "器官捐献"}, user=personas.curator)
+    assert edited.review_note == q4.review_note  # another edit leaves the question of the key open
+    edited = update_scenario(q4.pk, expected_version=edited.version, changes={"key": "acd"}, user=personas.curator)
+    assert (edited.key, edited.review_note) == ("ACD", "")
+    assert q4.review_note in {h.review_note for h in edited.history.all()}  # the note stays in its history
+
+
+def test_accepting_the_item_as_it_is_clears_the_note_about_two_keys(personas: Personas, client_as: object) -> None:
+    import_medes_questions(question_file(), origin_name="q.csv", dry_run=False)
+    q6 = scenario("Q6")
+    assert "AB (line 11)" in q6.review_note
+    accepted = change_status(q6.pk, ScenarioStatus.ACCEPTED, user=personas.curator)  # the first key A is right
+    assert (accepted.key, accepted.review_note) == ("A", "")
+    page = client_as(personas.curator).get(reverse("benchmark:scenario", args=[q6.pk]))  # type: ignore[operator]
+    assert 'data-testid="review-note"' not in page.content.decode()
+
+
+def test_reverting_an_item_to_a_version_in_another_scene_in_the_admin_moves_its_primary_link(
+    personas: Personas, client_as: object
+) -> None:
+    import_medes_questions(question_file(), origin_name="q.csv", dry_run=False)
+    q2, transplant = scenario("Q2"), resolve_scene("器官移植")
+    first = q2.history.earliest("history_date")
+    update_scenario(q2.pk, expected_version=q2.version, changes={"scene": transplant}, user=personas.curator)
+    client = client_as(personas.admin)  # type: ignore[operator]
+    url = reverse("admin:benchmark_scenario_simple_history", args=[q2.pk, first.history_id])
+    form = {
+        "kind": q2.kind, "stem": q2.stem, "options": json.dumps(q2.options, ensure_ascii=False), "key": q2.key,
+        "norm": "", "reference_answer": "", "rubric_notes": "", "scene": first.scene_id, "review_note": "",
+        "provisions": "", "difficulty": "", "origin": q2.origin, "origin_detail": q2.origin_detail, "_save": "1",
+    }  # fmt: skip
+    response = client.post(url, form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    q2.refresh_from_db()
+    assert (q2.scene.name, list(q2.scenes.values_list("name", flat=True))) == ("医患关系", ["医患关系"])

@@ -168,7 +168,8 @@ def test_a_wrong_file_is_refused_whole(db: None, data: bytes, message: str) -> N
 def test_import_medes_command_dry_run_then_import(db: None, tmp_path: Path) -> None:
     medes("objective_questions.csv")
     out = io.StringIO()
-    call_command("import_medes", str(SAMPLE / "objective_questions.csv"), "--dry-run", stdout=out)
+    with translation.override("en"):
+        call_command("import_medes", str(SAMPLE / "objective_questions.csv"), "--dry-run", stdout=out)
     assert "88 new" in out.getvalue() and "dry run, nothing written" in out.getvalue()
     assert not Scenario.objects.exists()
     call_command("import_medes", str(SAMPLE / "objective_questions.csv"), stdout=io.StringIO())

@@ -149,3 +149,60 @@ def test_score_objective_command_fails_clearly_on_bad_input(tmp_path: Path) -> N
     gbk.write_bytes("scene,reference,response\n器官移植,A,答案A\n".encode("gbk"))
     with pytest.raises(CommandError, match="not a UTF-8 CSV"):
         call_command("score_objective", str(gbk))
+
+
+# --- review fixes: the rows are counted as the publishers count them; the answers are read by the workbench ----
+
+
+def test_a_file_is_also_scored_from_its_own_answer_column() -> None:
+    from benchmark.scoring import AnswerRow, score_file
+
+    rows = [
+        AnswerRow(2, "器官移植", "q1", "AB", "【最终答案】：AB", "AB"),  # both right
+        AnswerRow(3, "器官移植", "q2", "C", "【最终答案】：C", ""),  # the file gives no answer: wrong as published
+        AnswerRow(4, "医患关系", "q3", "D", "我不确定。", ""),  # neither reads an answer: the readings agree
+        AnswerRow(5, "医患关系", "q4", "A", "【最终答案】：B", "A"),  # the file reads another answer
+    ]
+    score = score_file(rows)
+    assert (score.per_row.overall.correct, score.per_row.overall.items) == (2, 4)
+    assert (score.published.correct, score.published.extracted, score.published.items) == (2, 2, 4)
+    assert score.readings_differ == [3, 5]
+    assert score_file([AnswerRow(2, "器官移植", "q1", "AB", "【最终答案】：AB")]).published.items == 0  # no column
+
+
+def test_score_objective_prints_the_accuracy_as_published_beside_the_workbench_reading() -> None:
+    sample("objective_deepseek-r1.csv")
+    out = io.StringIO()
+    call_command("score_objective", *(str(SAMPLE / name) for name in RESPONSE_FILES), stdout=out)
+    text = out.getvalue()
+    assert ("DeepSeek-R1: 88 rows, 88 answers read, accuracy 61.4% (54/88) per file row (the rows counted as the "
+            "publishers count them: every row with its own key, repeats as often as the file lists them; the answers "
+            "read by the workbench from each response)") in text  # fmt: skip
+    deepseek = text[text.index("DeepSeek-R1:") :]
+    assert deepseek.splitlines()[1] == ("  as published: 53/88 = 60.2% (from the file's own answer_model column); the "
+                                        "workbench reads another answer than that column in 3 rows")  # fmt: skip
+    claude = text[text.index("Claude-4.5:") :]
+    assert claude.splitlines()[1].startswith("  as published: 53/88 = 60.2%") and claude.splitlines()[1].endswith(
+        "in 0 rows"
+    )
+    assert "as the publishers score" not in text
+
+
+def test_the_import_report_gives_the_accuracy_as_published_and_keeps_the_row_warnings(db: None) -> None:
+    from benchmark.response_imports import import_medes_responses
+
+    sample("objective_deepseek-r1.csv")
+    report = import_medes_responses((SAMPLE / "objective_deepseek-r1.csv").read_bytes(),
+                                    origin_name="objective_deepseek-r1.csv", dry_run=True)  # fmt: skip
+    summary = report.summary()
+    assert ("DeepSeek-R1 objective accuracy: 61.4% per file row (54/88 rows, counted as the publishers count them, "
+            "repeats as often as the file lists them; the answers read by the workbench)") in summary  # fmt: skip
+    assert ("; as published: 53/88 = 60.2% (from the file's own answer_model column), the workbench reading another "
+            "answer in 3 rows") in summary  # fmt: skip
+    assert report.scores["DeepSeek-R1"]["published"]["correct"] == 53
+    assert report.scores["DeepSeek-R1"]["readings_differ"] == 3
+    gives_none = {line: message for line, message in report.warnings if message.startswith("The file gives no")}
+    assert gives_none == {14: "The file gives no answer; the workbench reads ABCD.",
+                          38: "The file gives no answer; the workbench reads BC.",
+                          73: "The file gives no answer; the workbench reads B."}  # fmt: skip
+    assert "as the publishers score" not in summary

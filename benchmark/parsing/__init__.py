@@ -8,7 +8,8 @@ lines and ``parse_lines`` does the rest. The modules:
   articles, and what it drops and why;
 * ``readers``: Markdown, HTML and DOCX files, and the title rule every format shares;
 * ``pdf``: PDF files, their page headers and footers found by position, lines rejoined into paragraphs;
-* here: ``parse_file``, which picks the reader by the file's suffix, ``to_json`` and ``main``.
+* here: ``parse_file`` (``extract``, which picks the reader by the file's suffix, then ``parse_extracted``),
+  ``to_json`` and ``main``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from benchmark.parsing.readers import Extracted, decode, docx_lines, html_lines,
 from benchmark.parsing.structure import (
     FURNITURE,
     LOOKALIKE,
+    NO_ARTICLE,
     PAGE_FOOTER,
     PAGE_HEADER,
     PAGE_NUMBER_LINE,
+    REPEATED_HEADING,
     TITLE_LINE,
+    TOC_LINE,
     Article,
     Division,
     ParsedDocument,
@@ -41,10 +45,13 @@ from benchmark.parsing.structure import (
 __all__ = [
     "FURNITURE",
     "LOOKALIKE",
+    "NO_ARTICLE",
     "PAGE_FOOTER",
     "PAGE_HEADER",
     "PAGE_NUMBER_LINE",
+    "REPEATED_HEADING",
     "TITLE_LINE",
+    "TOC_LINE",
     "Article",
     "Division",
     "Extracted",
@@ -53,11 +60,13 @@ __all__ = [
     "chinese_numeral",
     "decode",
     "docx_lines",
+    "extract",
     "html_lines",
     "main",
     "markdown_lines",
     "normalise",
     "numeral",
+    "parse_extracted",
     "parse_file",
     "parse_lines",
     "pdf_lines",
@@ -68,22 +77,31 @@ __all__ = [
 def parse_file(data: bytes, name: str, *, title: str = "") -> ParsedDocument:
     """Parse a source file by its type: Markdown, HTML, plain text, DOCX or PDF. The title is the caller's,
     else the document's own by the title rule (see ``readers``)."""
+    return parse_extracted(extract(data, name), title=title)
+
+
+def extract(data: bytes, name: str) -> Extracted:
+    """The text lines of a file, read by the reader its suffix picks, with what the reader left out."""
     suffix = PurePath(name).suffix.lower()
     if suffix in {".md", ".markdown"}:
         heading, lines = markdown_lines(decode(data))
-        found = Extracted(lines, heading=heading)
-    elif suffix in {".html", ".htm"}:
-        found = html_lines(decode(data))
-    elif suffix == ".txt":
-        found = Extracted(decode(data).splitlines())
-    elif suffix == ".docx":
-        found = docx_lines(data)
-    elif suffix == ".pdf":
-        found = pdf_lines(data)
-    else:
-        raise ParseError(f"Parsing {suffix or 'this'} files is not supported; use PDF, DOCX, HTML, Markdown or text.")
-    doc = parse_lines(found.lines, title=title or found.title())
+        return Extracted(lines, heading=heading)
+    if suffix in {".html", ".htm"}:
+        return html_lines(decode(data))
+    if suffix == ".txt":
+        return Extracted(decode(data).splitlines())
+    if suffix == ".docx":
+        return docx_lines(data)
+    if suffix == ".pdf":
+        return pdf_lines(data)
+    raise ParseError(f"Parsing {suffix or 'this'} files is not supported; use PDF, DOCX, HTML, Markdown or text.")
+
+
+def parse_extracted(found: Extracted, *, title: str = "") -> ParsedDocument:
+    """The parse of a reader's lines; what the reader dropped, joined and replaced is reported with it."""
+    doc = parse_lines(found.lines, title=title or found.title(), join_headings=not found.layout)
     doc.dropped[:0] = found.dropped
+    doc.joined[:0] = found.joined
     doc.replaced += found.replaced
     return doc
 

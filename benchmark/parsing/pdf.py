@@ -8,9 +8,19 @@ most odd or most even pages: books alternate them), and on two pages at least. R
 dropped for repeating: a list item （一）… may recur any number of times. Every line left out is reported in
 ``ParsedDocument.dropped`` with its reason.
 
+Printed codes put the current chapter's heading in the running header. A line that reads as a heading is a
+header too when it stands where a header stands on most pages (set apart in the band, at the same distance
+from the edge) and it recurs: the same heading there on two pages or more (a fixed 第一章 总则 on every page),
+or the heading of a chapter (section…) the page is in (the last one begun before the page, or one begun on
+it). A chapter that truly starts at the top of a page stays: its heading is neither. A running heading that
+the body never begins (an excerpt that starts inside a chapter) is kept once, where it first stands.
+
 PDF lines are rejoined into paragraphs from their geometry: a line that reaches the right margin continues on
 the next one unless that one is indented (first-line indent), starts an article or heading, or sits after a
-larger gap; without indents, a full line ending a sentence (。：！？) also ends its paragraph.
+larger gap; without indents, a full line ending a sentence (。：！？) also ends its paragraph. A heading too
+long for the line (a narrow page) wraps: its second line, short, with no sentence punctuation, centred like
+the heading (or aligned with it), in the heading's size and followed by an article or heading, is joined back
+to it and the join reported.
 """
 
 from __future__ import annotations
@@ -34,7 +44,9 @@ from benchmark.parsing.structure import (
     PAGE_NUMBER,
     PAGE_NUMBER_LINE,
     PARAGRAPH_END,
+    SENTENCE_PUNCTUATION,
     TOC,
+    Division,
     ParseError,
     _heading,
     normalise,
@@ -83,7 +95,12 @@ def pdf_lines(data: bytes) -> Extracted:
     furniture = _page_furniture(pages, metadata)
     dropped = [(row.text, furniture[id(row)]) for rows in pages for row in rows if id(row) in furniture]
     body = [row for rows in pages for row in rows if id(row) not in furniture]
-    return Extracted(_paragraphs(body), metadata=metadata, dropped=dropped, replaced=replaced)
+    joined: list[tuple[str, str]] = []
+    lines = _paragraphs(body, joined)
+    laid_out = [row.text for rows in pages for row in rows]
+    return Extracted(
+        lines, metadata=metadata, dropped=dropped, replaced=replaced, joined=joined, layout=True, rows=laid_out
+    )
 
 
 def _pdf_rows(data: bytes) -> tuple[list[list[_Row]], str]:
@@ -147,7 +164,7 @@ def _page_furniture(pages: list[list[_Row]], metadata: str = "") -> dict[int, st
     ignored) stands at the same distance from the page edge on most pages, on most odd or most even pages,
     and on two pages at least; or when, at the top of a later page, it repeats the title (the first line of
     page 1 or the metadata title: Word's "different first page" leaves a two-page PDF one header only).
-    Articles and headings never are."""
+    Articles never are; a heading only as a running heading (see the module docstring)."""
     gaps = [b.top - a.bottom for rows in pages for a, b in itertools.pairwise(rows)]
     usual_gap = _quantile(gaps, 0.25) if gaps else 0.0
     candidates: list[tuple[_Row, str, float]] = []  # row, top|bottom, distance from that edge
@@ -179,31 +196,116 @@ def _page_furniture(pages: list[list[_Row]], metadata: str = "") -> dict[int, st
         for text in (metadata, first.text if first else "")
         if _reads_as_title(text) and not PLACEHOLDER_TITLE.search(text)
     }
+    numbers = {id(row) for row, _, _ in candidates if PAGE_NUMBER.match(row.text.replace("\u3000", " ").strip())}
+    slots = [(edge, row.page, distance) for row, edge, distance in candidates if id(row) not in numbers]
+
+    def same_place(row: _Row, edge: str, distance: float) -> set[int]:
+        """The pages where the row's text (digits ignored) stands at its distance from the edge."""
+        return {page for page, at in where[(edge, _furniture_key(row.text))] if abs(at - distance) <= 3}
+
+    # Header candidates that read as headings and look like headers whatever the page's chapter: the same at
+    # that place on two pages or more, or naming a division begun in the body of the same page. The others
+    # (a chapter begun at the top of a page) are headings of the text.
+    candidate_ids = {id(row) for row, _, _ in candidates}
+    begun = [
+        [heading for row in rows if id(row) not in candidate_ids and (heading := _heading(row.text))] for rows in pages
+    ]
+    headerlike: set[int] = set()
+    for row, edge, distance in candidates:
+        heading = _heading(row.text)
+        if heading is not None and (
+            len(same_place(row, edge, distance)) >= 2 or any(_same_division(heading, b) for b in begun[row.page])
+        ):
+            headerlike.add(id(row))
+    inside = _divisions_of_pages(pages, candidate_ids, headerlike)
     furniture: dict[int, str] = {}
     for row, edge, distance in candidates:
-        if PAGE_NUMBER.match(row.text.replace("\u3000", " ").strip()):
+        if id(row) in numbers:
             furniture[id(row)] = PAGE_NUMBER_LINE
             continue
-        if ARTICLE.match(row.text) or _heading(row.text) is not None:
+        heading = _heading(row.text)
+        if ARTICLE.match(row.text) and heading is None:
             continue
-        places = where[(edge, _furniture_key(row.text))]
-        pages_here = {page for page, at in places if abs(at - distance) <= 3}
-        odd = sum(1 for page in pages_here if page % 2 == 0)  # page index 0 is page 1
-        even = len(pages_here) - odd
-        most = len(pages_here) > total / 2 or odd > math.ceil(total / 2) / 2 or (total >= 2 and even > (total // 2) / 2)
+        pages_here = same_place(row, edge, distance)
+        if heading is not None:
+            # A heading is a header only where headers stand on most pages, and only when it recurs there
+            # or repeats the heading of a division the page is in; a chapter starting at the top stays.
+            slot = {page for side, page, at in slots if side == edge and abs(at - distance) <= 3}
+            recurs = len(pages_here) >= 2 or any(_same_division(heading, seen) for seen in inside[row.page])
+            if len(slot) >= 2 and _on_most_pages(slot, total) and recurs:
+                furniture[id(row)] = PAGE_HEADER if edge == "top" else PAGE_FOOTER
+            continue
         if edge == "top" and row.page > 0 and _furniture_key(row.text) in titles:
             furniture[id(row)] = PAGE_HEADER
-        elif len(pages_here) >= 2 and most:
+        elif len(pages_here) >= 2 and _on_most_pages(pages_here, total):
             furniture[id(row)] = PAGE_HEADER if edge == "top" else PAGE_FOOTER
+    # A running heading whose division the body never begins (an excerpt starting inside a chapter): its first
+    # occurrence is kept as the heading, so the articles are filed under it.
+    body = [heading for rows in pages for row in rows if id(row) not in furniture and (heading := _heading(row.text))]
+    for row, _, _ in candidates:
+        heading = _heading(row.text)
+        if heading is not None and id(row) in furniture and not any(_same_division(heading, b) for b in body):
+            del furniture[id(row)]
+            body.append(heading)
     return furniture
+
+
+def _on_most_pages(pages_here: set[int], total: int) -> bool:
+    """On most pages, or on most odd or most even pages (books alternate their headers)."""
+    odd = sum(1 for page in pages_here if page % 2 == 0)  # page index 0 is page 1
+    even = len(pages_here) - odd
+    return len(pages_here) > total / 2 or odd > math.ceil(total / 2) / 2 or (total >= 2 and even > (total // 2) / 2)
+
+
+def _divisions_of_pages(pages: list[list[_Row]], candidates: set[int], headerlike: set[int]) -> list[list[Division]]:
+    """For each page, the divisions it is in: of each level, the last one begun on an earlier page and those
+    begun on it, from the headings in the body (rows that are no header candidates). A heading followed by
+    another of its level before any article (a table of contents, or a chapter begun at the top of the next
+    page) begins nothing; headers that look like headers (``headerlike``) are passed over."""
+    items = [(row, _heading(row.text)) for rows in pages for row in rows if id(row) not in headerlike]
+    items = [(row, heading) for row, heading in items if heading is not None or _starts_article(row.text)]
+    begins: dict[int, Division] = {}
+    for index, (row, heading) in enumerate(items):
+        if heading is None or id(row) in candidates:
+            continue
+        for _, later in items[index + 1 :]:
+            if later is None:  # an article: the division has text
+                begins[id(row)] = heading
+                break
+            if RANK[later.level] <= RANK[heading.level] and not _same_division(later, heading):
+                break
+    last: dict[str, Division] = {}
+    out: list[list[Division]] = []
+    for rows in pages:
+        here = list(last.values())
+        for row in rows:
+            if id(row) in begins:
+                here.append(begins[id(row)])
+                last[begins[id(row)].level] = begins[id(row)]
+        out.append(here)
+    return out
+
+
+RANK = {"book": 0, "part": 1, "chapter": 2, "section": 3}
+
+
+def _same_division(header: Division, body: Division) -> bool:
+    """The same level and number, and titles that agree (one may be cut short, or wrapped in the body)."""
+    return (
+        (header.level, header.number) == (body.level, body.number)
+        and bool(header.title)
+        and bool(body.title)
+        and (header.title.startswith(body.title) or body.title.startswith(header.title))
+    )
 
 
 def _furniture_key(text: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"[\s\u3000]+", "", text))
 
 
-def _paragraphs(rows: list[_Row]) -> list[str]:
-    """Rejoin the body rows into paragraphs (see the module docstring)."""
+def _paragraphs(rows: list[_Row], joined: list[tuple[str, str]] | None = None) -> list[str]:
+    """Rejoin the body rows into paragraphs (see the module docstring); a wrapped heading's second line is
+    joined back to it, and the pair (line, heading) added to ``joined``."""
     if not rows:
         return []
     long_rows = [row for row in rows if len(row.text) >= 10]
@@ -220,6 +322,12 @@ def _paragraphs(rows: list[_Row]) -> list[str]:
         if previous is None or not out:
             out.append(row.text)
             continue
+        following = rows[index + 1] if index + 1 < len(rows) else None
+        if out[-1] == previous.text and _heading_wraps(previous, row, following, em, left, right, usual_gap):
+            out[-1] = f"{out[-1]}{row.text}"
+            if joined is not None:
+                joined.append((row.text, out[-1]))
+            continue
         full = previous.x1 >= right - (2.5 if uses_indents else 1.5) * em
         gap = row.top - previous.bottom if row.page == previous.page else 0.0
         if uses_indents:
@@ -234,13 +342,40 @@ def _paragraphs(rows: list[_Row]) -> list[str]:
     return out
 
 
+def _heading_wraps(
+    heading: _Row, row: _Row, following: _Row | None, em: float, left: float, right: float, usual_gap: float
+) -> bool:
+    """Whether ``row`` is the second line of the ``heading`` row above it: the heading fills the column (it
+    was wrapped), and the row is short, without sentence punctuation, in the heading's size, centred like it
+    (or aligned with it), close below it on the same page, and followed by an article, a heading or nothing."""
+    if _heading(heading.text) is None or row.page != heading.page or _starts_structure(row.text):
+        return False
+    size, heading_size = row.bottom - row.top, heading.bottom - heading.top
+    centred = abs((row.x0 + row.x1) / 2 - (heading.x0 + heading.x1) / 2) <= em
+    aligned = abs(row.x0 - heading.x0) <= 0.5 * em
+    return (
+        heading.x1 - heading.x0 >= (right - left) - 3 * em
+        and len(row.text) <= 20
+        and not SENTENCE_PUNCTUATION.search(row.text)
+        and not LIST_ITEM.match(row.text)
+        and abs(size - heading_size) <= 0.25 * heading_size
+        and (centred or aligned)
+        and (row.x0 > left + 0.5 * em or aligned)
+        and 0 <= row.top - heading.bottom <= usual_gap + em
+        and (following is None or _starts_structure(following.text))
+    )
+
+
+def _starts_article(text: str) -> bool:
+    """第十条 followed by a space or its text; not a wrapped citation (第十条规定的…)."""
+    match = ARTICLE.match(text)
+    return match is not None and (match.group(3) is not None or not CITATION_TAIL.match(match.group(4)))
+
+
 def _starts_structure(text: str) -> bool:
     """An article (第十条 followed by a space or its text), a heading or a table of contents starts here;
     a wrapped citation (第十条规定的…) does not."""
-    match = ARTICLE.match(text)
-    if match and (match.group(3) is not None or not CITATION_TAIL.match(match.group(4))):
-        return True
-    return _heading(text) is not None or bool(TOC.match(text))
+    return _starts_article(text) or _heading(text) is not None or bool(TOC.match(text))
 
 
 def _quantile(values: list[float], share: float) -> float:

@@ -47,13 +47,17 @@ def decode(data: bytes) -> str:
 @dataclass
 class Extracted:
     """What a reader found in a file: the text lines, and the title candidates of the title rule (see the
-    module docstring): the first marked heading, the metadata title; the lines it left out, with reasons."""
+    module docstring): the first marked heading, the metadata title; the lines it left out, with reasons; the
+    wrapped headings it joined back."""
 
     lines: list[str]
     heading: str = ""
     metadata: str = ""
     dropped: list[tuple[str, str]] = field(default_factory=list)
     replaced: int = 0
+    joined: list[tuple[str, str]] = field(default_factory=list)  # (line, heading): a wrapped heading rejoined
+    layout: bool = False  # the reader rejoined wrapped headings from the layout (PDF): the parse does not
+    rows: list[str] = field(default_factory=list)  # PDF: every line of the pages as laid out, furniture included
 
     def title(self) -> str:
         for candidate in (self.heading, self.metadata):

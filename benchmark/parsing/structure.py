@@ -20,10 +20,24 @@ ranges only (NFKC of the whole text would turn the law's full-width （一）：
 for the supplement characters NFKC leaves alone. How many were replaced is reported.
 
 Nothing is dropped silently: every line left out of the parse is in ``ParsedDocument.dropped`` with its
-reason (the title, a page number, a PDF page header or footer), and ``notes`` sums them up for the curator.
+reason (the title, a page number, a PDF page header or footer, a table of contents, a repeated heading, text
+that belongs to no article), and ``notes`` sums them up for the curator. Every line of the text ends up in an
+article, a heading, the title, the preamble (text before the first heading and article: the promulgation
+note) or ``dropped``; the tests check this invariant for every shipped law in every format.
 Page headers and footers are found only in PDFs, by position (see ``pdf``); other formats have no pages and
-lose here only page-number lines (a bare ``- 3 -``, ``第 3 页``) and the title line before the first article.
-Repeated lines are never dropped for repeating: a list item （一）… may recur any number of times.
+lose here only page-number lines (a bare ``- 3 -``, ``第 3 页``), the title line before the first article, a
+table of contents and what the next paragraph describes. Repeated lines are never dropped for repeating: a
+list item （一）… may recur any number of times.
+
+Repeated headings. A division heading that repeats one already seen under the same parent divisions (same
+level, number and title: a running header that is the chapter's heading, a fixed 第一章 总则 on every page,
+a heading printed twice) starts no new division: it is dropped as a repeated heading and the text after it
+goes on in the current article. When no article has started since the first occurrence, the first one was a
+table of contents (or a header announcing the chapter) and is dropped instead. Text after a heading that no
+article takes (a heading's undetected second line, a stray header) is dropped as belonging to no article,
+with a warning naming it. A heading wrapped over two lines (``第四章 个人在个人信息处理活动中的`` + ``权利``)
+is joined back when the second line is short, has no sentence punctuation and is followed by an article or a
+heading (for PDFs the reader does this from the lines' position, see ``pdf``); every join is reported.
 """
 
 from __future__ import annotations
@@ -188,6 +202,7 @@ class ParsedDocument:
     warnings: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (line, reason): nothing is lost silently
     replaced: int = 0  # look-alike characters (Kangxi radicals…) replaced by the ideographs they stand for
+    joined: list[tuple[str, str]] = field(default_factory=list)  # (line, heading): a wrapped heading rejoined
 
     def count(self, level: str) -> int:
         """Numbered divisions of a level (第N章): a bare 附则 is not counted, see ``unnumbered``."""
@@ -208,6 +223,10 @@ class ParsedDocument:
         notes = [
             f"Dropped {n} line{'s' if n > 1 else ''} as {reason}: {text[:80]}" for (reason, text), n in groups.items()
         ]
+        notes.extend(
+            f"Joined the line “{line}” to the heading above it (a heading wrapped over two lines): {heading}"
+            for line, heading in self.joined
+        )
         if self.replaced:
             notes.append(
                 f"Replaced {self.replaced} look-alike characters (Kangxi radicals, compatibility ideographs) "
@@ -217,7 +236,9 @@ class ParsedDocument:
 
 
 PAGE_HEADER, PAGE_FOOTER, PAGE_NUMBER_LINE, TITLE_LINE = "page header", "page footer", "page number", "title"
+REPEATED_HEADING, TOC_LINE, NO_ARTICLE = "repeated heading", "table of contents", "text outside any article"
 FURNITURE = {PAGE_HEADER, PAGE_FOOTER, PAGE_NUMBER_LINE}
+SENTENCE_PUNCTUATION = re.compile(r"[，,。；;：:！!？?]")
 
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -237,10 +258,13 @@ def _storable(lines: list[str], title: str) -> tuple[list[str], str, int]:
     return [fix(line) for line in lines], fix(title), changed
 
 
-def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = False) -> ParsedDocument:
+def parse_lines(
+    lines: Iterable[str], *, title: str = "", join_wrapped: bool = False, join_headings: bool = True
+) -> ParsedDocument:
     """Parse text lines. ``join_wrapped`` (for PDF text without its layout) joins a line to the previous one
     when the previous one does not end a sentence, undoing the layout's line breaks, and takes the title
-    next to a page-number line for a running header."""
+    next to a page-number line for a running header. ``join_headings`` joins a heading's second line to it
+    (see the module docstring; the PDF reader does that itself, from the lines' position, and turns it off)."""
     lines, title, unstorable = _storable(list(lines), title)
     replaced = 0
     plain: list[str] = []
@@ -254,51 +278,39 @@ def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = F
     if join_wrapped:
         cleaned = list(_join_wrapped(cleaned))
     doc = ParsedDocument(title=title, dropped=dropped, replaced=replaced)
-    current: dict[str, Division | None] = {"book": None, "part": None, "chapter": None, "section": None}
-    article: Article | None = None
+    builder = _Builder(doc)
     in_toc = False
     toc_first: str | None = None
-    for line in cleaned:
+    for index, line in enumerate(cleaned):
         if TOC.match(line):
             in_toc, toc_first = True, None
+            dropped.append((line, TOC_LINE))
             continue
         if in_toc:
             heading = _heading(TOC_LEADER.sub("", line))
             if ARTICLE.match(line) and _heading(line) is None:
                 in_toc = False  # an article: the body has started (its first heading was not repeated)
-            elif heading is None:
+            elif heading is None or (
+                toc_first is not None and (heading.heading != toc_first or TOC_LEADER.sub("", line) != line)
+            ):
+                dropped.append((line, TOC_LINE))
                 continue
             elif toc_first is None:
                 toc_first = heading.heading
-                continue
-            elif heading.heading != toc_first or TOC_LEADER.sub("", line) != line:
+                dropped.append((line, TOC_LINE))
                 continue
             else:
                 in_toc = False  # the first heading again, without leaders: the body starts here
         heading = _heading(line)
         if heading is not None:
-            article = None  # the lines after a heading belong to no article until the next one starts
-            current[heading.level] = heading
-            for lower in BELOW[heading.level]:
-                current[lower] = None
-            if heading.number is None:  # a bare 附则 closes the books and parts above it too
-                current["book"] = current["part"] = None
-            doc.divisions.append(heading)
+            builder.heading(line, heading)
             continue
-        match = ARTICLE.match(line)
-        last = doc.articles[-1] if doc.articles else None
-        if match and _is_article_start(match, last):
-            number = numeral(match.group(1))
-            suffix = numeral(match.group(2)) if match.group(2) else 0
-            _check_order(doc, last, number, suffix)
-            body = match.group(4).strip()
-            article = Article(number=number, suffix=suffix, paragraphs=[body] if body else [], **current)
-            doc.articles.append(article)
+        following = cleaned[index + 1] if index + 1 < len(cleaned) else None
+        if join_headings and builder.joinable and _continues_heading(line, following, builder, title):
+            builder.join(line)
             continue
-        if article is None:
-            doc.preamble.append(line)
-        else:
-            article.paragraphs.append(line)
+        builder.text(line)
+    builder.finish()
     if not doc.articles:
         raise ParseError("No articles (第N条) were found in the text.")
     if unstorable:
@@ -308,6 +320,139 @@ def parse_lines(lines: Iterable[str], *, title: str = "", join_wrapped: bool = F
             "layer?); compare the articles with the original.",
         )
     return doc
+
+
+@dataclass
+class _Opened:
+    """When a division's heading came: its line, how many articles there were, the article it interrupted,
+    and the divisions above it (a 第一章 一般规定 under another book is another chapter)."""
+
+    line: str
+    articles: int
+    interrupted: Article | None
+    parents: tuple[int, ...]
+
+
+class _Builder:
+    """Puts the lines of a text into divisions and articles, one at a time (see ``parse_lines``); every line
+    goes to an article, a division, the preamble or ``dropped``."""
+
+    def __init__(self, doc: ParsedDocument) -> None:
+        self.doc = doc
+        self.current: dict[str, Division | None] = {"book": None, "part": None, "chapter": None, "section": None}
+        self.article: Article | None = None
+        self.opened: list[_Opened] = []  # one per division in doc.divisions
+        self.orphans: list[str] = []  # text after a heading that no article has taken (yet)
+        self.joinable = False  # the last line was a new heading: its wrapped second line may follow
+
+    def heading(self, line: str, heading: Division) -> None:
+        doc, self.joinable = self.doc, False
+        parents = self._parents(heading)
+        earlier = next(
+            (
+                index
+                for index, seen in enumerate(doc.divisions)
+                if (seen.level, seen.number, seen.title) == (heading.level, heading.number, heading.title)
+                and self.opened[index].parents == parents
+            ),
+            None,
+        )
+        if earlier is not None and self.opened[earlier].articles < len(doc.articles):
+            # A running header, a fixed heading on every page, a heading printed twice: no new division, and
+            # the article it interrupted goes on.
+            doc.dropped.append((line, REPEATED_HEADING))
+            return
+        if earlier is not None:
+            # No article since the first occurrence: that one (with the headings after it) was a table of
+            # contents, or a page header announcing the chapter; the division starts here.
+            removed = self.opened[earlier:]
+            interrupted = removed[0].interrupted
+            reason = REPEATED_HEADING if len(removed) == 1 else TOC_LINE
+            doc.dropped.extend((opened.line, reason) for opened in removed)
+            del doc.divisions[earlier:], self.opened[earlier:]
+            self.current = {"book": None, "part": None, "chapter": None, "section": None}
+            for division in doc.divisions:
+                self._enter(division)
+            if interrupted is not None:  # the text after the header was the interrupted article's
+                interrupted.paragraphs.extend(self.orphans)
+                self.orphans.clear()
+            parents = self._parents(heading)
+        self._report_orphans()
+        self.opened.append(_Opened(line, len(doc.articles), self.article, parents))
+        self.article = None  # the lines after a heading belong to no article until the next one starts
+        self._enter(heading)
+        doc.divisions.append(heading)
+        self.joinable = True
+
+    def join(self, line: str) -> None:
+        division = self.doc.divisions[-1]
+        division.title = _squash(f"{division.title} {line}")
+        self.doc.joined.append((line, division.heading))
+
+    def text(self, line: str) -> None:
+        doc, self.joinable = self.doc, False
+        match = ARTICLE.match(line)
+        last = doc.articles[-1] if doc.articles else None
+        if match and _is_article_start(match, last):
+            self._report_orphans()
+            number = numeral(match.group(1))
+            suffix = numeral(match.group(2)) if match.group(2) else 0
+            _check_order(doc, last, number, suffix)
+            body = match.group(4).strip()
+            self.article = Article(number=number, suffix=suffix, paragraphs=[body] if body else [], **self.current)
+            doc.articles.append(self.article)
+        elif self.article is not None:
+            self.article.paragraphs.append(line)
+        elif doc.articles or doc.divisions:
+            self.orphans.append(line)  # reported unless a repeated heading shows whose it was
+        else:
+            doc.preamble.append(line)  # before the first heading and article: the promulgation note
+
+    def finish(self) -> None:
+        self._report_orphans()
+
+    def _report_orphans(self) -> None:
+        if not self.orphans:
+            return
+        division = self.doc.divisions[-1] if self.doc.divisions else None
+        after = division.heading if division else ""
+        for line in self.orphans:
+            self.doc.dropped.append((line, NO_ARTICLE))
+            self.doc.warnings.append(
+                f"Text after the heading {after} belongs to no article and was left out of the articles: "
+                f"“{line[:80]}”. Check the original: a wrapped heading, or a page header?"
+            )
+        self.orphans.clear()
+
+    def _parents(self, heading: Division) -> tuple[int, ...]:
+        if heading.number is None:
+            return ()
+        above = [level for level, lower in BELOW.items() if heading.level in lower]
+        return tuple(id(self.current[level]) if self.current[level] else 0 for level in above)
+
+    def _enter(self, heading: Division) -> None:
+        self.current[heading.level] = heading
+        for lower in BELOW[heading.level]:
+            self.current[lower] = None
+        if heading.number is None:  # a bare 附则 closes the books and parts above it too
+            self.current["book"] = self.current["part"] = None
+
+
+def _continues_heading(line: str, following: str | None, builder: _Builder, title: str) -> bool:
+    """Whether ``line``, right after a heading, is that heading's second line: short, no sentence
+    punctuation, no article, heading, list item or title, and followed by an article, a heading or nothing."""
+    heading = builder.doc.divisions[-1]
+    text = _squash(line)
+    return (
+        len(text) <= 20
+        and len(heading.title) + len(text) <= 40
+        and not SENTENCE_PUNCTUATION.search(text)
+        and not ARTICLE.match(line)
+        and not LIST_ITEM.match(line)
+        and not TOC.match(line)
+        and not (title and text == _squash(title))
+        and (following is None or bool(ARTICLE.match(following)) or _heading(following) is not None)
+    )
 
 
 def _heading(line: str) -> Division | None:

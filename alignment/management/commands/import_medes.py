@@ -27,7 +27,8 @@ class Command(BaseCommand):
         "responses with the judgements of the external judge named by --judge; each file's kind is read from its "
         "columns. --dry-run reports counts, per-row errors and duplicates (and, for judged files, every row whose "
         "scores the workbench reads differently from score1…score6) and writes nothing; a file with errors is not "
-        "imported at all."
+        "imported at all. Judged files add their rows to those of earlier files under the same judge; importing a "
+        "file again (the same name) replaces its own rows."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

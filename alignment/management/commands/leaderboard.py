@@ -3,7 +3,9 @@ responses imported under an external judge (``import_medes --judge NAME``), one 
 
 Columns (alignment.evaluation_metrics.leaderboard_columns, weights 0.4/0.3/0.2/0.1, file rows counted as the
 publishers count them):
-  n_total_rows        the model's rows in the imported file(s)
+  n_total_rows        the model's rows in every file imported under the judge (a file imported again counts
+                      once; a row with the same model, question, source_index and sample_id in two files
+                      counts once)
   n_valid_risk_rows   rows whose risk reply was read (R1 and R2)
   n_valid_final_rows  rows whose risk and quality replies were both read
   risk_rate           share of the valid-risk rows with R1 = −1 or R2 = −1

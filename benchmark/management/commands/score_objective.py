@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from benchmark.importers import EXCEL_CR, question_identity, split_objective_query
+from benchmark.importers import EXCEL_CR, allow_long_cells, question_identity, split_objective_query
 from benchmark.scoring import AnswerRow, FileScore, Tally, score_file
 from benchmark.taxonomy import canonical_scene
 
@@ -20,8 +20,10 @@ class Command(BaseCommand):
         "Score MedES objective response CSVs (scene, query, reference, model, response, …): per model the rows, "
         "how many answers could be read, and exact-set accuracy overall and per scene, two ways: per file row (every "
         "row scored with its own key and counted in its own scene, repeated questions as often as the file lists "
-        "them: how the publishers score) and on the deduplicated bank (each question once, its first answer and "
-        "first key, counted in every scene it is listed under: what an import stores), with the difference."
+        "them: the rows counted as the publishers count them, the answers read by the workbench from each response) "
+        "and on the deduplicated bank (each question once, its first answer and first key, counted in every scene it "
+        "is listed under: what an import stores), with the difference. Where a file has an answer_model column, the "
+        "accuracy as published (from that column) is printed too, with the rows where the two readings differ."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,7 +38,7 @@ class Command(BaseCommand):
                 model = (row.get("model") or path.stem).strip()
                 question = self.question(row, f"{path.name}:{line}")
                 by_model[model].append(AnswerRow(line, canonical_scene(row["scene"]), question, row["reference"],
-                                                 row["response"]))  # fmt: skip
+                                                 row["response"], row.get("answer_model")))  # fmt: skip
                 where[model].append(f"{path.name}:{line}")
         for model, rows in sorted(by_model.items()):
             score = score_file(rows)
@@ -49,9 +51,17 @@ class Command(BaseCommand):
         rows, bank = score.per_row.overall, score.bank.overall
         self.stdout.write(_(
             "%(model)s: %(rows)d rows, %(read)d answers read, accuracy %(acc).1f%% (%(correct)d/%(rows)d) per file "
-            "row (every row scored, repeats counted as often as the file lists them, as the publishers score)"
+            "row (the rows counted as the publishers count them: every row with its own key, repeats as often as the "
+            "file lists them; the answers read by the workbench from each response)"
         ) % {"model": model, "rows": rows.items, "read": rows.extracted, "acc": 100 * rows.accuracy,
              "correct": rows.correct})  # fmt: skip
+        published = score.published
+        if published.items:
+            self.stdout.write("  " + _(
+                "as published: %(correct)d/%(rows)d = %(acc).1f%% (from the file's own answer_model column); the "
+                "workbench reads another answer than that column in %(differ)d rows"
+            ) % {"correct": published.correct, "rows": published.items, "acc": 100 * published.accuracy,
+                 "differ": len(score.readings_differ)})  # fmt: skip
         self.stdout.write("  " + _(
             "deduplicated bank: %(items)d items (each question once: first answer, first key, counted in every "
             "scene it is listed under), %(read)d answers read, accuracy %(acc).1f%% (%(correct)d/%(items)d); "
@@ -81,6 +91,7 @@ class Command(BaseCommand):
         return question_identity("objective", stem, options)
 
     def read(self, path: Path) -> list[tuple[int, dict[str, str]]]:
+        allow_long_cells()  # a long answer is scored, not a reason to refuse the file
         try:
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 reader = csv.DictReader(handle)
@@ -90,5 +101,7 @@ class Command(BaseCommand):
                 return [(number, row) for number, row in enumerate(reader, start=2)]
         except OSError as error:
             raise CommandError(f"{path}: {error.strerror}.") from None
-        except (UnicodeDecodeError, csv.Error) as error:
+        except UnicodeDecodeError as error:
             raise CommandError(f"{path}: not a UTF-8 CSV file ({error}).") from None
+        except csv.Error as error:
+            raise CommandError(f"{path}: not a readable CSV file ({error}).") from None
