@@ -161,7 +161,7 @@ def test_a_file_with_bad_rows_reports_them_and_writes_nothing(db: None) -> None:
     [(b"scene,query\n", "Missing column"), ("scene,query,reference,type\n器官".encode("gbk"), "not UTF-8")],
 )
 def test_a_wrong_file_is_refused_whole(db: None, data: bytes, message: str) -> None:
-    with pytest.raises(ImportFileError, match=message):
+    with translation.override("en"), pytest.raises(ImportFileError, match=message):
         import_medes_questions(data, origin_name="x.csv", dry_run=True)
 
 
