@@ -74,7 +74,7 @@ def detail(request: AuthedRequest, pk: int) -> HttpResponse:
                   "accepted": pairs.filter(status=ProposalStatus.ACCEPTED).count()},
         "active": pipeline.status in pipeline_service.ACTIVE and not blocked,  # polling stops when nothing moves
     }  # fmt: skip
-    template = "alignment/pipeline.html#pipeline-status" if request.htmx and not request.htmx.boosted else None
+    template = "alignment/pipeline.html#pipeline-status" if request.htmx else None
     return render(request, template or "alignment/pipeline.html", context)
 
 

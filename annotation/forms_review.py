@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib.auth.models import User
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from annotation.models import Campaign, MemberRole, Subject
@@ -232,7 +232,3 @@ class AdjudicationForm(forms.Form):
 
     def score_fields(self) -> list[forms.BoundField]:
         return [self[f"score_{d.key}"] for d in self.schema.dimensions]
-
-
-def reviewer_queryset() -> QuerySet[User]:
-    return User.objects.filter(groups__name=Role.REVIEWER)

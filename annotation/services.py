@@ -191,13 +191,6 @@ def annotator_member(campaign: Campaign, user: User) -> Member:
     return member
 
 
-def live_places(now: Any) -> Q:
-    """Assignments that hold a place on an item: submitted, or reserved and not yet expired."""
-    return Q(assignments__status=AssignmentStatus.SUBMITTED) | Q(
-        assignments__status=AssignmentStatus.RESERVED, assignments__expires_at__gt=now
-    )
-
-
 def next_assignment(
     campaign: Campaign, user: User, *, rng: random.Random | None = None, member: Member | None = None
 ) -> Assignment | None:

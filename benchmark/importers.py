@@ -21,7 +21,6 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -453,7 +452,3 @@ def question_from_row(row: dict[str, str], scenes: dict[str, Scene]) -> dict[str
         raise ScenarioError(f"Unknown type {kind_label!r}; expected 客观题 or 主观题.")
     validate(item["kind"], item["stem"], item["options"], item["key"], item["norm"])
     return {**item, "scene": scene}
-
-
-def import_file(path: Path, **options: Any) -> ImportReport:
-    return import_medes_questions(path.read_bytes(), origin_name=path.name, **options)

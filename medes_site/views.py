@@ -92,7 +92,7 @@ def job_list(request: AuthedRequest) -> HttpResponse:
         "form": form, "selfcheck_form": SelfCheckForm(), "startable": startable,
         **paginate(request, queryset, form.cleaned_data["page"], JOBS_PER_PAGE),
     }  # fmt: skip
-    template = "jobs/list.html#job-table" if request.htmx and not request.htmx.boosted else "jobs/list.html"
+    template = "jobs/list.html#job-table" if request.htmx else "jobs/list.html"
     return render(request, template, context)
 
 
@@ -119,7 +119,7 @@ def job_start_selfcheck(request: AuthedRequest) -> HttpResponse:
 @role_required(*JOB_ROLES)
 def job_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     job = get_job_for_user(request, pk)
-    template = "jobs/detail.html#job-status" if request.htmx and not request.htmx.boosted else "jobs/detail.html"
+    template = "jobs/detail.html#job-status" if request.htmx else "jobs/detail.html"
     return render(request, template, _job_context(request, job))
 
 
