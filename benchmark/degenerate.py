@@ -23,10 +23,14 @@ abbreviations such as ICU/DNR/HIV, numbers, Markdown tables — which must pass,
   distinct character 3-grams: the same few phrases again and again, not back to back;
 - **not words**: ``NOT_WORDS_MIN_CHARS`` (10) or more visible characters of which under ``WORD_SHARE_MIN``
   (30%) are letters or digits (``，，。。！？……``);
-- **not Chinese** (``chinese=True``, for a case written in Chinese): ``NON_CJK_MIN_LETTERS`` (20) or more
-  letters of which under ``HAN_SHARE_MIN`` (30%) are Chinese characters. English abbreviations and terms inside
-  a Chinese answer (ICU, DNR, HIV, GCP, "informed consent") stay far above that; HTML tags (``<br>`` in a table
-  cell, ``<strong>``, ``<p style="…">``) are markup, not words, and are not counted.
+- **not Chinese** (``chinese=True``, for a case written in Chinese): ``NON_CJK_MIN_UNITS`` (10) or more words,
+  of which under ``HAN_SHARE_MIN`` (30%) are Chinese characters. A word is one Chinese character or one run of
+  other letters: an English drug name, abbreviation or term inside a Chinese answer (Rivaroxaban, ICU, DNR,
+  "Declaration of Helsinki") counts as one word per word, as a reader counts it, not one per letter, so a Chinese
+  answer listing many of them stays Chinese; HTML tags (``<br>`` in a table cell, ``<strong>``,
+  ``<p style="…">``) are markup, not words, and are not counted. A case is written in Chinese by the same
+  measure (``is_chinese``: at least half its words are Chinese characters), so an English case quoting one
+  Chinese term takes English answers.
 
 A reasoning model's answer is judged by its final answer only (benchmark.replies, the rule the judge reply reader
 uses too): its ``<think>…</think>`` block, often in English, is not the answer; a ``<think>`` never closed, or
@@ -59,7 +63,7 @@ SHORT_LOOP_REPEATS, SHORT_LOOP_SPAN = 8, 16
 LONG_LOOP_REPEATS, LONG_LOOP_SPAN = 3, 60
 LOOP_MIN_CHARS, LOOP_DISTINCT_SHARE = 80, 0.25
 NOT_WORDS_MIN_CHARS, WORD_SHARE_MIN = 10, 0.30
-NON_CJK_MIN_LETTERS, HAN_SHARE_MIN = 20, 0.30
+NON_CJK_MIN_UNITS, HAN_SHARE_MIN = 10, 0.30
 
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
 _TABLE_LAYOUT = frozenset("|-: ")  # Markdown table borders, rules and alignment marks (whitespace is " " there)
@@ -79,9 +83,24 @@ def is_han(char: str) -> bool:
     )
 
 
+def word_counts(text: str) -> tuple[int, int]:
+    """(Chinese characters, runs of other letters) in ``text``, HTML tags left out: the words a reader counts."""
+    han = other = 0
+    in_run = False
+    for char in _TAG.sub(" ", text):
+        if is_han(char):
+            han, in_run = han + 1, False
+        elif _is_letter(char):
+            other, in_run = other + (not in_run), True
+        else:
+            in_run = False
+    return han, other
+
+
 def is_chinese(text: str) -> bool:
-    """Whether a case is written in Chinese: any Chinese character in it (MedES stems are Chinese)."""
-    return any(is_han(c) for c in text)
+    """Whether a case is written in Chinese: at least half its words are Chinese characters (``word_counts``)."""
+    han, other = word_counts(text)
+    return han > 0 and han >= other
 
 
 def _invisible(char: str) -> bool:
@@ -193,11 +212,11 @@ def _reason(text: str, *, chinese: bool) -> str | None:
         shares = f"{len(words)} of {len(visible)} visible characters are letters or digits"
         return f"mostly punctuation and symbols ({shares})"
     if chinese:
-        letters = [c for c in _TAG.sub(" ", text) if _is_letter(c)]
-        han = sum(1 for c in letters if is_han(c))
-        if len(letters) >= NON_CJK_MIN_LETTERS and han / len(letters) < HAN_SHARE_MIN:
-            return f"not Chinese: {han} of {len(letters)} letters are Chinese characters"
-        if not letters:
+        han, other = word_counts(text)
+        total = han + other
+        if total >= NON_CJK_MIN_UNITS and han / total < HAN_SHARE_MIN:
+            return f"not Chinese: {han} of {total} words are Chinese characters"
+        if not total:
             return "no words: not a letter in the answer"
     return None
 

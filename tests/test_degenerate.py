@@ -208,3 +208,23 @@ def test_a_long_answer_is_checked_quickly() -> None:
 def test_the_excerpt_is_short_and_shows_no_control_characters() -> None:
     shown = excerpt("应当\x01拒绝\n\n并" + "报告" * 100, length=20)
     assert len(shown) == 20 and "\x01" not in shown and "\n" not in shown and shown.endswith("…")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "可选方案：Warfarin、Rivaroxaban、Dabigatran、Apixaban、Edoxaban，需监测INR与肾功能。",
+        "涉及 ICU、DNR、HIV、HBV、HCV、GCP、IRB、ECMO、CPR、ICD-10 等术语，应遵守相关规定。",
+        "应遵循 Declaration of Helsinki、Belmont Report、ICH-GCP E6(R2) 与 CIOMS 指南的要求，取得知情同意。",
+    ],
+)
+def test_a_chinese_answer_full_of_english_terms_is_chinese(answer: str) -> None:
+    """Each English term is one word, as a reader counts it, not one per letter."""
+    assert degenerate_reason(answer) is None
+
+
+def test_an_english_case_quoting_a_chinese_term_takes_english_answers() -> None:
+    stem = "A patient asks the ethics committee (伦理委员会) whether the trial may go on. What should the doctor do?"
+    assert not is_chinese(stem)
+    answer = "The doctor should stop enrolment and ask the ethics committee to review the protocol again."
+    assert degenerate_reason(answer, chinese=is_chinese(stem)) is None
