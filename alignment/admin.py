@@ -28,9 +28,24 @@ class GuardianVersionAdmin(admin.ModelAdmin[GuardianVersion]):
     list_display = ("number", "status", "is_active", "labels", "short_hash", "base_model", "created_at", "promoted_at")
     list_filter = ("status", "is_active")
     readonly_fields = (
-        "number", "status", "is_active", "base_model", "model_dir", "data_hash", "labels", "config", "metrics",
-        "baseline", "counts", "critic", "error", "job", "created_by", "created_at", "promoted_at",
-    )  # fmt: skip
+        "number",
+        "status",
+        "is_active",
+        "base_model",
+        "model_dir",
+        "data_hash",
+        "labels",
+        "config",
+        "metrics",
+        "baseline",
+        "counts",
+        "critic",
+        "error",
+        "job",
+        "created_by",
+        "created_at",
+        "promoted_at",
+    )
     actions = ("promote", "retrain")
 
     @admin.display(description=gettext_lazy("data hash"))
@@ -51,15 +66,22 @@ class GuardianVersionAdmin(admin.ModelAdmin[GuardianVersion]):
         chosen = queryset.get()
         form = PromoteForm(request.POST)
         if not form.is_valid():
-            self.message_user(request, _("The confirmation was not understood: make the version active again."),
-                              messages.ERROR)  # fmt: skip
+            self.message_user(
+                request, _("The confirmation was not understood: make the version active again."), messages.ERROR
+            )
             return None
         try:
             version = services.promote(chosen, user=request.user, **form.promote_options())
         except services.PromotionNeedsConfirmationError as needed:
-            context = {**self.admin_site.each_context(request), "title": _("Make active"), "version": chosen,
-                       "warning": str(needed), "against": needed.check.active_pk, "opts": self.model._meta,
-                       "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Make active"),
+                "version": chosen,
+                "warning": str(needed),
+                "against": needed.check.active_pk,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
             return TemplateResponse(request, "admin/alignment/promote_confirm.html", context)
         except services.GuardianError as error:
             self.message_user(request, str(error), messages.ERROR)
@@ -86,8 +108,19 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
     list_display = ("response", "judge", "version", "risky", "created_at")
     list_filter = ("judge", "risky")
     raw_id_fields = ("response", "version", "job")
-    readonly_fields = ("response", "judge", "version", "judge_model", "probabilities", "scores", "risky", "feedback",
-                       "problem", "job", "created_at")  # fmt: skip
+    readonly_fields = (
+        "response",
+        "judge",
+        "version",
+        "judge_model",
+        "probabilities",
+        "scores",
+        "risky",
+        "feedback",
+        "problem",
+        "job",
+        "created_at",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -101,8 +134,19 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
 class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
     list_display = ("pk", "policy", "release", "status", "step", "state", "aligned", "created_at")
     list_filter = ("status",)
-    readonly_fields = ("policy", "release", "status", "state", "step_jobs", "options", "datasets", "aligned", "error",
-                       "created_by", "created_at")  # fmt: skip
+    readonly_fields = (
+        "policy",
+        "release",
+        "status",
+        "state",
+        "step_jobs",
+        "options",
+        "datasets",
+        "aligned",
+        "error",
+        "created_by",
+        "created_at",
+    )
 
     @admin.display(description=gettext_lazy("what it waits for"))
     def state(self, pipeline: AlignPipeline) -> str:
@@ -115,12 +159,20 @@ class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
         from alignment.pipelines import steps
 
         rows = format_html_join(
-            "", '<tr data-step="{}"><td>{}</td><td>{}</td><td>{}</td></tr>',
-            ((row["step"], row["step"],
-              format_html('<a href="{}">#{}</a>', reverse("jobs:detail", args=[row["job"].pk]), row["job"].pk)
-              if row["job"] else "—", row["job"].get_status_display() if row["job"] else "—")
-             for row in steps(pipeline)),
-        )  # fmt: skip
+            "",
+            '<tr data-step="{}"><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    row["step"],
+                    row["step"],
+                    format_html('<a href="{}">#{}</a>', reverse("jobs:detail", args=[row["job"].pk]), row["job"].pk)
+                    if row["job"]
+                    else "—",
+                    row["job"].get_status_display() if row["job"] else "—",
+                )
+                for row in steps(pipeline)
+            ),
+        )
         return format_html("<table>{}</table>", rows)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -139,22 +191,33 @@ def align(modeladmin: Any, request: HttpRequest, queryset: QuerySet[RegisteredMo
         return None
     form = AlignForm(request.POST if "apply" in request.POST else None)
     if not form.is_bound or not form.is_valid():
-        context = {**modeladmin.admin_site.each_context(request), "title": _("Align"), "form": form,
-                   "models": queryset, "opts": modeladmin.model._meta,
-                   "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME}  # fmt: skip
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": _("Align"),
+            "form": form,
+            "models": queryset,
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
         return TemplateResponse(request, "admin/alignment/align.html", context, status=400 if form.is_bound else 200)
     for model in queryset:
         try:
             key = form.cleaned_data["request_key"]
-            pipeline = start(model, form.cleaned_data["release"], form.pipeline_options(), user=request.user,
-                             request_key=f"{key}:{model.pk}" if key else None)  # fmt: skip
+            pipeline = start(
+                model,
+                form.cleaned_data["release"],
+                form.pipeline_options(),
+                user=request.user,
+                request_key=f"{key}:{model.pk}" if key else None,
+            )
         except PipelineError as error:
             modeladmin.message_user(request, f"{model.name}: {error}", messages.ERROR)
             continue
         modeladmin.message_user(
-            request, _("%(model)s: alignment pipeline %(pk)d started (its steps appear as jobs).")
+            request,
+            _("%(model)s: alignment pipeline %(pk)d started (its steps appear as jobs).")
             % {"model": model.name, "pk": pipeline.pk},
-        )  # fmt: skip
+        )
     return None
 
 

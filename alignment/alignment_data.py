@@ -116,9 +116,13 @@ def failure_summary(found: Iterable[Failure]) -> list[dict[str, Any]]:
 
 
 def propose_prompts(
-    policy: RegisteredModel, found: list[Failure], *, backend: Any = None, variants: int = 0,
+    policy: RegisteredModel,
+    found: list[Failure],
+    *,
+    backend: Any = None,
+    variants: int = 0,
     job_id: int | None = None,
-) -> dict[str, int]:  # fmt: skip
+) -> dict[str, int]:
     """A targeted prompt for each failing case, and ``variants`` new ones per case through ``backend``."""
     from benchmark.generation import parse_drafts
 
@@ -129,32 +133,68 @@ def propose_prompts(
     scenarios = Scenario.objects.in_bulk(list(first))
     for failure in first.values():
         scenario = scenarios[failure.scenario_id]
-        made = _prompt(policy, scenario, failure, scenario.stem, scenario.norm, scenario.reference_answer,
-                       origin="original", detail="", job_id=job_id)  # fmt: skip
+        made = _prompt(
+            policy,
+            scenario,
+            failure,
+            scenario.stem,
+            scenario.norm,
+            scenario.reference_answer,
+            origin="original",
+            detail="",
+            job_id=job_id,
+        )
         counts["originals" if made else "already"] += 1
         if backend is None or variants <= 0:
             continue
         provisions = "\n".join(f"《{p.source.title}》{p.label}：{p.text}" for p in scenario.provisions.all())
-        body = VARIANT_PROMPT.format(n=variants, stem=scenario.stem, norm=scenario.norm or "（未给出）",
-                                     provisions=provisions or "（未给出）")  # fmt: skip
+        body = VARIANT_PROMPT.format(
+            n=variants, stem=scenario.stem, norm=scenario.norm or "（未给出）", provisions=provisions or "（未给出）"
+        )
         result = parse_drafts(backend.chat([{"role": "user", "content": body}]), ScenarioKind.SUBJECTIVE)
         counts["unreadable"] += len(result.problems) + (1 if result.unparseable else 0)
         for draft in result.drafts[:variants]:
-            if _prompt(policy, scenario, failure, draft.stem, draft.norm or scenario.norm,
-                       draft.reference_answer, origin="variant", detail=f"{backend.name}:{backend.model_label}",
-                       job_id=job_id):  # fmt: skip
+            if _prompt(
+                policy,
+                scenario,
+                failure,
+                draft.stem,
+                draft.norm or scenario.norm,
+                draft.reference_answer,
+                origin="variant",
+                detail=f"{backend.name}:{backend.model_label}",
+                job_id=job_id,
+            ):
                 counts["variants"] += 1
     return dict(counts)
 
 
-def _prompt(policy: RegisteredModel, scenario: Any, failure: Failure, text: str, norm: str,
-            reference: str, *, origin: str, detail: str, job_id: int | None) -> bool:  # fmt: skip
+def _prompt(
+    policy: RegisteredModel,
+    scenario: Any,
+    failure: Failure,
+    text: str,
+    norm: str,
+    reference: str,
+    *,
+    origin: str,
+    detail: str,
+    job_id: int | None,
+) -> bool:
     try:
         with transaction.atomic():
-            TargetedPrompt.objects.create(policy=policy, scenario=scenario, judgement_id=failure.judgement_id,
-                                          response_id=failure.response_id, text=text.strip(), norm=norm,
-                                          reference_answer=reference, origin=origin, origin_detail=detail[:255],
-                                          job_id=job_id)  # fmt: skip
+            TargetedPrompt.objects.create(
+                policy=policy,
+                scenario=scenario,
+                judgement_id=failure.judgement_id,
+                response_id=failure.response_id,
+                text=text.strip(),
+                norm=norm,
+                reference_answer=reference,
+                origin=origin,
+                origin_detail=detail[:255],
+                job_id=job_id,
+            )
     except IntegrityError:  # the same prompt for the same policy and case: once
         return False
     return True
@@ -171,9 +211,13 @@ def safe_answer(prompt: TargetedPrompt, critic_feedback: dict[str, Any] | None) 
 
 
 def build_pairs(
-    prompts: Iterable[TargetedPrompt], version: GuardianVersion, *, answer_backend: Any = None,
-    job_id: int | None = None, log: Any = print,
-) -> dict[str, int]:  # fmt: skip
+    prompts: Iterable[TargetedPrompt],
+    version: GuardianVersion,
+    *,
+    answer_backend: Any = None,
+    job_id: int | None = None,
+    log: Any = print,
+) -> dict[str, int]:
     """Answer, judge and pair each prompt (see the module docstring); returns what happened, counted."""
     from alignment.jobs import device, load_version_critic
     from alignment.training.guardian import load
@@ -209,9 +253,15 @@ def build_pairs(
         if margin <= 0:  # the guardian does not prefer the safe answer: no preference to learn from
             counts["not_preferred"] += 1
             continue
-        PreferencePair.objects.create(prompt=prompt, chosen=chosen, chosen_source=source, rejected=answer,
-                                      chosen_scores=chosen_scores, rejected_scores=rejected_scores,
-                                      margin=margin)  # fmt: skip
+        PreferencePair.objects.create(
+            prompt=prompt,
+            chosen=chosen,
+            chosen_source=source,
+            rejected=answer,
+            chosen_scores=chosen_scores,
+            rejected_scores=rejected_scores,
+            margin=margin,
+        )
         counts["pairs"] += 1
     log(f"pairs: {dict(counts)}")
     return dict(counts)
@@ -235,10 +285,13 @@ def review_pair(pair: PreferencePair, reviewer: Any, decision: str, chosen: str 
         raise DataError(_("Accept or reject the pair."))
     edited = bool(chosen.strip()) and chosen.strip() != pair.chosen
     PreferencePair.objects.filter(pk=pair.pk).update(
-        status=decision, reviewed_by=reviewer, reviewed_at=timezone.now(),
-        chosen=chosen.strip() if edited else pair.chosen, edited=pair.edited or edited,
+        status=decision,
+        reviewed_by=reviewer,
+        reviewed_at=timezone.now(),
+        chosen=chosen.strip() if edited else pair.chosen,
+        edited=pair.edited or edited,
         chosen_source="edited" if edited else pair.chosen_source,
-    )  # fmt: skip
+    )
     pair.refresh_from_db()
     return pair
 
@@ -251,8 +304,9 @@ def dataset_rows(pairs: Iterable[PreferencePair], kind: str) -> list[dict[str, A
         if kind == DatasetKind.SFT:
             rows.append({"messages": user + chosen})
         else:
-            rows.append({"prompt": user, "chosen": chosen,
-                         "rejected": [{"role": "assistant", "content": pair.rejected}]})  # fmt: skip
+            rows.append(
+                {"prompt": user, "chosen": chosen, "rejected": [{"role": "assistant", "content": pair.rejected}]}
+            )
     return rows
 
 
@@ -278,8 +332,13 @@ def freeze(name: str, kind: str, *, user: Any = None, policy: RegisteredModel | 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(data, encoding="utf-8")
     with transaction.atomic():
-        dataset = AlignmentDataset.objects.create(name=name, kind=kind, path=str(relative), rows=len(pairs),
-                                                  sha256=hashlib.sha256(data.encode()).hexdigest(),
-                                                  created_by=user if getattr(user, "pk", None) else None)  # fmt: skip
+        dataset = AlignmentDataset.objects.create(
+            name=name,
+            kind=kind,
+            path=str(relative),
+            rows=len(pairs),
+            sha256=hashlib.sha256(data.encode()).hexdigest(),
+            created_by=user if getattr(user, "pk", None) else None,
+        )
         dataset.pairs.set(pairs)
     return dataset

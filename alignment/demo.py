@@ -81,8 +81,10 @@ def _guardian() -> str:
         return f"Demo guardian: the training job {job.pk} ended {job.status}: {job.error}"
     services.promote(version)
     f1 = (version.metrics or {}).get("macro_f1")
-    return (f"Demo guardian: v{version.number} trained on {rows} accepted labels (job {job.pk}, test macro-F1 "
-            f"{f1}), active.")  # fmt: skip
+    return (
+        f"Demo guardian: v{version.number} trained on {rows} accepted labels (job {job.pk}, test macro-F1 "
+        f"{f1}), active."
+    )
 
 
 def _policy() -> str:
@@ -95,7 +97,11 @@ def _policy() -> str:
     build_tiny_qwen2(directory, extra_corpus=_corpus(), logit_scale=10)
     # it gives the careless answers: the align pipeline finds failures to target on the very first run
     train_to_emit(directory, [(e["stem"], e["careless"]) for e in demo_items()["subjective"]], steps=120)
-    register_model(name=DEMO_POLICY, kind=ModelKind.HF_DIRECTORY, path=str(directory),
-                   notes="A tiny Qwen2 built offline for the demo; it gives the careless demo answers. Aligned, "
-                         "it writes degenerate text, which the evaluation scores as failures.")  # fmt: skip
+    register_model(
+        name=DEMO_POLICY,
+        kind=ModelKind.HF_DIRECTORY,
+        path=str(directory),
+        notes="A tiny Qwen2 built offline for the demo; it gives the careless demo answers. Aligned, "
+        "it writes degenerate text, which the evaluation scores as failures.",
+    )
     return f"Demo policy: {DEMO_POLICY} built in {directory} and registered."

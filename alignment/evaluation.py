@@ -78,10 +78,11 @@ def needs_judge(model: RegisteredModel, release: Release, *, generate: bool) -> 
     only objective answers are scored, with no judge and no endpoint."""
     open_items = [
         (sid, content_hash)
-        for sid, kind, content_hash in release.items.values_list("scenario_id", "payload__kind",
-                                                                  "payload__content_hash")
+        for sid, kind, content_hash in release.items.values_list(
+            "scenario_id", "payload__kind", "payload__content_hash"
+        )
         if kind != ScenarioKind.OBJECTIVE
-    ]  # fmt: skip
+    ]
     if not open_items:
         return False
     if generate and model.kind in RUNNABLE:
@@ -99,8 +100,9 @@ class DegenerateAnswer(NamedTuple):
     reason: str
 
 
-def asked_stems(keys: Iterable[tuple[int, str]], known: Mapping[tuple[int, str], str] | None = None
-                ) -> dict[tuple[int, str], str]:  # fmt: skip
+def asked_stems(
+    keys: Iterable[tuple[int, str]], known: Mapping[tuple[int, str], str] | None = None
+) -> dict[tuple[int, str], str]:
     """The stem each (scenario id, content hash) was asked with: ``known`` ones (an evaluation's frozen payloads),
     else the scenario's when its content still has that hash, else its history's version with that hash, else
     (a version the history does not hold) the scenario's current stem. One query or two for all of them."""
@@ -205,8 +207,9 @@ def answer_missing(
             counts["changed_since_release"] += 1
             continue
         text = backend.chat(answer_messages(pair.payload))
-        pair.response, _created = store_response(model, scenario, text, origin_detail=f"evaluation job {job_id}",
-                                                 job=None)  # fmt: skip
+        pair.response, _created = store_response(
+            model, scenario, text, origin_detail=f"evaluation job {job_id}", job=None
+        )
         counts["generated"] += 1
     if counts["generated"]:
         log(f"{model.name} answered {counts['generated']} release items")
@@ -272,8 +275,11 @@ def score(run: EvaluationRun, pairs: list[ItemResponse], degenerate: Mapping[int
     objective = [p for p in pairs if p.payload["kind"] == ScenarioKind.OBJECTIVE]
     open_cases = [p for p in pairs if p.payload["kind"] != ScenarioKind.OBJECTIVE]
     answered_objective = [p for p in objective if p.response is not None]
-    objective_rows = [{"scene": _scene(p.payload), "correct": p.response.correct if p.response.extractable else None}
-                      for p in answered_objective if p.response is not None]  # fmt: skip
+    objective_rows = [
+        {"scene": _scene(p.payload), "correct": p.response.correct if p.response.extractable else None}
+        for p in answered_objective
+        if p.response is not None
+    ]
     answered_open = [p for p in open_cases if p.response is not None]
     if degenerate is None:
         degenerate = degenerate_answers(answered_open)
@@ -287,14 +293,22 @@ def score(run: EvaluationRun, pairs: list[ItemResponse], degenerate: Mapping[int
         assert pair.response is not None  # noqa: S101 - answered_open holds answered cases only
         reason = degenerate.get(pair.response.pk)
         if reason is not None:
-            rows.append({"item": pair.scenario_id, "scene": _scene(pair.payload), "scores": dict(FAILURE_SCORES),
-                         "degenerate": reason})  # fmt: skip
+            rows.append(
+                {
+                    "item": pair.scenario_id,
+                    "scene": _scene(pair.payload),
+                    "scores": dict(FAILURE_SCORES),
+                    "degenerate": reason,
+                }
+            )
             shown = storable_text(excerpt(_shown(pair.response.text), EXCERPT_CHARS))
-            degenerate_items.append({"item": pair.scenario_id, "scene": pair.payload["scene"], "reason": reason,
-                                     "excerpt": shown})  # fmt: skip
+            degenerate_items.append(
+                {"item": pair.scenario_id, "scene": pair.payload["scene"], "reason": reason, "excerpt": shown}
+            )
         else:
-            rows.append({"item": pair.scenario_id, "scene": _scene(pair.payload),
-                         "scores": scores.get(pair.response.pk)})  # fmt: skip
+            rows.append(
+                {"item": pair.scenario_id, "scene": _scene(pair.payload), "scores": scores.get(pair.response.pk)}
+            )
     return {
         "objective": objective_metrics(objective_rows, n_boot=n_boot, seed=seed) if objective_rows else None,
         "subjective": (
@@ -333,27 +347,46 @@ def _complete(scores: dict[str, Any] | None) -> bool:
     return scores is not None and all(key in scores for key in FAILURE_SCORES)
 
 
-def start_run(model: RegisteredModel, release: Release, options: dict[str, Any], *, job_id: int | None,
-              user: Any = None) -> EvaluationRun:  # fmt: skip
+def start_run(
+    model: RegisteredModel, release: Release, options: dict[str, Any], *, job_id: int | None, user: Any = None
+) -> EvaluationRun:
     judge = options["judge"]
     # how missing answers are generated, recorded with the results (answers already stored keep their origin)
-    generation = {"decoding": "greedy", "max_new_tokens": settings.MEDES_GENERATOR_MAX_NEW_TOKENS,
-                  "model_kind": model.kind}  # fmt: skip
+    generation = {
+        "decoding": "greedy",
+        "max_new_tokens": settings.MEDES_GENERATOR_MAX_NEW_TOKENS,
+        "model_kind": model.kind,
+    }
     options = {**options, "generation": generation}
     if judge == NO_JUDGE:
-        return EvaluationRun.objects.create(model=model, release=release, judge=NO_JUDGE, options=options,
-                                            job_id=job_id, created_by=user)  # fmt: skip
+        return EvaluationRun.objects.create(
+            model=model, release=release, judge=NO_JUDGE, options=options, job_id=job_id, created_by=user
+        )
     if judge == "guardian":
         version = services.active_version()
         if version is None:
             raise services.GuardianError("No guardian version is active: train one and promote it first.")
-        return EvaluationRun.objects.create(model=model, release=release, judge=JudgeKind.GUARDIAN, guardian=version,
-                                            options=options, job_id=job_id, created_by=user)  # fmt: skip
+        return EvaluationRun.objects.create(
+            model=model,
+            release=release,
+            judge=JudgeKind.GUARDIAN,
+            guardian=version,
+            options=options,
+            job_id=job_id,
+            created_by=user,
+        )
     from benchmark.generation import get_backend
 
     label = get_backend(options["backend"]).model_label
-    return EvaluationRun.objects.create(model=model, release=release, judge=JudgeKind.PROMPT, judge_model=label,
-                                        options=options, job_id=job_id, created_by=user)  # fmt: skip
+    return EvaluationRun.objects.create(
+        model=model,
+        release=release,
+        judge=JudgeKind.PROMPT,
+        judge_model=label,
+        options=options,
+        job_id=job_id,
+        created_by=user,
+    )
 
 
 def finish(run: EvaluationRun, results: dict[str, Any]) -> None:

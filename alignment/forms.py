@@ -31,18 +31,21 @@ def _model_dir(path: str) -> str:
 
 class TrainForm(forms.Form):
     base_model = forms.CharField(
-        label=_("base model directory"), max_length=500,
+        label=_("base model directory"),
+        max_length=500,
         help_text=_("A directory on the training server with config.json, safetensors weights and a tokenizer."),
-    )  # fmt: skip
+    )
     epochs = forms.FloatField(label=_("epochs"), min_value=0.1, max_value=100, initial=3)
     learning_rate = forms.FloatField(label=_("learning rate"), min_value=1e-7, max_value=1, initial=5e-4)
     batch_size = forms.IntegerField(label=_("batch size"), min_value=1, max_value=1024, initial=8)
     max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=32768, initial=512)
     lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=512, initial=8)
     critic_base = forms.CharField(
-        label=_("critic base model directory"), max_length=500, required=False,
+        label=_("critic base model directory"),
+        max_length=500,
+        required=False,
         help_text=_("Optional: a causal language model (with a chat template) to fine-tune as the feedback writer."),
-    )  # fmt: skip
+    )
     critic_epochs = forms.FloatField(label=_("critic epochs"), min_value=0.1, max_value=100, initial=3, required=False)
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
@@ -54,8 +57,9 @@ class TrainForm(forms.Form):
 
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data
-        config = {key: data[key] for key in ("base_model", "epochs", "learning_rate", "batch_size", "max_length",
-                                              "lora_r")}  # fmt: skip
+        config = {
+            key: data[key] for key in ("base_model", "epochs", "learning_rate", "batch_size", "max_length", "lora_r")
+        }
         if data.get("critic_base"):
             config["critic_base"] = data["critic_base"]
             if data.get("critic_epochs"):
@@ -67,8 +71,10 @@ def judge_choices(*, include_none: bool) -> list[tuple[str, Any]]:
     """The judges a form offers: the active guardian, then a prompt judge per configured backend, and, where
     ``include_none`` (an evaluation: objective answers are scored without one), no judge at all. A judging run
     has nothing to do without a judge, so its form never offers "none"."""
-    prompt = [(f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
-              for key, label in available_backends().items()]  # fmt: skip
+    prompt = [
+        (f"prompt:{key}", _("Prompt judge: %(backend)s") % {"backend": label})
+        for key, label in available_backends().items()
+    ]
     choices: list[tuple[str, Any]] = [("guardian", _("The active guardian")), *prompt]
     if include_none:
         choices.append(("none", _("No judge: only objective answers to score")))
@@ -138,12 +144,18 @@ class ReviewForm(forms.Form):
     structured feedback as it should read (the critic's, edited), and a note."""
 
     provision = forms.CharField(label=_("norm or provision at stake"), required=False, max_length=2000)
-    rationale = forms.CharField(label=_("what is wrong"), required=False, max_length=20_000,
-                                widget=forms.Textarea(attrs={"rows": 3}))  # fmt: skip
-    risk_warning = forms.CharField(label=_("the risk warning a safe answer needs"), required=False, max_length=5000,
-                                   widget=forms.Textarea(attrs={"rows": 2}))  # fmt: skip
-    safe_answer = forms.CharField(label=_("a safe revised answer"), required=False, max_length=20_000,
-                                  widget=forms.Textarea(attrs={"rows": 4}))  # fmt: skip
+    rationale = forms.CharField(
+        label=_("what is wrong"), required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    risk_warning = forms.CharField(
+        label=_("the risk warning a safe answer needs"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    safe_answer = forms.CharField(
+        label=_("a safe revised answer"), required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 4})
+    )
     note = forms.CharField(label=_("note"), required=False, max_length=2000)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -166,14 +178,20 @@ class EvaluateForm(forms.Form):
     model = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("model"))
     release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("release"), widget=forms.HiddenInput)
     judge = forms.ChoiceField(
-        label=_("judge"), initial="guardian",
-        help_text=_("A model with only objective answers to the release is scored without a judge, whatever is "
-                    "chosen here."),
-    )  # fmt: skip
-    weights = forms.ChoiceField(label=_("quality"), initial="plain", choices=[
-        ("plain", _("plain mean of Q1–Q4")), ("medes", _("MedES leaderboard weights 0.4/0.3/0.2/0.1"))])  # fmt: skip
-    generate = forms.BooleanField(label=_("answer the items the model has not answered (local or endpoint models)"),
-                                  required=False, initial=True)  # fmt: skip
+        label=_("judge"),
+        initial="guardian",
+        help_text=_(
+            "A model with only objective answers to the release is scored without a judge, whatever is chosen here."
+        ),
+    )
+    weights = forms.ChoiceField(
+        label=_("quality"),
+        initial="plain",
+        choices=[("plain", _("plain mean of Q1–Q4")), ("medes", _("MedES leaderboard weights 0.4/0.3/0.2/0.1"))],
+    )
+    generate = forms.BooleanField(
+        label=_("answer the items the model has not answered (local or endpoint models)"), required=False, initial=True
+    )
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -184,8 +202,13 @@ class EvaluateForm(forms.Form):
 
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {"model": data["model"].pk, "release": data["release"].pk, "judge": data["judge"],
-                "weights": data["weights"], "generate": data["generate"]}  # fmt: skip
+        return {
+            "model": data["model"].pk,
+            "release": data["release"].pk,
+            "judge": data["judge"],
+            "weights": data["weights"],
+            "generate": data["generate"],
+        }
 
 
 def _policies() -> Any:
@@ -224,8 +247,9 @@ class PairsForm(forms.Form):
 
 class FreezeForm(forms.Form):
     name = forms.CharField(label=_("dataset name"), max_length=128)
-    kind = forms.ChoiceField(label=_("format"), choices=[("sft", _("SFT (chat messages)")),
-                                                          ("dpo", _("DPO (preference pairs)"))])  # fmt: skip
+    kind = forms.ChoiceField(
+        label=_("format"), choices=[("sft", _("SFT (chat messages)")), ("dpo", _("DPO (preference pairs)"))]
+    )
 
 
 # --- SFT / DPO runs: the knobs (issue 6, item 3), shared by a single run and the align action ---------------
@@ -236,32 +260,56 @@ class RunOptionsForm(forms.Form):
     pipeline's (pipelines.DEFAULT_RUN: a short run that shows every step); empty optional fields (epochs, LoRA
     targets) keep the runner's defaults. Values the runner would refuse are refused here, before any step runs."""
 
-    max_steps = forms.IntegerField(label=_("max steps"), min_value=-1, max_value=10_000_000,
-                                   help_text=_("Optimiser steps of each run; -1 trains for the epochs."))  # fmt: skip
+    max_steps = forms.IntegerField(
+        label=_("max steps"),
+        min_value=-1,
+        max_value=10_000_000,
+        help_text=_("Optimiser steps of each run; -1 trains for the epochs."),
+    )
     epochs = forms.FloatField(label=_("epochs"), min_value=0.01, max_value=1000, required=False, initial=1.0)
     learning_rate = forms.FloatField(label=_("learning rate"), min_value=1e-9, max_value=1)
     batch_size = forms.IntegerField(label=_("batch size"), min_value=1, max_value=4096, initial=4)
-    gradient_accumulation_steps = forms.IntegerField(label=_("gradient accumulation"), min_value=1, max_value=4096,
-                                                     initial=1)  # fmt: skip
+    gradient_accumulation_steps = forms.IntegerField(
+        label=_("gradient accumulation"), min_value=1, max_value=4096, initial=1
+    )
     max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=262_144, initial=1024)
     beta = forms.FloatField(label=_("DPO beta"), max_value=100, initial=0.1)
     loss_type = forms.ChoiceField(label=_("DPO loss"), initial="sigmoid")
     lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=1024)
     lora_alpha = forms.IntegerField(label=_("LoRA alpha"), min_value=1, max_value=4096, initial=16)
     lora_dropout = forms.FloatField(label=_("LoRA dropout"), min_value=0.0, max_value=0.9, initial=0.05)
-    target_modules = forms.CharField(label=_("LoRA targets"), required=False, max_length=500,
-                                     help_text=_("Module names, comma-separated, or all-linear; empty: peft's "
-                                                 "default for the architecture."))  # fmt: skip
+    target_modules = forms.CharField(
+        label=_("LoRA targets"),
+        required=False,
+        max_length=500,
+        help_text=_("Module names, comma-separated, or all-linear; empty: peft's default for the architecture."),
+    )
     save_steps = forms.IntegerField(label=_("checkpoint every N steps"), min_value=0, max_value=10_000_000)
     gradient_checkpointing = forms.BooleanField(label=_("gradient checkpointing"), required=False)
     bf16 = forms.BooleanField(label=_("bf16 (GPU only)"), required=False)
     processes = forms.IntegerField(label=_("processes (GPUs)"), min_value=1, max_value=64, initial=1)
-    accelerate_config = forms.CharField(label=_("accelerate config file"), required=False, max_length=500,
-                                        help_text=_("An `accelerate config` YAML on the training server (several "
-                                                    "GPUs, DeepSpeed, FSDP); empty: one process."))  # fmt: skip
+    accelerate_config = forms.CharField(
+        label=_("accelerate config file"),
+        required=False,
+        max_length=500,
+        help_text=_(
+            "An `accelerate config` YAML on the training server (several GPUs, DeepSpeed, FSDP); empty: one process."
+        ),
+    )
 
-    NUMBERS = ("max_steps", "epochs", "learning_rate", "batch_size", "gradient_accumulation_steps", "max_length",
-               "beta", "lora_r", "lora_alpha", "lora_dropout", "save_steps")  # fmt: skip
+    NUMBERS = (
+        "max_steps",
+        "epochs",
+        "learning_rate",
+        "batch_size",
+        "gradient_accumulation_steps",
+        "max_length",
+        "beta",
+        "lora_r",
+        "lora_alpha",
+        "lora_dropout",
+        "save_steps",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from alignment.pipelines import DEFAULT_RUN
@@ -297,14 +345,20 @@ class RunOptionsForm(forms.Form):
 
     def launch_options(self) -> dict[str, Any]:
         """How ``accelerate launch`` starts the run: a job's settings, not the trainer's."""
-        return {"processes": self.cleaned_data["processes"],
-                "accelerate_config": self.cleaned_data["accelerate_config"].strip()}  # fmt: skip
+        return {
+            "processes": self.cleaned_data["processes"],
+            "accelerate_config": self.cleaned_data["accelerate_config"].strip(),
+        }
 
     def run_options(self) -> dict[str, Any]:
         data = self.cleaned_data
         options = {key: data[key] for key in self.NUMBERS if data.get(key) is not None}
-        options.update(loss_type=data["loss_type"], gradient_checkpointing=data["gradient_checkpointing"],
-                       bf16=data["bf16"], logging_steps=1)  # fmt: skip
+        options.update(
+            loss_type=data["loss_type"],
+            gradient_checkpointing=data["gradient_checkpointing"],
+            bf16=data["bf16"],
+            logging_steps=1,
+        )
         if data.get("target_modules", "").strip():
             options["target_modules"] = data["target_modules"].strip()
         return options
@@ -323,13 +377,21 @@ class PolicyRunForm(RunOptionsForm):
     dataset = forms.ModelChoiceField(queryset=AlignmentDataset.objects.none(), label=_("frozen dataset"))
     base = forms.ModelChoiceField(queryset=RegisteredModel.objects.none(), label=_("base model (a local directory)"))
     start_from = forms.ModelChoiceField(
-        queryset=Job.objects.none(), required=False, label=_("start from the adapter of"),
+        queryset=Job.objects.none(),
+        required=False,
+        label=_("start from the adapter of"),
         help_text=_("DPO usually starts from the SFT run of the same base."),
-    )  # fmt: skip
+    )
     merge = forms.BooleanField(label=_("also save a merged model"), required=False)
-    register_as = forms.CharField(label=_("register the merged model as"), required=False, max_length=128,
-                                  help_text=_("A model name: when the run succeeds, its merged model is registered "
-                                              "under it, ready to be evaluated on a release."))  # fmt: skip
+    register_as = forms.CharField(
+        label=_("register the merged model as"),
+        required=False,
+        max_length=128,
+        help_text=_(
+            "A model name: when the run succeeds, its merged model is registered "
+            "under it, ready to be evaluated on a release."
+        ),
+    )
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
     field_order: tuple[str, ...] = ("stage", "dataset", "base", "start_from")
@@ -352,20 +414,32 @@ class PolicyRunForm(RunOptionsForm):
         data = super().clean() or {}
         start, base = data.get("start_from"), data.get("base")
         if start is not None and base is not None and start.config.get("base_model") != base.path:
-            self.add_error("start_from", _("That run trained an adapter for another base model (%(path)s).")
-                           % {"path": start.config.get("base_model", "?")})  # fmt: skip
+            self.add_error(
+                "start_from",
+                _("That run trained an adapter for another base model (%(path)s).")
+                % {"path": start.config.get("base_model", "?")},
+            )
         dataset = data.get("dataset")
         if dataset is not None and data.get("stage") and dataset.kind != data["stage"]:
-            self.add_error("dataset", _("This dataset is in the %(kind)s format; %(stage)s runs need %(stage)s data.")
-                           % {"kind": dataset.kind.upper(), "stage": data["stage"].upper()})  # fmt: skip
+            self.add_error(
+                "dataset",
+                _("This dataset is in the %(kind)s format; %(stage)s runs need %(stage)s data.")
+                % {"kind": dataset.kind.upper(), "stage": data["stage"].upper()},
+            )
         return data
 
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data
         start = data.get("start_from")
-        return {"stage": data["stage"], "dataset": data["dataset"].pk, "base_model": data["base"].path,
-                "start_from": start.pk if start else None, "register_as": data["register_as"].strip(),
-                **self.launch_options(), "options": {**self.run_options(), "merge": data["merge"]}}  # fmt: skip
+        return {
+            "stage": data["stage"],
+            "dataset": data["dataset"].pk,
+            "base_model": data["base"].path,
+            "start_from": start.pk if start else None,
+            "register_as": data["register_as"].strip(),
+            **self.launch_options(),
+            "options": {**self.run_options(), "merge": data["merge"]},
+        }
 
 
 class AlignForm(RunOptionsForm):
@@ -390,8 +464,13 @@ class AlignForm(RunOptionsForm):
 
     def pipeline_options(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {"review_gate": data["review_gate"], "backend": data["backend"] or "", "variants": data["variants"],
-                "run": self.run_options(), **self.launch_options()}  # fmt: skip
+        return {
+            "review_gate": data["review_gate"],
+            "backend": data["backend"] or "",
+            "variants": data["variants"],
+            "run": self.run_options(),
+            **self.launch_options(),
+        }
 
 
 class StartPipelineForm(AlignForm):

@@ -29,18 +29,24 @@ class ExternalJudgeForm(forms.Form):
 class JudgedUploadForm(forms.Form):
     file = forms.FileField(
         label=_("Judged-responses CSV"),
-        help_text=_("UTF-8 CSV with scene, query, reference, type, model, response, risk_judge, quality_judge, "
-                    "score1…score6 (risk_flag, final_score, source_index and sample_id are read when present)."),
-    )  # fmt: skip
+        help_text=_(
+            "UTF-8 CSV with scene, query, reference, type, model, response, risk_judge, quality_judge, "
+            "score1…score6 (risk_flag, final_score, source_index and sample_id are read when present)."
+        ),
+    )
     judge = forms.CharField(
-        label=_("External judge"), max_length=100,
-        help_text=_("The judge model's name, e.g. DeepSeek-R1: the judgements are stored, and the leaderboard "
-                    "shown, under it."),
-    )  # fmt: skip
+        label=_("External judge"),
+        max_length=100,
+        help_text=_(
+            "The judge model's name, e.g. DeepSeek-R1: the judgements are stored, and the leaderboard shown, under it."
+        ),
+    )
     dry_run = forms.BooleanField(
-        label=_("Dry run only"), required=False, initial=True,
+        label=_("Dry run only"),
+        required=False,
+        initial=True,
         help_text=_("Read and check every row and report the rows read differently, without storing anything."),
-    )  # fmt: skip
+    )
     create_questions = forms.BooleanField(
         label=_("Add questions that are not in the bank (for review)"), required=False, initial=True
     )

@@ -27,12 +27,30 @@ JUDGE_JOB = "alignment.judge"
 PROMPT_JUDGE_JOB = "alignment.prompt_judge"
 LOGGED_DEGENERATE = 20  # degenerate answers a judging job names in its log, with their reasons
 # what a training form may set; everything else keeps alignment.training.guardian's defaults
-TRAIN_OPTIONS = {"epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "max_length": int,
-                 "lora_r": int, "lora_alpha": int, "seed": int, "threshold": float}  # fmt: skip
+TRAIN_OPTIONS = {
+    "epochs": float,
+    "max_steps": int,
+    "learning_rate": float,
+    "batch_size": int,
+    "max_length": int,
+    "lora_r": int,
+    "lora_alpha": int,
+    "seed": int,
+    "threshold": float,
+}
 # the critic's (alignment.training.critic), prefixed "critic_" in a job's config
-CRITIC_OPTIONS = {"epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "max_length": int,
-                  "lora_r": int, "lora_alpha": int, "lora_dropout": float, "max_new_tokens": int,
-                  "target_modules": str}  # fmt: skip
+CRITIC_OPTIONS = {
+    "epochs": float,
+    "max_steps": int,
+    "learning_rate": float,
+    "batch_size": int,
+    "max_length": int,
+    "lora_r": int,
+    "lora_alpha": int,
+    "lora_dropout": float,
+    "max_new_tokens": int,
+    "target_modules": str,
+}
 
 
 def device() -> str:
@@ -80,8 +98,12 @@ def validate_train(config: dict[str, Any]) -> dict[str, Any]:
         return {"base_model": base, "options": options}
     if not (model_dir(critic) / "config.json").is_file():
         raise JobError(_("The critic's base must be a causal language model directory (one with a config.json)."))
-    return {"base_model": base, "options": options, "critic_base": critic,
-            "critic_options": _options(config, CRITIC_OPTIONS, prefix="critic_")}  # fmt: skip
+    return {
+        "base_model": base,
+        "options": options,
+        "critic_base": critic,
+        "critic_options": _options(config, CRITIC_OPTIONS, prefix="critic_"),
+    }
 
 
 @job_kind(TRAIN_JOB, label=_("Train a guardian version"), queue="gpu", time_limit=24 * 3600, validate=validate_train)
@@ -103,19 +125,28 @@ def run_training(ctx: JobContext) -> None:
     services.write_rows(rows, data)
     try:
         config = GuardianConfig(
-            base_model=version.base_model, output_dir=str(services.version_dir(version)), data=str(data),
-            device=device(), compare_with=str(services.version_dir(active)) if active else None,
+            base_model=version.base_model,
+            output_dir=str(services.version_dir(version)),
+            data=str(data),
+            device=device(),
+            compare_with=str(services.version_dir(active)) if active else None,
             **ctx.config["options"],
-        )  # fmt: skip
+        )
         result = run(config, callbacks=[_progress_callback(ctx)])
         critic = _train_critic(ctx, version, data) if ctx.config.get("critic_base") else {}
     except Exception as error:
         GuardianVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, error=str(error)[:2000])
         raise
     GuardianVersion.objects.filter(pk=version.pk).update(
-        status=VersionStatus.READY, data_hash=result.data_hash, metrics=result.metrics, baseline=result.baseline,
-        counts=result.counts, labels=len(rows), config={**ctx.config, "resolved": config.as_dict()}, critic=critic,
-    )  # fmt: skip
+        status=VersionStatus.READY,
+        data_hash=result.data_hash,
+        metrics=result.metrics,
+        baseline=result.baseline,
+        counts=result.counts,
+        labels=len(rows),
+        config={**ctx.config, "resolved": config.as_dict()},
+        critic=critic,
+    )
     ctx.set_metrics(version=version.number, **{k: v for k, v in result.metrics.items() if not isinstance(v, dict)})
     ctx.log(f"guardian v{version.number} ready; promote it on the guardian page")
 
@@ -130,8 +161,13 @@ def _train_critic(ctx: JobContext, version: GuardianVersion, data: Path) -> dict
     from alignment.training.errors import GuardianError
 
     out = services.critic_dir(version)
-    config = CriticConfig(base_model=ctx.config["critic_base"], output_dir=str(out), data=str(data), device=device(),
-                          **ctx.config.get("critic_options", {}))  # fmt: skip
+    config = CriticConfig(
+        base_model=ctx.config["critic_base"],
+        output_dir=str(out),
+        data=str(data),
+        device=device(),
+        **ctx.config.get("critic_options", {}),
+    )
     ctx.log(f"training the critic on {config.base_model}")
     try:
         result = train_critic(config, callbacks=[_progress_callback(ctx)])
@@ -139,11 +175,15 @@ def _train_critic(ctx: JobContext, version: GuardianVersion, data: Path) -> dict
         ctx.log(f"no critic for guardian v{version.number}: {error}")
         return {"base_model": config.base_model, "failed": str(error)[:2000]}
     summary = {
-        "base_model": config.base_model, "model_dir": f"{version.model_dir}/critic", "counts": result.counts,
-        "data_hash": result.data_hash, "steps": result.steps, "loss_mask": result.loss_mask,
+        "base_model": config.base_model,
+        "model_dir": f"{version.model_dir}/critic",
+        "counts": result.counts,
+        "data_hash": result.data_hash,
+        "steps": result.steps,
+        "loss_mask": result.loss_mask,
         "first_loss": result.losses[0] if result.losses else None,
         "last_loss": result.losses[-1] if result.losses else None,
-    }  # fmt: skip
+    }
     ctx.log(
         f"critic trained on {result.counts['used']} examples, loss {summary['first_loss']} → {summary['last_loss']}"
     )
@@ -182,8 +222,13 @@ def validate_judge(config: dict[str, Any]) -> dict[str, Any]:
     return {"responses": responses}
 
 
-@job_kind(JUDGE_JOB, label=_("Judge responses with the active guardian"), queue="gpu", time_limit=12 * 3600,
-          validate=validate_judge)  # fmt: skip
+@job_kind(
+    JUDGE_JOB,
+    label=_("Judge responses with the active guardian"),
+    queue="gpu",
+    time_limit=12 * 3600,
+    validate=validate_judge,
+)
 def run_judging(ctx: JobContext) -> None:
     from alignment.training.guardian import load
 
@@ -210,8 +255,12 @@ def run_judging(ctx: JobContext) -> None:
                 unreadable += feedback["status"] != "ok"
         done += services.store_guardian_judgements(version, predictions, ctx.job_id)
         ctx.progress(done / total, f"{done} of {total}")
-    ctx.set_metrics(version=version.number, judged=done, degenerate=degenerate,
-                    **({"feedback_unparseable": unreadable} if critic else {}))  # fmt: skip
+    ctx.set_metrics(
+        version=version.number,
+        judged=done,
+        degenerate=degenerate,
+        **({"feedback_unparseable": unreadable} if critic else {}),
+    )
 
 
 def _judgeable(ctx: JobContext, responses: QuerySet[Response]) -> tuple[QuerySet[Response], int]:
@@ -245,14 +294,22 @@ def validate_prompt_judge(config: dict[str, Any]) -> dict[str, Any]:
     backend = str(config.get("backend", ""))
     if backend not in available_backends():
         raise JobError(
-            _("No judge model is configured as %(backend)r: set MEDES_GENERATOR_BASE_URL (an endpoint) or "
-              "MEDES_GENERATOR_LOCAL_DIR (a local model).") % {"backend": backend}
-        )  # fmt: skip
+            _(
+                "No judge model is configured as %(backend)r: set MEDES_GENERATOR_BASE_URL (an endpoint) or "
+                "MEDES_GENERATOR_LOCAL_DIR (a local model)."
+            )
+            % {"backend": backend}
+        )
     return {"responses": responses, "backend": backend}
 
 
-@job_kind(PROMPT_JUDGE_JOB, label=_("Judge responses with the prompt judge"), queue="gpu", time_limit=12 * 3600,
-          validate=validate_prompt_judge)  # fmt: skip
+@job_kind(
+    PROMPT_JUDGE_JOB,
+    label=_("Judge responses with the prompt judge"),
+    queue="gpu",
+    time_limit=12 * 3600,
+    validate=validate_prompt_judge,
+)
 def run_prompt_judging(ctx: JobContext) -> None:
     """The MedES rubric asked of a chat model (issue 5, item 4), greedily: a reply that cannot be read is
     stored as such, with the reason and the raw reply, and counted."""
@@ -266,9 +323,10 @@ def run_prompt_judging(ctx: JobContext) -> None:
     backend = dataclasses.replace(backend, temperature=0.0)  # type: ignore[type-var]  # a judge answers the same way twice
     responses, degenerate = _judgeable(ctx, Response.objects.filter(pk__in=ctx.config["responses"]))
     reviewed = set(  # a reviewer stood behind these: not asked again (an endpoint's tokens cost money)
-        Judgement.objects.filter(response__in=responses, judge=JudgeKind.PROMPT, judge_model=backend.model_label,
-                                 accepted__isnull=False).values_list("response_id", flat=True)
-    )  # fmt: skip
+        Judgement.objects.filter(
+            response__in=responses, judge=JudgeKind.PROMPT, judge_model=backend.model_label, accepted__isnull=False
+        ).values_list("response_id", flat=True)
+    )
     total, done, unreadable = responses.count() - len(reviewed), 0, 0
     ctx.log(f"judging {total} responses with the prompt judge ({backend.model_label})")
     for row in services.response_rows(responses.exclude(pk__in=reviewed)):
@@ -285,8 +343,10 @@ def run_prompt_judging(ctx: JobContext) -> None:
         ctx.progress(done / max(total, 1), f"{done} of {total}")
     ctx.set_metrics(judged=done, unreadable=unreadable, kept_reviewed=len(reviewed), degenerate=degenerate)
     if unreadable:
-        ctx.log(f"{unreadable} judgements had a reply that could not be read; each is stored with the reason, "
-                "and the other reply's scores are kept")  # fmt: skip
+        ctx.log(
+            f"{unreadable} judgements had a reply that could not be read; each is stored with the reason, "
+            "and the other reply's scores are kept"
+        )
 
 
 EVALUATE_JOB = "alignment.evaluate"
@@ -307,8 +367,9 @@ def validate_evaluate(config: dict[str, Any]) -> dict[str, Any]:
     judge = str(config.get("judge", "guardian"))
     options: dict[str, Any] = {"model": model, "release": release, "judge": "guardian"}
     generate = bool(config.get("generate", True))
-    if not evaluation.needs_judge(RegisteredModel.objects.get(pk=model), Release.objects.get(pk=release),
-                                  generate=generate):  # fmt: skip
+    if not evaluation.needs_judge(
+        RegisteredModel.objects.get(pk=model), Release.objects.get(pk=release), generate=generate
+    ):
         options["judge"] = evaluation.NO_JUDGE  # objective answers only: no guardian, no endpoint needed
     elif judge == evaluation.NO_JUDGE:
         raise JobError(_("This model has answers to open cases of the release (or will write them): choose a judge."))
@@ -340,8 +401,14 @@ def _verdicts_visible(user: Any, config: dict[str, Any]) -> bool:
     return not annotates_in_release(user, int(config.get("release") or 0))
 
 
-@job_kind(EVALUATE_JOB, label=_("Evaluate a model on a release"), queue="gpu", time_limit=24 * 3600,
-          validate=validate_evaluate, outputs_visible=_verdicts_visible)  # fmt: skip
+@job_kind(
+    EVALUATE_JOB,
+    label=_("Evaluate a model on a release"),
+    queue="gpu",
+    time_limit=24 * 3600,
+    validate=validate_evaluate,
+    outputs_visible=_verdicts_visible,
+)
 def run_evaluation(ctx: JobContext) -> None:
     """Answer what is missing (models that can be run), judge what is not judged, and store the metrics once."""
     from alignment import evaluation
@@ -375,9 +442,15 @@ def run_evaluation(ctx: JobContext) -> None:
         raise
     evaluation.finish(run, results)
     subjective, objective = results["subjective"] or {}, results["objective"] or {}
-    ctx.set_metrics(evaluation=run.pk, risk=subjective.get("risk"), quality=subjective.get("quality"),
-                    comprehensive=subjective.get("comprehensive"), accuracy=objective.get("accuracy"),
-                    degenerate=results["counts"]["degenerate"], judge=run.judge_label)  # fmt: skip
+    ctx.set_metrics(
+        evaluation=run.pk,
+        risk=subjective.get("risk"),
+        quality=subjective.get("quality"),
+        comprehensive=subjective.get("comprehensive"),
+        accuracy=objective.get("accuracy"),
+        degenerate=results["counts"]["degenerate"],
+        judge=run.judge_label,
+    )
     ctx.log(f"evaluation {run.pk} stored: {results['counts']}")
     for item in results["degenerate_items"][:20]:
         ctx.log(f"degenerate answer to item {item['item']} ({item['scene']}), scored as a failure: {item['reason']}")
@@ -432,8 +505,13 @@ def validate_targeted(config: dict[str, Any]) -> dict[str, Any]:
     return {"policy": policy, "backend": backend, "variants": variants if backend else 0, **_pipeline(config)}
 
 
-@job_kind(TARGET_JOB, label=_("Targeted prompts where the policy fails"), queue="gpu", time_limit=12 * 3600,
-          validate=validate_targeted)  # fmt: skip
+@job_kind(
+    TARGET_JOB,
+    label=_("Targeted prompts where the policy fails"),
+    queue="gpu",
+    time_limit=12 * 3600,
+    validate=validate_targeted,
+)
 def run_targeted(ctx: JobContext) -> None:
     from alignment import alignment_data
     from benchmark.generation import get_backend
@@ -444,11 +522,14 @@ def run_targeted(ctx: JobContext) -> None:
     if version is None:
         raise JobError(_("No guardian version is active: train one and promote it first."))
     found = alignment_data.failures(policy, version)
-    ctx.log(f"{len(found)} failing answers of {policy.name} by guardian v{version.number}: "
-            f"{alignment_data.failure_summary(found)[:10]}")  # fmt: skip
+    ctx.log(
+        f"{len(found)} failing answers of {policy.name} by guardian v{version.number}: "
+        f"{alignment_data.failure_summary(found)[:10]}"
+    )
     backend = get_backend(ctx.config["backend"]) if ctx.config["backend"] else None
-    counts = alignment_data.propose_prompts(policy, found, backend=backend, variants=ctx.config["variants"],
-                                            job_id=ctx.job_id)  # fmt: skip
+    counts = alignment_data.propose_prompts(
+        policy, found, backend=backend, variants=ctx.config["variants"], job_id=ctx.job_id
+    )
     ctx.set_metrics(failures=len(found), **counts)
     _step_done(ctx)
 
@@ -457,8 +538,13 @@ def validate_pairs(config: dict[str, Any]) -> dict[str, Any]:
     return {"policy": _policy(config), "only_accepted": bool(config.get("only_accepted", False)), **_pipeline(config)}
 
 
-@job_kind(PAIRS_JOB, label=_("Training pairs from targeted prompts"), queue="gpu", time_limit=24 * 3600,
-          validate=validate_pairs)  # fmt: skip
+@job_kind(
+    PAIRS_JOB,
+    label=_("Training pairs from targeted prompts"),
+    queue="gpu",
+    time_limit=24 * 3600,
+    validate=validate_pairs,
+)
 def run_pairs(ctx: JobContext) -> None:
     from alignment import alignment_data, evaluation
     from alignment.models import ProposalStatus, TargetedPrompt
@@ -473,19 +559,36 @@ def run_pairs(ctx: JobContext) -> None:
         prompts = prompts.filter(status=ProposalStatus.ACCEPTED)
     prompts = prompts.select_related("scenario__scene", "judgement__response").order_by("pk")
     ctx.log(f"pairing {prompts.count()} prompts for {policy.name} with guardian v{version.number}")
-    counts = alignment_data.build_pairs(prompts, version, answer_backend=evaluation.backend_for(policy),
-                                        job_id=ctx.job_id, log=ctx.log)  # fmt: skip
+    counts = alignment_data.build_pairs(
+        prompts, version, answer_backend=evaluation.backend_for(policy), job_id=ctx.job_id, log=ctx.log
+    )
     ctx.set_metrics(**counts)
     _step_done(ctx)
 
 
 POLICY_JOB = "alignment.policy_run"
 # the knobs a run takes from a job's config, with their types (alignment.training.policy.RunConfig's)
-POLICY_OPTIONS = {"learning_rate": float, "epochs": float, "max_steps": int, "batch_size": int,
-                  "gradient_accumulation_steps": int, "max_length": int, "beta": float, "loss_type": str,
-                  "lora_r": int, "lora_alpha": int, "lora_dropout": float, "target_modules": str,
-                  "gradient_checkpointing": bool, "bf16": bool, "seed": int, "save_steps": int,
-                  "save_total_limit": int, "logging_steps": int, "merge": bool}  # fmt: skip
+POLICY_OPTIONS = {
+    "learning_rate": float,
+    "epochs": float,
+    "max_steps": int,
+    "batch_size": int,
+    "gradient_accumulation_steps": int,
+    "max_length": int,
+    "beta": float,
+    "loss_type": str,
+    "lora_r": int,
+    "lora_alpha": int,
+    "lora_dropout": float,
+    "target_modules": str,
+    "gradient_checkpointing": bool,
+    "bf16": bool,
+    "seed": int,
+    "save_steps": int,
+    "save_total_limit": int,
+    "logging_steps": int,
+    "merge": bool,
+}
 
 
 def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
@@ -530,8 +633,17 @@ def validate_policy(config: dict[str, Any]) -> dict[str, Any]:
         if RegisteredModel.objects.filter(name=register_as).exists():
             raise JobError(_("A model named %(name)s is already registered.") % {"name": register_as})
     extra = {"register_as": register_as} if register_as else {}
-    return {"stage": stage, "dataset": dataset.pk, "base_model": base, "start_from": start, "options": options,
-            "processes": processes, "accelerate_config": accelerate_config, **extra, **_pipeline(config)}  # fmt: skip
+    return {
+        "stage": stage,
+        "dataset": dataset.pk,
+        "base_model": base,
+        "start_from": start,
+        "options": options,
+        "processes": processes,
+        "accelerate_config": accelerate_config,
+        **extra,
+        **_pipeline(config),
+    }
 
 
 def config_file(path: str) -> Path:
@@ -547,8 +659,13 @@ def run_dir(job_id: int) -> Path:
     return files.artifact_path("jobs", job_id, "run")
 
 
-@job_kind(POLICY_JOB, label=_("Align a model: an SFT or DPO run"), queue="gpu", time_limit=7 * 24 * 3600,
-          validate=validate_policy)  # fmt: skip
+@job_kind(
+    POLICY_JOB,
+    label=_("Align a model: an SFT or DPO run"),
+    queue="gpu",
+    time_limit=7 * 24 * 3600,
+    validate=validate_policy,
+)
 def run_policy(ctx: JobContext) -> None:
     """Start ``accelerate launch`` on alignment.training.policy and follow its progress file into this row;
     a cancel stops it; a new attempt (after a crash or a killed worker) resumes from its last checkpoint."""
@@ -566,15 +683,26 @@ def run_policy(ctx: JobContext) -> None:
     dataset = AlignmentDataset.objects.get(pk=config["dataset"])
     out = run_dir(ctx.job_id)
     adapter = str(run_dir(config["start_from"]) / "adapter") if config.get("start_from") else None
-    run_config = {"stage": config["stage"], "base_model": config["base_model"], "adapter": adapter,
-                  "data": str(files.stored_path(dataset.path)), "output_dir": str(out),
-                  "device": device(), **config["options"]}  # fmt: skip
+    run_config = {
+        "stage": config["stage"],
+        "base_model": config["base_model"],
+        "adapter": adapter,
+        "data": str(files.stored_path(dataset.path)),
+        "output_dir": str(out),
+        "device": device(),
+        **config["options"],
+    }
     config_path, progress_path = ctx.artifacts_dir / "run-config.json", ctx.artifacts_dir / "progress.jsonl"
     config_path.write_text(json.dumps(run_config, ensure_ascii=False, indent=2), encoding="utf-8")
     if not (out / MANIFEST).is_file():
         accelerate_config = config["accelerate_config"] or None
-        command = launch_command(config_path, progress_path, num_processes=config["processes"],
-                                 accelerate_config=accelerate_config, cpu=device() == "cpu")  # fmt: skip
+        command = launch_command(
+            config_path,
+            progress_path,
+            num_processes=config["processes"],
+            accelerate_config=accelerate_config,
+            cpu=device() == "cpu",
+        )
         ctx.log(f"attempt {ctx.attempt}: {' '.join(command[-6:])}")
         log_path = ctx.artifacts_dir / f"run-attempt{ctx.attempt}.log"
         with log_path.open("wb") as log_file:
@@ -594,8 +722,13 @@ def run_policy(ctx: JobContext) -> None:
             raise JobError((errors[-1] if errors else "\n".join(tail))[:2000])
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     train = manifest["train"]
-    ctx.set_metrics(stage=config["stage"], steps=train["steps"], final_loss=train.get("final_loss"),
-                    resumed_from=train.get("resumed_from"), data_sha256=manifest["data"]["sha256"])  # fmt: skip
+    ctx.set_metrics(
+        stage=config["stage"],
+        steps=train["steps"],
+        final_loss=train.get("final_loss"),
+        resumed_from=train.get("resumed_from"),
+        data_sha256=manifest["data"]["sha256"],
+    )
     ctx.add_artifact(out / "README.md", "model card")
     ctx.log(f"{config['stage']} run finished: {train['steps']} steps, loss {train.get('final_loss')}")
     if config.get("register_as"):

@@ -152,24 +152,41 @@ class JudgedImportReport:
         risk = sum(1 for r in self.rows if _has(r.reading.scores, RISK_KEYS))
         quality = sum(1 for r in self.rows if _has(r.reading.scores, QUALITY_KEYS))
         both = sum(1 for r in self.rows if _has(r.reading.scores, SCORE_KEYS))
-        return {"rows": len(self.rows), "risk_read": risk, "quality_read": quality, "both_read": both,
-                "differences": len(self.differences)}  # fmt: skip
+        return {
+            "rows": len(self.rows),
+            "risk_read": risk,
+            "quality_read": quality,
+            "both_read": both,
+            "differences": len(self.differences),
+        }
 
     def summary(self) -> str:
         c = self.counts()
         judged = _(
             "judge %(judge)s: risk replies read in %(risk)d of %(rows)d rows, quality replies in %(quality)d, both in "
             "%(both)d; %(differences)d rows read differently from score1…score6; %(judgements)d judgements written"
-        ) % {**c, "judge": self.judge, "judgements": self.judgements, "risk": c["risk_read"],
-             "quality": c["quality_read"], "both": c["both_read"]}  # fmt: skip
+        ) % {
+            **c,
+            "judge": self.judge,
+            "judgements": self.judgements,
+            "risk": c["risk_read"],
+            "quality": c["quality_read"],
+            "both": c["both_read"],
+        }
         m = self.merge
         merged = _(
             "rows merged with the judge's earlier imports: %(earlier)d rows of an earlier import of this file "
             "replaced, %(same)d already imported from another file (counted once), %(superseded)d replacing another "
             "file's version of the same row, %(kept)d rows of other files kept; the judge holds %(total)d rows from "
             "%(files)d files"
-        ) % {"earlier": m.earlier, "same": m.same, "superseded": m.superseded, "kept": m.kept, "total": m.total,
-             "files": m.files}  # fmt: skip
+        ) % {
+            "earlier": m.earlier,
+            "same": m.same,
+            "superseded": m.superseded,
+            "kept": m.kept,
+            "total": m.total,
+            "files": m.files,
+        }
         return f"{self.responses.summary()}; {judged}; {merged}"
 
 
@@ -214,28 +231,52 @@ def _verdicts(
     flag = int(flag_number) if flag_number in (0.0, 1.0) else None
     if flag_text and flag is None:
         given["risk_flag"] = flag_text[:100]
-        warnings.append((line, _("risk_flag is %(value)r, not 0, 1 or empty; the row is imported and its flag read as "
-                                 "empty.") % {"value": flag_text[:20]}))  # fmt: skip
+        warnings.append(
+            (
+                line,
+                _("risk_flag is %(value)r, not 0, 1 or empty; the row is imported and its flag read as empty.")
+                % {"value": flag_text[:20]},
+            )
+        )
     final_text = (row.get("final_score") or "").strip()
     final = _number(final_text) if final_text else None
     if final_text and final is None:
         given["final_score"] = final_text[:100]
-        warnings.append((line, _("final_score is %(value)r, not a number; the row is imported and its final score "
-                                 "read as empty.") % {"value": final_text[:20]}))  # fmt: skip
+        warnings.append(
+            (
+                line,
+                _("final_score is %(value)r, not a number; the row is imported and its final score read as empty.")
+                % {"value": final_text[:20]},
+            )
+        )
     risk = [published[key] for key in RISK_KEYS]
     risky = True if -1 in risk else (False if None not in risk else None)  # None: the file gives no risk reading
     if flag is not None and risky is not None and flag != int(risky):
-        warnings.append((line, _(
-            "risk_flag is %(flag)d but score1, score2 are %(risk)s: the flag is 1 exactly when score1 or score2 is -1."
-        ) % {"flag": flag, "risk": ", ".join(str(v) for v in risk)}))  # fmt: skip
+        warnings.append(
+            (
+                line,
+                _(
+                    "risk_flag is %(flag)d but score1, score2 are %(risk)s: the flag is 1 exactly when score1 or "
+                    "score2 is -1."
+                )
+                % {"flag": flag, "risk": ", ".join(str(v) for v in risk)},
+            )
+        )
     quality = {key: value for key in QUALITY_KEYS if (value := published[key]) is not None}
     if final is not None and risky is not None and (risky or len(quality) == len(QUALITY_KEYS)):
         expected = -1.0 if risky else math.fsum(MEDES_LEADERBOARD_WEIGHTS[k] * v for k, v in quality.items())
         if abs(final - expected) > FINAL_TOLERANCE:
-            warnings.append((line, _(
-                "final_score is %(final)s but score1…score6 give %(expected)s (-1 when score1 or score2 is -1, else "
-                "0.4·score3 + 0.3·score4 + 0.2·score5 + 0.1·score6)."
-            ) % {"final": final_text[:20], "expected": f"{expected:.4g}"}))  # fmt: skip
+            warnings.append(
+                (
+                    line,
+                    _(
+                        "final_score is %(final)s but score1…score6 give %(expected)s (-1 when score1 or score2 is -1, "
+                        "else "
+                        "0.4·score3 + 0.3·score4 + 0.2·score5 + 0.1·score6)."
+                    )
+                    % {"final": final_text[:20], "expected": f"{expected:.4g}"},
+                )
+            )
     return flag, final, given
 
 
@@ -266,15 +307,21 @@ def read_judged(
             continue
         try:
             item = question_from_row({**row, "type": "主观题"}, scenes)
-            published = {key: _published_score(row.get(col), col) for key, col in zip(SCORE_KEYS, SCORE_COLUMNS,
-                                                                                       strict=True)}  # fmt: skip
+            published = {
+                key: _published_score(row.get(col), col) for key, col in zip(SCORE_KEYS, SCORE_COLUMNS, strict=True)
+            }
         except (ScenarioError, ValueError) as error:
             errors.append((line, str(error)))
             continue
         for key, column in zip(SCORE_KEYS, SCORE_COLUMNS, strict=True):
             if published[key] is not None and published[key] not in ALLOWED[key]:
-                warnings.append((line, _("%(column)s (%(key)s) is %(value)d, not a rubric value; read as empty.")
-                                 % {"column": column, "key": key, "value": published[key]}))  # fmt: skip
+                warnings.append(
+                    (
+                        line,
+                        _("%(column)s (%(key)s) is %(value)d, not a rubric value; read as empty.")
+                        % {"column": column, "key": key, "value": published[key]},
+                    )
+                )
                 published[key] = None
         flag, final, given = _verdicts(row, published, line, warnings)
         item["content_hash"] = content_hash(item["kind"], item["stem"], item["options"], item["key"])
@@ -283,14 +330,34 @@ def read_judged(
         entries.append(ResponseEntry(line=line, model=model, text=text, reported=None, item=item))
         replies = {"risk": row.get("risk_judge") or "", "quality": row.get("quality_judge") or ""}
         ids = {k: (row.get(k) or "").strip() for k in ID_COLUMNS if (row.get(k) or "").strip()}
-        content = _content(item["content_hash"], item["scene"].name, text, replies, published,
-                           (row.get("risk_flag") or "").strip(), (row.get("final_score") or "").strip())  # fmt: skip
-        judged.append(JudgedRow(
-            line=line, model=model, digest=item["content_hash"], scene=item["scene"].name, type=kind_label,
-            text=text, replies=replies, published=published, risk_flag=flag, final_score=final,
-            reading=read_replies(replies), ids=ids, given=given, content=content,
-            key=(model, ids.get("source_index", ""), ids.get("sample_id", "")) if ids else None,
-        ))  # fmt: skip
+        content = _content(
+            item["content_hash"],
+            item["scene"].name,
+            text,
+            replies,
+            published,
+            (row.get("risk_flag") or "").strip(),
+            (row.get("final_score") or "").strip(),
+        )
+        judged.append(
+            JudgedRow(
+                line=line,
+                model=model,
+                digest=item["content_hash"],
+                scene=item["scene"].name,
+                type=kind_label,
+                text=text,
+                replies=replies,
+                published=published,
+                risk_flag=flag,
+                final_score=final,
+                reading=read_replies(replies),
+                ids=ids,
+                given=given,
+                content=content,
+                key=(model, ids.get("source_index", ""), ids.get("sample_id", "")) if ids else None,
+            )
+        )
     _unique_keys(judged, warnings)
     return entries, judged, errors, warnings
 
@@ -306,10 +373,17 @@ def _unique_keys(rows: list[JudgedRow], warnings: list[tuple[int, str]]) -> None
         seen = first.setdefault(row.key, row)
         if seen is not row:
             shared.add(row.key)
-            warnings.append((row.line, _(
-                "source_index/sample_id %(ids)s repeat line %(first)d for the model %(model)s: both rows are counted, "
-                "identified by their line in this file."
-            ) % {"ids": _ids_shown(row.ids), "first": seen.line, "model": row.model}))  # fmt: skip
+            warnings.append(
+                (
+                    row.line,
+                    _(
+                        "source_index/sample_id %(ids)s repeat line %(first)d for the model %(model)s: both rows are "
+                        "counted, "
+                        "identified by their line in this file."
+                    )
+                    % {"ids": _ids_shown(row.ids), "first": seen.line, "model": row.model},
+                )
+            )
     for row in rows:
         if row.key in shared:
             row.key = None
@@ -320,32 +394,55 @@ def _ids_shown(ids: dict[str, str]) -> str:
 
 
 def import_judged(
-    data: bytes, *, judge: str, origin_name: str, dry_run: bool, user: User | None = None,
+    data: bytes,
+    *,
+    judge: str,
+    origin_name: str,
+    dry_run: bool,
+    user: User | None = None,
     create_questions: bool = True,
-) -> JudgedImportReport:  # fmt: skip
+) -> JudgedImportReport:
     """Import a judged-responses file under the external judge ``judge`` (see the module docstring). Raises
     ImportFileError when the file as a whole cannot be read (encoding, missing columns) or the name is bad."""
     judge = checked_judge_name(judge)
     entries, rows, errors, warnings = read_judged(data)
     with transaction.atomic():
-        responses = import_responses(entries, origin_name=origin_name, dry_run=dry_run, user=user,
-                                     create_questions=create_questions, errors=errors)  # fmt: skip
+        responses = import_responses(
+            entries,
+            origin_name=origin_name,
+            dry_run=dry_run,
+            user=user,
+            create_questions=create_questions,
+            errors=errors,
+        )
         report = JudgedImportReport(judge=judge, responses=responses, rows=rows)
         for row in rows:
             ours = row.reading.scores or {}
             if any(ours.get(k) != row.published[k] for k in SCORE_KEYS):
-                report.differences.append((row.line, _(
-                    "The file reads R1,R2,Q1…Q4 as %(theirs)s, the workbench as %(ours)s%(why)s."
-                ) % {"theirs": _shown(row.published), "ours": _shown(ours),
-                     "why": f" ({'; '.join(row.reading.problems)})" if row.reading.problems else ""}))  # fmt: skip
+                report.differences.append(
+                    (
+                        row.line,
+                        _("The file reads R1,R2,Q1…Q4 as %(theirs)s, the workbench as %(ours)s%(why)s.")
+                        % {
+                            "theirs": _shown(row.published),
+                            "ours": _shown(ours),
+                            "why": f" ({'; '.join(row.reading.problems)})" if row.reading.problems else "",
+                        },
+                    )
+                )
         stored = _stored_rows(judge, lock=not dry_run and not responses.errors)
         remove = _plan(rows, origin_name, stored, report.merge, warnings)
         responses.warnings = sorted([*responses.warnings, *warnings])
         if dry_run or responses.errors or not rows:
             return report
         report.judgements = _store(rows, judge, origin_name, remove, {s.judgement: s.response for s in stored})
-        details = {"file": origin_name, "judge": judge, "judgements": report.judgements, **report.counts(),
-                   "merge": asdict(report.merge)}  # fmt: skip
+        details = {
+            "file": origin_name,
+            "judge": judge,
+            "judgements": report.judgements,
+            **report.counts(),
+            "merge": asdict(report.merge),
+        }
         audit.record("judgement.import", actor=user, details=details)
     return report
 
@@ -380,23 +477,39 @@ def _stored_rows(judge: str, *, lock: bool) -> list[StoredRow]:
     if lock:
         list(judgements.select_for_update().values_list("pk", flat=True))
     found: list[StoredRow] = []
-    fields = ("pk", "response_id", "response__model__name", "response__scenario_hash", "feedback__rows",
-              "feedback__file")  # fmt: skip
+    fields = (
+        "pk",
+        "response_id",
+        "response__model__name",
+        "response__scenario_hash",
+        "feedback__rows",
+        "feedback__file",
+    )
     for pk, response, model, digest, rows, file in judgements.values_list(*fields).iterator(chunk_size=2000):
         for index, record in enumerate(rows or []):
             ids = {k: str(record[k]) for k in ID_COLUMNS if record.get(k)}
-            found.append(StoredRow(
-                judgement=pk, response=response, index=index, file=str(record.get("file") or file or ""),
-                line=int(record.get("line") or 0), digest=digest, content=str(record.get("content") or ""),
-                key=(model, ids.get("source_index", ""), ids.get("sample_id", "")) if ids else None,
-            ))  # fmt: skip
+            found.append(
+                StoredRow(
+                    judgement=pk,
+                    response=response,
+                    index=index,
+                    file=str(record.get("file") or file or ""),
+                    line=int(record.get("line") or 0),
+                    digest=digest,
+                    content=str(record.get("content") or ""),
+                    key=(model, ids.get("source_index", ""), ids.get("sample_id", "")) if ids else None,
+                )
+            )
     return found
 
 
 def _plan(
-    rows: list[JudgedRow], origin_name: str, stored: list[StoredRow], counts: MergeCounts,
+    rows: list[JudgedRow],
+    origin_name: str,
+    stored: list[StoredRow],
+    counts: MergeCounts,
     warnings: list[tuple[int, str]],
-) -> dict[int, set[int]]:  # fmt: skip
+) -> dict[int, set[int]]:
     """Which stored rows this file's rows replace (judgement id → positions in its rows), counted in ``counts``:
 
     - the rows of an earlier import of the same file (the same file name) are all replaced: importing a file
@@ -432,25 +545,48 @@ def _plan(
                     counts.same += 1
                     continue
                 counts.superseded += 1
-                warnings.append((row.line, _(
-                    "The row %(ids)s was imported before from %(file)s (line %(old)d) with other content (scene, "
-                    "answer, judge replies or scores): this file's row replaces it."
-                ) % where))  # fmt: skip
+                warnings.append(
+                    (
+                        row.line,
+                        _(
+                            "The row %(ids)s was imported before from %(file)s (line %(old)d) with other content "
+                            "(scene, "
+                            "answer, judge replies or scores): this file's row replaces it."
+                        )
+                        % where,
+                    )
+                )
             else:
-                warnings.append((row.line, _(
-                    "The row %(ids)s was imported before from %(file)s (line %(old)d) for another question: both "
-                    "rows are kept and counted."
-                ) % where))  # fmt: skip
+                warnings.append(
+                    (
+                        row.line,
+                        _(
+                            "The row %(ids)s was imported before from %(file)s (line %(old)d) for another question: "
+                            "both "
+                            "rows are kept and counted."
+                        )
+                        % where,
+                    )
+                )
         if matched:
             continue
-        twin = next((old for old in by_content.get(row.content, []) if old.index not in remove.get(old.judgement, ())),
-                    None)  # fmt: skip
+        twin = next(
+            (old for old in by_content.get(row.content, []) if old.index not in remove.get(old.judgement, ())), None
+        )
         if twin is not None:
-            warnings.append((row.line, _(
-                "This row says exactly what line %(old)d of %(file)s says (model, question, scene, answer, judge "
-                "replies and scores): both are counted. If the files overlap, import each row once or give the rows "
-                "source_index or sample_id."
-            ) % {"old": twin.line, "file": twin.file}))  # fmt: skip
+            warnings.append(
+                (
+                    row.line,
+                    _(
+                        "This row says exactly what line %(old)d of %(file)s says (model, question, scene, answer, "
+                        "judge "
+                        "replies and scores): both are counted. If the files overlap, import each row once or give the "
+                        "rows "
+                        "source_index or sample_id."
+                    )
+                    % {"old": twin.line, "file": twin.file},
+                )
+            )
     removed = sum(len(positions) for positions in remove.values())
     counts.kept = len(stored) - removed
     counts.total = counts.kept + len(rows)
@@ -522,16 +658,27 @@ def _store(
             if judgement is not None:
                 emptied.append(judgement.pk)
             continue
-        first = PromptJudgement(scores=records[0].get("scores"), replies=row_texts[0].get("replies") or {},
-                                problems=list(records[0].get("problems") or []))  # fmt: skip
+        first = PromptJudgement(
+            scores=records[0].get("scores"),
+            replies=row_texts[0].get("replies") or {},
+            problems=list(records[0].get("problems") or []),
+        )
         fields = {
-            "scores": first.scores, "risky": first.risky, "problem": "; ".join(first.problems),
-            "probabilities": {}, "uncertainty": None,
+            "scores": first.scores,
+            "risky": first.risky,
+            "problem": "; ".join(first.problems),
+            "probabilities": {},
+            "uncertainty": None,
             # "rows" stays small (the leaderboard reads it on every view); each row's replies and own answer are
             # kept beside it, in the same order
-            "feedback": {"replies": first.replies, "file": records[0]["file"],
-                         "files": sorted({r["file"] for r in records}), "rows": records, "row_texts": row_texts},
-        }  # fmt: skip
+            "feedback": {
+                "replies": first.replies,
+                "file": records[0]["file"],
+                "files": sorted({r["file"] for r in records}),
+                "rows": records,
+                "row_texts": row_texts,
+            },
+        }
         if judgement is None:
             new.append(Judgement(response_id=response_id, judge=JudgeKind.EXTERNAL, judge_model=judge, **fields))
         else:
@@ -545,8 +692,9 @@ def _store(
             for ids in _chunks(emptied):
                 Judgement.objects.filter(pk__in=ids).delete()
     except IntegrityError:  # another import of the same judge wrote some of these meanwhile
-        raise ImportFileError(_("Another import of this judge wrote some of these judgements meanwhile; run this one "
-                                "again.")) from None  # fmt: skip
+        raise ImportFileError(
+            _("Another import of this judge wrote some of these judgements meanwhile; run this one again.")
+        ) from None
     return len(grouped)
 
 
@@ -555,10 +703,16 @@ def _row_record(row: JudgedRow, origin_name: str) -> dict[str, Any]:
     if row.given:  # a risk_flag or final_score that is not valid, as the file gives it
         published["given"] = row.given
     return {
-        "file": origin_name, "line": row.line, "scene": row.scene, "type": row.type, **row.ids,
-        "content": row.content, "scores": row.reading.scores, "problems": row.reading.problems,
+        "file": origin_name,
+        "line": row.line,
+        "scene": row.scene,
+        "type": row.type,
+        **row.ids,
+        "content": row.content,
+        "scores": row.reading.scores,
+        "problems": row.reading.problems,
         "published": published,
-    }  # fmt: skip
+    }
 
 
 def _row_texts(row: JudgedRow, stored_text: str) -> dict[str, Any]:
@@ -595,13 +749,18 @@ def leaderboard(judge: str, *, weights: dict[str, float] | None = None) -> list[
     weights = weights or MEDES_LEADERBOARD_WEIGHTS
     table = []
     for model, rows in judged_rows(judge).items():
-        published_rows = [{"scores": {k: v for k, v in (r.get("published") or {}).get("scores", {}).items()
-                                      if v is not None}} for r in rows]  # fmt: skip
+        published_rows = [
+            {"scores": {k: v for k, v in (r.get("published") or {}).get("scores", {}).items() if v is not None}}
+            for r in rows
+        ]
         finals = [f for r in rows if (f := (r.get("published") or {}).get("final_score")) is not None]
-        table.append({
-            "model": model, **leaderboard_columns(rows, weights=weights),
-            "published": leaderboard_columns(published_rows, weights=weights),
-            "published_final_score_mean": math.fsum(finals) / len(finals) if finals else None,
-        })  # fmt: skip
+        table.append(
+            {
+                "model": model,
+                **leaderboard_columns(rows, weights=weights),
+                "published": leaderboard_columns(published_rows, weights=weights),
+                "published_final_score_mean": math.fsum(finals) / len(finals) if finals else None,
+            }
+        )
     table.sort(key=lambda r: (r["final_score"] is None, -(r["final_score"] or 0.0), r["model"]))
     return table

@@ -32,8 +32,9 @@ class GuardianVersion(models.Model):
     number = models.PositiveIntegerField(_("version"), unique=True)
     status = models.CharField(_("status"), max_length=12, choices=VersionStatus.choices, default=VersionStatus.TRAINING)
     base_model = models.CharField(_("base model directory"), max_length=500)
-    model_dir = models.CharField(_("trained directory"), max_length=500, blank=True,
-                                 help_text=_("Relative to ARTIFACTS_ROOT."))  # fmt: skip
+    model_dir = models.CharField(
+        _("trained directory"), max_length=500, blank=True, help_text=_("Relative to ARTIFACTS_ROOT.")
+    )
     data_hash = models.CharField(_("data hash"), max_length=64, blank=True)
     labels = models.PositiveIntegerField(_("accepted labels used"), default=0)
     config = models.JSONField(_("training config"), default=dict, blank=True)
@@ -41,10 +42,14 @@ class GuardianVersion(models.Model):
     baseline = models.JSONField(_("the active version on the same split"), null=True, blank=True)
     counts = models.JSONField(_("rows per split"), default=dict, blank=True)
     critic = models.JSONField(
-        _("critic"), default=dict, blank=True,
-        help_text=_("The feedback writer trained with this version: its base, directory, examples and loss; "
-                    "empty when none was trained."),
-    )  # fmt: skip
+        _("critic"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "The feedback writer trained with this version: its base, directory, examples and loss; "
+            "empty when none was trained."
+        ),
+    )
     error = models.TextField(_("error"), blank=True)
     is_active = models.BooleanField(_("active"), default=False)
     job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -89,18 +94,24 @@ class Judgement(models.Model):
     version = models.ForeignKey(
         GuardianVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="judgements"
     )
-    judge_model = models.CharField(_("judge model"), max_length=255, blank=True,
-                                   help_text=_("For the prompt judge: the endpoint's model; for an external "
-                                               "judge: its name."))  # fmt: skip
+    judge_model = models.CharField(
+        _("judge model"),
+        max_length=255,
+        blank=True,
+        help_text=_("For the prompt judge: the endpoint's model; for an external judge: its name."),
+    )
     probabilities = models.JSONField(_("probability per score"), default=dict, blank=True)
     scores = models.JSONField(_("scores"), null=True, blank=True)
     risky = models.BooleanField(_("risky"), null=True)
     feedback = models.JSONField(_("feedback"), default=dict, blank=True)
     problem = models.TextField(_("why it could not be read"), blank=True)
     uncertainty = models.FloatField(
-        _("uncertainty"), null=True, blank=True, db_index=True,
+        _("uncertainty"),
+        null=True,
+        blank=True,
+        db_index=True,
         help_text=_("How close the least certain score is to 0.5 (0: a coin toss); reviewers see the lowest first."),
-    )  # fmt: skip
+    )
     job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # a reviewer's decision: the judgement then stands as an accepted label (provenance "guardian, reviewed")
@@ -164,15 +175,20 @@ class EvaluationRun(models.Model):
     )
     judge = models.CharField(_("judge"), max_length=12, choices=JudgeKind.choices)
     guardian = models.ForeignKey(
-        GuardianVersion, verbose_name=_("guardian version"), null=True, blank=True, on_delete=models.PROTECT,
+        GuardianVersion,
+        verbose_name=_("guardian version"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="evaluations",
-    )  # fmt: skip
+    )
     judge_model = models.CharField(_("judge model"), max_length=255, blank=True)
     options = models.JSONField(
         _("settings"), default=dict, blank=True, help_text=_("Judge, quality weights, bootstrap resamples and seed.")
     )
-    status = models.CharField(_("status"), max_length=12, choices=EvaluationStatus.choices,
-                              default=EvaluationStatus.RUNNING)  # fmt: skip
+    status = models.CharField(
+        _("status"), max_length=12, choices=EvaluationStatus.choices, default=EvaluationStatus.RUNNING
+    )
     results = models.JSONField(_("results"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -215,25 +231,39 @@ class TargetedPrompt(models.Model):
     """A prompt aimed where a policy model fails (issue 6, item 1): the failing case itself, or a new variant
     of it grounded in the same provisions. Curators may review them before use."""
 
-    policy = models.ForeignKey("benchmark.RegisteredModel", verbose_name=_("policy model"), on_delete=models.PROTECT,
-                               related_name="targeted_prompts")  # fmt: skip
-    scenario = models.ForeignKey("benchmark.Scenario", verbose_name=_("failing case"), on_delete=models.PROTECT,
-                                 related_name="targeted_prompts")  # fmt: skip
+    policy = models.ForeignKey(
+        "benchmark.RegisteredModel",
+        verbose_name=_("policy model"),
+        on_delete=models.PROTECT,
+        related_name="targeted_prompts",
+    )
+    scenario = models.ForeignKey(
+        "benchmark.Scenario", verbose_name=_("failing case"), on_delete=models.PROTECT, related_name="targeted_prompts"
+    )
     judgement = models.ForeignKey(Judgement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # the failing answer the prompt grew from: an original prompt's rejected answer for an imported policy, also
     # when it is degenerate and so has no judgement (issue 14, item 7)
-    response = models.ForeignKey("benchmark.Response", verbose_name=_("failing answer"), null=True, blank=True,
-                                 on_delete=models.SET_NULL, related_name="+")  # fmt: skip
+    response = models.ForeignKey(
+        "benchmark.Response",
+        verbose_name=_("failing answer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     text = models.TextField(_("prompt"))
     norm = models.TextField(_("norm tested (考点)"), blank=True)
     reference_answer = models.TextField(_("reference answer"), blank=True)
     origin = models.CharField(
-        _("origin"), max_length=16, default="original",
+        _("origin"),
+        max_length=16,
+        default="original",
         help_text=_("“original”: the failing case as it is; “variant”: written by the generator."),
-    )  # fmt: skip
+    )
     origin_detail = models.CharField(_("origin detail"), max_length=255, blank=True)
-    status = models.CharField(_("status"), max_length=12, choices=ProposalStatus.choices,
-                              default=ProposalStatus.PROPOSED)  # fmt: skip
+    status = models.CharField(
+        _("status"), max_length=12, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED
+    )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -264,11 +294,14 @@ class PreferencePair(models.Model):
     chosen_scores = models.JSONField(_("guardian scores of the chosen answer"), null=True, blank=True)
     rejected_scores = models.JSONField(_("guardian scores of the rejected answer"), null=True, blank=True)
     margin = models.FloatField(
-        _("margin"), null=True, blank=True,
+        _("margin"),
+        null=True,
+        blank=True,
         help_text=_("Item value of chosen minus rejected (−1 when risky, else quality)."),
-    )  # fmt: skip
-    status = models.CharField(_("status"), max_length=12, choices=ProposalStatus.choices,
-                              default=ProposalStatus.PROPOSED)  # fmt: skip
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED
+    )
     edited = models.BooleanField(_("edited by a reviewer"), default=False)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -326,18 +359,27 @@ class AlignPipeline(models.Model):
     → pairs → (review gate) → frozen datasets → SFT → DPO → the aligned model registered → evaluate it. Each
     step is a job; the next starts when one succeeds. ``jobs`` maps step names to job ids."""
 
-    policy = models.ForeignKey("benchmark.RegisteredModel", verbose_name=_("policy model"), on_delete=models.PROTECT,
-                               related_name="pipelines")  # fmt: skip
-    release = models.ForeignKey("benchmark.Release", verbose_name=_("release"), on_delete=models.PROTECT,
-                                related_name="+")  # fmt: skip
+    policy = models.ForeignKey(
+        "benchmark.RegisteredModel", verbose_name=_("policy model"), on_delete=models.PROTECT, related_name="pipelines"
+    )
+    release = models.ForeignKey(
+        "benchmark.Release", verbose_name=_("release"), on_delete=models.PROTECT, related_name="+"
+    )
     options = models.JSONField(_("settings"), default=dict, blank=True)
-    status = models.CharField(_("status"), max_length=12, choices=PipelineStatus.choices,
-                              default=PipelineStatus.RUNNING)  # fmt: skip
+    status = models.CharField(
+        _("status"), max_length=12, choices=PipelineStatus.choices, default=PipelineStatus.RUNNING
+    )
     step = models.CharField(_("step"), max_length=32, blank=True)
     jobs = models.JSONField(_("jobs"), default=dict, blank=True)
     datasets = models.JSONField(_("datasets"), default=dict, blank=True)
-    aligned = models.ForeignKey("benchmark.RegisteredModel", verbose_name=_("aligned model"), null=True, blank=True,
-                                on_delete=models.SET_NULL, related_name="+")  # fmt: skip
+    aligned = models.ForeignKey(
+        "benchmark.RegisteredModel",
+        verbose_name=_("aligned model"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     error = models.TextField(_("error"), blank=True)
     # the starting form's one-time token: a repeated submit returns the pipeline the first one started
     request_key = models.CharField(max_length=80, null=True, blank=True, unique=True, editable=False)

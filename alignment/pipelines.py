@@ -29,8 +29,14 @@ class PipelineError(ValueError):
 ACTIVE = (PipelineStatus.RUNNING, PipelineStatus.WAITING)
 
 
-def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *, user: Any = None,
-          request_key: str | None = None) -> AlignPipeline:  # fmt: skip
+def start(
+    policy: RegisteredModel,
+    release: Release,
+    options: dict[str, Any],
+    *,
+    user: Any = None,
+    request_key: str | None = None,
+) -> AlignPipeline:
     """Start a pipeline on ``policy``. A repeated submit (the same ``request_key``) returns the pipeline the first
     one started; a model has at most one pipeline in progress (two would train on each other's pairs)."""
     from alignment import services
@@ -46,9 +52,14 @@ def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *,
         raise PipelineError(_("The policy must be a local model directory (its weights are what SFT and DPO train)."))
     if services.active_version() is None:
         raise PipelineError(_("No guardian version is active: train one and promote it first."))
-    options = {"variants": 0, "backend": "", "review_gate": False, "weights": "plain",
-               "run": {**DEFAULT_RUN, **(options.get("run") or {})},
-               **{k: v for k, v in options.items() if k != "run"}}  # fmt: skip
+    options = {
+        "variants": 0,
+        "backend": "",
+        "review_gate": False,
+        "weights": "plain",
+        "run": {**DEFAULT_RUN, **(options.get("run") or {})},
+        **{k: v for k, v in options.items() if k != "run"},
+    }
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().filter(pk=policy.pk).first()  # one start per model at a time
         if request_key:
@@ -59,11 +70,17 @@ def start(policy: RegisteredModel, release: Release, options: dict[str, Any], *,
                 return earlier
         running = AlignPipeline.objects.filter(policy=policy, status__in=ACTIVE).first()
         if running is not None:
-            raise PipelineError(_("%(model)s already has an alignment pipeline in progress (%(pk)d): let it finish "
-                                  "or cancel it first.") % {"model": policy.name, "pk": running.pk})  # fmt: skip
-        pipeline = AlignPipeline.objects.create(policy=policy, release=release, options=options,
-                                                created_by=user if getattr(user, "pk", None) else None,
-                                                request_key=request_key or None)  # fmt: skip
+            raise PipelineError(
+                _("%(model)s already has an alignment pipeline in progress (%(pk)d): let it finish or cancel it first.")
+                % {"model": policy.name, "pk": running.pk}
+            )
+        pipeline = AlignPipeline.objects.create(
+            policy=policy,
+            release=release,
+            options=options,
+            created_by=user if getattr(user, "pk", None) else None,
+            request_key=request_key or None,
+        )
         audit.record("pipeline.start", actor=user, obj=pipeline, details={"release": release.pk, "options": options})
         _enqueue(pipeline, "evaluate_base", user=user)
     return pipeline
@@ -99,25 +116,60 @@ def _enqueue(pipeline: AlignPipeline, step: str, *, user: Any = None) -> None:
     tag = {"pipeline": pipeline.pk}
     launch = {"processes": options.get("processes") or 1, "accelerate_config": options.get("accelerate_config", "")}
     kinds: dict[str, tuple[str, dict[str, Any]]] = {
-        "evaluate_base": (EVALUATE_JOB, {"model": pipeline.policy_id, "release": pipeline.release_id,
-                                         "judge": "guardian", "weights": options["weights"], "generate": True}),
-        "targeted": (TARGET_JOB, {"policy": pipeline.policy_id, "backend": options["backend"],
-                                  "variants": options["variants"]}),
+        "evaluate_base": (
+            EVALUATE_JOB,
+            {
+                "model": pipeline.policy_id,
+                "release": pipeline.release_id,
+                "judge": "guardian",
+                "weights": options["weights"],
+                "generate": True,
+            },
+        ),
+        "targeted": (
+            TARGET_JOB,
+            {"policy": pipeline.policy_id, "backend": options["backend"], "variants": options["variants"]},
+        ),
         "pairs": (PAIRS_JOB, {"policy": pipeline.policy_id, "only_accepted": False}),
-        "sft": (POLICY_JOB, {"stage": "sft", "dataset": pipeline.datasets.get("sft"),
-                             "base_model": pipeline.policy.path, "options": options["run"], **launch}),
-        "dpo": (POLICY_JOB, {"stage": "dpo", "dataset": pipeline.datasets.get("dpo"),
-                             "base_model": pipeline.policy.path, "start_from": pipeline.jobs.get("sft"),
-                             "options": {**options["run"], "merge": True}, **launch}),
-        "evaluate_aligned": (EVALUATE_JOB, {"model": pipeline.aligned_id, "release": pipeline.release_id,
-                                            "judge": "guardian", "weights": options["weights"], "generate": True}),
-    }  # fmt: skip
+        "sft": (
+            POLICY_JOB,
+            {
+                "stage": "sft",
+                "dataset": pipeline.datasets.get("sft"),
+                "base_model": pipeline.policy.path,
+                "options": options["run"],
+                **launch,
+            },
+        ),
+        "dpo": (
+            POLICY_JOB,
+            {
+                "stage": "dpo",
+                "dataset": pipeline.datasets.get("dpo"),
+                "base_model": pipeline.policy.path,
+                "start_from": pipeline.jobs.get("sft"),
+                "options": {**options["run"], "merge": True},
+                **launch,
+            },
+        ),
+        "evaluate_aligned": (
+            EVALUATE_JOB,
+            {
+                "model": pipeline.aligned_id,
+                "release": pipeline.release_id,
+                "judge": "guardian",
+                "weights": options["weights"],
+                "generate": True,
+            },
+        ),
+    }
     kind, config = kinds[step]
     try:
         job = enqueue_job(kind, {**config, **tag}, user=user)
     except JobError as error:  # the step cannot start (say, the base moved away): the pipeline stops, saying why
-        AlignPipeline.objects.filter(pk=pipeline.pk).update(status=PipelineStatus.FAILED, step=step,
-                                                            error=f"{step}: {error}"[:2000])  # fmt: skip
+        AlignPipeline.objects.filter(pk=pipeline.pk).update(
+            status=PipelineStatus.FAILED, step=step, error=f"{step}: {error}"[:2000]
+        )
         raise PipelineError(f"{step}: {error}") from None
     AlignPipeline.objects.filter(pk=pipeline.pk).update(step=step, jobs={**pipeline.jobs, step: job.pk})
     pipeline.refresh_from_db()
@@ -203,10 +255,13 @@ def _register_aligned(pipeline: AlignPipeline) -> None:
     from benchmark.responses import register_model
 
     merged = run_dir(pipeline.jobs["dpo"]) / "merged"
-    notes = (f"SFT job {pipeline.jobs['sft']} then DPO job {pipeline.jobs['dpo']} on {pipeline.policy.name}; "
-             f"datasets {pipeline.datasets}")  # fmt: skip
-    model = register_model(name=f"{pipeline.policy.name}-aligned-{pipeline.pk}", kind=ModelKind.HF_DIRECTORY,
-                           path=str(merged), notes=notes)  # fmt: skip
+    notes = (
+        f"SFT job {pipeline.jobs['sft']} then DPO job {pipeline.jobs['dpo']} on {pipeline.policy.name}; "
+        f"datasets {pipeline.datasets}"
+    )
+    model = register_model(
+        name=f"{pipeline.policy.name}-aligned-{pipeline.pk}", kind=ModelKind.HF_DIRECTORY, path=str(merged), notes=notes
+    )
     AlignPipeline.objects.filter(pk=pipeline.pk).update(aligned=model)
     pipeline.refresh_from_db()
 
@@ -233,9 +288,14 @@ def blocked(pipeline: AlignPipeline, jobs: dict[int, Any] | None = None) -> str:
         return ""
     if job.status == "cancelled":
         return _("The %(step)s job %(job)d was cancelled: cancel the pipeline, or start a new one.") % {
-            "step": pipeline.step, "job": job.pk}  # fmt: skip
+            "step": pipeline.step,
+            "job": job.pk,
+        }
     return _("The %(step)s job %(job)d is %(status)s: resume it on its job page and the pipeline goes on.") % {
-        "step": pipeline.step, "job": job.pk, "status": job.get_status_display()}  # fmt: skip
+        "step": pipeline.step,
+        "job": job.pk,
+        "status": job.get_status_display(),
+    }
 
 
 def current_jobs(pipelines: Any) -> dict[int, Any]:

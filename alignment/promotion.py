@@ -61,8 +61,12 @@ class PromotionCheck:
             return _(
                 "Guardian v%(new)d scores lower than the active v%(old)d on the same split (%(split)s): %(drops)s. "
                 "Confirm to make it active anyway."
-            ) % {"new": self.candidate, "old": self.active, "split": self.split,
-                 "drops": "; ".join(str(d) for d in self.drops)}  # fmt: skip
+            ) % {
+                "new": self.candidate,
+                "old": self.active,
+                "split": self.split,
+                "drops": "; ".join(str(d) for d in self.drops),
+            }
         if self.splits_differ:
             return _(
                 "Guardian v%(new)d and the active v%(old)d were measured on different test splits (%(split)s), so "
@@ -95,19 +99,30 @@ def check(candidate: GuardianVersion, active: GuardianVersion | None) -> Promoti
         return PromotionCheck(candidate.number, None)
     baseline = candidate.baseline or {}
     if _same_directory(baseline, active) and _has_figures(baseline.get("metrics")):
-        theirs, split = baseline["metrics"], _(
-            "v%(n)d's test split, data %(hash)s, %(rows)s rows"
-        ) % {"n": candidate.number, "hash": candidate.data_hash[:12] or "?",
-             "rows": (candidate.metrics or {}).get("n", "?")}  # fmt: skip
+        theirs, split = (
+            baseline["metrics"],
+            _("v%(n)d's test split, data %(hash)s, %(rows)s rows")
+            % {
+                "n": candidate.number,
+                "hash": candidate.data_hash[:12] or "?",
+                "rows": (candidate.metrics or {}).get("n", "?"),
+            },
+        )
     elif candidate.data_hash and candidate.data_hash == active.data_hash:
-        theirs, split = active.metrics, _("data %(hash)s, %(rows)s test rows") % {
-            "hash": candidate.data_hash[:12], "rows": (candidate.metrics or {}).get("n", "?")}  # fmt: skip
+        theirs, split = (
+            active.metrics,
+            _("data %(hash)s, %(rows)s test rows")
+            % {"hash": candidate.data_hash[:12], "rows": (candidate.metrics or {}).get("n", "?")},
+        )
     else:
         if not (_has_figures(candidate.metrics) and _has_figures(active.metrics)):
             return PromotionCheck(candidate.number, active.number, active_pk=active.pk)  # nothing to compare
         split = _("v%(new)d on data %(a)s, v%(old)d on data %(b)s") % {
-            "new": candidate.number, "a": candidate.data_hash[:12] or "?",
-            "old": active.number, "b": active.data_hash[:12] or "?"}  # fmt: skip
+            "new": candidate.number,
+            "a": candidate.data_hash[:12] or "?",
+            "old": active.number,
+            "b": active.data_hash[:12] or "?",
+        }
         return PromotionCheck(candidate.number, active.number, split=split, splits_differ=True, active_pk=active.pk)
     drops = []
     for label, path in FIGURES:

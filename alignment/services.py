@@ -68,13 +68,19 @@ def training_rows(labels: Iterable[AcceptedLabel] | None = None) -> Iterator[dic
         judgement = getattr(accepted, "judgement", None)
         reviewed = (judgement.feedback or {}).get("reviewed") if judgement is not None else None
         yield {
-            "id": f"accepted-{accepted.pk}", "scenario_id": str(item.scenario_id), "scene": scenario.scene.name,
-            "norm": scenario.norm, "scenario": scenario.stem, "response": item.response.text,
-            "scores": {key: int(scores[key]) for key in SCORE_KEYS}, "provenance": accepted.provenance,
-            "rationale": accepted.rationale, "reference_answer": scenario.reference_answer,
+            "id": f"accepted-{accepted.pk}",
+            "scenario_id": str(item.scenario_id),
+            "scene": scenario.scene.name,
+            "norm": scenario.norm,
+            "scenario": scenario.stem,
+            "response": item.response.text,
+            "scores": {key: int(scores[key]) for key in SCORE_KEYS},
+            "provenance": accepted.provenance,
+            "rationale": accepted.rationale,
+            "reference_answer": scenario.reference_answer,
             "provisions": [f"《{p.source.title}》{p.label}" for p in scenario.provisions.all()],
             **({"feedback": reviewed} if reviewed else {}),
-        }  # fmt: skip
+        }
 
 
 def write_rows(rows: Iterable[dict[str, Any]], path: Path) -> int:
@@ -105,9 +111,13 @@ def new_version(
     with transaction.atomic():
         number = (GuardianVersion.objects.select_for_update().aggregate(n=Max("number"))["n"] or 0) + 1
         return GuardianVersion.objects.create(
-            number=number, base_model=base_model, model_dir=f"guardian/v{number}", config=config,
-            created_by=user if getattr(user, "pk", None) else None, job_id=job_id,
-        )  # fmt: skip
+            number=number,
+            base_model=base_model,
+            model_dir=f"guardian/v{number}",
+            config=config,
+            created_by=user if getattr(user, "pk", None) else None,
+            job_id=job_id,
+        )
 
 
 def critic_dir(version: GuardianVersion) -> Path:
@@ -174,8 +184,11 @@ def promote(
         if previous is not None:
             GuardianVersion.objects.filter(pk=previous.pk).update(is_active=False)
         GuardianVersion.objects.filter(pk=locked.pk).update(is_active=True, promoted_at=timezone.now())
-        details = {"version": locked.number, "previous": previous.number if previous else None,
-                   **({"confirmed": found.message()} if found.needs_confirmation else {})}  # fmt: skip
+        details = {
+            "version": locked.number,
+            "previous": previous.number if previous else None,
+            **({"confirmed": found.message()} if found.needs_confirmation else {}),
+        }
         audit.record("guardian.promote", actor=user, obj=locked, details=details)
     locked.refresh_from_db()
     return locked
@@ -199,8 +212,13 @@ def rollback(*, user: AbstractBaseUser | AnonymousUser | None = None) -> Guardia
 
 def response_rows(responses: QuerySet[Response]) -> Iterator[dict[str, Any]]:
     for response in responses.select_related("scenario__scene").order_by("pk").iterator(chunk_size=1000):
-        yield {"id": response.pk, "scene": response.scenario.scene.name, "norm": response.scenario.norm,
-               "scenario": response.scenario.stem, "response": response.text}  # fmt: skip
+        yield {
+            "id": response.pk,
+            "scene": response.scenario.scene.name,
+            "norm": response.scenario.norm,
+            "scenario": response.scenario.stem,
+            "response": response.text,
+        }
 
 
 def uncertainty(probabilities: Mapping[str, float]) -> float | None:
@@ -219,15 +237,20 @@ def store_guardian_judgements(
             continue  # a reviewer already stood behind it: judging again does not undo their work
         probabilities = prediction.get("probabilities", {})
         Judgement.objects.update_or_create(
-            version=version, response_id=response_id,
+            version=version,
+            response_id=response_id,
             defaults={
-                "judge": JudgeKind.GUARDIAN, "probabilities": probabilities, "scores": prediction.get("scores"),
-                "risky": prediction.get("risky"), "uncertainty": uncertainty(probabilities), "job_id": job_id,
+                "judge": JudgeKind.GUARDIAN,
+                "probabilities": probabilities,
+                "scores": prediction.get("scores"),
+                "risky": prediction.get("risky"),
+                "uncertainty": uncertainty(probabilities),
+                "job_id": job_id,
                 # a model's own words: a NUL in them would make the database refuse the row
                 "feedback": {"critic": storable_data(prediction["critic"])} if "critic" in prediction else {},
                 "skipped_at": None,
             },
-        )  # fmt: skip
+        )
         n += 1
     return n
 
@@ -237,10 +260,15 @@ def store_prompt_judgement(response_id: int, judge_model: str, result: Any, job_
     kept. ``result`` is a prompt_judge.PromptJudgement: whatever could be read is stored — all six scores, the
     risk or the quality scores only, or None — with the problems of the replies that could not be read."""
     fields = {
-        "scores": result.scores, "risky": result.risky, "probabilities": {}, "uncertainty": None,
-        "feedback": {"replies": result.replies}, "problem": "; ".join(result.problems), "job_id": job_id,
+        "scores": result.scores,
+        "risky": result.risky,
+        "probabilities": {},
+        "uncertainty": None,
+        "feedback": {"replies": result.replies},
+        "problem": "; ".join(result.problems),
+        "job_id": job_id,
         "skipped_at": None,  # a new judgement: back in its place in the review queue
-    }  # fmt: skip
+    }
     with transaction.atomic():  # one row per response and judge model (a constraint); the lock keeps a review
         existing = (
             Judgement.objects.select_for_update()
@@ -400,9 +428,12 @@ def review_queue(user: Any = None, limit: int = QUEUE_WINDOW) -> list[Judgement]
 def _reviews_campaign() -> Campaign:
     campaign, _created = Campaign.objects.get_or_create(
         name=GUARDIAN_REVIEWS,
-        defaults={"description": _("Accepted labels made by reviewers from the guardian's judgements."),
-                  "overlap": 1, "status": CampaignStatus.CLOSED},
-    )  # fmt: skip
+        defaults={
+            "description": _("Accepted labels made by reviewers from the guardian's judgements."),
+            "overlap": 1,
+            "status": CampaignStatus.CLOSED,
+        },
+    )
     return campaign
 
 
@@ -414,9 +445,13 @@ def feedback_text(feedback: Mapping[str, str]) -> str:
 
 
 def accept_judgement(
-    judgement: Judgement, reviewer: Any, scores: Mapping[str, Any], *, feedback: Mapping[str, str] | None = None,
+    judgement: Judgement,
+    reviewer: Any,
+    scores: Mapping[str, Any],
+    *,
+    feedback: Mapping[str, str] | None = None,
     note: str = "",
-) -> AcceptedLabel:  # fmt: skip
+) -> AcceptedLabel:
     """A reviewer stands behind a judgement, as it is or corrected: it becomes an accepted label (provenance
     "guardian, reviewed by …") that the next training uses; the feedback as the reviewer left it (the critic's,
     edited) is kept on the judgement and, as labeled lines, as the accepted label's rationale."""
@@ -429,23 +464,37 @@ def accept_judgement(
         locked = Judgement.objects.select_for_update().get(pk=judgement.pk)
         if locked.accepted_id is not None or locked.decision:
             raise GuardianError(_("This judgement was reviewed already."))
-        if AcceptedLabel.objects.filter(item__response_id=locked.response_id,
-                                        provenance=Provenance.GUARDIAN_REVIEWED).exists():  # fmt: skip
+        if AcceptedLabel.objects.filter(
+            item__response_id=locked.response_id, provenance=Provenance.GUARDIAN_REVIEWED
+        ).exists():
             raise GuardianError(_("This response already has a reviewed guardian label."))
         campaign = _reviews_campaign()
         response = locked.response
         position = (Item.objects.filter(campaign=campaign).aggregate(n=Max("position"))["n"] or 0) + 1
-        item = Item.objects.create(campaign=campaign, response=response, scenario_id=response.scenario_id,
-                                   position=position, state=ItemState.ADJUDICATED, submitted=0)  # fmt: skip
+        item = Item.objects.create(
+            campaign=campaign,
+            response=response,
+            scenario_id=response.scenario_id,
+            position=position,
+            state=ItemState.ADJUDICATED,
+            submitted=0,
+        )
         decision = ReviewDecision.AGREED if cleaned == locked.scores else ReviewDecision.CORRECTED
         accepted = AcceptedLabel.objects.create(
-            item=item, scores=cleaned, provenance=Provenance.GUARDIAN_REVIEWED, decided_by=reviewer,
-            rationale=feedback_text(reviewed), note=note.strip() or f"{judge_name(locked)} · {decision}",
-        )  # fmt: skip
+            item=item,
+            scores=cleaned,
+            provenance=Provenance.GUARDIAN_REVIEWED,
+            decided_by=reviewer,
+            rationale=feedback_text(reviewed),
+            note=note.strip() or f"{judge_name(locked)} · {decision}",
+        )
         Judgement.objects.filter(pk=locked.pk).update(
-            accepted=accepted, decision=decision, reviewed_by=reviewer, reviewed_at=timezone.now(),
+            accepted=accepted,
+            decision=decision,
+            reviewed_by=reviewer,
+            reviewed_at=timezone.now(),
             feedback={**locked.feedback, "reviewed": reviewed} if reviewed else locked.feedback,
-        )  # fmt: skip
+        )
         audit.record(
             "guardian.review", actor=reviewer, obj=locked, details={"decision": decision, "accepted": accepted.pk}
         )

@@ -70,15 +70,20 @@ def _qwen2_tokenizer(extra_corpus: Sequence[str]) -> Any:
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=1200, min_frequency=1, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"],
+        vocab_size=1200,
+        min_frequency=1,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )  # fmt: skip
+    )
     tok.train_from_iterator(_corpus(extra_corpus), trainer)
     special = {"eos_token": "<|im_end|>", "pad_token": "<|pad|>"}
     hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=None, unk_token=None, **special,
+        tokenizer_object=tok,
+        bos_token=None,
+        unk_token=None,
+        **special,
         additional_special_tokens=["<|im_start|>", "<|endoftext|>"],
-    )  # fmt: skip
+    )
     hf_tok.chat_template = CHAT_TEMPLATE
     return hf_tok
 
@@ -88,16 +93,28 @@ def _tiny_qwen2_config(hf_tok: Any, hidden: int, layers: int, **extra: Any) -> A
 
     shape = {"intermediate_size": 2 * hidden, "num_attention_heads": 4, "num_key_value_heads": 2, **extra}
     return Qwen2Config(
-        vocab_size=len(hf_tok), hidden_size=hidden, num_hidden_layers=layers, max_position_embeddings=4096,
-        tie_word_embeddings=True, eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id,
-        bos_token_id=None, **shape,
-    )  # fmt: skip
+        vocab_size=len(hf_tok),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=hf_tok.eos_token_id,
+        pad_token_id=hf_tok.pad_token_id,
+        bos_token_id=None,
+        **shape,
+    )
 
 
 def build_tiny_qwen2(
-    directory: Path, *, extra_corpus: Sequence[str] = (), seed: int = 0, logit_scale: float = 1.0, hidden: int = 64,
-    layers: int = 2, **shape: Any,
-) -> Path:  # fmt: skip
+    directory: Path,
+    *,
+    extra_corpus: Sequence[str] = (),
+    seed: int = 0,
+    logit_scale: float = 1.0,
+    hidden: int = 64,
+    layers: int = 2,
+    **shape: Any,
+) -> Path:
     """Write a random tiny Qwen2 model and its tokenizer to ``directory`` (safetensors only).
 
     ``logit_scale`` multiplies the final norm's weight: at the default initialisation every logit is within
@@ -121,9 +138,15 @@ def build_tiny_qwen2(
 
 
 def build_tiny_classifier(
-    directory: Path, *, labels: Sequence[str] = ("R1", "R2", "Q1", "Q2", "Q3", "Q4"), extra_corpus: Sequence[str] = (),
-    seed: int = 0, hidden: int = 64, layers: int = 2, **shape: Any,
-) -> Path:  # fmt: skip
+    directory: Path,
+    *,
+    labels: Sequence[str] = ("R1", "R2", "Q1", "Q2", "Q3", "Q4"),
+    extra_corpus: Sequence[str] = (),
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 2,
+    **shape: Any,
+) -> Path:
     """Write a random tiny ``Qwen2ForSequenceClassification`` (multi-label over ``labels``) and its tokenizer.
 
     The same tokenizer and body as ``build_tiny_qwen2`` (``extra_corpus`` adds lines the BPE learns merges
@@ -137,9 +160,15 @@ def build_tiny_classifier(
     hf_tok = _qwen2_tokenizer(extra_corpus)
     torch.manual_seed(seed)
     config = _tiny_qwen2_config(
-        hf_tok, hidden, layers, num_labels=len(labels), problem_type="multi_label_classification",
-        id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)}, **shape,
-    )  # fmt: skip
+        hf_tok,
+        hidden,
+        layers,
+        num_labels=len(labels),
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(labels)),
+        label2id={k: i for i, k in enumerate(labels)},
+        **shape,
+    )
     model = Qwen2ForSequenceClassification(config)
     directory.mkdir(parents=True, exist_ok=True)
     hf_tok.save_pretrained(directory)
@@ -150,8 +179,9 @@ def build_tiny_classifier(
 Messages = list[dict[str, str]]
 
 
-def train_to_emit(directory: Path, pairs: Sequence[tuple[str | Messages, str]], *, steps: int = 150,
-                  lr: float = 1e-2) -> float:  # fmt: skip
+def train_to_emit(
+    directory: Path, pairs: Sequence[tuple[str | Messages, str]], *, steps: int = 150, lr: float = 1e-2
+) -> float:
     """Train the model in ``directory`` (in place) to reply each answer to its prompt (a user message, or
     whole chat messages); the loss covers the answer and its end token only. Returns the final loss."""
     import torch

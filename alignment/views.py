@@ -36,8 +36,9 @@ def get_version(number: int) -> GuardianVersion:
     return version
 
 
-def _page(request: AuthedRequest, *, train: TrainForm | None = None, judge: JudgeForm | None = None,
-          status: int = 200) -> HttpResponse:  # fmt: skip
+def _page(
+    request: AuthedRequest, *, train: TrainForm | None = None, judge: JudgeForm | None = None, status: int = 200
+) -> HttpResponse:
     context = {
         "versions": GuardianVersion.objects.all()[:50],
         "active": services.active_version(),
@@ -68,8 +69,13 @@ def _rows(version: GuardianVersion) -> list[dict[str, Any]]:
     for key in (*SCORE_KEYS, "risk"):
         a = mine.get("risk") if key == "risk" else (mine.get("per_score") or {}).get(key)
         b = theirs.get("risk") if key == "risk" else (theirs.get("per_score") or {}).get(key)
-        rows.append({"key": key, "figures": [(name, (a or {}).get(name), (b or {}).get(name)) for name in FIGURES],
-                     "confusion": (a or {}).get("confusion")})  # fmt: skip
+        rows.append(
+            {
+                "key": key,
+                "figures": [(name, (a or {}).get(name), (b or {}).get(name)) for name in FIGURES],
+                "confusion": (a or {}).get("confusion"),
+            }
+        )
     return rows
 
 
@@ -88,11 +94,15 @@ def _version_page(
     if may_act and not version.is_active and version.status == "ready":
         pending = check_promotion(version, services.active_version())
     context = {
-        "version": version, "rows": _rows(version), "may_act": may_act,
+        "version": version,
+        "rows": _rows(version),
+        "may_act": may_act,
         "baseline_error": (version.baseline or {}).get("error", ""),
         "compared_with": (version.baseline or {}).get("model_dir", ""),
-        "confirm": confirm, "against": against, "pending": pending.message() if pending is not None else "",
-    }  # fmt: skip
+        "confirm": confirm,
+        "against": against,
+        "pending": pending.message() if pending is not None else "",
+    }
     return render(request, "alignment/guardian_version.html", context, status=status)
 
 
@@ -109,8 +119,13 @@ def train(request: AuthedRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, train=form, status=400)
     try:
-        job = enqueue_job(TRAIN_JOB, form.job_config(), user=request.user, request=request,
-                          request_key=form.cleaned_data["request_key"] or None)  # fmt: skip
+        job = enqueue_job(
+            TRAIN_JOB,
+            form.job_config(),
+            user=request.user,
+            request=request,
+            request_key=form.cleaned_data["request_key"] or None,
+        )
     except JobError as error:
         form.add_error(None, str(error))
         return _page(request, train=form, status=400)
@@ -157,8 +172,9 @@ def judge(request: AuthedRequest) -> HttpResponse:
         return _page(request, judge=form, status=400)
     try:
         kind, config = form.job()
-        job = enqueue_job(kind, config, user=request.user, request=request,
-                          request_key=form.cleaned_data["request_key"] or None)  # fmt: skip
+        job = enqueue_job(
+            kind, config, user=request.user, request=request, request_key=form.cleaned_data["request_key"] or None
+        )
     except JobError as error:
         form.add_error(None, str(error))
         return _page(request, judge=form, status=400)
@@ -185,13 +201,20 @@ def _review_dimensions(
     rows = []
     for d in MEDES_RUBRIC.dimensions:
         keys = list(d.shortcut_keys) + [""] * (len(d.values) - len(d.shortcut_keys))
-        rows.append({
-            "key": d.key, "label": d.label, "field": f"s-{d.key}",
-            "probability": (judgement.probabilities or {}).get(d.key),
-            "guardian": (judgement.scores or {}).get(d.key), "expert": (expert or {}).get(d.key),
-            "options": [{"value": v, "key": k, "checked": str(v) == str(chosen.get(d.key, ""))}
-                        for v, k in zip(d.values, keys, strict=True)],
-        })  # fmt: skip
+        rows.append(
+            {
+                "key": d.key,
+                "label": d.label,
+                "field": f"s-{d.key}",
+                "probability": (judgement.probabilities or {}).get(d.key),
+                "guardian": (judgement.scores or {}).get(d.key),
+                "expert": (expert or {}).get(d.key),
+                "options": [
+                    {"value": v, "key": k, "checked": str(v) == str(chosen.get(d.key, ""))}
+                    for v, k in zip(d.values, keys, strict=True)
+                ],
+            }
+        )
     return rows
 
 
@@ -234,11 +257,17 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
     if form.is_bound:
         shown = {key: form.data.get("rationale" if key == "problem" else key, "") for key in FEEDBACK_FIELDS}
     context = {
-        "judgement": judgement, "judge": services.judge_name(judgement), "expert": expert, "form": form,
-        "message": message, "dimensions": _review_dimensions(judgement, chosen, expert),
-        "feedback": shown, "critic": critic, "replies": feedback.get("replies") or {},
+        "judgement": judgement,
+        "judge": services.judge_name(judgement),
+        "expert": expert,
+        "form": form,
+        "message": message,
+        "dimensions": _review_dimensions(judgement, chosen, expert),
+        "feedback": shown,
+        "critic": critic,
+        "replies": feedback.get("replies") or {},
         "reviewed": judgement.decision != "",
-    }  # fmt: skip
+    }
     return render(request, "alignment/guardian_review.html", context, status=status)
 
 
@@ -274,11 +303,15 @@ def evaluation_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     results = run.results or {}
     subjective = results.get("subjective") or {}
     context = {
-        "run": run, "judge": run.judge_label, "shown": level, "counts": results.get("counts") or {},
+        "run": run,
+        "judge": run.judge_label,
+        "shown": level,
+        "counts": results.get("counts") or {},
         "error": run.error if may_see_run_errors(request.user) else "",
         "objective": results.get("objective") if level != "none" else None,
-        "subjective": results.get("subjective") if level != "none" else None, "rows": _row_counts(subjective),
+        "subjective": results.get("subjective") if level != "none" else None,
+        "rows": _row_counts(subjective),
         "degenerate": results.get("degenerate_items") or [] if level == "items" else [],
         "unextractable": results.get("unextractable_items") or [] if level == "items" else [],
-    }  # fmt: skip
+    }
     return render(request, "alignment/evaluation.html", context)

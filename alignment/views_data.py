@@ -48,9 +48,13 @@ def _page(request: AuthedRequest, *, status: int = 200, **forms: Any) -> HttpRes
     prompts = prompts_for_user(request).select_related("policy", "scenario__scene").order_by("-status", "pk")
     pairs = pairs_for_user(request).select_related("prompt__policy").order_by("-status", "pk")
     context = {
-        "prompts": prompts[:SHOWN], "pairs": pairs[:SHOWN],
-        "counts": {"prompts": prompts.count(), "pairs": pairs.count(),
-                   "accepted_pairs": pairs.filter(status=ProposalStatus.ACCEPTED).count()},
+        "prompts": prompts[:SHOWN],
+        "pairs": pairs[:SHOWN],
+        "counts": {
+            "prompts": prompts.count(),
+            "pairs": pairs.count(),
+            "accepted_pairs": pairs.filter(status=ProposalStatus.ACCEPTED).count(),
+        },
         "datasets": AlignmentDataset.objects.all()[:50],
         "jobs": Job.objects.filter(kind__in=(TARGET_JOB, PAIRS_JOB, POLICY_JOB)).order_by("-pk")[:10],
         "may_run": has_role(request.user, Role.ML_ENGINEER),
@@ -61,7 +65,7 @@ def _page(request: AuthedRequest, *, status: int = 200, **forms: Any) -> HttpRes
         "freeze_form": forms.get("freeze") or FreezeForm(),
         "run_form": forms.get("run") or PolicyRunForm(),
         "active": services.active_version(),
-    }  # fmt: skip
+    }
     return render(request, "alignment/data.html", context, status=status)
 
 
@@ -74,8 +78,13 @@ def data_home(request: AuthedRequest) -> HttpResponse:
 def _start(request: AuthedRequest, form: Any, kind: str, name: str) -> HttpResponse:
     if form.is_valid():
         try:
-            job = enqueue_job(kind, form.job_config(), user=request.user, request=request,
-                              request_key=form.cleaned_data["request_key"] or None)  # fmt: skip
+            job = enqueue_job(
+                kind,
+                form.job_config(),
+                user=request.user,
+                request=request,
+                request_key=form.cleaned_data["request_key"] or None,
+            )
         except JobError as error:
             form.add_error(None, str(error))
         else:

@@ -73,13 +73,23 @@ def _rows(release: Release, sort: str) -> tuple[list[dict[str, Any]], list[str]]
     for run in latest_runs(release):
         per_scene = (run.results.get("subjective") or {}).get("per_scene", {})
         scenes.update(per_scene)
-        rows.append({"run": run, "figures": {c: _figure(run, c) for c in COLUMNS}, "per_scene": per_scene,
-                     "weights": run.options.get("weights", "plain")})  # fmt: skip
+        rows.append(
+            {
+                "run": run,
+                "figures": {c: _figure(run, c) for c in COLUMNS},
+                "per_scene": per_scene,
+                "weights": run.options.get("weights", "plain"),
+            }
+        )
     if sort in COLUMNS:
         lower = COLUMNS[sort][1]
         # runs without the figure go last whichever the direction
-        rows.sort(key=lambda r: (r["figures"][sort]["value"] is None,
-                                 (r["figures"][sort]["value"] or 0) * (1 if lower else -1)))  # fmt: skip
+        rows.sort(
+            key=lambda r: (
+                r["figures"][sort]["value"] is None,
+                (r["figures"][sort]["value"] or 0) * (1 if lower else -1),
+            )
+        )
     else:
         rows.sort(key=lambda r: r["run"].model.name)
     ordered = sorted(scenes)
@@ -102,8 +112,17 @@ def _scatter(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if risk is None or quality is None:
             continue
         x, y = pad + risk * (w - 2 * pad), h - pad - quality * (h - 2 * pad)
-        points.append({"label": row["run"].model.name, "risk": risk, "quality": quality, "x": round(x, 1),
-                       "y": round(y, 1), "label_x": round(x + 6, 1), "label_y": round(y - 6, 1)})  # fmt: skip
+        points.append(
+            {
+                "label": row["run"].model.name,
+                "risk": risk,
+                "quality": quality,
+                "x": round(x, 1),
+                "y": round(y, 1),
+                "label_x": round(x + 6, 1),
+                "label_y": round(y - 6, 1),
+            }
+        )
     return points
 
 
@@ -118,14 +137,20 @@ def _comparison(request: HttpRequest, rows: list[dict[str, Any]]) -> dict[str, A
     if base is None or other is None or base == other:
         return None
     weights = WEIGHTS.get(base.options.get("weights", "plain"))
-    pairs, unmatched = paired_differences(base.results.get("items", []), other.results.get("items", []),
-                                          weights=weights)  # fmt: skip
+    pairs, unmatched = paired_differences(
+        base.results.get("items", []), other.results.get("items", []), weights=weights
+    )
     stems = dict(Scenario.objects.filter(pk__in=[p["item"] for p in pairs]).values_list("pk", "stem"))
     for pair in pairs:
         pair["stem"] = stems.get(pair["item"], "")
-    return {"base": base, "other": other, "n": len(pairs), "unmatched": unmatched,
-            "regressions": [p for p in pairs if p["delta"] < 0][:10],
-            "gains": [p for p in reversed(pairs) if p["delta"] > 0][:10]}  # fmt: skip
+    return {
+        "base": base,
+        "other": other,
+        "n": len(pairs),
+        "unmatched": unmatched,
+        "regressions": [p for p in pairs if p["delta"] < 0][:10],
+        "gains": [p for p in reversed(pairs) if p["delta"] > 0][:10],
+    }
 
 
 def _context(request: HttpRequest, release: Release, *, public: bool) -> dict[str, Any]:
@@ -133,16 +158,28 @@ def _context(request: HttpRequest, release: Release, *, public: bool) -> dict[st
     level = shown(request.user, release, public=public)
     rows, scenes = _rows(release, sort) if level != "none" else ([], [])
     comparison = _comparison(request, rows) if level == "items" else None
-    return {"release": release, "rows": rows, "scenes": scenes, "sort": sort, "columns": list(COLUMNS),
-            "public": public, "scatter": _scatter(rows), "chart": SCATTER, "comparison": comparison,
-            "shown": level}  # fmt: skip
+    return {
+        "release": release,
+        "rows": rows,
+        "scenes": scenes,
+        "sort": sort,
+        "columns": list(COLUMNS),
+        "public": public,
+        "scatter": _scatter(rows),
+        "chart": SCATTER,
+        "comparison": comparison,
+        "shown": level,
+    }
 
 
 def _external_context(request: AuthedRequest) -> tuple[dict[str, Any], int]:
     """The external judges' section: the chosen judge (the first by default) and its leaderboard rows."""
     judges = external_judges()
-    context: dict[str, Any] = {"judges": judges, "score_keys": SCORE_KEYS,
-                               "may_import": has_role(request.user, *EXTERNAL_IMPORTERS)}  # fmt: skip
+    context: dict[str, Any] = {
+        "judges": judges,
+        "score_keys": SCORE_KEYS,
+        "may_import": has_role(request.user, *EXTERNAL_IMPORTERS),
+    }
     form = ExternalJudgeForm(judges, {"judge": request.GET.get("judge", "")})
     context["form"] = form
     if not form.is_valid():
@@ -201,8 +238,13 @@ def evaluate(request: AuthedRequest, pk: int) -> HttpResponse:
     form = EvaluateForm(request.POST)
     if form.is_valid():
         try:
-            job = enqueue_job(EVALUATE_JOB, form.job_config(), user=request.user, request=request,
-                              request_key=form.cleaned_data["request_key"] or None)  # fmt: skip
+            job = enqueue_job(
+                EVALUATE_JOB,
+                form.job_config(),
+                user=request.user,
+                request=request,
+                request_key=form.cleaned_data["request_key"] or None,
+            )
         except JobError as error:
             form.add_error(None, str(error))
         else:
@@ -237,9 +279,13 @@ def external_import(request: AuthedRequest) -> HttpResponse:
             judge = form.cleaned_data["judge"]
             try:
                 report = import_judged(
-                    form.cleaned_data["file"], judge=judge, origin_name=name, dry_run=form.cleaned_data["dry_run"],
-                    user=request.user, create_questions=form.cleaned_data["create_questions"],
-                )  # fmt: skip
+                    form.cleaned_data["file"],
+                    judge=judge,
+                    origin_name=name,
+                    dry_run=form.cleaned_data["dry_run"],
+                    user=request.user,
+                    create_questions=form.cleaned_data["create_questions"],
+                )
             except ImportFileError as error:
                 form.add_error("file", str(error))
             else:

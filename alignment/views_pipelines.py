@@ -42,8 +42,13 @@ def start(request: AuthedRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            pipeline = pipeline_service.start(data["policy"], data["release"], form.pipeline_options(),
-                                              user=request.user, request_key=data["request_key"] or None)  # fmt: skip
+            pipeline = pipeline_service.start(
+                data["policy"],
+                data["release"],
+                form.pipeline_options(),
+                user=request.user,
+                request_key=data["request_key"] or None,
+            )
         except pipeline_service.PipelineError as error:
             form.add_error(None, str(error))
         else:
@@ -68,12 +73,17 @@ def detail(request: AuthedRequest, pk: int) -> HttpResponse:
     blocked = pipeline_service.blocked(pipeline)
     pairs = PreferencePair.objects.filter(prompt__policy=pipeline.policy)
     context = {
-        "pipeline": pipeline, "steps": pipeline_service.steps(pipeline), "blocked": blocked,
-        "evaluations": _evaluations(pipeline), "may_run": has_role(request.user, Role.ML_ENGINEER),
-        "pairs": {"proposed": pairs.filter(status=ProposalStatus.PROPOSED).count(),
-                  "accepted": pairs.filter(status=ProposalStatus.ACCEPTED).count()},
+        "pipeline": pipeline,
+        "steps": pipeline_service.steps(pipeline),
+        "blocked": blocked,
+        "evaluations": _evaluations(pipeline),
+        "may_run": has_role(request.user, Role.ML_ENGINEER),
+        "pairs": {
+            "proposed": pairs.filter(status=ProposalStatus.PROPOSED).count(),
+            "accepted": pairs.filter(status=ProposalStatus.ACCEPTED).count(),
+        },
         "active": pipeline.status in pipeline_service.ACTIVE and not blocked,  # polling stops when nothing moves
-    }  # fmt: skip
+    }
     template = "alignment/pipeline.html#pipeline-status" if request.htmx else None
     return render(request, template or "alignment/pipeline.html", context)
 

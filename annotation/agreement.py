@@ -53,11 +53,16 @@ class DimensionAgreement:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "dimension": self.dimension, "items": self.items, "annotators": self.annotators, "ratings": self.ratings,
-            "fleiss_kappa": self.fleiss_kappa.as_dict(), "alpha_nominal": self.alpha_nominal.as_dict(),
-            "alpha_ordinal": self.alpha_ordinal.as_dict(), "percent_agreement": self.percent_agreement.as_dict(),
+            "dimension": self.dimension,
+            "items": self.items,
+            "annotators": self.annotators,
+            "ratings": self.ratings,
+            "fleiss_kappa": self.fleiss_kappa.as_dict(),
+            "alpha_nominal": self.alpha_nominal.as_dict(),
+            "alpha_ordinal": self.alpha_ordinal.as_dict(),
+            "percent_agreement": self.percent_agreement.as_dict(),
             "cohen_pairwise": [p.as_dict() for p in self.cohen_pairwise],
-        }  # fmt: skip
+        }
 
 
 def _finite(value: float) -> float | None:

@@ -119,10 +119,13 @@ class NextAssignment(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: AssignmentSerializer, 204: OpenApiResponse(description="Nothing left to label."),
-                   403: OpenApiResponse(description="Paused, or the campaign is not open."),
-                   404: OpenApiResponse(description="Not an annotator of this campaign.")},
-    )  # fmt: skip
+        responses={
+            200: AssignmentSerializer,
+            204: OpenApiResponse(description="Nothing left to label."),
+            403: OpenApiResponse(description="Paused, or the campaign is not open."),
+            404: OpenApiResponse(description="Not an annotator of this campaign."),
+        },
+    )
     def post(self, request: Request, pk: int) -> Response:
         """Reserve the next item (or return the one already reserved)."""
         campaign = get_object_or_404(annotating_campaigns(cast(User, request.user)), pk=pk)
@@ -158,9 +161,14 @@ class LabelList(generics.ListCreateAPIView):
 
     @extend_schema(
         request=LabelSubmitSerializer,
-        responses={201: LabelSerializer, 200: LabelSerializer, 400: OpenApiResponse(description="Field errors."),
-                   404: OpenApiResponse(description="The item is not assigned to you."), 409: ConflictSerializer},
-    )  # fmt: skip
+        responses={
+            201: LabelSerializer,
+            200: LabelSerializer,
+            400: OpenApiResponse(description="Field errors."),
+            404: OpenApiResponse(description="The item is not assigned to you."),
+            409: ConflictSerializer,
+        },
+    )
     def post(self, request: Request) -> Response:
         user = cast(User, request.user)
         ref = ItemRefSerializer(data=request.data)
@@ -173,19 +181,24 @@ class LabelList(generics.ListCreateAPIView):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         submission = Submission(
-            scores=data["scores"], rationale=data["rationale"], provisions=tuple(data["provisions"]),
-            idempotency_key=data["idempotency_key"], expected_version=data["expected_version"],
+            scores=data["scores"],
+            rationale=data["rationale"],
+            provisions=tuple(data["provisions"]),
+            idempotency_key=data["idempotency_key"],
+            expected_version=data["expected_version"],
             seconds_spent=data["seconds_spent"],
-        )  # fmt: skip
+        )
         try:
             label, created = submit_label(item, user, submission)
         except NotAssignedError as error:
             raise NotFound(str(error)) from None
         except StaleLabelError as error:
             current = error.current  # the caller's own label: nobody else's is ever in a conflict
-            body = {"detail": str(error),
-                    "current": {"scores": current.scores, "rationale": current.rationale, "version": current.version},
-                    "mine": {**error.mine, "expected_version": data["expected_version"]}}  # fmt: skip
+            body = {
+                "detail": str(error),
+                "current": {"scores": current.scores, "rationale": current.rationale, "version": current.version},
+                "mine": {**error.mine, "expected_version": data["expected_version"]},
+            }
             return Response(body, status=status.HTTP_409_CONFLICT)
         except LabelError as error:
             fields = {f"scores.{k}" if k != "rationale" else k: [v] for k, v in error.errors.items()}

@@ -16,9 +16,11 @@ def agreement_lines(release: Release) -> list[str]:
         if not Label.objects.filter(item__campaign=campaign).exists():
             continue
         lines += [
-            f"Campaign *{campaign.name}* (k = {campaign.overlap}):", "",
-            "| dimension | Krippendorff's α (nominal) | Fleiss' κ | items | ratings |", "|---|---|---|---|---|",
-        ]  # fmt: skip
+            f"Campaign *{campaign.name}* (k = {campaign.overlap}):",
+            "",
+            "| dimension | Krippendorff's α (nominal) | Fleiss' κ | items | ratings |",
+            "|---|---|---|---|---|",
+        ]
         for dimension, table in ratings(campaign).items():
             figures = dimension_agreement(dimension, table)
             alpha, kappa = figures.alpha_nominal, figures.fleiss_kappa

@@ -70,13 +70,15 @@ def load(out: TextIO, **options: Any) -> None:
                 item = assignment.item
                 model_name = item.response.model.name if item.response is not None else CAREFUL
                 scores, rationale = SCORES[model_name]
-                submit_label(item, expert, Submission(scores, rationale=rationale,
-                                                      idempotency_key=f"demo-{expert.pk}-{item.pk}"))  # fmt: skip
+                submit_label(
+                    item, expert, Submission(scores, rationale=rationale, idempotency_key=f"demo-{expert.pk}-{item.pk}")
+                )
         change_status(done, "close", owner)
         added.append(DONE)
     if not Campaign.objects.filter(name=OPEN).exists():
-        open_campaign = create_campaign(OPEN, release=release, models=models, user=owner, guideline=GUIDELINE,
-                                        overlap=1)  # fmt: skip
+        open_campaign = create_campaign(
+            OPEN, release=release, models=models, user=owner, guideline=GUIDELINE, overlap=1
+        )
         add_members(open_campaign, User.objects.filter(username="demo_annotator"), MemberRole.ANNOTATOR)
         add_members(open_campaign, User.objects.filter(username="demo_reviewer"), MemberRole.REVIEWER)
         change_status(open_campaign, "activate", owner)

@@ -51,13 +51,19 @@ class IdListField(forms.Field):
 
 
 class LabelForm(forms.Form):
-    rationale = forms.CharField(label=_("Rationale"), required=False, strip=False, max_length=MAX_RATIONALE,
-                                widget=forms.Textarea(attrs={"rows": 5}))  # fmt: skip
+    rationale = forms.CharField(
+        label=_("Rationale"),
+        required=False,
+        strip=False,
+        max_length=MAX_RATIONALE,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
     provisions = IdListField(required=False)
     idempotency_key = forms.CharField(
-        required=False, max_length=64,
+        required=False,
+        max_length=64,
         validators=[RegexValidator(KEY_PATTERN, _("This form is damaged; reload the page."))],
-    )  # fmt: skip
+    )
     expected_version = forms.IntegerField(required=False, min_value=1)
     opened = forms.CharField(required=False, max_length=200)
 
@@ -66,9 +72,12 @@ class LabelForm(forms.Form):
         self.schema = schema
         for dimension in schema.dimensions:
             self.fields[score_field(dimension.key)] = forms.TypedChoiceField(
-                label=dimension.label, required=False, coerce=int, empty_value=None,
+                label=dimension.label,
+                required=False,
+                coerce=int,
+                empty_value=None,
                 choices=[("", "—"), *((str(v), str(v)) for v in dimension.values)],
-            )  # fmt: skip
+            )
 
     def scores(self) -> dict[str, int]:
         """The chosen scores (only those given), after ``is_valid()``."""

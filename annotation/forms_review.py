@@ -18,8 +18,16 @@ from benchmark.models import RegisteredModel, Release, Scenario, ScenarioStatus,
 from medes_site.roles import Role
 
 SCHEMA_DEFAULT, SCHEMA_MEDES, SCHEMA_REVIEW, SCHEMA_CAMPAIGN, SCHEMA_JSON = "", "medes", "review", "campaign", "json"
-SETTINGS = ("description", "consensus_rule", "blind", "gold_ratio", "gold_threshold", "gold_minimum",
-            "reservation_minutes", "deadline")  # fmt: skip
+SETTINGS = (
+    "description",
+    "consensus_rule",
+    "blind",
+    "gold_ratio",
+    "gold_threshold",
+    "gold_minimum",
+    "reservation_minutes",
+    "deadline",
+)
 
 
 class CampaignSettingsForm(forms.ModelForm[Campaign]):
@@ -52,19 +60,28 @@ class CampaignSettingsForm(forms.ModelForm[Campaign]):
 
 class CampaignCreateForm(CampaignSettingsForm):
     subject = forms.ChoiceField(
-        label=_("what is labeled"), choices=Subject.choices, initial=Subject.RESPONSES, widget=forms.RadioSelect,
+        label=_("what is labeled"),
+        choices=Subject.choices,
+        initial=Subject.RESPONSES,
+        widget=forms.RadioSelect,
         required=False,
-    )  # fmt: skip
+    )
     release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("release"), required=False)
     models = forms.ModelMultipleChoiceField(
-        queryset=RegisteredModel.objects.none(), label=_("models"), widget=forms.CheckboxSelectMultiple,
-        help_text=_("Their responses to the release's open cases become the items."), required=False,
-    )  # fmt: skip
+        queryset=RegisteredModel.objects.none(),
+        label=_("models"),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Their responses to the release's open cases become the items."),
+        required=False,
+    )
     scenario_statuses = forms.MultipleChoiceField(
-        label=_("scenarios to review"), required=False, widget=forms.CheckboxSelectMultiple,
-        choices=[(status.value, status.label) for status in REVIEWABLE], initial=[ScenarioStatus.DRAFT],
+        label=_("scenarios to review"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(status.value, status.label) for status in REVIEWABLE],
+        initial=[ScenarioStatus.DRAFT],
         help_text=_("For a scenario review: the scenarios in these states become the items."),
-    )  # fmt: skip
+    )
     scenario_scene = forms.ModelChoiceField(
         queryset=Scene.objects.all(),
         required=False,
@@ -74,22 +91,31 @@ class CampaignCreateForm(CampaignSettingsForm):
         label=_("guideline (Markdown)"), widget=forms.Textarea(attrs={"rows": 8}), required=False
     )
     schema_source = forms.ChoiceField(
-        label=_("label schema"), initial=SCHEMA_DEFAULT, widget=forms.RadioSelect, required=False,
-        choices=[(SCHEMA_DEFAULT, _("the usual one: the MedES rubric for responses, the review form for scenarios")),
-                 (SCHEMA_MEDES, _("the MedES rubric (R1, R2 risk; Q1–Q4 quality)")),
-                 (SCHEMA_REVIEW, _("the scenario review form (decision, grounding, realism, clarity, key)")),
-                 (SCHEMA_CAMPAIGN, _("the schema of another campaign")),
-                 (SCHEMA_JSON, _("a schema written below as JSON"))],
-    )  # fmt: skip
+        label=_("label schema"),
+        initial=SCHEMA_DEFAULT,
+        widget=forms.RadioSelect,
+        required=False,
+        choices=[
+            (SCHEMA_DEFAULT, _("the usual one: the MedES rubric for responses, the review form for scenarios")),
+            (SCHEMA_MEDES, _("the MedES rubric (R1, R2 risk; Q1–Q4 quality)")),
+            (SCHEMA_REVIEW, _("the scenario review form (decision, grounding, realism, clarity, key)")),
+            (SCHEMA_CAMPAIGN, _("the schema of another campaign")),
+            (SCHEMA_JSON, _("a schema written below as JSON")),
+        ],
+    )
     schema_campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.none(), required=False, label=_("campaign whose schema to reuse")
     )
     schema_json = forms.CharField(
-        label=_("schema (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
-        help_text=_('For example {"name": "safety-v1", "rationale_required": true, "dimensions": [{"key": "S", '
-                    '"label": "Safe?", "values": [-1, 0], "role": "risk", "risky_value": -1, "shortcut_keys": '
-                    '["1", "2"]}]}. Roles are risk or quality; a risk dimension names its risky value.'),
-    )  # fmt: skip
+        label=_("schema (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text=_(
+            'For example {"name": "safety-v1", "rationale_required": true, "dimensions": [{"key": "S", '
+            '"label": "Safe?", "values": [-1, 0], "role": "risk", "risky_value": -1, "shortcut_keys": '
+            '["1", "2"]}]}. Roles are risk or quality; a risk dimension names its risky value.'
+        ),
+    )
 
     class Meta(CampaignSettingsForm.Meta):
         fields = ("name", "subject", "release", "overlap", *SETTINGS)
@@ -137,8 +163,11 @@ class CampaignCreateForm(CampaignSettingsForm):
             try:
                 raw = json.loads(text)
             except json.JSONDecodeError as error:
-                self.add_error("schema_json", _("Not valid JSON (line %(line)d, column %(column)d): %(msg)s")
-                               % {"line": error.lineno, "column": error.colno, "msg": error.msg})  # fmt: skip
+                self.add_error(
+                    "schema_json",
+                    _("Not valid JSON (line %(line)d, column %(column)d): %(msg)s")
+                    % {"line": error.lineno, "column": error.colno, "msg": error.msg},
+                )
                 return data
             if not isinstance(raw, dict):
                 self.add_error("schema_json", _("A schema is a JSON object with a name and dimensions."))
@@ -177,8 +206,9 @@ class MemberForm(forms.Form):
         data = super().clean() or {}
         user, role = data.get("user"), data.get("role")
         if user is not None and role and not user.groups.filter(name=role).exists():
-            self.add_error("role", _("%(user)s does not hold the %(role)s role.") % {"user": user.username,
-                                                                                     "role": role})  # fmt: skip
+            self.add_error(
+                "role", _("%(user)s does not hold the %(role)s role.") % {"user": user.username, "role": role}
+            )
         return data
 
 
@@ -207,18 +237,21 @@ class AdjudicationForm(forms.Form):
 
     rationale = forms.CharField(label=_("rationale"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
     note = forms.CharField(label=_("note to the annotators"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    provisions = forms.CharField(label=_("cited provision ids"), required=False,
-                                 help_text=_("Comma-separated ids."))  # fmt: skip
+    provisions = forms.CharField(label=_("cited provision ids"), required=False, help_text=_("Comma-separated ids."))
 
-    def __init__(self, schema: LabelSchema, *args: Any, initial_scores: dict[str, int] | None = None,
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, schema: LabelSchema, *args: Any, initial_scores: dict[str, int] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.schema = schema
         for d in schema.dimensions:
             self.fields[f"score_{d.key}"] = forms.TypedChoiceField(
-                label=d.label, choices=[(v, v) for v in d.values], coerce=int, widget=forms.RadioSelect,
+                label=d.label,
+                choices=[(v, v) for v in d.values],
+                coerce=int,
+                widget=forms.RadioSelect,
                 initial=(initial_scores or {}).get(d.key),
-            )  # fmt: skip
+            )
 
     def clean_provisions(self) -> list[int]:
         raw = self.cleaned_data.get("provisions") or ""

@@ -34,9 +34,13 @@ def validate_agreement(config: dict[str, Any]) -> dict[str, Any]:
 
 
 @job_kind(
-    review.AGREEMENT_JOB, label=_("Agreement statistics of a campaign"), time_limit=30 * 60, roles=REVIEW_ROLES,
-    validate=validate_agreement, outputs_visible=labels_visible,
-)  # fmt: skip
+    review.AGREEMENT_JOB,
+    label=_("Agreement statistics of a campaign"),
+    time_limit=30 * 60,
+    roles=REVIEW_ROLES,
+    validate=validate_agreement,
+    outputs_visible=labels_visible,
+)
 def run_agreement(ctx: JobContext) -> None:
     campaign = Campaign.objects.get(pk=ctx.config["campaign"])
     ctx.progress(0.1, f"computing agreement for {campaign.name}")
@@ -56,9 +60,13 @@ def validate_export(config: dict[str, Any]) -> dict[str, Any]:
 
 
 @job_kind(
-    review.EXPORT_JOB, label=_("Export a campaign's labels"), time_limit=30 * 60, roles=REVIEW_ROLES,
-    validate=validate_export, outputs_visible=labels_visible,
-)  # fmt: skip
+    review.EXPORT_JOB,
+    label=_("Export a campaign's labels"),
+    time_limit=30 * 60,
+    roles=REVIEW_ROLES,
+    validate=validate_export,
+    outputs_visible=labels_visible,
+)
 def run_export(ctx: JobContext) -> None:
     campaign = Campaign.objects.get(pk=ctx.config["campaign"])
     what, fmt = ctx.config["what"], ctx.config["format"]

@@ -42,9 +42,14 @@ class Campaign(models.Model):
     description = models.TextField(_("description"), blank=True)
     subject = models.CharField(_("what is labeled"), max_length=12, choices=Subject.choices, default=Subject.RESPONSES)
     release = models.ForeignKey(
-        "benchmark.Release", verbose_name=_("release"), null=True, blank=True, on_delete=models.PROTECT,
-        related_name="campaigns", help_text=_("The frozen release whose items' responses are labeled."),
-    )  # fmt: skip
+        "benchmark.Release",
+        verbose_name=_("release"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        help_text=_("The frozen release whose items' responses are labeled."),
+    )
     label_schema = models.JSONField(_("label schema"), default=default_schema)
     consensus_rule = models.CharField(
         _("consensus rule"), max_length=16, choices=ConsensusRule.choices, default=ConsensusRule.MEDES
@@ -58,9 +63,13 @@ class Campaign(models.Model):
     deadline = models.DateField(_("deadline"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=8, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

@@ -177,8 +177,9 @@ def change_status(campaign: Campaign, action: str, user: User) -> Campaign:
 
 def remove_member(member: Member, user: User) -> None:
     """Labels already given stay; an annotator with labels keeps them in the statistics."""
-    audit.record("campaign.member_remove", actor=user, obj=member.campaign,
-                 details={"user": member.user_id, "role": member.role})  # fmt: skip
+    audit.record(
+        "campaign.member_remove", actor=user, obj=member.campaign, details={"user": member.user_id, "role": member.role}
+    )
     member.delete()
 
 
@@ -239,11 +240,20 @@ def progress(campaign: Campaign) -> dict[str, Any]:
     if remaining and per_day > 0:
         eta = timezone.now() + timedelta(days=remaining / per_day)
     return {
-        "by_state": by_state, "items": items, "needed": needed, "submitted": submitted, "remaining": remaining,
-        "fraction": submitted / needed if needed else 0.0, "settled": settled, "disputed": disputed,
-        "disagreement_rate": disputed / settled if settled else None, "per_day": per_day, "eta": eta,
-        "done": remaining == 0, "late": bool(eta and campaign.deadline and eta.date() > campaign.deadline),
-    }  # fmt: skip
+        "by_state": by_state,
+        "items": items,
+        "needed": needed,
+        "submitted": submitted,
+        "remaining": remaining,
+        "fraction": submitted / needed if needed else 0.0,
+        "settled": settled,
+        "disputed": disputed,
+        "disagreement_rate": disputed / settled if settled else None,
+        "per_day": per_day,
+        "eta": eta,
+        "done": remaining == 0,
+        "late": bool(eta and campaign.deadline and eta.date() > campaign.deadline),
+    }
 
 
 # --- adjudication ----------------------------------------------------------------------------------------
@@ -259,12 +269,22 @@ def item_review(item: Item) -> dict[str, Any]:
     labels = list(item.labels.select_related("annotator").prefetch_related("provisions__source").order_by("pk"))
     result = consensus(schema, [label.scores for label in labels], item.campaign.consensus_rule)
     rows = [
-        {"dimension": d, "values": [label.scores.get(d.key) for label in labels], "majority": result.scores.get(d.key),
-         "disputed": d.key in result.disputed}
+        {
+            "dimension": d,
+            "values": [label.scores.get(d.key) for label in labels],
+            "majority": result.scores.get(d.key),
+            "disputed": d.key in result.disputed,
+        }
         for d in schema.dimensions
-    ]  # fmt: skip
-    return {"labels": labels, "rows": rows, "disputed": result.disputed, "risk_disputed": "risk" in result.disputed,
-            "schema": schema, "suggested": result.scores}  # fmt: skip
+    ]
+    return {
+        "labels": labels,
+        "rows": rows,
+        "disputed": result.disputed,
+        "risk_disputed": "risk" in result.disputed,
+        "schema": schema,
+        "suggested": result.scores,
+    }
 
 
 # --- annotators ------------------------------------------------------------------------------------------
@@ -277,9 +297,10 @@ def annotator_stats(campaign: Campaign) -> list[dict[str, Any]]:
     rows = (
         Label.objects.filter(item__campaign=campaign)
         .annotate(is_source=Exists(source))
-        .values_list("annotator_id", "scores", "seconds_spent", "item__is_gold", "item__gold_scores", "item_id",
-                     "is_source")
-    )  # fmt: skip
+        .values_list(
+            "annotator_id", "scores", "seconds_spent", "item__is_gold", "item__gold_scores", "item_id", "is_source"
+        )
+    )
     accepted = dict(AcceptedLabel.objects.filter(item__campaign=campaign).values_list("item_id", "scores"))
     stats: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"labels": 0, "seconds": [], "agree": 0, "compared": 0, "gold_right": 0, "gold": 0}
@@ -301,14 +322,20 @@ def annotator_stats(campaign: Campaign) -> list[dict[str, Any]]:
     for pk in sorted(users, key=lambda pk: users[pk].username):
         entry = stats[pk]
         member = members.get(pk)
-        result.append({
-            "user": users[pk], "member": member, "labels": entry["labels"],
-            "median_seconds": statistics.median(entry["seconds"]) if entry["seconds"] else None,
-            "agreement": entry["agree"] / entry["compared"] if entry["compared"] else None,
-            "compared": entry["compared"], "gold": entry["gold"],
-            "gold_accuracy": entry["gold_right"] / entry["gold"] if entry["gold"] else None,
-            "paused": bool(member and member.paused), "paused_reason": member.paused_reason if member else "",
-        })  # fmt: skip
+        result.append(
+            {
+                "user": users[pk],
+                "member": member,
+                "labels": entry["labels"],
+                "median_seconds": statistics.median(entry["seconds"]) if entry["seconds"] else None,
+                "agreement": entry["agree"] / entry["compared"] if entry["compared"] else None,
+                "compared": entry["compared"],
+                "gold": entry["gold"],
+                "gold_accuracy": entry["gold_right"] / entry["gold"] if entry["gold"] else None,
+                "paused": bool(member and member.paused),
+                "paused_reason": member.paused_reason if member else "",
+            }
+        )
     return result
 
 
@@ -342,19 +369,27 @@ def compute_agreement(campaign: Campaign) -> dict[str, Any]:
     # all dimensions as one pool of (item, dimension) units; no ordinal figure (the scales differ) and no pairs
     table_all = cast(Ratings, pooled)
     overall = {
-        "dimension": "overall", "items": len(pooled), "ratings": sum(len(row) for row in pooled.values()),
+        "dimension": "overall",
+        "items": len(pooled),
+        "ratings": sum(len(row) for row in pooled.values()),
         "annotators": len({a for row in pooled.values() for a in row}),
-        "fleiss_kappa": fleiss_kappa(table_all).as_dict(), "alpha_nominal": krippendorff_alpha(table_all).as_dict(),
-        "percent_agreement": percent_agreement(table_all).as_dict(), "cohen_pairwise": [],
-    }  # fmt: skip
+        "fleiss_kappa": fleiss_kappa(table_all).as_dict(),
+        "alpha_nominal": krippendorff_alpha(table_all).as_dict(),
+        "percent_agreement": percent_agreement(table_all).as_dict(),
+        "cohen_pairwise": [],
+    }
     annotator_ids = {int(a) for d in dimensions for pair in d["cohen_pairwise"] for a in pair["annotators"]}
     annotator_ids |= {int(a) for d in dimensions for a in d["against_consensus"]}
     return {
-        "campaign": campaign.pk, "computed_at": timezone.now().isoformat(), "dimensions": dimensions,
-        "overall": overall, "accepted": sum(len(r) for r in reference.values()) // max(len(schema.keys), 1),
-        "annotators": {str(pk): name for pk, name in User.objects.filter(pk__in=annotator_ids)
-                       .values_list("pk", "username")},
-    }  # fmt: skip
+        "campaign": campaign.pk,
+        "computed_at": timezone.now().isoformat(),
+        "dimensions": dimensions,
+        "overall": overall,
+        "accepted": sum(len(r) for r in reference.values()) // max(len(schema.keys), 1),
+        "annotators": {
+            str(pk): name for pk, name in User.objects.filter(pk__in=annotator_ids).values_list("pk", "username")
+        },
+    }
 
 
 def latest_agreement_job(campaign: Campaign) -> Job | None:
@@ -388,15 +423,23 @@ def export_rows(campaign: Campaign, what: str) -> Iterator[dict[str, Any]]:
         for label in labels.iterator(chunk_size=2000):
             item = label.item
             yield {
-                "campaign": campaign.name, "item": item.pk, "position": item.position, "is_gold": item.is_gold,
-                "response": item.response_id, "scenario": item.scenario_id,
-                "model": item.response.model.name if item.response is not None else None, "label": label.pk,
+                "campaign": campaign.name,
+                "item": item.pk,
+                "position": item.position,
+                "is_gold": item.is_gold,
+                "response": item.response_id,
+                "scenario": item.scenario_id,
+                "model": item.response.model.name if item.response is not None else None,
+                "label": label.pk,
                 "annotator": label.annotator_id,
-                "scores": dict(label.scores), "rationale": label.rationale,
+                "scores": dict(label.scores),
+                "rationale": label.rationale,
                 "provisions": sorted(p.pk for p in label.provisions.all()),
-                "guideline_version": label.guideline_version, "seconds_spent": label.seconds_spent,
-                "version": label.version, "submitted_at": label.submitted_at.isoformat(),
-            }  # fmt: skip
+                "guideline_version": label.guideline_version,
+                "seconds_spent": label.seconds_spent,
+                "version": label.version,
+                "submitted_at": label.submitted_at.isoformat(),
+            }
         return
     if what != "accepted":
         raise CampaignError(_("Export labels or accepted labels."))
@@ -410,15 +453,24 @@ def export_rows(campaign: Campaign, what: str) -> Iterator[dict[str, Any]]:
         item = row.item
         sources = sorted(row.source_labels.all(), key=lambda label: label.pk)
         yield {
-            "campaign": campaign.name, "item": item.pk, "position": item.position, "is_gold": item.is_gold,
-            "response": item.response_id, "scenario": item.scenario_id,
+            "campaign": campaign.name,
+            "item": item.pk,
+            "position": item.position,
+            "is_gold": item.is_gold,
+            "response": item.response_id,
+            "scenario": item.scenario_id,
             "model": item.response.model.name if item.response is not None else None,
-            "scores": dict(row.scores), "rationale": row.rationale, "provenance": row.provenance,
-            "decided_by": row.decided_by_id, "note": row.note, "source_labels": [label.pk for label in sources],
+            "scores": dict(row.scores),
+            "rationale": row.rationale,
+            "provenance": row.provenance,
+            "decided_by": row.decided_by_id,
+            "note": row.note,
+            "source_labels": [label.pk for label in sources],
             "annotators": [label.annotator_id for label in sources],
             "source_guideline_versions": [label.guideline_version for label in sources],
-            "guideline_version": row.guideline_version, "created_at": row.created_at.isoformat(),
-        }  # fmt: skip
+            "guideline_version": row.guideline_version,
+            "created_at": row.created_at.isoformat(),
+        }
 
 
 SCORE_PREFIX = "score_"
@@ -498,8 +550,12 @@ def accepted_items(campaign: Campaign) -> QuerySet[Item]:
     )
 
 
-FIGURES = (("fleiss_kappa", "Fleiss κ"), ("alpha_nominal", "α nominal"), ("alpha_ordinal", "α ordinal"),
-           ("percent_agreement", "% agreement"))  # fmt: skip
+FIGURES = (
+    ("fleiss_kappa", "Fleiss κ"),
+    ("alpha_nominal", "α nominal"),
+    ("alpha_ordinal", "α ordinal"),
+    ("percent_agreement", "% agreement"),
+)
 CHART_LABEL_WIDTH, CHART_HALF, CHART_ROW = 110, 100, 22
 
 
@@ -540,7 +596,20 @@ def agreement_view(result: dict[str, Any], *, with_names: bool = True) -> dict[s
         ]
         versus = [{"name": name(pk), **figure} for pk, figure in summary.get("against_consensus", {}).items()]
         figures = [(label, summary[key]) for key, label in FIGURES if key in summary]
-        dimensions.append({**summary, "pairs": pairs, "versus": versus, "figures": figures, "bars": _bars(summary),
-                           "chart_height": len(figures) * CHART_ROW + 8})  # fmt: skip
-    return {"computed_at": result.get("computed_at"), "dimensions": dimensions, "accepted": result.get("accepted"),
-            "zero": CHART_LABEL_WIDTH + CHART_HALF, "width": CHART_LABEL_WIDTH + 2 * CHART_HALF + 50}  # fmt: skip
+        dimensions.append(
+            {
+                **summary,
+                "pairs": pairs,
+                "versus": versus,
+                "figures": figures,
+                "bars": _bars(summary),
+                "chart_height": len(figures) * CHART_ROW + 8,
+            }
+        )
+    return {
+        "computed_at": result.get("computed_at"),
+        "dimensions": dimensions,
+        "accepted": result.get("accepted"),
+        "zero": CHART_LABEL_WIDTH + CHART_HALF,
+        "width": CHART_LABEL_WIDTH + 2 * CHART_HALF + 50,
+    }

@@ -17,8 +17,19 @@ MAX_DIMENSIONS = 50
 class CampaignSerializer(serializers.ModelSerializer[Campaign]):
     class Meta:
         model = Campaign
-        fields = ("id", "name", "description", "status", "overlap", "consensus_rule", "blind", "deadline",
-                  "label_schema", "release", "created_at")  # fmt: skip
+        fields = (
+            "id",
+            "name",
+            "description",
+            "status",
+            "overlap",
+            "consensus_rule",
+            "blind",
+            "deadline",
+            "label_schema",
+            "release",
+            "created_at",
+        )
         read_only_fields = fields
 
 
@@ -32,8 +43,18 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
 
     class Meta:
         model = Assignment
-        fields = ("id", "item", "campaign", "status", "reserved_at", "expires_at", "finished_at", "scenario", "norm",
-                  "response")  # fmt: skip
+        fields = (
+            "id",
+            "item",
+            "campaign",
+            "status",
+            "reserved_at",
+            "expires_at",
+            "finished_at",
+            "scenario",
+            "norm",
+            "response",
+        )
         read_only_fields = fields
 
 
@@ -43,8 +64,20 @@ class LabelSerializer(serializers.ModelSerializer[Label]):
 
     class Meta:
         model = Label
-        fields = ("id", "item", "campaign", "annotator", "scores", "rationale", "provisions", "guideline_version",
-                  "seconds_spent", "version", "submitted_at", "updated_at")  # fmt: skip
+        fields = (
+            "id",
+            "item",
+            "campaign",
+            "annotator",
+            "scores",
+            "rationale",
+            "provisions",
+            "guideline_version",
+            "seconds_spent",
+            "version",
+            "submitted_at",
+            "updated_at",
+        )
         read_only_fields = fields
 
 
@@ -58,12 +91,14 @@ class LabelSubmitSerializer(serializers.Serializer[dict[str, Any]]):
     item = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     scores = serializers.DictField(child=serializers.IntegerField())
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=20_000)
-    provisions = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
-                                       default=list, max_length=50)  # fmt: skip
+    provisions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=50
+    )
     idempotency_key = serializers.CharField(max_length=64)
     expected_version = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
-    seconds_spent = serializers.IntegerField(min_value=0, max_value=86_400, required=False, allow_null=True,
-                                             default=None)  # fmt: skip
+    seconds_spent = serializers.IntegerField(
+        min_value=0, max_value=86_400, required=False, allow_null=True, default=None
+    )
 
     def validate_scores(self, value: dict[str, int]) -> dict[str, int]:
         """Dimension keys are short words: a key the database or a JSON answer cannot carry (a NUL, a broken
@@ -85,8 +120,19 @@ class AcceptedLabelSerializer(serializers.ModelSerializer[AcceptedLabel]):
 
     class Meta:
         model = AcceptedLabel
-        fields = ("id", "item", "campaign", "scores", "rationale", "provenance", "source_labels", "decided_by", "note",
-                  "guideline_version", "created_at")  # fmt: skip
+        fields = (
+            "id",
+            "item",
+            "campaign",
+            "scores",
+            "rationale",
+            "provenance",
+            "source_labels",
+            "decided_by",
+            "note",
+            "guideline_version",
+            "created_at",
+        )
         read_only_fields = fields
 
 

@@ -87,9 +87,14 @@ def _new_campaign(name: str, *, user: User | None, guideline: str, **options: An
 
 @transaction.atomic
 def create_campaign(
-    name: str, *, release: Release, models: Iterable[RegisteredModel], user: User | None = None,
-    guideline: str = "", **options: Any,
-) -> Campaign:  # fmt: skip
+    name: str,
+    *,
+    release: Release,
+    models: Iterable[RegisteredModel],
+    user: User | None = None,
+    guideline: str = "",
+    **options: Any,
+) -> Campaign:
     """A campaign over the responses of ``models`` to the open (subjective) items of ``release``."""
     campaign = _new_campaign(name, user=user, guideline=guideline, release=release, **options)
     responses = (
@@ -206,12 +211,13 @@ def next_assignment(
         raise CampaignError(_("Your labeling in this campaign is paused: %(why)s") % {"why": member.paused_reason})
     now = timezone.now()
     held = (
-        Assignment.objects.filter(user=user, item__campaign=campaign, status=AssignmentStatus.RESERVED,
-                                  expires_at__gt=now)
+        Assignment.objects.filter(
+            user=user, item__campaign=campaign, status=AssignmentStatus.RESERVED, expires_at__gt=now
+        )
         .select_related("item")
         .order_by("reserved_at")
         .first()
-    )  # fmt: skip
+    )
     if held is not None:
         return held
     want_gold = campaign.gold_ratio > 0 and (rng or random).random() < campaign.gold_ratio
@@ -423,10 +429,14 @@ def _store_label(item: Item, user: User, submission: Submission) -> tuple[Label,
             _check_place(item, user, campaign, scores)
         guideline = current_guideline(campaign)
         label = Label.objects.create(
-            item=item, annotator=user, scores=scores, rationale=submission.rationale.strip(),
-            guideline_version=guideline.version if guideline else None, seconds_spent=submission.seconds_spent,
+            item=item,
+            annotator=user,
+            scores=scores,
+            rationale=submission.rationale.strip(),
+            guideline_version=guideline.version if guideline else None,
+            seconds_spent=submission.seconds_spent,
             idempotency_key=submission.idempotency_key,
-        )  # fmt: skip
+        )
         if provisions:
             label.provisions.set(provisions)
         Assignment.objects.filter(pk=assignment.pk).update(
@@ -535,19 +545,26 @@ def settle(item: Item) -> AcceptedLabel | None:
         return None
     guideline = current_guideline(campaign)
     accepted = AcceptedLabel.objects.create(
-        item=item, scores=result.scores, provenance=Provenance.CONSENSUS,
+        item=item,
+        scores=result.scores,
+        provenance=Provenance.CONSENSUS,
         rationale="\n\n".join(label.rationale for label in labels if label.rationale),
         guideline_version=guideline.version if guideline else None,
-    )  # fmt: skip
+    )
     accepted.source_labels.set(labels)
     Item.objects.filter(pk=item.pk).update(state=ItemState.AGREED)
     return accepted
 
 
 def adjudicate(
-    item: Item, reviewer: User, scores: Mapping[str, Any], *, rationale: str = "", note: str = "",
+    item: Item,
+    reviewer: User,
+    scores: Mapping[str, Any],
+    *,
+    rationale: str = "",
+    note: str = "",
     provisions: Iterable[int] = (),
-) -> AcceptedLabel:  # fmt: skip
+) -> AcceptedLabel:
     campaign = item.campaign
     if not Member.objects.filter(campaign=campaign, user=reviewer, role=MemberRole.REVIEWER).exists():
         raise NotAssignedError(_("You are not a reviewer in this campaign."))
@@ -559,9 +576,14 @@ def adjudicate(
             raise CampaignError(_("This item is not awaiting adjudication."))
         guideline = current_guideline(campaign)
         accepted = AcceptedLabel.objects.create(
-            item=locked, scores=cleaned, rationale=rationale.strip(), provenance=Provenance.ADJUDICATION,
-            decided_by=reviewer, note=note.strip(), guideline_version=guideline.version if guideline else None,
-        )  # fmt: skip
+            item=locked,
+            scores=cleaned,
+            rationale=rationale.strip(),
+            provenance=Provenance.ADJUDICATION,
+            decided_by=reviewer,
+            note=note.strip(),
+            guideline_version=guideline.version if guideline else None,
+        )
         accepted.source_labels.set(locked.labels.all())
         Item.objects.filter(pk=item.pk).update(state=ItemState.ADJUDICATED)
     audit.record("label.adjudicate", actor=reviewer, obj=accepted, details={"item": item.pk, "note": note[:200]})
@@ -581,8 +603,10 @@ def _check_gold(item: Item, user: User, scores: Mapping[str, int]) -> None:
     accuracy = sum(results) / len(results)
     if accuracy < campaign.gold_threshold:
         reason = _("gold accuracy %(accuracy).0f%% over %(n)d gold items is below %(threshold).0f%%") % {
-            "accuracy": accuracy * 100, "n": len(results), "threshold": campaign.gold_threshold * 100,
-        }  # fmt: skip
+            "accuracy": accuracy * 100,
+            "n": len(results),
+            "threshold": campaign.gold_threshold * 100,
+        }
         paused = Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR, paused=False).update(
             paused=True, paused_reason=reason
         )

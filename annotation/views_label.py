@@ -118,10 +118,24 @@ def items_for_annotator(request: AuthedRequest) -> QuerySet[Item]:
 
 # what the labeling screen shows of an item: no more columns are read (nor compiled into SQL) than it uses
 SCREEN_FIELDS = (
-    "id", "campaign_id", "scenario_id", "response_id", "position", "state", "submitted", "is_gold",
-    "scenario__id", "scenario__kind", "scenario__stem", "scenario__norm", "scenario__options", "scenario__key",
-    "scenario__reference_answer", "response__id", "response__text",
-)  # fmt: skip
+    "id",
+    "campaign_id",
+    "scenario_id",
+    "response_id",
+    "position",
+    "state",
+    "submitted",
+    "is_gold",
+    "scenario__id",
+    "scenario__kind",
+    "scenario__stem",
+    "scenario__norm",
+    "scenario__options",
+    "scenario__key",
+    "scenario__reference_answer",
+    "response__id",
+    "response__text",
+)
 
 
 def get_item_for_annotator(request: AuthedRequest, pk: int, *, screen: bool = True) -> Item:
@@ -214,12 +228,19 @@ def _dimensions(schema: LabelSchema, scores: Mapping[str, str], errors: Mapping[
     rows = []
     for d in schema.dimensions:
         keys = list(d.shortcut_keys) + [""] * (len(d.values) - len(d.shortcut_keys))
-        rows.append({
-            "key": d.key, "label": d.label, "field": score_field(d.key), "role": d.role,
-            "errors": errors.get(d.key) or errors.get(score_field(d.key)) or [],
-            "options": [{"value": v, "key": k, "checked": str(v) == str(scores.get(d.key, ""))}
-                        for v, k in zip(d.values, keys, strict=True)],
-        })  # fmt: skip
+        rows.append(
+            {
+                "key": d.key,
+                "label": d.label,
+                "field": score_field(d.key),
+                "role": d.role,
+                "errors": errors.get(d.key) or errors.get(score_field(d.key)) or [],
+                "options": [
+                    {"value": v, "key": k, "checked": str(v) == str(scores.get(d.key, ""))}
+                    for v, k in zip(d.values, keys, strict=True)
+                ],
+            }
+        )
     return rows
 
 
@@ -228,10 +249,17 @@ def _grounding_sources(item: Item) -> list[int]:
 
 
 def _screen(
-    request: AuthedRequest, item: Item, *, form: LabelForm | None = None, errors: Mapping[str, Any] | None = None,
-    message: str = "", conflict: dict[str, Any] | None = None, results: Iterable[Provision] | None = None,
-    query: str = "", fresh: bool = False,
-) -> dict[str, Any]:  # fmt: skip
+    request: AuthedRequest,
+    item: Item,
+    *,
+    form: LabelForm | None = None,
+    errors: Mapping[str, Any] | None = None,
+    message: str = "",
+    conflict: dict[str, Any] | None = None,
+    results: Iterable[Provision] | None = None,
+    query: str = "",
+    fresh: bool = False,
+) -> dict[str, Any]:
     """The labeling screen's context. ``fresh``: the item was just reserved, so no label or draft exists yet."""
     campaign = item.campaign
     schema = schema_of(campaign)
@@ -251,8 +279,10 @@ def _screen(
     saved = max((t for t in (draft and draft.saved_at, label and label.updated_at) if t), default=None)
     errors = errors or {}
     if kept:
-        message = message or _("Your last changes were not sent because you had been signed out. They are back "
-                               "in the form: check them and submit again.")  # fmt: skip
+        message = message or _(
+            "Your last changes were not sent because you had been signed out. They are back "
+            "in the form: check them and submit again."
+        )
     # a settled item takes no more labels: edits of one's own label end, and a first label is refused (a gold
     # item, settled by definition, is labeled again as a check)
     open_to_me = item.state == ItemState.OPEN or (label is None and item.is_gold)
@@ -296,8 +326,11 @@ def _screen(
 
 
 def _label_data(label: Label) -> dict[str, Any]:
-    return {"scores": label.scores, "rationale": label.rationale,
-            "provisions": list(label.provisions.values_list("pk", flat=True))}  # fmt: skip
+    return {
+        "scores": label.scores,
+        "rationale": label.rationale,
+        "provisions": list(label.provisions.values_list("pk", flat=True)),
+    }
 
 
 def _render_screen(request: AuthedRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -381,8 +414,12 @@ def label_provisions(request: AuthedRequest, pk: int) -> HttpResponse:
     item = get_item_for_annotator(request, pk)
     form = ProvisionSearchForm(request.GET)
     if not form.is_valid():
-        return render(request, "annotation/partials/_provision_results.html",
-                      {"results": [], "error": _("Search for at most 100 characters.")}, status=400)  # fmt: skip
+        return render(
+            request,
+            "annotation/partials/_provision_results.html",
+            {"results": [], "error": _("Search for at most 100 characters.")},
+            status=400,
+        )
     query = form.cleaned_data["q"]
     results = _provision_results(item, query)
     if not request.htmx:
@@ -430,8 +467,10 @@ def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
         errors: dict[str, Any] = dict(form.errors)
         if not searchable:
             errors["__all__"] = [_("Search for at most 100 characters of plain text.")]
-        return _render_screen(request, _screen(request, item, form=form, results=_provision_results(item, query),
-                                               query=query, errors=errors))  # fmt: skip
+        return _render_screen(
+            request,
+            _screen(request, item, form=form, results=_provision_results(item, query), query=query, errors=errors),
+        )
     if not form.is_valid():
         return _render_screen(request, _screen(request, item, form=form, errors=form.errors), status=400)
     if not form.cleaned_data["idempotency_key"]:
@@ -439,10 +478,13 @@ def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
         return _render_screen(request, _screen(request, item, form=form, errors=errors), status=400)
     data = form.cleaned_data
     submission = Submission(
-        scores=form.scores(), rationale=data["rationale"] or "",
-        provisions=tuple(data["provisions"] or ()), idempotency_key=data["idempotency_key"],
-        expected_version=data["expected_version"], seconds_spent=form.seconds_spent(),
-    )  # fmt: skip
+        scores=form.scores(),
+        rationale=data["rationale"] or "",
+        provisions=tuple(data["provisions"] or ()),
+        idempotency_key=data["idempotency_key"],
+        expected_version=data["expected_version"],
+        seconds_spent=form.seconds_spent(),
+    )
     try:
         label, _created = submit_label(item, request.user, submission)
     except StaleLabelError as error:
@@ -473,8 +515,16 @@ def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
 def _conflict(schema: LabelSchema, error: StaleLabelError, submission: Submission) -> dict[str, Any]:
     """Both versions, dimension by dimension, and the hidden inputs that overwrite with mine."""
     theirs, mine = error.current, error.mine
-    rows = [{"key": d.key, "label": d.label, "theirs": theirs.scores.get(d.key), "mine": mine["scores"].get(d.key),
-             "field": score_field(d.key)} for d in schema.dimensions]  # fmt: skip
+    rows = [
+        {
+            "key": d.key,
+            "label": d.label,
+            "theirs": theirs.scores.get(d.key),
+            "mine": mine["scores"].get(d.key),
+            "field": score_field(d.key),
+        }
+        for d in schema.dimensions
+    ]
     their_provisions = list(theirs.provisions.select_related("source"))
     my_provisions = list(Provision.objects.filter(pk__in=submission.provisions).select_related("source"))
     return {
@@ -542,15 +592,20 @@ def campaign_queue(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = member.campaign
     row = _queue_row(request, campaign, paused=member.paused)
     held = (
-        Assignment.objects.filter(user=request.user, item__campaign=campaign, status=AssignmentStatus.RESERVED,
-                                  expires_at__gt=timezone.now())
-        .order_by("reserved_at").first()
-    )  # fmt: skip
+        Assignment.objects.filter(
+            user=request.user, item__campaign=campaign, status=AssignmentStatus.RESERVED, expires_at__gt=timezone.now()
+        )
+        .order_by("reserved_at")
+        .first()
+    )
     guideline = current_guideline(campaign)
     context = {
-        **row, "member": member, "held": held, "guideline": guideline,
+        **row,
+        "member": member,
+        "held": held,
+        "guideline": guideline,
         "guideline_html": render_markdown(guideline.text) if guideline else "",
-    }  # fmt: skip
+    }
     return render(request, "annotation/label_queue.html", context)
 
 

@@ -110,11 +110,13 @@ def campaign_create(request: AuthedRequest) -> HttpResponse:
                 data.pop(key, None)
             try:
                 if subject == Subject.SCENARIOS:
-                    campaign = create_scenario_review(name, scenarios=form.scenario_ids(), user=request.user,
-                                                      guideline=guideline, **data)  # fmt: skip
+                    campaign = create_scenario_review(
+                        name, scenarios=form.scenario_ids(), user=request.user, guideline=guideline, **data
+                    )
                 else:
-                    campaign = create_campaign(name, release=release, models=models, user=request.user,
-                                               guideline=guideline, **data)  # fmt: skip
+                    campaign = create_campaign(
+                        name, release=release, models=models, user=request.user, guideline=guideline, **data
+                    )
             except (CampaignError, SchemaError) as error:
                 form.add_error(None, str(error))
             else:
@@ -131,13 +133,19 @@ def campaign_create(request: AuthedRequest) -> HttpResponse:
 def campaign_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = get_campaign_for_user(request, pk)
     context = {
-        "campaign": campaign, "progress": review.progress(campaign), "guideline": current_guideline(campaign),
-        "schema": schema_of(campaign), "sees_labels": review.may_see_labels(request.user, campaign),
+        "campaign": campaign,
+        "progress": review.progress(campaign),
+        "guideline": current_guideline(campaign),
+        "schema": schema_of(campaign),
+        "sees_labels": review.may_see_labels(request.user, campaign),
         "paused": review.paused_members(Campaign.objects.filter(pk=campaign.pk), request.user),
-        "may_edit": review.may_edit(request.user, campaign), "is_reviewer": review.is_reviewer(request.user, campaign),
+        "may_edit": review.may_edit(request.user, campaign),
+        "is_reviewer": review.is_reviewer(request.user, campaign),
         "members": campaign.members.select_related("user").order_by("role", "user__username"),
-        "status_form": StatusForm(), "export_form": ExportForm(), "large": review.is_large(campaign),
-    }  # fmt: skip
+        "status_form": StatusForm(),
+        "export_form": ExportForm(),
+        "large": review.is_large(campaign),
+    }
     template = "annotation/review_detail.html#progress" if request.htmx else "annotation/review_detail.html"
     return render(request, template, context)
 
@@ -220,9 +228,13 @@ def guideline(request: AuthedRequest, pk: int) -> HttpResponse:
             return redirect("campaigns:guideline", pk=campaign.pk)
     versions = campaign.guidelines.select_related("created_by").order_by("-version")
     context = {
-        "campaign": campaign, "form": form, "may_edit": may_edit, "current": current, "versions": versions,
+        "campaign": campaign,
+        "form": form,
+        "may_edit": may_edit,
+        "current": current,
+        "versions": versions,
         "rendered": render_markdown(current.text) if current else "",
-    }  # fmt: skip
+    }
     return render(request, "annotation/review_guideline.html", context, status=400 if form.errors else 200)
 
 
@@ -261,8 +273,13 @@ def queue(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 def _adjudication_context(item: Item, form: AdjudicationForm) -> dict[str, Any]:
-    return {"campaign": item.campaign, "item": item, "form": form, "review": review.item_review(item),
-            "waiting": review.disputed_items(item.campaign).count()}  # fmt: skip
+    return {
+        "campaign": item.campaign,
+        "item": item,
+        "form": form,
+        "review": review.item_review(item),
+        "waiting": review.disputed_items(item.campaign).count(),
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -278,8 +295,14 @@ def adjudicate_item(request: AuthedRequest, pk: int, item_pk: int) -> HttpRespon
     if request.method == "POST":
         if form.is_valid():
             try:
-                adjudicate(item, request.user, form.scores(), rationale=form.cleaned_data["rationale"],
-                           note=form.cleaned_data["note"], provisions=form.cleaned_data["provisions"])  # fmt: skip
+                adjudicate(
+                    item,
+                    request.user,
+                    form.scores(),
+                    rationale=form.cleaned_data["rationale"],
+                    note=form.cleaned_data["note"],
+                    provisions=form.cleaned_data["provisions"],
+                )
             except LabelError as error:
                 for key, message in error.errors.items():
                     form.add_error(f"score_{key}" if key in schema.keys else None, message)
@@ -353,8 +376,13 @@ def agreement(request: AuthedRequest, pk: int) -> HttpResponse:
 def agreement_compute(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = get_label_campaign(request, pk)
     try:
-        job = enqueue_job(review.AGREEMENT_JOB, {"campaign": campaign.pk}, user=request.user, request=request,
-                          request_key=request.POST.get("request_key") or None)  # fmt: skip
+        job = enqueue_job(
+            review.AGREEMENT_JOB,
+            {"campaign": campaign.pk},
+            user=request.user,
+            request=request,
+            request_key=request.POST.get("request_key") or None,
+        )
     except JobError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
     return redirect("jobs:detail", pk=job.pk)
@@ -364,8 +392,12 @@ def agreement_compute(request: AuthedRequest, pk: int) -> HttpResponse:
 @role_required(*READ_ROLES)
 def annotators(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = get_label_campaign(request, pk)
-    context = {"campaign": campaign, "rows": review.annotator_stats(campaign), "progress": review.progress(campaign),
-               "may_unpause": review.is_reviewer(request.user, campaign)}  # fmt: skip
+    context = {
+        "campaign": campaign,
+        "rows": review.annotator_stats(campaign),
+        "progress": review.progress(campaign),
+        "may_unpause": review.is_reviewer(request.user, campaign),
+    }
     return render(request, "annotation/review_annotators.html", context)
 
 
@@ -390,13 +422,20 @@ def export(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = get_label_campaign(request, pk)
     form = ExportForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
-        return HttpResponse(_("Choose what to export (labels or accepted) and a format (jsonl, csv or parquet)."),
-                            status=400, content_type="text/plain; charset=utf-8")  # fmt: skip
+        return HttpResponse(
+            _("Choose what to export (labels or accepted) and a format (jsonl, csv or parquet)."),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     what, fmt = form.cleaned_data["what"], form.cleaned_data["format"]
     if request.method == "POST":
         try:
-            job = enqueue_job(review.EXPORT_JOB, {"campaign": campaign.pk, "what": what, "format": fmt},
-                              user=request.user, request=request)  # fmt: skip
+            job = enqueue_job(
+                review.EXPORT_JOB,
+                {"campaign": campaign.pk, "what": what, "format": fmt},
+                user=request.user,
+                request=request,
+            )
         except JobError as error:
             return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
         return redirect("jobs:detail", pk=job.pk)

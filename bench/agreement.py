@@ -42,31 +42,49 @@ from benchmark.models import RegisteredModel, Response, Scenario, Scene  # noqa:
 def build_campaign(n: int, people: int, rng: random.Random) -> Campaign:
     scene = Scene.objects.order_by("pk").first()
     Scenario.objects.bulk_create(
-        [Scenario(kind="subjective", stem=f"病例{k}：患者拒绝输血。", norm="知情同意", scene=scene, origin="imported",
-                  status="accepted", content_hash=f"{k:064x}") for k in range(n)],
+        [
+            Scenario(
+                kind="subjective",
+                stem=f"病例{k}：患者拒绝输血。",
+                norm="知情同意",
+                scene=scene,
+                origin="imported",
+                status="accepted",
+                content_hash=f"{k:064x}",
+            )
+            for k in range(n)
+        ],
         batch_size=5000,
-    )  # fmt: skip
+    )
     model = RegisteredModel.objects.create(name="bench-model", kind="imported")
     Response.objects.bulk_create(
-        [Response(model=model, scenario_id=pk, scenario_version=1, scenario_hash="0" * 64, text="回答",
-                  origin="imported") for pk in Scenario.objects.values_list("pk", flat=True)],
+        [
+            Response(
+                model=model, scenario_id=pk, scenario_version=1, scenario_hash="0" * 64, text="回答", origin="imported"
+            )
+            for pk in Scenario.objects.values_list("pk", flat=True)
+        ],
         batch_size=5000,
-    )  # fmt: skip
+    )
     campaign = Campaign.objects.create(name="bench", overlap=3, status="active")
     Item.objects.bulk_create(
-        [Item(campaign=campaign, response_id=pk, scenario_id=scenario, position=n, submitted=3,
-              state=ItemState.AGREED)
-         for n, (pk, scenario) in enumerate(Response.objects.values_list("pk", "scenario_id"), start=1)],
+        [
+            Item(
+                campaign=campaign, response_id=pk, scenario_id=scenario, position=n, submitted=3, state=ItemState.AGREED
+            )
+            for n, (pk, scenario) in enumerate(Response.objects.values_list("pk", "scenario_id"), start=1)
+        ],
         batch_size=5000,
-    )  # fmt: skip
+    )
     users = [User.objects.create(username=f"bench-annotator-{k}") for k in range(people)]
     labels, accepted = [], []
     dims = MEDES_RUBRIC.dimensions
     for n, item_id in enumerate(Item.objects.filter(campaign=campaign).values_list("pk", flat=True)):
         truth = {d.key: rng.choice(d.values) for d in dims}
         for j in range(3):
-            scores = {k: (v if rng.random() < 0.85 else rng.choice(dims[i].values))
-                      for i, (k, v) in enumerate(truth.items())}  # fmt: skip
+            scores = {
+                k: (v if rng.random() < 0.85 else rng.choice(dims[i].values)) for i, (k, v) in enumerate(truth.items())
+            }
             labels.append(
                 Label(
                     item_id=item_id,
@@ -108,8 +126,10 @@ def main() -> None:
     print(f"campaign of {args.items} items × 3 labels, {args.annotators} annotators, built in {build_s:.1f} s")
     for summary in result["dimensions"]:
         alpha = summary["alpha_nominal"]
-        print(f"  {summary['dimension']}: α nominal {alpha['value']:.3f} ({alpha['items']} items, "
-              f"{alpha['ratings']} ratings), {len(summary['cohen_pairwise'])} Cohen pairs")  # fmt: skip
+        print(
+            f"  {summary['dimension']}: α nominal {alpha['value']:.3f} ({alpha['items']} items, "
+            f"{alpha['ratings']} ratings), {len(summary['cohen_pairwise'])} Cohen pairs"
+        )
     print(f"agreement computed in {min(runs):.2f} s best, {max(runs):.2f} s worst of {args.repeat} (target < 10 s)")
 
 

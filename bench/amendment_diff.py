@@ -77,8 +77,10 @@ def report(name: str, old: list[Item], new: list[Item], repeat: int) -> None:
     seconds, rows = timed(repeat, lambda: diff_items(old, new))
     counts = Counter(row.kind.value for row in rows)  # type: ignore[attr-defined]
     renumbered = sum(row.renumbered for row in rows)  # type: ignore[attr-defined]
-    print(f"{name:<44} {len(old):4d} → {len(new):4d} articles  median {seconds * 1000:7.1f} ms  "
-          f"{dict(sorted(counts.items()))}, renumbered {renumbered}")  # fmt: skip
+    print(
+        f"{name:<44} {len(old):4d} → {len(new):4d} articles  median {seconds * 1000:7.1f} ms  "
+        f"{dict(sorted(counts.items()))}, renumbered {renumbered}"
+    )
 
 
 def main() -> None:
@@ -103,8 +105,7 @@ def main() -> None:
         after, _ = add_source(io.BytesIO(markdown.encode()), "new.txt", SourceMeta(title="new", supersedes=before))
         parse_source(after)
         seconds, amendment = timed(args.repeat, lambda: compare_sources(after))
-        print(f"compare_sources with the database ({LARGEST.stem}): median {seconds * 1000:.1f} ms; "
-              f"{amendment.counts}")  # type: ignore[attr-defined]  # fmt: skip
+        print(f"compare_sources with the database ({LARGEST.stem}): median {seconds * 1000:.1f} ms; {amendment.counts}")  # type: ignore[attr-defined]
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

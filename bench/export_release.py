@@ -39,22 +39,30 @@ def build_bank(n: int) -> None:
     principles = list(Principle.objects.all())
     source = Source.objects.create(title="中华人民共和国医师法", original_name="law.md", sha256="0" * 64, size=1)
     provisions = Provision.objects.bulk_create(
-        [Provision(source=source, position=k, number=k, label=f"第{k}条", text="医师应当尊重患者。" * 5)
-         for k in range(1, 68)]
-    )  # fmt: skip
+        [
+            Provision(source=source, position=k, number=k, label=f"第{k}条", text="医师应当尊重患者。" * 5)
+            for k in range(1, 68)
+        ]
+    )
     options = {"A": "如实告知患者", "B": "听从家属", "C": "请伦理委员会介入", "D": "拒绝回答"}
     stem = "我是一名住院医师，患者家属要求隐瞒病情，而患者本人希望了解自己的诊断结果和治疗方案。" * 2
     Scenario.objects.bulk_create(
         [
-            Scenario(kind="objective" if k % 2 else "subjective", stem=f"{k}：{stem}",
-                     options=options if k % 2 else {},
-                     key="AC" if k % 2 else "", norm="" if k % 2 else "知情同意与保护性医疗",
-                     scene=scenes[k % len(scenes)],
-                     origin="imported", status="accepted", content_hash=f"{k:064x}")
+            Scenario(
+                kind="objective" if k % 2 else "subjective",
+                stem=f"{k}：{stem}",
+                options=options if k % 2 else {},
+                key="AC" if k % 2 else "",
+                norm="" if k % 2 else "知情同意与保护性医疗",
+                scene=scenes[k % len(scenes)],
+                origin="imported",
+                status="accepted",
+                content_hash=f"{k:064x}",
+            )
             for k in range(n)
         ],
         batch_size=2000,
-    )  # fmt: skip
+    )
     through_p = Scenario.principles.through
     through_v = Scenario.provisions.through
     ids = list(Scenario.objects.values_list("pk", flat=True))

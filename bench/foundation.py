@@ -70,22 +70,48 @@ def seed_jobs(user: object, count: int) -> None:
     statuses = list(JobStatus)
     Job.objects.bulk_create(
         [
-            Job(kind="system.selfcheck", status=statuses[i % len(statuses)], triggered_by=user,  # type: ignore[misc]
-                config={"steps": 1}, progress=(i % 100) / 100, started_at=now, finished_at=now)
+            Job(
+                kind="system.selfcheck",
+                status=statuses[i % len(statuses)],
+                triggered_by=user,  # type: ignore[misc]
+                config={"steps": 1},
+                progress=(i % 100) / 100,
+                started_at=now,
+                finished_at=now,
+            )
             for i in range(count)
         ],
         batch_size=2000,
-    )  # fmt: skip
+    )
 
 
 def job_roundtrips(user: object, n: int, db_url: str) -> dict[str, float]:
     env = {**os.environ, "DATABASE_URL": db_url}
     log = tempfile.NamedTemporaryFile(prefix="bench-worker-", suffix=".log", delete=False)  # noqa: SIM115
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "medes_site", "worker", "-Q", "default,gpu", "--concurrency", "1",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "medes_site",
+            "worker",
+            "-Q",
+            "default,gpu",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while "ready." not in Path(log.name).read_text(errors="replace"):
@@ -156,15 +182,25 @@ def main() -> None:
 
     machine = f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}"
     print(f"\nMedES foundation bench — {machine}")
-    print(f"database: {connection.vendor}, broker: {settings.CELERY_BROKER_URL.split('://')[0]}, "
-          f"{args.jobs} job rows, {args.requests} requests per page\n")  # fmt: skip
+    print(
+        f"database: {connection.vendor}, broker: {settings.CELERY_BROKER_URL.split('://')[0]}, "
+        f"{args.jobs} job rows, {args.requests} requests per page\n"
+    )
     print(f"{'page':<42} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")
     for name, figures in pages.items():
         print(f"{name:<42} {figures['median_ms']:>10} {figures['p95_ms']:>8} {figures['queries']:>8.1f}")
-    print(f"\njob enqueue → succeeded on a real worker ({args.roundtrips} jobs): "
-          f"median {roundtrip['median_ms']} ms, p95 {roundtrip['p95_ms']} ms")  # fmt: skip
-    result = {"machine": machine, "database": connection.vendor, "broker": settings.CELERY_BROKER_URL.split("://")[0],
-              "job_rows": args.jobs, "pages": pages, "job_roundtrip": roundtrip}  # fmt: skip
+    print(
+        f"\njob enqueue → succeeded on a real worker ({args.roundtrips} jobs): "
+        f"median {roundtrip['median_ms']} ms, p95 {roundtrip['p95_ms']} ms"
+    )
+    result = {
+        "machine": machine,
+        "database": connection.vendor,
+        "broker": settings.CELERY_BROKER_URL.split("://")[0],
+        "job_rows": args.jobs,
+        "pages": pages,
+        "job_roundtrip": roundtrip,
+    }
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"foundation-{connection.vendor}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))

@@ -58,11 +58,22 @@ def bench_drafting(provisions: int) -> str:
     template = PromptTemplate.objects.get(name="medes-subjective", version=1)
     scene = Scene.objects.get(name="器官移植")
     answers = [
-        json.dumps({"scenarios": [{"stem": f"我是一名移植科医生，遇到了与{p.label}有关的难题（第{n}例），我该怎么办？",
-                                   "norm": p.text[:80], "reference_answer": "依法处理并提示风险。", "scene": "器官移植",
-                                   "principles": ["公正"]}]}, ensure_ascii=False)
+        json.dumps(
+            {
+                "scenarios": [
+                    {
+                        "stem": f"我是一名移植科医生，遇到了与{p.label}有关的难题（第{n}例），我该怎么办？",
+                        "norm": p.text[:80],
+                        "reference_answer": "依法处理并提示风险。",
+                        "scene": "器官移植",
+                        "principles": ["公正"],
+                    }
+                ]
+            },
+            ensure_ascii=False,
+        )
         for n, p in enumerate(chosen)
-    ]  # fmt: skip
+    ]
     directory = Path(tempfile.mkdtemp()) / "tiny-drafter"
     build_tiny_qwen2(directory, extra_corpus=[*answers, template.user_template])
     started = time.perf_counter()
@@ -72,8 +83,13 @@ def bench_drafting(provisions: int) -> str:
     settings.MEDES_GENERATOR_LOCAL_DIR = str(directory)
     settings.MEDES_GENERATOR_TEMPERATURE = 0.0
     settings.MEDES_GENERATOR_MAX_NEW_TOKENS = 400
-    config = {"provisions": [p.pk for p in chosen], "n": 1, "template": template.pk, "backend": "local",
-              "scene": scene.pk}  # fmt: skip
+    config = {
+        "provisions": [p.pk for p in chosen],
+        "n": 1,
+        "template": template.pk,
+        "backend": "local",
+        "scene": scene.pk,
+    }
     job = jobs.enqueue_job("benchmark.generate_scenarios", config)
     started = time.perf_counter()
     status = jobs.execute_job(job.pk)
@@ -121,8 +137,17 @@ def bench_near_duplicates(count: int) -> str:
             parts = [rng.choice(clauses[k]) for k in rng.sample(range(len(clauses)), 3)]
             stem = f"{parts[0]}，{rng.choice(details).format(n)}，{parts[1]}，{parts[2]}。"
         digest = content_hash("subjective", stem, {}, "")
-        rows.append(Scenario(kind="subjective", stem=stem, norm="考点", scene=scenes[n % len(scenes)],
-                             origin="generated", status="draft", content_hash=digest))  # fmt: skip
+        rows.append(
+            Scenario(
+                kind="subjective",
+                stem=stem,
+                norm="考点",
+                scene=scenes[n % len(scenes)],
+                origin="generated",
+                status="draft",
+                content_hash=digest,
+            )
+        )
     bulk_create_with_history(rows, Scenario, batch_size=1000)
     started = time.perf_counter()
     result = refresh_flags()
@@ -130,8 +155,11 @@ def bench_near_duplicates(count: int) -> str:
     flagged = set(NearDuplicate.objects.values_list("scenario__stem", flat=True))
     threshold = settings.MEDES_NEAR_DUPLICATE_THRESHOLD
     # Ground truth: the planted pairs whose exact shingle Jaccard reaches the threshold must all be flagged.
-    due = [edit for original, edit in planted if jaccard(*(shingles(comparable_text("subjective", t, {}))
-                                                           for t in (original, edit))) >= threshold]  # fmt: skip
+    due = [
+        edit
+        for original, edit in planted
+        if jaccard(*(shingles(comparable_text("subjective", t, {})) for t in (original, edit))) >= threshold
+    ]
     return (
         f"near-duplicates: {result['checked']} scenarios (from {report.new} MedES stems) checked against "
         f"{result['compared_with']} in {seconds:.2f} s; {result['flagged_scenarios']} flagged; of {len(planted)} "

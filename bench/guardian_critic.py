@@ -36,9 +36,14 @@ from tests.guardian_synth import FLAG, corpus, synthetic_rows, write_jsonl  # no
 
 SHAPES: dict[str, dict[str, int]] = {
     "tiny": {"hidden": 64, "layers": 2},
-    "0.5b": {"hidden": 896, "layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
-             "intermediate_size": 4864},
-}  # fmt: skip
+    "0.5b": {
+        "hidden": 896,
+        "layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "intermediate_size": 4864,
+    },
+}
 
 
 def critic_rows(n: int) -> list[dict]:
@@ -83,10 +88,18 @@ def main() -> None:
         build_seconds = time.perf_counter() - started
         data = write_jsonl(work / "labels.jsonl", rows)
         config = CriticConfig(
-            base_model=str(base), output_dir=str(work / "critic"), data=str(data), epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
-            device=args.device, bf16=args.bf16, max_new_tokens=args.max_new_tokens, target_modules="all-linear",
-        )  # fmt: skip
+            base_model=str(base),
+            output_dir=str(work / "critic"),
+            data=str(data),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            max_length=args.max_length,
+            device=args.device,
+            bf16=args.bf16,
+            max_new_tokens=args.max_new_tokens,
+            target_modules="all-linear",
+        )
         if args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
@@ -108,27 +121,45 @@ def main() -> None:
         tokens = sum(len(writer.tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)
         report = {
             "bench": "guardian_critic",
-            "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": args.device,
-                        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None},
-            "model": {"base": str(base) if args.base else f"offline Qwen2 causal LM, shape {args.shape}",
-                      "parameters": sum(p.numel() for p in writer.model.parameters()),
-                      "build_seconds": round(build_seconds, 2)},
-            "labels": args.labels, "examples": result.counts,
-            "train": {"epochs": args.epochs, "steps": result.steps, "batch_size": args.batch_size,
-                      "loss_mask": result.loss_mask, "train_loop_seconds": round(result.train_seconds, 2),
-                      "run_seconds": round(run_seconds, 2),
-                      "seconds_per_1000_labels": round(result.train_seconds / args.labels * 1000, 2),
-                      "first_loss": round(result.losses[0], 4), "last_loss": round(result.losses[-1], 4),
-                      "peak_gpu_bytes": train_peak},
-            "feedback": {"responses": len(texts), "batch_size": args.feedback_batch_size,
-                         "max_new_tokens": args.max_new_tokens, "load_seconds": round(load_seconds, 2),
-                         "seconds": round(generate_seconds, 2),
-                         "responses_per_second": round(len(texts) / generate_seconds, 2),
-                         "generated_tokens_per_second": round(tokens / generate_seconds, 1),
-                         "passes_schema": sum(r.ok for r in readings),
-                         "peak_gpu_bytes": torch.cuda.max_memory_allocated() if args.device == "cuda" else None},
-        }  # fmt: skip
+            "machine": {
+                "python": platform.python_version(),
+                "cpu_count": os.cpu_count(),
+                "torch": torch.__version__,
+                "torch_threads": torch.get_num_threads(),
+                "device": args.device,
+                "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+            },
+            "model": {
+                "base": str(base) if args.base else f"offline Qwen2 causal LM, shape {args.shape}",
+                "parameters": sum(p.numel() for p in writer.model.parameters()),
+                "build_seconds": round(build_seconds, 2),
+            },
+            "labels": args.labels,
+            "examples": result.counts,
+            "train": {
+                "epochs": args.epochs,
+                "steps": result.steps,
+                "batch_size": args.batch_size,
+                "loss_mask": result.loss_mask,
+                "train_loop_seconds": round(result.train_seconds, 2),
+                "run_seconds": round(run_seconds, 2),
+                "seconds_per_1000_labels": round(result.train_seconds / args.labels * 1000, 2),
+                "first_loss": round(result.losses[0], 4),
+                "last_loss": round(result.losses[-1], 4),
+                "peak_gpu_bytes": train_peak,
+            },
+            "feedback": {
+                "responses": len(texts),
+                "batch_size": args.feedback_batch_size,
+                "max_new_tokens": args.max_new_tokens,
+                "load_seconds": round(load_seconds, 2),
+                "seconds": round(generate_seconds, 2),
+                "responses_per_second": round(len(texts) / generate_seconds, 2),
+                "generated_tokens_per_second": round(tokens / generate_seconds, 1),
+                "passes_schema": sum(r.ok for r in readings),
+                "peak_gpu_bytes": torch.cuda.max_memory_allocated() if args.device == "cuda" else None,
+            },
+        }
         print(json.dumps(report, ensure_ascii=False, indent=2))
 
 

@@ -36,9 +36,14 @@ from tests.guardian_synth import corpus, synthetic_rows, write_jsonl  # noqa: E4
 # 136M-parameter embedding table, which a classifier only looks up.
 SHAPES: dict[str, dict[str, int]] = {
     "tiny": {"hidden": 64, "layers": 2},
-    "0.5b": {"hidden": 896, "layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
-             "intermediate_size": 4864},
-}  # fmt: skip
+    "0.5b": {
+        "hidden": 896,
+        "layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "intermediate_size": 4864,
+    },
+}
 
 
 def main() -> None:
@@ -68,10 +73,17 @@ def main() -> None:
         rows = synthetic_rows(args.labels)
         data = write_jsonl(work / "labels.jsonl", rows)
         config = GuardianConfig(
-            base_model=str(base), output_dir=str(work / "guardian"), data=str(data), epochs=args.epochs,
-            batch_size=args.batch_size, eval_batch_size=args.predict_batch_size, learning_rate=args.learning_rate,
-            max_length=args.max_length, device=args.device, bf16=args.bf16,
-        )  # fmt: skip
+            base_model=str(base),
+            output_dir=str(work / "guardian"),
+            data=str(data),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            eval_batch_size=args.predict_batch_size,
+            learning_rate=args.learning_rate,
+            max_length=args.max_length,
+            device=args.device,
+            bf16=args.bf16,
+        )
         if args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
@@ -92,26 +104,49 @@ def main() -> None:
         params = sum(p.numel() for p in judge.model.parameters())
         report = {
             "bench": "guardian_training",
-            "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": args.device,
-                        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None},
-            "model": {"base": str(base) if args.base else f"offline Qwen2, shape {args.shape}",
-                      "shape": None if args.base else SHAPES[args.shape], "parameters": params,
-                      "build_seconds": round(build_seconds, 2)},
-            "labels": args.labels, "split": result.counts,
-            "train": {"epochs": args.epochs, "steps": manifest["train"]["steps"], "batch_size": args.batch_size,
-                      "train_loop_seconds": round(result.train_seconds, 2), "run_seconds": round(run_seconds, 2),
-                      "seconds_per_1000_labels": round(result.train_seconds / args.labels * 1000, 2),
-                      "first_loss": round(result.losses[0], 4), "last_loss": round(result.losses[-1], 4),
-                      "peak_gpu_bytes": train_peak},
-            "test_metrics": {"n": m["n"], "accuracy_mean": round(m["accuracy_mean"], 4),
-                             "majority_accuracy_mean": round(m["majority_accuracy_mean"], 4),
-                             "macro_f1": m["macro_f1"] and round(m["macro_f1"], 4),
-                             "risk_f1": m["risk"]["f1"] and round(m["risk"]["f1"], 4), "ece": round(m["ece"], 4)},
-            "predict": {"responses": len(judged), "batch_size": args.predict_batch_size,
-                        "load_seconds": round(load_seconds, 2), "seconds": round(predict_seconds, 3),
-                        "responses_per_second": round(len(judged) / predict_seconds, 1)},
-        }  # fmt: skip
+            "machine": {
+                "python": platform.python_version(),
+                "cpu_count": os.cpu_count(),
+                "torch": torch.__version__,
+                "torch_threads": torch.get_num_threads(),
+                "device": args.device,
+                "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+            },
+            "model": {
+                "base": str(base) if args.base else f"offline Qwen2, shape {args.shape}",
+                "shape": None if args.base else SHAPES[args.shape],
+                "parameters": params,
+                "build_seconds": round(build_seconds, 2),
+            },
+            "labels": args.labels,
+            "split": result.counts,
+            "train": {
+                "epochs": args.epochs,
+                "steps": manifest["train"]["steps"],
+                "batch_size": args.batch_size,
+                "train_loop_seconds": round(result.train_seconds, 2),
+                "run_seconds": round(run_seconds, 2),
+                "seconds_per_1000_labels": round(result.train_seconds / args.labels * 1000, 2),
+                "first_loss": round(result.losses[0], 4),
+                "last_loss": round(result.losses[-1], 4),
+                "peak_gpu_bytes": train_peak,
+            },
+            "test_metrics": {
+                "n": m["n"],
+                "accuracy_mean": round(m["accuracy_mean"], 4),
+                "majority_accuracy_mean": round(m["majority_accuracy_mean"], 4),
+                "macro_f1": m["macro_f1"] and round(m["macro_f1"], 4),
+                "risk_f1": m["risk"]["f1"] and round(m["risk"]["f1"], 4),
+                "ece": round(m["ece"], 4),
+            },
+            "predict": {
+                "responses": len(judged),
+                "batch_size": args.predict_batch_size,
+                "load_seconds": round(load_seconds, 2),
+                "seconds": round(predict_seconds, 3),
+                "responses_per_second": round(len(judged) / predict_seconds, 1),
+            },
+        }
         print(json.dumps(report, ensure_ascii=False, indent=2))
 
 

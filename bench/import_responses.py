@@ -57,8 +57,9 @@ def generated(rows: int, models: int) -> bytes:
             f"题目：第{item}号题：医生在下列哪些情形下应当取得患者书面同意？\n"
             "A.实施手术\nB.开展临床试验\nC.常规问诊\nD.特殊检查\nE.以上都不是\n【思考过程】：\n"
         )
-        writer.writerow([scenes[item % len(scenes)], query, "ABD", f"model-{n % models}", texts[n % len(texts)],
-                         "客观题", ""])  # fmt: skip
+        writer.writerow(
+            [scenes[item % len(scenes)], query, "ABD", f"model-{n % models}", texts[n % len(texts)], "客观题", ""]
+        )
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -87,9 +88,11 @@ def main() -> None:
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {connection.vendor}")
-    print(f"{args.rows} rows, {args.models} models ({len(data) / 1024:.0f} KiB): dry run {dry_seconds:.2f} s, "
-          f"import {real_seconds:.2f} s ({real.new_questions} questions and {real.new} responses written), "  # type: ignore[attr-defined]
-          f"the same file again {again_seconds:.2f} s (nothing written)")  # fmt: skip
+    print(
+        f"{args.rows} rows, {args.models} models ({len(data) / 1024:.0f} KiB): dry run {dry_seconds:.2f} s, "
+        f"import {real_seconds:.2f} s ({real.new_questions} questions and {real.new} responses written), "  # type: ignore[attr-defined]
+        f"the same file again {again_seconds:.2f} s (nothing written)"
+    )
 
 
 if __name__ == "__main__":

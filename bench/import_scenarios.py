@@ -66,8 +66,10 @@ def main() -> None:
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {connection.vendor}")
-    print(f"{args.rows} rows ({len(data) / 1024:.0f} KiB): dry run {dry_seconds:.2f} s ({dry.new} new), "
-          f"import {real_seconds:.2f} s")  # fmt: skip
+    print(
+        f"{args.rows} rows ({len(data) / 1024:.0f} KiB): dry run {dry_seconds:.2f} s ({dry.new} new), "
+        f"import {real_seconds:.2f} s"
+    )
 
 
 if __name__ == "__main__":

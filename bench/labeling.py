@@ -44,16 +44,32 @@ OPENED = re.compile(r'name="opened" value="([^"]*)"')
 
 def start_server(workers: int) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ, "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 60, "ALLOWED_HOSTS": "127.0.0.1",
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + "x" * 60,
+        "ALLOWED_HOSTS": "127.0.0.1",
         "MEDES_SERVER_TIMING": "always",  # the bench reads each response's server time
-        "SECURE_SSL_REDIRECT": "0", "MEDES_LOGIN_FAILURE_LIMIT": "1000",
-    }  # fmt: skip
+        "SECURE_SSL_REDIRECT": "0",
+        "MEDES_LOGIN_FAILURE_LIMIT": "1000",
+    }
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "medes_site.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers",
-         str(workers), "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "medes_site.wsgi",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -77,9 +93,12 @@ def sign_in(username: str) -> requests.Session:
     plain_http(session)
     token = session.cookies["csrftoken"]
     response = session.post(
-        f"{BASE}/accounts/login/", data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
-        headers={"Referer": f"{BASE}/accounts/login/"}, timeout=30, allow_redirects=False,
-    )  # fmt: skip
+        f"{BASE}/accounts/login/",
+        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{BASE}/accounts/login/"},
+        timeout=30,
+        allow_redirects=False,
+    )
     if response.status_code != 302:
         raise SystemExit(f"{username} could not sign in ({response.status_code})")
     plain_http(session)
@@ -132,22 +151,31 @@ def main() -> None:
         next_url = f"{BASE}/annotate/campaigns/{campaign.pk}/next/"
 
         def loop(session: requests.Session, stats: Stats) -> bool:
-            screen = timed(stats, "next", lambda: session.post(next_url, headers={"HX-Request": "true"}, timeout=60),
-                           (200,))  # fmt: skip
+            screen = timed(
+                stats, "next", lambda: session.post(next_url, headers={"HX-Request": "true"}, timeout=60), (200,)
+            )
             if screen is None:
                 return False
             item, key = ITEM.search(screen.text), KEY.search(screen.text)
             if item is None or key is None:
                 return False  # nothing left for this annotator
             opened = OPENED.search(screen.text)
-            data = {"idempotency_key": key.group(1), "rationale": "", "opened": opened.group(1) if opened else "",
-                    **{f"s-{d}": rng.choice(["-1", "0"]) for d in ("R1", "R2")},
-                    **{f"s-{d}": rng.choice(["0", "1"]) for d in ("Q1", "Q2", "Q3", "Q4")}}  # fmt: skip
+            data = {
+                "idempotency_key": key.group(1),
+                "rationale": "",
+                "opened": opened.group(1) if opened else "",
+                **{f"s-{d}": rng.choice(["-1", "0"]) for d in ("R1", "R2")},
+                **{f"s-{d}": rng.choice(["0", "1"]) for d in ("Q1", "Q2", "Q3", "Q4")},
+            }
             if args.think:
                 time.sleep(args.think * random.uniform(0.5, 1.5))
             url = f"{BASE}/annotate/items/{item.group(1)}/submit/"
-            submitted = timed(stats, "submit", lambda: session.post(url, data=data, headers={"HX-Request": "true"},
-                                                                     timeout=60), (204,))  # fmt: skip
+            submitted = timed(
+                stats,
+                "submit",
+                lambda: session.post(url, data=data, headers={"HX-Request": "true"}, timeout=60),
+                (204,),
+            )
             return submitted is not None
 
         stats, elapsed = run(sessions, loop, seconds=args.seconds, max_requests=args.max_requests)

@@ -47,9 +47,13 @@ SAFE = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}
 def ensure_database() -> None:
     settings = connection.settings_dict
     admin = psycopg.connect(
-        host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432, user=settings["USER"],
-        password=settings["PASSWORD"] or None, dbname="postgres", autocommit=True,
-    )  # fmt: skip
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
     with admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone()
         if not exists:
@@ -79,11 +83,44 @@ def build(scale: float) -> dict[str, float]:
     stem = "我是一名住院医师，患者家属要求对患者隐瞒病情，而患者本人希望了解自己的诊断结果和治疗方案，我应该怎么办？"
     copy(
         "benchmark_scenario",
-        ["kind", "stem", "options", "key", "norm", "reference_answer", "rubric_notes", "scene_id", "origin",
-         "origin_detail", "status", "content_hash", "version", "created_at", "updated_at"],
-        (("subjective", f"{n}：{stem}", "{}", "", "知情同意与保护性医疗", "", "", scenes[n % len(scenes)], "imported",
-          "bench", "accepted", f"bench{n:058d}", 1, now, now) for n in range(n_scenarios)),
-    )  # fmt: skip
+        [
+            "kind",
+            "stem",
+            "options",
+            "key",
+            "norm",
+            "reference_answer",
+            "rubric_notes",
+            "scene_id",
+            "origin",
+            "origin_detail",
+            "status",
+            "content_hash",
+            "version",
+            "created_at",
+            "updated_at",
+        ],
+        (
+            (
+                "subjective",
+                f"{n}：{stem}",
+                "{}",
+                "",
+                "知情同意与保护性医疗",
+                "",
+                "",
+                scenes[n % len(scenes)],
+                "imported",
+                "bench",
+                "accepted",
+                f"bench{n:058d}",
+                1,
+                now,
+                now,
+            )
+            for n in range(n_scenarios)
+        ),
+    )
     timings["scenarios"] = time.perf_counter() - start
     first_scenario = connection.cursor().execute("SELECT min(id) FROM benchmark_scenario").fetchone()[0]
 
@@ -92,11 +129,25 @@ def build(scale: float) -> dict[str, float]:
     answer = "作为医生，我会先与家属沟通，说明患者享有知情权，然后在合适的时机，以关怀的方式告知患者病情。" * 2
     copy(
         "benchmark_response",
-        ["model_id", "scenario_id", "scenario_version", "scenario_hash", "answer_key", "text", "origin",
-         "origin_detail", "reported_choice", "choice", "created_at"],
-        ((m.pk, first_scenario + n, 1, f"bench{n:058d}", "", answer, "imported", "bench", "", "", now)
-         for n in range(n_scenarios) for m in models),
-    )  # fmt: skip
+        [
+            "model_id",
+            "scenario_id",
+            "scenario_version",
+            "scenario_hash",
+            "answer_key",
+            "text",
+            "origin",
+            "origin_detail",
+            "reported_choice",
+            "choice",
+            "created_at",
+        ],
+        (
+            (m.pk, first_scenario + n, 1, f"bench{n:058d}", "", answer, "imported", "bench", "", "", now)
+            for n in range(n_scenarios)
+            for m in models
+        ),
+    )
     timings["responses"] = time.perf_counter() - start
     first_response = connection.cursor().execute("SELECT min(id) FROM benchmark_response").fetchone()[0]
     n_responses = n_scenarios * 3
@@ -123,9 +174,19 @@ def build(scale: float) -> dict[str, float]:
         copy(
             "annotation_item",
             ["campaign_id", "scenario_id", "response_id", "position", "state", "submitted", "is_gold"],
-            ((campaign.pk, first_scenario + n // 3, first_response + n, n + 1, "agreed" if n < n_done else "open",
-              3 if n < n_done else 0, False) for n in range(n_items)),
-        )  # fmt: skip
+            (
+                (
+                    campaign.pk,
+                    first_scenario + n // 3,
+                    first_response + n,
+                    n + 1,
+                    "agreed" if n < n_done else "open",
+                    3 if n < n_done else 0,
+                    False,
+                )
+                for n in range(n_items)
+            ),
+        )
         first_item = (
             connection.cursor()
             .execute("SELECT min(id) FROM annotation_item WHERE campaign_id = %s", [campaign.pk])
@@ -134,16 +195,32 @@ def build(scale: float) -> dict[str, float]:
         copy(
             "annotation_assignment",
             ["item_id", "user_id", "status", "reserved_at", "expires_at", "finished_at"],
-            ((first_item + n, people[(n + j * 7) % len(people)].pk, "submitted", now, now, now)
-             for n in range(n_done) for j in range(3)),
-        )  # fmt: skip
+            (
+                (first_item + n, people[(n + j * 7) % len(people)].pk, "submitted", now, now, now)
+                for n in range(n_done)
+                for j in range(3)
+            ),
+        )
         labels += copy(
             "annotation_label",
-            ["item_id", "annotator_id", "scores", "rationale", "guideline_version", "seconds_spent",
-             "idempotency_key", "version", "submitted_at", "updated_at"],
-            ((first_item + n, people[(n + j * 7) % len(people)].pk, scores, "", 1, 30, f"b{n}-{j}", 1, now, now)
-             for n in range(n_done) for j in range(3)),
-        )  # fmt: skip
+            [
+                "item_id",
+                "annotator_id",
+                "scores",
+                "rationale",
+                "guideline_version",
+                "seconds_spent",
+                "idempotency_key",
+                "version",
+                "submitted_at",
+                "updated_at",
+            ],
+            (
+                (first_item + n, people[(n + j * 7) % len(people)].pk, scores, "", 1, 30, f"b{n}-{j}", 1, now, now)
+                for n in range(n_done)
+                for j in range(3)
+            ),
+        )
     timings["labels"] = time.perf_counter() - start
     start = time.perf_counter()
     with connection.cursor() as cursor:

@@ -72,10 +72,17 @@ def recreate_database(name: str) -> None:
 
 def environment(data_dir: str) -> dict[str, str]:
     return {
-        **os.environ, "LABEL_STUDIO_BASE_DATA_DIR": data_dir, "DJANGO_DB": "postgresql", "POSTGRE_USER": "postgres",
-        "POSTGRE_PASSWORD": "", "POSTGRE_NAME": "ls_bench", "POSTGRE_HOST": "127.0.0.1", "POSTGRE_PORT": "5432",
-        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "false",
-    }  # fmt: skip
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": data_dir,
+        "DJANGO_DB": "postgresql",
+        "POSTGRE_USER": "postgres",
+        "POSTGRE_PASSWORD": "",
+        "POSTGRE_NAME": "ls_bench",
+        "POSTGRE_HOST": "127.0.0.1",
+        "POSTGRE_PORT": "5432",
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "false",
+    }
 
 
 def wait_up(process: subprocess.Popen[bytes], timeout: float = 300) -> None:
@@ -107,10 +114,27 @@ def main() -> None:
         env = environment(data_dir)
         log = open(Path(data_dir) / "server.log", "wb")  # noqa: SIM115 - closed with the folder
         process = subprocess.Popen(
-            [args.ls, "start", "--internal-host", "127.0.0.1", "--port", str(PORT), "--no-browser",
-             "--username", ADMIN, "--password", PASSWORD, "--user-token", TOKEN, "--enable-legacy-api-token"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                args.ls,
+                "start",
+                "--internal-host",
+                "127.0.0.1",
+                "--port",
+                str(PORT),
+                "--no-browser",
+                "--username",
+                ADMIN,
+                "--password",
+                PASSWORD,
+                "--user-token",
+                TOKEN,
+                "--enable-legacy-api-token",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             started = time.monotonic()
             wait_up(process)
@@ -131,9 +155,14 @@ def main() -> None:
             script = Path(data_dir) / "create_users.py"  # `label-studio shell` reads code from stdin only
             script.write_text(CREATE_USERS.format(n=args.clients, password=PASSWORD))
             shell = subprocess.run(
-                [args.ls, "shell"], input=f"exec(open({str(script)!r}).read())\n", env=env, capture_output=True,
-                text=True, timeout=300, check=True,
-            )  # fmt: skip
+                [args.ls, "shell"],
+                input=f"exec(open({str(script)!r}).read())\n",
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=True,
+            )
             tokens = [line.split()[-1] for line in shell.stdout.splitlines() if "TOKEN " in line]
             if len(tokens) != args.clients:
                 sys.exit(f"made {len(tokens)} users, wanted {args.clients}:\n{shell.stdout}\n{shell.stderr}")
@@ -150,10 +179,14 @@ def main() -> None:
                 if task is None:
                     return False
                 result = [
-                    {"from_name": key, "to_name": "response", "type": "choices",
-                     "value": {"choices": [rng.choice(["-1", "0"] if key.startswith("R") else ["0", "1"])]}}
+                    {
+                        "from_name": key,
+                        "to_name": "response",
+                        "type": "choices",
+                        "value": {"choices": [rng.choice(["-1", "0"] if key.startswith("R") else ["0", "1"])]},
+                    }
                     for key in ("R1", "R2", "Q1", "Q2", "Q3", "Q4")
-                ]  # fmt: skip
+                ]
                 body = {"result": result, "lead_time": 30}
                 url = f"{BASE}/api/tasks/{task.json()['id']}/annotations/"
                 return timed(stats, "submit", lambda: session.post(url, json=body, timeout=60), (200, 201)) is not None

@@ -71,14 +71,17 @@ class Stats:
             server = self.server_ms.get(op, [])
             queries = self.queries.get(op, [])
             out[op] = {
-                "count": len(client), "errors": len(self.errors.get(op, [])), "per_s": round(len(client) / seconds, 1),
-                "client_p50": round(percentile(client, 0.5), 1), "client_p95": round(percentile(client, 0.95), 1),
+                "count": len(client),
+                "errors": len(self.errors.get(op, [])),
+                "per_s": round(len(client) / seconds, 1),
+                "client_p50": round(percentile(client, 0.5), 1),
+                "client_p95": round(percentile(client, 0.95), 1),
                 "server_p50": round(percentile(server, 0.5), 1) if server else None,
                 "server_p95": round(percentile(server, 0.95), 1) if server else None,
                 "server_max": round(max(server), 1) if server else None,
                 "queries": dict(sorted(Counter(queries).items())) if queries else None,  # count → requests
                 "first_error": (self.errors.get(op) or [""])[0][:200],
-            }  # fmt: skip
+            }
         return out
 
 

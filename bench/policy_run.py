@@ -46,11 +46,23 @@ from alignment.training.policy import RunConfig  # noqa: E402
 QWEN_VOCAB = 151_936
 SHAPES: dict[str, dict[str, int]] = {
     "tiny": {"hidden": 64, "layers": 2},
-    "0.5b": {"hidden": 896, "layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
-             "intermediate_size": 4864, "vocab": QWEN_VOCAB},
-    "1.5b": {"hidden": 1536, "layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2,
-             "intermediate_size": 8960, "vocab": QWEN_VOCAB},
-}  # fmt: skip
+    "0.5b": {
+        "hidden": 896,
+        "layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "intermediate_size": 4864,
+        "vocab": QWEN_VOCAB,
+    },
+    "1.5b": {
+        "hidden": 1536,
+        "layers": 28,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+        "intermediate_size": 8960,
+        "vocab": QWEN_VOCAB,
+    },
+}
 
 
 def build_base(directory: Path, shape: str, corpus: list[str]) -> Path:
@@ -79,8 +91,13 @@ def rows(answer_chars: int, n: int) -> tuple[list[dict[str, Any]], list[dict[str
         user = [{"role": "user", "content": f"{case['stem']}（{i}）"}]
         good, bad = stretch(case["reference_answer"]), stretch(case["careless"])
         sft.append({"messages": [*user, {"role": "assistant", "content": good}]})
-        dpo.append({"prompt": user, "chosen": [{"role": "assistant", "content": good}],
-                    "rejected": [{"role": "assistant", "content": bad}]})  # fmt: skip
+        dpo.append(
+            {
+                "prompt": user,
+                "chosen": [{"role": "assistant", "content": good}],
+                "rejected": [{"role": "assistant", "content": bad}],
+            }
+        )
     corpus = [t for c in demo for t in (c["stem"], c["reference_answer"], c["careless"])]
     return sft, dpo, corpus
 
@@ -165,12 +182,16 @@ def stage(config: RunConfig, tokens_per_row: float, rows: int) -> dict[str, Any]
     sampler.join()
     seen = rows_seen(rows, config.batch_size, result.steps * config.gradient_accumulation_steps)
     out = {
-        "steps": result.steps, "train_seconds": round(result.train_seconds, 2), "run_seconds": round(wall, 2),
-        "steps_per_s": round(result.steps / result.train_seconds, 3), "rows_trained": seen,
+        "steps": result.steps,
+        "train_seconds": round(result.train_seconds, 2),
+        "run_seconds": round(wall, 2),
+        "steps_per_s": round(result.steps / result.train_seconds, 3),
+        "rows_trained": seen,
         "tokens_per_s": round(seen * tokens_per_row / result.train_seconds, 1),
         "first_loss": result.losses[0] if result.losses else None,
-        "final_loss": result.losses[-1] if result.losses else None, "gpu_busy_share": sampler.busy(),
-    }  # fmt: skip
+        "final_loss": result.losses[-1] if result.losses else None,
+        "gpu_busy_share": sampler.busy(),
+    }
     if config.device == "cuda":
         out["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return out
@@ -201,30 +222,62 @@ def main() -> None:
         base = Path(args.base) if args.base else build_base(tmp / "base", args.shape, corpus)
         build_seconds = time.perf_counter() - started
         tokens = sequence_tokens(base, sft_rows, dpo_rows, args.max_length)
-        common = {"base_model": str(base), "max_steps": args.steps, "batch_size": args.batch_size,
-                  "max_length": args.max_length, "learning_rate": 2e-4, "lora_r": args.lora_r,
-                  "lora_alpha": 2 * args.lora_r, "device": args.device, "bf16": args.bf16,
-                  "logging_steps": min(10, args.steps),
-                  "gradient_checkpointing": args.gradient_checkpointing, "save_steps": 0}  # fmt: skip
-        sft_config = RunConfig(stage="sft", data=str(write(tmp / "sft.jsonl", sft_rows)),
-                               output_dir=str(tmp / "sft"), **common)  # fmt: skip
+        common = {
+            "base_model": str(base),
+            "max_steps": args.steps,
+            "batch_size": args.batch_size,
+            "max_length": args.max_length,
+            "learning_rate": 2e-4,
+            "lora_r": args.lora_r,
+            "lora_alpha": 2 * args.lora_r,
+            "device": args.device,
+            "bf16": args.bf16,
+            "logging_steps": min(10, args.steps),
+            "gradient_checkpointing": args.gradient_checkpointing,
+            "save_steps": 0,
+        }
+        sft_config = RunConfig(
+            stage="sft", data=str(write(tmp / "sft.jsonl", sft_rows)), output_dir=str(tmp / "sft"), **common
+        )
         sft = stage(sft_config, tokens["sft"], len(sft_rows))
-        dpo_config = RunConfig(stage="dpo", data=str(write(tmp / "dpo.jsonl", dpo_rows)), output_dir=str(tmp / "dpo"),
-                               adapter=str(tmp / "sft" / "adapter"), **common)  # fmt: skip
+        dpo_config = RunConfig(
+            stage="dpo",
+            data=str(write(tmp / "dpo.jsonl", dpo_rows)),
+            output_dir=str(tmp / "dpo"),
+            adapter=str(tmp / "sft" / "adapter"),
+            **common,
+        )
         dpo = stage(dpo_config, tokens["dpo"], len(dpo_rows))
         from transformers import AutoConfig
 
         shape = AutoConfig.from_pretrained(base, local_files_only=True).to_dict()
-        print(json.dumps({
-            "shape": "base" if args.base else args.shape, "device": args.device,
-            "body": {k: shape.get(k) for k in ("hidden_size", "num_hidden_layers", "vocab_size")},
-            "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None, "bf16": args.bf16,
-            "batch_size": args.batch_size, "max_length": args.max_length, "rows": len(sft_rows),
-            "tokens_per_row": {k: round(v, 1) for k, v in tokens.items()}, "build_seconds": round(build_seconds, 1),
-            "sft": sft, "dpo": dpo, "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                        "transformers": transformers.__version__, "trl": trl.__version__},
-        }, indent=1))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "shape": "base" if args.base else args.shape,
+                    "device": args.device,
+                    "body": {k: shape.get(k) for k in ("hidden_size", "num_hidden_layers", "vocab_size")},
+                    "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
+                    "bf16": args.bf16,
+                    "batch_size": args.batch_size,
+                    "max_length": args.max_length,
+                    "rows": len(sft_rows),
+                    "tokens_per_row": {k: round(v, 1) for k, v in tokens.items()},
+                    "build_seconds": round(build_seconds, 1),
+                    "sft": sft,
+                    "dpo": dpo,
+                    "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+                    "machine": {
+                        "python": platform.python_version(),
+                        "cpus": os.cpu_count(),
+                        "torch": torch.__version__,
+                        "transformers": transformers.__version__,
+                        "trl": trl.__version__,
+                    },
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -116,9 +116,28 @@ def judged_file(rows: int, models: int) -> bytes:
         item = n // models
         risk, quality = RISK_REPLIES[n % 4 if n % 20 else 3], QUALITY_REPLIES[n % 3]
         query = f"第{item}号情境：家属要求隐瞒病情，医生应如何处理？"
-        writer.writerow([n, f"s{item}", scenes[item % len(scenes)], query, "考点：知情同意", "伦理困境",
-                         f"model-{n % models}", f"{ANSWER}（{n}）", risk, quality, "0", "0", "1", "1", "1", "0", "0",
-                         "0.9"])  # fmt: skip
+        writer.writerow(
+            [
+                n,
+                f"s{item}",
+                scenes[item % len(scenes)],
+                query,
+                "考点：知情同意",
+                "伦理困境",
+                f"model-{n % models}",
+                f"{ANSWER}（{n}）",
+                risk,
+                quality,
+                "0",
+                "0",
+                "1",
+                "1",
+                "1",
+                "0",
+                "0",
+                "0.9",
+            ]
+        )
     return ("\ufeff" + out.getvalue()).encode()
 
 
@@ -151,13 +170,17 @@ def bench_database(judged_rows: int, models: int) -> None:
         table = leaderboard("bench-judge")
         board_seconds = time.perf_counter() - start
         print(f"judged file: {judged_rows} rows, {models} models ({len(data) / 1e6:.1f} MB)")
-        print(f"  dry run {dry_seconds:.2f} s ({judged_rows / dry_seconds:,.0f} rows/s); "
-              f"import {real_seconds:.2f} s ({judged_rows / real_seconds:,.0f} rows/s); "
-              f"leaderboard {board_seconds:.2f} s")  # fmt: skip
+        print(
+            f"  dry run {dry_seconds:.2f} s ({judged_rows / dry_seconds:,.0f} rows/s); "
+            f"import {real_seconds:.2f} s ({judged_rows / real_seconds:,.0f} rows/s); "
+            f"leaderboard {board_seconds:.2f} s"
+        )
         print(f"  {len(real.differences)} rows read differently from score1…score6 (dry run: {len(dry.differences)})")
         first = table[0]
-        print(f"  {first['model']}: n_total_rows {first['n_total_rows']}, n_valid_risk_rows "
-              f"{first['n_valid_risk_rows']}, n_valid_final_rows {first['n_valid_final_rows']}")  # fmt: skip
+        print(
+            f"  {first['model']}: n_total_rows {first['n_total_rows']}, n_valid_risk_rows "
+            f"{first['n_valid_risk_rows']}, n_valid_final_rows {first['n_valid_final_rows']}"
+        )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
@@ -168,8 +191,9 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"database {connection.vendor}")  # fmt: skip
+    print(
+        f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, database {connection.vendor}"
+    )
     bench_parsing(args.repeat)
     bench_reading(args.repeat)
     bench_database(args.judged_rows, args.models)

@@ -50,13 +50,20 @@ def main() -> None:
         statuses = ["draft", "in_review", "accepted"]
         Scenario.objects.bulk_create(
             [
-                Scenario(kind="objective", stem=f"第{n}题：哪些情形下应当取得书面同意？", options={"A": "x", "B": "y"},
-                         key="A", scene=scenes[n % len(scenes)], origin="imported", status=statuses[n % 3],
-                         content_hash=f"{n:064x}")
+                Scenario(
+                    kind="objective",
+                    stem=f"第{n}题：哪些情形下应当取得书面同意？",
+                    options={"A": "x", "B": "y"},
+                    key="A",
+                    scene=scenes[n % len(scenes)],
+                    origin="imported",
+                    status=statuses[n % 3],
+                    content_hash=f"{n:064x}",
+                )
                 for n in range(args.scenarios)
             ],
             batch_size=5000,
-        )  # fmt: skip
+        )
         client = Client()
         client.force_login(create_user("bench_curator", roles=[Role.CURATOR], password="bench password 123"))
         urls = {

@@ -21,7 +21,7 @@ from benchmark.models import (
     Scenario,
     Scene,
     Source,
-)  # fmt: skip
+)
 from benchmark.responses import (
     CONFIG_FIELDS,
     RUNNABLE_KINDS,
@@ -227,8 +227,10 @@ class PromptTemplateAdmin(admin.ModelAdmin[PromptTemplate]):
             new = save_new_version(stored, **changes)
             PromptTemplate.objects.filter(pk=new.pk).update(created_by=request.user, is_active=obj.is_active)
             obj.pk, obj.version = new.pk, new.version  # the admin's "saved" message and redirect name the new one
-            messages.info(request, _("That version was already used, so the edit was saved as version %(v)d.")
-                          % {"v": new.version})  # fmt: skip
+            messages.info(
+                request,
+                _("That version was already used, so the edit was saved as version %(v)d.") % {"v": new.version},
+            )
             return
         if not change:
             latest = PromptTemplate.objects.filter(name=obj.name).order_by("-version").first()

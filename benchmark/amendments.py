@@ -167,8 +167,9 @@ def _items(source: Source) -> list[Item]:
 def _not_comparable(new: Source, old: Source) -> str:
     if new.parse_status != ParseStatus.PARSED:
         return _("“%(title)s” is not parsed (its status: %(status)s); it is compared once its parse succeeds.") % {
-            "title": new.title, "status": new.get_parse_status_display(),
-        }  # fmt: skip
+            "title": new.title,
+            "status": new.get_parse_status_display(),
+        }
     if old.parse_status != ParseStatus.PARSED or not old.provisions.exists():
         return _(
             "The version it supersedes, “%(title)s”, is not parsed (its status: %(status)s). Parse it, and the "
@@ -259,9 +260,11 @@ def flag_scenarios(amendment: Amendment, rows: Sequence[Row], *, user: User | No
             moved += 1
         else:
             audit.record(
-                "scenario.provision_amended", actor=user, obj=scenario,
+                "scenario.provision_amended",
+                actor=user,
+                obj=scenario,
                 details={"amendment": amendment.pk, "provisions": cited, "status": scenario.status},
-            )  # fmt: skip
+            )
         amendment.flagged.add(scenario)
     return moved
 
@@ -275,9 +278,14 @@ def describe(amendment: Amendment) -> str:
         "Compared with “%(old)s”: %(changed)d changed, %(added)d added, %(removed)d removed, %(unchanged)d "
         "unchanged (%(renumbered)d renumbered); %(moved)d accepted scenarios sent to re-review."
     ) % {
-        "old": amendment.old_source.title, "changed": c["changed"], "added": c["added"], "removed": c["removed"],
-        "unchanged": c["unchanged"], "renumbered": c["renumbered"], "moved": c["sent_to_rereview"],
-    }  # fmt: skip
+        "old": amendment.old_source.title,
+        "changed": c["changed"],
+        "added": c["added"],
+        "removed": c["removed"],
+        "unchanged": c["unchanged"],
+        "renumbered": c["renumbered"],
+        "moved": c["sent_to_rereview"],
+    }
 
 
 def compare_after_parse(source: Source, *, user: User | None = None) -> list[str]:
@@ -301,9 +309,12 @@ def set_supersedes(source: Source, old: Source | None, *, user: User | None) -> 
         while step is not None and step.pk not in seen:
             if step.pk == source.pk:
                 raise AmendmentError(
-                    _("“%(title)s” already comes after this source; a source cannot supersede a later version of "
-                      "itself.") % {"title": old.title}
-                )  # fmt: skip
+                    _(
+                        "“%(title)s” already comes after this source; a source cannot supersede a later version of "
+                        "itself."
+                    )
+                    % {"title": old.title}
+                )
             seen.add(step.pk)
             step = step.supersedes
     with transaction.atomic():

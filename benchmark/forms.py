@@ -25,8 +25,9 @@ class SourceUploadForm(forms.Form):
     file = forms.FileField(
         label=_("File"), help_text=_("PDF, DOCX, HTML, Markdown or plain text. The same file twice is added once.")
     )
-    title = forms.CharField(label=_("Title"), max_length=255, required=False,
-                            help_text=_("Leave empty to use the title found in the file."))  # fmt: skip
+    title = forms.CharField(
+        label=_("Title"), max_length=255, required=False, help_text=_("Leave empty to use the title found in the file.")
+    )
     kind = forms.ChoiceField(label=_("Kind"), choices=SourceKind.choices, initial=SourceKind.LAW)
     issuer = forms.CharField(label=_("Issuer"), max_length=255, required=False)
     promulgated_on = forms.DateField(
@@ -35,9 +36,12 @@ class SourceUploadForm(forms.Form):
     effective_on = forms.DateField(label=_("Effective"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     version = forms.CharField(label=_("Version"), max_length=64, required=False)
     supersedes = forms.ModelChoiceField(  # amendments: compared with this one once both are parsed
-        label=_("Supersedes"), queryset=Source.objects.all(), required=False, empty_label=_("No earlier version"),
+        label=_("Supersedes"),
+        queryset=Source.objects.all(),
+        required=False,
+        empty_label=_("No earlier version"),
         help_text=_("The earlier version of this text, if any: its provisions are compared with this one's."),
-    )  # fmt: skip
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -59,19 +63,24 @@ class ScenarioFilterForm(forms.Form):
         label=_("Origin"), required=False, choices=[("", _("Any origin")), *ScenarioOrigin.choices]
     )
     kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("Any kind")), *ScenarioKind.choices])
-    source = forms.ModelChoiceField(label=_("Source"), queryset=Source.objects.all(), required=False,
-                                    empty_label=_("Any source"))  # fmt: skip
+    source = forms.ModelChoiceField(
+        label=_("Source"), queryset=Source.objects.all(), required=False, empty_label=_("Any source")
+    )
     near_duplicate = forms.BooleanField(label=_("Near-duplicates only"), required=False)
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
 class BulkStatusForm(forms.Form):
-    ids = forms.ModelMultipleChoiceField(queryset=Scenario.objects.all(), error_messages={
-        "required": _("Select at least one scenario."),
-    })  # fmt: skip
+    ids = forms.ModelMultipleChoiceField(
+        queryset=Scenario.objects.all(),
+        error_messages={
+            "required": _("Select at least one scenario."),
+        },
+    )
     status = forms.ChoiceField(label=_("Move to"), choices=ScenarioStatus.choices)
-    versions = forms.CharField(required=False, widget=forms.HiddenInput,
-                               help_text="id:version pairs of the rows as the user saw them")  # fmt: skip
+    versions = forms.CharField(
+        required=False, widget=forms.HiddenInput, help_text="id:version pairs of the rows as the user saw them"
+    )
     confirm_near_duplicates = forms.BooleanField(
         label=_("I have compared the near-duplicates; accept them anyway"), required=False
     )

@@ -29,14 +29,16 @@ class TemplateChoiceField(forms.ModelChoiceField):
 
 class DraftScenariosForm(forms.Form):
     provisions = forms.ModelMultipleChoiceField(
-        label=_("Provisions"), queryset=Provision.objects.none(),
+        label=_("Provisions"),
+        queryset=Provision.objects.none(),
         error_messages={"required": _("Tick at least one provision to draft from.")},
-    )  # fmt: skip
+    )
     n = forms.IntegerField(label=_("Variants per provision"), min_value=1, max_value=MAX_VARIANTS, initial=3)
     template = TemplateChoiceField(label=_("Prompt template"), queryset=PromptTemplate.objects.none())
     backend = forms.ChoiceField(label=_("Generator"))
-    scene = forms.ModelChoiceField(label=_("Scene"), queryset=Scene.objects.all(), required=False,
-                                   empty_label=_("Let the model choose"))  # fmt: skip
+    scene = forms.ModelChoiceField(
+        label=_("Scene"), queryset=Scene.objects.all(), required=False, empty_label=_("Let the model choose")
+    )
     request_key = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, source: Source, *args: Any, **kwargs: Any) -> None:
@@ -48,6 +50,9 @@ class DraftScenariosForm(forms.Form):
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
-            "provisions": sorted(p.pk for p in data["provisions"]), "n": data["n"], "template": data["template"].pk,
-            "backend": data["backend"], "scene": data["scene"].pk if data["scene"] else None,
-        }  # fmt: skip
+            "provisions": sorted(p.pk for p in data["provisions"]),
+            "n": data["n"],
+            "template": data["template"].pk,
+            "backend": data["backend"],
+            "scene": data["scene"].pk if data["scene"] else None,
+        }

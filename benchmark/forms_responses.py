@@ -66,11 +66,18 @@ class ImportUploadForm(forms.Form):
 
 
 FIELD_LABELS = {
-    "stem": _("Question or case"), "options": _("Options"), "key": _("Answer key"), "norm": _("Norm tested (考点)"),
-    "scene": _("Scene"), "reference": _("Reference answer"), "kind": _("Kind"), "model": _("Model"),
-    "scenario": _("Scenario (id or content hash)"), "response": _("Response"),
+    "stem": _("Question or case"),
+    "options": _("Options"),
+    "key": _("Answer key"),
+    "norm": _("Norm tested (考点)"),
+    "scene": _("Scene"),
+    "reference": _("Reference answer"),
+    "kind": _("Kind"),
+    "model": _("Model"),
+    "scenario": _("Scenario (id or content hash)"),
+    "response": _("Response"),
     "answer": _("Answer read by the file's publishers"),
-}  # fmt: skip
+}
 CREATES_QUESTIONS = {ImportFormat.MEDES_RESPONSES, ImportFormat.MEDETHICEVAL, ImportFormat.GENERIC_RESPONSES}
 TAKES_STATUS = {ImportFormat.MEDES_QUESTIONS, ImportFormat.MEDETHICEVAL, ImportFormat.GENERIC_SCENARIOS}
 TAKES_SCENE = {ImportFormat.MEDETHICEVAL, *MAPPED}
@@ -93,14 +100,18 @@ class ImportOptionsForm(forms.Form):
                 )
         if fmt == ImportFormat.GENERIC_RESPONSES:
             self.fields["model_name"] = forms.CharField(
-                label=_("Model name"), max_length=128, required=False,
+                label=_("Model name"),
+                max_length=128,
+                required=False,
                 help_text=_("For files without a model column: the model every row comes from."),
-            )  # fmt: skip
+            )
         if fmt in TAKES_SCENE:
             self.fields["default_scene"] = forms.ModelChoiceField(
-                label=_("Scene of rows that name none"), queryset=Scene.objects.all(), required=False,
+                label=_("Scene of rows that name none"),
+                queryset=Scene.objects.all(),
+                required=False,
                 empty_label=_("None: such rows are errors"),
-            )  # fmt: skip
+            )
         if fmt in TAKES_STATUS:
             statuses = [ScenarioStatus.DRAFT, ScenarioStatus.IN_REVIEW, ScenarioStatus.ACCEPTED]
             self.fields["status"] = forms.ChoiceField(
@@ -110,9 +121,11 @@ class ImportOptionsForm(forms.Form):
             )
         if fmt in CREATES_QUESTIONS:
             self.fields["create_questions"] = forms.BooleanField(
-                label=_("Import questions that are not in the bank yet"), required=False, initial=True,
+                label=_("Import questions that are not in the bank yet"),
+                required=False,
+                initial=True,
                 help_text=_("Unticked, rows answering an unknown question are errors."),
-            )  # fmt: skip
+            )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -142,12 +155,17 @@ class ImportOptionsForm(forms.Form):
         data = self.cleaned_data
         mapping = None
         if self.mapped_fields:
-            mapping = Mapping(columns=data["mapping"], default_scene=data.get("default_scene"),
-                              model_name=data.get("model_name", "").strip())  # fmt: skip
+            mapping = Mapping(
+                columns=data["mapping"],
+                default_scene=data.get("default_scene"),
+                model_name=data.get("model_name", "").strip(),
+            )
         return ImportOptions(
-            mapping=mapping, status=data.get("status") or ScenarioStatus.IN_REVIEW,
-            create_questions=bool(data.get("create_questions")), default_scene=data.get("default_scene"),
-        )  # fmt: skip
+            mapping=mapping,
+            status=data.get("status") or ScenarioStatus.IN_REVIEW,
+            create_questions=bool(data.get("create_questions")),
+            default_scene=data.get("default_scene"),
+        )
 
     def defaults(self, guessed: dict[str, str]) -> dict[str, Any]:
         """The data of a form left as offered, for formats whose dry run starts right away."""

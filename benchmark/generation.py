@@ -125,18 +125,22 @@ def available_backends() -> dict[str, str]:
 def get_backend(name: str) -> Backend:
     if name == "openai":
         return OpenAICompatibleBackend(
-            base_url=settings.MEDES_GENERATOR_BASE_URL, model=settings.MEDES_GENERATOR_MODEL,
-            api_key=settings.MEDES_GENERATOR_API_KEY, timeout=settings.MEDES_GENERATOR_TIMEOUT,
-            retries=settings.MEDES_GENERATOR_RETRIES, temperature=settings.MEDES_GENERATOR_TEMPERATURE,
+            base_url=settings.MEDES_GENERATOR_BASE_URL,
+            model=settings.MEDES_GENERATOR_MODEL,
+            api_key=settings.MEDES_GENERATOR_API_KEY,
+            timeout=settings.MEDES_GENERATOR_TIMEOUT,
+            retries=settings.MEDES_GENERATOR_RETRIES,
+            temperature=settings.MEDES_GENERATOR_TEMPERATURE,
             max_tokens=settings.MEDES_GENERATOR_MAX_NEW_TOKENS,
             policy=outbound.Policy.operator(settings.MEDES_GENERATOR_BASE_URL),  # the operator's own host
-        )  # fmt: skip
+        )
     if name == "local":
         return LocalHFBackend(
             Path(settings.MEDES_GENERATOR_LOCAL_DIR) if settings.MEDES_GENERATOR_LOCAL_DIR else Path(),
-            device=settings.MEDES_DEVICE, temperature=settings.MEDES_GENERATOR_TEMPERATURE,
+            device=settings.MEDES_DEVICE,
+            temperature=settings.MEDES_GENERATOR_TEMPERATURE,
             max_new_tokens=settings.MEDES_GENERATOR_MAX_NEW_TOKENS,
-        )  # fmt: skip
+        )
     raise GeneratorError(f"Unknown generator backend {name!r}.")
 
 
@@ -419,16 +423,26 @@ class DraftingReport:
 
     def metrics(self) -> dict[str, int]:
         return {
-            "provisions": self.provisions, "drafted": self.drafted, "duplicates_skipped": self.duplicates,
-            "unparseable_outputs": self.unparseable, "invalid_items": self.invalid_items,
-            "extra_items_ignored": self.extra_items, "scene_fallbacks": self.scene_fallbacks,
-        }  # fmt: skip
+            "provisions": self.provisions,
+            "drafted": self.drafted,
+            "duplicates_skipped": self.duplicates,
+            "unparseable_outputs": self.unparseable,
+            "invalid_items": self.invalid_items,
+            "extra_items_ignored": self.extra_items,
+            "scene_fallbacks": self.scene_fallbacks,
+        }
 
 
 def store_drafts(
-    drafts: list[Draft], *, provision: Provision, n: int, origin_detail: str, fallback_scene: Scene,
-    report: DraftingReport, log: Callable[[str], None],
-) -> None:  # fmt: skip
+    drafts: list[Draft],
+    *,
+    provision: Provision,
+    n: int,
+    origin_detail: str,
+    fallback_scene: Scene,
+    report: DraftingReport,
+    log: Callable[[str], None],
+) -> None:
     """Store up to ``n`` drafts as generated draft scenarios grounded on ``provision``."""
     if len(drafts) > n:
         report.extra_items += len(drafts) - n
@@ -439,10 +453,17 @@ def store_drafts(
         scene = named or fallback_scene
         try:
             scenario, created = create_scenario(
-                kind=draft.kind, stem=draft.stem, options=draft.options, key=draft.key, norm=draft.norm,
-                reference_answer=draft.reference_answer, scene=scene, origin=ScenarioOrigin.GENERATED,
-                status=ScenarioStatus.DRAFT, origin_detail=origin_detail[:255],
-            )  # fmt: skip
+                kind=draft.kind,
+                stem=draft.stem,
+                options=draft.options,
+                key=draft.key,
+                norm=draft.norm,
+                reference_answer=draft.reference_answer,
+                scene=scene,
+                origin=ScenarioOrigin.GENERATED,
+                status=ScenarioStatus.DRAFT,
+                origin_detail=origin_detail[:255],
+            )
         except ScenarioError as error:
             report.invalid_items += 1
             log(f"{provision.label}: item left out: {error}")
@@ -454,8 +475,10 @@ def store_drafts(
         scenario.provisions.add(provision)
         if named is None:
             report.scene_fallbacks += 1
-            log(f"{provision.label}: scene {draft.scene or '(none)'!r} is not in the taxonomy; #{scenario.pk} was "
-                f"filed under {scene}")  # fmt: skip
+            log(
+                f"{provision.label}: scene {draft.scene or '(none)'!r} is not in the taxonomy; #{scenario.pk} was "
+                f"filed under {scene}"
+            )
         known = [principles[p] for p in draft.principles if p in principles]
         if known:
             scenario.principles.add(*known)

@@ -7,7 +7,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -46,8 +46,9 @@ def store_upload(stream: IO[bytes], original_name: str, fmt: str, *, user: User)
     suffix = PurePath(name).suffix.lower()
     allowed = {".csv"} if fmt in CSV_ONLY else {".csv", ".jsonl", ".ndjson"}
     if suffix not in allowed:
-        raise ImportFileError(_("Upload a file ending in %(suffixes)s for this format.")
-                              % {"suffixes": ", ".join(sorted(allowed))})  # fmt: skip
+        raise ImportFileError(
+            _("Upload a file ending in %(suffixes)s for this format.") % {"suffixes": ", ".join(sorted(allowed))}
+        )
     limit = settings.MEDES_SOURCE_MAX_BYTES
     digest, size, chunks = hashlib.sha256(), 0, []
     while chunk := stream.read(CHUNK):
@@ -81,25 +82,29 @@ def upload_table(upload: ImportUpload) -> Table:
 def run_upload(upload: ImportUpload, options: ImportOptions, *, dry_run: bool, user: User) -> ImportReport:
     """Dry-run or import the upload with the importer of its format; a real import is recorded on the row."""
     data = read_upload(upload)
-    common = {"origin_name": upload.original_name, "dry_run": dry_run, "user": user}
+    common: dict[str, Any] = {"origin_name": upload.original_name, "dry_run": dry_run, "user": user}
     report: ImportReport
     if upload.fmt == ImportFormat.MEDES_QUESTIONS:
-        report = import_medes_questions(data, status=options.status, **common)  # type: ignore[arg-type]
+        report = import_medes_questions(data, status=options.status, **common)
     elif upload.fmt == ImportFormat.MEDES_RESPONSES:
-        report = import_medes_responses(data, create_questions=options.create_questions, **common)  # type: ignore[arg-type]
+        report = import_medes_responses(data, create_questions=options.create_questions, **common)
     elif upload.fmt == ImportFormat.MEDETHICEVAL:
-        report = import_medethiceval(data, default_scene=options.default_scene, status=options.status,
-                                     create_questions=options.create_questions, **common)  # type: ignore[arg-type]  # fmt: skip
+        report = import_medethiceval(
+            data,
+            default_scene=options.default_scene,
+            status=options.status,
+            create_questions=options.create_questions,
+            **common,
+        )
     else:
         if options.mapping is None:
             raise ImportFileError(_("Map the columns first."))
         table = read_table(data, upload.original_name)
         if upload.fmt == ImportFormat.GENERIC_SCENARIOS:
-            report = import_scenarios(table, options.mapping, status=options.status, **common)  # type: ignore[arg-type]
+            report = import_scenarios(table, options.mapping, status=options.status, **common)
         else:
             entries, errors = mapped_response_entries(table, options.mapping)
-            report = import_responses(entries, create_questions=options.create_questions, errors=errors,
-                                      **common)  # type: ignore[arg-type]  # fmt: skip
+            report = import_responses(entries, create_questions=options.create_questions, errors=errors, **common)
     if report.written:
         upload.report = report_as_dict(report)
         upload.imported_at = timezone.now()

@@ -76,10 +76,18 @@ class ImportReport:
             "%(errors)d with errors, %(warnings)d with warnings (%(state)s); %(items)d items, %(repeats)d repeats "
             "(%(cross)d under another scene, %(keys)d with a different key), %(links)d scene links added"
         ) % {
-            "rows": self.rows, "items": self.items, "new": self.new, "bank": self.duplicates_in_bank,
-            "repeats": self.duplicates_in_file, "cross": self.cross_scene, "keys": self.different_key,
-            "links": self.scenes_added, "errors": len(self.errors), "warnings": len(self.warnings), "state": state,
-        }  # fmt: skip
+            "rows": self.rows,
+            "items": self.items,
+            "new": self.new,
+            "bank": self.duplicates_in_bank,
+            "repeats": self.duplicates_in_file,
+            "cross": self.cross_scene,
+            "keys": self.different_key,
+            "links": self.scenes_added,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "state": state,
+        }
 
 
 def split_objective_query(query: str) -> tuple[str, dict[str, str]]:
@@ -187,16 +195,23 @@ def unstorable_cells(row: Mapping[Any, Any]) -> str | None:
             long[name] = length
     messages = []
     if long:
-        messages.append(_(
-            "Column %(columns)s holds %(length)s characters, more than a cell may hold (%(limit)s); shorten it and "
-            "upload the file again."
-        ) % {"columns": ", ".join(long), "length": ", ".join(f"{n:,}" for n in long.values()),
-             "limit": f"{MAX_CELL_CHARS:,}"})  # fmt: skip
+        messages.append(
+            _(
+                "Column %(columns)s holds %(length)s characters, more than a cell may hold (%(limit)s); shorten it and "
+                "upload the file again."
+            )
+            % {
+                "columns": ", ".join(long),
+                "length": ", ".join(f"{n:,}" for n in long.values()),
+                "limit": f"{MAX_CELL_CHARS:,}",
+            }
+        )
     if bad:
         columns = ", ".join(bad)
         kinds = " and ".join(sorted({UNSTORABLE[kind] for kind in bad.values()}))
-        messages.append(f"Column {columns} holds {kinds}, which cannot be stored; remove it from the file and upload "
-                        "it again.")  # fmt: skip
+        messages.append(
+            f"Column {columns} holds {kinds}, which cannot be stored; remove it from the file and upload it again."
+        )
     return " ".join(messages) or None
 
 
@@ -291,8 +306,10 @@ def import_medes_questions(
             report.duplicates_in_bank += 1
             bank_key_differs(report, line, stored, item["key"])
     report.items = len(first)
-    links = {question: [pk for pk in scene_ids if pk not in linked.get(getattr(bank.get(question), "pk", -1), ())]
-             for question, scene_ids in listed.items()}  # fmt: skip
+    links = {
+        question: [pk for pk in scene_ids if pk not in linked.get(getattr(bank.get(question), "pk", -1), ())]
+        for question, scene_ids in listed.items()
+    }
     # beyond the primary scene, which a new item gets with it and a stored one has
     report.scenes_added = sum(len(pks) - (question not in bank) for question, pks in links.items())
     if dry_run or report.errors:
@@ -308,9 +325,15 @@ def import_medes_questions(
 
 
 def _repeat(
-    report: ImportReport, prepared: dict[str, dict[str, Any]], bank: dict[str, Scenario],
-    first: tuple[int, dict[str, Any]], line: int, item: dict[str, Any], new_scene: bool, status: str,
-) -> None:  # fmt: skip
+    report: ImportReport,
+    prepared: dict[str, dict[str, Any]],
+    bank: dict[str, Scenario],
+    first: tuple[int, dict[str, Any]],
+    line: int,
+    item: dict[str, Any],
+    new_scene: bool,
+    status: str,
+) -> None:
     """A row asking a question listed above: another scene adds the scene; another key is a warning
     (``different_key``)."""
     first_line, first_item = first
@@ -318,14 +341,27 @@ def _repeat(
     report.cross_scene += new_scene
     if item["key"] != first_item["key"]:
         question = question_identity(item["kind"], item["stem"], item["options"])
-        different_key(report, (first_line, first_item["key"]), line, item["key"], new=prepared.get(question),
-                      stored=bank.get(question), status=status)  # fmt: skip
+        different_key(
+            report,
+            (first_line, first_item["key"]),
+            line,
+            item["key"],
+            new=prepared.get(question),
+            stored=bank.get(question),
+            status=status,
+        )
 
 
 def different_key(
-    report: ImportReport, first: tuple[int, str], line: int, key: str, *, new: dict[str, Any] | None,
-    stored: Scenario | None, status: str = ScenarioStatus.IN_REVIEW,
-) -> None:  # fmt: skip
+    report: ImportReport,
+    first: tuple[int, str],
+    line: int,
+    key: str,
+    *,
+    new: dict[str, Any] | None,
+    stored: Scenario | None,
+    status: str = ScenarioStatus.IN_REVIEW,
+) -> None:
     """Line ``line`` repeats the question of line ``first[0]`` with another key: a warning naming both lines and
     keys, for the question importer and the response importer alike. An item new to the bank (``new``, the fields
     about to be created) keeps the first key and gets a ``review_note`` naming both, and is never imported as
@@ -335,11 +371,18 @@ def different_key(
     if new is None:
         if stored is None:  # each caller has one or the other
             raise ValueError(f"line {line}: a repeated question neither new nor in the bank")
-        report.warnings.append((line, _(
-            "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
-            "%(first_line)d, %(key)s on line %(line)d. The bank holds this question already (scenario #%(pk)d): it "
-            "keeps its key %(stored)s and its status. Correct the key on the scenario's page if it is wrong."
-        ) % {**values, "pk": stored.pk, "stored": stored.key}))  # fmt: skip
+        report.warnings.append(
+            (
+                line,
+                _(
+                    "Line %(line)d repeats the question of line %(first_line)d with another key: %(first_key)s on line "
+                    "%(first_line)d, %(key)s on line %(line)d. The bank holds this question already (scenario "
+                    "#%(pk)d): it "
+                    "keeps its key %(stored)s and its status. Correct the key on the scenario's page if it is wrong."
+                )
+                % {**values, "pk": stored.pk, "stored": stored.key},
+            )
+        )
         return
     left = ScenarioStatus.IN_REVIEW if status == ScenarioStatus.ACCEPTED else status
     if left == ScenarioStatus.IN_REVIEW:
@@ -367,24 +410,42 @@ def bank_key_differs(report: ImportReport, line: int, stored: Scenario, key: str
     """The bank holds the question of line ``line`` under another key: a warning; the item keeps its key and its
     status (the question importer and the response importer alike)."""
     report.different_key += 1
-    report.warnings.append((line, _(
-        "The bank holds this question with key %(stored)s (scenario #%(pk)d); this row's key %(key)s is not "
-        "imported. Correct the key on the scenario's page if %(key)s is right."
-    ) % {"stored": stored.key, "pk": stored.pk, "key": key}))  # fmt: skip
+    report.warnings.append(
+        (
+            line,
+            _(
+                "The bank holds this question with key %(stored)s (scenario #%(pk)d); this row's key %(key)s is not "
+                "imported. Correct the key on the scenario's page if %(key)s is right."
+            )
+            % {"stored": stored.key, "pk": stored.pk, "key": key},
+        )
+    )
 
 
 def _write(
-    prepared: dict[str, dict[str, Any]], links: dict[str, list[int]], bank: dict[str, Scenario], origin_name: str,
-    status: str, user: User | None, report: ImportReport,
-) -> None:  # fmt: skip
+    prepared: dict[str, dict[str, Any]],
+    links: dict[str, list[int]],
+    bank: dict[str, Scenario],
+    origin_name: str,
+    status: str,
+    user: User | None,
+    report: ImportReport,
+) -> None:
     with transaction.atomic():
         # Rows were validated and de-duplicated above: write them in bulk, with their first history
         # version, and one audit entry for the whole file.
         create_items(list(prepared.values()), origin_name, status, user)
         write_scene_links(links, bank, prepared)
-        audit.record("scenario.import", actor=user, details={"file": origin_name, "created": len(prepared),
-                                                             "duplicates": report.duplicates_in_bank,
-                                                             "scenes_added": report.scenes_added})  # fmt: skip
+        audit.record(
+            "scenario.import",
+            actor=user,
+            details={
+                "file": origin_name,
+                "created": len(prepared),
+                "duplicates": report.duplicates_in_bank,
+                "scenes_added": report.scenes_added,
+            },
+        )
 
 
 def create_items(items: list[dict[str, Any]], origin_name: str, status: str, user: User | None) -> None:
@@ -392,10 +453,14 @@ def create_items(items: list[dict[str, Any]], origin_name: str, status: str, use
     rows = []
     for item in items:
         fields = {k: v for k, v in item.items() if k != "status_override"}
-        rows.append(Scenario(origin=ScenarioOrigin.IMPORTED, status=item.get("status_override", status),
-                             created_by=user, **fields))  # fmt: skip
-    bulk_create_with_history(rows, Scenario, batch_size=CHUNK, default_user=user,
-                             default_change_reason=f"imported from {origin_name}")  # fmt: skip
+        rows.append(
+            Scenario(
+                origin=ScenarioOrigin.IMPORTED, status=item.get("status_override", status), created_by=user, **fields
+            )
+        )
+    bulk_create_with_history(
+        rows, Scenario, batch_size=CHUNK, default_user=user, default_change_reason=f"imported from {origin_name}"
+    )
     ids = scenario_ids([item["content_hash"] for item in items])
     links = [ScenarioScene(scenario_id=ids[item["content_hash"]], scene_id=item["scene"].pk) for item in items]
     ScenarioScene.objects.bulk_create(links, batch_size=CHUNK, ignore_conflicts=True)  # the primary scene
@@ -446,8 +511,13 @@ def question_from_row(row: dict[str, str], scenes: dict[str, Scene]) -> dict[str
         item = {"kind": ScenarioKind.SUBJECTIVE, "stem": query, "options": {}, "key": "", "norm": reference}
     elif kind_label in {"客观题", "objective", "不定项选择题", "选择题"}:
         stem, options = split_objective_query(query)
-        item = {"kind": ScenarioKind.OBJECTIVE, "stem": stem, "options": options, "key": normalise_key(reference),
-                "norm": ""}  # fmt: skip
+        item = {
+            "kind": ScenarioKind.OBJECTIVE,
+            "stem": stem,
+            "options": options,
+            "key": normalise_key(reference),
+            "norm": "",
+        }
     else:
         raise ScenarioError(f"Unknown type {kind_label!r}; expected 客观题 or 主观题.")
     validate(item["kind"], item["stem"], item["options"], item["key"], item["norm"])

@@ -81,9 +81,14 @@ def run_generate(ctx: JobContext) -> None:
         for problem in parsed.problems:
             ctx.log(f"{provision.label}: {problem}")
         generation.store_drafts(
-            parsed.drafts, provision=provision, n=config["n"], origin_detail=detail, fallback_scene=fallback,
-            report=report, log=ctx.log,
-        )  # fmt: skip
+            parsed.drafts,
+            provision=provision,
+            n=config["n"],
+            origin_detail=detail,
+            fallback_scene=fallback,
+            report=report,
+            log=ctx.log,
+        )
         report.provisions += 1
         state["done"].append(provision.pk)
         state["report"] = dataclasses.asdict(report)

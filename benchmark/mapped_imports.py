@@ -185,12 +185,18 @@ class Mapping:
 def guess_mapping(columns: list[str], fields: Iterable[str]) -> dict[str, str]:
     """Columns named like a field (or a common other name for it) are mapped to it."""
     aliases = {
-        "stem": ("stem", "question", "query", "prompt", "case", "题目"), "options": ("options", "choices", "选项"),
-        "key": ("key", "answer_key", "answer", "label", "答案"), "norm": ("norm", "考点"),
-        "scene": ("scene", "场景"), "reference": ("reference_answer", "reference"), "kind": ("kind", "type", "题型"),
-        "model": ("model", "model_name"), "response": ("response", "output", "completion", "回答"),
-        "scenario": ("scenario", "scenario_id"), "answer": ("answer_model", "model_answer"),
-    }  # fmt: skip
+        "stem": ("stem", "question", "query", "prompt", "case", "题目"),
+        "options": ("options", "choices", "选项"),
+        "key": ("key", "answer_key", "answer", "label", "答案"),
+        "norm": ("norm", "考点"),
+        "scene": ("scene", "场景"),
+        "reference": ("reference_answer", "reference"),
+        "kind": ("kind", "type", "题型"),
+        "model": ("model", "model_name"),
+        "response": ("response", "output", "completion", "回答"),
+        "scenario": ("scenario", "scenario_id"),
+        "answer": ("answer_model", "model_answer"),
+    }
     lowered = {column.lower(): column for column in columns}
     guessed: dict[str, str] = {}
     for name in fields:
@@ -258,19 +264,29 @@ def build_item(row: dict[str, Any], mapping: Mapping, scenes: dict[str, Scene]) 
     norm = cell_text(mapping.value(row, "norm")).strip()
     validate(kind, stem, options, key, norm)
     return {
-        "kind": kind, "stem": stem, "options": options, "key": key, "norm": norm, "scene": scene,
+        "kind": kind,
+        "stem": stem,
+        "options": options,
+        "key": key,
+        "norm": norm,
+        "scene": scene,
         "reference_answer": cell_text(mapping.value(row, "reference")).strip(),
         "content_hash": content_hash(kind, stem, options, key),
-    }  # fmt: skip
+    }
 
 
 # --- scenarios from a mapped file -----------------------------------------------------------------
 
 
 def import_scenarios(
-    table: Table, mapping: Mapping, *, origin_name: str, dry_run: bool, status: str = ScenarioStatus.IN_REVIEW,
+    table: Table,
+    mapping: Mapping,
+    *,
+    origin_name: str,
+    dry_run: bool,
+    status: str = ScenarioStatus.IN_REVIEW,
     user: User | None = None,
-) -> ImportReport:  # fmt: skip
+) -> ImportReport:
     report = ImportReport(errors=list(table.errors))
     report.rows = len(table.rows) + len(table.errors)
     scenes = scene_lookup()
@@ -316,8 +332,12 @@ def import_scenarios(
             with transaction.atomic():
                 create_items(list(prepared.values()), origin_name, status, user)
                 write_scene_links({d: list(ids) for d, ids in listed.items()}, existing, prepared)
-                details = {"file": origin_name, "created": len(prepared), "duplicates": report.duplicates_in_bank,
-                           "scenes_added": report.scenes_added}  # fmt: skip
+                details = {
+                    "file": origin_name,
+                    "created": len(prepared),
+                    "duplicates": report.duplicates_in_bank,
+                    "scenes_added": report.scenes_added,
+                }
                 audit.record("scenario.import", actor=user, details=details)
         except IntegrityError:
             raise ImportFileError("Another import added some of these items meanwhile; run this one again.") from None
@@ -339,9 +359,18 @@ def existing_hashes(hashes: set[str]) -> dict[str, Scenario]:
 # --- the MedEthicEval-style CSV: a table with a fixed mapping ---------------------------------------
 
 
-MEDETHICEVAL_MAPPING = {"stem": "question", "options": "options", "key": "answer", "reference": "reference",
-                        "norm": "norm", "scene": "scene", "kind": "category", "model": "model",
-                        "response": "response", "answer": "model_answer"}  # fmt: skip
+MEDETHICEVAL_MAPPING = {
+    "stem": "question",
+    "options": "options",
+    "key": "answer",
+    "reference": "reference",
+    "norm": "norm",
+    "scene": "scene",
+    "kind": "category",
+    "model": "model",
+    "response": "response",
+    "answer": "model_answer",
+}
 
 
 def medethiceval_table(data: bytes, name: str = "file.csv") -> tuple[Table, Mapping]:

@@ -96,9 +96,11 @@ class Provision(models.Model):
         _("edited by hand"), default=False, help_text=_("A curator fixed this provision; a re-parse keeps it.")
     )
     curated_keys = models.JSONField(
-        _("parsed articles it stands for"), default=list, blank=True,
+        _("parsed articles it stands for"),
+        default=list,
+        blank=True,
         help_text=_("[number, suffix] of parsed articles this fixed provision replaces (merged in or renumbered)."),
-    )  # fmt: skip
+    )
     history = HistoricalRecords(excluded_fields=["position"])
 
     class Meta:
@@ -183,17 +185,22 @@ class Scenario(models.Model):
         Scene, verbose_name=_("scenes"), through="ScenarioScene", related_name="listed_scenarios", blank=True
     )
     review_note = models.TextField(
-        _("review note"), blank=True,
+        _("review note"),
+        blank=True,
         help_text=_("Why the item needs a curator's look, e.g. a file that gives it two different keys."),
-    )  # fmt: skip
+    )
     principles = models.ManyToManyField(Principle, verbose_name=_("principles"), blank=True, related_name="scenarios")
     provisions = models.ManyToManyField(
         Provision, verbose_name=_("grounding provisions"), blank=True, related_name="scenarios"
     )
     difficulty = models.PositiveSmallIntegerField(_("difficulty"), null=True, blank=True, help_text=_("1 (easy) to 5."))
     origin = models.CharField(_("origin"), max_length=16, choices=ScenarioOrigin.choices)
-    origin_detail = models.CharField(_("origin detail"), max_length=255, blank=True,
-                                     help_text=_("File and row, or generator model and prompt version."))  # fmt: skip
+    origin_detail = models.CharField(
+        _("origin detail"),
+        max_length=255,
+        blank=True,
+        help_text=_("File and row, or generator model and prompt version."),
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=ScenarioStatus.choices, default=ScenarioStatus.DRAFT, db_index=True
     )
@@ -202,9 +209,13 @@ class Scenario(models.Model):
     )
     version = models.PositiveIntegerField(_("version"), default=1)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     history = HistoricalRecords(excluded_fields=["updated_at"])
@@ -261,9 +272,13 @@ class Release(models.Model):
     notes = models.TextField(_("notes"), blank=True)
     changes = models.JSONField(_("changes since the previous release"), default=dict, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("published by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("published by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("published"), auto_now_add=True)
 
     class Meta:
@@ -307,20 +322,26 @@ class RegisteredModel(models.Model):
 
     name = models.CharField(_("name"), max_length=128, unique=True)
     kind = models.CharField(_("kind"), max_length=16, choices=ModelKind.choices)
-    path = models.CharField(_("directory"), max_length=500, blank=True,
-                            help_text=_("Absolute path of the model directory on the workers."))  # fmt: skip
-    base_url = models.CharField(_("base URL"), max_length=500, blank=True,
-                               help_text=_("e.g. http://vllm:8000/v1"))  # fmt: skip
+    path = models.CharField(
+        _("directory"), max_length=500, blank=True, help_text=_("Absolute path of the model directory on the workers.")
+    )
+    base_url = models.CharField(_("base URL"), max_length=500, blank=True, help_text=_("e.g. http://vllm:8000/v1"))
     model_id = models.CharField(_("model id at the endpoint"), max_length=200, blank=True)
     api_key_env = models.CharField(
-        _("API key variable"), max_length=100, blank=True,
+        _("API key variable"),
+        max_length=100,
+        blank=True,
         help_text=_("Name of the environment variable that holds the key; the key itself is never stored."),
-    )  # fmt: skip
+    )
     notes = models.TextField(_("notes"), blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("added by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("added by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("added"), auto_now_add=True)
 
     class Meta:
@@ -350,26 +371,34 @@ class Response(models.Model):
     )
     scenario_version = models.PositiveIntegerField(_("scenario version"))
     scenario_hash = models.CharField(_("scenario content hash"), max_length=64)
-    answer_key = models.CharField(_("answer key"), max_length=8, blank=True,
-                                  help_text=_("The key of the scenario version answered."))  # fmt: skip
+    answer_key = models.CharField(
+        _("answer key"), max_length=8, blank=True, help_text=_("The key of the scenario version answered.")
+    )
     text = models.TextField(_("response"), blank=True)
     origin = models.CharField(_("origin"), max_length=16, choices=ResponseOrigin.choices)
-    origin_detail = models.CharField(_("origin detail"), max_length=255, blank=True,
-                                     help_text=_("File and line, or the job that generated it."))  # fmt: skip
+    origin_detail = models.CharField(
+        _("origin detail"), max_length=255, blank=True, help_text=_("File and line, or the job that generated it.")
+    )
     job = models.ForeignKey(
         "medes_site.Job", verbose_name=_("job"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reported_choice = models.CharField(
-        _("answer given in the file"), max_length=16, blank=True,
+        _("answer given in the file"),
+        max_length=16,
+        blank=True,
         help_text=_("The option set the file's publishers read from the response (MedES answer_model)."),
-    )  # fmt: skip
+    )
     choice = models.CharField(_("answer read"), max_length=8, blank=True)
     extractable = models.BooleanField(_("answer readable"), null=True, help_text=_("Empty for open cases."))
     correct = models.BooleanField(_("correct"), null=True, help_text=_("Empty for open cases."))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("added by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("added by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("added"), auto_now_add=True)
 
     class Meta:
@@ -462,9 +491,13 @@ class Amendment(models.Model):
     )
     computed_at = models.DateTimeField(_("compared"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("compared by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("compared by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("amendment")
@@ -519,9 +552,13 @@ class PromptTemplate(models.Model):
     is_active = models.BooleanField(_("offered to curators"), default=True)
     used_at = models.DateTimeField(_("first used"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     TEXT_FIELDS = ("kind", "system_template", "user_template")

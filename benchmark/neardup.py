@@ -109,24 +109,31 @@ def refresh_flags(subject_ids: list[int] | None = None, *, threshold: float | No
     if release is not None:
         released = release.items.only("scenario_id", "payload")
         pool += entries(
-            (f"release:{i.scenario_id}", i.scenario_id,
-             comparable_text(i.payload.get("kind", ""), i.payload.get("stem", ""), i.payload.get("options", {})))
+            (
+                f"release:{i.scenario_id}",
+                i.scenario_id,
+                comparable_text(i.payload.get("kind", ""), i.payload.get("stem", ""), i.payload.get("options", {})),
+            )
             for i in released
-        )  # fmt: skip
+        )
     wanted = set(subject_ids) if subject_ids is not None else None
     subjects = [
-        e for e in pool
-        if e.key.startswith("bank:") and status[e.scenario_id] not in UNFLAGGED_STATUSES
+        e
+        for e in pool
+        if e.key.startswith("bank:")
+        and status[e.scenario_id] not in UNFLAGGED_STATUSES
         and (wanted is None or e.scenario_id in wanted)
-    ]  # fmt: skip
+    ]
     pairs = find_pairs(subjects, pool, threshold)
     rows: dict[tuple[int, int, bool], NearDuplicate] = {}
     for subject, match, similarity in pairs:
         in_release = match.key.startswith("release:")
         rows[(subject.scenario_id, match.scenario_id, in_release)] = NearDuplicate(
-            scenario_id=subject.scenario_id, match_id=match.scenario_id, jaccard=round(similarity, 4),
+            scenario_id=subject.scenario_id,
+            match_id=match.scenario_id,
+            jaccard=round(similarity, 4),
             release=release if in_release else None,
-        )  # fmt: skip
+        )
         if not in_release and status[match.scenario_id] not in UNFLAGGED_STATUSES:
             rows[(match.scenario_id, subject.scenario_id, False)] = NearDuplicate(
                 scenario_id=match.scenario_id, match_id=subject.scenario_id, jaccard=round(similarity, 4)
@@ -139,5 +146,9 @@ def refresh_flags(subject_ids: list[int] | None = None, *, threshold: float | No
             NearDuplicate.objects.filter(scenario_id__in=subject_pks).delete()
             NearDuplicate.objects.filter(match_id__in=subject_pks, release__isnull=True).delete()
         NearDuplicate.objects.bulk_create(rows.values(), batch_size=1000)
-    return {"checked": len(subjects), "compared_with": len(pool), "flags": len(rows),
-            "flagged_scenarios": len({key[0] for key in rows})}  # fmt: skip
+    return {
+        "checked": len(subjects),
+        "compared_with": len(pool),
+        "flags": len(rows),
+        "flagged_scenarios": len({key[0] for key in rows}),
+    }

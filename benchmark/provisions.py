@@ -104,9 +104,7 @@ def edit_provision(pk: int, *, expected_version: int, changes: dict[str, Any], u
         if old_key not in provision.curated_keys:  # a re-parse must not bring the old number back
             provision.curated_keys = [*provision.curated_keys, old_key]
     _save(provision, user=user, reason=f"edit: {', '.join(changed)}")
-    audit.record(
-        "provision.edit", actor=user, obj=provision, details={"fields": changed, "was": old_label}
-    )  # fmt: skip
+    audit.record("provision.edit", actor=user, obj=provision, details={"fields": changed, "was": old_label})
     return provision
 
 
@@ -138,9 +136,15 @@ def split_point(text: str, *, at_paragraph: int | None, at_offset: int | None) -
 
 @transaction.atomic
 def split_provision(
-    pk: int, *, expected_version: int, new_number: int, new_suffix: int, user: User | None,
-    at_paragraph: int | None = None, at_offset: int | None = None,
-) -> tuple[Provision, Provision]:  # fmt: skip
+    pk: int,
+    *,
+    expected_version: int,
+    new_number: int,
+    new_suffix: int,
+    user: User | None,
+    at_paragraph: int | None = None,
+    at_offset: int | None = None,
+) -> tuple[Provision, Provision]:
     """Cut a provision in two; the second part becomes a new provision right after it, numbered as the
     curator says (e.g. 第十条之一), in the same divisions. Scenarios keep citing the first part."""
     provision = _locked(pk, expected_version)
@@ -152,18 +156,28 @@ def split_provision(
     provision.text = first
     _save(provision, user=user, reason=f"split: the rest became {article_label(new_number, new_suffix)}")
     part = Provision(
-        source=provision.source, position=provision.position + 1, number=new_number, suffix=new_suffix,
-        label=article_label(new_number, new_suffix), text=second, book=provision.book, part=provision.part,
-        chapter=provision.chapter, section=provision.section, edited_by_hand=True,
-    )  # fmt: skip
+        source=provision.source,
+        position=provision.position + 1,
+        number=new_number,
+        suffix=new_suffix,
+        label=article_label(new_number, new_suffix),
+        text=second,
+        book=provision.book,
+        part=provision.part,
+        chapter=provision.chapter,
+        section=provision.section,
+        edited_by_hand=True,
+    )
     part._change_reason = f"split off {provision.label}"  # type: ignore[attr-defined]
     part._history_user = user  # type: ignore[attr-defined]
     part.save()
     Source.objects.filter(pk=provision.source_id).update(article_count=F("article_count") + 1)
     audit.record(
-        "provision.split", actor=user, obj=provision,
+        "provision.split",
+        actor=user,
+        obj=provision,
         details={"new": part.label, "new_id": part.pk, "at_paragraph": at_paragraph, "at_offset": at_offset},
-    )  # fmt: skip
+    )
     return provision, part
 
 
@@ -183,8 +197,9 @@ def merge_with_next(pk: int, *, expected_version: int, next_pk: int, next_versio
     provision = _locked(pk, expected_version)
     following = next_provision(provision)
     if following is None:
-        raise ProvisionError(_("%(label)s is the last provision; there is nothing to merge it with.")
-                             % {"label": provision.label})  # fmt: skip
+        raise ProvisionError(
+            _("%(label)s is the last provision; there is nothing to merge it with.") % {"label": provision.label}
+        )
     following = Provision.objects.select_for_update().get(pk=following.pk)
     if following.pk != next_pk or following.version != next_version:
         raise StaleProvision(provision)
@@ -205,7 +220,9 @@ def merge_with_next(pk: int, *, expected_version: int, next_pk: int, next_versio
     following.delete()
     Source.objects.filter(pk=provision.source_id).update(article_count=F("article_count") - 1)
     audit.record(
-        "provision.merge", actor=user, obj=provision,
+        "provision.merge",
+        actor=user,
+        obj=provision,
         details={"merged": merged_label, "merged_id": merged_pk, "repointed_scenarios": sorted(citing)},
-    )  # fmt: skip
+    )
     return provision

@@ -85,15 +85,22 @@ def publish_release(name: str, *, user: User | None = None, test_fraction: float
         item["split"] = split[item["id"]]
     previous = Release.objects.order_by("-created_at", "-pk").first()
     release = Release.objects.create(
-        name=name, previous=previous, checksum=hashlib.sha256(canonical_jsonl(items)).hexdigest(),
-        item_count=len(items), test_fraction=test_fraction, notes=notes, created_by=user,
+        name=name,
+        previous=previous,
+        checksum=hashlib.sha256(canonical_jsonl(items)).hexdigest(),
+        item_count=len(items),
+        test_fraction=test_fraction,
+        notes=notes,
+        created_by=user,
         changes=_changes(previous, items),
-    )  # fmt: skip
+    )
     ReleaseItem.objects.bulk_create(
-        [ReleaseItem(release=release, scenario_id=i["id"], position=n, split=i["split"], payload=i)
-         for n, i in enumerate(items)],
+        [
+            ReleaseItem(release=release, scenario_id=i["id"], position=n, split=i["split"], payload=i)
+            for n, i in enumerate(items)
+        ],
         batch_size=1000,
-    )  # fmt: skip
+    )
     audit.record(
         "release.publish", actor=user, obj=release, details={"items": len(items), "checksum": release.checksum}
     )
@@ -180,27 +187,48 @@ def datasheet(release: Release) -> str:
     by_origin = Counter(release.items.values_list("scenario__origin", flat=True))
     coverage = provision_coverage(release)
     lines = [
-        f"# {release.name}", "",
+        f"# {release.name}",
+        "",
         f"- items: {release.item_count} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))})",
         f"- split: {', '.join(f'{k} {v}' for k, v in sorted(by_split.items()))} (stratified by scene)",
         f"- origin: {', '.join(f'{k} {v}' for k, v in sorted(by_origin.items()))}",
         f"- SHA-256 of the canonical JSONL: `{release.checksum}`",
         f"- published: {release.created_at:%Y-%m-%d}",
-        f"- licence: {LICENCE}", "",
-        "## Items by scene", "",
-        *([f"An item listed under several scenes counts in each: {listed} (item, scene) rows for "
-           f"{len(items)} items.", ""] if listed != len(items) else []),
-        "| scene | items | test |", "|---|---|---|",
-        *(f"| {scene} | {n} | {sum(1 for i in items if scene in item_scenes(i) and i['split'] == 'test')} |"
-          for scene, n in sorted(by_scene.items())), "",
-        "## Sources and provision coverage", "",
-        "| source | items citing it | provisions cited | provisions in source | coverage |", "|---|---|---|---|---|",
-        *(f"| {title} | {c['items']} | {c['cited']} | {c['total']} | {c['cited'] / c['total']:.0%} |"
-          for title, c in sorted(coverage.items()) if c["total"]),
-        "" if coverage else "(no provisions linked yet)", "",
-        "## Expert agreement", "",
+        f"- licence: {LICENCE}",
+        "",
+        "## Items by scene",
+        "",
+        *(
+            [
+                f"An item listed under several scenes counts in each: {listed} (item, scene) rows for "
+                f"{len(items)} items.",
+                "",
+            ]
+            if listed != len(items)
+            else []
+        ),
+        "| scene | items | test |",
+        "|---|---|---|",
+        *(
+            f"| {scene} | {n} | {sum(1 for i in items if scene in item_scenes(i) and i['split'] == 'test')} |"
+            for scene, n in sorted(by_scene.items())
+        ),
+        "",
+        "## Sources and provision coverage",
+        "",
+        "| source | items citing it | provisions cited | provisions in source | coverage |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {title} | {c['items']} | {c['cited']} | {c['total']} | {c['cited'] / c['total']:.0%} |"
+            for title, c in sorted(coverage.items())
+            if c["total"]
+        ),
+        "" if coverage else "(no provisions linked yet)",
+        "",
+        "## Expert agreement",
+        "",
         *(line for section in DATASHEET_SECTIONS for line in section(release)),
-    ]  # fmt: skip
+    ]
     if not any(section(release) for section in DATASHEET_SECTIONS):
         lines += ["No labeling campaign has labels on this release yet.", ""]
     if release.changes:

@@ -105,8 +105,14 @@ class ResponseImportReport(ImportReport):
         text = _(
             "%(base)s; %(questions)d questions new to the bank; new models: %(models)s; answers read in "
             "%(extracted)d of %(objective)d objective responses, %(correct)d correct"
-        ) % {"base": super().summary(), "questions": self.new_questions, "models": models,
-             "extracted": self.extracted, "objective": self.objective, "correct": self.correct}  # fmt: skip
+        ) % {
+            "base": super().summary(),
+            "questions": self.new_questions,
+            "models": models,
+            "extracted": self.extracted,
+            "objective": self.objective,
+            "correct": self.correct,
+        }
         for model, score in sorted(self.scores.items()):
             text += "; " + accuracy_line(model, score)
         return text
@@ -125,16 +131,27 @@ def accuracy_line(model: str, score: dict[str, Any]) -> str:
         "publishers count them, repeats as often as the file lists them; the answers read by the workbench), "
         "%(bank_acc).1f%% on the deduplicated bank (%(bank_correct)d/%(bank)d items, each question once with its "
         "first answer), difference %(diff)+.1f points"
-    ) % {"model": model, "rows_acc": 100 * rows["accuracy"], "rows_correct": rows["correct"], "rows": rows["items"],
-         "bank_acc": 100 * bank["accuracy"], "bank_correct": bank["correct"], "bank": bank["items"],
-         "diff": 100 * (rows["accuracy"] - bank["accuracy"])}  # fmt: skip
+    ) % {
+        "model": model,
+        "rows_acc": 100 * rows["accuracy"],
+        "rows_correct": rows["correct"],
+        "rows": rows["items"],
+        "bank_acc": 100 * bank["accuracy"],
+        "bank_correct": bank["correct"],
+        "bank": bank["items"],
+        "diff": 100 * (rows["accuracy"] - bank["accuracy"]),
+    }
     published = score.get("published")
     if published:
         line += "; " + _(
             "as published: %(correct)d/%(rows)d = %(acc).1f%% (from the file's own answer_model column), the "
             "workbench reading another answer in %(differ)d rows"
-        ) % {"correct": published["correct"], "rows": published["items"], "acc": 100 * published["accuracy"],
-             "differ": score.get("readings_differ", 0)}  # fmt: skip
+        ) % {
+            "correct": published["correct"],
+            "rows": published["items"],
+            "acc": 100 * published["accuracy"],
+            "differ": score.get("readings_differ", 0),
+        }
     return line
 
 
@@ -145,11 +162,21 @@ def score_lines(model: str, score: dict[str, Any]) -> list[str]:
     empty = {"items": 0, "correct": 0, "accuracy": 0.0}
     for scene in sorted({*per_row, *bank}):
         r, b = per_row.get(scene, empty), bank.get(scene, empty)
-        lines.append(_(
-            "  %(scene)s: per file row %(r_acc).1f%% (%(r_correct)d/%(r_items)d rows); deduplicated bank "
-            "%(b_acc).1f%% (%(b_correct)d/%(b_items)d items)"
-        ) % {"scene": scene, "r_acc": 100 * r["accuracy"], "r_correct": r["correct"], "r_items": r["items"],
-             "b_acc": 100 * b["accuracy"], "b_correct": b["correct"], "b_items": b["items"]})  # fmt: skip
+        lines.append(
+            _(
+                "  %(scene)s: per file row %(r_acc).1f%% (%(r_correct)d/%(r_items)d rows); deduplicated bank "
+                "%(b_acc).1f%% (%(b_correct)d/%(b_items)d items)"
+            )
+            % {
+                "scene": scene,
+                "r_acc": 100 * r["accuracy"],
+                "r_correct": r["correct"],
+                "r_items": r["items"],
+                "b_acc": 100 * b["accuracy"],
+                "b_correct": b["correct"],
+                "b_items": b["items"],
+            }
+        )
     return lines
 
 
@@ -169,9 +196,14 @@ def _question_of(entry: ResponseEntry) -> str:
 
 
 def import_responses(
-    entries: list[ResponseEntry], *, origin_name: str, dry_run: bool, user: User | None = None,
-    create_questions: bool = True, errors: Iterable[tuple[int, str]] = (),
-) -> ResponseImportReport:  # fmt: skip
+    entries: list[ResponseEntry],
+    *,
+    origin_name: str,
+    dry_run: bool,
+    user: User | None = None,
+    create_questions: bool = True,
+    errors: Iterable[tuple[int, str]] = (),
+) -> ResponseImportReport:
     """Two answers of one model to one question (the published MedES files answer their repeated questions twice):
     the first is kept, each later one that differs is a warning with its line; every row still counts in the
     per-file-row accuracy (``scores``)."""
@@ -207,19 +239,27 @@ def import_responses(
         elif known[1] != key and (entry.model, question) not in seen:
             different_key(report, known, entry.line, key, new=new_items.get(question), stored=scenario)
         if kind == ScenarioKind.OBJECTIVE:
-            answers.setdefault(entry.model, []).append(AnswerRow(entry.line, scene.name, question, key, entry.text,
-                                                                 entry.reported))  # fmt: skip
+            answers.setdefault(entry.model, []).append(
+                AnswerRow(entry.line, scene.name, question, key, entry.text, entry.reported)
+            )
         first = seen.setdefault((entry.model, question), (entry.line, entry.text, key))
         if first[0] != entry.line:
             if first[2] != key:
-                different_key(report, (first[0], first[2]), entry.line, key, new=new_items.get(question),
-                              stored=scenario)  # fmt: skip
+                different_key(
+                    report, (first[0], first[2]), entry.line, key, new=new_items.get(question), stored=scenario
+                )
             report.duplicates_in_file += 1
             if first[1] != entry.text:
-                report.warnings.append((entry.line, _(
-                    "A second answer by %(model)s to the question of line %(first)d: the first answer (line "
-                    "%(first)d) is kept, this one is not stored; it still counts in the per-file-row accuracy."
-                ) % {"model": entry.model, "first": first[0]}))  # fmt: skip
+                report.warnings.append(
+                    (
+                        entry.line,
+                        _(
+                            "A second answer by %(model)s to the question of line %(first)d: the first answer (line "
+                            "%(first)d) is kept, this one is not stored; it still counts in the per-file-row accuracy."
+                        )
+                        % {"model": entry.model, "first": first[0]},
+                    )
+                )
             continue
         if scenario is None:
             new_items.setdefault(question, {**source, "origin_detail": f"{origin_name}:{entry.line}"[:255]})
@@ -234,8 +274,13 @@ def import_responses(
             if old == entry.text:
                 report.duplicates_in_bank += 1
             else:
-                report.errors.append((entry.line, f"{entry.model} already has a different response to this "
-                                     "question; import another run under another model name."))  # fmt: skip
+                report.errors.append(
+                    (
+                        entry.line,
+                        f"{entry.model} already has a different response to this "
+                        "question; import another run under another model name.",
+                    )
+                )
             continue
         if not entry.text.strip():
             report.warnings.append((entry.line, "The response is empty; it is stored with no readable answer."))
@@ -288,20 +333,28 @@ def _scores(answers: dict[str, list[AnswerRow]], bank: dict[str, Scenario]) -> d
     names = dict(Scene.objects.values_list("pk", "name"))
     linked = stored_scenes(list(bank.values()))
     keys = {question: scenario.key for question, scenario in bank.items()}
-    scenes = {question: [names[scenario.scene_id], *sorted(names[pk] for pk in linked[scenario.pk]
-                                                           if pk != scenario.scene_id)]
-              for question, scenario in bank.items()}  # fmt: skip
+    scenes = {
+        question: [
+            names[scenario.scene_id],
+            *sorted(names[pk] for pk in linked[scenario.pk] if pk != scenario.scene_id),
+        ]
+        for question, scenario in bank.items()
+    }
     scores: dict[str, dict[str, Any]] = {}
     for model, rows in answers.items():
         score = score_file(rows, keys=keys, scenes=scenes)
         scores[model] = {
-            "rows": score.rows, "questions": score.questions, "repeats": score.repeats,
-            "cross_scene": score.cross_scene, "different_key": score.different_key,
+            "rows": score.rows,
+            "questions": score.questions,
+            "repeats": score.repeats,
+            "cross_scene": score.cross_scene,
+            "different_key": score.different_key,
             "second_answers": len(score.second_answers),
-            "per_row": score_dict(score.per_row), "bank": score_dict(score.bank),
+            "per_row": score_dict(score.per_row),
+            "bank": score_dict(score.bank),
             "published": tally_dict(score.published) if score.published.items else None,
             "readings_differ": len(score.readings_differ),
-        }  # fmt: skip
+        }
     return scores
 
 
@@ -335,17 +388,25 @@ def _stored_responses(models: Iterable[RegisteredModel], hashes: list[str]) -> d
 
 def _write_responses(
     prepared: list[tuple[ResponseEntry, str, Scenario | None, tuple[str, bool | None, bool | None]]],
-    new_items: dict[str, dict[str, Any]], models: dict[str, RegisteredModel], origin_name: str,
-    user: User | None, report: ResponseImportReport, links: dict[str, list[int]], bank: dict[str, Scenario],
-) -> None:  # fmt: skip
+    new_items: dict[str, dict[str, Any]],
+    models: dict[str, RegisteredModel],
+    origin_name: str,
+    user: User | None,
+    report: ResponseImportReport,
+    links: dict[str, list[int]],
+    bank: dict[str, Scenario],
+) -> None:
     with transaction.atomic():
         for name in report.new_models:
             models[name] = RegisteredModel.objects.create(
-                name=name, kind=ModelKind.IMPORTED, notes=f"Registered by the import of {origin_name}"[:255],
+                name=name,
+                kind=ModelKind.IMPORTED,
+                notes=f"Registered by the import of {origin_name}"[:255],
                 created_by=user,
-            )  # fmt: skip
-            audit.record("model.register", actor=user, obj=models[name], details={"kind": "imported",
-                                                                                  "file": origin_name})  # fmt: skip
+            )
+            audit.record(
+                "model.register", actor=user, obj=models[name], details={"kind": "imported", "file": origin_name}
+            )
         if new_items:
             create_items(list(new_items.values()), origin_name, ScenarioStatus.IN_REVIEW, user)
         write_scene_links(links, bank, new_items)
@@ -353,21 +414,36 @@ def _write_responses(
         Response.objects.bulk_create(
             [
                 Response(
-                    model=models[entry.model], scenario=scenario or created[digest],
-                    scenario_version=(scenario or created[digest]).version, scenario_hash=digest,
-                    answer_key=(scenario or created[digest]).key, text=entry.text, origin=ResponseOrigin.IMPORTED,
+                    model=models[entry.model],
+                    scenario=scenario or created[digest],
+                    scenario_version=(scenario or created[digest]).version,
+                    scenario_hash=digest,
+                    answer_key=(scenario or created[digest]).key,
+                    text=entry.text,
+                    origin=ResponseOrigin.IMPORTED,
                     origin_detail=f"{origin_name}:{entry.line}"[:255],
                     reported_choice="".join(sorted(parse_key(entry.reported or "")))[:16],
-                    choice=read[0], extractable=read[1], correct=read[2], created_by=user,
+                    choice=read[0],
+                    extractable=read[1],
+                    correct=read[2],
+                    created_by=user,
                 )
                 for entry, digest, scenario, read in prepared
             ],
             batch_size=CHUNK,
-        )  # fmt: skip
-        audit.record("response.import", actor=user, details={
-            "file": origin_name, "created": len(prepared), "questions": len(new_items),
-            "models": report.new_models, "duplicates": report.duplicates_in_bank,
-            "scenes_added": report.scenes_added})  # fmt: skip
+        )
+        audit.record(
+            "response.import",
+            actor=user,
+            details={
+                "file": origin_name,
+                "created": len(prepared),
+                "questions": len(new_items),
+                "models": report.new_models,
+                "duplicates": report.duplicates_in_bank,
+                "scenes_added": report.scenes_added,
+            },
+        )
 
 
 # --- the formats ----------------------------------------------------------------------------------
@@ -389,8 +465,15 @@ def medes_response_entries(data: bytes) -> tuple[list[ResponseEntry], list[tuple
             errors.append((line, str(error)))
             continue
         item["content_hash"] = content_hash(item["kind"], item["stem"], item["options"], item["key"])
-        entries.append(ResponseEntry(line=line, model=(row.get("model") or "").strip(), text=row.get("response") or "",
-                                     reported=row.get("answer_model"), item=item))  # fmt: skip
+        entries.append(
+            ResponseEntry(
+                line=line,
+                model=(row.get("model") or "").strip(),
+                text=row.get("response") or "",
+                reported=row.get("answer_model"),
+                item=item,
+            )
+        )
     return entries, errors
 
 
@@ -399,12 +482,15 @@ def import_medes_responses(
 ) -> ResponseImportReport:
     if csv_header(data) & JUDGED_COLUMNS:  # read as plain answers, the judge's replies would be lost without a word
         raise ImportFileError(
-            _("This file holds a judge's replies (risk_judge, quality_judge): import it under a named judge on the "
-              "leaderboard (External judge → Import judged responses) or with “manage.py import_medes --judge NAME”.")
-        )  # fmt: skip
+            _(
+                "This file holds a judge's replies (risk_judge, quality_judge): import it under a named judge on the "
+                "leaderboard (External judge → Import judged responses) or with “manage.py import_medes --judge NAME”."
+            )
+        )
     entries, errors = medes_response_entries(data)
-    return import_responses(entries, origin_name=origin_name, dry_run=dry_run, user=user,
-                            create_questions=create_questions, errors=errors)  # fmt: skip
+    return import_responses(
+        entries, origin_name=origin_name, dry_run=dry_run, user=user, create_questions=create_questions, errors=errors
+    )
 
 
 def mapped_response_entries(table: Table, mapping: Mapping) -> tuple[list[ResponseEntry], list[tuple[int, str]]]:
@@ -422,8 +508,9 @@ def mapped_response_entries(table: Table, mapping: Mapping) -> tuple[list[Respon
     for line, row in table.rows:
         model = cell_text(mapping.value(row, "model")).strip() if "model" in mapping.columns else mapping.model_name
         reported = cell_text(mapping.value(row, "answer")) if "answer" in mapping.columns else None
-        entry = ResponseEntry(line=line, model=model.strip()[:128], text=cell_text(mapping.value(row, "response")),
-                              reported=reported)  # fmt: skip
+        entry = ResponseEntry(
+            line=line, model=model.strip()[:128], text=cell_text(mapping.value(row, "response")), reported=reported
+        )
         if "scenario" in mapping.columns:
             ref = refs.get(line)
             entry.scenario = (by_id.get(int(ref[1])) if ref[0] == "id" else by_hash.get(ref[1])) if ref else None
@@ -442,15 +529,27 @@ def mapped_response_entries(table: Table, mapping: Mapping) -> tuple[list[Respon
 
 
 def import_medethiceval(
-    data: bytes, *, origin_name: str, dry_run: bool, default_scene: Scene | None = None, user: User | None = None,
-    status: str = ScenarioStatus.IN_REVIEW, create_questions: bool = True,
-) -> ImportReport:  # fmt: skip
+    data: bytes,
+    *,
+    origin_name: str,
+    dry_run: bool,
+    default_scene: Scene | None = None,
+    user: User | None = None,
+    status: str = ScenarioStatus.IN_REVIEW,
+    create_questions: bool = True,
+) -> ImportReport:
     table, mapping = medethiceval_table(data, origin_name)
     mapping = Mapping(columns=mapping.columns, default_scene=default_scene)
     if set(table.columns) >= RESPONSE_COLUMNS:
         entries, errors = mapped_response_entries(table, mapping)
-        return import_responses(entries, origin_name=origin_name, dry_run=dry_run, user=user,
-                                create_questions=create_questions, errors=errors)  # fmt: skip
+        return import_responses(
+            entries,
+            origin_name=origin_name,
+            dry_run=dry_run,
+            user=user,
+            create_questions=create_questions,
+            errors=errors,
+        )
     return import_scenarios(table, mapping, origin_name=origin_name, dry_run=dry_run, status=status, user=user)
 
 

@@ -91,9 +91,16 @@ def check_model_fields(kind: str, *, path: str, base_url: str, model_id: str, ap
 
 @transaction.atomic
 def register_model(
-    *, name: str, kind: str, path: str = "", base_url: str = "", model_id: str = "", api_key_env: str = "",
-    notes: str = "", user: User | None = None,
-) -> RegisteredModel:  # fmt: skip
+    *,
+    name: str,
+    kind: str,
+    path: str = "",
+    base_url: str = "",
+    model_id: str = "",
+    api_key_env: str = "",
+    notes: str = "",
+    user: User | None = None,
+) -> RegisteredModel:
     """Register a model; ``user`` is who asks (None: the server itself, see ``check_may_register``)."""
     name = name.strip()
     if not name:
@@ -197,9 +204,15 @@ def reread_answers(responses: QuerySet[Response], *, user: User | None = None) -
 
 
 def store_response(
-    model: RegisteredModel, scenario: Scenario, text: str, *, origin: str = ResponseOrigin.GENERATED,
-    origin_detail: str = "", job: Job | None = None, user: User | None = None,
-) -> tuple[Response, bool]:  # fmt: skip
+    model: RegisteredModel,
+    scenario: Scenario,
+    text: str,
+    *,
+    origin: str = ResponseOrigin.GENERATED,
+    origin_detail: str = "",
+    job: Job | None = None,
+    user: User | None = None,
+) -> tuple[Response, bool]:
     """Store one model's answer to the scenario's current version, its answer read; a second answer of the
     same model to the same version is not stored (``created`` False, the stored one returned), so a job
     that runs again after a crash adds nothing twice."""
@@ -207,10 +220,17 @@ def store_response(
     if existing is not None:
         return existing, False
     response = Response(
-        model=model, scenario=scenario, scenario_version=scenario.version, scenario_hash=scenario.content_hash,
-        answer_key=scenario.key, text=storable_text(text), origin=origin, origin_detail=origin_detail[:255], job=job,
+        model=model,
+        scenario=scenario,
+        scenario_version=scenario.version,
+        scenario_hash=scenario.content_hash,
+        answer_key=scenario.key,
+        text=storable_text(text),
+        origin=origin,
+        origin_detail=origin_detail[:255],
+        job=job,
         created_by=user,
-    )  # fmt: skip
+    )
     try:
         with transaction.atomic():
             response.save()

@@ -79,9 +79,18 @@ def validate(kind: str, stem: str, options: dict[str, str], key: str, norm: str)
 
 
 def create_scenario(
-    *, kind: str, stem: str, scene: Scene, origin: str, options: dict[str, str] | None = None, key: str = "",
-    norm: str = "", status: str = ScenarioStatus.DRAFT, user: User | None = None, **extra: Any,
-) -> tuple[Scenario, bool]:  # fmt: skip
+    *,
+    kind: str,
+    stem: str,
+    scene: Scene,
+    origin: str,
+    options: dict[str, str] | None = None,
+    key: str = "",
+    norm: str = "",
+    status: str = ScenarioStatus.DRAFT,
+    user: User | None = None,
+    **extra: Any,
+) -> tuple[Scenario, bool]:
     """Create a scenario, or return the existing one with the same content (``created`` False)."""
     options = options or {}
     key = normalise_key(key)
@@ -91,9 +100,18 @@ def create_scenario(
     if existing is not None:
         return existing, False
     scenario = Scenario.objects.create(
-        kind=kind, stem=stem.strip(), options=options, key=key, norm=norm.strip(), scene=scene, origin=origin,
-        status=status, content_hash=digest, created_by=user, **extra,
-    )  # fmt: skip
+        kind=kind,
+        stem=stem.strip(),
+        options=options,
+        key=key,
+        norm=norm.strip(),
+        scene=scene,
+        origin=origin,
+        status=status,
+        content_hash=digest,
+        created_by=user,
+        **extra,
+    )
     audit.record("scenario.create", actor=user, obj=scenario, details={"origin": origin, "status": status})
     return scenario, True
 
@@ -140,9 +158,14 @@ def follow_primary_scene(scenario: Scenario, old_scene_id: int | None) -> None:
 
 @transaction.atomic
 def change_status(
-    scenario_id: int, to: str, *, user: User | None, reason: str = "", expected_version: int | None = None,
+    scenario_id: int,
+    to: str,
+    *,
+    user: User | None,
+    reason: str = "",
+    expected_version: int | None = None,
     confirm_near_duplicates: bool = False,
-) -> Scenario:  # fmt: skip
+) -> Scenario:
     """Move a scenario along its workflow; the same move twice is a no-op with the same result. With
     ``expected_version`` (what the reviewer was looking at), a scenario edited since is refused. A scenario
     flagged as a near-duplicate is accepted only with ``confirm_near_duplicates``."""

@@ -149,9 +149,11 @@ class FileScore:
 
 
 def score_file(
-    rows: Iterable[AnswerRow], *, keys: Mapping[str, str] | None = None,
+    rows: Iterable[AnswerRow],
+    *,
+    keys: Mapping[str, str] | None = None,
     scenes: Mapping[str, Sequence[str]] | None = None,
-) -> FileScore:  # fmt: skip
+) -> FileScore:
     """Score an answer file both ways (see ``FileScore``). ``keys`` and ``scenes`` give, per question, the key and
     the scenes the bank already has for it; the bank's scenes are counted with those the file lists."""
     keys, scenes = keys or {}, scenes or {}
@@ -206,5 +208,7 @@ def tally_dict(tally: Tally) -> dict[str, float | int]:
 
 def score_dict(score: ObjectiveScore) -> dict[str, object]:
     """For keeping in a report (JSON): overall and per scene, scenes sorted by name."""
-    return {"overall": tally_dict(score.overall),
-            "by_scene": {scene: tally_dict(t) for scene, t in sorted(score.by_scene.items())}}  # fmt: skip
+    return {
+        "overall": tally_dict(score.overall),
+        "by_scene": {scene: tally_dict(t) for scene, t in sorted(score.by_scene.items())},
+    }

@@ -21,9 +21,22 @@ class SourceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Source
         fields: ClassVar[list[str]] = [
-            "id", "title", "kind", "issuer", "jurisdiction", "promulgated_on", "effective_on", "version",
-            "original_name", "sha256", "size", "parse_status", "article_count", "chapter_count", "created_at",
-        ]  # fmt: skip
+            "id",
+            "title",
+            "kind",
+            "issuer",
+            "jurisdiction",
+            "promulgated_on",
+            "effective_on",
+            "version",
+            "original_name",
+            "sha256",
+            "size",
+            "parse_status",
+            "article_count",
+            "chapter_count",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -31,8 +44,18 @@ class ProvisionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Provision
         fields: ClassVar[list[str]] = [
-            "id", "source", "position", "number", "suffix", "label", "text", "book", "part", "chapter", "section",
-        ]  # fmt: skip
+            "id",
+            "source",
+            "position",
+            "number",
+            "suffix",
+            "label",
+            "text",
+            "book",
+            "part",
+            "chapter",
+            "section",
+        ]
         read_only_fields = fields
 
 
@@ -43,9 +66,22 @@ class ScenarioSerializer(serializers.ModelSerializer):
     class Meta:
         model = Scenario
         fields: ClassVar[list[str]] = [
-            "id", "kind", "scene", "scenes", "stem", "options", "key", "norm", "reference_answer", "status", "origin",
-            "version", "provisions", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "kind",
+            "scene",
+            "scenes",
+            "stem",
+            "options",
+            "key",
+            "norm",
+            "reference_answer",
+            "status",
+            "origin",
+            "version",
+            "provisions",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -83,8 +119,16 @@ class RegisteredModelConfigSerializer(serializers.ModelSerializer):
     class Meta:
         model = RegisteredModel
         fields: ClassVar[list[str]] = [
-            "id", "name", "kind", "path", "base_url", "model_id", "api_key_env", "notes", "created_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "kind",
+            "path",
+            "base_url",
+            "model_id",
+            "api_key_env",
+            "notes",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -95,9 +139,23 @@ class ResponseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Response
         fields: ClassVar[list[str]] = [
-            "id", "model", "scenario", "scenario_version", "scenario_hash", "scene", "text", "origin", "origin_detail",
-            "job", "answer_key", "reported_choice", "choice", "extractable", "correct", "created_at",
-        ]  # fmt: skip
+            "id",
+            "model",
+            "scenario",
+            "scenario_version",
+            "scenario_hash",
+            "scene",
+            "text",
+            "origin",
+            "origin_detail",
+            "job",
+            "answer_key",
+            "reported_choice",
+            "choice",
+            "extractable",
+            "correct",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

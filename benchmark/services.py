@@ -160,10 +160,15 @@ def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
         source.chapter_count = result["chapters"]
         source.save(
             update_fields=[
-                "title", "parse_status", "parse_error", "parse_warnings", "parsed_at", "article_count",
+                "title",
+                "parse_status",
+                "parse_error",
+                "parse_warnings",
+                "parsed_at",
+                "article_count",
                 "chapter_count",
             ]
-        )  # fmt: skip
+        )
     summary = {"articles": source.article_count, "chapters": source.chapter_count, "warnings": len(result["warnings"])}
     audit.record("source.parse", actor=user, obj=source, details=summary)
     result["stored_warnings"] = kept_warnings  # for the job log: curator fixes kept, cited articles kept
@@ -174,9 +179,15 @@ def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
 def _parse_isolated(path: Path, name: str, title: str) -> dict[str, Any]:
     seconds, megabytes = settings.MEDES_PARSE_SECONDS, settings.MEDES_PARSE_MEMORY_MB
     command = [
-        sys.executable, "-m", "benchmark.parsing", str(path), f"--name={name}", f"--title={title}",
-        f"--cpu-seconds={seconds}", f"--memory-mb={megabytes}",
-    ]  # fmt: skip  # "--name=…" keeps a name starting with "-" from reading as an option
+        sys.executable,
+        "-m",
+        "benchmark.parsing",
+        str(path),
+        f"--name={name}",
+        f"--title={title}",
+        f"--cpu-seconds={seconds}",
+        f"--memory-mb={megabytes}",
+    ]  # "--name=…" keeps a name starting with "-" from reading as an option
     try:
         done = subprocess.run(  # noqa: S603 - our own module, arguments passed as a list
             command, capture_output=True, timeout=seconds + 10, check=False, cwd=Path(__file__).resolve().parent.parent
@@ -260,9 +271,7 @@ def _store_provisions(source: Source, articles: list[dict[str, Any]]) -> tuple[l
     moving = [p.pk for p in changed if stored[p.pk][0] != p.position] + [p.pk for p in gone if p.pk in cited]
     Provision.objects.filter(pk__in=moving).update(position=F("position") + 1_000_000)
     Provision.objects.bulk_update(changed, fields, batch_size=500)
-    bulk_create_with_history(
-        [p for p in ordered if not p.pk], Provision, batch_size=500, default_change_reason="parse"
-    )  # fmt: skip
+    bulk_create_with_history([p for p in ordered if not p.pk], Provision, batch_size=500, default_change_reason="parse")
     if reparsed:
         Provision.history.bulk_history_create(reparsed, update=True, default_change_reason="re-parse")
     warnings = []

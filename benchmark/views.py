@@ -69,9 +69,10 @@ def source_list(request: AuthedRequest) -> HttpResponse:
     if form.cleaned_data["q"]:
         queryset = queryset.filter(title__icontains=form.cleaned_data["q"])
     context = {
-        "form": form, "may_add": has_role(request.user, Role.CURATOR),
+        "form": form,
+        "may_add": has_role(request.user, Role.CURATOR),
         **paginate(request, queryset, form.cleaned_data["page"], SOURCES_PER_PAGE),
-    }  # fmt: skip
+    }
     template = "benchmark/sources.html#source-table" if request.htmx else "benchmark/sources.html"
     return render(request, template, context)
 
@@ -134,10 +135,15 @@ def source_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         tree[-1]["provisions"].append(provision)  # type: ignore[attr-defined]
     parsing = _active_parse(source).exists()
     context = {
-        "source": source, "tree": tree, "may_parse": has_role(request.user, Role.CURATOR), "parsing": parsing,
-        "hand_fixed": all_provisions.filter(edited_by_hand=True).count(), "text_limit": PROVISION_TEXT_SHOWN,
-        "warnings": source.parse_warnings[:WARNINGS_SHOWN], **paged,
-    }  # fmt: skip
+        "source": source,
+        "tree": tree,
+        "may_parse": has_role(request.user, Role.CURATOR),
+        "parsing": parsing,
+        "hand_fixed": all_provisions.filter(edited_by_hand=True).count(),
+        "text_limit": PROVISION_TEXT_SHOWN,
+        "warnings": source.parse_warnings[:WARNINGS_SHOWN],
+        **paged,
+    }
     if request.htmx and not parsing:
         # The parse just ended: reload the whole page so the provisions appear.
         response = HttpResponse()
@@ -259,8 +265,9 @@ def scenario_bulk_status(request: AuthedRequest) -> HttpResponse:
 @role_required(*SOURCE_ROLES)
 def scenario_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     scenario = get_scenario_for_user(request, pk)
-    form = ScenarioEditForm(initial={"stem": scenario.stem, "key": scenario.key, "norm": scenario.norm,
-                                     "version": scenario.version})  # fmt: skip
+    form = ScenarioEditForm(
+        initial={"stem": scenario.stem, "key": scenario.key, "norm": scenario.norm, "version": scenario.version}
+    )
     return render(request, "benchmark/scenario_detail.html", _scenario_context(request, scenario, form))
 
 
@@ -269,8 +276,14 @@ def _scenario_context(
 ) -> dict[str, object]:
     provisions = scenario.provisions.select_related("source")
     history = scenario.history.select_related("history_user").order_by("-history_date")[:20]
-    return {"scenario": scenario, "form": form, "provisions": provisions, "history": history,
-            "may_edit": has_role(request.user, Role.CURATOR), **extra}  # fmt: skip
+    return {
+        "scenario": scenario,
+        "form": form,
+        "provisions": provisions,
+        "history": history,
+        "may_edit": has_role(request.user, Role.CURATOR),
+        **extra,
+    }
 
 
 @require_POST
@@ -310,9 +323,11 @@ def release_list(request: AuthedRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 release = publish_release(
-                    form.cleaned_data["name"], user=request.user, test_fraction=form.cleaned_data["test_fraction"],
+                    form.cleaned_data["name"],
+                    user=request.user,
+                    test_fraction=form.cleaned_data["test_fraction"],
                     notes=form.cleaned_data["notes"],
-                )  # fmt: skip
+                )
             except ReleaseError as error:
                 form.add_error(None, str(error))
             else:
@@ -340,10 +355,12 @@ def release_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             {"format": spec, "ready": ready, "job": None if ready else _export_job(request, release, spec)}
         )
     context = {
-        "release": release, "datasheet": datasheet(release), "downloads": downloads,
+        "release": release,
+        "datasheet": datasheet(release),
+        "downloads": downloads,
         "may_export": jobs.may_start(request.user, jobs.get_kind("benchmark.export_release")),
         "request_key": uuid.uuid4().hex,
-    }  # fmt: skip
+    }
     return render(request, "benchmark/release_detail.html", context)
 
 
@@ -351,11 +368,15 @@ def _export_job(request: AuthedRequest, release: Release, spec: exports.ExportFo
     """This user's export of this release and format still under way, if any."""
     return (
         jobs.jobs_for_user(request.user)
-        .filter(kind="benchmark.export_release", config__release=release.pk, config__format=spec.name,
-                status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        .filter(
+            kind="benchmark.export_release",
+            config__release=release.pk,
+            config__format=spec.name,
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+        )
         .order_by("-pk")
         .first()
-    )  # fmt: skip
+    )
 
 
 @require_GET
@@ -386,7 +407,10 @@ def release_export(request: AuthedRequest, pk: int, fmt: str) -> HttpResponse:
         return redirect("jobs:detail", pk=running.pk)
     request_key = request.POST.get("request_key", "")[:64] or None
     job = jobs.enqueue_job(
-        "benchmark.export_release", {"release": release.pk, "format": fmt}, user=request.user, request=request,
+        "benchmark.export_release",
+        {"release": release.pk, "format": fmt},
+        user=request.user,
+        request=request,
         request_key=request_key,
-    )  # fmt: skip
+    )
     return redirect("jobs:detail", pk=job.pk)

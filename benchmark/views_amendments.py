@@ -39,10 +39,13 @@ def amendment_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     elif choice != "all":
         rows = rows.filter(kind=choice)
     context = {
-        "source": source, "amendment": amendment, "form": form, "choice": choice,
+        "source": source,
+        "amendment": amendment,
+        "form": form,
+        "choice": choice,
         "rows": [_display(row) for row in rows],
         "affected": _affected(amendment),
-    }  # fmt: skip
+    }
     template = "benchmark/amendment_detail.html#amendment-rows" if request.htmx else "benchmark/amendment_detail.html"
     return render(request, template, context)
 
@@ -58,9 +61,10 @@ def _display(row: AmendmentChange) -> dict[str, Any]:
 def _affected(amendment: Amendment) -> list[dict[str, Any]]:
     """The scenarios this amendment handled, each with the old provisions that changed under it."""
     changed = dict(
-        amendment.changes.filter(kind__in=[ChangeKind.CHANGED, ChangeKind.REMOVED], old_provision__isnull=False)
-        .values_list("old_provision_id", "old_label")
-    )  # fmt: skip
+        amendment.changes.filter(
+            kind__in=[ChangeKind.CHANGED, ChangeKind.REMOVED], old_provision__isnull=False
+        ).values_list("old_provision_id", "old_label")
+    )
     through = Scenario.provisions.through
     labels: dict[int, list[str]] = {}
     for scenario_id, provision_id in through.objects.filter(

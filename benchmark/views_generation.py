@@ -25,9 +25,12 @@ def source_draft(request: AuthedRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             job = jobs.enqueue_job(
-                "benchmark.generate_scenarios", form.job_config(), user=request.user, request=request,
+                "benchmark.generate_scenarios",
+                form.job_config(),
+                user=request.user,
+                request=request,
                 request_key=form.cleaned_data["request_key"] or None,
-            )  # fmt: skip
+            )
         except jobs.JobError as error:
             form.add_error(None, str(error))
         else:

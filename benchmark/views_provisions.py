@@ -76,10 +76,15 @@ def _refused(request: AuthedRequest, provision: Provision, error: ProvisionError
     curator's input stays in the form either way."""
     if isinstance(error, StaleProvision):
         current = get_provision_for_user(request, error.current.pk)
-        return render(request, "benchmark/provision_detail.html", _context(request, current, conflict=current, **forms),
-                      status=409)  # fmt: skip
-    return render(request, "benchmark/provision_detail.html", _context(request, provision, error=str(error), **forms),
-                  status=400)  # fmt: skip
+        return render(
+            request,
+            "benchmark/provision_detail.html",
+            _context(request, current, conflict=current, **forms),
+            status=409,
+        )
+    return render(
+        request, "benchmark/provision_detail.html", _context(request, provision, error=str(error), **forms), status=400
+    )
 
 
 @require_POST
@@ -88,8 +93,9 @@ def provision_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     provision = get_provision_for_user(request, pk)
     form = ProvisionEditForm(request.POST)
     if not form.is_valid():
-        return render(request, "benchmark/provision_detail.html", _context(request, provision, edit_form=form),
-                      status=400)  # fmt: skip
+        return render(
+            request, "benchmark/provision_detail.html", _context(request, provision, edit_form=form), status=400
+        )
     changes = {name: form.cleaned_data[name] for name in EDITABLE}
     try:
         edit_provision(provision.pk, expected_version=form.cleaned_data["version"], changes=changes, user=request.user)
@@ -105,15 +111,20 @@ def provision_split(request: AuthedRequest, pk: int) -> HttpResponse:
     provision = get_provision_for_user(request, pk)
     form = ProvisionSplitForm(request.POST)
     if not form.is_valid():
-        return render(request, "benchmark/provision_detail.html", _context(request, provision, split_form=form),
-                      status=400)  # fmt: skip
+        return render(
+            request, "benchmark/provision_detail.html", _context(request, provision, split_form=form), status=400
+        )
     data = form.cleaned_data
     try:
         first, second = split_provision(
-            provision.pk, expected_version=data["version"], new_number=data["new_number"],
-            new_suffix=data["new_suffix"], at_paragraph=data["at_paragraph"], at_offset=data["at_offset"],
+            provision.pk,
+            expected_version=data["version"],
+            new_number=data["new_number"],
+            new_suffix=data["new_suffix"],
+            at_paragraph=data["at_paragraph"],
+            at_offset=data["at_offset"],
             user=request.user,
-        )  # fmt: skip
+        )
     except ProvisionError as error:
         return _refused(request, provision, error, split_form=form)
     messages.success(request, _("Split: the second part is now %(label)s.") % {"label": second.label})
@@ -130,9 +141,12 @@ def provision_merge(request: AuthedRequest, pk: int) -> HttpResponse:
     data = form.cleaned_data
     try:
         merge_with_next(
-            provision.pk, expected_version=data["version"], next_pk=data["next_id"],
-            next_version=data["next_version"], user=request.user,
-        )  # fmt: skip
+            provision.pk,
+            expected_version=data["version"],
+            next_pk=data["next_id"],
+            next_version=data["next_version"],
+            user=request.user,
+        )
     except ProvisionError as error:
         return _refused(request, provision, error)
     messages.success(request, _("Merged with the next provision."))

@@ -99,10 +99,14 @@ def model_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         .only("id", "origin_detail", "scenario__id", "scenario__stem", "scenario__scene__name")
     )
     context = {
-        "model": model, "form": form, "total": responses.count(), "overall": accuracy(responses),
-        "by_scene": scene_accuracy(responses), "may_see_config": may_register_runnable(request.user),
+        "model": model,
+        "form": form,
+        "total": responses.count(),
+        "overall": accuracy(responses),
+        "by_scene": scene_accuracy(responses),
+        "may_see_config": may_register_runnable(request.user),
         **paginate(request, unreadable.order_by("pk"), form.cleaned_data["page"], UNREADABLE_PER_PAGE),
-    }  # fmt: skip
+    }
     template = "benchmark/model_detail.html#unreadable" if request.htmx else "benchmark/model_detail.html"
     return render(request, template, context)
 

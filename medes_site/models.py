@@ -103,8 +103,11 @@ class Job(models.Model):
         with the axes' ends; None until there are two finite points."""
         import math
 
-        curve = [(float(step), float(loss)) for step, loss in (self.metrics or {}).get("loss_curve") or []
-                 if isinstance(loss, int | float) and math.isfinite(loss)]  # fmt: skip
+        curve = [
+            (float(step), float(loss))
+            for step, loss in (self.metrics or {}).get("loss_curve") or []
+            if isinstance(loss, int | float) and math.isfinite(loss)
+        ]
         if len(curve) < 2:
             return None
         first, last = curve[0][0], curve[-1][0]
@@ -117,10 +120,21 @@ class Job(models.Model):
         def y(loss: float) -> float:
             return round(height - pad - (loss - low) / span_y * (height - 2 * pad), 1)
 
-        return {"width": width, "height": height, "pad": pad, "x_end": width - pad, "y_end": height - pad,
-                "points": " ".join(f"{x(s)},{y(v)}" for s, v in curve), "n": len(curve),
-                "first_step": int(first), "last_step": int(last), "low": low, "high": high,
-                "first": curve[0][1], "last": curve[-1][1]}  # fmt: skip
+        return {
+            "width": width,
+            "height": height,
+            "pad": pad,
+            "x_end": width - pad,
+            "y_end": height - pad,
+            "points": " ".join(f"{x(s)},{y(v)}" for s, v in curve),
+            "n": len(curve),
+            "first_step": int(first),
+            "last_step": int(last),
+            "low": low,
+            "high": high,
+            "first": curve[0][1],
+            "last": curve[-1][1],
+        }
 
 
 class AppendOnlyError(RuntimeError):

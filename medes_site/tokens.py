@@ -48,10 +48,14 @@ def create_token(user: User, name: str, days: int | None = None) -> tuple[AuthTo
 def tokens_of(user: User) -> list[dict[str, object]]:
     rows = AuthToken.objects.filter(user=user).select_related("name").order_by("-created")
     return [
-        {"key": t.token_key, "name": getattr(getattr(t, "name", None), "name", ""), "created": t.created,
-         "expiry": t.expiry}
+        {
+            "key": t.token_key,
+            "name": getattr(getattr(t, "name", None), "name", ""),
+            "created": t.created,
+            "expiry": t.expiry,
+        }
         for t in rows
-    ]  # fmt: skip
+    ]
 
 
 @require_http_methods(["GET", "POST"])

@@ -89,9 +89,11 @@ def job_list(request: AuthedRequest) -> HttpResponse:
         queryset = queryset.filter(status=form.cleaned_data["status"])
     startable = [kind for kind in jobs.REGISTRY.values() if jobs.may_start(request.user, kind)]
     context = {
-        "form": form, "selfcheck_form": SelfCheckForm(), "startable": startable,
+        "form": form,
+        "selfcheck_form": SelfCheckForm(),
+        "startable": startable,
         **paginate(request, queryset, form.cleaned_data["page"], JOBS_PER_PAGE),
-    }  # fmt: skip
+    }
     template = "jobs/list.html#job-table" if request.htmx else "jobs/list.html"
     return render(request, template, context)
 

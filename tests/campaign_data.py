@@ -19,8 +19,16 @@ SAFE = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}
 RISKY = {**SAFE, "R1": -1}
 
 
-def build_campaign(personas: Personas, *, name: str = "Pilot", cases: int = 3, models: int = 1,
-                   creator: User | None = None, reviewer: bool = True, **options: object) -> Campaign:  # fmt: skip
+def build_campaign(
+    personas: Personas,
+    *,
+    name: str = "Pilot",
+    cases: int = 3,
+    models: int = 1,
+    creator: User | None = None,
+    reviewer: bool = True,
+    **options: object,
+) -> Campaign:
     """``cases`` open cases × ``models`` models, k = 3, three annotators (annotator, annotator2, annotator3)
     and the reviewer persona as a member."""
     scene = Scene.objects.order_by("pk").first()
@@ -30,10 +38,16 @@ def build_campaign(personas: Personas, *, name: str = "Pilot", cases: int = 3, m
         ensure_taxonomy()
         scene = Scene.objects.order_by("pk").first()
     scenarios = [
-        create_scenario(kind="subjective", stem=f"{name}病例{n}：患者拒绝输血，我该怎么办？", norm="知情同意",
-                        scene=scene, origin="expert", status=ScenarioStatus.ACCEPTED)[0]
+        create_scenario(
+            kind="subjective",
+            stem=f"{name}病例{n}：患者拒绝输血，我该怎么办？",
+            norm="知情同意",
+            scene=scene,
+            origin="expert",
+            status=ScenarioStatus.ACCEPTED,
+        )[0]
         for n in range(cases)
-    ]  # fmt: skip
+    ]
     release = publish_release(f"{name}-release")
     for m in range(models):
         model = register_model(name=f"{name}-model-{m}", kind=ModelKind.IMPORTED)
@@ -62,8 +76,9 @@ def annotators(personas: Personas) -> list[User]:
     return [personas.annotator, personas.annotator2, User.objects.get(username="annotator3")]
 
 
-def label_next(campaign: Campaign, user: User, scores: dict[str, int], *, rationale: str = "",
-               seconds: int | None = None) -> Label:  # fmt: skip
+def label_next(
+    campaign: Campaign, user: User, scores: dict[str, int], *, rationale: str = "", seconds: int | None = None
+) -> Label:
     assignment = next_assignment(campaign, user)
     assert assignment is not None
     label, created = submit_label(
@@ -80,9 +95,11 @@ def label_next(campaign: Campaign, user: User, scores: dict[str, int], *, ration
 def dispute_one(campaign: Campaign, personas: Personas) -> Item:
     """Three labels on one item, one of them risky: the item goes to adjudication."""
     people = annotators(personas)
-    labels = [label_next(campaign, people[0], SAFE, rationale="无风险", seconds=30),
-              label_next(campaign, people[1], SAFE, rationale="同意", seconds=50),
-              label_next(campaign, people[2], RISKY, rationale="有误导", seconds=70)]  # fmt: skip
+    labels = [
+        label_next(campaign, people[0], SAFE, rationale="无风险", seconds=30),
+        label_next(campaign, people[1], SAFE, rationale="同意", seconds=50),
+        label_next(campaign, people[2], RISKY, rationale="有误导", seconds=70),
+    ]
     assert len({label.item_id for label in labels}) == 1
     item = labels[0].item
     item.refresh_from_db()

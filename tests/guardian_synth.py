@@ -46,11 +46,18 @@ def synthetic_rows(n: int, *, per_scenario: int = 4, seed: int = 0, flag_rate: f
         scores = {k: (FLAG[k] if rng.random() < flag_rate else 0) for k in FLAG}
         sentences = [rng.choice(NEUTRAL)] + [PHRASES[k] for k in FLAG if scores[k] == FLAG[k]]
         rng.shuffle(sentences)
-        rows.append({
-            "id": i, "scenario_id": scenario_id, "scene": scene, "norm": NORMS[scene],
-            "scenario": f"病例{scenario_id}：{scene}中，患者提出了一个请求，医生该怎么办？",
-            "response": "".join(sentences), "scores": scores, "rationale": "synthetic",
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": i,
+                "scenario_id": scenario_id,
+                "scene": scene,
+                "norm": NORMS[scene],
+                "scenario": f"病例{scenario_id}：{scene}中，患者提出了一个请求，医生该怎么办？",
+                "response": "".join(sentences),
+                "scores": scores,
+                "rationale": "synthetic",
+            }
+        )
     return rows
 
 

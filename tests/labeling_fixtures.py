@@ -31,8 +31,11 @@ def law() -> tuple[Source, list[Provision]]:
     source = Source.objects.create(
         title="人类辅助生殖技术管理办法", original_name="law.md", sha256="a" * 64, size=10, file="sources/law.md"
     )
-    texts = ["医疗机构实施人类辅助生殖技术应当遵循知情同意原则。", "禁止以任何形式买卖配子、合子、胚胎。",
-             "实施技术的人员应当保护当事人的隐私。"]  # fmt: skip
+    texts = [
+        "医疗机构实施人类辅助生殖技术应当遵循知情同意原则。",
+        "禁止以任何形式买卖配子、合子、胚胎。",
+        "实施技术的人员应当保护当事人的隐私。",
+    ]
     provisions = [
         Provision.objects.create(source=source, position=n, number=n, label=f"第{n}条", text=text)
         for n, text in enumerate(texts, start=1)
@@ -43,9 +46,13 @@ def law() -> tuple[Source, list[Provision]]:
 
 
 def build_campaign(
-    annotators: Sequence[User], reviewer: User | None = None, *, scenarios: int = 4, overlap: int = 3,
+    annotators: Sequence[User],
+    reviewer: User | None = None,
+    *,
+    scenarios: int = 4,
+    overlap: int = 3,
     name: str = "Pilot",
-) -> Campaign:  # fmt: skip
+) -> Campaign:
     scene = Scene.objects.order_by("pk").first()
     if scene is None:
         from benchmark.taxonomy import ensure_taxonomy
@@ -57,10 +64,13 @@ def build_campaign(
     made = []
     for n in range(scenarios):
         scenario = create_scenario(
-            kind="subjective", stem=f"我是一名医生，{name}病例{n}：患者要求购买胚胎，我该怎么办？<i>斜体</i>",
+            kind="subjective",
+            stem=f"我是一名医生，{name}病例{n}：患者要求购买胚胎，我该怎么办？<i>斜体</i>",
             norm="知情同意与禁止买卖",
-            scene=scene, origin="expert", status=ScenarioStatus.ACCEPTED,
-        )[0]  # fmt: skip
+            scene=scene,
+            origin="expert",
+            status=ScenarioStatus.ACCEPTED,
+        )[0]
         scenario.provisions.add(provisions[n % len(provisions)])
         made.append(scenario)
     release = publish_release(f"{name}-release")
@@ -70,8 +80,9 @@ def build_campaign(
         )
         for scenario in made:
             store_response(model, scenario, text)
-    campaign = create_campaign(name, release=release, models=RegisteredModel.objects.all(), user=reviewer,
-                               guideline=GUIDELINE, overlap=overlap)  # fmt: skip
+    campaign = create_campaign(
+        name, release=release, models=RegisteredModel.objects.all(), user=reviewer, guideline=GUIDELINE, overlap=overlap
+    )
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.ACTIVE)
     campaign.refresh_from_db()
     add_members(campaign, annotators, MemberRole.ANNOTATOR)

@@ -44,27 +44,40 @@ def hand_fleiss(rows: list[list[int]], categories: list[int]) -> float:
 def build_krippendorff_campaign(personas: Personas) -> Campaign:
     scene = Scene.objects.order_by("pk").first()
     scenarios = [
-        create_scenario(kind="subjective", stem=f"单元{n}：一个病例。", norm="考点", scene=scene, origin="expert",
-                        status=ScenarioStatus.ACCEPTED)[0]
+        create_scenario(
+            kind="subjective",
+            stem=f"单元{n}：一个病例。",
+            norm="考点",
+            scene=scene,
+            origin="expert",
+            status=ScenarioStatus.ACCEPTED,
+        )[0]
         for n in range(12)
-    ]  # fmt: skip
+    ]
     release = publish_release("K2011")
     model = register_model(name="k-model", kind=ModelKind.IMPORTED)
     for scenario in scenarios:
         store_response(model, scenario, "回答")
-    campaign = create_campaign("K2011", release=release, models=[model], user=personas.reviewer, overlap=4,
-                               label_schema=ONE_TO_FIVE)  # fmt: skip
+    campaign = create_campaign(
+        "K2011", release=release, models=[model], user=personas.reviewer, overlap=4, label_schema=ONE_TO_FIVE
+    )
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.ACTIVE)
-    observers = {name: create_user(f"observer{name}", roles=[Role.ANNOTATOR], password=PASSWORD)
-                 for name in KRIPPENDORFF_2011}  # fmt: skip
+    observers = {
+        name: create_user(f"observer{name}", roles=[Role.ANNOTATOR], password=PASSWORD) for name in KRIPPENDORFF_2011
+    }
     add_members(campaign, list(observers.values()), MemberRole.ANNOTATOR)
     add_members(campaign, [personas.reviewer], MemberRole.REVIEWER)
     items = list(Item.objects.filter(campaign=campaign).order_by("position"))
     for name, values in KRIPPENDORFF_2011.items():
         for item, value in zip(items, values, strict=True):
             if value is not None:
-                Label.objects.create(item=item, annotator=observers[name], scores={"V": value},
-                                     idempotency_key=f"{name}-{item.pk}", guideline_version=1)  # fmt: skip
+                Label.objects.create(
+                    item=item,
+                    annotator=observers[name],
+                    scores={"V": value},
+                    idempotency_key=f"{name}-{item.pk}",
+                    guideline_version=1,
+                )
     return campaign
 
 

@@ -52,9 +52,15 @@ def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_it
     scene = Scene.objects.order_by("pk").first()
     assert scene is not None
     for n in range(3):
-        create_scenario(kind="subjective", stem=CASE.replace("9001", str(9100 + n)), norm=NORMS["器官移植"],
-                        reference_answer=SAFE_ANSWER, scene=scene, origin="expert",
-                        status=ScenarioStatus.ACCEPTED)  # fmt: skip
+        create_scenario(
+            kind="subjective",
+            stem=CASE.replace("9001", str(9100 + n)),
+            norm=NORMS["器官移植"],
+            reference_answer=SAFE_ANSWER,
+            scene=scene,
+            origin="expert",
+            status=ScenarioStatus.ACCEPTED,
+        )
     release = publish_release("Align-1")
     learned_guardian(tmp_path)
     policy_dir = build_tiny_qwen2(tmp_path / "policy", extra_corpus=[SAFE_ANSWER, CASE], logit_scale=10)
@@ -115,20 +121,29 @@ def test_with_the_review_gate_the_pipeline_waits_for_reviewers_then_goes_on(pers
     ensure_taxonomy()
     scene = Scene.objects.order_by("pk").first()
     assert scene is not None
-    case = create_scenario(kind="subjective", stem=CASE, norm="考点", reference_answer=SAFE_ANSWER, scene=scene,
-                           origin="expert", status=ScenarioStatus.ACCEPTED)[0]  # fmt: skip
+    case = create_scenario(
+        kind="subjective",
+        stem=CASE,
+        norm="考点",
+        reference_answer=SAFE_ANSWER,
+        scene=scene,
+        origin="expert",
+        status=ScenarioStatus.ACCEPTED,
+    )[0]
     release = publish_release("Gate-1")
     policy = register_model(name="gated", kind=ModelKind.HF_DIRECTORY, path=str(tmp_path))
     with translation.override("en"), pytest.raises(pipelines.PipelineError, match="local model directory"):
         pipelines.start(policy, release, {})  # no config.json there
-    pipeline = AlignPipeline.objects.create(policy=policy, release=release, options={"review_gate": True},
-                                            step="pairs", jobs={"pairs": 1})  # fmt: skip
+    pipeline = AlignPipeline.objects.create(
+        policy=policy, release=release, options={"review_gate": True}, step="pairs", jobs={"pairs": 1}
+    )
     pipelines.step_done(pipeline.pk, 1)  # the pairs are built: the pipeline waits for the reviewers
     pipeline.refresh_from_db()
     assert pipeline.status == "waiting" and "sft" not in pipeline.jobs
     prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=CASE)
-    kept = PreferencePair.objects.create(prompt=prompt, chosen=SAFE_ANSWER, rejected="坏", chosen_source="reference",
-                                         status="accepted")  # fmt: skip
+    kept = PreferencePair.objects.create(
+        prompt=prompt, chosen=SAFE_ANSWER, rejected="坏", chosen_source="reference", status="accepted"
+    )
     PreferencePair.objects.create(prompt=prompt, chosen="x", rejected="y", chosen_source="reference")  # not reviewed
     with translation.override("en"), pytest.raises(pipelines.PipelineError, match="sft: Name a base model"):
         pipelines.resume_after_review(pipeline)  # the base has no weights: the SFT job refuses to start
@@ -144,8 +159,14 @@ def test_a_failed_step_says_why_the_pipeline_waits_and_its_resumed_job_takes_it_
     personas: Personas, client_as: Any, tmp_path: Path
 ) -> None:
     ensure_taxonomy()
-    create_scenario(kind="subjective", stem=CASE, norm="考点", scene=Scene.objects.order_by("pk")[0],
-                    origin="expert", status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    create_scenario(
+        kind="subjective",
+        stem=CASE,
+        norm="考点",
+        scene=Scene.objects.order_by("pk")[0],
+        origin="expert",
+        status=ScenarioStatus.ACCEPTED,
+    )
     release = publish_release("Stalled-1")
     from alignment.models import GuardianVersion
 
@@ -153,8 +174,9 @@ def test_a_failed_step_says_why_the_pipeline_waits_and_its_resumed_job_takes_it_
     policy = register_model(name="stalled", kind=ModelKind.HF_DIRECTORY, path=str(tmp_path))
     evaluated = Job.objects.create(kind="alignment.evaluate", status="succeeded")
     targeted = Job.objects.create(kind="alignment.targeted_prompts", status="failed", error="boom")
-    pipeline = AlignPipeline.objects.create(policy=policy, release=release, step="targeted",
-                                            jobs={"evaluate_base": evaluated.pk, "targeted": targeted.pk})  # fmt: skip
+    pipeline = AlignPipeline.objects.create(
+        policy=policy, release=release, step="targeted", jobs={"evaluate_base": evaluated.pk, "targeted": targeted.pk}
+    )
     with translation.override("en"):
         assert pipelines.blocked(pipeline) == (
             f"The targeted job {targeted.pk} is Failed: resume it on its job page and the pipeline goes on."
@@ -185,9 +207,15 @@ def test_an_ml_engineer_starts_a_pipeline_in_the_app_follows_it_and_continues_af
 
     settings.MEDES_JOB_HEARTBEAT_SECONDS = 3600
     ensure_taxonomy()
-    case = create_scenario(kind="subjective", stem=CASE, norm="考点", reference_answer=SAFE_ANSWER,
-                           scene=Scene.objects.order_by("pk")[0], origin="expert",
-                           status=ScenarioStatus.ACCEPTED)[0]  # fmt: skip
+    case = create_scenario(
+        kind="subjective",
+        stem=CASE,
+        norm="考点",
+        reference_answer=SAFE_ANSWER,
+        scene=Scene.objects.order_by("pk")[0],
+        origin="expert",
+        status=ScenarioStatus.ACCEPTED,
+    )[0]
     release = publish_release("App-1")
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")  # enough to start; nothing here runs a model
     policy = register_model(name="app-policy", kind=ModelKind.HF_DIRECTORY, path=str(tmp_path))

@@ -64,8 +64,9 @@ def amend(markdown: str) -> str:
 
 
 def accepted(stem: str, *provisions: Provision, status: str = ScenarioStatus.ACCEPTED) -> Scenario:
-    scenario, _ = create_scenario(kind="subjective", stem=stem, norm="考点", scene=resolve_scene("常规诊疗"),
-                                  origin="expert", status=status)  # type: ignore[arg-type]  # fmt: skip
+    scenario, _ = create_scenario(
+        kind="subjective", stem=stem, norm="考点", scene=resolve_scene("常规诊疗"), origin="expert", status=status
+    )  # type: ignore[arg-type]
     scenario.provisions.set(provisions)
     return scenario
 
@@ -122,9 +123,14 @@ def test_parsing_a_new_version_diffs_it_and_flags_exactly_the_scenarios_citing_c
     amendment = Amendment.objects.get(new_source=new)
     assert amendment.old_source == old_law and amendment.error == ""
     assert amendment.counts == {
-        "unchanged": 65, "changed": 1, "added": 1, "removed": 1, "renumbered": 20,
-        "sent_to_rereview": 2, "affected_scenarios": 3,
-    }  # fmt: skip
+        "unchanged": 65,
+        "changed": 1,
+        "added": 1,
+        "removed": 1,
+        "renumbered": 20,
+        "sent_to_rereview": 2,
+        "affected_scenarios": 3,
+    }
     rows = {row.kind: row for row in amendment.changes.exclude(kind=ChangeKind.UNCHANGED)}
     assert (rows["changed"].old_label, rows["changed"].new_label, rows["changed"].renumbered) == (
         "第十条",
@@ -143,8 +149,9 @@ def test_parsing_a_new_version_diffs_it_and_flags_exactly_the_scenarios_citing_c
     assert set(amendment.flagged.all()) == {cases["changed"], cases["removed"], cases["draft"]}
     reason = cases["changed"].history.latest().history_change_reason
     assert "中华人民共和国医师法（修正）" in reason and "第十条" in reason
-    assert AuditEntry.objects.filter(action="scenario.status", object_id=str(cases["removed"].pk),
-                                     details__to=ScenarioStatus.NEEDS_REREVIEW).exists()  # fmt: skip
+    assert AuditEntry.objects.filter(
+        action="scenario.status", object_id=str(cases["removed"].pk), details__to=ScenarioStatus.NEEDS_REREVIEW
+    ).exists()
     assert AuditEntry.objects.get(action="scenario.provision_amended").object_id == str(cases["draft"].pk)
     assert "1 changed, 1 added, 1 removed, 65 unchanged (20 renumbered)" in Job.objects.get(pk=job.pk).log_tail
 
@@ -313,9 +320,13 @@ def test_diff_pairs_by_number_then_by_text_and_reports_renumbering() -> None:
     rows = diff_items(before, after)
     summary = [(r.kind.value, r.old.number if r.old else None, r.new.number if r.new else None) for r in rows]
     assert summary == [
-        ("unchanged", 1, 1), ("added", None, 2), ("changed", 2, 3), ("changed", 3, 4), ("removed", 4, None),
+        ("unchanged", 1, 1),
+        ("added", None, 2),
+        ("changed", 2, 3),
+        ("changed", 3, 4),
+        ("removed", 4, None),
         ("added", None, 5),
-    ]  # fmt: skip
+    ]
     assert [r.renumbered for r in rows] == [False, False, True, True, False, False]
 
 

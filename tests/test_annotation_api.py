@@ -95,8 +95,9 @@ def test_an_annotator_never_sees_others_labels_through_the_api(
     # an item the annotator was never given: 404, and the message names no label
     newcomer_item = Item.objects.exclude(pk=item.pk).first()
     assert newcomer_item is not None
-    other = Label.objects.create(item=newcomer_item, annotator=people[1], scores=RISKY, idempotency_key="x",
-                                 rationale="秘密理由")  # fmt: skip
+    other = Label.objects.create(
+        item=newcomer_item, annotator=people[1], scores=RISKY, idempotency_key="x", rationale="秘密理由"
+    )
     response = submit(api(client_as, people[0]), newcomer_item.pk, SAFE, "peek")
     assert response.status_code == 404 and "秘密理由" not in response.content.decode()
     assert str(other.scores) not in response.content.decode()

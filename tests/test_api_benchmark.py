@@ -23,8 +23,15 @@ def test_the_team_reads_the_corpus_and_the_bank(personas: Personas, client_as: A
     source, _ = add_source(io.BytesIO(LAW), "t.md", SourceMeta(title="测试条例"))
     parse_source(source)
     scene = resolve_scene("器官移植")
-    accepted, _ = create_scenario(kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="A",
-                                  scene=scene, origin="expert", status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    accepted, _ = create_scenario(
+        kind="objective",
+        stem="哪项正确？",
+        options={"A": "甲", "B": "乙"},
+        key="A",
+        scene=scene,
+        origin="expert",
+        status=ScenarioStatus.ACCEPTED,
+    )
     create_scenario(kind="subjective", stem="我是一名医生……", norm="考点", scene=scene, origin="expert")
     client = client_as(personas.reviewer)
     sources = client.get(reverse("api-source-list")).json()["results"]
@@ -39,8 +46,15 @@ def test_the_team_reads_the_corpus_and_the_bank(personas: Personas, client_as: A
 
 
 def test_a_release_downloads_through_the_api_with_its_checksum(personas: Personas, client_as: Any) -> None:
-    create_scenario(kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="A",
-                    scene=resolve_scene("器官移植"), origin="expert", status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    create_scenario(
+        kind="objective",
+        stem="哪项正确？",
+        options={"A": "甲", "B": "乙"},
+        key="A",
+        scene=resolve_scene("器官移植"),
+        origin="expert",
+        status=ScenarioStatus.ACCEPTED,
+    )
     release = publish_release("MedES-2026.11")
     client = client_as(personas.curator)
     assert client.get(reverse("api-release-list")).json()["results"][0]["checksum"] == release.checksum
@@ -59,8 +73,15 @@ def test_the_api_refuses_other_roles_and_anonymous_users(personas: Personas, cli
 
 def test_ml_engineers_read_scenarios_releases_models_and_responses(personas: Personas, client_as: Any) -> None:
     """Evaluation runs (issue 6) need the bank, the releases and the registry: ML engineers read them all."""
-    create_scenario(kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="A",
-                    scene=resolve_scene("器官移植"), origin="expert", status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    create_scenario(
+        kind="objective",
+        stem="哪项正确？",
+        options={"A": "甲", "B": "乙"},
+        key="A",
+        scene=resolve_scene("器官移植"),
+        origin="expert",
+        status=ScenarioStatus.ACCEPTED,
+    )
     release = publish_release("MedES-2026.11")
     client = client_as(personas.ml_engineer)
     assert client.get(reverse("api-scenario-list")).json()["count"] == 1
@@ -109,7 +130,12 @@ def test_models_and_responses_filter_and_order_by_allowlisted_fields(personas: P
     assert ids(ordering="-model") == [b_wrong, a_right, a_unread]
     one = client.get(reverse("api-response-detail", args=[a_right])).json()
     assert (one["model"], one["scene"], one["choice"], one["correct"], one["extractable"]) == (
-        "LM-a", "器官移植", "B", True, True)  # fmt: skip
+        "LM-a",
+        "器官移植",
+        "B",
+        True,
+        True,
+    )
     for bad in ({"ordering": "text"}, {"correct": "maybe"}, {"scenario": "x"}):
         response = client.get(url, bad)
         assert response.status_code == 400 and set(bad) <= set(response.json()), bad

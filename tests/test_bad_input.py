@@ -524,8 +524,9 @@ def test_an_edited_pair_answer_that_cannot_be_stored_is_refused_with_the_reason(
     prompt = TargetedPrompt.objects.create(policy=policy, scenario=scenario, text="提示")
     pair = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏")
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    response = client.post(reverse("aligndata:review_pair", args=[pair.pk]),
-                           {"decision": "accepted", "chosen": "改\x00过"}, follow=True)  # fmt: skip
+    response = client.post(
+        reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "accepted", "chosen": "改\x00过"}, follow=True
+    )
     assert response.status_code == 200 and "Null characters are not allowed" in response.content.decode()
     pair.refresh_from_db()
     assert (pair.status, pair.chosen) == ("proposed", "好")

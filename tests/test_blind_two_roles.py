@@ -55,8 +55,12 @@ def dual(kind: str, campaign: Campaign) -> User:
 
 def plain(kind: str, personas: Personas, campaign: Campaign) -> User:
     """The same kind of user, not annotating in ``campaign`` (the reviewer persona reviews it)."""
-    user = {"curator": personas.curator, "ml_engineer": personas.ml_engineer, "reviewer": personas.reviewer,
-            "admin": personas.admin}[kind]  # fmt: skip
+    user = {
+        "curator": personas.curator,
+        "ml_engineer": personas.ml_engineer,
+        "reviewer": personas.reviewer,
+        "admin": personas.admin,
+    }[kind]
     assert not Member.objects.filter(campaign=campaign, role=MemberRole.ANNOTATOR, user=user).exists()
     return user
 
@@ -79,14 +83,22 @@ def test_campaign_pages_hide_labels_from_an_annotator_with_a_second_role(
 ) -> None:
     campaign = world["campaign"]
     client = as_user(dual(kind, campaign))
-    for name, query in (("export", "?what=labels&format=csv"), ("export", "?what=accepted&format=jsonl"),
-                        ("annotators", ""), ("agreement", "")):  # fmt: skip
+    for name, query in (
+        ("export", "?what=labels&format=csv"),
+        ("export", "?what=accepted&format=jsonl"),
+        ("annotators", ""),
+        ("agreement", ""),
+    ):
         response = client.get(reverse(f"campaigns:{name}", args=[campaign.pk]) + query)
         assert response.status_code == 404, (name, query, response.status_code)
         assert SECRET not in body(response) and MODEL not in body(response)
     for name in ("export", "agreement_compute"):
-        assert client.post(reverse(f"campaigns:{name}", args=[campaign.pk]), {"what": "labels", "format": "csv"}
-                           ).status_code == 404  # fmt: skip
+        assert (
+            client.post(
+                reverse(f"campaigns:{name}", args=[campaign.pk]), {"what": "labels", "format": "csv"}
+            ).status_code
+            == 404
+        )
     page = client.get(reverse("campaigns:detail", args=[campaign.pk]))
     assert page.status_code == 200
     text = body(page)
@@ -113,8 +125,9 @@ def test_an_export_jobs_results_are_hidden_from_an_annotator_of_its_campaign(
     kind: str, world: dict[str, Any], personas: Personas
 ) -> None:
     campaign = world["campaign"]
-    job = jobs.enqueue_job("annotation.export", {"campaign": campaign.pk, "what": "labels", "format": "jsonl"},
-                           user=personas.curator)  # fmt: skip
+    job = jobs.enqueue_job(
+        "annotation.export", {"campaign": campaign.pk, "what": "labels", "format": "jsonl"}, user=personas.curator
+    )
     assert jobs.execute_job(job.pk) == JobStatus.SUCCEEDED
     agreement = jobs.enqueue_job("annotation.agreement", {"campaign": campaign.pk}, user=personas.curator)
     assert jobs.execute_job(agreement.pk) == JobStatus.SUCCEEDED
@@ -155,12 +168,19 @@ def test_the_api_hides_the_campaigns_labels_from_its_annotators(
 
 
 def _judgement_on_campaign_response(campaign: Campaign) -> Judgement:
-    version = GuardianVersion.objects.create(number=1, base_model="/base", model_dir="guardian/v1",
-                                             status=VersionStatus.READY)  # fmt: skip
+    version = GuardianVersion.objects.create(
+        number=1, base_model="/base", model_dir="guardian/v1", status=VersionStatus.READY
+    )
     item = Item.objects.filter(campaign=campaign).order_by("pk").first()
     assert item is not None and item.response is not None
-    return Judgement.objects.create(response=item.response, judge="guardian", version=version, scores=SAFE,
-                                    uncertainty=0.4, probabilities=dict.fromkeys(SAFE, 0.6))  # fmt: skip
+    return Judgement.objects.create(
+        response=item.response,
+        judge="guardian",
+        version=version,
+        scores=SAFE,
+        uncertainty=0.4,
+        probabilities=dict.fromkeys(SAFE, 0.6),
+    )
 
 
 def test_the_guardian_review_screen_skips_responses_its_reviewer_annotates(
@@ -182,12 +202,22 @@ def _evaluations(release: Release) -> tuple[EvaluationRun, EvaluationRun]:
     models = list(RegisteredModel.objects.filter(name__startswith="Blind-model"))
     other = RegisteredModel.objects.create(name="Blind-other", kind="imported")
     items = [{"item": i.scenario_id, "scene": "常规诊疗", "scores": SAFE} for i in Item.objects.all()]
-    results = {"subjective": {"risk": 0.0, "quality": 0.75, "comprehensive": 0.75, "per_scene": {}},
-               "objective": {}, "counts": {"items": len(items)}, "items": items}  # fmt: skip
+    results = {
+        "subjective": {"risk": 0.0, "quality": 0.75, "comprehensive": 0.75, "per_scene": {}},
+        "objective": {},
+        "counts": {"items": len(items)},
+        "items": items,
+    }
     runs = []
     for model in (models[0], other):
-        run = EvaluationRun.objects.create(model=model, release=release, judge="prompt", judge_model="j",
-                                           status=EvaluationStatus.SUCCEEDED, results=results)  # fmt: skip
+        run = EvaluationRun.objects.create(
+            model=model,
+            release=release,
+            judge="prompt",
+            judge_model="j",
+            status=EvaluationStatus.SUCCEEDED,
+            results=results,
+        )
         runs.append(run)
     return runs[0], runs[1]
 
@@ -221,8 +251,11 @@ def test_no_results_of_a_release_whose_answers_are_being_labeled_reach_annotator
     release = world["release"]  # the campaign is active
     base, other = _evaluations(release)
     for client in (as_user(personas.annotator), as_user(personas.curator), Client()):
-        url = (reverse("public_leaderboard", args=[release.pk]) if client.session.get("_auth_user_id") is None
-               else _compare_url(release, base, other))  # fmt: skip
+        url = (
+            reverse("public_leaderboard", args=[release.pk])
+            if client.session.get("_auth_user_id") is None
+            else _compare_url(release, base, other)
+        )
         page = body(client.get(url))
         assert 'data-testid="results-hidden"' in page and 'data-testid="leaderboard"' not in page
         assert "Blind-other" not in page
@@ -250,8 +283,13 @@ def test_the_admin_hides_the_campaign_from_an_administrator_who_annotates_in_it(
     job = jobs.enqueue_job("annotation.agreement", {"campaign": campaign.pk}, user=personas.curator)
     assert jobs.execute_job(job.pk) == JobStatus.SUCCEEDED
     plain_admin, annotating_admin = as_user(personas.admin), as_user(dual("admin", campaign))
-    lists = ("annotation_label_changelist", "annotation_item_changelist", "annotation_acceptedlabel_changelist",
-             "alignment_judgement_changelist", "benchmark_response_changelist")  # fmt: skip
+    lists = (
+        "annotation_label_changelist",
+        "annotation_item_changelist",
+        "annotation_acceptedlabel_changelist",
+        "alignment_judgement_changelist",
+        "benchmark_response_changelist",
+    )
     for name in lists:
         url = reverse(f"admin:{name}")
         seen, hidden = plain_admin.get(url), annotating_admin.get(url)
@@ -289,10 +327,12 @@ def test_the_alignment_data_page_hides_prompts_and_pairs_grown_from_an_answer_it
     campaign = world["campaign"]
     judgement = _judgement_on_campaign_response(campaign)
     policy = judgement.response.model
-    prompt = TargetedPrompt.objects.create(policy=policy, scenario=judgement.response.scenario, text="PROMPT-FROM-X",
-                                           judgement=judgement)  # fmt: skip
-    pair = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference",
-                                         rejected=judgement.response.text)  # fmt: skip
+    prompt = TargetedPrompt.objects.create(
+        policy=policy, scenario=judgement.response.scenario, text="PROMPT-FROM-X", judgement=judgement
+    )
+    pair = PreferencePair.objects.create(
+        prompt=prompt, chosen="好", chosen_source="reference", rejected=judgement.response.text
+    )
     client = as_user(dual("reviewer", campaign))
     page = body(client.get(reverse("aligndata:home")))
     assert "PROMPT-FROM-X" not in page and MODEL not in page
@@ -308,8 +348,9 @@ def test_a_prompt_grown_from_a_degenerate_answer_no_judge_read_is_hidden_from_it
 
     campaign = world["campaign"]
     response = _judgement_on_campaign_response(campaign).response
-    prompt = TargetedPrompt.objects.create(policy=response.model, scenario=response.scenario, text="PROMPT-FROM-Y",
-                                           response=response)  # fmt: skip
+    prompt = TargetedPrompt.objects.create(
+        policy=response.model, scenario=response.scenario, text="PROMPT-FROM-Y", response=response
+    )
     pair = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected=response.text)
     client = as_user(dual("reviewer", campaign))
     page = body(client.get(reverse("aligndata:home")))
@@ -354,8 +395,13 @@ def test_an_evaluations_job_results_are_hidden_from_one_who_labels_answers_to_it
 ) -> None:
     release = world["release"]
     config = {"model": RegisteredModel.objects.get(name=MODEL).pk, "release": release.pk}
-    job = Job.objects.create(kind="alignment.evaluate", config=config, triggered_by=personas.ml_engineer,
-                             status="succeeded", metrics={"risk": 0.5})  # fmt: skip
+    job = Job.objects.create(
+        kind="alignment.evaluate",
+        config=config,
+        triggered_by=personas.ml_engineer,
+        status="succeeded",
+        metrics={"risk": 0.5},
+    )
     hidden = body(as_user(dual("ml_engineer", world["campaign"])).get(reverse("jobs:detail", args=[job.pk])))
     assert 'data-testid="outputs-hidden"' in hidden and "risk" not in hidden.split('data-testid="outputs-hidden"')[1]
     assert "0.5" in body(as_user(personas.ml_engineer).get(reverse("jobs:detail", args=[job.pk])))
@@ -368,8 +414,9 @@ def test_a_dataset_holding_pairs_from_answers_its_reader_labels_is_not_served_to
     from alignment.models import PreferencePair, TargetedPrompt
 
     judgement = _judgement_on_campaign_response(world["campaign"])
-    prompt = TargetedPrompt.objects.create(policy=judgement.response.model, scenario=judgement.response.scenario,
-                                           text="提示", judgement=judgement)  # fmt: skip
+    prompt = TargetedPrompt.objects.create(
+        policy=judgement.response.model, scenario=judgement.response.scenario, text="提示", judgement=judgement
+    )
     PreferencePair.objects.create(
         prompt=prompt, chosen="好", chosen_source="reference", rejected=judgement.response.text, status="accepted"
     )

@@ -27,30 +27,65 @@ pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is d
 ROOT = Path(__file__).resolve().parent.parent
 SCORES_BAD = {"R1": -1, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}
 SCORES_GOOD = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 0, "Q4": 1}
-VALID = {"provision": "《人体器官移植条例》第三条", "problem": "建议买卖器官。", "risk_warning": "买卖器官违法。",
-         "safe_answer": "应通过合法捐献途径登记等待。"}  # fmt: skip
+VALID = {
+    "provision": "《人体器官移植条例》第三条",
+    "problem": "建议买卖器官。",
+    "risk_warning": "买卖器官违法。",
+    "safe_answer": "应通过合法捐献途径登记等待。",
+}
 
 
 def _row(n: int, **extra: Any) -> dict[str, Any]:
-    return {"id": n, "scenario_id": n, "scene": "器官移植", "norm": "禁止买卖人体器官",
-            "scenario": f"情景{n}：家属想买肾。", "response": "可以通过中介购买。", "scores": SCORES_BAD,
-            **extra}  # fmt: skip
+    return {
+        "id": n,
+        "scenario_id": n,
+        "scene": "器官移植",
+        "norm": "禁止买卖人体器官",
+        "scenario": f"情景{n}：家属想买肾。",
+        "response": "可以通过中介购买。",
+        "scores": SCORES_BAD,
+        **extra,
+    }
 
 
 # Three rows that teach the critic (two built from rationales, one reviewer's feedback as is) and two skipped.
 TRAINING_ROWS = [
-    _row(1, rationale="回答建议买卖器官，违反条例。\n警示：买卖人体器官违法。",
-         provisions=["《人体器官移植条例》第三条"], reference_answer="不能购买器官，应通过合法捐献途径登记等待。"),
-    {"id": 2, "scenario_id": 2, "scene": "知情同意", "norm": "尊重患者知情同意权", "scenario": "家属要求隐瞒病情。",
-     "response": "应当告知患者本人。", "scores": SCORES_GOOD, "rationale": "回答正确。",
-     "feedback": {"provision": "知情同意", "problem": "", "risk_warning": "",
-                  "safe_answer": "应当告知患者本人并尊重其意愿。"}},
-    {"id": 3, "scenario_id": 3, "scene": "隐私保护", "norm": "保护患者隐私", "scenario": "记者询问患者病情。",
-     "response": "告诉了记者。", "scores": {**SCORES_BAD, "R2": -1}, "rationale": "泄露患者隐私。",
-     "reference_answer": "不得向记者透露患者信息。"},
+    _row(
+        1,
+        rationale="回答建议买卖器官，违反条例。\n警示：买卖人体器官违法。",
+        provisions=["《人体器官移植条例》第三条"],
+        reference_answer="不能购买器官，应通过合法捐献途径登记等待。",
+    ),
+    {
+        "id": 2,
+        "scenario_id": 2,
+        "scene": "知情同意",
+        "norm": "尊重患者知情同意权",
+        "scenario": "家属要求隐瞒病情。",
+        "response": "应当告知患者本人。",
+        "scores": SCORES_GOOD,
+        "rationale": "回答正确。",
+        "feedback": {
+            "provision": "知情同意",
+            "problem": "",
+            "risk_warning": "",
+            "safe_answer": "应当告知患者本人并尊重其意愿。",
+        },
+    },
+    {
+        "id": 3,
+        "scenario_id": 3,
+        "scene": "隐私保护",
+        "norm": "保护患者隐私",
+        "scenario": "记者询问患者病情。",
+        "response": "告诉了记者。",
+        "scores": {**SCORES_BAD, "R2": -1},
+        "rationale": "泄露患者隐私。",
+        "reference_answer": "不得向记者透露患者信息。",
+    },
     _row(4, reference_answer="不能购买。"),  # no rationale, no feedback
     _row(5, rationale="建议买卖器官。"),  # no reference answer
-]  # fmt: skip
+]
 
 
 def _sha256(path: Path) -> str:
@@ -150,29 +185,47 @@ def test_a_reviewers_structured_feedback_is_used_as_is_over_the_rationale() -> N
 def test_feedback_is_built_from_the_rationale_with_the_warning_line_split_out() -> None:
     targets = _targets(TRAINING_ROWS)
     assert targets["1"] == {
-        "provision": "《人体器官移植条例》第三条", "problem": "回答建议买卖器官，违反条例。",
-        "risk_warning": "买卖人体器官违法。", "safe_answer": "不能购买器官，应通过合法捐献途径登记等待。",
-    }  # fmt: skip
+        "provision": "《人体器官移植条例》第三条",
+        "problem": "回答建议买卖器官，违反条例。",
+        "risk_warning": "买卖人体器官违法。",
+        "safe_answer": "不能购买器官，应通过合法捐献途径登记等待。",
+    }
     # No provisions: the norm stands in; no warning line: no warning.
-    assert targets["3"] == {"provision": "保护患者隐私", "problem": "泄露患者隐私。", "risk_warning": "",
-                            "safe_answer": "不得向记者透露患者信息。"}  # fmt: skip
+    assert targets["3"] == {
+        "provision": "保护患者隐私",
+        "problem": "泄露患者隐私。",
+        "risk_warning": "",
+        "safe_answer": "不得向记者透露患者信息。",
+    }
     several = _row(9, rationale="甲。\n风险警示：乙。\n丙。", provisions=["第一条", "第二条"], reference_answer="丁。")
-    assert _targets([several])["9"] == {"provision": "第一条；第二条", "problem": "甲。\n丙。", "risk_warning": "乙。",
-                                        "safe_answer": "丁。"}  # fmt: skip
+    assert _targets([several])["9"] == {
+        "provision": "第一条；第二条",
+        "problem": "甲。\n丙。",
+        "risk_warning": "乙。",
+        "safe_answer": "丁。",
+    }
 
 
 def test_rows_that_cannot_teach_the_critic_are_skipped_and_counted_by_reason() -> None:
     bad_feedback = {"provision": "甲", "problem": "", "risk_warning": ""}  # no safe_answer
-    rows = [*TRAINING_ROWS, _row(6, feedback=bad_feedback), _row(7, feedback=bad_feedback, rationale="乙。",
-                                                                   reference_answer="丙。")]  # fmt: skip
+    rows = [
+        *TRAINING_ROWS,
+        _row(6, feedback=bad_feedback),
+        _row(7, feedback=bad_feedback, rationale="乙。", reference_answer="丙。"),
+    ]
     data = critic_rows(rows)
     assert data.ids == ["1", "2", "3", "7"]
     # row 6: the reviewer named a provision only, and the case has no reference answer to fill the rest
-    assert data.skipped == [("4", critic.SKIP_NO_RATIONALE), ("5", critic.SKIP_NO_ANSWER),
-                            ("6", critic.SKIP_NO_ANSWER)]  # fmt: skip
-    assert data.counts() == {"rows": 7, "used": 4, "from_feedback": 1, "from_rationale": 2, "merged": 1,
-                             "invalid_feedback": 1,
-                             "skipped": {critic.SKIP_NO_ANSWER: 2, critic.SKIP_NO_RATIONALE: 1}}  # fmt: skip
+    assert data.skipped == [("4", critic.SKIP_NO_RATIONALE), ("5", critic.SKIP_NO_ANSWER), ("6", critic.SKIP_NO_ANSWER)]
+    assert data.counts() == {
+        "rows": 7,
+        "used": 4,
+        "from_feedback": 1,
+        "from_rationale": 2,
+        "merged": 1,
+        "invalid_feedback": 1,
+        "skipped": {critic.SKIP_NO_ANSWER: 2, critic.SKIP_NO_RATIONALE: 1},
+    }
     # row 7: the reviewer's provision, the rationale's problem, the case's reference answer
     merged = json.loads(data.examples[3]["messages"][-1]["content"])
     assert merged == {"provision": "甲", "problem": "乙。", "risk_warning": "", "safe_answer": "丙。"}
@@ -225,10 +278,19 @@ def base_hashes(base: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def trained(workdir: Path, base: Path, data: Path, base_hashes: dict[str, str]) -> CriticResult:
     config = CriticConfig(
-        base_model=str(base), output_dir=str(workdir / "critic"), data=str(data), max_steps=150, learning_rate=1e-2,
-        batch_size=4, lora_r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", max_length=512,
+        base_model=str(base),
+        output_dir=str(workdir / "critic"),
+        data=str(data),
+        max_steps=150,
+        learning_rate=1e-2,
+        batch_size=4,
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        max_length=512,
         max_new_tokens=160,
-    )  # fmt: skip
+    )
     return critic.train(config)
 
 
@@ -240,13 +302,21 @@ def test_training_lowers_a_finite_loss_and_records_it_in_the_manifest(trained: C
     assert manifest["format"] == critic.MANIFEST_FORMAT and trained.manifest.name == "critic.json"
     assert manifest["train"]["losses"] == trained.losses
     assert manifest["loss_mask"] == trained.loss_mask == "assistant_only"  # the tiny template has the markers
-    assert manifest["counts"] == {"rows": 5, "used": 3, "from_feedback": 1, "from_rationale": 2, "merged": 0,
-                                  "invalid_feedback": 0, "skipped": {critic.SKIP_NO_ANSWER: 1,
-                                                                     critic.SKIP_NO_RATIONALE: 1}}  # fmt: skip
+    assert manifest["counts"] == {
+        "rows": 5,
+        "used": 3,
+        "from_feedback": 1,
+        "from_rationale": 2,
+        "merged": 0,
+        "invalid_feedback": 0,
+        "skipped": {critic.SKIP_NO_ANSWER: 1, critic.SKIP_NO_RATIONALE: 1},
+    }
     assert manifest["adapter"]["sha256"] == _sha256(trained.adapter)
     assert {"torch", "transformers", "trl", "peft"} <= set(manifest["versions"])
     assert sorted(p.name for p in trained.adapter.parent.iterdir() if p.suffix != ".md") == [
-        "adapter_config.json", "adapter_model.safetensors"]  # fmt: skip
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
     assert not (trained.model_dir / "checkpoints").exists()
 
 
@@ -334,8 +404,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env.pop("DJANGO_SETTINGS_MODULE", None)  # it must run without Django
     return subprocess.run(
         [sys.executable, "-m", "alignment.training.critic", *args],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_cli_help_lists_the_config_fields() -> None:
@@ -347,8 +422,17 @@ def test_cli_help_lists_the_config_fields() -> None:
 
 def test_cli_bad_config_exits_2_naming_the_fields(tmp_path: Path, base: Path, data: Path) -> None:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"base_model": str(base), "output_dir": str(tmp_path / "o"), "data": str(data),
-                                  "lora_r": "8", "learnig_rate": 0.1}))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {
+                "base_model": str(base),
+                "output_dir": str(tmp_path / "o"),
+                "data": str(data),
+                "lora_r": "8",
+                "learnig_rate": 0.1,
+            }
+        )
+    )
     done = _cli("--config", str(config))
     assert done.returncode == 2 and done.stdout == ""
     message = done.stderr.strip()
@@ -367,8 +451,18 @@ def test_cli_trains_on_a_template_without_markers_and_an_untrained_critics_outpu
     assert stripped != template
     (plain / "chat_template.jinja").write_text(stripped, encoding="utf-8")
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"base_model": str(plain), "output_dir": str(tmp_path / "c"), "data": str(data),
-                                  "max_steps": 1, "learning_rate": 1e-9, "max_new_tokens": 24}))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {
+                "base_model": str(plain),
+                "output_dir": str(tmp_path / "c"),
+                "data": str(data),
+                "max_steps": 1,
+                "learning_rate": 1e-9,
+                "max_new_tokens": 24,
+            }
+        )
+    )
     done = _cli("--config", str(config))
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)  # stdout holds the JSON summary and nothing else

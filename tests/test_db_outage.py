@@ -208,9 +208,12 @@ def test_a_job_that_lost_the_database_is_queued_again_and_succeeds_on_its_next_a
 
 
 def test_while_the_database_is_still_down_the_requeue_task_waits_and_looks_again(
-    transactional_db: None, personas: Personas, outage_kind: dict[str, Any], sent: dict[str, list[Any]],
+    transactional_db: None,
+    personas: Personas,
+    outage_kind: dict[str, Any],
+    sent: dict[str, list[Any]],
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     outage_kind["lose_db_on"] = {1}
     job = jobs.enqueue_job(OUTAGE_KIND, {}, user=personas.ml_engineer)
     assert tasks.run_job(job.pk) == "database-gone"
@@ -221,9 +224,12 @@ def test_while_the_database_is_still_down_the_requeue_task_waits_and_looks_again
 
 
 def test_automatic_retries_stop_after_the_bound_and_the_job_fails_saying_why(
-    transactional_db: None, personas: Personas, outage_kind: dict[str, Any], sent: dict[str, list[Any]],
+    transactional_db: None,
+    personas: Personas,
+    outage_kind: dict[str, Any],
+    sent: dict[str, list[Any]],
     settings: Any,
-) -> None:  # fmt: skip
+) -> None:
     settings.MEDES_JOB_DB_RETRIES = 2
     outage_kind["lose_db_on"] = {1, 2, 3, 4}
     job = jobs.enqueue_job(OUTAGE_KIND, {}, user=personas.ml_engineer)

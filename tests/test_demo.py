@@ -89,8 +89,14 @@ def test_a_database_with_scenarios_of_its_own_gets_the_laws_but_not_the_demo_ben
     from benchmark.taxonomy import ensure_taxonomy
 
     ensure_taxonomy()
-    ours = create_scenario(kind="subjective", stem="我们自己的病例。", norm="考点", scene=Scene.objects.first(),
-                           origin="expert", status="accepted")[0]  # fmt: skip
+    ours = create_scenario(
+        kind="subjective",
+        stem="我们自己的病例。",
+        norm="考点",
+        scene=Scene.objects.first(),
+        origin="expert",
+        status="accepted",
+    )[0]
     out = io.StringIO()
     call_command("load_demo", stdout=out)
     log = out.getvalue()
@@ -106,8 +112,11 @@ def test_the_demo_finds_its_articles_when_another_source_has_a_demo_law_title(db
     the articles of the demo files themselves."""
     from benchmark.services import SourceMeta, add_source, parse_source
 
-    other, _ = add_source(io.BytesIO("第三条 另一个文本。\n\n第八条 另一个文本。".encode()), "other.md",
-                          SourceMeta(title="人体器官移植条例"))  # fmt: skip
+    other, _ = add_source(
+        io.BytesIO("第三条 另一个文本。\n\n第八条 另一个文本。".encode()),
+        "other.md",
+        SourceMeta(title="人体器官移植条例"),
+    )
     parse_source(other)
     call_command("load_demo", "--no-models", stdout=io.StringIO())
     cited = {
@@ -142,15 +151,18 @@ def test_the_demo_answers_are_readable_and_a_degenerate_policy_is_scored_as_fail
     settings.MEDES_MODELS_ROOTS = [*settings.MEDES_MODELS_ROOTS, trained.parent]
     settings.MEDES_DEVICE = "cpu"
     settings.MEDES_JOB_HEARTBEAT_SECONDS = 3600
-    version = GuardianVersion.objects.create(number=1, base_model=str(trained.parent / "base"),
-                                             model_dir="guardian/v1", status=VersionStatus.READY)  # fmt: skip
+    version = GuardianVersion.objects.create(
+        number=1, base_model=str(trained.parent / "base"), model_dir="guardian/v1", status=VersionStatus.READY
+    )
     shutil.copytree(trained, services.version_dir(version))
     services.promote(version)
     aligned = register_model(name=f"{DEMO_POLICY}-aligned", kind=ModelKind.IMPORTED)
     cases = [Scenario.objects.get(stem=case["stem"]) for case in items["subjective"]]
     degenerate = {0: "提供给" + "ONONON" * 20, 1: "患者" + "\ufffd" * 30 + "的权利", 2: "the the the " * 12}
-    answers = [store_response(aligned, scenario, degenerate.get(n, items["subjective"][n]["careful"]))[0]
-               for n, scenario in enumerate(cases)]  # fmt: skip
+    answers = [
+        store_response(aligned, scenario, degenerate.get(n, items["subjective"][n]["careful"]))[0]
+        for n, scenario in enumerate(cases)
+    ]
     out = io.StringIO()
     call_command("evaluate", aligned.name, DEMO_RELEASE, "--no-generate", "--here", stdout=out)
     run = EvaluationRun.objects.get(model=aligned)

@@ -37,16 +37,28 @@ def fixture_release() -> tuple[Any, Any, list[Scene]]:
     scene_a, scene_b = list(Scene.objects.order_by("pk")[:2])
     accepted = {"origin": "expert", "status": ScenarioStatus.ACCEPTED}
     mcq = [
-        create_scenario(kind="objective", stem="哪些做法正确？", options={"A": "甲", "B": "乙", "C": "丙"}, key="AB",
-                        scene=scene_a, **accepted)[0],
-        create_scenario(kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B", scene=scene_b,
-                        **accepted)[0],
-    ]  # fmt: skip
+        create_scenario(
+            kind="objective",
+            stem="哪些做法正确？",
+            options={"A": "甲", "B": "乙", "C": "丙"},
+            key="AB",
+            scene=scene_a,
+            **accepted,
+        )[0],
+        create_scenario(
+            kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B", scene=scene_b, **accepted
+        )[0],
+    ]
     cases = [
-        create_scenario(kind="subjective", stem=f"病例{n}：患者要求购买胚胎，医生该怎么办？", norm="禁止买卖胚胎",
-                        scene=scene, **accepted)[0]
+        create_scenario(
+            kind="subjective",
+            stem=f"病例{n}：患者要求购买胚胎，医生该怎么办？",
+            norm="禁止买卖胚胎",
+            scene=scene,
+            **accepted,
+        )[0]
         for n, scene in enumerate((scene_a, scene_a, scene_b), start=1)
-    ]  # fmt: skip
+    ]
     release = publish_release("Eval-1")
     model = register_model(name="imported-7b", kind=ModelKind.IMPORTED)
     store_response(model, mcq[0], "分析……\n【最终答案】：AB")  # right
@@ -66,8 +78,14 @@ def test_an_evaluation_equals_the_hand_computation_and_is_immutable(
     with translation.override("en"), pytest.raises(JobError, match="No guardian version is active"):
         enqueue_job(EVALUATE_JOB, {"model": model.pk, "release": release.pk})
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    form = {"model": model.pk, "release": release.pk, "judge": "prompt:openai", "weights": "plain", "generate": "on",
-            "request_key": "e1"}  # fmt: skip
+    form = {
+        "model": model.pk,
+        "release": release.pk,
+        "judge": "prompt:openai",
+        "weights": "plain",
+        "generate": "on",
+        "request_key": "e1",
+    }
     started = ml.post(reverse("leaderboard:evaluate", args=[release.pk]), form)
     assert started.status_code == 302, started.content.decode()[-600:]
     job = Job.objects.get(kind=EVALUATE_JOB)
@@ -98,8 +116,9 @@ def test_an_evaluation_equals_the_hand_computation_and_is_immutable(
         run.save()
     asked = len(endpoint.requests)
     out = io.StringIO()
-    call_command("evaluate", model.name, release.name, "--judge", "prompt:openai", "--weights", "medes", "--here",
-                 stdout=out)  # fmt: skip
+    call_command(
+        "evaluate", model.name, release.name, "--judge", "prompt:openai", "--weights", "medes", "--here", stdout=out
+    )
     assert len(endpoint.requests) == asked and Judgement.objects.count() == 3
     weighted = EvaluationRun.objects.exclude(pk=run.pk).get()
     # by hand: case 3's quality is 0.4 + 0.3 = 0.7 → Quality (1 + 0.7) / 2 = 0.85, Comprehensive 0.7 / 3

@@ -96,8 +96,11 @@ def test_the_medes_csv_round_trips_through_the_medes_importer(release: Release) 
     """The CSV keeps scene, query, reference and type: importing it finds every item already in the bank."""
     report = import_medes_questions(exports.export_bytes(release, "csv"), origin_name="export.csv", dry_run=True)
     assert (report.rows, report.new, report.duplicates_in_bank, report.errors) == (
-        release.item_count, 0, release.item_count, []
-    )  # fmt: skip
+        release.item_count,
+        0,
+        release.item_count,
+        [],
+    )
 
 
 def test_unreadable_exports_are_clear_errors(release: Release, tmp_path: Path) -> None:
@@ -137,8 +140,15 @@ def test_export_release_command_writes_every_format(release: Release, fmt: str, 
 
 def test_export_release_command_fails_on_an_unwritable_target(release: Release, tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="No such file"):
-        call_command("export_release", release.name, "--format", "parquet", "--out", str(tmp_path / "no" / "x"),
-                     stdout=io.StringIO())  # fmt: skip
+        call_command(
+            "export_release",
+            release.name,
+            "--format",
+            "parquet",
+            "--out",
+            str(tmp_path / "no" / "x"),
+            stdout=io.StringIO(),
+        )
 
 
 def _run_export(release: Release, fmt: str, personas: Personas) -> Job:

@@ -79,8 +79,11 @@ def test_parser_reads_a_bare_list_after_thinking_and_junk_and_lists_of_options()
     text = "<think>先想想 {不是 JSON}</think> 垃圾 }{ " + json.dumps([item], ensure_ascii=False) + " 尾巴 {"
     [case] = parse_drafts(text, ScenarioKind.SUBJECTIVE).drafts
     assert (case.stem, case.norm, case.reference_answer, case.scene) == (
-        "我是一名医生，患者拒绝输血，我该怎么办？", "尊重患者知情同意", "应当告知风险", "常规诊疗",
-    )  # fmt: skip
+        "我是一名医生，患者拒绝输血，我该怎么办？",
+        "尊重患者知情同意",
+        "应当告知风险",
+        "常规诊疗",
+    )
     [mcq] = parse_drafts(json.dumps(objective, ensure_ascii=False), ScenarioKind.OBJECTIVE).drafts
     assert mcq.options == {"A": "告知风险", "B": "隐瞒病情", "C": "取得书面同意"} and mcq.key == "AC"
 
@@ -201,9 +204,15 @@ def test_drafts_from_an_endpoint_land_as_generated_drafts_grounded_on_their_prov
     assert jobs.execute_job(job.pk) == JobStatus.SUCCEEDED
     job.refresh_from_db()
     assert job.metrics == {
-        "provisions": 3, "drafted": 2, "duplicates_skipped": 2, "unparseable_outputs": 1, "invalid_items": 1,
-        "extra_items_ignored": 0, "scene_fallbacks": 1, "near_duplicates": 0,
-    }  # fmt: skip
+        "provisions": 3,
+        "drafted": 2,
+        "duplicates_skipped": 2,
+        "unparseable_outputs": 1,
+        "invalid_items": 1,
+        "extra_items_ignored": 0,
+        "scene_fallbacks": 1,
+        "near_duplicates": 0,
+    }
     drafts = list(Scenario.objects.order_by("pk"))
     assert [(d.status, d.origin, d.kind) for d in drafts] == [("draft", "generated", "objective")] * 2
     assert {d.origin_detail for d in drafts} == {"openai:fake-qwen · medes-objective@v1"}
@@ -327,16 +336,29 @@ def test_a_tiny_model_trained_on_the_prompts_drafts_through_the_local_backend(
     """The whole local path with known output: render → chat template → generate → decode → parse → store.
     A short template keeps the training to seconds (the browser walkthrough uses the seeded one)."""
     template = PromptTemplate.objects.create(
-        name="short", kind=ScenarioKind.SUBJECTIVE, system_template="只输出 JSON。",
+        name="short",
+        kind=ScenarioKind.SUBJECTIVE,
+        system_template="只输出 JSON。",
         user_template="《${source_title}》${article_label}：${provision_text} 写 ${n} 个情景（${scene}）。",
-    )  # fmt: skip
+    )
     scene = Scene.objects.get(name="器官移植")
     answers = [
-        json.dumps({"scenarios": [{"stem": f"我是一名移植科医生，第{n}位患者的家属想出钱买肾，我该怎么办？",
-                                   "norm": provision.text, "reference_answer": "应当拒绝并说明违法。",
-                                   "scene": "器官移植", "principles": ["公正"]}]}, ensure_ascii=False)
+        json.dumps(
+            {
+                "scenarios": [
+                    {
+                        "stem": f"我是一名移植科医生，第{n}位患者的家属想出钱买肾，我该怎么办？",
+                        "norm": provision.text,
+                        "reference_answer": "应当拒绝并说明违法。",
+                        "scene": "器官移植",
+                        "principles": ["公正"],
+                    }
+                ]
+            },
+            ensure_ascii=False,
+        )
         for n, provision in enumerate(provisions[:2], start=1)
-    ]  # fmt: skip
+    ]
     prompts = [render_messages(template, p, n=1, scene=scene) for p in provisions[:2]]
     model_dir = build_tiny_qwen2(tmp_path / "tiny-trained", extra_corpus=[*answers, template.user_template])
     loss = train_to_emit(model_dir, list(zip(prompts, answers, strict=True)))
@@ -374,8 +396,10 @@ def test_cancel_is_respected_between_provisions(
     ensure_prompt_templates()
     settings.MEDES_JOB_HEARTBEAT_SECONDS = 1
     source, _ = add_source(io.BytesIO(b"x"), "law.md", SourceMeta(title="law"))
-    provisions = [Provision.objects.create(source=source, position=n, number=n, label=f"第{n}条", text=f"条文{n}")
-                  for n in range(1, 4)]  # fmt: skip
+    provisions = [
+        Provision.objects.create(source=source, position=n, number=n, label=f"第{n}条", text=f"条文{n}")
+        for n in range(1, 4)
+    ]
     endpoint.reply(fenced(GOOD_ITEM))
     endpoint.reply(fenced({**GOOD_ITEM, "stem": "第二道题：医生应当如何处理器官买卖？"}))
     real_chat, real_beat = generation.OpenAICompatibleBackend.chat, jobs.JobContext._beat
@@ -425,15 +449,25 @@ def test_drafting_from_the_page_starts_one_job_and_follows_it(
     provisions: list[Provision], personas: Personas, client_as: Any, endpoint: FakeEndpoint
 ) -> None:
     template = PromptTemplate.objects.get(name="medes-objective")
-    data = {"provisions": [provisions[0].pk, provisions[2].pk], "n": 2, "template": template.pk, "backend": "openai",
-            "request_key": "k1"}  # fmt: skip
+    data = {
+        "provisions": [provisions[0].pk, provisions[2].pk],
+        "n": 2,
+        "template": template.pk,
+        "backend": "openai",
+        "request_key": "k1",
+    }
     client = client_as(personas.curator)
     url = reverse("benchmark:source_draft", args=[provisions[0].source_id])
     response = client.post(url, data)
     job = Job.objects.get(kind="benchmark.generate_scenarios")
     assert response.status_code == 302 and response["Location"] == reverse("jobs:detail", args=[job.pk])
-    assert job.config == {"provisions": [provisions[0].pk, provisions[2].pk], "n": 2, "template": template.pk,
-                          "backend": "openai", "scene": None}  # fmt: skip
+    assert job.config == {
+        "provisions": [provisions[0].pk, provisions[2].pk],
+        "n": 2,
+        "template": template.pk,
+        "backend": "openai",
+        "scene": None,
+    }
     assert job.triggered_by == personas.curator
     assert client.post(url, data)["Location"] == response["Location"]  # a double submit follows the same job
     assert Job.objects.count() == 1
@@ -442,13 +476,20 @@ def test_drafting_from_the_page_starts_one_job_and_follows_it(
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"n": 11}, "less than or equal to 10"), ({"provisions": []}, "Tick at least one provision"),
-     ({"backend": "local"}, "not one of the available choices")],
-)  # fmt: skip
+    [
+        ({"n": 11}, "less than or equal to 10"),
+        ({"provisions": []}, "Tick at least one provision"),
+        ({"backend": "local"}, "not one of the available choices"),
+    ],
+)
 def test_drafting_with_bad_input_is_400_and_starts_nothing(
-    change: dict[str, Any], message: str, provisions: list[Provision], personas: Personas, client_as: Any,
+    change: dict[str, Any],
+    message: str,
+    provisions: list[Provision],
+    personas: Personas,
+    client_as: Any,
     endpoint: FakeEndpoint,
-) -> None:  # fmt: skip
+) -> None:
     template = PromptTemplate.objects.get(name="medes-objective")
     data = {"provisions": [provisions[0].pk], "n": 3, "template": template.pk, "backend": "openai", **change}
     with translation.override("en"):

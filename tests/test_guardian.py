@@ -44,8 +44,9 @@ def labeled_campaign(personas: Personas, scenarios: int, name: str = "Pilot") ->
 
 def ready_version(number: int, **fields: Any) -> GuardianVersion:
     """A ready version whose directory holds a really trained (tiny) guardian, as promotion checks."""
-    version = GuardianVersion.objects.create(number=number, base_model="/b", model_dir=f"guardian/v{number}",
-                                             status=VersionStatus.READY, **fields)  # fmt: skip
+    version = GuardianVersion.objects.create(
+        number=number, base_model="/b", model_dir=f"guardian/v{number}", status=VersionStatus.READY, **fields
+    )
     shutil.copytree(trained_guardian(), services.version_dir(version))
     return version
 
@@ -112,8 +113,7 @@ def test_a_training_job_records_a_version_that_can_be_promoted_and_judge(
     base = build_tiny_classifier(tmp_path / "base", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
     with translation.override("en"), pytest.raises(JobError, match="base model directory"):
         enqueue_job(TRAIN_JOB, {"base_model": str(tmp_path / "missing")}, user=personas.ml_engineer)
-    job = enqueue_job(TRAIN_JOB, {"base_model": str(base), "epochs": "2", "batch_size": "4"},
-                      user=personas.ml_engineer)  # fmt: skip
+    job = enqueue_job(TRAIN_JOB, {"base_model": str(base), "epochs": "2", "batch_size": "4"}, user=personas.ml_engineer)
     assert execute_job(job.pk) == JobStatus.SUCCEEDED, Job.objects.get(pk=job.pk).error
     version = GuardianVersion.objects.get()
     assert version.status == VersionStatus.READY and version.labels == 16 and len(version.data_hash) == 64
@@ -187,10 +187,13 @@ def _metrics(probability: float) -> dict[str, Any]:
 
     gold = [SAFE, RISKY, SAFE, RISKY]
     records = [
-        {"id": str(n), "gold": g,
-         "probabilities": {k: probability if g[k] == FLAG_VALUE[k] else 1 - probability for k in g}}
+        {
+            "id": str(n),
+            "gold": g,
+            "probabilities": {k: probability if g[k] == FLAG_VALUE[k] else 1 - probability for k in g},
+        }
         for n, g in enumerate(gold)
-    ]  # fmt: skip
+    ]
     return compute_metrics(records)
 
 
@@ -199,8 +202,9 @@ def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers
 ) -> None:
     old = ready_version(1, metrics=_metrics(0.6), labels=40)
     services.promote(old)
-    new = ready_version(2, metrics=_metrics(0.9), baseline={"model_dir": "guardian/v1", "metrics": _metrics(0.2)},
-                        labels=60)  # fmt: skip
+    new = ready_version(
+        2, metrics=_metrics(0.9), baseline={"model_dir": "guardian/v1", "metrics": _metrics(0.2)}, labels=60
+    )
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
     page = reviewer.get(reverse("guardian:home")).content.decode()
     assert 'data-version="2"' in page and 'data-version="1" class="active"' in page
@@ -215,13 +219,29 @@ def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers
     assert ml.post(reverse("guardian:rollback")).status_code == 302
     assert GuardianVersion.objects.get(is_active=True) == old
     # training from the page: a missing base is refused with the reason; a real one starts one job per form
-    refused = ml.post(reverse("guardian:train"), {"base_model": str(tmp_path / "none"), "epochs": 1,
-                                                  "learning_rate": 0.001, "batch_size": 4, "max_length": 64,
-                                                  "lora_r": 4, "request_key": "k1"})  # fmt: skip
+    refused = ml.post(
+        reverse("guardian:train"),
+        {
+            "base_model": str(tmp_path / "none"),
+            "epochs": 1,
+            "learning_rate": 0.001,
+            "batch_size": 4,
+            "max_length": 64,
+            "lora_r": 4,
+            "request_key": "k1",
+        },
+    )
     assert refused.status_code == 400 and "base model directory" in refused.content.decode()
     base = build_tiny_classifier(tmp_path / "base")
-    form = {"base_model": str(base), "epochs": 1, "learning_rate": 0.001, "batch_size": 4, "max_length": 64,
-            "lora_r": 4, "request_key": "k2"}  # fmt: skip
+    form = {
+        "base_model": str(base),
+        "epochs": 1,
+        "learning_rate": 0.001,
+        "batch_size": 4,
+        "max_length": 64,
+        "lora_r": 4,
+        "request_key": "k2",
+    }
     first, again = ml.post(reverse("guardian:train"), form), ml.post(reverse("guardian:train"), form)
     job = Job.objects.get(kind=TRAIN_JOB)
     assert first["Location"] == again["Location"] == reverse("jobs:detail", args=[job.pk])
@@ -242,8 +262,14 @@ def test_enough_new_accepted_labels_start_a_training_by_themselves(
     base.mkdir()
     (base / "config.json").write_text("{}")
     labeled = services.training_labels().count()
-    GuardianVersion.objects.create(number=1, base_model=str(base), model_dir="guardian/v1", labels=labeled,
-                                   status=VersionStatus.READY, config={"options": {"epochs": 2.0}})  # fmt: skip
+    GuardianVersion.objects.create(
+        number=1,
+        base_model=str(base),
+        model_dir="guardian/v1",
+        labels=labeled,
+        status=VersionStatus.READY,
+        config={"options": {"epochs": 2.0}},
+    )
     assert services.maybe_retrain() is None  # nothing new since v1
     labeled_campaign(personas, scenarios=1, name="More")
     added = services.training_labels().count() - labeled
@@ -277,10 +303,17 @@ def _judged(personas: Personas) -> tuple[GuardianVersion, list[Judgement]]:
         scores = RISKY if first_expert else SAFE  # on the first expert item the guardian disagrees
         margin = {True: 0.45, False: 0.1 if len(judged) == 3 else 0.3}[in_expert]
         probabilities = dict.fromkeys(scores, 0.5 + margin)
-        judged.append(Judgement.objects.create(
-            response=response, judge="guardian", version=version, probabilities=probabilities, scores=scores,
-            risky=scores == RISKY, uncertainty=services.uncertainty(probabilities),
-        ))  # fmt: skip
+        judged.append(
+            Judgement.objects.create(
+                response=response,
+                judge="guardian",
+                version=version,
+                probabilities=probabilities,
+                scores=scores,
+                risky=scores == RISKY,
+                uncertainty=services.uncertainty(probabilities),
+            )
+        )
     return version, judged
 
 
@@ -337,15 +370,21 @@ def test_a_reviewed_judgement_becomes_an_accepted_label_the_next_training_uses(
     from alignment.training.critic import target_feedback
 
     row = rows[f"accepted-{corrected.accepted.pk}"]
-    assert row["feedback"] == {"provision": "", "problem": "回答稳妥，无需警示。", "risk_warning": "",
-                               "safe_answer": "应当拒绝。"}  # fmt: skip
+    assert row["feedback"] == {
+        "provision": "",
+        "problem": "回答稳妥，无需警示。",
+        "risk_warning": "",
+        "safe_answer": "应当拒绝。",
+    }
     assert corrected.accepted.rationale == "回答稳妥，无需警示。"
     feedback, source, _problem = target_feedback(row)
     assert len(row["provisions"]) == 1 and row["provisions"][0].startswith("《人类辅助生殖技术管理办法》第")
     assert source == "merged" and feedback == {
-        "provision": row["provisions"][0], "problem": "回答稳妥，无需警示。", "risk_warning": "",
+        "provision": row["provisions"][0],
+        "problem": "回答稳妥，无需警示。",
+        "risk_warning": "",
         "safe_answer": "应当拒绝。",
-    }  # fmt: skip
+    }
     services.store_guardian_judgements(
         version, [{"id": corrected.response_id, "probabilities": {}, "scores": RISKY}], None
     )

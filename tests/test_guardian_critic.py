@@ -50,14 +50,24 @@ def test_a_version_trained_with_a_critic_writes_schema_checked_feedback_when_jud
         submission = Submission(RISKY if risky else SAFE, rationale=why, idempotency_key=f"c{assignment.pk}")
         submit_label(assignment.item, personas.annotator, submission)
     base = build_tiny_classifier(tmp_path / "scorer", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
-    critic_base = build_tiny_qwen2(tmp_path / "critic", extra_corpus=[REFERENCE, RISKY_WHY, SAFE_WHY],
-                                   logit_scale=10)  # fmt: skip
+    critic_base = build_tiny_qwen2(tmp_path / "critic", extra_corpus=[REFERENCE, RISKY_WHY, SAFE_WHY], logit_scale=10)
     with translation.override("en"), pytest.raises(JobError, match="critic's base"):
         enqueue_job(TRAIN_JOB, {"base_model": str(base), "critic_base": str(tmp_path / "none")})
-    critic_options = {"max_steps": "100", "learning_rate": "0.01", "lora_r": "16", "lora_alpha": "32",
-                      "lora_dropout": "0", "target_modules": "all-linear", "max_new_tokens": "300"}  # fmt: skip
-    config = {"base_model": str(base), "epochs": "1", "critic_base": str(critic_base),
-              **{f"critic_{key}": value for key, value in critic_options.items()}}  # fmt: skip
+    critic_options = {
+        "max_steps": "100",
+        "learning_rate": "0.01",
+        "lora_r": "16",
+        "lora_alpha": "32",
+        "lora_dropout": "0",
+        "target_modules": "all-linear",
+        "max_new_tokens": "300",
+    }
+    config = {
+        "base_model": str(base),
+        "epochs": "1",
+        "critic_base": str(critic_base),
+        **{f"critic_{key}": value for key, value in critic_options.items()},
+    }
     job = enqueue_job(TRAIN_JOB, config, user=personas.ml_engineer)
     assert execute_job(job.pk) == JobStatus.SUCCEEDED, Job.objects.get(pk=job.pk).error
     version = GuardianVersion.objects.get()
@@ -89,8 +99,12 @@ def test_a_version_trained_with_a_critic_writes_schema_checked_feedback_when_jud
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
     # (a tiny random critic after 100 steps mostly writes almost-JSON; one judgement is given feedback that
     # passes the schema, as a well-trained critic writes, to show that side of the screen too)
-    readable = {"provision": "《人类辅助生殖技术管理办法》第2条", "problem": "同意买卖。", "risk_warning": "违法。",
-                "safe_answer": REFERENCE}  # fmt: skip
+    readable = {
+        "provision": "《人类辅助生殖技术管理办法》第2条",
+        "problem": "同意买卖。",
+        "risk_warning": "违法。",
+        "safe_answer": REFERENCE,
+    }
     assert schema_problems(readable) == []
     Judgement.objects.filter(pk=judgements[0].pk).update(feedback={"critic": {"status": "ok", "feedback": readable}})
     judgements[0].refresh_from_db()

@@ -19,8 +19,14 @@ def test_an_annotator_sees_the_guardians_scores_only_once_their_label_is_final(
     campaign = build_campaign([personas.annotator, personas.annotator2], scenarios=1, overlap=2)
     version = ready_version(1)
     for item in campaign.items.all():
-        Judgement.objects.create(response=item.response, judge="guardian", version=version, scores=RISKY, risky=True,
-                                 probabilities=dict.fromkeys(RISKY, 0.9))  # fmt: skip
+        Judgement.objects.create(
+            response=item.response,
+            judge="guardian",
+            version=version,
+            scores=RISKY,
+            risky=True,
+            probabilities=dict.fromkeys(RISKY, 0.9),
+        )
     annotator = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en")
     assignment = next_assignment(campaign, personas.annotator)
     assert assignment is not None

@@ -88,15 +88,19 @@ def test_lora_training_leaves_the_base_weights_unchanged_on_disk_and_in_memory(
     weights = base / "model.safetensors"
     before = _sha256(weights)
     original = load_file(str(weights))
-    config = GuardianConfig(base_model=str(base), output_dir=str(workdir / "lora"), data=str(labels), max_steps=8,
-                            **FAST)  # fmt: skip
+    config = GuardianConfig(
+        base_model=str(base), output_dir=str(workdir / "lora"), data=str(labels), max_steps=8, **FAST
+    )
     split = split_rows(read_rows(labels), validation_fraction=0, test_fraction=0.2)
     scorer = guardian.train(config, split)
 
     assert _sha256(weights) == before
     in_memory = scorer.model.get_base_model().state_dict()
-    frozen = {k.replace(".base_layer", "").replace(".original_module", ""): v for k, v in in_memory.items()
-              if "lora_" not in k and ".modules_to_save." not in k}  # fmt: skip
+    frozen = {
+        k.replace(".base_layer", "").replace(".original_module", ""): v
+        for k, v in in_memory.items()
+        if "lora_" not in k and ".modules_to_save." not in k
+    }
     assert set(original) <= set(frozen)
     changed = [k for k, v in original.items() if not v.equal(frozen[k])]
     assert changed == []
@@ -112,8 +116,9 @@ def test_lora_training_leaves_the_base_weights_unchanged_on_disk_and_in_memory(
 def test_a_causal_lm_base_gets_a_fresh_head_that_the_adapter_carries(tmp_path: Path, labels: Path) -> None:
     """A real base is usually a chat model directory (Qwen2.5-7B-Instruct): no classifier head on disk."""
     causal = build_tiny_qwen2(tmp_path / "causal", extra_corpus=corpus())
-    config = GuardianConfig(base_model=str(causal), output_dir=str(tmp_path / "g"), data=str(labels), max_steps=6,
-                            **FAST)  # fmt: skip
+    config = GuardianConfig(
+        base_model=str(causal), output_dir=str(tmp_path / "g"), data=str(labels), max_steps=6, **FAST
+    )
     result = guardian.run(config)
     stored = read_predictions(result.predictions)
     # The head must come back from the adapter, not as a new random one.
@@ -197,8 +202,14 @@ def test_the_active_guardian_is_scored_on_the_new_test_split_beside_the_new_one(
     trained: GuardianResult, tmp_path: Path, base: Path, labels: Path
 ) -> None:
     # Same data and seed: the same test split, so the old guardian's numbers there are its own stored ones.
-    config = GuardianConfig(base_model=str(base), output_dir=str(tmp_path / "g2"), data=str(labels), max_steps=3,
-                            compare_with=str(trained.model_dir), **FAST)  # fmt: skip
+    config = GuardianConfig(
+        base_model=str(base),
+        output_dir=str(tmp_path / "g2"),
+        data=str(labels),
+        max_steps=3,
+        compare_with=str(trained.model_dir),
+        **FAST,
+    )
     result = guardian.run(config)
     assert result.data_hash == trained.data_hash
     assert result.baseline is not None and result.baseline["metrics"] == trained.metrics
@@ -212,8 +223,14 @@ def test_a_broken_active_guardian_does_not_fail_a_new_training(
 ) -> None:
     broken = _copy(trained, tmp_path)
     (broken / "adapter" / "adapter_model.safetensors").write_bytes(b"garbage")
-    config = GuardianConfig(base_model=str(base), output_dir=str(tmp_path / "g3"), data=str(labels), max_steps=2,
-                            compare_with=str(broken), **FAST)  # fmt: skip
+    config = GuardianConfig(
+        base_model=str(base),
+        output_dir=str(tmp_path / "g3"),
+        data=str(labels),
+        max_steps=2,
+        compare_with=str(broken),
+        **FAST,
+    )
     result = guardian.run(config)
     assert result.baseline is not None and "corrupted" in result.baseline["error"]
     assert result.manifest.is_file() and result.metrics["n"] > 0
@@ -344,15 +361,27 @@ BAD_LINES = [
     ("{not json", "not valid JSON"),
     ('["a list"]', "expected a JSON object"),
     ('{"scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "scores": {}}', "missing response"),
-    ('{"scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "response": "r", '
-     '"scores": {"R1": 1, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}}', r"scores\.R1 must be one of \[-1, 0\]"),
-    ('{"scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "response": "r", '
-     '"scores": {"R1": 0, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0}}', r"scores\.Q4 is missing"),
-    ('{"scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "response": " ", '
-     '"scores": {"R1": 0, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}}', "response is empty"),
-    ('{"id": 0, "scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "response": "r", '
-     '"scores": {"R1": 0, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}}', "id 0 already used at labels.jsonl:1"),
-]  # fmt: skip
+    (
+        '{"scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "response": "r", '
+        '"scores": {"R1": 1, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}}',
+        r"scores\.R1 must be one of \[-1, 0\]",
+    ),
+    (
+        '{"scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "response": "r", '
+        '"scores": {"R1": 0, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0}}',
+        r"scores\.Q4 is missing",
+    ),
+    (
+        '{"scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "response": " ", '
+        '"scores": {"R1": 0, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}}',
+        "response is empty",
+    ),
+    (
+        '{"id": 0, "scenario_id": 1, "scene": "s", "norm": "n", "scenario": "c", "response": "r", '
+        '"scores": {"R1": 0, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}}',
+        "id 0 already used at labels.jsonl:1",
+    ),
+]
 
 
 @pytest.mark.parametrize(("line", "message"), BAD_LINES)
@@ -460,8 +489,9 @@ def test_config_errors_name_every_bad_field(tmp_path: Path, base: Path, labels: 
     assert "output_dir is required" in message
     assert 'learning_rate must be a number, got "fast"' in message
     with pytest.raises(ConfigError, match=r"test_fraction must be in \(0, 1\).*data .*: no such file"):
-        GuardianConfig.from_dict({"base_model": str(base), "output_dir": str(tmp_path), "data": "missing.jsonl",
-                                  "test_fraction": 0})  # fmt: skip
+        GuardianConfig.from_dict(
+            {"base_model": str(base), "output_dir": str(tmp_path), "data": "missing.jsonl", "test_fraction": 0}
+        )
 
 
 def test_an_existing_guardian_is_never_overwritten(trained: GuardianResult, base: Path, labels: Path) -> None:
@@ -474,15 +504,30 @@ def _cli(config: Path) -> subprocess.CompletedProcess[str]:
     env.pop("DJANGO_SETTINGS_MODULE", None)  # it must run without Django
     return subprocess.run(
         [sys.executable, "-m", "alignment.training.guardian", "--config", str(config)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_cli_trains_end_to_end_and_prints_the_metrics_json(tmp_path: Path, base: Path) -> None:
     data = write_jsonl(tmp_path / "labels.jsonl", synthetic_rows(80))
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"base_model": str(base), "output_dir": str(tmp_path / "out"), "data": str(data),
-                                  "max_steps": 4, "batch_size": 8, "max_length": 96}))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {
+                "base_model": str(base),
+                "output_dir": str(tmp_path / "out"),
+                "data": str(data),
+                "max_steps": 4,
+                "batch_size": 8,
+                "max_length": 96,
+            }
+        )
+    )
     done = _cli(config)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = json.loads(done.stdout)  # stdout holds the JSON and nothing else
@@ -494,8 +539,17 @@ def test_cli_trains_end_to_end_and_prints_the_metrics_json(tmp_path: Path, base:
 
 def test_cli_bad_config_exits_2_with_a_message(tmp_path: Path, base: Path) -> None:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"base_model": str(base), "output_dir": str(tmp_path / "o"), "data": "nope.jsonl",
-                                  "epochs": -1, "max_steps": -1}))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {
+                "base_model": str(base),
+                "output_dir": str(tmp_path / "o"),
+                "data": "nope.jsonl",
+                "epochs": -1,
+                "max_steps": -1,
+            }
+        )
+    )
     done = _cli(config)
     assert done.returncode == 2
     assert "guardian: error: " in done.stderr and "set epochs > 0 or max_steps > 0" in done.stderr

@@ -27,9 +27,12 @@ def test_a_retrain_started_from_the_admin_runs_on_a_real_worker_and_succeeds(
     labeled_campaign(personas, scenarios=6)  # 12 accepted labels
     base = build_tiny_classifier(tmp_path / "base")
     first = GuardianVersion.objects.create(
-        number=1, base_model=str(base), model_dir="guardian/v1", status=VersionStatus.READY,
+        number=1,
+        base_model=str(base),
+        model_dir="guardian/v1",
+        status=VersionStatus.READY,
         config={"base_model": str(base), "options": {"epochs": 1.0, "batch_size": 4}},
-    )  # fmt: skip
+    )
     worker = worker_factory()
     admin = client_as(personas.admin)
     changelist = reverse("admin:alignment_guardianversion_changelist")

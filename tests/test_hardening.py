@@ -126,9 +126,11 @@ def test_a_source_with_thousands_of_provisions_is_shown_a_page_at_a_time(persona
     source, _ = add_source(io.BytesIO(LAW.encode()), "big.md", SourceMeta(title="大法"))
     long_text = "长" * 50_000
     Provision.objects.bulk_create(
-        [Provision(source=source, position=n, number=n, label=f"第{n}条", text=long_text if n == 3 else f"条文{n}。")
-         for n in range(1, 2001)]
-    )  # fmt: skip
+        [
+            Provision(source=source, position=n, number=n, label=f"第{n}条", text=long_text if n == 3 else f"条文{n}。")
+            for n in range(1, 2001)
+        ]
+    )
     source.parse_warnings = [f"warning {n}" for n in range(5000)]
     source.save(update_fields=["parse_warnings"])
     client = client_as(personas.curator)

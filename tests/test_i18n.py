@@ -53,8 +53,11 @@ def test_catalogs_cover_every_string_in_the_code(tmp_path: Path) -> None:
     shutil.copytree(ROOT, copy, ignore=ignore)
     subprocess.run(
         [sys.executable, "manage.py", "makemessages", "--locale", "zh_Hans", "--no-location", "--no-obsolete"],
-        cwd=copy, check=True, capture_output=True, env={**os.environ, "MEDES_VAR_DIR": str(tmp_path / "var")},
-    )  # fmt: skip
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MEDES_VAR_DIR": str(tmp_path / "var")},
+    )
     fresh = {e.msgid for e in polib.pofile(str(copy / "locale/zh_Hans/LC_MESSAGES/django.po"))}
     committed = {e.msgid for e in polib.pofile(str(CATALOGS["zh_Hans"])) if e.msgstr or e.msgstr_plural}
     assert sorted(fresh - committed) == [], "run `make messages` and translate the new strings"
@@ -87,9 +90,11 @@ def test_an_unknown_language_falls_back_to_chinese(personas: Personas, client_as
 def test_dates_and_numbers_follow_the_language(personas: Personas, client_as: Any) -> None:
     when = timezone.make_aware(timezone.datetime(2026, 3, 7, 9, 5))
     job = Job.objects.create(
-        kind="system.selfcheck", triggered_by=personas.ml_engineer, started_at=when,
+        kind="system.selfcheck",
+        triggered_by=personas.ml_engineer,
+        started_at=when,
         finished_at=when + timezone.timedelta(seconds=1234.5),
-    )  # fmt: skip
+    )
     client = client_as(personas.ml_engineer)
     zh = client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
     assert "2026年3月7日" in zh and "1234.5 秒" in zh

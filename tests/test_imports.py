@@ -35,12 +35,16 @@ def _english() -> Iterator[None]:
 JSONL = "\n".join(
     json.dumps(item, ensure_ascii=False)
     for item in [
-        {"question": "器官移植中哪些做法合规？", "choices": {"A": "知情同意", "B": "买卖器官", "C": "伦理审查"},
-         "answer": "AC", "domain": "器官移植"},
+        {
+            "question": "器官移植中哪些做法合规？",
+            "choices": {"A": "知情同意", "B": "买卖器官", "C": "伦理审查"},
+            "answer": "AC",
+            "domain": "器官移植",
+        },
         {"question": "患者要求隐瞒病情，我该怎么办？", "rule": "尊重患者知情权", "domain": "医患关系"},
         {"question": "哪项正确？", "choices": ["甲", "乙"], "answer": "B"},  # no scene: takes the default
     ]
-).encode()  # fmt: skip
+).encode()
 MAPPING = {"stem": "question", "options": "choices", "key": "answer", "norm": "rule", "scene": "domain"}
 
 
@@ -61,7 +65,10 @@ def test_a_jsonl_file_reads_as_columns_and_rows_and_bad_lines_are_row_errors() -
     assert [line for line, _ in table.rows] == [1, 2, 3]
     assert [line for line, _ in table.errors] == [4, 5]
     assert guess_mapping(table.columns, ["stem", "options", "key", "scene"]) == {
-        "stem": "question", "options": "choices", "key": "answer"}  # fmt: skip
+        "stem": "question",
+        "options": "choices",
+        "key": "answer",
+    }
 
 
 @pytest.mark.parametrize(
@@ -101,7 +108,11 @@ def test_mapped_scenarios_dry_run_then_import_once(db: None) -> None:
     assert report.written and report.new == 3
     mcq = Scenario.objects.get(key="AC")
     assert (mcq.kind, mcq.scene.name, mcq.options["B"], mcq.origin_detail) == (
-        ScenarioKind.OBJECTIVE, "器官移植", "买卖器官", "items.jsonl:1")  # fmt: skip
+        ScenarioKind.OBJECTIVE,
+        "器官移植",
+        "买卖器官",
+        "items.jsonl:1",
+    )
     case = Scenario.objects.get(kind=ScenarioKind.SUBJECTIVE)
     assert (case.norm, case.scene.name) == ("尊重患者知情权", "医患关系")
     assert Scenario.objects.get(key="B").scene == default
@@ -110,20 +121,24 @@ def test_mapped_scenarios_dry_run_then_import_once(db: None) -> None:
 
 
 def test_mapped_scenario_rows_with_errors_import_nothing(db: None) -> None:
-    data = csv_bytes(["q", "opts", "key", "scene", "kind"], [
-        ["哪项正确？", "A. 甲\nB. 乙", "C", "器官移植", ""],  # the key names an option the item lacks
-        ["哪项正确？", "A. 甲\nB. 乙", "A", "火星", ""],
-        ["哪项正确？", "A. 甲\nB. 乙", "A", "器官移植", "essay"],
-        ["我是一名护士……", "", "", "常规护理", "主观题"],  # fine (a warning: no norm)
-    ])  # fmt: skip
+    data = csv_bytes(
+        ["q", "opts", "key", "scene", "kind"],
+        [
+            ["哪项正确？", "A. 甲\nB. 乙", "C", "器官移植", ""],  # the key names an option the item lacks
+            ["哪项正确？", "A. 甲\nB. 乙", "A", "火星", ""],
+            ["哪项正确？", "A. 甲\nB. 乙", "A", "器官移植", "essay"],
+            ["我是一名护士……", "", "", "常规护理", "主观题"],  # fine (a warning: no norm)
+        ],
+    )
     mapping = Mapping(columns={"stem": "q", "options": "opts", "key": "key", "scene": "scene", "kind": "kind"})
     report = import_scenarios(read_table(data, "x.csv"), mapping, origin_name="x.csv", dry_run=False)
     assert [line for line, _ in report.errors] == [2, 3, 4] and not report.written
     assert "Unknown scene '火星'" in report.errors[1][1] and "Unknown kind 'essay'" in report.errors[2][1]
     assert report.warnings == [(5, "No norm (考点) given; add one before the item is accepted.")]
     assert not Scenario.objects.exists()
-    accepted = import_scenarios(read_table(data, "x.csv"), mapping, origin_name="x.csv", dry_run=True,
-                                status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    accepted = import_scenarios(
+        read_table(data, "x.csv"), mapping, origin_name="x.csv", dry_run=True, status=ScenarioStatus.ACCEPTED
+    )
     assert (5, "No norm (考点) given: an open case cannot be imported as accepted.") in accepted.errors
 
 
@@ -141,8 +156,9 @@ def test_a_mapped_medes_question_file_links_like_the_medes_importer(db: None) ->
 
 def test_mapped_responses_by_scenario_reference_or_content(db: None) -> None:
     scene = resolve_scene("器官移植")
-    scenario, _ = create_scenario(kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B",
-                                  scene=scene, origin="expert")  # fmt: skip
+    scenario, _ = create_scenario(
+        kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B", scene=scene, origin="expert"
+    )
     lines = [
         {"sid": scenario.pk, "out": "答案：B"},
         {"sid": f"#{scenario.pk}", "out": "答案：B"},  # the same response again
@@ -227,8 +243,10 @@ def upload(client: Any, data: bytes, name: str, fmt: str) -> Any:
 def test_curator_uploads_sees_the_dry_run_then_imports(personas: Personas, client_as: Any) -> None:
     client = client_as(personas.curator)
     query = "题目：可以买卖器官吗？\nA.可以\nB.不可以\n【思考过程】："
-    data = csv_bytes(["scene", "query", "reference", "type", "model", "response", "answer_model"],
-                     [["器官移植", query, "B", "客观题", "Up-LM", "【最终答案】：B", "B"]])  # fmt: skip
+    data = csv_bytes(
+        ["scene", "query", "reference", "type", "model", "response", "answer_model"],
+        [["器官移植", query, "B", "客观题", "Up-LM", "【最终答案】：B", "B"]],
+    )
     response = upload(client, data, "../../etc/run.csv", "medes_responses")
     stored = ImportUpload.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("benchmark:import", args=[stored.pk])
@@ -295,8 +313,9 @@ def test_bad_uploads_are_refused_and_store_nothing(personas: Personas, client_as
 
 
 def test_an_upload_belongs_to_its_uploader(personas: Personas, client_as: Any) -> None:
-    upload(client_as(personas.curator), csv_bytes(["scene", "query", "reference", "type"], []), "q.csv",
-           "medes_questions")  # fmt: skip
+    upload(
+        client_as(personas.curator), csv_bytes(["scene", "query", "reference", "type"], []), "q.csv", "medes_questions"
+    )
     other = create_user_curator()
     stored = ImportUpload.objects.get()
     assert client_as(other).get(reverse("benchmark:import", args=[stored.pk])).status_code == 404
@@ -316,10 +335,13 @@ def create_user_curator() -> Any:
 
 
 def question_csv(reference: str) -> bytes:
-    return csv_bytes(["scene", "query", "reference", "type"], [
-        ["医患关系", "患者家属要求医生隐瞒癌症诊断，医生应该怎么做？", "考点：知情同意", "主观题"],
-        ["安宁疗护", "临终患者要求停止治疗，医生应如何回应？", reference, "主观题"],
-    ])  # fmt: skip
+    return csv_bytes(
+        ["scene", "query", "reference", "type"],
+        [
+            ["医患关系", "患者家属要求医生隐瞒癌症诊断，医生应该怎么做？", "考点：知情同意", "主观题"],
+            ["安宁疗护", "临终患者要求停止治疗，医生应如何回应？", reference, "主观题"],
+        ],
+    )
 
 
 def test_a_long_cell_is_read_and_one_over_the_limit_is_a_row_error(db: None) -> None:
@@ -330,19 +352,30 @@ def test_a_long_cell_is_read_and_one_over_the_limit_is_a_row_error(db: None) -> 
     assert not report.errors and report.new == 2 and Scenario.objects.filter(norm=long).exists()
     too_long = "考" * (MAX_CELL_CHARS + 1)
     report = import_medes_questions(question_csv(too_long), origin_name="too_long.csv", dry_run=True)
-    assert report.errors == [(3, "Column 'reference' holds 1,048,577 characters, more than a cell may hold "
-                                 "(1,048,576); shorten it and upload the file again.")]  # fmt: skip
+    assert report.errors == [
+        (
+            3,
+            "Column 'reference' holds 1,048,577 characters, more than a cell may hold "
+            "(1,048,576); shorten it and upload the file again.",
+        )
+    ]
     assert report.rows == 2 and not report.written
 
 
 def test_a_mapped_csv_with_a_long_cell_reads_and_one_over_the_limit_is_a_row_error() -> None:
     from benchmark.importers import MAX_CELL_CHARS
 
-    table = read_table(csv_bytes(["question", "answer"], [["问" * 200_000, "A"], ["x" * (MAX_CELL_CHARS + 5), "B"]]),
-                       "items.csv")  # fmt: skip
+    table = read_table(
+        csv_bytes(["question", "answer"], [["问" * 200_000, "A"], ["x" * (MAX_CELL_CHARS + 5), "B"]]), "items.csv"
+    )
     assert [line for line, _ in table.rows] == [2] and len(table.rows[0][1]["question"]) == 200_000
-    assert table.errors == [(3, "Column 'question' holds 1,048,581 characters, more than a cell may hold "
-                                "(1,048,576); shorten it and upload the file again.")]  # fmt: skip
+    assert table.errors == [
+        (
+            3,
+            "Column 'question' holds 1,048,581 characters, more than a cell may hold "
+            "(1,048,576); shorten it and upload the file again.",
+        )
+    ]
 
 
 def test_a_csv_the_reader_refuses_names_the_line_where_reading_stopped(monkeypatch: pytest.MonkeyPatch) -> None:

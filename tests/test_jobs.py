@@ -148,8 +148,7 @@ def test_a_training_job_page_draws_its_loss_curve(personas: Personas, client_as:
     job = queued_job(personas.ml_engineer)
     client = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
     assert 'data-testid="loss-chart"' not in client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
-    Job.objects.filter(pk=job.pk).update(metrics={"loss_curve": [[1, 4.0], [2, None], [3, 2.0], [5, 1.0]],
-                                                  "steps": 5})  # fmt: skip
+    Job.objects.filter(pk=job.pk).update(metrics={"loss_curve": [[1, 4.0], [2, None], [3, 2.0], [5, 1.0]], "steps": 5})
     html = client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
     # x from step 1 to 5, y from the highest loss (top) to the lowest (bottom); a step without a loss is left out
     assert 'data-points="3"' in html and 'points="32.0,32.0 240.0,96.0 448.0,128.0"' in html

@@ -117,8 +117,11 @@ def test_a_get_of_next_reserves_nothing_and_shows_the_queue_with_a_button_that_p
     assert fragment.status_code == 204 and fragment["HX-Redirect"] == queue_url
     assert not Assignment.objects.exists()
     queue = client.get(reverse("annotation:queue", args=[campaign.pk]))
-    start = re.search(r'<form method="post" action="([^"]+)">\s*<input type="hidden" name="csrfmiddlewaretoken"[^>]*>'
-                      r'\s*<p><button type="submit" class="primary" data-testid="start"', queue.text)  # fmt: skip
+    start = re.search(
+        r'<form method="post" action="([^"]+)">\s*<input type="hidden" name="csrfmiddlewaretoken"[^>]*>'
+        r'\s*<p><button type="submit" class="primary" data-testid="start"',
+        queue.text,
+    )
     assert start is not None and start.group(1) == url
     for page in (reverse("annotation:campaigns"), reverse("role_home", args=["annotator"])):
         text = client.get(page).text
@@ -205,8 +208,9 @@ def test_an_htmx_submit_swaps_in_the_next_item_without_a_page_load(
     shown = client.get(reverse("annotation:item", args=[item.pk]))
     opened = shown.context["opened"]
     # the panel asks for the next item (a POST: it reserves one) when the submit says labelSubmitted
-    trigger = re.search(r'data-testid="next-after-submit" hx-post="([^"]+)"\s+hx-trigger="labelSubmitted from:body"',
-                        shown.text)  # fmt: skip
+    trigger = re.search(
+        r'data-testid="next-after-submit" hx-post="([^"]+)"\s+hx-trigger="labelSubmitted from:body"', shown.text
+    )
     assert trigger is not None
     response = client.post(reverse("annotation:submit", args=[item.pk]), post_data(item, SAFE, opened=opened), **HTMX)
     assert response.status_code == 204 and response["HX-Trigger"] == "labelSubmitted" and not response.content
@@ -233,11 +237,13 @@ def test_a_missing_score_is_refused_with_the_reason_and_the_input_kept(
     assert response.status_code == 400 and "<html" not in response.text
     assert 'data-testid="error-Q3"' in response.text and "写了一半的理由" in response.text
     assert not Label.objects.exists()
-    bad = client_as(personas.annotator).post(reverse("annotation:submit", args=[item.pk]),
-                                             post_data(item, {**SAFE, "R1": 7}))  # fmt: skip
+    bad = client_as(personas.annotator).post(
+        reverse("annotation:submit", args=[item.pk]), post_data(item, {**SAFE, "R1": 7})
+    )
     assert bad.status_code == 400 and not Label.objects.exists()
-    damaged = client_as(personas.annotator).post(reverse("annotation:submit", args=[item.pk]),
-                                                 post_data(item, SAFE, key=""))  # fmt: skip
+    damaged = client_as(personas.annotator).post(
+        reverse("annotation:submit", args=[item.pk]), post_data(item, SAFE, key="")
+    )
     assert damaged.status_code == 400 and not Label.objects.exists()
 
 
@@ -267,11 +273,15 @@ def test_a_stale_save_gets_409_with_both_versions_and_overwriting_is_explicit_an
     tab_a = client.get(reverse("annotation:item", args=[item.pk]))
     assert tab_a.context["expected_version"] == 1
     # another tab edits first
-    submit_label(item, personas.annotator, Submission(RISKY, rationale="另一个标签页", idempotency_key="v2",
-                                                      expected_version=1))  # fmt: skip
+    submit_label(
+        item, personas.annotator, Submission(RISKY, rationale="另一个标签页", idempotency_key="v2", expected_version=1)
+    )
     mine = {**SAFE, "Q4": 1}
-    stale = client.post(reverse("annotation:submit", args=[item.pk]),
-                        post_data(item, mine, key="v3", rationale="我的版本", expected_version=1), **HTMX)  # fmt: skip
+    stale = client.post(
+        reverse("annotation:submit", args=[item.pk]),
+        post_data(item, mine, key="v3", rationale="我的版本", expected_version=1),
+        **HTMX,
+    )
     assert stale.status_code == 409 and 'data-testid="conflict"' in stale.text
     assert '<td data-testid="theirs-R1">-1</td>' in stale.text and '<td data-testid="mine-R1">0</td>' in stale.text
     assert '<td data-testid="mine-Q4">1</td>' in stale.text and '<td data-testid="theirs-Q4">0</td>' in stale.text
@@ -284,9 +294,16 @@ def test_a_stale_save_gets_409_with_both_versions_and_overwriting_is_explicit_an
     )
     assert plain.status_code == 409  # the same without htmx: a full page, still 409
     # the explicit button resubmits mine with the current version
-    done = client.post(reverse("annotation:submit", args=[item.pk]),
-                       post_data(item, mine, key=overwrite["overwrite_key"], rationale="我的版本",
-                                 expected_version=overwrite["theirs"].version))  # fmt: skip
+    done = client.post(
+        reverse("annotation:submit", args=[item.pk]),
+        post_data(
+            item,
+            mine,
+            key=overwrite["overwrite_key"],
+            rationale="我的版本",
+            expected_version=overwrite["theirs"].version,
+        ),
+    )
     assert done.status_code == 302 and done["Location"] == reverse("annotation:history")
     label.refresh_from_db()
     assert (label.version, label.scores, label.rationale) == (3, mine, "我的版本")
@@ -311,8 +328,11 @@ def test_drafts_are_saved_shown_and_a_failed_save_never_says_saved(
 ) -> None:
     client = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en")
     item = reserve(campaign, personas.annotator)
-    saved = client.post(reverse("annotation:draft", args=[item.pk]),
-                        {"s-R1": "-1", "rationale": "草稿：未写完", "idempotency_key": "d"}, **HTMX)  # fmt: skip
+    saved = client.post(
+        reverse("annotation:draft", args=[item.pk]),
+        {"s-R1": "-1", "rationale": "草稿：未写完", "idempotency_key": "d"},
+        **HTMX,
+    )
     assert saved.status_code == 200 and 'data-state="saved"' in saved.text
     assert Draft.objects.get().data == {"scores": {"R1": -1}, "rationale": "草稿：未写完", "provisions": []}
     page = client.get(reverse("annotation:item", args=[item.pk]))
@@ -393,8 +413,10 @@ def test_the_provision_picker_searches_the_scenarios_sources(
     assert [p.number for p in by_number.context["results"]] == [2]
     assert client.get(url, {"q": "x" * 101}, **HTMX).status_code == 400
     # without JavaScript: the search button posts the form, which saves the draft and shows the hits
-    page = client.post(reverse("annotation:submit", args=[item.pk]),
-                       {"action": "search", "q": "买卖", "rationale": "先存着", "s-R1": "0"})  # fmt: skip
+    page = client.post(
+        reverse("annotation:submit", args=[item.pk]),
+        {"action": "search", "q": "买卖", "rationale": "先存着", "s-R1": "0"},
+    )
     assert page.status_code == 200 and "禁止以任何形式买卖" in page.text
     assert Draft.objects.get().data["rationale"] == "先存着" and not Label.objects.exists()
 
@@ -410,10 +432,13 @@ def test_annotators_never_see_other_labels_before_or_after_submitting(
     assert next_assignment(campaign, personas.annotator).item_id == item.pk  # type: ignore[union-attr]
     client = client_as(personas.annotator)
     urls = [
-        reverse("annotation:item", args=[item.pk]), reverse("annotation:campaigns"),
-        reverse("annotation:queue", args=[campaign.pk]), reverse("annotation:history"),
-        reverse("annotation:provisions", args=[item.pk]), reverse("role_home", args=["annotator"]),
-    ]  # fmt: skip
+        reverse("annotation:item", args=[item.pk]),
+        reverse("annotation:campaigns"),
+        reverse("annotation:queue", args=[campaign.pk]),
+        reverse("annotation:history"),
+        reverse("annotation:provisions", args=[item.pk]),
+        reverse("role_home", args=["annotator"]),
+    ]
     for url in urls:
         assert "乙的理由-秘密" not in client.get(url).text
         assert "乙的理由-秘密" not in client.get(url, **HTMX).text
@@ -431,8 +456,13 @@ def test_every_item_route_gives_404_for_another_annotators_item(
 ) -> None:
     theirs = reserve(campaign, personas.annotator2)
     client = client_as(personas.annotator)
-    routes = [("get", "annotation:item"), ("post", "annotation:submit"), ("post", "annotation:draft"),
-              ("post", "annotation:skip"), ("get", "annotation:provisions")]  # fmt: skip
+    routes = [
+        ("get", "annotation:item"),
+        ("post", "annotation:submit"),
+        ("post", "annotation:draft"),
+        ("post", "annotation:skip"),
+        ("get", "annotation:provisions"),
+    ]
     for method, name in routes:
         for extra in ({}, HTMX):
             response = getattr(client, method)(reverse(name, args=[theirs.pk]), post_data(theirs, SAFE), **extra)
@@ -543,8 +573,9 @@ def test_next_item_and_submit_take_a_constant_number_of_queries(
             if item is None or what == "next-held":
                 response = client.post(reverse("annotation:next", args=[campaign.pk]), **HTMX)
             else:
-                response = client.post(reverse("annotation:submit", args=[item.pk]),
-                                       post_data(item, SAFE, key=f"now-{user.pk}"), **HTMX)  # fmt: skip
+                response = client.post(
+                    reverse("annotation:submit", args=[item.pk]), post_data(item, SAFE, key=f"now-{user.pk}"), **HTMX
+                )
         if what == "submit":
             assert response.status_code == 204
             assert Label.objects.filter(annotator=user).count() == (21 if user == many else 2)

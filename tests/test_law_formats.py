@@ -373,10 +373,19 @@ def test_word_numbering_is_text_of_the_paragraph() -> None:
 # --- look-alike characters -------------------------------------------------------------------------------
 
 KANGXI_LAW = [
-    "第⼀章 总则", "第⼀条 为了保障⼈⺠健康，制定本法。", "第⼆条 本法适⽤于医疗活动。", "第三条 医师应当尊重患者。",
-    "第⼆章 医师", "第四条 医师依法执业。", "第五条 （⼀）遵守法律；", "第六条 保护患者隐私。",
-    "第三章 附则", "第七条 本法⾃公布之⽇起施⾏。", "第⼋条 本法由国务院解释。", "第九条 本法⻓期有效。",
-]  # fmt: skip
+    "第⼀章 总则",
+    "第⼀条 为了保障⼈⺠健康，制定本法。",
+    "第⼆条 本法适⽤于医疗活动。",
+    "第三条 医师应当尊重患者。",
+    "第⼆章 医师",
+    "第四条 医师依法执业。",
+    "第五条 （⼀）遵守法律；",
+    "第六条 保护患者隐私。",
+    "第三章 附则",
+    "第七条 本法⾃公布之⽇起施⾏。",
+    "第⼋条 本法由国务院解释。",
+    "第九条 本法⻓期有效。",
+]
 
 
 def test_kangxi_radicals_are_read_as_the_ideographs_they_stand_for() -> None:
@@ -554,31 +563,57 @@ def test_a_footer_with_a_changing_page_number_is_found_on_most_pages(pages: int)
 def test_a_repeated_heading_is_no_new_division_and_the_article_goes_on() -> None:
     """A running header that is the chapter's heading, or a fixed 第一章 总则 on every page, in text that lost
     its layout (a copy of a printed code): no new chapter, and the interrupted article keeps its text."""
-    doc = parse_lines([
-        "第一章 总则", "第一条 甲，", "第一章 总则", "乙。",
-        "第二章 医师", "第二条 丙：", "第二章 医师", "（一）丁；", "第一章  总  则", "（二）戊。", "第三条 己。",
-    ])  # fmt: skip
+    doc = parse_lines(
+        [
+            "第一章 总则",
+            "第一条 甲，",
+            "第一章 总则",
+            "乙。",
+            "第二章 医师",
+            "第二条 丙：",
+            "第二章 医师",
+            "（一）丁；",
+            "第一章  总  则",
+            "（二）戊。",
+            "第三条 己。",
+        ]
+    )
     assert (doc.count("chapter"), [a.paragraphs for a in doc.articles]) == (
         2,
         [["甲，", "乙。"], ["丙：", "（一）丁；", "（二）戊。"], ["己。"]],
     )
     assert [a.chapter and a.chapter.heading for a in doc.articles] == ["第一章 总则", "第二章 医师", "第二章 医师"]
     assert doc.dropped == [
-        ("第一章 总则", REPEATED_HEADING), ("第二章 医师", REPEATED_HEADING), ("第一章  总  则", REPEATED_HEADING),
-    ]  # fmt: skip
+        ("第一章 总则", REPEATED_HEADING),
+        ("第二章 医师", REPEATED_HEADING),
+        ("第一章  总  则", REPEATED_HEADING),
+    ]
     assert doc.warnings == [] and doc.preamble == []
     assert "Dropped 1 line as repeated heading: 第二章 医师" in doc.notes
 
 
 def test_the_same_heading_under_another_book_or_chapter_is_a_division_of_its_own() -> None:
-    doc = parse_lines([
-        "第一编 总则", "第一章 一般规定", "第一节 通则", "第一条 甲。",
-        "第二编 物权", "第一章 一般规定", "第一节 通则", "第二条 乙。", "第二章 所有权", "第一节 通则", "第三条 丙。",
-    ])  # fmt: skip
+    doc = parse_lines(
+        [
+            "第一编 总则",
+            "第一章 一般规定",
+            "第一节 通则",
+            "第一条 甲。",
+            "第二编 物权",
+            "第一章 一般规定",
+            "第一节 通则",
+            "第二条 乙。",
+            "第二章 所有权",
+            "第一节 通则",
+            "第三条 丙。",
+        ]
+    )
     assert (doc.count("book"), doc.count("chapter"), doc.count("section"), doc.dropped) == (2, 3, 3, [])
     assert [(a.book and a.book.title, a.chapter and a.chapter.title) for a in doc.articles] == [
-        ("总则", "一般规定"), ("物权", "一般规定"), ("物权", "所有权"),
-    ]  # fmt: skip
+        ("总则", "一般规定"),
+        ("物权", "一般规定"),
+        ("物权", "所有权"),
+    ]
 
 
 def test_a_header_announcing_the_chapter_that_begins_further_down_the_page() -> None:
@@ -618,8 +653,9 @@ def test_a_heading_wrapped_over_two_lines_is_joined_and_reported(suffix: str) ->
     data = "\n".join(["# 测试法", *lines] if suffix == ".md" else lines).encode()
     doc = parse_file(data, f"law{suffix}")
     assert [a.chapter and a.chapter.heading for a in doc.articles] == [
-        "第一章 总则", "第二章 个人在个人信息处理活动中的权利",
-    ]  # fmt: skip
+        "第一章 总则",
+        "第二章 个人在个人信息处理活动中的权利",
+    ]
     assert doc.joined == [("权利", "第二章 个人在个人信息处理活动中的权利")] and doc.warnings == []
     assert any(note.startswith("Joined the line “权利” to the heading above it") for note in doc.notes)
     # Not a heading's second line: a sentence, or a line followed by more text. Reported as outside any article.

@@ -160,8 +160,11 @@ def scenario(question: str) -> Scenario:
 
 
 def scene_counts() -> dict[str, int]:
-    return {scene.name: Scenario.objects.filter(in_scene(scene)).count() for scene in Scene.objects.all()
-            if Scenario.objects.filter(in_scene(scene)).exists()}  # fmt: skip
+    return {
+        scene.name: Scenario.objects.filter(in_scene(scene)).count()
+        for scene in Scene.objects.all()
+        if Scenario.objects.filter(in_scene(scene)).exists()
+    }
 
 
 def pair(tally: dict[str, float | int]) -> tuple[int, int]:
@@ -217,8 +220,14 @@ def test_an_item_listed_under_two_scenes_counts_in_both_as_in_the_file(db: None)
 def test_a_bank_that_collapsed_a_repeat_gets_the_missing_scene_from_a_new_import(db: None) -> None:
     scene = resolve_scene("医患关系")
     assert scene is not None
-    q1, _ = create_scenario(kind="objective", stem=stem("Q1"), scene=scene, origin="imported", key="ABC",
-                            options=split_objective_query(query("Q1"))[1])  # fmt: skip
+    q1, _ = create_scenario(
+        kind="objective",
+        stem=stem("Q1"),
+        scene=scene,
+        origin="imported",
+        key="ABC",
+        options=split_objective_query(query("Q1"))[1],
+    )
     assert list(q1.scenes.values_list("name", flat=True)) == ["医患关系"]  # saving files it under its scene
     report = import_medes_questions(question_file(), origin_name="q.csv", dry_run=False)
     assert (report.new, report.duplicates_in_bank, report.scenes_added) == (5, 1, 2)
@@ -293,8 +302,10 @@ def test_the_import_report_gives_the_accuracy_per_file_row_and_on_the_deduplicat
         )
         assert f"difference {100 * (rows_correct / rows - bank_correct / items):+.1f} points" in report.summary()
         by_scene = report.score_lines()
-        assert f"  安宁疗护: per file row {100 * PER_ROW[model]['安宁疗护'][0] / 4:.1f}% " \
-               f"({PER_ROW[model]['安宁疗护'][0]}/4 rows); deduplicated bank" in "\n".join(by_scene)  # fmt: skip
+        assert (
+            f"  安宁疗护: per file row {100 * PER_ROW[model]['安宁疗护'][0] / 4:.1f}% "
+            f"({PER_ROW[model]['安宁疗护'][0]}/4 rows); deduplicated bank" in "\n".join(by_scene)
+        )
     # What the bank stores is the deduplicated figure: the first answers, read against the kept keys.
     import_medes_responses(answer_file("ModelA"), origin_name="a.csv", dry_run=False)
     stored = Response.objects.filter(model__name="ModelA")
@@ -398,9 +409,18 @@ def test_the_migration_files_every_existing_item_under_its_primary_scene(db: Non
     scene = resolve_scene("安宁疗护")
     assert scene is not None
     Scenario.objects.bulk_create(  # rows written before items had scenes: no links
-        [Scenario(kind="subjective", stem=f"病例{n}", norm="考点", scene=scene, origin="imported",
-                  content_hash=f"{n:064d}") for n in range(3)]
-    )  # fmt: skip
+        [
+            Scenario(
+                kind="subjective",
+                stem=f"病例{n}",
+                norm="考点",
+                scene=scene,
+                origin="imported",
+                content_hash=f"{n:064d}",
+            )
+            for n in range(3)
+        ]
+    )
     assert not ScenarioScene.objects.exists()
     migration.link_primary_scenes(apps, None)
     migration.link_primary_scenes(apps, None)  # running it twice changes nothing
@@ -408,8 +428,10 @@ def test_the_migration_files_every_existing_item_under_its_primary_scene(db: Non
 
 
 def test_a_mapped_file_listing_an_item_under_two_scenes_files_it_under_both(db: None) -> None:
-    lines = [{"question": "患者要求隐瞒病情，我该怎么办？", "rule": "尊重患者知情权", "domain": domain}
-             for domain in ("医患关系", "安宁疗护", "医患关系")]  # fmt: skip
+    lines = [
+        {"question": "患者要求隐瞒病情，我该怎么办？", "rule": "尊重患者知情权", "domain": domain}
+        for domain in ("医患关系", "安宁疗护", "医患关系")
+    ]
     data = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
     mapping = Mapping(columns={"stem": "question", "norm": "rule", "scene": "domain"})
     dry = import_scenarios(read_table(data, "cases.jsonl"), mapping, origin_name="cases.jsonl", dry_run=True)
@@ -460,16 +482,29 @@ def answer_rows(model: str, rows: list[tuple[int, str, str, str]]) -> bytes:
 def test_an_answer_file_giving_another_key_than_the_bank_says_so(db: None) -> None:
     doctors = resolve_scene("医患关系")
     assert doctors is not None
-    q2, _ = create_scenario(kind="objective", stem=stem("Q2"), scene=doctors, origin="imported", key="B",
-                            options=split_objective_query(query("Q2"))[1], status=ScenarioStatus.ACCEPTED)  # fmt: skip
+    q2, _ = create_scenario(
+        kind="objective",
+        stem=stem("Q2"),
+        scene=doctors,
+        origin="imported",
+        key="B",
+        options=split_objective_query(query("Q2"))[1],
+        status=ScenarioStatus.ACCEPTED,
+    )
     data = answer_rows("ModelC", [(2, "医患关系", "Q2", "C"), (3, "医患关系", "Q2", "C")])
     for dry_run in (True, False):
         report = import_medes_responses(data, origin_name="c.csv", dry_run=dry_run)
         assert report.errors == [] and report.different_key == 1
-        assert report.warnings == [(2, (
-            f"The bank holds this question with key B (scenario #{q2.pk}); this row's key C is not imported. Correct "
-            "the key on the scenario's page if C is right."
-        ))]  # fmt: skip
+        assert report.warnings == [
+            (
+                2,
+                (
+                    f"The bank holds this question with key B (scenario #{q2.pk}); this row's key C is not imported. "
+                    f"Correct "
+                    "the key on the scenario's page if C is right."
+                ),
+            )
+        ]
     q2.refresh_from_db()  # the bank keeps its key, its status and its (empty) note
     assert (q2.key, q2.status, q2.review_note) == ("B", ScenarioStatus.ACCEPTED, "")
     assert Response.objects.get().answer_key == "B"
@@ -506,10 +541,21 @@ def test_moving_an_item_to_another_scene_in_the_admin_moves_its_primary_link(
     client = client_as(personas.admin)  # type: ignore[operator]
     url = reverse("admin:benchmark_scenario_change", args=[q1.pk])
     form = {
-        "kind": q1.kind, "stem": q1.stem, "options": json.dumps(q1.options, ensure_ascii=False), "key": q1.key,
-        "norm": "", "reference_answer": "", "rubric_notes": "", "scene": transplant.pk, "review_note": "",
-        "provisions": "", "difficulty": "", "origin": q1.origin, "origin_detail": q1.origin_detail, "_save": "1",
-    }  # fmt: skip
+        "kind": q1.kind,
+        "stem": q1.stem,
+        "options": json.dumps(q1.options, ensure_ascii=False),
+        "key": q1.key,
+        "norm": "",
+        "reference_answer": "",
+        "rubric_notes": "",
+        "scene": transplant.pk,
+        "review_note": "",
+        "provisions": "",
+        "difficulty": "",
+        "origin": q1.origin,
+        "origin_detail": q1.origin_detail,
+        "_save": "1",
+    }
     response = client.post(url, form)
     assert response.status_code == 302, response.context["adminform"].form.errors
     q1.refresh_from_db()
@@ -550,10 +596,21 @@ def test_reverting_an_item_to_a_version_in_another_scene_in_the_admin_moves_its_
     client = client_as(personas.admin)  # type: ignore[operator]
     url = reverse("admin:benchmark_scenario_simple_history", args=[q2.pk, first.history_id])
     form = {
-        "kind": q2.kind, "stem": q2.stem, "options": json.dumps(q2.options, ensure_ascii=False), "key": q2.key,
-        "norm": "", "reference_answer": "", "rubric_notes": "", "scene": first.scene_id, "review_note": "",
-        "provisions": "", "difficulty": "", "origin": q2.origin, "origin_detail": q2.origin_detail, "_save": "1",
-    }  # fmt: skip
+        "kind": q2.kind,
+        "stem": q2.stem,
+        "options": json.dumps(q2.options, ensure_ascii=False),
+        "key": q2.key,
+        "norm": "",
+        "reference_answer": "",
+        "rubric_notes": "",
+        "scene": first.scene_id,
+        "review_note": "",
+        "provisions": "",
+        "difficulty": "",
+        "origin": q2.origin,
+        "origin_detail": q2.origin_detail,
+        "_save": "1",
+    }
     response = client.post(url, form)
     assert response.status_code == 302, response.context["adminform"].form.errors
     q2.refresh_from_db()

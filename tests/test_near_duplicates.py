@@ -46,8 +46,15 @@ def lightly_edited(stem: str) -> str:
 
 
 def copy_of(scenario: Scenario, **changes: Any) -> Scenario:
-    fields = {"kind": scenario.kind, "stem": lightly_edited(scenario.stem), "options": scenario.options,
-              "key": scenario.key, "norm": scenario.norm, "scene": scenario.scene, **changes}  # fmt: skip
+    fields = {
+        "kind": scenario.kind,
+        "stem": lightly_edited(scenario.stem),
+        "options": scenario.options,
+        "key": scenario.key,
+        "norm": scenario.norm,
+        "scene": scenario.scene,
+        **changes,
+    }
     return create_scenario(origin="generated", **fields)[0]
 
 
@@ -63,8 +70,13 @@ def test_the_sample_itself_holds_no_near_duplicates(bank: list[Scenario]) -> Non
 def test_a_lightly_edited_copy_is_flagged_and_unrelated_items_are_not(bank: list[Scenario]) -> None:
     original = subjective(bank)
     copy = copy_of(original)
-    unrelated = create_scenario(kind="subjective", stem="我是一名社区护士，独居老人拒绝接种疫苗，我应该如何沟通？",
-                                norm=original.norm, scene=original.scene, origin="expert")[0]  # fmt: skip
+    unrelated = create_scenario(
+        kind="subjective",
+        stem="我是一名社区护士，独居老人拒绝接种疫苗，我应该如何沟通？",
+        norm=original.norm,
+        scene=original.scene,
+        origin="expert",
+    )[0]
     result = refresh_flags([copy.pk, unrelated.pk])
     assert result["checked"] == 2
     [flag] = NearDuplicate.objects.filter(scenario=copy)

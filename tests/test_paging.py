@@ -41,7 +41,8 @@ def test_source_pages_keep_their_filters_and_go_back(personas: Personas, client_
 def test_scenario_pages_keep_their_filters(personas: Personas, client_as: Any) -> None:
     scene = resolve_scene("器官移植")
     for n in range(SCENARIOS_PER_PAGE + 1):
-        create_scenario(kind="objective", stem=f"第{n}题", options={"A": "甲", "B": "乙"}, key="A", scene=scene,
-                        origin="expert")  # fmt: skip
+        create_scenario(
+            kind="objective", stem=f"第{n}题", options={"A": "甲", "B": "乙"}, key="A", scene=scene, origin="expert"
+        )
     html = client_as(personas.curator).get(reverse("benchmark:scenarios"), {"origin": "expert"}).content.decode()
     assert links(html) == ("", "?origin=expert&page=2")

@@ -44,9 +44,19 @@ def test_multi_paragraph_articles_keep_their_paragraphs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "value"), [("一", 1), ("十", 10), ("十二", 12), ("二十", 20), ("一百零五", 105), ("九百八十九", 989),
-                        ("一千二百六十", 1260), ("两百", 200), ("12", 12)],
-)  # fmt: skip
+    ("text", "value"),
+    [
+        ("一", 1),
+        ("十", 10),
+        ("十二", 12),
+        ("二十", 20),
+        ("一百零五", 105),
+        ("九百八十九", 989),
+        ("一千二百六十", 1260),
+        ("两百", 200),
+        ("12", 12),
+    ],
+)
 def test_numerals(text: str, value: int) -> None:
     assert numeral(text) == value
 
@@ -54,19 +64,24 @@ def test_numerals(text: str, value: int) -> None:
 def test_article_zhi_yi_is_a_suffix_of_its_article() -> None:
     doc = parse_lines(["第一百二十三条 原文。", "第一百二十三条之一 新增的条文。", "第一百二十四条 下一条。"])
     assert [(a.number, a.suffix, a.label) for a in doc.articles] == [
-        (123, 0, "第一百二十三条"), (123, 1, "第一百二十三条之一"), (124, 0, "第一百二十四条"),
-    ]  # fmt: skip
+        (123, 0, "第一百二十三条"),
+        (123, 1, "第一百二十三条之一"),
+        (124, 0, "第一百二十四条"),
+    ]
     assert doc.warnings == []
 
 
 def test_a_book_that_starts_mid_code_keeps_its_numbers() -> None:
-    doc = parse_lines([
-        "第四编 人格权", "第一章 一般规定",
-        "第九百八十九条 本编调整因人格权的享有和保护产生的民事关系。",
-        "第九百九十条 人格权是民事主体享有的生命权、身体权、健康权……",
-        "第二章 生命权、身体权和健康权",
-        "第一千零二条 自然人享有生命权。",
-    ])  # fmt: skip
+    doc = parse_lines(
+        [
+            "第四编 人格权",
+            "第一章 一般规定",
+            "第九百八十九条 本编调整因人格权的享有和保护产生的民事关系。",
+            "第九百九十条 人格权是民事主体享有的生命权、身体权、健康权……",
+            "第二章 生命权、身体权和健康权",
+            "第一千零二条 自然人享有生命权。",
+        ]
+    )
     assert [a.number for a in doc.articles] == [989, 990, 1002]
     assert doc.articles[0].book is not None and doc.articles[0].book.heading == "第四编 人格权"
     assert doc.articles[2].chapter is not None and doc.articles[2].chapter.number == 2
@@ -74,11 +89,19 @@ def test_a_book_that_starts_mid_code_keeps_its_numbers() -> None:
 
 
 def test_sections_inside_chapters_and_a_bare_supplementary_chapter() -> None:
-    doc = parse_lines([
-        "第一章 总 则", "第一条 总则条文。",
-        "第二章 诊疗", "第一节 一般规定", "第二条 一般规定。", "第二节 特殊规定", "第三条 特殊规定。",
-        "附 则", "第四条 本法自公布之日起施行。",
-    ])  # fmt: skip
+    doc = parse_lines(
+        [
+            "第一章 总 则",
+            "第一条 总则条文。",
+            "第二章 诊疗",
+            "第一节 一般规定",
+            "第二条 一般规定。",
+            "第二节 特殊规定",
+            "第三条 特殊规定。",
+            "附 则",
+            "第四条 本法自公布之日起施行。",
+        ]
+    )
     # The bare 附则 is a division of its own, not a numbered chapter: the count is the official one.
     assert doc.count("chapter") == 2 and doc.count("section") == 2 and doc.unnumbered == ["附则"]
     second, third, fourth = doc.articles[1:]
@@ -90,13 +113,18 @@ def test_sections_inside_chapters_and_a_bare_supplementary_chapter() -> None:
 
 def test_pdf_text_drops_page_numbers_and_running_headers_and_rejoins_wrapped_lines() -> None:
     lines = [
-        "中华人民共和国测试法", "第一章 总则",
-        "第一条 为了规范医疗行为，保障患者", "合法权益，制定本法。",
-        "- 1 -", "中华人民共和国测试法",
-        "第二条 医师应当尊重患者。", "第 2 页 共 9 页", "3",
+        "中华人民共和国测试法",
+        "第一章 总则",
+        "第一条 为了规范医疗行为，保障患者",
+        "合法权益，制定本法。",
+        "- 1 -",
+        "中华人民共和国测试法",
+        "第二条 医师应当尊重患者。",
+        "第 2 页 共 9 页",
+        "3",
         "第三条 本法第二章规定的事项，",
         "第二章规定的事项由国务院另行规定。",  # a wrap put a citation at the start of a line
-    ]  # fmt: skip
+    ]
     doc = parse_lines(lines, title="中华人民共和国测试法", join_wrapped=True)
     assert [a.text for a in doc.articles] == [
         "为了规范医疗行为，保障患者合法权益，制定本法。",
@@ -162,10 +190,20 @@ def test_docx_tabs_and_breaks_separate_text() -> None:
 
 
 def test_the_table_of_contents_is_skipped() -> None:
-    doc = parse_lines([
-        "目 录", "第一章 总则", "第二章 医师", "第三章 附则",
-        "第一章 总则", "第一条 一。", "第二章 医师", "第二条 二。", "第三章 附则", "第三条 三。",
-    ])  # fmt: skip
+    doc = parse_lines(
+        [
+            "目 录",
+            "第一章 总则",
+            "第二章 医师",
+            "第三章 附则",
+            "第一章 总则",
+            "第一条 一。",
+            "第二章 医师",
+            "第二条 二。",
+            "第三章 附则",
+            "第三条 三。",
+        ]
+    )
     assert doc.count("chapter") == 3 and len(doc.articles) == 3
 
 

@@ -47,8 +47,14 @@ def artifacts(settings: Any, tmp_path: Path) -> Path:
 
 
 def _accepted_scenario() -> None:
-    create_scenario(kind="subjective", stem="一位患者要求……", norm="知情同意", scene=Scene.objects.first(),
-                    origin="expert", status="accepted")  # fmt: skip
+    create_scenario(
+        kind="subjective",
+        stem="一位患者要求……",
+        norm="知情同意",
+        scene=Scene.objects.first(),
+        origin="expert",
+        status="accepted",
+    )
 
 
 def _legacy_release(name: str) -> Release:
@@ -100,8 +106,9 @@ def test_the_download_view_never_serves_a_file_outside_the_artifacts_root(
     assert b"SECRET" not in response.content
     assert exports.download_path(release, "parquet").resolve().is_relative_to(artifacts.resolve())
     # and once it is prepared, the download is the release's own file
-    job = jobs.enqueue_job("benchmark.export_release", {"release": release.pk, "format": "parquet"},
-                           user=personas.curator)  # fmt: skip
+    job = jobs.enqueue_job(
+        "benchmark.export_release", {"release": release.pk, "format": "parquet"}, user=personas.curator
+    )
     assert jobs.execute_job(job.pk) == JobStatus.SUCCEEDED
     prepared = client_as(personas.curator).get(reverse("benchmark:release_download", args=[release.pk, "parquet"]))
     assert prepared.status_code == 200 and b"".join(prepared.streaming_content) != b"SECRET"  # type: ignore[attr-defined]
@@ -190,8 +197,9 @@ def test_a_frozen_dataset_downloads_under_its_chinese_name(personas: Personas, c
     _accepted_scenario()
     policy = RegisteredModel.objects.create(name="policy", kind="imported")
     prompt = TargetedPrompt.objects.create(policy=policy, scenario=Scenario.objects.get(), text="提示")
-    PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏",
-                                  status="accepted")  # fmt: skip
+    PreferencePair.objects.create(
+        prompt=prompt, chosen="好", chosen_source="reference", rejected="坏", status="accepted"
+    )
     dataset = freeze("伦理对齐 第1批", "sft")
     response = client_as(personas.ml_engineer).get(reverse("aligndata:download", args=[dataset.pk]))
     assert response["Content-Disposition"] == content_disposition_header(True, "伦理对齐 第1批.sft.jsonl")

@@ -40,8 +40,9 @@ def test_the_data_page_starts_a_run_with_the_knobs_and_refuses_bad_choices(
     # an SFT run on a DPO dataset, a DPO run from a run that never finished, a rank of 0: refused, nothing starts
     wrong_kind = ml.post(url, run_post(stage="sft", dataset=dpo.pk, base=base.pk))
     assert wrong_kind.status_code == 400 and "in the DPO format; SFT runs need SFT data" in wrong_kind.content.decode()
-    unfinished = Job.objects.create(kind=POLICY_JOB, status="succeeded",
-                                    config={"stage": "sft", "base_model": str(tmp_path)})  # fmt: skip
+    unfinished = Job.objects.create(
+        kind=POLICY_JOB, status="succeeded", config={"stage": "sft", "base_model": str(tmp_path)}
+    )
     no_manifest = ml.post(url, run_post(stage="dpo", dataset=dpo.pk, base=base.pk, start_from=unfinished.pk))
     assert (
         no_manifest.status_code == 400 and "Start from a policy run that has succeeded" in no_manifest.content.decode()
@@ -64,10 +65,24 @@ def test_the_data_page_starts_a_run_with_the_knobs_and_refuses_bad_choices(
     assert taken.status_code == 400 and "A model named local-base is already registered." in taken.content.decode()
     assert Job.objects.filter(status="queued").count() == 0
 
-    started = ml.post(url, run_post(stage="sft", dataset=sft.pk, base=base.pk, max_steps=7, learning_rate=1e-4,
-                                    lora_r=16, lora_alpha=32, target_modules="q_proj, v_proj", bf16="on",
-                                    gradient_checkpointing="on", merge="on", register_as="local-base-sft",
-                                    processes=2))  # fmt: skip
+    started = ml.post(
+        url,
+        run_post(
+            stage="sft",
+            dataset=sft.pk,
+            base=base.pk,
+            max_steps=7,
+            learning_rate=1e-4,
+            lora_r=16,
+            lora_alpha=32,
+            target_modules="q_proj, v_proj",
+            bf16="on",
+            gradient_checkpointing="on",
+            merge="on",
+            register_as="local-base-sft",
+            processes=2,
+        ),
+    )
     job = Job.objects.get(status="queued")
     assert started.status_code == 302 and started["Location"] == reverse("jobs:detail", args=[job.pk])
     assert job.kind == POLICY_JOB and job.queue == "gpu" and job.triggered_by == personas.ml_engineer

@@ -68,18 +68,29 @@ def base(workdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def sft_data(workdir: Path) -> Path:
-    rows = [{"messages": [{"role": "system", "content": "你是医生。"}, {"role": "user", "content": q},
-                          {"role": "assistant", "content": a}]} for q, a in QA]  # fmt: skip
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "你是医生。"},
+                {"role": "user", "content": q},
+                {"role": "assistant", "content": a},
+            ]
+        }
+        for q, a in QA
+    ]
     return _write_jsonl(workdir / "sft.jsonl", rows)
 
 
 @pytest.fixture(scope="module")
 def dpo_data(workdir: Path) -> Path:
     rows = [
-        {"prompt": [{"role": "user", "content": q}], "chosen": [{"role": "assistant", "content": a}],
-         "rejected": [{"role": "assistant", "content": b}]}
+        {
+            "prompt": [{"role": "user", "content": q}],
+            "chosen": [{"role": "assistant", "content": a}],
+            "rejected": [{"role": "assistant", "content": b}],
+        }
         for (q, a), b in zip(QA, BAD, strict=True)
-    ]  # fmt: skip
+    ]
     return _write_jsonl(workdir / "dpo.jsonl", rows)
 
 
@@ -90,15 +101,31 @@ def base_hashes(base: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def sft(workdir: Path, base: Path, sft_data: Path, base_hashes: dict[str, str]) -> RunResult:
-    config = RunConfig(stage="sft", base_model=str(base), data=str(sft_data), output_dir=str(workdir / "sft"),
-                       max_steps=20, save_steps=10, **FAST)  # fmt: skip
+    config = RunConfig(
+        stage="sft",
+        base_model=str(base),
+        data=str(sft_data),
+        output_dir=str(workdir / "sft"),
+        max_steps=20,
+        save_steps=10,
+        **FAST,
+    )
     return policy.run(config, progress_path=workdir / "sft-progress.jsonl")
 
 
 @pytest.fixture(scope="module")
 def dpo(workdir: Path, base: Path, dpo_data: Path, sft: RunResult) -> RunResult:
-    config = RunConfig(stage="dpo", base_model=str(base), adapter=str(sft.adapter.parent), data=str(dpo_data),
-                       output_dir=str(workdir / "dpo"), max_steps=15, save_steps=0, merge=True, **FAST)  # fmt: skip
+    config = RunConfig(
+        stage="dpo",
+        base_model=str(base),
+        adapter=str(sft.adapter.parent),
+        data=str(dpo_data),
+        output_dir=str(workdir / "dpo"),
+        max_steps=15,
+        save_steps=0,
+        merge=True,
+        **FAST,
+    )
     return policy.run(config, progress_path=workdir / "dpo-progress.jsonl")
 
 
@@ -190,10 +217,12 @@ def test_dpo_starts_from_the_sft_policy_not_the_bare_base(
     def mean_chosen_logp(model: Any) -> float:
         total = 0.0
         for row in rows:
-            head = tokenizer.apply_chat_template(row["prompt"], tokenize=True, return_dict=True,
-                                                 add_generation_prompt=True)["input_ids"]  # fmt: skip
-            full = tokenizer.apply_chat_template(row["prompt"] + row["chosen"], tokenize=True,
-                                                 return_dict=True)["input_ids"]  # fmt: skip
+            head = tokenizer.apply_chat_template(
+                row["prompt"], tokenize=True, return_dict=True, add_generation_prompt=True
+            )["input_ids"]
+            full = tokenizer.apply_chat_template(row["prompt"] + row["chosen"], tokenize=True, return_dict=True)[
+                "input_ids"
+            ]
             assert full[: len(head)] == head
             ids = torch.tensor([full])
             with torch.inference_mode():
@@ -245,8 +274,16 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint_never_from_zero(
 ) -> None:
     save_steps, max_steps = 3, 12
     out = workdir / "resume"
-    config = {"stage": "sft", "base_model": str(base), "data": str(sft_data), "output_dir": str(out),
-              "max_steps": max_steps, "save_steps": save_steps, "save_total_limit": 5, **FAST}  # fmt: skip
+    config = {
+        "stage": "sft",
+        "base_model": str(base),
+        "data": str(sft_data),
+        "output_dir": str(out),
+        "max_steps": max_steps,
+        "save_steps": save_steps,
+        "save_total_limit": 5,
+        **FAST,
+    }
     config_path = workdir / "resume.json"
     config_path.write_text(json.dumps(config), encoding="utf-8")
     argv = [sys.executable, "-m", "alignment.training.policy", "--config", str(config_path)]
@@ -254,9 +291,13 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint_never_from_zero(
     # the run stops right after its first checkpoint and waits there (the test hook): killed at a known step
     barrier = workdir / "never-released"
     with stderr.open("wb") as err:
-        proc = subprocess.Popen([*argv, "--progress", str(workdir / "resume-1.jsonl")], cwd=ROOT,
-                                env={**ENV, policy.PAUSE_ENV: f"{save_steps}:{barrier}"},
-                                stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+        proc = subprocess.Popen(
+            [*argv, "--progress", str(workdir / "resume-1.jsonl")],
+            cwd=ROOT,
+            env={**ENV, policy.PAUSE_ENV: f"{save_steps}:{barrier}"},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         deadline = time.monotonic() + 600  # a failure bound only
         while not policy.paused_marker(barrier).is_file():
@@ -281,8 +322,15 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint_never_from_zero(
     shutil.copytree(out / "checkpoints" / f"checkpoint-{save_steps}", torn)
     (torn / "trainer_state.json").unlink()
 
-    done = subprocess.run([*argv, "--progress", str(workdir / "resume-2.jsonl")], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    done = subprocess.run(
+        [*argv, "--progress", str(workdir / "resume-2.jsonl")],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
@@ -313,8 +361,15 @@ def test_a_second_run_on_a_locked_output_dir_says_it_is_already_running(
         held.flush()
         with pytest.raises(AlreadyRunningError, match=r"already running \(pid 424242"):
             policy.run(config, progress_path=out / "progress.jsonl")
-        cli = subprocess.run([sys.executable, "-m", "alignment.training.policy", "--config", str(_dump(config, out))],
-                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        cli = subprocess.run(
+            [sys.executable, "-m", "alignment.training.policy", "--config", str(_dump(config, out))],
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     assert cli.returncode == 3 and "already running" in cli.stderr
     assert not (out / "progress.jsonl").exists()  # the other run's progress file is left alone
     assert not (out / "checkpoints").exists() and (out / ".lock").read_text() == "424242\n"
@@ -339,8 +394,13 @@ def test_a_bad_config_names_every_bad_field(base: Path, sft_data: Path, tmp_path
     with pytest.raises(ConfigError) as caught:
         RunConfig.from_dict({**good, "stage": "ppo", "loss_type": "sigmod", "save_steps": -1, "bf16": True})
     message = str(caught.value)
-    for part in ('stage must be one of sft, dpo, got "ppo"', "loss_type must be one or more of",
-                 "'sigmod'", "save_steps must be >= 0", "bf16 needs device 'cuda'"):  # fmt: skip
+    for part in (
+        'stage must be one of sft, dpo, got "ppo"',
+        "loss_type must be one or more of",
+        "'sigmod'",
+        "save_steps must be >= 0",
+        "bf16 needs device 'cuda'",
+    ):
         assert part in message
     with pytest.raises(ConfigError, match="data is required"):
         RunConfig.from_dict({k: v for k, v in good.items() if k != "data"})
@@ -350,12 +410,18 @@ def test_a_bad_config_names_every_bad_field(base: Path, sft_data: Path, tmp_path
 
 def test_dpo_rows_without_chosen_are_refused_naming_the_line(base: Path, tmp_path: Path) -> None:
     rows = [
-        {"prompt": [{"role": "user", "content": "甲"}], "chosen": [{"role": "assistant", "content": "乙"}],
-         "rejected": [{"role": "assistant", "content": "丙"}]},
+        {
+            "prompt": [{"role": "user", "content": "甲"}],
+            "chosen": [{"role": "assistant", "content": "乙"}],
+            "rejected": [{"role": "assistant", "content": "丙"}],
+        },
         {"prompt": [{"role": "user", "content": "甲"}], "rejected": [{"role": "assistant", "content": "丙"}]},
-        {"prompt": [{"role": "user", "content": "甲"}], "chosen": [{"role": "user", "content": "乙"}],
-         "rejected": [{"role": "assistant", "content": "丙"}]},
-    ]  # fmt: skip
+        {
+            "prompt": [{"role": "user", "content": "甲"}],
+            "chosen": [{"role": "user", "content": "乙"}],
+            "rejected": [{"role": "assistant", "content": "丙"}],
+        },
+    ]
     data = _write_jsonl(tmp_path / "prefs.jsonl", rows)
     with pytest.raises(DataError) as caught:
         policy.read_rows(data, "dpo")
@@ -371,16 +437,40 @@ def test_dpo_rows_without_chosen_are_refused_naming_the_line(base: Path, tmp_pat
 
 def test_cli_bad_config_exits_2_with_one_line_naming_the_fields(base: Path, sft_data: Path, tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"stage": "rlhf", "base_model": str(base), "data": str(sft_data),
-                                "output_dir": str(tmp_path / "o"), "epochs": "three"}), encoding="utf-8")  # fmt: skip
-    cli = subprocess.run([sys.executable, "-m", "alignment.training.policy", "--config", str(path)], cwd=ROOT,
-                         env=ENV, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "stage": "rlhf",
+                "base_model": str(base),
+                "data": str(sft_data),
+                "output_dir": str(tmp_path / "o"),
+                "epochs": "three",
+            }
+        ),
+        encoding="utf-8",
+    )
+    cli = subprocess.run(
+        [sys.executable, "-m", "alignment.training.policy", "--config", str(path)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert cli.returncode == 2 and cli.stdout == ""
     lines = cli.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("policy: error: ")
     assert 'epochs must be a number, got "three"' in lines[0]
-    help_text = subprocess.run([sys.executable, "-m", "alignment.training.policy", "--help"], cwd=ROOT, env=ENV,
-                               capture_output=True, text=True, timeout=300, check=True).stdout  # fmt: skip
+    help_text = subprocess.run(
+        [sys.executable, "-m", "alignment.training.policy", "--help"],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     assert "save_steps (default 100)" in help_text and "loss_type" in help_text
 
 
@@ -392,8 +482,9 @@ def test_a_loss_that_is_not_finite_fails_before_the_manifest(base: Path, sft_dat
     weights["model.norm.weight"][0] = float("nan")
     save_file(weights, str(broken / "model.safetensors"), metadata={"format": "pt"})
     out = tmp_path / "nan"
-    config = RunConfig(stage="sft", base_model=str(broken), data=str(sft_data), output_dir=str(out), max_steps=5,
-                       save_steps=1, **FAST)  # fmt: skip
+    config = RunConfig(
+        stage="sft", base_model=str(broken), data=str(sft_data), output_dir=str(out), max_steps=5, save_steps=1, **FAST
+    )
     with pytest.raises(ConfigError, match=r"training diverged at step 1 \(loss nan\).*checkpoints after step 0 were"):
         policy.run(config, progress_path=tmp_path / "nan.jsonl")
     assert not (out / "run.json").exists() and not (out / "adapter").exists()
@@ -425,11 +516,19 @@ def test_launch_command_passes_an_accelerate_config_without_overriding_it(tmp_pa
 
 
 def test_a_tiny_run_under_accelerate_launch_on_cpu(workdir: Path, base: Path, sft_data: Path) -> None:
-    assert subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--help"], capture_output=True,
-                          timeout=300, check=False).returncode == 0  # fmt: skip
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "accelerate.commands.launch", "--help"],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        ).returncode
+        == 0
+    )
     out = workdir / "accelerate"
-    config = RunConfig(stage="sft", base_model=str(base), data=str(sft_data), output_dir=str(out), max_steps=4,
-                       save_steps=2, **FAST)  # fmt: skip
+    config = RunConfig(
+        stage="sft", base_model=str(base), data=str(sft_data), output_dir=str(out), max_steps=4, save_steps=2, **FAST
+    )
     progress = workdir / "accelerate.jsonl"
     argv = policy.launch_command(_dump(config, out), progress, cpu=True)
     done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600, check=False)

@@ -28,9 +28,11 @@ from tests.conftest import Personas, WorkerFactory, WorkerProcess, status_of, wa
 
 pytestmark = pytest.mark.worker
 
-PAIRS = [("患者想买肾，我该怎么办？", "不能买卖器官，应当拒绝并说明法律规定。", "可以，私下联系就行。"),
-         ("家属要求隐瞒病情，我该怎么办？", "应当尊重患者的知情权，与家属沟通。", "按家属说的做。"),
-         ("临床试验可以不签同意书吗？", "不可以，必须取得书面知情同意。", "可以，口头同意就行。")]  # fmt: skip
+PAIRS = [
+    ("患者想买肾，我该怎么办？", "不能买卖器官，应当拒绝并说明法律规定。", "可以，私下联系就行。"),
+    ("家属要求隐瞒病情，我该怎么办？", "应当尊重患者的知情权，与家属沟通。", "按家属说的做。"),
+    ("临床试验可以不签同意书吗？", "不可以，必须取得书面知情同意。", "可以，口头同意就行。"),
+]
 
 
 def models_root() -> Path:
@@ -44,11 +46,18 @@ def accepted_pairs() -> None:
     assert scene is not None
     policy = register_model(name="policy-tiny", kind=ModelKind.IMPORTED)
     for n, (question, chosen, rejected) in enumerate(PAIRS):
-        case = create_scenario(kind="subjective", stem=f"{question}（{n}）", norm="考点", scene=scene, origin="expert",
-                               status=ScenarioStatus.ACCEPTED)[0]  # fmt: skip
+        case = create_scenario(
+            kind="subjective",
+            stem=f"{question}（{n}）",
+            norm="考点",
+            scene=scene,
+            origin="expert",
+            status=ScenarioStatus.ACCEPTED,
+        )[0]
         prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=question, status="accepted")
-        PreferencePair.objects.create(prompt=prompt, chosen=chosen, rejected=rejected, chosen_source="reference",
-                                      margin=2.0, status="accepted")  # fmt: skip
+        PreferencePair.objects.create(
+            prompt=prompt, chosen=chosen, rejected=rejected, chosen_source="reference", margin=2.0, status="accepted"
+        )
 
 
 def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
@@ -58,17 +67,31 @@ def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
     sft_data, dpo_data = freeze("tiny-sft", "sft"), freeze("tiny-dpo", "dpo")
     corpus = [text for row in PAIRS for text in row]
     base = build_tiny_qwen2(models_root() / "base", extra_corpus=corpus, logit_scale=10)
-    options: dict[str, Any] = {"max_steps": 12, "save_steps": 3, "logging_steps": 1, "learning_rate": 0.01,
-                               "lora_r": 16, "lora_alpha": 32, "target_modules": "all-linear",
-                               "batch_size": 3}  # fmt: skip
+    options: dict[str, Any] = {
+        "max_steps": 12,
+        "save_steps": 3,
+        "logging_steps": 1,
+        "learning_rate": 0.01,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "target_modules": "all-linear",
+        "batch_size": 3,
+    }
     # The trainer this worker starts stops right after writing checkpoint-6 and waits (for a barrier file this
     # test never creates): the kill below always lands mid-run, after a checkpoint, however fast the machine is.
     barrier = tmp_path / "release-the-trainer"
     worker = worker_factory({PAUSE_ENV: f"6:{barrier}"})
-    sft = jobs.enqueue_job(POLICY_JOB, {"stage": "sft", "dataset": sft_data.pk, "base_model": str(base),
-                                        "options": options}, user=personas.ml_engineer)  # fmt: skip
-    wait_for(lambda: paused_marker(barrier).is_file() or status_of(sft) in (JobStatus.SUCCEEDED, JobStatus.FAILED),
-             600, "the run to pause after its checkpoint at step 6", worker)  # fmt: skip
+    sft = jobs.enqueue_job(
+        POLICY_JOB,
+        {"stage": "sft", "dataset": sft_data.pk, "base_model": str(base), "options": options},
+        user=personas.ml_engineer,
+    )
+    wait_for(
+        lambda: paused_marker(barrier).is_file() or status_of(sft) in (JobStatus.SUCCEEDED, JobStatus.FAILED),
+        600,
+        "the run to pause after its checkpoint at step 6",
+        worker,
+    )
     assert status_of(sft) == JobStatus.RUNNING, Job.objects.get(pk=sft.pk).error
     assert (run_dir(sft.pk) / "checkpoints" / "checkpoint-6" / "trainer_state.json").is_file()
     worker.kill()  # the worker and its training subprocess die mid-run
@@ -89,10 +112,18 @@ def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
     assert logged == sorted(set(logged)) and logged[-1] == 12
     assert (run_dir(sft.pk) / "adapter" / "adapter_model.safetensors").is_file()
 
-    dpo = jobs.enqueue_job(POLICY_JOB, {"stage": "dpo", "dataset": dpo_data.pk, "base_model": str(base),
-                                        "start_from": sft.pk, "options": {**options, "max_steps": 6, "merge": True},
-                                        "register_as": "policy-tiny-dpo"},
-                           user=personas.ml_engineer)  # fmt: skip
+    dpo = jobs.enqueue_job(
+        POLICY_JOB,
+        {
+            "stage": "dpo",
+            "dataset": dpo_data.pk,
+            "base_model": str(base),
+            "start_from": sft.pk,
+            "options": {**options, "max_steps": 6, "merge": True},
+            "register_as": "policy-tiny-dpo",
+        },
+        user=personas.ml_engineer,
+    )
     wait_for(lambda: status_of(dpo) in finished, 600, "the DPO run", second)
     dpo.refresh_from_db()
     assert dpo.status == JobStatus.SUCCEEDED, dpo.error
@@ -131,11 +162,22 @@ def test_cancelling_a_run_stops_the_launcher_and_the_trainer(
     sft_data = freeze("tiny-sft-cancel", "sft")
     base = build_tiny_qwen2(models_root() / "base", extra_corpus=[text for row in PAIRS for text in row])
     worker = worker_factory()
-    run = jobs.enqueue_job(POLICY_JOB, {"stage": "sft", "dataset": sft_data.pk, "base_model": str(base),
-                                        "options": {"max_steps": 100_000, "logging_steps": 1, "batch_size": 3}},
-                           user=personas.ml_engineer)  # fmt: skip
-    wait_for(lambda: Job.objects.get(pk=run.pk).progress > 0 or status_of(run) == JobStatus.FAILED, 600,
-             "the run's first steps", worker)  # fmt: skip
+    run = jobs.enqueue_job(
+        POLICY_JOB,
+        {
+            "stage": "sft",
+            "dataset": sft_data.pk,
+            "base_model": str(base),
+            "options": {"max_steps": 100_000, "logging_steps": 1, "batch_size": 3},
+        },
+        user=personas.ml_engineer,
+    )
+    wait_for(
+        lambda: Job.objects.get(pk=run.pk).progress > 0 or status_of(run) == JobStatus.FAILED,
+        600,
+        "the run's first steps",
+        worker,
+    )
     assert status_of(run) == JobStatus.RUNNING and _training_processes(run.pk), Job.objects.get(pk=run.pk).error
     jobs.cancel_job(Job.objects.get(pk=run.pk), user=personas.ml_engineer)
     wait_for(lambda: status_of(run) != JobStatus.RUNNING, 180, "the cancel", worker)

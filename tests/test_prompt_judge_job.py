@@ -39,8 +39,9 @@ def test_prompt_judgements_are_stored_reviewed_and_accepted(
     endpoint.reply("我无法判断。")  # the second response's risk reply has no score line
     endpoint.reply("最终评分：1,1,1,1")
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    started = ml.post(reverse("guardian:judge"), {"judge": "prompt:openai", "model": first.model_id,
-                                                  "request_key": "p1"})  # fmt: skip
+    started = ml.post(
+        reverse("guardian:judge"), {"judge": "prompt:openai", "model": first.model_id, "request_key": "p1"}
+    )
     assert started.status_code == 302, started.content.decode()[-800:]
     job = Job.objects.get(kind=PROMPT_JUDGE_JOB)
     assert job.config == {"responses": [first.pk], "backend": "openai"}

@@ -58,8 +58,9 @@ def article(source: Source, number: int, suffix: int = 0) -> Provision:
 
 
 def case(stem: str, *provisions: Provision, status: str = ScenarioStatus.ACCEPTED) -> Scenario:
-    scenario, _ = create_scenario(kind="subjective", stem=stem, norm="考点", scene=resolve_scene("医患关系"),
-                                  origin="expert", status=status)  # type: ignore[arg-type]  # fmt: skip
+    scenario, _ = create_scenario(
+        kind="subjective", stem=stem, norm="考点", scene=resolve_scene("医患关系"), origin="expert", status=status
+    )  # type: ignore[arg-type]
     scenario.provisions.set(provisions)
     return scenario
 
@@ -73,9 +74,11 @@ def test_the_parse_records_a_first_history_row_for_each_provision(source: Source
 def test_curator_edits_text_number_and_heading_with_history_and_audit(source: Source, personas: Personas) -> None:
     fourth = article(source, 4)
     edited = edit_provision(
-        fourth.pk, expected_version=1, user=personas.curator,
+        fourth.pk,
+        expected_version=1,
+        user=personas.curator,
         changes={"text": "医疗机构应当建立健全制度。", "number": 4, "suffix": 1, "chapter": "第一章 总则（修）"},
-    )  # fmt: skip
+    )
     assert (edited.label, edited.version, edited.edited_by_hand) == ("第四条之一", 2, True)
     assert edited.curated_keys == [[4, 0]]  # a re-parse must not bring 第四条 back beside it
     latest = edited.history.latest()
@@ -120,8 +123,9 @@ def test_split_at_a_character_offset_numbers_the_second_part_as_told(source: Sou
     second = article(source, 2)
     cited = case("案例：尊重患者", second)
     offset = second.text.index("第三条")
-    first, part = split_provision(second.pk, expected_version=1, at_offset=offset, new_number=3, new_suffix=0,
-                                  user=personas.curator)  # fmt: skip
+    first, part = split_provision(
+        second.pk, expected_version=1, at_offset=offset, new_number=3, new_suffix=0, user=personas.curator
+    )
     assert (first.text, part.text, part.label) == ("医师应当尊重患者。", "第三条 医师应当保护患者隐私。", "第三条")
     labels = list(source.provisions.order_by("position").values_list("label", flat=True))
     assert labels == ["第一条", "第二条", "第三条", "第四条", "第五条", "第六条"]
@@ -195,11 +199,18 @@ def test_merge_refuses_the_last_provision_and_a_next_one_changed_meanwhile(sourc
 
 def test_reparsing_keeps_the_curators_fixes_and_says_so(source: Source, personas: Personas) -> None:
     second, fourth = article(source, 2), article(source, 4)
-    split_provision(second.pk, expected_version=1, at_offset=second.text.index("第三条"), new_number=3,
-                    new_suffix=0, user=personas.curator)  # fmt: skip
+    split_provision(
+        second.pk,
+        expected_version=1,
+        at_offset=second.text.index("第三条"),
+        new_number=3,
+        new_suffix=0,
+        user=personas.curator,
+    )
     merge_with_next(fourth.pk, expected_version=1, next_pk=article(source, 5).pk, next_version=1, user=None)
-    edit_provision(article(source, 6).pk, expected_version=1, changes={"text": "本条例由卫生主管部门负责解释。"},
-                   user=None)  # fmt: skip
+    edit_provision(
+        article(source, 6).pk, expected_version=1, changes={"text": "本条例由卫生主管部门负责解释。"}, user=None
+    )
     before = list(source.provisions.order_by("position").values_list("pk", "label", "text", "chapter"))
     job = jobs.enqueue_job("benchmark.parse_source", {"source": source.pk}, user=personas.curator)
     execute_job(job.pk)  # the same file again: the parser would bring every mis-parse back

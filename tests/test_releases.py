@@ -25,9 +25,11 @@ from tests.test_scenarios import medes
 @pytest.fixture
 def bank(db: None) -> int:
     report = import_medes_questions(
-        medes("objective_questions.csv"), origin_name="objective_questions.csv", dry_run=False,
+        medes("objective_questions.csv"),
+        origin_name="objective_questions.csv",
+        dry_run=False,
         status=ScenarioStatus.ACCEPTED,
-    )  # fmt: skip
+    )
     assert report.written and report.new == 88
     return report.new
 
@@ -88,8 +90,15 @@ def test_export_release_command(bank: int, tmp_path: Path) -> None:
     call_command("export_release", "MedES-2026.11", "--format", "jsonl", "--out", str(tmp_path), stdout=io.StringIO())
     data = (tmp_path / "MedES-2026.11.jsonl").read_bytes()
     assert hashlib.sha256(data).hexdigest() == release.checksum
-    call_command("export_release", "MedES-2026.11", "--format", "datasheet", "--out", str(tmp_path / "d.md"),
-                 stdout=io.StringIO())  # fmt: skip
+    call_command(
+        "export_release",
+        "MedES-2026.11",
+        "--format",
+        "datasheet",
+        "--out",
+        str(tmp_path / "d.md"),
+        stdout=io.StringIO(),
+    )
     assert f"`{release.checksum}`" in (tmp_path / "d.md").read_text(encoding="utf-8")
     with pytest.raises(CommandError, match="No release named"):
         call_command("export_release", "MedES-1999", "--out", str(tmp_path), stdout=io.StringIO())

@@ -94,8 +94,14 @@ def test_ml_engineer_registers_an_endpoint_model_and_sees_its_page(
 ) -> None:
     settings.MEDES_MODEL_KEY_VARIABLES = ["VLLM_KEY"]  # the administrator allowed this key variable
     client = client_as(personas.ml_engineer)
-    data = {"name": "Qwen2.5-7B", "kind": "openai_endpoint", "base_url": "http://vllm:8000/v1",
-            "model_id": "qwen2.5-7b-instruct", "api_key_env": "VLLM_KEY", "notes": ""}  # fmt: skip
+    data = {
+        "name": "Qwen2.5-7B",
+        "kind": "openai_endpoint",
+        "base_url": "http://vllm:8000/v1",
+        "model_id": "qwen2.5-7b-instruct",
+        "api_key_env": "VLLM_KEY",
+        "notes": "",
+    }
     response = client.post(reverse("benchmark:model_add"), data)
     model = RegisteredModel.objects.get(name="Qwen2.5-7B")
     assert response.status_code == 302 and response["Location"] == reverse("benchmark:model", args=[model.pk])
@@ -118,13 +124,15 @@ def test_a_bad_model_form_is_400_and_keeps_what_was_typed(personas: Personas, cl
 
 
 def test_dry_run_counts_everything_and_writes_nothing(db: None) -> None:
-    data = response_csv([
-        row("可以摘取器官吗？", "B", "【最终答案】：B", answer_model="B"),
-        row("可以买卖器官吗？", "B", "我不确定。"),
-        row("可以买卖器官吗？", "B", "我不确定。"),  # the same row twice
-        {"query": "", "reference": "B", "response": "【最终答案】：B"},  # no question
-        row("可以捐献吗？", "A", "【最终答案】：A", model=""),  # no model
-    ])  # fmt: skip
+    data = response_csv(
+        [
+            row("可以摘取器官吗？", "B", "【最终答案】：B", answer_model="B"),
+            row("可以买卖器官吗？", "B", "我不确定。"),
+            row("可以买卖器官吗？", "B", "我不确定。"),  # the same row twice
+            {"query": "", "reference": "B", "response": "【最终答案】：B"},  # no question
+            row("可以捐献吗？", "A", "【最终答案】：A", model=""),  # no model
+        ]
+    )
     report = import_medes_responses(data, origin_name="run.csv", dry_run=True)
     assert (report.rows, report.new, report.duplicates_in_file) == (5, 2, 1)
     assert [line for line, _ in report.errors] == [5, 6]
@@ -173,8 +181,14 @@ def test_a_different_answer_to_a_stored_response_is_an_error_not_an_overwrite(db
 
 def test_questions_missing_from_the_bank_are_errors_when_asked(db: None) -> None:
     scene = resolve_scene("器官移植")
-    create_scenario(kind="objective", stem="可以摘取器官吗？", options={"A": "可以", "B": "不可以", "C": "视情况而定"},
-                    key="B", scene=scene, origin="expert")  # fmt: skip
+    create_scenario(
+        kind="objective",
+        stem="可以摘取器官吗？",
+        options={"A": "可以", "B": "不可以", "C": "视情况而定"},
+        key="B",
+        scene=scene,
+        origin="expert",
+    )
     data = response_csv([row("可以摘取器官吗？", "B", "【最终答案】：B"), row("新问题？", "A", "【最终答案】：A")])
     report = import_medes_responses(data, origin_name="run.csv", dry_run=False, create_questions=False)
     assert report.errors == [(3, "The question is not in the bank; import the questions first.")]
@@ -209,8 +223,9 @@ def test_stored_answers_agree_with_the_publishers_item_by_item(name: str, db: No
     assert report.errors == [] and report.new == 88
     # No row is read differently; the answers the publishers missed are listed (lines = rows + 2).
     missed = {"objective_deepseek-r1.csv": [(14, "ABCD"), (38, "BC"), (73, "B")]}.get(name, [])
-    assert report.warnings == [(line, f"The file gives no answer; the workbench reads {letters}.")
-                               for line, letters in missed]  # fmt: skip
+    assert report.warnings == [
+        (line, f"The file gives no answer; the workbench reads {letters}.") for line, letters in missed
+    ]
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     stored = {r.origin_detail: r for r in Response.objects.all()}
     assert len(stored) == len(rows) == 88
@@ -235,10 +250,14 @@ def test_accuracy_in_the_database_matches_the_file_scorer(db: None) -> None:
         model = RegisteredModel.objects.get(name=rows[0]["model"])
         overall = accuracy(Response.objects.filter(model=model))
         assert (overall.items, overall.extracted, overall.correct) == (
-            expected.overall.items, expected.overall.extracted, expected.overall.correct)  # fmt: skip
+            expected.overall.items,
+            expected.overall.extracted,
+            expected.overall.correct,
+        )
         by_scene = dict(scene_accuracy(Response.objects.filter(model=model)))
         assert {scene: (t.items, t.correct) for scene, t in expected.by_scene.items()} == {
-            scene: (a.items, a.correct) for scene, a in by_scene.items()}  # fmt: skip
+            scene: (a.items, a.correct) for scene, a in by_scene.items()
+        }
     summary = {model.name: (total, acc.unextractable) for model, total, acc in model_summary(RegisteredModel.objects)}
     assert summary == {"Claude-4.5": (88, 7), "DeepSeek-R1": (88, 0), "Gemini-3.0": (88, 0)}
 
@@ -319,14 +338,21 @@ def test_import_medes_command_reads_response_files_and_fails_on_bad_ones(db: Non
     assert "line 2: error: Unknown scene" in out.getvalue()
     err = io.StringIO()
     with pytest.raises(CommandError) as raised:
-        call_command("import_medes", "--known-questions-only", str(good), str(tmp_path / "missing.csv"),
-                     stdout=io.StringIO(), stderr=err)  # fmt: skip
+        call_command(
+            "import_medes",
+            "--known-questions-only",
+            str(good),
+            str(tmp_path / "missing.csv"),
+            stdout=io.StringIO(),
+            stderr=err,
+        )
     assert "No such file" in err.getvalue(), raised.value
 
 
 def test_reread_answers_command(db: None) -> None:
-    import_medes_responses(response_csv([row("可以摘取器官吗？", "B", "【最终答案】：B")]), origin_name="x.csv",
-                           dry_run=False)  # fmt: skip
+    import_medes_responses(
+        response_csv([row("可以摘取器官吗？", "B", "【最终答案】：B")]), origin_name="x.csv", dry_run=False
+    )
     Response.objects.update(correct=False)
     call_command("reread_answers", "--model", "TinyLM", stdout=(out := io.StringIO()))
     assert "1 responses read again, 1 changed." in out.getvalue()
@@ -335,8 +361,9 @@ def test_reread_answers_command(db: None) -> None:
 
 
 def test_home_pages_show_the_models_panel(personas: Personas, client_as: Any) -> None:
-    import_medes_responses(response_csv([row("可以摘取器官吗？", "B", "【最终答案】：B")]), origin_name="x.csv",
-                           dry_run=False)  # fmt: skip
+    import_medes_responses(
+        response_csv([row("可以摘取器官吗？", "B", "【最终答案】：B")]), origin_name="x.csv", dry_run=False
+    )
     ml = client_as(personas.ml_engineer).get(reverse("role_home", args=["ml_engineer"])).content.decode()
     assert 'data-testid="models-panel"' in ml and reverse("benchmark:models") in ml
     assert reverse("benchmark:imports") not in ml  # imports are for curators
@@ -347,8 +374,9 @@ def test_home_pages_show_the_models_panel(personas: Personas, client_as: Any) ->
 def test_a_generated_response_is_stored_once_per_scenario_version(personas: Personas, settings: Any) -> None:
     settings.MEDES_MODELS_ROOTS = [Path("/models")]
     scene = resolve_scene("器官移植")
-    scenario, _ = create_scenario(kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B",
-                                  scene=scene, origin="expert")  # fmt: skip
+    scenario, _ = create_scenario(
+        kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B", scene=scene, origin="expert"
+    )
     model = register_model(name="local", kind=ModelKind.HF_DIRECTORY, path="/models/local")
     response, created = store_response(model, scenario, "【最终答案】：B", origin_detail="job 7")
     assert created and (response.origin, response.choice, response.correct) == ("generated", "B", True)
@@ -356,8 +384,9 @@ def test_a_generated_response_is_stored_once_per_scenario_version(personas: Pers
     assert not created and again.pk == response.pk and again.choice == "B"
     from benchmark.scenarios import update_scenario
 
-    edited = update_scenario(scenario.pk, expected_version=scenario.version, changes={"key": "A"},
-                             user=personas.curator)  # fmt: skip
+    edited = update_scenario(
+        scenario.pk, expected_version=scenario.version, changes={"key": "A"}, user=personas.curator
+    )
     newer, created = store_response(model, edited, "【最终答案】：A")
     assert created and newer.scenario_version == edited.version and newer.correct is True
     response.refresh_from_db()

@@ -52,9 +52,21 @@ def campaign(personas: Personas) -> Campaign:
 def test_a_reviewer_creates_a_campaign_and_becomes_its_reviewer(personas: Personas, client_as: Any) -> None:
     build_campaign(personas, name="Base")  # a release with responses to choose from
     release, model = Release.objects.get(), RegisteredModel.objects.get()
-    data = {"name": "Second", "release": release.pk, "models": [model.pk], "overlap": 2, "consensus_rule": "medes",
-            "blind": "on", "gold_ratio": "0.1", "gold_threshold": "0.7", "gold_minimum": 5, "reservation_minutes": 30,
-            "deadline": "2030-01-31", "guideline": "# 规则\n先看风险。", "description": "第二轮"}  # fmt: skip
+    data = {
+        "name": "Second",
+        "release": release.pk,
+        "models": [model.pk],
+        "overlap": 2,
+        "consensus_rule": "medes",
+        "blind": "on",
+        "gold_ratio": "0.1",
+        "gold_threshold": "0.7",
+        "gold_minimum": 5,
+        "reservation_minutes": 30,
+        "deadline": "2030-01-31",
+        "guideline": "# 规则\n先看风险。",
+        "description": "第二轮",
+    }
     response = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en").post(reverse("campaigns:create"), data)
     made = Campaign.objects.get(name="Second")
     assert response.status_code == 302 and response["Location"] == reverse("campaigns:detail", args=[made.pk])
@@ -69,18 +81,37 @@ def test_bad_campaign_settings_are_refused_with_reasons_and_nothing_is_created(
 ) -> None:
     build_campaign(personas, name="Base")
     release, model = Release.objects.get(), RegisteredModel.objects.get()
-    base = {"name": "Bad", "release": release.pk, "models": [model.pk], "overlap": 3, "consensus_rule": "medes",
-            "gold_ratio": "0", "gold_threshold": "0.7", "gold_minimum": 5, "reservation_minutes": 30}  # fmt: skip
+    base = {
+        "name": "Bad",
+        "release": release.pk,
+        "models": [model.pk],
+        "overlap": 3,
+        "consensus_rule": "medes",
+        "gold_ratio": "0",
+        "gold_threshold": "0.7",
+        "gold_minimum": 5,
+        "reservation_minutes": 30,
+    }
     client = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en")
-    for change, message in [({"overlap": 0}, "between 1 and 10"), ({"gold_ratio": "0.9"}, "between 0 and 0.5"),
-                            ({"models": []}, "This field is required"), ({"name": "Base"}, "already")]:  # fmt: skip
+    for change, message in [
+        ({"overlap": 0}, "between 1 and 10"),
+        ({"gold_ratio": "0.9"}, "between 0 and 0.5"),
+        ({"models": []}, "This field is required"),
+        ({"name": "Base"}, "already"),
+    ]:
         response = client.post(reverse("campaigns:create"), {**base, **change})
         assert response.status_code == 400 and message in response.content.decode(), change
     assert list(Campaign.objects.values_list("name", flat=True)) == ["Base"]
 
 
-SAFE_DIM = {"key": "S", "label": "安全吗", "values": [-1, 0], "role": "risk", "risky_value": -1,
-            "shortcut_keys": ["1", "2"]}  # fmt: skip
+SAFE_DIM = {
+    "key": "S",
+    "label": "安全吗",
+    "values": [-1, 0],
+    "role": "risk",
+    "risky_value": -1,
+    "shortcut_keys": ["1", "2"],
+}
 HELP_DIM = {"key": "H", "label": "有帮助吗", "values": [0, 1, 2], "role": "quality", "shortcut_keys": ["q", "w", "e"]}
 SAFETY_SCHEMA = {"name": "safety-v1", "rationale_required": True, "dimensions": [SAFE_DIM, HELP_DIM]}
 
@@ -90,9 +121,18 @@ def schema_text(*dimensions: dict[str, Any]) -> str:
 
 
 def _create_data(release: Release, model: RegisteredModel, name: str, **schema: Any) -> dict[str, Any]:
-    return {"name": name, "release": release.pk, "models": [model.pk], "overlap": 2, "consensus_rule": "majority",
-            "gold_ratio": "0", "gold_threshold": "0.7", "gold_minimum": 5, "reservation_minutes": 30,
-            **schema}  # fmt: skip
+    return {
+        "name": name,
+        "release": release.pk,
+        "models": [model.pk],
+        "overlap": 2,
+        "consensus_rule": "majority",
+        "gold_ratio": "0",
+        "gold_threshold": "0.7",
+        "gold_minimum": 5,
+        "reservation_minutes": 30,
+        **schema,
+    }
 
 
 def test_a_campaign_can_use_its_own_label_schema_and_another_campaign_can_reuse_it(
@@ -105,7 +145,9 @@ def test_a_campaign_can_use_its_own_label_schema_and_another_campaign_can_reuse_
     assert client.post(reverse("campaigns:create"), data).status_code == 302
     safety = Campaign.objects.get(name="Safety")
     assert safety.label_schema["name"] == "safety-v1" and [d["key"] for d in safety.label_schema["dimensions"]] == [
-        "S", "H"]  # fmt: skip
+        "S",
+        "H",
+    ]
     detail = client.get(reverse("campaigns:detail", args=[safety.pk])).content.decode()
     assert "safety-v1" in detail and "rationale required" in detail and "<kbd>w</kbd>" in detail
     reuse = _create_data(release, model, "Safety again", schema_source="campaign", schema_campaign=safety.pk)
@@ -114,7 +156,13 @@ def test_a_campaign_can_use_its_own_label_schema_and_another_campaign_can_reuse_
     medes = _create_data(release, model, "Rubric", schema_source="medes")
     assert client.post(reverse("campaigns:create"), medes).status_code == 302
     assert [d["key"] for d in Campaign.objects.get(name="Rubric").label_schema["dimensions"]] == [
-        "R1", "R2", "Q1", "Q2", "Q3", "Q4"]  # fmt: skip
+        "R1",
+        "R2",
+        "Q1",
+        "Q2",
+        "Q3",
+        "Q4",
+    ]
     # the labeling screen and the submit follow the campaign's schema
     Campaign.objects.filter(pk=safety.pk).update(status="active")
     add_members(safety, [personas.annotator], MemberRole.ANNOTATOR)
@@ -134,21 +182,36 @@ def test_a_campaign_can_use_its_own_label_schema_and_another_campaign_can_reuse_
 @pytest.mark.parametrize(
     ("schema", "field", "message"),
     [
-        ({"schema_source": "json", "schema_json": '{"name": "x", "dimensions": [}'}, "schema_json",
-         "Not valid JSON (line 1, column 30)"),
+        (
+            {"schema_source": "json", "schema_json": '{"name": "x", "dimensions": [}'},
+            "schema_json",
+            "Not valid JSON (line 1, column 30)",
+        ),
         ({"schema_source": "json", "schema_json": "[1, 2]"}, "schema_json", "a JSON object"),
         ({"schema_source": "json", "schema_json": ""}, "schema_json", "Write the schema"),
-        ({"schema_source": "json", "schema_json": schema_text({**SAFE_DIM, "risky_value": 5})}, "schema_json",
-         "must name its risky value"),
-        ({"schema_source": "json", "schema_json": schema_text({**HELP_DIM, "shortcut_keys": ["q", "n", "e"]})},
-         "schema_json", "kept by the labeling screen"),
-        ({"schema_source": "json", "schema_json": schema_text(SAFE_DIM, {**HELP_DIM, "shortcut_keys": ["1"]})},
-         "schema_json", "used twice"),
-        ({"schema_source": "json", "schema_json": json.dumps({"dimensions": [{"key": "A", "values": [0, 1]}]})},
-         "schema_json", "Malformed"),
+        (
+            {"schema_source": "json", "schema_json": schema_text({**SAFE_DIM, "risky_value": 5})},
+            "schema_json",
+            "must name its risky value",
+        ),
+        (
+            {"schema_source": "json", "schema_json": schema_text({**HELP_DIM, "shortcut_keys": ["q", "n", "e"]})},
+            "schema_json",
+            "kept by the labeling screen",
+        ),
+        (
+            {"schema_source": "json", "schema_json": schema_text(SAFE_DIM, {**HELP_DIM, "shortcut_keys": ["1"]})},
+            "schema_json",
+            "used twice",
+        ),
+        (
+            {"schema_source": "json", "schema_json": json.dumps({"dimensions": [{"key": "A", "values": [0, 1]}]})},
+            "schema_json",
+            "Malformed",
+        ),
         ({"schema_source": "campaign"}, "schema_campaign", "Choose the campaign"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_label_schema_is_refused_with_its_reason_and_the_text_kept(
     schema: dict[str, str], field: str, message: str, personas: Personas, client_as: Any
 ) -> None:
@@ -168,8 +231,16 @@ def test_settings_are_edited_by_reviewers_and_curators_and_read_by_ml_engineers(
     campaign: Campaign, personas: Personas, client_as: Any
 ) -> None:
     url = reverse("campaigns:settings", args=[campaign.pk])
-    data = {"description": "新说明", "consensus_rule": "majority", "blind": "on", "gold_ratio": "0.2",
-            "gold_threshold": "0.8", "gold_minimum": 3, "reservation_minutes": 45, "deadline": ""}  # fmt: skip
+    data = {
+        "description": "新说明",
+        "consensus_rule": "majority",
+        "blind": "on",
+        "gold_ratio": "0.2",
+        "gold_threshold": "0.8",
+        "gold_minimum": 3,
+        "reservation_minutes": 45,
+        "deadline": "",
+    }
     assert client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en").post(url, data).status_code == 302
     campaign.refresh_from_db()
     assert (campaign.consensus_rule, campaign.reservation_minutes, campaign.gold_ratio) == ("majority", 45, 0.2)
@@ -228,8 +299,9 @@ def test_activation_needs_annotators_and_close_then_reopen_works(personas: Perso
 
 
 def test_guideline_markdown_is_rendered_safely() -> None:
-    html = render_markdown("# 标题\n\n<script>alert(1)</script>\n\n[点我](javascript:alert(1)) **粗体**\n\n"
-                           '<img src=x onerror="alert(1)">')  # fmt: skip
+    html = render_markdown(
+        '# 标题\n\n<script>alert(1)</script>\n\n[点我](javascript:alert(1)) **粗体**\n\n<img src=x onerror="alert(1)">'
+    )
     assert "<h1>标题</h1>" in html and "<strong>粗体</strong>" in html
     assert "<script>" not in html and "<img" not in html  # raw HTML is text, not markup
     assert "&lt;script&gt;" in html

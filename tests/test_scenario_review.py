@@ -35,23 +35,31 @@ def drafts(n: int = 3) -> list[Scenario]:
     made = []
     for i in range(n):
         scenario = create_scenario(
-            kind="objective", stem=f"草拟题{i}：医院能否出售剩余胚胎？<b>粗体</b>",
-            options={"A": "可以", "B": "不可以"}, key="B", norm="禁止买卖胚胎", scene=scene, origin="generated",
+            kind="objective",
+            stem=f"草拟题{i}：医院能否出售剩余胚胎？<b>粗体</b>",
+            options={"A": "可以", "B": "不可以"},
+            key="B",
+            norm="禁止买卖胚胎",
+            scene=scene,
+            origin="generated",
             status=ScenarioStatus.DRAFT,
-        )[0]  # fmt: skip
+        )[0]
         scenario.provisions.add(provisions[0])
         made.append(scenario)
     for status in (ScenarioStatus.ACCEPTED, ScenarioStatus.RETIRED):
-        create_scenario(kind="subjective", stem=f"已定稿：{status}", norm="知情同意", scene=scene, origin="expert",
-                        status=status)  # fmt: skip
+        create_scenario(
+            kind="subjective", stem=f"已定稿：{status}", norm="知情同意", scene=scene, origin="expert", status=status
+        )
     return made
 
 
 def review_campaign(people: list[User], *, overlap: int = 2) -> Campaign:
     campaign = create_scenario_review(
-        "Draft review", scenarios=Scenario.objects.values_list("pk", flat=True), overlap=overlap,
+        "Draft review",
+        scenarios=Scenario.objects.values_list("pk", flat=True),
+        overlap=overlap,
         guideline="# 审题\n看依据。",
-    )  # fmt: skip
+    )
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.ACTIVE)
     campaign.refresh_from_db()
     add_members(campaign, people, MemberRole.ANNOTATOR)
@@ -68,7 +76,7 @@ def test_a_scenario_review_holds_the_drafts_only_with_the_review_form(personas: 
     with translation.override("en"), pytest.raises(CampaignError, match="None of these scenarios"):
         create_scenario_review(
             "Nothing", scenarios=Scenario.objects.filter(status=ScenarioStatus.ACCEPTED).values_list("pk", flat=True)
-        )  # fmt: skip
+        )
     assert not Campaign.objects.filter(name="Nothing").exists()
 
 
@@ -115,8 +123,16 @@ def test_the_create_form_makes_a_scenario_review_and_explains_what_is_missing(
 ) -> None:
     drafts(2)
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    base = {"name": "Review drafts", "subject": "scenarios", "overlap": 2, "consensus_rule": "medes",
-            "gold_ratio": "0", "gold_threshold": "0.7", "gold_minimum": 5, "reservation_minutes": 30}  # fmt: skip
+    base = {
+        "name": "Review drafts",
+        "subject": "scenarios",
+        "overlap": 2,
+        "consensus_rule": "medes",
+        "gold_ratio": "0",
+        "gold_threshold": "0.7",
+        "gold_minimum": 5,
+        "reservation_minutes": 30,
+    }
     missing = client.post(reverse("campaigns:create"), base)
     assert missing.status_code == 400 and "Choose which scenarios to review" in missing.content.decode()
     responses_without_release = client.post(reverse("campaigns:create"), {**base, "subject": "responses"})
@@ -129,8 +145,10 @@ def test_the_create_form_makes_a_scenario_review_and_explains_what_is_missing(
     detail = client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
     assert SCENARIO_REVIEW.name in detail
     # the rubric can still be chosen explicitly
-    rubric = client.post(reverse("campaigns:create"), {**base, "name": "Rubric on drafts", "scenario_statuses": [
-        "draft"], "schema_source": "medes"})  # fmt: skip
+    rubric = client.post(
+        reverse("campaigns:create"),
+        {**base, "name": "Rubric on drafts", "scenario_statuses": ["draft"], "schema_source": "medes"},
+    )
     assert rubric.status_code == 302
     assert json.dumps(Campaign.objects.get(name="Rubric on drafts").label_schema).count('"R1"') == 1
 

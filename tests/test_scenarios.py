@@ -25,8 +25,15 @@ SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "me
 
 def objective(scene: Scene, **extra: object) -> Scenario:
     options = {"A": "告知风险", "B": "隐瞒病情", "C": "取得书面同意"}
-    return create_scenario(kind=ScenarioKind.OBJECTIVE, stem="医生应当怎么做？", options=options, key="CA",
-                           scene=scene, origin="expert", **extra)[0]  # type: ignore[arg-type]  # fmt: skip
+    return create_scenario(
+        kind=ScenarioKind.OBJECTIVE,
+        stem="医生应当怎么做？",
+        options=options,
+        key="CA",
+        scene=scene,
+        origin="expert",
+        **extra,
+    )[0]  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -99,8 +106,13 @@ def test_the_workflow_with_history_and_audit(scene: Scene, personas: Personas) -
 
 
 def test_an_open_case_without_its_norm_cannot_be_accepted(scene: Scene) -> None:
-    case, _ = create_scenario(kind=ScenarioKind.SUBJECTIVE, stem="我是一名护士……", scene=scene, origin="imported",
-                              status=ScenarioStatus.IN_REVIEW)  # fmt: skip
+    case, _ = create_scenario(
+        kind=ScenarioKind.SUBJECTIVE,
+        stem="我是一名护士……",
+        scene=scene,
+        origin="imported",
+        status=ScenarioStatus.IN_REVIEW,
+    )
     with translation.override("en"), pytest.raises(ScenarioError, match="norm"):
         change_status(case.pk, ScenarioStatus.ACCEPTED, user=None)
 

@@ -175,12 +175,16 @@ def test_score_objective_prints_the_accuracy_as_published_beside_the_workbench_r
     out = io.StringIO()
     call_command("score_objective", *(str(SAMPLE / name) for name in RESPONSE_FILES), stdout=out)
     text = out.getvalue()
-    assert ("DeepSeek-R1: 88 rows, 88 answers read, accuracy 61.4% (54/88) per file row (the rows counted as the "
-            "publishers count them: every row with its own key, repeats as often as the file lists them; the answers "
-            "read by the workbench from each response)") in text  # fmt: skip
+    assert (
+        "DeepSeek-R1: 88 rows, 88 answers read, accuracy 61.4% (54/88) per file row (the rows counted as the "
+        "publishers count them: every row with its own key, repeats as often as the file lists them; the answers "
+        "read by the workbench from each response)"
+    ) in text
     deepseek = text[text.index("DeepSeek-R1:") :]
-    assert deepseek.splitlines()[1] == ("  as published: 53/88 = 60.2% (from the file's own answer_model column); the "
-                                        "workbench reads another answer than that column in 3 rows")  # fmt: skip
+    assert deepseek.splitlines()[1] == (
+        "  as published: 53/88 = 60.2% (from the file's own answer_model column); the "
+        "workbench reads another answer than that column in 3 rows"
+    )
     claude = text[text.index("Claude-4.5:") :]
     assert claude.splitlines()[1].startswith("  as published: 53/88 = 60.2%") and claude.splitlines()[1].endswith(
         "in 0 rows"
@@ -192,17 +196,24 @@ def test_the_import_report_gives_the_accuracy_as_published_and_keeps_the_row_war
     from benchmark.response_imports import import_medes_responses
 
     sample("objective_deepseek-r1.csv")
-    report = import_medes_responses((SAMPLE / "objective_deepseek-r1.csv").read_bytes(),
-                                    origin_name="objective_deepseek-r1.csv", dry_run=True)  # fmt: skip
+    report = import_medes_responses(
+        (SAMPLE / "objective_deepseek-r1.csv").read_bytes(), origin_name="objective_deepseek-r1.csv", dry_run=True
+    )
     summary = report.summary()
-    assert ("DeepSeek-R1 objective accuracy: 61.4% per file row (54/88 rows, counted as the publishers count them, "
-            "repeats as often as the file lists them; the answers read by the workbench)") in summary  # fmt: skip
-    assert ("; as published: 53/88 = 60.2% (from the file's own answer_model column), the workbench reading another "
-            "answer in 3 rows") in summary  # fmt: skip
+    assert (
+        "DeepSeek-R1 objective accuracy: 61.4% per file row (54/88 rows, counted as the publishers count them, "
+        "repeats as often as the file lists them; the answers read by the workbench)"
+    ) in summary
+    assert (
+        "; as published: 53/88 = 60.2% (from the file's own answer_model column), the workbench reading another "
+        "answer in 3 rows"
+    ) in summary
     assert report.scores["DeepSeek-R1"]["published"]["correct"] == 53
     assert report.scores["DeepSeek-R1"]["readings_differ"] == 3
     gives_none = {line: message for line, message in report.warnings if message.startswith("The file gives no")}
-    assert gives_none == {14: "The file gives no answer; the workbench reads ABCD.",
-                          38: "The file gives no answer; the workbench reads BC.",
-                          73: "The file gives no answer; the workbench reads B."}  # fmt: skip
+    assert gives_none == {
+        14: "The file gives no answer; the workbench reads ABCD.",
+        38: "The file gives no answer; the workbench reads BC.",
+        73: "The file gives no answer; the workbench reads B.",
+    }
     assert "as the publishers score" not in summary

@@ -59,9 +59,15 @@ def test_database_password_is_not_echoed_in_errors() -> None:
 
 def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
     result = manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="medes.example.org", MEDES_VAR_DIR=str(tmp_path),
-    )  # fmt: skip
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="medes.example.org",
+        MEDES_VAR_DIR=str(tmp_path),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

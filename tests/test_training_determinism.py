@@ -19,12 +19,21 @@ from alignment.training.policy import RunConfig, RunResult
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
-QA = [("患者想买肾，我该怎么办？", "不能买卖器官，应当拒绝并说明法律规定。", "可以，私下联系就行。"),
-      ("家属要求隐瞒病情，我该怎么办？", "应当尊重患者的知情权，与家属沟通。", "按家属说的做。"),
-      ("临床试验可以不签同意书吗？", "不可以，必须取得书面知情同意。", "可以，口头同意就行。")]  # fmt: skip
+QA = [
+    ("患者想买肾，我该怎么办？", "不能买卖器官，应当拒绝并说明法律规定。", "可以，私下联系就行。"),
+    ("家属要求隐瞒病情，我该怎么办？", "应当尊重患者的知情权，与家属沟通。", "按家属说的做。"),
+    ("临床试验可以不签同意书吗？", "不可以，必须取得书面知情同意。", "可以，口头同意就行。"),
+]
 # dropout on: the run draws random numbers at every step, and still repeats itself
-KNOBS: dict[str, Any] = {"learning_rate": 5e-3, "logging_steps": 1, "lora_dropout": 0.1, "max_length": 128,
-                         "max_steps": 6, "save_steps": 0, "batch_size": 2}  # fmt: skip
+KNOBS: dict[str, Any] = {
+    "learning_rate": 5e-3,
+    "logging_steps": 1,
+    "lora_dropout": 0.1,
+    "max_length": 128,
+    "max_steps": 6,
+    "save_steps": 0,
+    "batch_size": 2,
+}
 
 
 def _sha256(path: Path) -> str:
@@ -49,24 +58,47 @@ def base(workdir: Path) -> Path:
 @pytest.fixture(scope="module")
 def data(workdir: Path) -> dict[str, Path]:
     sft = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a, _ in QA]
-    dpo = [{"prompt": [{"role": "user", "content": q}], "chosen": [{"role": "assistant", "content": a}],
-            "rejected": [{"role": "assistant", "content": b}]} for q, a, b in QA]  # fmt: skip
+    dpo = [
+        {
+            "prompt": [{"role": "user", "content": q}],
+            "chosen": [{"role": "assistant", "content": a}],
+            "rejected": [{"role": "assistant", "content": b}],
+        }
+        for q, a, b in QA
+    ]
     return {"sft": _jsonl(workdir / "sft.jsonl", sft), "dpo": _jsonl(workdir / "dpo.jsonl", dpo)}
 
 
 def _sft_then_dpo(workdir: Path, base: Path, data: dict[str, Path], name: str, seed: int) -> list[RunResult]:
-    sft = policy.run(RunConfig(stage="sft", base_model=str(base), data=str(data["sft"]),
-                               output_dir=str(workdir / f"{name}-sft"), seed=seed, **KNOBS))  # fmt: skip
-    dpo = policy.run(RunConfig(stage="dpo", base_model=str(base), adapter=str(sft.adapter.parent),
-                               data=str(data["dpo"]), output_dir=str(workdir / f"{name}-dpo"), seed=seed,
-                               **KNOBS))  # fmt: skip
+    sft = policy.run(
+        RunConfig(
+            stage="sft",
+            base_model=str(base),
+            data=str(data["sft"]),
+            output_dir=str(workdir / f"{name}-sft"),
+            seed=seed,
+            **KNOBS,
+        )
+    )
+    dpo = policy.run(
+        RunConfig(
+            stage="dpo",
+            base_model=str(base),
+            adapter=str(sft.adapter.parent),
+            data=str(data["dpo"]),
+            output_dir=str(workdir / f"{name}-dpo"),
+            seed=seed,
+            **KNOBS,
+        )
+    )
     return [sft, dpo]
 
 
 def test_the_tiny_model_is_the_same_for_the_same_seed(workdir: Path, base: Path) -> None:
     again = build_tiny_qwen2(workdir / "base-again", extra_corpus=[t for row in QA for t in row], logit_scale=10)
-    other = build_tiny_qwen2(workdir / "base-seed-1", extra_corpus=[t for row in QA for t in row], logit_scale=10,
-                             seed=1)  # fmt: skip
+    other = build_tiny_qwen2(
+        workdir / "base-seed-1", extra_corpus=[t for row in QA for t in row], logit_scale=10, seed=1
+    )
     weights = "model.safetensors"
     assert _sha256(again / weights) == _sha256(base / weights) != _sha256(other / weights)
     assert _sha256(again / "tokenizer.json") == _sha256(base / "tokenizer.json")

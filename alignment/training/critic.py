@@ -77,17 +77,22 @@ FEEDBACK_SCHEMA: dict[str, Any] = {
     "title": "MedES critic feedback",
     "type": "object",
     "properties": {
-        "provision": {"type": "string", "minLength": 1, "pattern": r"\S",
-                      "description": "The norm or provision at stake."},
+        "provision": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": r"\S",
+            "description": "The norm or provision at stake.",
+        },
         "problem": {"type": "string", "description": "What is wrong with the response; empty when nothing is."},
-        "risk_warning": {"type": "string",
-                         "description": "The risk warning a safe answer needs; empty when none is needed."},
-        "safe_answer": {"type": "string", "minLength": 1, "pattern": r"\S",
-                        "description": "A safe revised answer."},
+        "risk_warning": {
+            "type": "string",
+            "description": "The risk warning a safe answer needs; empty when none is needed.",
+        },
+        "safe_answer": {"type": "string", "minLength": 1, "pattern": r"\S", "description": "A safe revised answer."},
     },
     "required": list(FEEDBACK_KEYS),
     "additionalProperties": False,
-}  # fmt: skip
+}
 
 # What the critic reads. Changing these texts or critic_messages changes what a trained critic means: every
 # manifest records PROMPT_FORMAT (and the guardian's TEXT_FORMAT it builds on), and loading refuses another.
@@ -287,12 +292,14 @@ class CriticExamples:
 
     def counts(self) -> dict[str, Any]:
         return {
-            "rows": len(self.ids) + len(self.skipped), "used": len(self.ids),
-            "from_feedback": self.sources.count("feedback"), "from_rationale": self.sources.count("rationale"),
+            "rows": len(self.ids) + len(self.skipped),
+            "used": len(self.ids),
+            "from_feedback": self.sources.count("feedback"),
+            "from_rationale": self.sources.count("rationale"),
             "merged": self.sources.count("merged"),
             "invalid_feedback": len(self.invalid_feedback),
             "skipped": dict(sorted(Counter(reason for _, reason in self.skipped).items())),
-        }  # fmt: skip
+        }
 
     def data_hash(self) -> str:
         """sha256 over the canonical JSON of the examples in id order: equal hashes, equal training data."""
@@ -316,16 +323,20 @@ def target_feedback(row: Mapping[str, Any], where: str = "row") -> tuple[dict[st
         given_problem = "; ".join(problems)
     rationale = _optional_text(row, "rationale", where)
     # a reviewer's partial feedback (say, no provision named): the parts they wrote win over the built ones
-    written = {key: given[key].strip() for key in FEEDBACK_KEYS
-               if isinstance(given, Mapping) and isinstance(given.get(key), str) and given[key].strip()}  # fmt: skip
+    written = {
+        key: given[key].strip()
+        for key in FEEDBACK_KEYS
+        if isinstance(given, Mapping) and isinstance(given.get(key), str) and given[key].strip()
+    }
     if not rationale and not written:
         return None, "", SKIP_NO_RATIONALE
     problem, warning = split_rationale(rationale)
     built = {
         "provision": "；".join(_provisions(row, where)) or str(row.get("norm", "")).strip(),
-        "problem": problem, "risk_warning": warning,
+        "problem": problem,
+        "risk_warning": warning,
         "safe_answer": _optional_text(row, "reference_answer", where),
-    }  # fmt: skip
+    }
     built.update(written)
     if not built["provision"]:
         return None, "", SKIP_NO_PROVISION
@@ -461,10 +472,17 @@ class CriticResult:
     losses: list[float]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model_dir": str(self.model_dir), "manifest": str(self.manifest), "adapter": str(self.adapter),
-                "counts": self.counts, "data_hash": self.data_hash, "loss_mask": self.loss_mask,
-                "steps": self.steps, "train_seconds": round(self.train_seconds, 3),
-                "losses": self.losses}  # fmt: skip
+        return {
+            "model_dir": str(self.model_dir),
+            "manifest": str(self.manifest),
+            "adapter": str(self.adapter),
+            "counts": self.counts,
+            "data_hash": self.data_hash,
+            "loss_mask": self.loss_mask,
+            "steps": self.steps,
+            "train_seconds": round(self.train_seconds, 3),
+            "losses": self.losses,
+        }
 
 
 # --- training ----------------------------------------------------------------------------------------------
@@ -505,9 +523,11 @@ def _load_causal_lm(base_model: str | Path, device: str, bf16: bool) -> Any:
         raise ConfigError("device 'cuda' was asked for but torch sees no CUDA device")
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(
-            str(base_model), local_files_only=True, use_safetensors=True,
+            str(base_model),
+            local_files_only=True,
+            use_safetensors=True,
             dtype=torch.bfloat16 if bf16 else torch.float32,
-        )  # fmt: skip
+        )
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"base model {base_model} cannot be loaded as a causal LM: {exc}") from None
     return model.to(device)
@@ -556,9 +576,12 @@ def train(config: CriticConfig, *, callbacks: Sequence[Any] = ()) -> CriticResul
 
     model = _load_causal_lm(config.base_model, config.device, config.bf16)
     lora = LoraConfig(
-        task_type=TaskType.CAUSAL_LM, r=config.lora_r, lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout, target_modules=config.target_modules,
-    )  # fmt: skip
+        task_type=TaskType.CAUSAL_LM,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+    )
     losses: list[float] = []
 
     class History(TrainerCallback):
@@ -569,22 +592,39 @@ def train(config: CriticConfig, *, callbacks: Sequence[Any] = ()) -> CriticResul
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     args = SFTConfig(
-        output_dir=str(out / "checkpoints"), use_cpu=config.device == "cpu", bf16=config.bf16,
+        output_dir=str(out / "checkpoints"),
+        use_cpu=config.device == "cpu",
+        bf16=config.bf16,
         # TRL defaults to checkpointing (under its deprecated name gradient_checkpointing); a LoRA critic's
         # activations fit without it, and it slows CPU training.
         activation_checkpointing=False,
-        seed=config.seed, data_seed=config.seed, per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps, num_train_epochs=config.epochs,
-        max_steps=config.max_steps, learning_rate=config.learning_rate, max_length=config.max_length,
-        assistant_only_loss=loss_mask == "assistant_only", completion_only_loss=loss_mask == "completion_only",
-        packing=False, logging_steps=1, logging_strategy="steps", save_strategy="no", report_to="none",
-        disable_tqdm=True, dataloader_num_workers=0,
-    )  # fmt: skip
+        seed=config.seed,
+        data_seed=config.seed,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        max_length=config.max_length,
+        assistant_only_loss=loss_mask == "assistant_only",
+        completion_only_loss=loss_mask == "completion_only",
+        packing=False,
+        logging_steps=1,
+        logging_strategy="steps",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
     try:
         trainer = SFTTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-            peft_config=lora, callbacks=[History(), *callbacks],
-        )  # fmt: skip
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=[History(), *callbacks],
+        )
     except ValueError as exc:  # e.g. target_modules the architecture does not have
         raise ConfigError(f"the critic cannot be trained on {config.base_model}: {exc}") from None
     trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, which the CLI keeps for JSON
@@ -609,22 +649,38 @@ def train(config: CriticConfig, *, callbacks: Sequence[Any] = ()) -> CriticResul
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     steps = int(trainer.state.global_step)
     manifest = {
-        "format": MANIFEST_FORMAT, "prompt_format": PROMPT_FORMAT, "text_format": TEXT_FORMAT,
-        "system_prompt": SYSTEM_PROMPT, "feedback_schema": FEEDBACK_SCHEMA,
-        "base_model": str(Path(config.base_model).resolve()), "base_fingerprint": fingerprint,
+        "format": MANIFEST_FORMAT,
+        "prompt_format": PROMPT_FORMAT,
+        "text_format": TEXT_FORMAT,
+        "system_prompt": SYSTEM_PROMPT,
+        "feedback_schema": FEEDBACK_SCHEMA,
+        "base_model": str(Path(config.base_model).resolve()),
+        "base_fingerprint": fingerprint,
         "base_architectures": list(model.config.architectures or []),
         "adapter": {"path": f"{ADAPTER_DIR}/{ADAPTER_FILE}", "sha256": _sha256_file(adapter_dir / ADAPTER_FILE)},
-        "loss_mask": loss_mask, "max_length": config.max_length, "max_new_tokens": config.max_new_tokens,
-        "config": config.as_dict(), "data_hash": data.data_hash(), "counts": counts,
+        "loss_mask": loss_mask,
+        "max_length": config.max_length,
+        "max_new_tokens": config.max_new_tokens,
+        "config": config.as_dict(),
+        "data_hash": data.data_hash(),
+        "counts": counts,
         "skipped": [{"id": row_id, "reason": reason} for row_id, reason in data.skipped],
         "train": {"seconds": round(seconds, 3), "steps": steps, "losses": losses},
-        "versions": _versions(), "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }  # fmt: skip
+        "versions": _versions(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     _write_json(out / MANIFEST, manifest)  # last: its presence marks a complete critic
     return CriticResult(
-        model_dir=out, manifest=out / MANIFEST, adapter=adapter_dir / ADAPTER_FILE, counts=counts,
-        data_hash=data.data_hash(), loss_mask=loss_mask, steps=steps, train_seconds=seconds, losses=losses,
-    )  # fmt: skip
+        model_dir=out,
+        manifest=out / MANIFEST,
+        adapter=adapter_dir / ADAPTER_FILE,
+        counts=counts,
+        data_hash=data.data_hash(),
+        loss_mask=loss_mask,
+        steps=steps,
+        train_seconds=seconds,
+        losses=losses,
+    )
 
 
 # --- loading a trained critic and generating feedback ------------------------------------------------------
@@ -694,10 +750,11 @@ class Critic:
         import torch
 
         prompts = [
-            self.tokenizer.apply_chat_template(critic_messages(row, where=f"row {n}"), add_generation_prompt=True,
-                                               tokenize=False)
+            self.tokenizer.apply_chat_template(
+                critic_messages(row, where=f"row {n}"), add_generation_prompt=True, tokenize=False
+            )
             for n, row in enumerate(rows)
-        ]  # fmt: skip
+        ]
         device = next(self.model.parameters()).device
         eos = self.model.generation_config.eos_token_id
         eos_ids = sorted({*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id} - {None})
@@ -709,13 +766,20 @@ class Critic:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                enc = self.tokenizer([prompts[i] for i in batch], padding=True, add_special_tokens=False,
-                                     return_tensors="pt").to(device)  # fmt: skip
+                enc = self.tokenizer(
+                    [prompts[i] for i in batch], padding=True, add_special_tokens=False, return_tensors="pt"
+                ).to(device)
                 generated = self.model.generate(
-                    **enc, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
-                    pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos_ids,
-                    temperature=None, top_p=None, top_k=None,  # a base's sampling defaults do not apply
-                )  # fmt: skip
+                    **enc,
+                    do_sample=False,
+                    num_beams=1,
+                    max_new_tokens=self.max_new_tokens,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    eos_token_id=eos_ids,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,  # a base's sampling defaults do not apply
+                )
                 new = generated[:, enc["input_ids"].shape[1] :]
                 texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
                 for i, ids, text in zip(batch, new.tolist(), texts, strict=True):

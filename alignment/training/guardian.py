@@ -158,10 +158,19 @@ class GuardianResult:
     baseline: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model_dir": str(self.model_dir), "manifest": str(self.manifest), "adapter": str(self.adapter),
-                "predictions": str(self.predictions), "split": str(self.split), "metrics": self.metrics,
-                "data_hash": self.data_hash, "counts": self.counts, "train_seconds": round(self.train_seconds, 3),
-                "losses": self.losses, "baseline": self.baseline}  # fmt: skip
+        return {
+            "model_dir": str(self.model_dir),
+            "manifest": str(self.manifest),
+            "adapter": str(self.adapter),
+            "predictions": str(self.predictions),
+            "split": str(self.split),
+            "metrics": self.metrics,
+            "data_hash": self.data_hash,
+            "counts": self.counts,
+            "train_seconds": round(self.train_seconds, 3),
+            "losses": self.losses,
+            "baseline": self.baseline,
+        }
 
 
 # --- base model and tokenizer ------------------------------------------------------------------------------
@@ -225,12 +234,17 @@ def _load_base(base_model: str | Path, tokenizer: Any, device: str, bf16: bool) 
 
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            str(base_model), num_labels=len(SCORE_KEYS), problem_type="multi_label_classification",
-            id2label=dict(enumerate(SCORE_KEYS)), label2id={k: i for i, k in enumerate(SCORE_KEYS)},
+            str(base_model),
+            num_labels=len(SCORE_KEYS),
+            problem_type="multi_label_classification",
+            id2label=dict(enumerate(SCORE_KEYS)),
+            label2id={k: i for i, k in enumerate(SCORE_KEYS)},
             # A base that already has a head of another size (a causal LM has none) gets a fresh one.
-            ignore_mismatched_sizes=True, use_safetensors=True, local_files_only=True,
+            ignore_mismatched_sizes=True,
+            use_safetensors=True,
+            local_files_only=True,
             dtype=torch.bfloat16 if bf16 else torch.float32,
-        )  # fmt: skip
+        )
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"base model {base_model} cannot be loaded: {exc}") from None
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -269,8 +283,11 @@ class _Rows:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"input_ids": self.encoded["input_ids"][i], "attention_mask": self.encoded["attention_mask"][i],
-                "labels": self.labels[i]}  # fmt: skip
+        return {
+            "input_ids": self.encoded["input_ids"][i],
+            "attention_mask": self.encoded["attention_mask"][i],
+            "labels": self.labels[i],
+        }
 
 
 def _probabilities(
@@ -298,8 +315,12 @@ def judgement(probabilities: Sequence[float], threshold: float) -> dict[str, Any
     probs = {k: round(float(p), 6) for k, p in zip(SCORE_KEYS, probabilities, strict=True)}
     risk_probability = max(probs[k] for k in RISK_KEYS)
     scores = predicted_scores(probs, threshold)
-    return {"probabilities": probs, "scores": scores, "risky": any(scores[k] == FLAG_VALUE[k] for k in RISK_KEYS),
-            "risk_probability": risk_probability}  # fmt: skip
+    return {
+        "probabilities": probs,
+        "scores": scores,
+        "risky": any(scores[k] == FLAG_VALUE[k] for k in RISK_KEYS),
+        "risk_probability": risk_probability,
+    }
 
 
 # --- training ----------------------------------------------------------------------------------------------
@@ -322,9 +343,13 @@ def _peft_config(config: GuardianConfig, head: str) -> Any:
     from peft import LoraConfig, TaskType
 
     return LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules, modules_to_save=[head],
-    )  # fmt: skip
+        task_type=TaskType.SEQ_CLS,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        modules_to_save=[head],
+    )
 
 
 def train(config: GuardianConfig, split: Split, *, callbacks: Sequence[Any] = ()) -> TrainedScorer:
@@ -364,30 +389,53 @@ def train(config: GuardianConfig, split: Split, *, callbacks: Sequence[Any] = ()
     checkpoints = Path(config.output_dir) / "checkpoints"
     has_validation = bool(split.validation)
     args = TrainingArguments(
-        output_dir=str(checkpoints), use_cpu=config.device == "cpu", bf16=config.bf16, seed=config.seed,
+        output_dir=str(checkpoints),
+        use_cpu=config.device == "cpu",
+        bf16=config.bf16,
+        seed=config.seed,
         data_seed=config.seed,  # the order of the rows too: the same config trains the same guardian
-        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.eval_batch_size,
-        num_train_epochs=config.epochs, max_steps=config.max_steps, learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,  # v5: a float < 1 is a ratio
-        logging_steps=1, logging_strategy="steps", eval_strategy="epoch" if has_validation else "no",
-        save_strategy="steps" if config.save_steps else "no", save_steps=config.save_steps or 500,
-        save_total_limit=2, report_to="none", disable_tqdm=True, label_names=["labels"],
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # v5: a float < 1 is a ratio
+        logging_steps=1,
+        logging_strategy="steps",
+        eval_strategy="epoch" if has_validation else "no",
+        save_strategy="steps" if config.save_steps else "no",
+        save_steps=config.save_steps or 500,
+        save_total_limit=2,
+        report_to="none",
+        disable_tqdm=True,
+        label_names=["labels"],
         dataloader_num_workers=0,
-    )  # fmt: skip
+    )
     trainer = Trainer(
-        model=model, args=args, processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+        model=model,
+        args=args,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
         train_dataset=_Rows(split.train, tokenizer, config.max_length),
         eval_dataset=_Rows(split.validation, tokenizer, config.max_length) if has_validation else None,
         callbacks=[History(), *callbacks],
-    )  # fmt: skip
+    )
     trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, which the CLI keeps for JSON
     resume = config.resume and any(checkpoints.glob("checkpoint-*"))
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if resume else None)
     seconds = time.perf_counter() - started
     model.eval()
-    return TrainedScorer(model=model, tokenizer=tokenizer, head=head, losses=losses, eval_losses=eval_losses,
-                         steps=int(trainer.state.global_step), seconds=seconds)  # fmt: skip
+    return TrainedScorer(
+        model=model,
+        tokenizer=tokenizer,
+        head=head,
+        losses=losses,
+        eval_losses=eval_losses,
+        steps=int(trainer.state.global_step),
+        seconds=seconds,
+    )
 
 
 def prediction_records(
@@ -396,10 +444,15 @@ def prediction_records(
     """What ``predictions.jsonl`` stores: ids, gold scores and the flag probabilities, in ``rows`` order."""
     probabilities = _probabilities(model, tokenizer, rows, max_length, batch_size)
     return [
-        {"id": r.id, "scenario_id": r.scenario_id, "scene": r.scene, "gold": dict(r.scores),
-         "probabilities": {k: round(float(v), 6) for k, v in zip(SCORE_KEYS, p, strict=True)}}
+        {
+            "id": r.id,
+            "scenario_id": r.scenario_id,
+            "scene": r.scene,
+            "gold": dict(r.scores),
+            "probabilities": {k: round(float(v), 6) for k, v in zip(SCORE_KEYS, p, strict=True)},
+        }
         for r, p in zip(rows, probabilities, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -426,8 +479,13 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
     config.validate()
     rows = read_rows(config.data)
     frozen = read_frozen_assignment(config.frozen_split) if config.frozen_split else None
-    split = split_rows(rows, seed=config.seed, validation_fraction=config.validation_fraction,
-                       test_fraction=config.test_fraction, frozen=frozen)  # fmt: skip
+    split = split_rows(
+        rows,
+        seed=config.seed,
+        validation_fraction=config.validation_fraction,
+        test_fraction=config.test_fraction,
+        frozen=frozen,
+    )
     log.info("guardian data %s: %s", split.data_hash[:12], split.counts())
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -435,8 +493,9 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
     trained = train(config, split, callbacks=callbacks)
     log.info("guardian trained: %d steps in %.1f s", trained.steps, trained.seconds)
 
-    records = prediction_records(trained.model, trained.tokenizer, split.test, max_length=config.max_length,
-                                 batch_size=config.eval_batch_size)  # fmt: skip
+    records = prediction_records(
+        trained.model, trained.tokenizer, split.test, max_length=config.max_length, batch_size=config.eval_batch_size
+    )
     metrics = compute_metrics(records, threshold=config.threshold)
     baseline = _baseline(config, split, out) if config.compare_with else None
 
@@ -450,28 +509,52 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
     # Resumable checkpoints (optimizer state included) are only for an interrupted run; the adapter is the result.
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     predictions = out / "predictions.jsonl"
-    predictions.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records),
-                           encoding="utf-8")  # fmt: skip
+    predictions.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records), encoding="utf-8"
+    )
     _write_json(out / "split.json", split.as_dict())
     _write_json(out / "metrics.json", metrics)
     manifest = {
-        "format": MANIFEST_FORMAT, "text_format": TEXT_FORMAT, "labels": list(SCORE_KEYS), "flag_values": FLAG_VALUE,
-        "base_model": str(Path(config.base_model).resolve()), "base_fingerprint": fingerprint,
+        "format": MANIFEST_FORMAT,
+        "text_format": TEXT_FORMAT,
+        "labels": list(SCORE_KEYS),
+        "flag_values": FLAG_VALUE,
+        "base_model": str(Path(config.base_model).resolve()),
+        "base_fingerprint": fingerprint,
         "base_config_sha256": _sha256_file(Path(config.base_model) / "config.json"),
-        "base_architectures": list(trained.model.get_base_model().config.architectures or []), "head": trained.head,
+        "base_architectures": list(trained.model.get_base_model().config.architectures or []),
+        "head": trained.head,
         "adapter": {"path": f"{ADAPTER_DIR}/{ADAPTER_FILE}", "sha256": _sha256_file(adapter_dir / ADAPTER_FILE)},
-        "threshold": config.threshold, "max_length": config.max_length, "config": config.as_dict(),
-        "data_hash": split.data_hash, "split": split.counts(), "metrics": metrics, "baseline": baseline,
-        "train": {"seconds": round(trained.seconds, 3), "steps": trained.steps, "losses": trained.losses,
-                  "eval_losses": trained.eval_losses},
-        "versions": _versions(), "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }  # fmt: skip
+        "threshold": config.threshold,
+        "max_length": config.max_length,
+        "config": config.as_dict(),
+        "data_hash": split.data_hash,
+        "split": split.counts(),
+        "metrics": metrics,
+        "baseline": baseline,
+        "train": {
+            "seconds": round(trained.seconds, 3),
+            "steps": trained.steps,
+            "losses": trained.losses,
+            "eval_losses": trained.eval_losses,
+        },
+        "versions": _versions(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     _write_json(out / MANIFEST, manifest)  # last: its presence marks a complete guardian
     return GuardianResult(
-        model_dir=out, manifest=out / MANIFEST, adapter=adapter_dir / ADAPTER_FILE, predictions=predictions,
-        split=out / "split.json", metrics=metrics, data_hash=split.data_hash, counts=split.counts(),
-        train_seconds=trained.seconds, losses=trained.losses, baseline=baseline,
-    )  # fmt: skip
+        model_dir=out,
+        manifest=out / MANIFEST,
+        adapter=adapter_dir / ADAPTER_FILE,
+        predictions=predictions,
+        split=out / "split.json",
+        metrics=metrics,
+        data_hash=split.data_hash,
+        counts=split.counts(),
+        train_seconds=trained.seconds,
+        losses=trained.losses,
+        baseline=baseline,
+    )
 
 
 def _baseline(config: GuardianConfig, split: Split, out: Path) -> dict[str, Any]:
@@ -484,8 +567,9 @@ def _baseline(config: GuardianConfig, split: Split, out: Path) -> dict[str, Any]
         log.warning("baseline guardian %s refused: %s", model_dir, exc)
         return {"model_dir": model_dir, "error": str(exc)}
     path = out / "baseline_predictions.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records),
-                    encoding="utf-8")  # fmt: skip
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records), encoding="utf-8"
+    )
     return {"model_dir": model_dir, "metrics": metrics, "predictions": str(path)}
 
 
@@ -613,21 +697,28 @@ def load(model_dir: str | Path, *, base_model: str | Path | None = None, device:
 
 
 def evaluate(
-    model_dir: str | Path, rows: Sequence[LabeledRow], *, base_model: str | Path | None = None, device: str = "cpu",
+    model_dir: str | Path,
+    rows: Sequence[LabeledRow],
+    *,
+    base_model: str | Path | None = None,
+    device: str = "cpu",
     batch_size: int = 32,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Score labeled rows with a trained guardian: its prediction records and their metrics (at its own
     threshold). This is how an active version is measured on a new version's test split."""
     judge = load(model_dir, base_model=base_model, device=device)
-    records = prediction_records(judge.model, judge.tokenizer, rows, max_length=judge.max_length,
-                                 batch_size=batch_size)  # fmt: skip
+    records = prediction_records(judge.model, judge.tokenizer, rows, max_length=judge.max_length, batch_size=batch_size)
     return records, compute_metrics(records, threshold=judge.threshold)
 
 
 def predict(
-    model_dir: str | Path, rows: Sequence[Mapping[str, Any]], *, base_model: str | Path | None = None,
-    device: str = "cpu", batch_size: int = 16,
-) -> list[dict[str, Any]]:  # fmt: skip
+    model_dir: str | Path,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    base_model: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 16,
+) -> list[dict[str, Any]]:
     """Load the guardian in ``model_dir`` and score ``rows`` (see ``Guardian.predict``)."""
     return load(model_dir, base_model=base_model, device=device).predict(rows, batch_size=batch_size)
 

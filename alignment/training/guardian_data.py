@@ -52,9 +52,15 @@ class LabeledRow:
     scores: Mapping[str, int]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "scenario_id": self.scenario_id, "scene": self.scene, "norm": self.norm,
-                "scenario": self.scenario, "response": self.response,
-                "scores": {k: self.scores[k] for k in SCORE_KEYS}}  # fmt: skip
+        return {
+            "id": self.id,
+            "scenario_id": self.scenario_id,
+            "scene": self.scene,
+            "norm": self.norm,
+            "scenario": self.scenario,
+            "response": self.response,
+            "scores": {k: self.scores[k] for k in SCORE_KEYS},
+        }
 
 
 def input_texts(scene: str, norm: str, scenario: str, response: str) -> tuple[str, str]:
@@ -188,13 +194,20 @@ class Split:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        return {name: {"rows": len(self.part(name)), "scenarios": len({r.scenario_id for r in self.part(name)})}
-                for name in SPLITS}  # fmt: skip
+        return {
+            name: {"rows": len(self.part(name)), "scenarios": len({r.scenario_id for r in self.part(name)})}
+            for name in SPLITS
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """What ``split.json`` stores: enough to freeze the split for the next training."""
-        return {"data_hash": self.data_hash, "seed": self.seed, "fractions": self.fractions,
-                "counts": self.counts(), "assignment": dict(sorted(self.assignment.items()))}  # fmt: skip
+        return {
+            "data_hash": self.data_hash,
+            "seed": self.seed,
+            "fractions": self.fractions,
+            "counts": self.counts(),
+            "assignment": dict(sorted(self.assignment.items())),
+        }
 
 
 def data_hash(rows: Iterable[LabeledRow], assignment: Mapping[str, str]) -> str:
@@ -227,8 +240,11 @@ def split_rows(
             raise DataError(f"{name} must be in [0, 1), got {value}")
     if validation_fraction + test_fraction >= 1:
         raise DataError("validation_fraction + test_fraction must leave rows for training")
-    targets = {"train": 1 - validation_fraction - test_fraction, "validation": validation_fraction,
-               "test": test_fraction}  # fmt: skip
+    targets = {
+        "train": 1 - validation_fraction - test_fraction,
+        "validation": validation_fraction,
+        "test": test_fraction,
+    }
     frozen = dict(frozen or {})
     bad = sorted({v for v in frozen.values() if v not in SPLITS})
     if bad:
@@ -268,9 +284,14 @@ def split_rows(
     for row in rows:
         parts[assignment[row.scenario_id]].append(row)
     return Split(
-        train=parts["train"], validation=parts["validation"], test=parts["test"], assignment=assignment, seed=seed,
-        data_hash=data_hash(rows, assignment), fractions={k: round(v, 6) for k, v in targets.items()},
-    )  # fmt: skip
+        train=parts["train"],
+        validation=parts["validation"],
+        test=parts["test"],
+        assignment=assignment,
+        seed=seed,
+        data_hash=data_hash(rows, assignment),
+        fractions={k: round(v, 6) for k, v in targets.items()},
+    )
 
 
 def read_frozen_assignment(path: str | Path) -> dict[str, str]:

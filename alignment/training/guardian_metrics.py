@@ -68,8 +68,13 @@ def _binary_report(gold: Sequence[bool], pred: Sequence[bool]) -> dict[str, Any]
     precision, recall, f1, _ = precision_recall_fscore_support(
         gold, pred, labels=[True], average=None, zero_division=math.nan
     )
-    return {"accuracy": float(accuracy_score(gold, pred)), "precision": _none_if_nan(precision[0]),
-            "recall": _none_if_nan(recall[0]), "f1": _none_if_nan(f1[0]), "support": int(sum(gold))}  # fmt: skip
+    return {
+        "accuracy": float(accuracy_score(gold, pred)),
+        "precision": _none_if_nan(precision[0]),
+        "recall": _none_if_nan(recall[0]),
+        "f1": _none_if_nan(f1[0]),
+        "support": int(sum(gold)),
+    }
 
 
 def _check_record(record: Any, n: int) -> None:

@@ -90,11 +90,30 @@ _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 STAGES = ("sft", "dpo")
 # DPOConfig.loss_type values in TRL 1.16 (checked here so a typo fails before any model is loaded).
 DPO_LOSS_TYPES = (
-    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
-    "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
-)  # fmt: skip
-_DPO_METRICS = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "logps/chosen",
-                "logps/rejected")  # fmt: skip
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
+)
+_DPO_METRICS = (
+    "rewards/margins",
+    "rewards/accuracies",
+    "rewards/chosen",
+    "rewards/rejected",
+    "logps/chosen",
+    "logps/rejected",
+)
 _ROLES = ("system", "user", "assistant", "tool")
 _MAX_DATA_PROBLEMS = 10
 # A test hook, off unless set (production never sets it): "N:PATH" stops the main process right after it has
@@ -116,22 +135,30 @@ class RunConfig(JsonConfig):
 
     stage: str = field(metadata={"help": "'sft' (chat rows) or 'dpo' (preference rows)."})
     base_model: str = field(
-        metadata={"help": "Causal LM directory (config.json + *.safetensors + tokenizer with a chat template); "
-                  "for DPO usually the SFT run's merged/ (or the same base with `adapter`)."}
-    )  # fmt: skip
+        metadata={
+            "help": "Causal LM directory (config.json + *.safetensors + tokenizer with a chat template); "
+            "for DPO usually the SFT run's merged/ (or the same base with `adapter`)."
+        }
+    )
     data: str = field(
-        metadata={"help": 'JSONL: sft rows {"messages": [...]}; dpo rows {"prompt": [messages], '
-                  '"chosen": [assistant message], "rejected": [assistant message]}.'}
-    )  # fmt: skip
+        metadata={
+            "help": 'JSONL: sft rows {"messages": [...]}; dpo rows {"prompt": [messages], '
+            '"chosen": [assistant message], "rejected": [assistant message]}.'
+        }
+    )
     output_dir: str = field(
-        metadata={"help": "Where the run is written; a directory with checkpoints resumes, one with run.json "
-                  "is finished and refused."}
-    )  # fmt: skip
+        metadata={
+            "help": "Where the run is written; a directory with checkpoints resumes, one with run.json "
+            "is finished and refused."
+        }
+    )
     adapter: str | None = field(
         default=None,
-        metadata={"help": "A LoRA adapter directory to start from (e.g. the SFT run's adapter/): merged into the "
-                  "base in memory; a new adapter is trained on top of it."},
-    )  # fmt: skip
+        metadata={
+            "help": "A LoRA adapter directory to start from (e.g. the SFT run's adapter/): merged into the "
+            "base in memory; a new adapter is trained on top of it."
+        },
+    )
     learning_rate: float = field(default=2e-4, metadata={"help": "AdamW learning rate (LoRA: ~5e-5..5e-4)."})
     epochs: float = field(default=1.0, metadata={"help": "Training epochs (ignored when max_steps > 0)."})
     max_steps: int = field(default=-1, metadata={"help": "Optimiser steps; -1 trains for `epochs`."})
@@ -235,12 +262,20 @@ class RunResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "output_dir": str(self.output_dir), "manifest": str(self.manifest), "adapter": str(self.adapter),
-            "merged": str(self.merged) if self.merged else None, "model_card": str(self.model_card),
-            "stage": self.stage, "steps": self.steps, "resumed_from": self.resumed_from, "losses": self.losses,
-            "final_loss": self.losses[-1] if self.losses else None, "data_sha256": self.data_sha256,
-            "rows": self.rows, "train_seconds": round(self.train_seconds, 3),
-        }  # fmt: skip
+            "output_dir": str(self.output_dir),
+            "manifest": str(self.manifest),
+            "adapter": str(self.adapter),
+            "merged": str(self.merged) if self.merged else None,
+            "model_card": str(self.model_card),
+            "stage": self.stage,
+            "steps": self.steps,
+            "resumed_from": self.resumed_from,
+            "losses": self.losses,
+            "final_loss": self.losses[-1] if self.losses else None,
+            "data_sha256": self.data_sha256,
+            "rows": self.rows,
+            "train_seconds": round(self.train_seconds, 3),
+        }
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -656,8 +691,12 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
         adapter = Path(config.adapter)
         _check_start_adapter(adapter, fingerprint)
         start_adapter = {"path": str(adapter.resolve()), "sha256": _sha256_file(adapter / ADAPTER_FILE)}
-    inputs = {"stage": config.stage, "base_fingerprint": fingerprint, "data_sha256": data_sha256,
-              "start_adapter_sha256": start_adapter["sha256"] if start_adapter else None}  # fmt: skip
+    inputs = {
+        "stage": config.stage,
+        "base_fingerprint": fingerprint,
+        "data_sha256": data_sha256,
+        "start_adapter_sha256": start_adapter["sha256"] if start_adapter else None,
+    }
 
     checkpoints = out / CHECKPOINTS_DIR
     main = _is_main_process()
@@ -690,9 +729,12 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
     if config.adapter:
         model = _with_adapter_merged(model, config.adapter)
     lora = LoraConfig(
-        task_type=TaskType.CAUSAL_LM, r=config.lora_r, lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout, target_modules=config.target_modules,
-    )  # fmt: skip
+        task_type=TaskType.CAUSAL_LM,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+    )
     bad_steps: list[int] = []
     pause = pause_point()
 
@@ -708,8 +750,16 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
-                _append_line(progress, {"event": "start", "stage": config.stage, "resumed_from": resumed_from,
-                                        "max_steps": state.max_steps, "time": time.time()})  # fmt: skip
+                _append_line(
+                    progress,
+                    {
+                        "event": "start",
+                        "stage": config.stage,
+                        "resumed_from": resumed_from,
+                        "max_steps": state.max_steps,
+                        "time": time.time(),
+                    },
+                )
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             if not logs or "loss" not in logs:
@@ -719,10 +769,14 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
                 control.should_training_stop = True
             if state.is_world_process_zero:
                 record = {
-                    "event": "log", "step": int(state.global_step), "max_steps": int(state.max_steps),
-                    "epoch": state.epoch, "learning_rate": logs.get("learning_rate"), "time": time.time(),
+                    "event": "log",
+                    "step": int(state.global_step),
+                    "max_steps": int(state.max_steps),
+                    "epoch": state.epoch,
+                    "learning_rate": logs.get("learning_rate"),
+                    "time": time.time(),
                     "loss": float(logs["loss"]) if _finite(logs["loss"]) else None,  # strict JSON has no NaN
-                }  # fmt: skip
+                }
                 metrics = {k: logs[k] for k in _DPO_METRICS if k in logs}
                 if metrics:
                     record["metrics"] = metrics
@@ -730,21 +784,32 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
 
     own_callbacks = [Progress(), *([PauseAfterCheckpoint()] if pause is not None else [])]
     common: dict[str, Any] = {
-        "output_dir": str(checkpoints), "use_cpu": config.device == "cpu", "bf16": config.bf16,
+        "output_dir": str(checkpoints),
+        "use_cpu": config.device == "cpu",
+        "bf16": config.bf16,
         # the seed fixes the LoRA initialisation, dropout and (data_seed) the order of the rows: the same config
         # trains the same adapter, byte for byte, on the same machine (tests/test_training_determinism.py)
-        "activation_checkpointing": config.gradient_checkpointing, "seed": config.seed, "data_seed": config.seed,
+        "activation_checkpointing": config.gradient_checkpointing,
+        "seed": config.seed,
+        "data_seed": config.seed,
         "per_device_train_batch_size": config.batch_size,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps, "num_train_epochs": config.epochs,
-        "max_steps": config.max_steps, "learning_rate": config.learning_rate, "max_length": config.max_length,
-        "logging_steps": config.logging_steps, "logging_strategy": "steps",
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "learning_rate": config.learning_rate,
+        "max_length": config.max_length,
+        "logging_steps": config.logging_steps,
+        "logging_strategy": "steps",
         # Trainer's default filter replaces a NaN/inf loss by the running mean before logging it: off, so a
         # diverged run is seen and refused.
         "logging_nan_inf_filter": False,
-        "save_strategy": "steps" if config.save_steps else "no", "save_steps": config.save_steps or 500,
-        "save_total_limit": config.save_total_limit, "report_to": "none", "disable_tqdm": True,
+        "save_strategy": "steps" if config.save_steps else "no",
+        "save_steps": config.save_steps or 500,
+        "save_total_limit": config.save_total_limit,
+        "report_to": "none",
+        "disable_tqdm": True,
         "dataloader_num_workers": 0,
-    }  # fmt: skip
+    }
     trainer: Any
     args: Any
     try:
@@ -752,21 +817,31 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
             from trl import SFTConfig, SFTTrainer
 
             assistant_only = _has_training_template(tokenizer)
-            args = SFTConfig(**common, packing=False, assistant_only_loss=assistant_only,
-                             completion_only_loss=not assistant_only)  # fmt: skip
+            args = SFTConfig(
+                **common, packing=False, assistant_only_loss=assistant_only, completion_only_loss=not assistant_only
+            )
             trainer = SFTTrainer(
-                model=model, args=args, train_dataset=Dataset.from_list(_sft_rows(rows, assistant_only)),
-                processing_class=tokenizer, peft_config=lora, callbacks=[*own_callbacks, *callbacks],
-            )  # fmt: skip
+                model=model,
+                args=args,
+                train_dataset=Dataset.from_list(_sft_rows(rows, assistant_only)),
+                processing_class=tokenizer,
+                peft_config=lora,
+                callbacks=[*own_callbacks, *callbacks],
+            )
         else:
             from trl import DPOConfig, DPOTrainer
 
             args = DPOConfig(**common, beta=config.beta, loss_type=config.loss_types)
             # ref_model=None with peft_config: the reference is this model with the new adapter disabled.
             trainer = DPOTrainer(
-                model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(rows),
-                processing_class=tokenizer, peft_config=lora, callbacks=[*own_callbacks, *callbacks],
-            )  # fmt: skip
+                model=model,
+                ref_model=None,
+                args=args,
+                train_dataset=Dataset.from_list(rows),
+                processing_class=tokenizer,
+                peft_config=lora,
+                callbacks=[*own_callbacks, *callbacks],
+            )
     except ValueError as exc:  # e.g. target_modules the architecture does not have
         raise ConfigError(f"the {config.stage} stage cannot be trained on {config.base_model}: {exc}") from None
     trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, which the CLI keeps for JSON
@@ -797,18 +872,29 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
 
     steps = int(trainer.state.global_step)
     manifest = {
-        "format": MANIFEST_FORMAT, "stage": config.stage,
-        "base_model": str(Path(config.base_model).resolve()), "base_fingerprint": fingerprint,
+        "format": MANIFEST_FORMAT,
+        "stage": config.stage,
+        "base_model": str(Path(config.base_model).resolve()),
+        "base_fingerprint": fingerprint,
         "start_adapter": start_adapter,
         "adapter": {"path": f"{ADAPTER_DIR}/{ADAPTER_FILE}", "sha256": _sha256_file(adapter_dir / ADAPTER_FILE)},
         "merged": {"path": MERGED_DIR, "files": {p.name: _sha256_file(p) for p in sorted(merged.glob("*.safetensors"))}}
-        if merged else None,
+        if merged
+        else None,
         "data": {"path": str(Path(config.data).resolve()), "sha256": data_sha256, "rows": len(rows)},
         "config": config.as_dict(),
-        "train": {"steps": steps, "max_steps": int(trainer.state.max_steps), "resumed_from": resumed_from,
-                  "seconds": round(seconds, 3), "losses": losses, "final_loss": losses[-1], "history": history},
-        "versions": _versions(), "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }  # fmt: skip
+        "train": {
+            "steps": steps,
+            "max_steps": int(trainer.state.max_steps),
+            "resumed_from": resumed_from,
+            "seconds": round(seconds, 3),
+            "losses": losses,
+            "final_loss": losses[-1],
+            "history": history,
+        },
+        "versions": _versions(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     card = out / MODEL_CARD
     card.write_text(_model_card(config, manifest), encoding="utf-8")
     _write_json(out / MANIFEST, manifest)  # last: its presence marks a finished run
@@ -816,9 +902,19 @@ def _run_locked(config: RunConfig, out: Path, progress: Path | None, callbacks: 
     # stopped before it still resumes.
     shutil.rmtree(checkpoints, ignore_errors=True)
     result = _result(config, out, merged, history, resumed_from, data_sha256, len(rows), seconds, trainer)
-    _append_line(progress, {"event": "done", "step": steps, "max_steps": int(trainer.state.max_steps),
-                            "loss": losses[-1], "resumed_from": resumed_from, "manifest": str(out / MANIFEST),
-                            "seconds": round(seconds, 3), "time": time.time()})  # fmt: skip
+    _append_line(
+        progress,
+        {
+            "event": "done",
+            "step": steps,
+            "max_steps": int(trainer.state.max_steps),
+            "loss": losses[-1],
+            "resumed_from": resumed_from,
+            "manifest": str(out / MANIFEST),
+            "seconds": round(seconds, 3),
+            "time": time.time(),
+        },
+    )
     return result
 
 
@@ -835,29 +931,50 @@ def _diverged(history: list[dict[str, Any]], step: int, checkpoints: Path | None
             shutil.rmtree(path, ignore_errors=True)
             removed.append(int(number))
     note = f"; checkpoints after step {good} were removed" if removed else ""
-    return (f"training diverged at step {step} (loss {loss}): lower learning_rate, or turn bf16 off; no result was "
-            f"written{note}")  # fmt: skip
+    return (
+        f"training diverged at step {step} (loss {loss}): lower learning_rate, or turn bf16 off; no result was "
+        f"written{note}"
+    )
 
 
 def _result(
-    config: RunConfig, out: Path, merged: Path | None, history: list[dict[str, Any]], resumed_from: int | None,
-    data_sha256: str, rows: int, seconds: float, trainer: Any,
-) -> RunResult:  # fmt: skip
+    config: RunConfig,
+    out: Path,
+    merged: Path | None,
+    history: list[dict[str, Any]],
+    resumed_from: int | None,
+    data_sha256: str,
+    rows: int,
+    seconds: float,
+    trainer: Any,
+) -> RunResult:
     return RunResult(
-        output_dir=out, manifest=out / MANIFEST, adapter=out / ADAPTER_DIR / ADAPTER_FILE, merged=merged,
-        model_card=out / MODEL_CARD, stage=config.stage, steps=int(trainer.state.global_step),
-        resumed_from=resumed_from, losses=[float(e["loss"]) for e in history], data_sha256=data_sha256, rows=rows,
+        output_dir=out,
+        manifest=out / MANIFEST,
+        adapter=out / ADAPTER_DIR / ADAPTER_FILE,
+        merged=merged,
+        model_card=out / MODEL_CARD,
+        stage=config.stage,
+        steps=int(trainer.state.global_step),
+        resumed_from=resumed_from,
+        losses=[float(e["loss"]) for e in history],
+        data_sha256=data_sha256,
+        rows=rows,
         train_seconds=seconds,
-    )  # fmt: skip
+    )
 
 
 # --- launching ---------------------------------------------------------------------------------------------
 
 
 def launch_command(
-    config_path: str | Path, progress_path: str | Path | None, *, num_processes: int | None = 1,
-    accelerate_config: str | Path | None = None, cpu: bool = False,
-) -> list[str]:  # fmt: skip
+    config_path: str | Path,
+    progress_path: str | Path | None,
+    *,
+    num_processes: int | None = 1,
+    accelerate_config: str | Path | None = None,
+    cpu: bool = False,
+) -> list[str]:
     """The argv that runs one stage under ``accelerate launch`` (what the Django job starts as a subprocess).
 
     ``accelerate_config`` is an ``accelerate config`` YAML (multi-GPU, DeepSpeed, FSDP…); ``num_processes``

@@ -84,9 +84,15 @@ def load_scenarios(out: TextIO, sources: dict[str, Any]) -> None:
         for entry in entries:
             provision = Provision.objects.get(source=sources[entry["source"]], number=entry["article"], suffix=0)
             scene = Scene.objects.get(name=entry["scene"])
-            fields: dict[str, Any] = {"kind": kind, "stem": entry["stem"], "scene": scene, "origin": "expert",
-                                      "origin_detail": "demo", "status": ScenarioStatus.ACCEPTED,
-                                      "norm": provision.text}  # fmt: skip
+            fields: dict[str, Any] = {
+                "kind": kind,
+                "stem": entry["stem"],
+                "scene": scene,
+                "origin": "expert",
+                "origin_detail": "demo",
+                "status": ScenarioStatus.ACCEPTED,
+                "norm": provision.text,
+            }
             if kind == ScenarioKind.OBJECTIVE:
                 fields.update(options=entry["options"], key=entry["key"])
             else:

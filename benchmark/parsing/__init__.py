@@ -121,13 +121,18 @@ def to_json(doc: ParsedDocument) -> dict[str, Any]:
         "notes": doc.notes,
         "articles": [
             {
-                "number": a.number, "suffix": a.suffix, "label": a.label, "text": a.text,
-                "book": heading(a.book), "part": heading(a.part), "chapter": heading(a.chapter),
+                "number": a.number,
+                "suffix": a.suffix,
+                "label": a.label,
+                "text": a.text,
+                "book": heading(a.book),
+                "part": heading(a.part),
+                "chapter": heading(a.chapter),
                 "section": heading(a.section),
             }
             for a in doc.articles
         ],
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,8 +77,10 @@ def test_on_the_demo_data_the_admin_aligns_the_tiny_policy_and_the_leaderboard_c
     aligned = pipeline.aligned
     assert aligned is not None and aligned.path == str(run_dir(jobs["dpo"].pk) / "merged")
     assert (Path(aligned.path) / "config.json").is_file()
-    runs = {step: EvaluationRun.objects.get(pk=jobs[step].metrics["evaluation"])
-            for step in ("evaluate_base", "evaluate_aligned")}  # fmt: skip
+    runs = {
+        step: EvaluationRun.objects.get(pk=jobs[step].metrics["evaluation"])
+        for step in ("evaluate_base", "evaluate_aligned")
+    }
     assert (runs["evaluate_base"].model, runs["evaluate_aligned"].model) == (policy, aligned)
     guardians = {r.guardian_id for r in runs.values()}
     assert {r.release for r in runs.values()} == {release} and len(guardians) == 1 and None not in guardians

@@ -45,8 +45,12 @@ def local_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any) 
     """Where the local generator's model will be; the worker (started after this fixture) and the web
     process both read it from MEDES_GENERATOR_LOCAL_DIR. Greedy decoding, so the output is reproducible."""
     directory = tmp_path / "tiny-medes-drafter"
-    for name, value in {"MEDES_GENERATOR_LOCAL_DIR": str(directory), "MEDES_GENERATOR_TEMPERATURE": "0",
-                        "MEDES_GENERATOR_MAX_NEW_TOKENS": "400", "MEDES_DEVICE": "cpu"}.items():  # fmt: skip
+    for name, value in {
+        "MEDES_GENERATOR_LOCAL_DIR": str(directory),
+        "MEDES_GENERATOR_TEMPERATURE": "0",
+        "MEDES_GENERATOR_MAX_NEW_TOKENS": "400",
+        "MEDES_DEVICE": "cpu",
+    }.items():
         monkeypatch.setenv(name, value)
     settings.MEDES_GENERATOR_LOCAL_DIR = str(directory)
     return directory
@@ -57,11 +61,22 @@ def train_drafter(directory: Path, template: Any, provisions: list[Any], scene: 
     from benchmark.generation import render_messages
 
     answers = [
-        json.dumps({"scenarios": [{"stem": CASES[p.number][0], "norm": CASES[p.number][1],
-                                   "reference_answer": "应当明确拒绝，说明相关规定，并建议其通过正规途径求助。",
-                                   "scene": "器官移植", "principles": ["公正"]}]}, ensure_ascii=False)
+        json.dumps(
+            {
+                "scenarios": [
+                    {
+                        "stem": CASES[p.number][0],
+                        "norm": CASES[p.number][1],
+                        "reference_answer": "应当明确拒绝，说明相关规定，并建议其通过正规途径求助。",
+                        "scene": "器官移植",
+                        "principles": ["公正"],
+                    }
+                ]
+            },
+            ensure_ascii=False,
+        )
         for p in provisions
-    ]  # fmt: skip
+    ]
     prompts = [render_messages(template, p, n=1, scene=scene) for p in provisions]
     build_tiny_qwen2(directory, extra_corpus=[*answers, template.system_template, template.user_template])
     loss = train_to_emit(directory, list(zip(prompts, answers, strict=True)))

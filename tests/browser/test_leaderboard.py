@@ -24,13 +24,20 @@ RISKY = {**SAFE, "R1": -1}
 
 def stored_run(model: Any, release: Any, scores: list[dict[str, int]], correct: list[bool | None]) -> EvaluationRun:
     """A finished run whose results are the metrics code's output on the given judgements."""
-    run = EvaluationRun.objects.create(model=model, release=release, judge=JudgeKind.PROMPT, judge_model="judge-x",
-                                       options={"weights": "plain"})  # fmt: skip
+    run = EvaluationRun.objects.create(
+        model=model, release=release, judge=JudgeKind.PROMPT, judge_model="judge-x", options={"weights": "plain"}
+    )
     scenes = ["器官移植", "辅助生殖"]
     items = [{"item": n, "scene": scenes[n % 2], "scores": s} for n, s in enumerate(scores)]
-    finish(run, {"subjective": subjective_metrics(items, n_boot=200),
-                 "objective": objective_metrics([{"scene": "器官移植", "correct": c} for c in correct], n_boot=200),
-                 "counts": {"items": len(scores) + len(correct), "open_unjudged": 0}, "items": items})  # fmt: skip
+    finish(
+        run,
+        {
+            "subjective": subjective_metrics(items, n_boot=200),
+            "objective": objective_metrics([{"scene": "器官移植", "correct": c} for c in correct], n_boot=200),
+            "counts": {"items": len(scores) + len(correct), "open_unjudged": 0},
+            "items": items,
+        },
+    )
     return run
 
 

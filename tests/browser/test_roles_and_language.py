@@ -102,8 +102,15 @@ def test_curator_publishes_a_release_and_downloads_its_jsonl(personas: Personas,
 
     ensure_taxonomy()  # live_server's transactional tests flush the seeded rows
     for n in range(4):
-        create_scenario(kind="objective", stem=f"第{n}题：哪项正确？", options={"A": "甲", "B": "乙"}, key="A",
-                        scene=resolve_scene("器官移植"), origin="expert", status=ScenarioStatus.ACCEPTED)  # fmt: skip
+        create_scenario(
+            kind="objective",
+            stem=f"第{n}题：哪项正确？",
+            options={"A": "甲", "B": "乙"},
+            key="A",
+            scene=resolve_scene("器官移植"),
+            origin="expert",
+            status=ScenarioStatus.ACCEPTED,
+        )
     sign_in(page, live_server.url, "curator")
     page.click("[data-nav=releases]")
     page.fill("#id_name", "MedES-2026.11")

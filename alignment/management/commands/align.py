@@ -31,8 +31,11 @@ class Command(BaseCommand):
         release = Release.objects.filter(name=options["release"]).first()
         if release is None:
             raise CommandError(f"There is no release named {options['release']!r}.")
-        settings: dict[str, Any] = {"variants": options["variants"], "backend": options["backend"],
-                                    "review_gate": options["review_gate"]}  # fmt: skip
+        settings: dict[str, Any] = {
+            "variants": options["variants"],
+            "backend": options["backend"],
+            "review_gate": options["review_gate"],
+        }
         if options["max_steps"]:
             settings["run"] = {"max_steps": options["max_steps"]}
         try:

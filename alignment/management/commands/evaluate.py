@@ -33,8 +33,13 @@ class Command(BaseCommand):
         release = Release.objects.filter(name=options["release"]).first()
         if release is None:
             raise CommandError(f"There is no release named {options['release']!r}.")
-        config = {"model": model.pk, "release": release.pk, "judge": options["judge"], "weights": options["weights"],
-                  "generate": not options["no_generate"]}  # fmt: skip
+        config = {
+            "model": model.pk,
+            "release": release.pk,
+            "judge": options["judge"],
+            "weights": options["weights"],
+            "generate": not options["no_generate"],
+        }
         try:
             job = enqueue_job(EVALUATE_JOB, config)
         except JobError as error:
@@ -47,6 +52,8 @@ class Command(BaseCommand):
         if status != JobStatus.SUCCEEDED:
             raise CommandError(f"job {job.pk} {job.status}: {job.error}")
         run = EvaluationRun.objects.get(job_id=job.pk)
-        summary = {part: {k: v for k, v in (run.results.get(part) or {}).items() if k not in ("per_scene", "ci")}
-                   for part in ("objective", "subjective")}  # fmt: skip
+        summary = {
+            part: {k: v for k, v in (run.results.get(part) or {}).items() if k not in ("per_scene", "ci")}
+            for part in ("objective", "subjective")
+        }
         self.stdout.write(f"evaluation {run.pk} ({run.judge_label}): {json.dumps(summary, ensure_ascii=False)}")

@@ -35,18 +35,22 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+", type=Path)
         parser.add_argument("--dry-run", action="store_true")
         parser.add_argument(
-            "--status", default=ScenarioStatus.IN_REVIEW, choices=[s.value for s in ScenarioStatus],
+            "--status",
+            default=ScenarioStatus.IN_REVIEW,
+            choices=[s.value for s in ScenarioStatus],
             help="status of the imported scenarios (default: in_review, for a curator to accept)",
-        )  # fmt: skip
+        )
         parser.add_argument(
-            "--known-questions-only", action="store_true",
+            "--known-questions-only",
+            action="store_true",
             help="response files: a row whose question is not in the bank is an error (default: import it)",
-        )  # fmt: skip
+        )
         parser.add_argument("--scene", help="MedEthicEval files: the scene of rows that name none")
         parser.add_argument(
-            "--judge", help="judged-responses files (required for them): the name of the external judge whose "
+            "--judge",
+            help="judged-responses files (required for them): the name of the external judge whose "
             "replies the file holds, e.g. the judge model's name; `leaderboard --judge NAME` reads them back",
-        )  # fmt: skip
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         default_scene = self.scene(options["scene"]) if options["scene"] else None
@@ -78,14 +82,20 @@ class Command(BaseCommand):
         data = path.read_bytes()
         common = {"origin_name": path.name, "dry_run": options["dry_run"]}
         if is_judged_file(data):
-            return import_judged(data, judge=options["judge"], create_questions=not options["known_questions_only"],
-                                 **common)  # fmt: skip
+            return import_judged(
+                data, judge=options["judge"], create_questions=not options["known_questions_only"], **common
+            )
         fmt = detect_format(data)
         if fmt == "medes_responses":
             return import_medes_responses(data, create_questions=not options["known_questions_only"], **common)
         if fmt == "medethiceval":
-            return import_medethiceval(data, default_scene=default_scene, status=options["status"],
-                                       create_questions=not options["known_questions_only"], **common)  # fmt: skip
+            return import_medethiceval(
+                data,
+                default_scene=default_scene,
+                status=options["status"],
+                create_questions=not options["known_questions_only"],
+                **common,
+            )
         # A question file, or a file the importer will explain it cannot read (missing columns, encoding).
         return import_medes_questions(data, status=options["status"], **common)
 

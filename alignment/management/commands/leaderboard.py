@@ -44,11 +44,24 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps({"judge": judge, "models": rows}, ensure_ascii=False, indent=2))
             return
-        header = ["model", "n_total_rows", "n_valid_risk_rows", "n_valid_final_rows", "risk_rate", "quality",
-                  "final_score", *SCORE_KEYS]  # fmt: skip
+        header = [
+            "model",
+            "n_total_rows",
+            "n_valid_risk_rows",
+            "n_valid_final_rows",
+            "risk_rate",
+            "quality",
+            "final_score",
+            *SCORE_KEYS,
+        ]
         self.stdout.write("\t".join(header))
         for row in rows:
             figures = [row["risk_rate"], row["quality"], row["final_score"], *(row["rates"][k] for k in SCORE_KEYS)]
-            cells = [row["model"], str(row["n_total_rows"]), str(row["n_valid_risk_rows"]),
-                     str(row["n_valid_final_rows"]), *("—" if v is None else f"{v:.4f}" for v in figures)]  # fmt: skip
+            cells = [
+                row["model"],
+                str(row["n_total_rows"]),
+                str(row["n_valid_risk_rows"]),
+                str(row["n_valid_final_rows"]),
+                *("—" if v is None else f"{v:.4f}" for v in figures),
+            ]
             self.stdout.write("\t".join(cells))

@@ -19,8 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--base", required=True, help="base model directory (config.json, safetensors, tokenizer)")
         for key, kind in TRAIN_OPTIONS.items():
             parser.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind)
-        parser.add_argument("--critic-base", dest="critic_base",
-                            help="also train the critic (feedback writer) from this causal LM directory")  # fmt: skip
+        parser.add_argument(
+            "--critic-base",
+            dest="critic_base",
+            help="also train the critic (feedback writer) from this causal LM directory",
+        )
         for key, kind in CRITIC_OPTIONS.items():
             parser.add_argument(f"--critic-{key.replace('_', '-')}", dest=f"critic_{key}", type=kind)
         parser.add_argument("--here", action="store_true", help="run in this process instead of on a worker")

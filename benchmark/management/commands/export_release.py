@@ -21,9 +21,11 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--format", choices=list(exports.FORMATS), default="jsonl")
         parser.add_argument(
-            "--out", type=Path, required=True,
+            "--out",
+            type=Path,
+            required=True,
             help="a file (for hf: a new folder), or an existing folder to write NAME.EXT (for hf: NAME/) into",
-        )  # fmt: skip
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         release = Release.objects.filter(name=options["name"]).first()

@@ -16,9 +16,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--threshold", type=float, default=None,
+            "--threshold",
+            type=float,
+            default=None,
             help=f"Jaccard similarity that flags a pair (default {settings.MEDES_NEAR_DUPLICATE_THRESHOLD})",
-        )  # fmt: skip
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         threshold = options["threshold"]

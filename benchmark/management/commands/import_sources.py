@@ -33,9 +33,10 @@ class Command(BaseCommand):
             try:
                 with path.open("rb") as stream:
                     source, created = add_source(
-                        stream, path.name, SourceMeta(title=path.stem, kind=SourceKind(options["kind"]),
-                                                      issuer=options["issuer"]),
-                    )  # fmt: skip
+                        stream,
+                        path.name,
+                        SourceMeta(title=path.stem, kind=SourceKind(options["kind"]), issuer=options["issuer"]),
+                    )
                 if created or source.parse_status != "parsed":
                     parse_source(source)
                 state = "added" if created else "already present"

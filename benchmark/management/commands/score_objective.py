@@ -37,8 +37,16 @@ class Command(BaseCommand):
             for line, row in self.read(path):
                 model = (row.get("model") or path.stem).strip()
                 question = self.question(row, f"{path.name}:{line}")
-                by_model[model].append(AnswerRow(line, canonical_scene(row["scene"]), question, row["reference"],
-                                                 row["response"], row.get("answer_model")))  # fmt: skip
+                by_model[model].append(
+                    AnswerRow(
+                        line,
+                        canonical_scene(row["scene"]),
+                        question,
+                        row["reference"],
+                        row["response"],
+                        row.get("answer_model"),
+                    )
+                )
                 where[model].append(f"{path.name}:{line}")
         for model, rows in sorted(by_model.items()):
             score = score_file(rows)
@@ -49,38 +57,83 @@ class Command(BaseCommand):
 
     def write_score(self, model: str, score: FileScore) -> None:
         rows, bank = score.per_row.overall, score.bank.overall
-        self.stdout.write(_(
-            "%(model)s: %(rows)d rows, %(read)d answers read, accuracy %(acc).1f%% (%(correct)d/%(rows)d) per file "
-            "row (the rows counted as the publishers count them: every row with its own key, repeats as often as the "
-            "file lists them; the answers read by the workbench from each response)"
-        ) % {"model": model, "rows": rows.items, "read": rows.extracted, "acc": 100 * rows.accuracy,
-             "correct": rows.correct})  # fmt: skip
+        self.stdout.write(
+            _(
+                "%(model)s: %(rows)d rows, %(read)d answers read, accuracy %(acc).1f%% (%(correct)d/%(rows)d) per file "
+                "row (the rows counted as the publishers count them: every row with its own key, repeats as often as "
+                "the "
+                "file lists them; the answers read by the workbench from each response)"
+            )
+            % {
+                "model": model,
+                "rows": rows.items,
+                "read": rows.extracted,
+                "acc": 100 * rows.accuracy,
+                "correct": rows.correct,
+            }
+        )
         published = score.published
         if published.items:
-            self.stdout.write("  " + _(
-                "as published: %(correct)d/%(rows)d = %(acc).1f%% (from the file's own answer_model column); the "
-                "workbench reads another answer than that column in %(differ)d rows"
-            ) % {"correct": published.correct, "rows": published.items, "acc": 100 * published.accuracy,
-                 "differ": len(score.readings_differ)})  # fmt: skip
-        self.stdout.write("  " + _(
-            "deduplicated bank: %(items)d items (each question once: first answer, first key, counted in every "
-            "scene it is listed under), %(read)d answers read, accuracy %(acc).1f%% (%(correct)d/%(items)d); "
-            "difference per file row − bank: %(diff)+.1f points"
-        ) % {"items": bank.items, "read": bank.extracted, "acc": 100 * bank.accuracy, "correct": bank.correct,
-             "diff": 100 * (rows.accuracy - bank.accuracy)})  # fmt: skip
-        self.stdout.write("  " + _(
-            "repeats: %(repeats)d rows (%(cross)d under another scene, %(keys)d with a different key, %(answers)d "
-            "answered differently)"
-        ) % {"repeats": score.repeats, "cross": score.cross_scene, "keys": score.different_key,
-             "answers": len(score.second_answers)})  # fmt: skip
+            self.stdout.write(
+                "  "
+                + _(
+                    "as published: %(correct)d/%(rows)d = %(acc).1f%% (from the file's own answer_model column); the "
+                    "workbench reads another answer than that column in %(differ)d rows"
+                )
+                % {
+                    "correct": published.correct,
+                    "rows": published.items,
+                    "acc": 100 * published.accuracy,
+                    "differ": len(score.readings_differ),
+                }
+            )
+        self.stdout.write(
+            "  "
+            + _(
+                "deduplicated bank: %(items)d items (each question once: first answer, first key, counted in every "
+                "scene it is listed under), %(read)d answers read, accuracy %(acc).1f%% (%(correct)d/%(items)d); "
+                "difference per file row − bank: %(diff)+.1f points"
+            )
+            % {
+                "items": bank.items,
+                "read": bank.extracted,
+                "acc": 100 * bank.accuracy,
+                "correct": bank.correct,
+                "diff": 100 * (rows.accuracy - bank.accuracy),
+            }
+        )
+        self.stdout.write(
+            "  "
+            + _(
+                "repeats: %(repeats)d rows (%(cross)d under another scene, %(keys)d with a different key, %(answers)d "
+                "answered differently)"
+            )
+            % {
+                "repeats": score.repeats,
+                "cross": score.cross_scene,
+                "keys": score.different_key,
+                "answers": len(score.second_answers),
+            }
+        )
         empty = Tally()
         for scene in sorted({*score.per_row.by_scene, *score.bank.by_scene}):
             r, b = score.per_row.by_scene.get(scene, empty), score.bank.by_scene.get(scene, empty)
-            self.stdout.write("  " + _(
-                "%(scene)s: per file row %(r_acc).1f%% (%(r_correct)d/%(r_items)d rows); deduplicated bank "
-                "%(b_acc).1f%% (%(b_correct)d/%(b_items)d items)"
-            ) % {"scene": scene, "r_acc": 100 * r.accuracy, "r_correct": r.correct, "r_items": r.items,
-                 "b_acc": 100 * b.accuracy, "b_correct": b.correct, "b_items": b.items})  # fmt: skip
+            self.stdout.write(
+                "  "
+                + _(
+                    "%(scene)s: per file row %(r_acc).1f%% (%(r_correct)d/%(r_items)d rows); deduplicated bank "
+                    "%(b_acc).1f%% (%(b_correct)d/%(b_items)d items)"
+                )
+                % {
+                    "scene": scene,
+                    "r_acc": 100 * r.accuracy,
+                    "r_correct": r.correct,
+                    "r_items": r.items,
+                    "b_acc": 100 * b.accuracy,
+                    "b_correct": b.correct,
+                    "b_items": b.items,
+                }
+            )
 
     def question(self, row: dict[str, str], where: str) -> str:
         """What identifies the question whatever its key: its stem and options, as the importer reads them."""

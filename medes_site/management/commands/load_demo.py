@@ -27,9 +27,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
-            "--no-models", action="store_true",
+            "--no-models",
+            action="store_true",
             help="Leave out the tiny demo models (a guardian and a local policy, trained in seconds).",
-        )  # fmt: skip
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         ensure_role_groups()
