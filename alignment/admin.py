@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from alignment import services
 from alignment.forms import PromoteForm
-from alignment.jobs import TRAIN_JOB
+from alignment.kinds import TRAIN_JOB
 from alignment.models import AlignPipeline, GuardianVersion, Judgement
 from annotation.review import blind_response_ids
 from benchmark.models import RegisteredModel, Release

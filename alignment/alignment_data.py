@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from alignment import services
+from alignment.evaluation import degenerate_responses
 from alignment.evaluation_metrics import is_risky, item_quality
 from alignment.models import (
     AlignmentDataset,
@@ -40,7 +40,10 @@ from alignment.models import (
     ProposalStatus,
     TargetedPrompt,
 )
+from alignment.runtime import device, load_version_critic, version_dir
+from alignment.training.guardian import load as load_guardian
 from benchmark.degenerate import FAILURE_SCORES, degenerate_answer
+from benchmark.generation import parse_drafts
 from benchmark.models import RegisteredModel, Response, Scenario, ScenarioKind
 from medes_site import files
 
@@ -63,7 +66,7 @@ VARIANT_PROMPT = """下面是一个医学伦理情景，AI 助手对它的回答
 {{"scenarios": [{{"stem": "第一人称情景", "norm": "考点", "reference_answer": "合规的参考答案"}}]}}"""
 
 
-class DataError(ValueError):
+class AlignmentDataError(ValueError):
     pass
 
 
@@ -88,8 +91,6 @@ def failures(policy: RegisteredModel, version: GuardianVersion) -> list[Failure]
     """The policy's failing answers to open cases, in response order: degenerate ones, and those the version
     judged risky or of low quality. Streams the answers' texts (once, for the degenerate check, each against the
     stem it was asked) and the judgements' scores in chunks; keeps only the failures."""
-    from alignment.evaluation import degenerate_responses
-
     answers = Response.objects.filter(model=policy, scenario__kind=ScenarioKind.SUBJECTIVE)
     degenerate = degenerate_responses(answers)
     found = {d.response_id: Failure(d.response_id, d.scenario_id, None, d.reason) for d in degenerate.values()}
@@ -124,8 +125,6 @@ def propose_prompts(
     job_id: int | None = None,
 ) -> dict[str, int]:
     """A targeted prompt for each failing case, and ``variants`` new ones per case through ``backend``."""
-    from benchmark.generation import parse_drafts
-
     counts = Counter(originals=0, variants=0, unreadable=0, already=0)
     first: dict[int, Failure] = {}  # one prompt per failing case: its first failing answer
     for failure in found:
@@ -219,10 +218,7 @@ def build_pairs(
     log: Any = print,
 ) -> dict[str, int]:
     """Answer, judge and pair each prompt (see the module docstring); returns what happened, counted."""
-    from alignment.jobs import device, load_version_critic
-    from alignment.training.guardian import load
-
-    guardian = load(services.version_dir(version), base_model=version.base_model, device=device())
+    guardian = load_guardian(version_dir(version), base_model=version.base_model, device=device())
     critic = load_version_critic(version)
     counts = Counter(pairs=0, no_answer=0, no_safe_answer=0, not_preferred=0, already=0)
     for prompt in prompts:
@@ -280,9 +276,9 @@ def _stored_answer(prompt: TargetedPrompt) -> str | None:
 def review_pair(pair: PreferencePair, reviewer: Any, decision: str, chosen: str = "") -> PreferencePair:
     """Accept (optionally with an edited chosen answer) or reject a pair; frozen pairs never change."""
     if pair.datasets.exists():
-        raise DataError(_("This pair is in a frozen dataset and cannot change."))
+        raise AlignmentDataError(_("This pair is in a frozen dataset and cannot change."))
     if decision not in (ProposalStatus.ACCEPTED, ProposalStatus.REJECTED):
-        raise DataError(_("Accept or reject the pair."))
+        raise AlignmentDataError(_("Accept or reject the pair."))
     edited = bool(chosen.strip()) and chosen.strip() != pair.chosen
     PreferencePair.objects.filter(pk=pair.pk).update(
         status=decision,
@@ -313,19 +309,21 @@ def dataset_rows(pairs: Iterable[PreferencePair], kind: str) -> list[dict[str, A
 def freeze(name: str, kind: str, *, user: Any = None, policy: RegisteredModel | None = None) -> AlignmentDataset:
     """The accepted pairs, in pair order, as one JSONL file in TRL's format, hashed; never changed after."""
     if kind not in DatasetKind.values:
-        raise DataError(_("A dataset is sft or dpo."))
+        raise AlignmentDataError(_("A dataset is sft or dpo."))
     try:
         name = files.check_name(name)  # also the downloaded file's name
     except ValueError as error:
-        raise DataError(str(error)) from None
+        raise AlignmentDataError(str(error)) from None
     if AlignmentDataset.objects.filter(name=name).exists():
-        raise DataError(_("There is already a dataset named %(name)s; datasets never change.") % {"name": name})
+        raise AlignmentDataError(
+            _("There is already a dataset named %(name)s; datasets never change.") % {"name": name}
+        )
     accepted = PreferencePair.objects.filter(status=ProposalStatus.ACCEPTED)
     if policy is not None:  # one policy's pairs only (the align pipeline)
         accepted = accepted.filter(prompt__policy=policy)
     pairs = list(accepted.select_related("prompt").order_by("pk"))
     if not pairs:
-        raise DataError(_("No accepted pair to freeze: review the proposed pairs first."))
+        raise AlignmentDataError(_("No accepted pair to freeze: review the proposed pairs first."))
     data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in dataset_rows(pairs, kind))
     path = files.artifact_path("datasets", f"{hashlib.sha256(name.encode()).hexdigest()[:16]}-{kind}.jsonl")
     relative = files.relative_to_root(path)

@@ -1,3 +1,6 @@
+"""The alignment app's start-up: registers the job kinds (alignment.kinds), the guardian's suggestions for
+reviewers, and the retrain-after-new-labels hook on accepted labels."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -9,10 +12,19 @@ class AlignmentConfig(AppConfig):
     verbose_name = _("Alignment")
 
     def ready(self) -> None:
+        # imported here, not at the top: these import models, which Django loads only after the app registry
         from django.db import transaction
         from django.db.models.signals import post_save
 
-        from alignment import jobs  # noqa: F401 - registers the job kinds
+        from alignment.kinds import (  # noqa: F401 - registers the job kinds
+            evaluate,
+            judge,
+            pairs,
+            policy,
+            prompt_judge,
+            targeted,
+            train_guardian,
+        )
         from alignment.services import maybe_retrain, suggestions
         from annotation import suggestions as annotation_suggestions
         from annotation.models import AcceptedLabel

@@ -23,13 +23,20 @@ from typing import Any, TextIO
 from django.conf import settings
 
 from alignment import services
+from alignment.kinds import TRAIN_JOB
 from alignment.models import GuardianVersion
+from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2, train_to_emit
+from alignment.training.config import preset
+from alignment.training.guardian import GuardianConfig
 from benchmark.demo import demo_items, has_demo
 from benchmark.models import ModelKind, RegisteredModel
+from benchmark.responses import register_model
+from medes_site.jobs import enqueue_job, execute_job
 from medes_site.models import Job
 
 DEMO_POLICY = "demo-tiny-qwen2"
-GUARDIAN_OPTIONS = {"epochs": 30.0, "learning_rate": 5e-3, "batch_size": 8, "max_length": 256, "seed": 0}
+# the demo guardian's training: a tiny base learns the demo labels in a few seconds (GuardianConfig's knobs)
+GUARDIAN_OPTIONS = preset(GuardianConfig, epochs=30.0, learning_rate=5e-3, batch_size=8, max_length=256, seed=0)
 
 
 def _corpus() -> list[str]:
@@ -56,10 +63,6 @@ def load(out: TextIO, **options: Any) -> None:
 
 
 def _guardian() -> str:
-    from alignment.jobs import TRAIN_JOB
-    from alignment.tinymodels import build_tiny_classifier
-    from medes_site.jobs import enqueue_job, execute_job
-
     if GuardianVersion.objects.exists():
         return "Demo guardian: a guardian version exists already; none trained."
     rows = sum(1 for _ in services.training_rows())
@@ -88,9 +91,6 @@ def _guardian() -> str:
 
 
 def _policy() -> str:
-    from alignment.tinymodels import build_tiny_qwen2, train_to_emit
-    from benchmark.responses import register_model
-
     if RegisteredModel.objects.filter(name=DEMO_POLICY).exists():
         return f"Demo policy: {DEMO_POLICY} is registered already."
     directory = services.artifacts_root() / "demo" / DEMO_POLICY

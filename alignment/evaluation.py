@@ -9,7 +9,7 @@ be read counts as wrong and is reported. An open-case answer that is degenerate 
 replacement characters, long repeats, not Chinese, no answer after the reasoning) is a failure with its reason
 before any judge sees it: it is never sent to a judge, and a judgement stored for it is not trusted.
 ``degenerate_responses`` is the one selection of such answers that an evaluation, both judging jobs
-(alignment.jobs) and the training data (alignment.alignment_data) use, each answer checked against the stem it
+(alignment.kinds) and the training data (alignment.alignment_data) use, each answer checked against the stem it
 was asked; an evaluation finds them once, from its release's frozen payloads. The other open cases are scored by the
 judge named on the run (the guardian version active when it started, or the prompt judge) and summed up with
 alignment.evaluation_metrics. A model with nothing for a judge to read (only objective answers, or a release of
@@ -28,13 +28,17 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from alignment import services
+from alignment import prompt_judge, services
 from alignment.evaluation_metrics import MEDES_LEADERBOARD_WEIGHTS, objective_metrics, subjective_metrics
 from alignment.models import EvaluationRun, EvaluationStatus, JudgeKind, Judgement
+from alignment.runtime import device, version_dir
+from alignment.training.guardian import load as load_guardian
 from benchmark.degenerate import FAILURE_SCORES, degenerate_answer, excerpt
+from benchmark.model_backends import GeneratorError, LocalHFBackend, OpenAICompatibleBackend, get_backend
 from benchmark.models import ModelKind, RegisteredModel, Release, Response, Scenario, ScenarioKind
 from benchmark.prompts import medes_objective_query
 from benchmark.replies import final_answer
+from benchmark.responses import store_response
 from medes_site import outbound
 from medes_site.model_dirs import ModelPathError, checked_model_dir
 from medes_site.storable import storable_text
@@ -163,8 +167,6 @@ def backend_for(model: RegisteredModel) -> Any:
     as it is used (it may predate the rules, or a symlink may have changed): a directory outside the models roots,
     or a key variable off the allow-list, is a GeneratorError and nothing is loaded, read or sent. The endpoint's
     host is checked at each request (medes_site.outbound)."""
-    from benchmark.generation import GeneratorError, LocalHFBackend, OpenAICompatibleBackend
-
     tokens = settings.MEDES_GENERATOR_MAX_NEW_TOKENS
     if model.kind == ModelKind.HF_DIRECTORY:
         try:
@@ -195,8 +197,6 @@ def answer_missing(
 ) -> dict[str, int]:
     """Ask the model the items it has not answered; an item whose scenario changed since the release cannot be
     asked as released, and is counted (never answered in its new wording)."""
-    from benchmark.responses import store_response
-
     scenarios = Scenario.objects.in_bulk([p.scenario_id for p in pairs if p.response is None])
     counts = {"generated": 0, "changed_since_release": 0}
     for pair in pairs:
@@ -229,20 +229,14 @@ def judge_missing(
     if not todo.exists():
         return
     if run.guardian is not None:
-        from alignment.jobs import device
-        from alignment.training.guardian import load
-
         try:  # a version's base is loaded only from a models root
             base = str(checked_model_dir(run.guardian.base_model))
         except ModelPathError as error:
             raise services.GuardianError(str(error)) from None
-        guardian = load(services.version_dir(run.guardian), base_model=base, device=device())
+        guardian = load_guardian(version_dir(run.guardian), base_model=base, device=device())
         for batch in services.chunks(services.response_rows(todo)):
             services.store_guardian_judgements(run.guardian, guardian.predict(batch), job_id)
         return
-    from alignment import prompt_judge
-    from benchmark.generation import get_backend
-
     backend = dataclasses.replace(get_backend(run.options["backend"]), temperature=0.0)  # type: ignore[type-var]
     for row in services.response_rows(todo):
         result = prompt_judge.judge(backend, scenario=row["scenario"], norm=row["norm"], response=row["response"])
@@ -363,9 +357,7 @@ def start_run(
             model=model, release=release, judge=NO_JUDGE, options=options, job_id=job_id, created_by=user
         )
     if judge == "guardian":
-        version = services.active_version()
-        if version is None:
-            raise services.GuardianError("No guardian version is active: train one and promote it first.")
+        version = services.require_active_version()
         return EvaluationRun.objects.create(
             model=model,
             release=release,
@@ -375,8 +367,6 @@ def start_run(
             job_id=job_id,
             created_by=user,
         )
-    from benchmark.generation import get_backend
-
     label = get_backend(options["backend"]).model_label
     return EvaluationRun.objects.create(
         model=model,

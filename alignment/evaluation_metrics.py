@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from alignment.training.guardian_data import QUALITY_KEYS, RISK_KEYS, SCORE_KEYS
+from rubric import QUALITY_KEYS, RISK_KEYS, SCORE_KEYS
 
 __all__ = [
     "MEDES_LEADERBOARD_WEIGHTS",

@@ -1,4 +1,6 @@
-"""Forms of the guardian page: start a training, start a judging run."""
+"""The alignment app's forms: the guardian page's (start a training, a judging run; promote; review a
+judgement), an evaluation, targeted prompts and pairs, and the SFT/DPO runs and the align action. The training
+knobs' fields are built from the training configs (alignment.knobs): a knob added to a config reaches them."""
 
 from __future__ import annotations
 
@@ -9,12 +11,20 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from alignment.kinds import JUDGE_JOB, POLICY_JOB, PROMPT_JUDGE_JOB
+from alignment.kinds.policy import LEFT_OUT
+from alignment.knobs import knob_field, knob_fields, knobs
 from alignment.models import AlignmentDataset, ProposalStatus
-from alignment.training.critic import FEEDBACK_KEYS
+from alignment.pipelines import DEFAULT_RUN
+from alignment.training.critic import CriticConfig
+from alignment.training.critic_feedback import FEEDBACK_KEYS
+from alignment.training.guardian import GuardianConfig
+from alignment.training.policy import RunConfig
+from annotation.forms_label import score_field
 from annotation.models import Campaign
 from annotation.schema import MEDES_RUBRIC
-from benchmark.generation import available_backends
-from benchmark.models import RegisteredModel, Release, Response
+from benchmark.model_backends import available_backends
+from benchmark.models import ModelKind, RegisteredModel, Release, Response
 from medes_site.model_dirs import ModelPathError, checked_config_file, checked_model_dir
 from medes_site.models import Job
 
@@ -30,23 +40,26 @@ def _model_dir(path: str) -> str:
 
 
 class TrainForm(forms.Form):
+    """A guardian training (alignment.kinds.train_guardian): the base model, the few knobs of GuardianConfig the
+    page offers, and optionally the critic's base and epochs (CriticConfig's, prefixed "critic_")."""
+
     base_model = forms.CharField(
         label=_("base model directory"),
         max_length=500,
         help_text=_("A directory on the training server with config.json, safetensors weights and a tokenizer."),
     )
-    epochs = forms.FloatField(label=_("epochs"), min_value=0.1, max_value=100, initial=3)
-    learning_rate = forms.FloatField(label=_("learning rate"), min_value=1e-7, max_value=1, initial=5e-4)
-    batch_size = forms.IntegerField(label=_("batch size"), min_value=1, max_value=1024, initial=8)
-    max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=32768, initial=512)
-    lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=512, initial=8)
+    epochs = knob_field(GuardianConfig, "epochs")
+    learning_rate = knob_field(GuardianConfig, "learning_rate")
+    batch_size = knob_field(GuardianConfig, "batch_size")
+    max_length = knob_field(GuardianConfig, "max_length")
+    lora_r = knob_field(GuardianConfig, "lora_r")
     critic_base = forms.CharField(
         label=_("critic base model directory"),
         max_length=500,
         required=False,
         help_text=_("Optional: a causal language model (with a chat template) to fine-tune as the feedback writer."),
     )
-    critic_epochs = forms.FloatField(label=_("critic epochs"), min_value=0.1, max_value=100, initial=3, required=False)
+    critic_epochs = knob_field(CriticConfig, "epochs", label=_("critic epochs"), required=False)
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, initial=lambda: uuid.uuid4().hex)
 
     def clean_base_model(self) -> str:
@@ -56,15 +69,12 @@ class TrainForm(forms.Form):
         return _model_dir(self.cleaned_data["critic_base"]) if self.cleaned_data.get("critic_base") else ""
 
     def job_config(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        config = {
-            key: data[key] for key in ("base_model", "epochs", "learning_rate", "batch_size", "max_length", "lora_r")
-        }
-        if data.get("critic_base"):
-            config["critic_base"] = data["critic_base"]
-            if data.get("critic_epochs"):
-                config["critic_epochs"] = data["critic_epochs"]
-        return config
+        """The training job's config: the base and the knobs given; the critic's only with its base."""
+        given = {key: value for key, value in self.cleaned_data.items() if value not in (None, "")}
+        given.pop("request_key", None)
+        if not given.get("critic_base"):
+            given = {key: value for key, value in given.items() if not key.startswith("critic_")}
+        return given
 
 
 def judge_choices(*, include_none: bool) -> list[tuple[str, Any]]:
@@ -99,8 +109,6 @@ class JudgeForm(forms.Form):
 
     def job(self) -> tuple[str, dict[str, Any]]:
         """The job kind and config this form asks for."""
-        from alignment.jobs import JUDGE_JOB, PROMPT_JUDGE_JOB
-
         judge = self.cleaned_data["judge"]
         if judge.startswith("prompt:"):
             return PROMPT_JUDGE_JOB, {"responses": self.response_ids(), "backend": judge.removeprefix("prompt:")}
@@ -161,12 +169,12 @@ class ReviewForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for d in MEDES_RUBRIC.dimensions:
-            self.fields[f"s-{d.key}"] = forms.TypedChoiceField(
+            self.fields[score_field(d.key)] = forms.TypedChoiceField(
                 label=d.label, choices=[(v, str(v)) for v in d.values], coerce=int, widget=forms.RadioSelect
             )
 
     def scores(self) -> dict[str, int]:
-        return {d.key: self.cleaned_data[f"s-{d.key}"] for d in MEDES_RUBRIC.dimensions}
+        return {d.key: self.cleaned_data[score_field(d.key)] for d in MEDES_RUBRIC.dimensions}
 
     def feedback(self) -> dict[str, str]:
         """The four parts of the feedback ("problem" is the rationale field: the screen's ``t`` key goes there)."""
@@ -256,37 +264,19 @@ class FreezeForm(forms.Form):
 
 
 class RunOptionsForm(forms.Form):
-    """The training knobs of a policy run (alignment.training.policy.RunConfig). The initial values are the align
-    pipeline's (pipelines.DEFAULT_RUN: a short run that shows every step); empty optional fields (epochs, LoRA
-    targets) keep the runner's defaults. Values the runner would refuse are refused here, before any step runs."""
+    """The training knobs of a policy run: every knob of ``config_class`` but those the job sets
+    (kinds.policy.LEFT_OUT) and ``NOT_OFFERED``, built from their declarations (alignment.knobs) and placed
+    before the launch settings (processes, accelerate config). The initial values are the align pipeline's
+    (pipelines.DEFAULT_RUN: a short run that shows every step), else the config's defaults; an empty epochs or LoRA
+    targets field keeps the runner's default. Values the runner would refuse are refused here, before any step
+    runs."""
 
-    max_steps = forms.IntegerField(
-        label=_("max steps"),
-        min_value=-1,
-        max_value=10_000_000,
-        help_text=_("Optimiser steps of each run; -1 trains for the epochs."),
-    )
-    epochs = forms.FloatField(label=_("epochs"), min_value=0.01, max_value=1000, required=False, initial=1.0)
-    learning_rate = forms.FloatField(label=_("learning rate"), min_value=1e-9, max_value=1)
-    batch_size = forms.IntegerField(label=_("batch size"), min_value=1, max_value=4096, initial=4)
-    gradient_accumulation_steps = forms.IntegerField(
-        label=_("gradient accumulation"), min_value=1, max_value=4096, initial=1
-    )
-    max_length = forms.IntegerField(label=_("max tokens"), min_value=16, max_value=262_144, initial=1024)
-    beta = forms.FloatField(label=_("DPO beta"), max_value=100, initial=0.1)
-    loss_type = forms.ChoiceField(label=_("DPO loss"), initial="sigmoid")
-    lora_r = forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=1024)
-    lora_alpha = forms.IntegerField(label=_("LoRA alpha"), min_value=1, max_value=4096, initial=16)
-    lora_dropout = forms.FloatField(label=_("LoRA dropout"), min_value=0.0, max_value=0.9, initial=0.05)
-    target_modules = forms.CharField(
-        label=_("LoRA targets"),
-        required=False,
-        max_length=500,
-        help_text=_("Module names, comma-separated, or all-linear; empty: peft's default for the architecture."),
-    )
-    save_steps = forms.IntegerField(label=_("checkpoint every N steps"), min_value=0, max_value=10_000_000)
-    gradient_checkpointing = forms.BooleanField(label=_("gradient checkpointing"), required=False)
-    bf16 = forms.BooleanField(label=_("bf16 (GPU only)"), required=False)
+    config_class: type[RunConfig] = RunConfig
+    # seed and checkpoints kept: the runner's defaults; logging_steps: 1 (a progress line every step); merge: a
+    # single run asks for it (PolicyRunForm), the align pipeline's DPO run always merges
+    NOT_OFFERED = ("seed", "save_total_limit", "logging_steps", "merge")
+    OPTIONAL = ("epochs",)  # ignored when max_steps > 0
+
     processes = forms.IntegerField(label=_("processes (GPUs)"), min_value=1, max_value=64, initial=1)
     accelerate_config = forms.CharField(
         label=_("accelerate config file"),
@@ -297,29 +287,14 @@ class RunOptionsForm(forms.Form):
         ),
     )
 
-    NUMBERS = (
-        "max_steps",
-        "epochs",
-        "learning_rate",
-        "batch_size",
-        "gradient_accumulation_steps",
-        "max_length",
-        "beta",
-        "lora_r",
-        "lora_alpha",
-        "lora_dropout",
-        "save_steps",
-    )
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from alignment.pipelines import DEFAULT_RUN
-        from alignment.training.policy import DPO_LOSS_TYPES
-
         super().__init__(*args, **kwargs)
-        self.fields["loss_type"].choices = [(t, t) for t in DPO_LOSS_TYPES]  # type: ignore[attr-defined]
-        for name, value in DEFAULT_RUN.items():
-            if name in self.fields:
-                self.fields[name].initial = value
+        offered = [f.name for f in knobs(self.config_class, leave_out=(*LEFT_OUT, *self.NOT_OFFERED))]
+        fields = knob_fields(self.config_class, offered, initial=DEFAULT_RUN, optional=self.OPTIONAL)
+        self.knob_names = list(fields)
+        others = list(self.fields.items())
+        launch = [name for name, _field in others].index("processes")
+        self.fields = {**dict(others[:launch]), **fields, **dict(others[launch:])}
 
     def clean_accelerate_config(self) -> str:
         path = self.cleaned_data["accelerate_config"].strip()
@@ -351,22 +326,13 @@ class RunOptionsForm(forms.Form):
         }
 
     def run_options(self) -> dict[str, Any]:
+        """The knobs given (the job's "options"); empty ones are left out and keep the runner's defaults."""
         data = self.cleaned_data
-        options = {key: data[key] for key in self.NUMBERS if data.get(key) is not None}
-        options.update(
-            loss_type=data["loss_type"],
-            gradient_checkpointing=data["gradient_checkpointing"],
-            bf16=data["bf16"],
-            logging_steps=1,
-        )
-        if data.get("target_modules", "").strip():
-            options["target_modules"] = data["target_modules"].strip()
-        return options
+        given = {name: data[name] for name in self.knob_names if data.get(name) not in (None, "")}
+        return {**given, "logging_steps": 1}
 
 
 def _local_models() -> Any:
-    from benchmark.models import ModelKind
-
     return RegisteredModel.objects.filter(kind=ModelKind.HF_DIRECTORY).order_by("name")
 
 
@@ -382,7 +348,7 @@ class PolicyRunForm(RunOptionsForm):
         label=_("start from the adapter of"),
         help_text=_("DPO usually starts from the SFT run of the same base."),
     )
-    merge = forms.BooleanField(label=_("also save a merged model"), required=False)
+    merge = knob_field(RunConfig, "merge")
     register_as = forms.CharField(
         label=_("register the merged model as"),
         required=False,
@@ -397,8 +363,6 @@ class PolicyRunForm(RunOptionsForm):
     field_order: tuple[str, ...] = ("stage", "dataset", "base", "start_from")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from alignment.jobs import POLICY_JOB
-
         super().__init__(*args, **kwargs)
         self.fields["dataset"].queryset = AlignmentDataset.objects.order_by("-pk")  # type: ignore[attr-defined]
         self.fields["base"].queryset = _local_models()  # type: ignore[attr-defined]

@@ -14,12 +14,24 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from alignment import services
+from alignment.alignment_data import AlignmentDataError, freeze
+from alignment.kinds import EVALUATE_JOB, PAIRS_JOB, POLICY_JOB, TARGET_JOB
 from alignment.models import AlignPipeline, PipelineStatus, PreferencePair, ProposalStatus
+from alignment.runtime import run_dir
+from alignment.training.config import preset
+from alignment.training.policy import RunConfig
 from benchmark.models import ModelKind, RegisteredModel, Release
+from benchmark.responses import register_model
+from medes_site import audit
+from medes_site.jobs import JobError, cancel_job, enqueue_job, execute_job
 from medes_site.model_dirs import ModelPathError, checked_model_dir
+from medes_site.models import Job, JobStatus
 
 STEPS = ("evaluate_base", "targeted", "pairs", "sft", "dpo", "evaluate_aligned")
-DEFAULT_RUN = {"max_steps": 20, "save_steps": 10, "logging_steps": 1, "learning_rate": 5e-4, "lora_r": 8}
+# The runs' settings unless the align form says otherwise: a short run that shows every step. Knobs of RunConfig,
+# checked as the module is imported; the others keep RunConfig's defaults.
+DEFAULT_RUN = preset(RunConfig, max_steps=20, save_steps=10, logging_steps=1, learning_rate=5e-4, lora_r=8)
 
 
 class PipelineError(ValueError):
@@ -39,9 +51,6 @@ def start(
 ) -> AlignPipeline:
     """Start a pipeline on ``policy``. A repeated submit (the same ``request_key``) returns the pipeline the first
     one started; a model has at most one pipeline in progress (two would train on each other's pairs)."""
-    from alignment import services
-    from medes_site import audit
-
     if policy.kind != ModelKind.HF_DIRECTORY:
         raise PipelineError(_("The policy must be a local model directory (its weights are what SFT and DPO train)."))
     try:  # under a models root before anything looks at the directory (an old row may name any path)
@@ -50,8 +59,7 @@ def start(
         raise PipelineError(str(error)) from None
     if not (directory / "config.json").is_file():
         raise PipelineError(_("The policy must be a local model directory (its weights are what SFT and DPO train)."))
-    if services.active_version() is None:
-        raise PipelineError(_("No guardian version is active: train one and promote it first."))
+    services.require_active_version(PipelineError)
     options = {
         "variants": 0,
         "backend": "",
@@ -89,10 +97,6 @@ def start(
 def cancel(pipeline: AlignPipeline, *, user: Any = None) -> AlignPipeline:
     """Stop a pipeline: its current step's job is cancelled (a running one stops at its next progress report)
     and no further step starts. Repeating it changes nothing."""
-    from medes_site import audit
-    from medes_site.jobs import cancel_job
-    from medes_site.models import Job
-
     with transaction.atomic():
         changed = AlignPipeline.objects.filter(pk=pipeline.pk, status__in=ACTIVE).update(
             status=PipelineStatus.CANCELLED
@@ -108,9 +112,6 @@ def cancel(pipeline: AlignPipeline, *, user: Any = None) -> AlignPipeline:
 
 
 def _enqueue(pipeline: AlignPipeline, step: str, *, user: Any = None) -> None:
-    from alignment.jobs import EVALUATE_JOB, PAIRS_JOB, POLICY_JOB, TARGET_JOB
-    from medes_site.jobs import JobError, enqueue_job
-
     options = {"variants": 0, "backend": "", "weights": "plain", **pipeline.options}
     options["run"] = {**DEFAULT_RUN, **(pipeline.options.get("run") or {})}
     tag = {"pipeline": pipeline.pk}
@@ -205,8 +206,6 @@ def step_done(pipeline_id: int | None, job_id: int) -> None:
 def resume_after_review(pipeline: AlignPipeline, *, user: Any = None) -> AlignPipeline:
     """The reviewers have looked at the pairs: freeze the accepted ones and go on with SFT. Two presses at once
     continue it once; with no accepted pair yet it keeps waiting, saying so."""
-    from medes_site import audit
-
     with transaction.atomic():
         locked = AlignPipeline.objects.select_for_update().get(pk=pipeline.pk)
         if locked.status != PipelineStatus.WAITING:
@@ -242,18 +241,13 @@ def _freeze(pipeline: AlignPipeline) -> None:
 
 def _frozen_datasets(pipeline: AlignPipeline) -> dict[str, int]:
     """The policy's accepted pairs frozen as the pipeline's SFT and DPO datasets."""
-    from alignment.alignment_data import DataError, freeze
-
     try:
         return {kind: freeze(f"align-{pipeline.pk}-{kind}", kind, policy=pipeline.policy).pk for kind in ("sft", "dpo")}
-    except DataError as error:
+    except AlignmentDataError as error:
         raise PipelineError(str(error)) from None
 
 
 def _register_aligned(pipeline: AlignPipeline) -> None:
-    from alignment.jobs import run_dir
-    from benchmark.responses import register_model
-
     merged = run_dir(pipeline.jobs["dpo"]) / "merged"
     notes = (
         f"SFT job {pipeline.jobs['sft']} then DPO job {pipeline.jobs['dpo']} on {pipeline.policy.name}; "
@@ -268,8 +262,6 @@ def _register_aligned(pipeline: AlignPipeline) -> None:
 
 def steps(pipeline: AlignPipeline) -> list[dict[str, Any]]:
     """Each step with its job (if it started) and the job's status, in order: what the admin page shows."""
-    from medes_site.models import Job
-
     jobs = Job.objects.in_bulk([pk for pk in pipeline.jobs.values() if pk])
     return [{"step": step, "job": jobs.get(pipeline.jobs.get(step) or 0)} for step in STEPS]
 
@@ -278,8 +270,6 @@ def blocked(pipeline: AlignPipeline, jobs: dict[int, Any] | None = None) -> str:
     """Why a running pipeline is not moving: its current step's job failed, was cancelled or was lost on a
     worker. A failed or lost job that is resumed (on its job page) and succeeds takes the pipeline on.
     ``jobs`` (id → Job), when given, saves the query (a list of pipelines looks their jobs up at once)."""
-    from medes_site.models import Job
-
     if pipeline.status != PipelineStatus.RUNNING:
         return ""
     job_id = pipeline.jobs.get(pipeline.step) or 0
@@ -300,17 +290,12 @@ def blocked(pipeline: AlignPipeline, jobs: dict[int, Any] | None = None) -> str:
 
 def current_jobs(pipelines: Any) -> dict[int, Any]:
     """The current step's job of each pipeline, in one query."""
-    from medes_site.models import Job
-
     return Job.objects.in_bulk([p.jobs.get(p.step) for p in pipelines if p.jobs.get(p.step)])
 
 
 def run_here(pipeline: AlignPipeline, *, log: Any = print) -> AlignPipeline:
     """Run the pipeline's steps in this process, one job after another (``manage.py align --here``, tests):
     the same jobs a worker would run, in the order their predecessors start them."""
-    from medes_site.jobs import execute_job
-    from medes_site.models import Job, JobStatus
-
     while True:
         pipeline.refresh_from_db()
         if pipeline.status != PipelineStatus.RUNNING:

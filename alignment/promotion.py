@@ -24,6 +24,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from alignment.models import GuardianVersion
+from alignment.runtime import version_dir
 
 # (label, where in a version's metrics)
 FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (("macro-F1", ("macro_f1",)), ("risk-flag F1", ("risk", "f1")))
@@ -87,8 +88,6 @@ def _has_figures(metrics: dict[str, Any] | None) -> bool:
 
 
 def _same_directory(baseline: dict[str, Any], active: GuardianVersion) -> bool:
-    from alignment.services import version_dir
-
     compared = str(baseline.get("model_dir") or "")
     return bool(compared) and compared in (str(version_dir(active)), active.model_dir)
 

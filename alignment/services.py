@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,24 @@ from django.db.models import Exists, F, Max, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from alignment import promotion
+from alignment.kinds import TRAIN_JOB
 from alignment.models import GuardianVersion, JudgeKind, Judgement, ReviewDecision, VersionStatus
-from alignment.training.guardian_data import SCORE_KEYS
-from annotation.models import AcceptedLabel, Campaign, CampaignStatus, Item, ItemState, Provenance
+from alignment.runtime import critic_dir, version_dir
+from alignment.training.critic import verify as verify_critic
+from alignment.training.errors import CheckpointError
+from alignment.training.guardian import verify as verify_guardian
+from annotation.models import AcceptedLabel, Provenance
 from annotation.review import blind_response_ids, label_campaigns_for_user
 from annotation.schema import MEDES_RUBRIC
+from annotation.services import CampaignError, accept_guardian_review
+from annotation.suggestions import Suggestion
 from benchmark.models import Response
-from medes_site import audit, files
+from medes_site import audit
+from medes_site.jobs import JobError, enqueue_job
 from medes_site.models import Job, JobStatus
 from medes_site.storable import storable_data
+from rubric import SCORE_KEYS
 
 logger = logging.getLogger(__name__)
 JUDGE_BATCH = 32
@@ -100,10 +109,6 @@ def artifacts_root() -> Path:
     return Path(settings.ARTIFACTS_ROOT)
 
 
-def version_dir(version: GuardianVersion) -> Path:
-    return files.stored_path(version.model_dir)  # kept inside ARTIFACTS_ROOT whatever the row says
-
-
 def new_version(
     *, base_model: str, config: dict[str, Any], user: Any = None, job_id: int | None = None
 ) -> GuardianVersion:
@@ -120,20 +125,12 @@ def new_version(
         )
 
 
-def critic_dir(version: GuardianVersion) -> Path:
-    """Where the version's critic is (or is to be) written: under its own directory."""
-    return files.stored_path((version.critic or {}).get("model_dir") or f"{version.model_dir}/critic")
-
-
 def check_files(version: GuardianVersion) -> None:
     """Refuse a version whose trained files are missing, altered or not safetensors (the active one stays)."""
-    from alignment.training import critic, guardian
-    from alignment.training.errors import CheckpointError
-
     try:
-        guardian.verify(version_dir(version))
+        verify_guardian(version_dir(version))
         if version.critic.get("model_dir"):
-            critic.verify(critic_dir(version))
+            verify_critic(critic_dir(version))
     except CheckpointError as error:
         raise GuardianError(
             _("Guardian v%(n)d cannot be made active: %(error)s") % {"n": version.number, "error": error}
@@ -142,6 +139,15 @@ def check_files(version: GuardianVersion) -> None:
 
 def active_version() -> GuardianVersion | None:
     return GuardianVersion.objects.filter(is_active=True).first()
+
+
+def require_active_version(error: Callable[[str], Exception] = GuardianError) -> GuardianVersion:
+    """The active version; when none is, ``error`` (GuardianError, or the caller's own: JobError in a job,
+    PipelineError in the align pipeline) saying so."""
+    version = active_version()
+    if version is None:
+        raise error(_("No guardian version is active: train one and promote it first."))
+    return version
 
 
 class PromotionNeedsConfirmationError(GuardianError):
@@ -167,8 +173,6 @@ def promote(
     naming the drop (alignment.promotion) unless ``confirm_drop`` confirms it for the version active now:
     ``against`` is the pk of the active version the confirmed warning was computed against (``check.active_pk``
     of the error; None when none was active). If another version is active by now, it asks again."""
-    from alignment.promotion import check
-
     with transaction.atomic():
         locked = GuardianVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != VersionStatus.READY:
@@ -177,7 +181,7 @@ def promote(
             return locked
         check_files(locked)
         previous = GuardianVersion.objects.select_for_update().filter(is_active=True).first()
-        found = check(locked, previous)
+        found = promotion.check(locked, previous)
         confirmed = confirm_drop and against == (previous.pk if previous is not None else None)
         if found.needs_confirmation and not confirmed:
             raise PromotionNeedsConfirmationError(found)
@@ -298,8 +302,6 @@ def chunks(rows: Iterable[dict[str, Any]], size: int = JUDGE_BATCH) -> Iterator[
 def suggestions(response_ids: list[int]) -> dict[int, Any]:
     """For annotation's screens (after the annotator has submitted): each response's newest readable judgement,
     the active guardian's first."""
-    from annotation.suggestions import Suggestion
-
     rows = (
         Judgement.objects.filter(response_id__in=response_ids, scores__isnull=False)
         .select_related("version")
@@ -339,9 +341,6 @@ def retrain_config(version: GuardianVersion) -> dict[str, Any]:
 def maybe_retrain() -> Job | None:
     """When MEDES_GUARDIAN_RETRAIN_EVERY accepted labels arrived since the newest version was trained, start a
     training on the same base model, unless one is already queued or running. Returns the job it started."""
-    from alignment.jobs import TRAIN_JOB
-    from medes_site.jobs import JobError, enqueue_job
-
     every = int(getattr(settings, "MEDES_GUARDIAN_RETRAIN_EVERY", 0) or 0)
     if every <= 0:
         return None  # off (the default): not even a query
@@ -361,7 +360,6 @@ def maybe_retrain() -> Job | None:
 
 # --- reviewing the guardian's judgements ---------------------------------------------------------------------
 
-GUARDIAN_REVIEWS = "Guardian reviews"  # the campaign that holds the accepted labels reviewers make from judgements
 QUEUE_WINDOW = 500
 
 
@@ -425,21 +423,9 @@ def review_queue(user: Any = None, limit: int = QUEUE_WINDOW) -> list[Judgement]
     return sorted(window.values(), key=order)
 
 
-def _reviews_campaign() -> Campaign:
-    campaign, _created = Campaign.objects.get_or_create(
-        name=GUARDIAN_REVIEWS,
-        defaults={
-            "description": _("Accepted labels made by reviewers from the guardian's judgements."),
-            "overlap": 1,
-            "status": CampaignStatus.CLOSED,
-        },
-    )
-    return campaign
-
-
 def feedback_text(feedback: Mapping[str, str]) -> str:
     """The feedback as an accepted label's rationale: what is wrong, then the warning on a "警示：" line (the
-    form alignment.training.critic.split_rationale reads back)."""
+    form alignment.training.critic_data.split_rationale reads back)."""
     problem, warning = feedback.get("problem", "").strip(), feedback.get("risk_warning", "").strip()
     return "\n".join([*([problem] if problem else []), *([f"警示：{warning}"] if warning else [])])
 
@@ -454,9 +440,10 @@ def accept_judgement(
 ) -> AcceptedLabel:
     """A reviewer stands behind a judgement, as it is or corrected: it becomes an accepted label (provenance
     "guardian, reviewed by …") that the next training uses; the feedback as the reviewer left it (the critic's,
-    edited) is kept on the judgement and, as labeled lines, as the accepted label's rationale."""
+    edited) is kept on the judgement and, as labeled lines, as the accepted label's rationale. The label itself is
+    written by annotation (``annotation.services.accept_guardian_review``)."""
     cleaned = MEDES_RUBRIC.validate(scores)
-    from alignment.training.critic import FEEDBACK_KEYS
+    from alignment.training.critic_feedback import FEEDBACK_KEYS
 
     given = {key: str((feedback or {}).get(key, "")).strip() for key in FEEDBACK_KEYS}
     reviewed = given if any(given.values()) else {}  # all four parts, empty ones too (the critic's schema has them)
@@ -464,30 +451,17 @@ def accept_judgement(
         locked = Judgement.objects.select_for_update().get(pk=judgement.pk)
         if locked.accepted_id is not None or locked.decision:
             raise GuardianError(_("This judgement was reviewed already."))
-        if AcceptedLabel.objects.filter(
-            item__response_id=locked.response_id, provenance=Provenance.GUARDIAN_REVIEWED
-        ).exists():
-            raise GuardianError(_("This response already has a reviewed guardian label."))
-        campaign = _reviews_campaign()
-        response = locked.response
-        position = (Item.objects.filter(campaign=campaign).aggregate(n=Max("position"))["n"] or 0) + 1
-        item = Item.objects.create(
-            campaign=campaign,
-            response=response,
-            scenario_id=response.scenario_id,
-            position=position,
-            state=ItemState.ADJUDICATED,
-            submitted=0,
-        )
         decision = ReviewDecision.AGREED if cleaned == locked.scores else ReviewDecision.CORRECTED
-        accepted = AcceptedLabel.objects.create(
-            item=item,
-            scores=cleaned,
-            provenance=Provenance.GUARDIAN_REVIEWED,
-            decided_by=reviewer,
-            rationale=feedback_text(reviewed),
-            note=note.strip() or f"{judge_name(locked)} · {decision}",
-        )
+        try:
+            accepted = accept_guardian_review(
+                locked.response,
+                reviewer,
+                cleaned,
+                rationale=feedback_text(reviewed),
+                note=note.strip() or f"{judge_name(locked)} · {decision}",
+            )
+        except CampaignError as error:  # the response has a reviewed label already (from another judgement)
+            raise GuardianError(str(error)) from None
         Judgement.objects.filter(pk=locked.pk).update(
             accepted=accepted,
             decision=decision,

@@ -3,8 +3,10 @@ rollback, and judging runs. ML engineers act; reviewers and curators read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,20 +15,42 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from alignment import services
 from alignment.forms import FEEDBACK_FIELDS, JudgeForm, PromoteForm, ReviewForm, TrainForm
-from alignment.jobs import JUDGE_JOB, PROMPT_JUDGE_JOB, TRAIN_JOB
+from alignment.kinds import JUDGE_JOB, PROMPT_JUDGE_JOB, TRAIN_JOB
 from alignment.models import EvaluationRun, GuardianVersion, Judgement
 from alignment.promotion import check as check_promotion
-from alignment.training.guardian_data import SCORE_KEYS
 from alignment.visibility import READERS as LEADERBOARD_READERS
 from alignment.visibility import evaluation_runs_for_user, may_see_run_errors, shown
+from annotation.forms_label import score_field
 from annotation.schema import MEDES_RUBRIC, LabelError
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
 from medes_site.models import Job
 from medes_site.roles import Role, has_role, role_required
+from rubric import SCORE_KEYS
 
 READERS = (Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR)
 FIGURES = ("accuracy", "precision", "recall", "f1", "ece")
+
+
+def start_job(
+    request: AuthedRequest, form: forms.Form, job: Callable[[], tuple[str, dict[str, Any]]], started: str
+) -> HttpResponse | None:
+    """Start the job a submitted form asks for (``job()``: its kind and config, asked once the form is valid) and
+    go to its page, saying ``started`` (a message with ``%(job)d``). A repeated submit of the same form (its
+    ``request_key``) goes to the job the first one started. None when the form is invalid or the job cannot
+    start: the errors are on the form, for the caller's page to show again with status 400."""
+    if not form.is_valid():
+        return None
+    try:
+        kind, config = job()
+        created = enqueue_job(
+            kind, config, user=request.user, request=request, request_key=form.cleaned_data["request_key"] or None
+        )
+    except JobError as error:
+        form.add_error(None, str(error))
+        return None
+    messages.success(request, started % {"job": created.pk})
+    return redirect("jobs:detail", pk=created.pk)
 
 
 def get_version(number: int) -> GuardianVersion:
@@ -116,21 +140,8 @@ def version_detail(request: AuthedRequest, number: int) -> HttpResponse:
 @role_required(Role.ML_ENGINEER)
 def train(request: AuthedRequest) -> HttpResponse:
     form = TrainForm(request.POST)
-    if not form.is_valid():
-        return _page(request, train=form, status=400)
-    try:
-        job = enqueue_job(
-            TRAIN_JOB,
-            form.job_config(),
-            user=request.user,
-            request=request,
-            request_key=form.cleaned_data["request_key"] or None,
-        )
-    except JobError as error:
-        form.add_error(None, str(error))
-        return _page(request, train=form, status=400)
-    messages.success(request, _("Training started as job %(job)d.") % {"job": job.pk})
-    return redirect("jobs:detail", pk=job.pk)
+    started = start_job(request, form, lambda: (TRAIN_JOB, form.job_config()), _("Training started as job %(job)d."))
+    return started if started is not None else _page(request, train=form, status=400)
 
 
 @require_POST
@@ -147,9 +158,9 @@ def promote(request: AuthedRequest, number: int) -> HttpResponse:
         return _version_page(request, version, confirm=str(needed), against=needed.check.active_pk)
     except services.GuardianError as error:
         messages.error(request, str(error))
-        return redirect("guardian:version", number=number)
+        return redirect("alignment:guardian_version", number=number)
     messages.success(request, _("Guardian v%(n)d is now active.") % {"n": version.number})
-    return redirect("guardian:version", number=number)
+    return redirect("alignment:guardian_version", number=number)
 
 
 @require_POST
@@ -161,25 +172,15 @@ def rollback(request: AuthedRequest) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, _("Guardian v%(n)d is now active.") % {"n": version.number})
-    return redirect("guardian:home")
+    return redirect("alignment:guardian")
 
 
 @require_POST
 @role_required(Role.ML_ENGINEER)
 def judge(request: AuthedRequest) -> HttpResponse:
     form = JudgeForm(request.POST)
-    if not form.is_valid():
-        return _page(request, judge=form, status=400)
-    try:
-        kind, config = form.job()
-        job = enqueue_job(
-            kind, config, user=request.user, request=request, request_key=form.cleaned_data["request_key"] or None
-        )
-    except JobError as error:
-        form.add_error(None, str(error))
-        return _page(request, judge=form, status=400)
-    messages.success(request, _("Judging started as job %(job)d.") % {"job": job.pk})
-    return redirect("jobs:detail", pk=job.pk)
+    started = start_job(request, form, form.job, _("Judging started as job %(job)d."))
+    return started if started is not None else _page(request, judge=form, status=400)
 
 
 # --- reviewing the guardian's judgements (reviewers) -----------------------------------------------------
@@ -192,7 +193,7 @@ def review_next(request: AuthedRequest) -> HttpResponse:
     queue = services.review_queue(request.user)
     if not queue:
         return render(request, "alignment/guardian_review.html", {"judgement": None})
-    return redirect("guardian:review", pk=queue[0].pk)
+    return redirect("alignment:guardian_review", pk=queue[0].pk)
 
 
 def _review_dimensions(
@@ -205,7 +206,7 @@ def _review_dimensions(
             {
                 "key": d.key,
                 "label": d.label,
-                "field": f"s-{d.key}",
+                "field": score_field(d.key),
                 "probability": (judgement.probabilities or {}).get(d.key),
                 "guardian": (judgement.scores or {}).get(d.key),
                 "expert": (expert or {}).get(d.key),
@@ -235,7 +236,7 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("action") == "skip":
             services.skip_judgement(judgement)
-            return redirect("guardian:review_next")
+            return redirect("alignment:guardian_review_next")
         if form.is_valid():
             try:
                 services.accept_judgement(
@@ -245,11 +246,13 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
                 status, message = 409 if isinstance(error, services.GuardianError) else 400, str(error)
             else:
                 messages.success(request, _("Saved as an accepted label; the next training uses it."))
-                return redirect("guardian:review_next")
+                return redirect("alignment:guardian_review_next")
         else:
             status = 400
     chosen = (
-        {k[2:]: v for k, v in form.data.items() if k.startswith("s-")} if form.is_bound else (judgement.scores or {})
+        {d.key: form.data[score_field(d.key)] for d in MEDES_RUBRIC.dimensions if score_field(d.key) in form.data}
+        if form.is_bound
+        else (judgement.scores or {})
     )
     feedback = judgement.feedback or {}
     critic = feedback.get("critic") or {}

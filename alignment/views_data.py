@@ -15,12 +15,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from alignment import alignment_data, services
 from alignment.forms import FreezeForm, PairReviewForm, PairsForm, PolicyRunForm, TargetForm
-from alignment.jobs import PAIRS_JOB, POLICY_JOB, TARGET_JOB
+from alignment.kinds import PAIRS_JOB, POLICY_JOB, TARGET_JOB
 from alignment.models import AlignmentDataset, PreferencePair, ProposalStatus, TargetedPrompt
+from alignment.views import start_job
 from annotation.review import blind_response_ids
 from medes_site import files
 from medes_site.http import AuthedRequest
-from medes_site.jobs import JobError, enqueue_job
 from medes_site.models import Job
 from medes_site.roles import Role, has_role, role_required
 
@@ -76,21 +76,8 @@ def data_home(request: AuthedRequest) -> HttpResponse:
 
 
 def _start(request: AuthedRequest, form: Any, kind: str, name: str) -> HttpResponse:
-    if form.is_valid():
-        try:
-            job = enqueue_job(
-                kind,
-                form.job_config(),
-                user=request.user,
-                request=request,
-                request_key=form.cleaned_data["request_key"] or None,
-            )
-        except JobError as error:
-            form.add_error(None, str(error))
-        else:
-            messages.success(request, _("Started as job %(job)d.") % {"job": job.pk})
-            return redirect("jobs:detail", pk=job.pk)
-    return _page(request, status=400, **{name: form})
+    started = start_job(request, form, lambda: (kind, form.job_config()), _("Started as job %(job)d."))
+    return started if started is not None else _page(request, status=400, **{name: form})
 
 
 @require_POST
@@ -119,12 +106,12 @@ def review_prompt(request: AuthedRequest, pk: int) -> HttpResponse:
     decision = request.POST.get("decision", "")
     if decision not in (ProposalStatus.ACCEPTED, ProposalStatus.REJECTED):
         messages.error(request, _("Accept or reject the prompt."))
-        return redirect("aligndata:home")
+        return redirect("alignment:data")
     if prompt.pairs.exists():
         messages.error(request, _("Pairs were made from this prompt already; review those instead."))
-        return redirect("aligndata:home")
+        return redirect("alignment:data")
     TargetedPrompt.objects.filter(pk=pk).update(status=decision, reviewed_by=request.user)
-    return redirect(reverse("aligndata:home") + f"#prompt-{pk}")
+    return redirect(reverse("alignment:data") + f"#prompt-{pk}")
 
 
 @require_POST
@@ -134,14 +121,14 @@ def review_pair(request: AuthedRequest, pk: int) -> HttpResponse:
     form = PairReviewForm(request.POST)
     if not form.is_valid():  # e.g. an edited answer holding a NUL, which the database cannot store
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-        return redirect(reverse("aligndata:home") + f"#pair-{pk}")
+        return redirect(reverse("alignment:data") + f"#pair-{pk}")
     try:
         alignment_data.review_pair(
             pair, request.user, form.cleaned_data["decision"], chosen=form.cleaned_data["chosen"]
         )
-    except alignment_data.DataError as error:
+    except alignment_data.AlignmentDataError as error:
         messages.error(request, str(error))
-    return redirect(reverse("aligndata:home") + f"#pair-{pk}")
+    return redirect(reverse("alignment:data") + f"#pair-{pk}")
 
 
 @require_POST
@@ -151,13 +138,13 @@ def freeze(request: AuthedRequest) -> HttpResponse:
     if form.is_valid():
         try:
             dataset = alignment_data.freeze(form.cleaned_data["name"], form.cleaned_data["kind"], user=request.user)
-        except alignment_data.DataError as error:
+        except alignment_data.AlignmentDataError as error:
             form.add_error(None, str(error))
         else:
             messages.success(
                 request, _("Frozen: %(name)s, %(rows)d rows.") % {"name": dataset.name, "rows": dataset.rows}
             )
-            return redirect("aligndata:home")
+            return redirect("alignment:data")
     return _page(request, status=400, freeze=form)
 
 

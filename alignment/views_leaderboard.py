@@ -21,20 +21,22 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from alignment.evaluation import WEIGHTS
+from alignment.evaluation_metrics import paired_differences
 from alignment.forms import EvaluateForm
 from alignment.forms_external import ExternalJudgeForm, JudgedUploadForm
-from alignment.jobs import EVALUATE_JOB
+from alignment.kinds import EVALUATE_JOB
 from alignment.medes_judged import external_judges, import_judged
 from alignment.medes_judged import leaderboard as external_leaderboard
 from alignment.models import EvaluationRun, EvaluationStatus
-from alignment.training.guardian_data import SCORE_KEYS
+from alignment.views import start_job
 from alignment.visibility import READERS, external_visible, shown
 from benchmark.importers import ImportFileError
-from benchmark.models import Release
+from benchmark.models import Release, Scenario
 from medes_site import files
 from medes_site.http import AuthedRequest
-from medes_site.jobs import JobError, enqueue_job
 from medes_site.roles import Role, has_role, role_required
+from rubric import SCORE_KEYS
 
 EXTERNAL_IMPORTERS = (Role.CURATOR, Role.ML_ENGINEER)
 # column → (where in the results, lower is better)
@@ -128,10 +130,6 @@ def _scatter(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _comparison(request: HttpRequest, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Base against another run on the same open cases: the largest regressions and gains."""
-    from alignment.evaluation import WEIGHTS
-    from alignment.evaluation_metrics import paired_differences
-    from benchmark.models import Scenario
-
     runs = {str(row["run"].pk): row["run"] for row in rows}
     base, other = runs.get(request.GET.get("base", "")), runs.get(request.GET.get("other", ""))
     if base is None or other is None or base == other:
@@ -205,7 +203,7 @@ def leaderboard_home(request: AuthedRequest) -> HttpResponse:
         external, status = _external_context(request)
         context: dict[str, Any] = {"release": None, "releases": [], "external": external}
         return render(request, "alignment/leaderboard.html", context, status=status)
-    target = reverse("leaderboard:release", args=[release.pk])
+    target = reverse("alignment:leaderboard", args=[release.pk])
     if request.GET.get("judge"):  # the external judge chosen (e.g. after an import) goes along
         target += "?" + urlencode({"judge": request.GET["judge"]})
     return redirect(target)
@@ -236,20 +234,11 @@ def _leaderboard_page(
 @role_required(Role.ML_ENGINEER)
 def evaluate(request: AuthedRequest, pk: int) -> HttpResponse:
     form = EvaluateForm(request.POST)
-    if form.is_valid():
-        try:
-            job = enqueue_job(
-                EVALUATE_JOB,
-                form.job_config(),
-                user=request.user,
-                request=request,
-                request_key=form.cleaned_data["request_key"] or None,
-            )
-        except JobError as error:
-            form.add_error(None, str(error))
-        else:
-            messages.success(request, _("Evaluation started as job %(job)d.") % {"job": job.pk})
-            return redirect("jobs:detail", pk=job.pk)
+    started = start_job(
+        request, form, lambda: (EVALUATE_JOB, form.job_config()), _("Evaluation started as job %(job)d.")
+    )
+    if started is not None:
+        return started
     return _leaderboard_page(request, pk, form=form, status=400)  # the page again, with the form's errors
 
 
@@ -291,7 +280,7 @@ def external_import(request: AuthedRequest) -> HttpResponse:
             else:
                 if report.written:
                     messages.success(request, report.summary())
-                    return redirect(reverse("leaderboard:home") + "?" + urlencode({"judge": judge}))
+                    return redirect(reverse("alignment:leaderboards") + "?" + urlencode({"judge": judge}))
                 context["report"] = report
                 status = 400 if report.errors else 200
     return render(request, "alignment/leaderboard_external_import.html", context, status=status)

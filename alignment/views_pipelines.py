@@ -53,7 +53,7 @@ def start(request: AuthedRequest) -> HttpResponse:
             form.add_error(None, str(error))
         else:
             messages.success(request, _("Alignment pipeline %(pk)d started.") % {"pk": pipeline.pk})
-            return redirect("pipelines:detail", pk=pipeline.pk)
+            return redirect("alignment:pipeline_detail", pk=pipeline.pk)
     return _list(request, form, status=400)
 
 
@@ -98,7 +98,7 @@ def continue_after_review(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, _("The accepted pairs are frozen; SFT has started."))
-    return redirect("pipelines:detail", pk=pk)
+    return redirect("alignment:pipeline_detail", pk=pk)
 
 
 @require_POST
@@ -107,4 +107,4 @@ def cancel(request: AuthedRequest, pk: int) -> HttpResponse:
     pipeline = pipeline_service.cancel(get_object_or_404(AlignPipeline, pk=pk), user=request.user)
     if pipeline.status == PipelineStatus.CANCELLED:
         messages.success(request, _("The pipeline is cancelled; its current job stops."))
-    return redirect("pipelines:detail", pk=pk)
+    return redirect("alignment:pipeline_detail", pk=pk)

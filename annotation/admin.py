@@ -1,3 +1,6 @@
+"""The admin of campaigns, items, labels and accepted labels; the blind rule holds here too (a user who labels
+in a campaign sees no one else's labels of it)."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -18,7 +21,7 @@ class BlindAdminMixin:
     campaign_path = "item__campaign"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
+        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]  # a mixin: ModelAdmin follows
         return queryset.exclude(**{f"{self.campaign_path}__in": annotating(request.user)})
 
 

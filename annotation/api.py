@@ -12,20 +12,21 @@ submit never answers with another campaign's schema or status).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, permissions, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.assignments import ANNOTATOR_VISIBLE, annotating_campaigns, items_of_annotator, next_assignment
 from annotation.models import AcceptedLabel, Assignment, Campaign, Label, Member, MemberRole
 from annotation.review import campaigns_for_user, label_campaigns_for_user
 from annotation.schema import LabelError
@@ -39,17 +40,7 @@ from annotation.serializers import (
     LabelSerializer,
     LabelSubmitSerializer,
 )
-from annotation.services import (
-    ANNOTATOR_VISIBLE,
-    CampaignError,
-    NotAssignedError,
-    StaleLabelError,
-    Submission,
-    annotating_campaigns,
-    items_of_annotator,
-    next_assignment,
-    submit_label,
-)
+from annotation.services import CampaignError, NotAssignedError, StaleLabelError, Submission, submit_label
 from medes_site.roles import ALL_ROLES, Role, has_role
 
 
@@ -76,7 +67,10 @@ def visible_campaigns(request: Request) -> QuerySet[Campaign]:
     return Campaign.objects.filter(Q(pk__in=annotating) | Q(pk__in=other_roles) | Q(pk__in=readable))
 
 
-def _filtered(request: Request, queryset: QuerySet[Any], field: str) -> QuerySet[Any]:
+_M = TypeVar("_M", bound=Model)
+
+
+def _filtered(request: Request, queryset: QuerySet[_M], field: str) -> QuerySet[_M]:
     filters = CampaignFilterSerializer(data=request.query_params)
     filters.is_valid(raise_exception=True)
     if filters.validated_data.get("campaign"):
@@ -84,7 +78,7 @@ def _filtered(request: Request, queryset: QuerySet[Any], field: str) -> QuerySet
     return queryset
 
 
-class CampaignList(generics.ListAPIView):
+class CampaignList(generics.ListAPIView[Campaign]):
     serializer_class = CampaignSerializer
     permission_classes = PERMISSIONS
 
@@ -92,7 +86,7 @@ class CampaignList(generics.ListAPIView):
         return visible_campaigns(self.request).order_by("-created_at", "-pk")
 
 
-class CampaignDetail(generics.RetrieveAPIView):
+class CampaignDetail(generics.RetrieveAPIView[Campaign]):
     serializer_class = CampaignSerializer
     permission_classes = PERMISSIONS
 
@@ -101,7 +95,7 @@ class CampaignDetail(generics.RetrieveAPIView):
 
 
 @extend_schema(parameters=[CampaignFilterSerializer])
-class MyAssignments(generics.ListAPIView):
+class MyAssignments(generics.ListAPIView[Assignment]):
     """The caller's own assignments (every status)."""
 
     serializer_class = AssignmentSerializer
@@ -141,14 +135,15 @@ class NextAssignment(APIView):
 
 
 @extend_schema(parameters=[CampaignFilterSerializer])
-class LabelList(generics.ListCreateAPIView):
+class LabelList(generics.ListCreateAPIView[Label]):
     """GET: the caller's labels, plus every label of campaigns the caller reviews without annotating in them.
     POST: submit a label; 201 when stored, 200 when the same submit was already stored, 409 with both versions
     when the stored label changed since it was read, 400 with the field errors."""
 
     permission_classes = PERMISSIONS
 
-    def get_serializer_class(self) -> type[LabelSerializer] | type[LabelSubmitSerializer]:
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
+        # a submit is read as a plain dict (LabelSubmitSerializer), not as a Label: hence not BaseSerializer[Label]
         return LabelSubmitSerializer if self.request.method == "POST" else LabelSerializer
 
     def get_queryset(self) -> QuerySet[Label]:
@@ -209,7 +204,7 @@ class LabelList(generics.ListCreateAPIView):
 
 
 @extend_schema(parameters=[CampaignFilterSerializer])
-class AcceptedLabelList(generics.ListAPIView):
+class AcceptedLabelList(generics.ListAPIView[AcceptedLabel]):
     serializer_class = AcceptedLabelSerializer
     permission_classes = (permissions.IsAuthenticated, ReviewRole)
 

@@ -1,3 +1,6 @@
+"""The annotation app's start-up: hooks its agreement lines into the release datasheet, its blind rule into
+the response filters, and registers its home panels and job kinds."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig

@@ -19,9 +19,10 @@ from typing import Any, TextIO
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from annotation.assignments import next_assignment
 from annotation.models import Campaign, MemberRole
 from annotation.review import change_status
-from annotation.services import Submission, add_members, create_campaign, next_assignment, submit_label
+from annotation.services import Submission, add_members, create_campaign, submit_label
 from benchmark.demo import CAREFUL, CARELESS, DEMO_RELEASE
 from benchmark.models import RegisteredModel, Release
 from medes_site.accounts import create_user, generate_password

@@ -24,6 +24,8 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def score_field(key: str) -> str:
+    """The form field of a dimension's score, on every form that takes scores (labeling, adjudication, the
+    guardian review): ``s-R1``. The labeling screen's drafts in the browser are keyed by it."""
     return f"s-{key}"
 
 

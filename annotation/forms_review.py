@@ -10,8 +10,9 @@ from django.contrib.auth.models import User
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
+from annotation.exports import EXPORT_FORMATS, EXPORT_KINDS
+from annotation.forms_label import score_field
 from annotation.models import Campaign, MemberRole, Subject
-from annotation.review import EXPORT_FORMATS, EXPORT_KINDS
 from annotation.schema import MEDES_RUBRIC, SCENARIO_REVIEW, LabelSchema, SchemaError, schema_from_dict
 from annotation.services import REVIEWABLE
 from benchmark.models import RegisteredModel, Release, Scenario, ScenarioStatus, Scene
@@ -131,10 +132,11 @@ class CampaignCreateForm(CampaignSettingsForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["release"].queryset = Release.objects.order_by("-pk")  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField[Release], self.fields["release"]).queryset = Release.objects.order_by("-pk")
         with_responses = RegisteredModel.objects.annotate(n=Count("responses")).filter(n__gt=0).order_by("name")
-        self.fields["models"].queryset = with_responses  # type: ignore[attr-defined]
-        self.fields["schema_campaign"].queryset = Campaign.objects.order_by("name")  # type: ignore[attr-defined]
+        cast(forms.ModelMultipleChoiceField[RegisteredModel], self.fields["models"]).queryset = with_responses
+        campaigns = Campaign.objects.order_by("name")
+        cast(forms.ModelChoiceField[Campaign], self.fields["schema_campaign"]).queryset = campaigns
 
     def clean(self) -> dict[str, Any]:
         """Turn the schema choice into ``label_schema`` (a checked schema as data), with the reason when bad."""
@@ -195,7 +197,7 @@ class MemberForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        users = cast(forms.ModelChoiceField, self.fields["user"])
+        users = cast(forms.ModelChoiceField[User], self.fields["user"])
         users.queryset = (
             User.objects.filter(is_active=True, groups__name__in=[Role.ANNOTATOR, Role.REVIEWER])
             .distinct()
@@ -245,7 +247,7 @@ class AdjudicationForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.schema = schema
         for d in schema.dimensions:
-            self.fields[f"score_{d.key}"] = forms.TypedChoiceField(
+            self.fields[score_field(d.key)] = forms.TypedChoiceField(
                 label=d.label,
                 choices=[(v, v) for v in d.values],
                 coerce=int,
@@ -261,7 +263,7 @@ class AdjudicationForm(forms.Form):
             raise forms.ValidationError(_("Provision ids are whole numbers separated by commas.")) from None
 
     def scores(self) -> dict[str, int]:
-        return {d.key: self.cleaned_data[f"score_{d.key}"] for d in self.schema.dimensions}
+        return {d.key: self.cleaned_data[score_field(d.key)] for d in self.schema.dimensions}
 
     def score_fields(self) -> list[forms.BoundField]:
-        return [self[f"score_{d.key}"] for d in self.schema.dimensions]
+        return [self[score_field(d.key)] for d in self.schema.dimensions]

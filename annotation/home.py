@@ -1,3 +1,5 @@
+"""The annotation app's panel on the home page: the annotator's queue."""
+
 from __future__ import annotations
 
 from typing import Any

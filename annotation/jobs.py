@@ -6,7 +6,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from annotation import review
+from annotation import campaign_agreement, exports, review
 from annotation.models import Campaign
 from medes_site.jobs import JobContext, JobError, job_kind
 from medes_site.roles import Role
@@ -34,7 +34,7 @@ def validate_agreement(config: dict[str, Any]) -> dict[str, Any]:
 
 
 @job_kind(
-    review.AGREEMENT_JOB,
+    campaign_agreement.AGREEMENT_JOB,
     label=_("Agreement statistics of a campaign"),
     time_limit=30 * 60,
     roles=REVIEW_ROLES,
@@ -44,7 +44,7 @@ def validate_agreement(config: dict[str, Any]) -> dict[str, Any]:
 def run_agreement(ctx: JobContext) -> None:
     campaign = Campaign.objects.get(pk=ctx.config["campaign"])
     ctx.progress(0.1, f"computing agreement for {campaign.name}")
-    result = review.compute_agreement(campaign)
+    result = campaign_agreement.compute_agreement(campaign)
     ctx.set_metrics(agreement=result)
     ctx.log(f"{len(result['dimensions'])} dimensions, {result['accepted']} accepted items")
 
@@ -52,15 +52,15 @@ def run_agreement(ctx: JobContext) -> None:
 def validate_export(config: dict[str, Any]) -> dict[str, Any]:
     pk = _campaign_pk(config)
     what, fmt = str(config.get("what", "")), str(config.get("format", ""))
-    if what not in review.EXPORT_KINDS:
+    if what not in exports.EXPORT_KINDS:
         raise JobError(_("Export labels or accepted labels."))
-    if fmt not in review.EXPORT_FORMATS:
+    if fmt not in exports.EXPORT_FORMATS:
         raise JobError(_("Choose jsonl, csv or parquet."))
     return {"campaign": pk, "what": what, "format": fmt}
 
 
 @job_kind(
-    review.EXPORT_JOB,
+    exports.EXPORT_JOB,
     label=_("Export a campaign's labels"),
     time_limit=30 * 60,
     roles=REVIEW_ROLES,
@@ -71,8 +71,8 @@ def run_export(ctx: JobContext) -> None:
     campaign = Campaign.objects.get(pk=ctx.config["campaign"])
     what, fmt = ctx.config["what"], ctx.config["format"]
     ctx.progress(0.1, f"exporting {what} of {campaign.name} as {fmt}")
-    path = review.export_path(campaign, what, fmt, ctx.artifacts_dir)
+    path = exports.export_path(campaign, what, fmt, ctx.artifacts_dir)
     with path.open("wb") as out:
-        rows = review.write_export(campaign, what, fmt, out)
+        rows = exports.write_export(campaign, what, fmt, out)
     ctx.add_artifact(path, f"{campaign.name} {what} ({fmt})")
     ctx.set_metrics(rows=rows, bytes=path.stat().st_size)

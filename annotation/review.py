@@ -1,5 +1,6 @@
-"""The reviewer's and curator's side of a campaign: who sees which campaign, progress and ETA, the
-adjudication queue, annotator statistics, campaign agreement (inline or by job) and label exports.
+"""The reviewer's and curator's side of a campaign: who sees which campaign (and the blind-labeling rule),
+managing it, progress and ETA, the adjudication queue and annotator statistics. Its agreement figures live in
+annotation.campaign_agreement, its label exports in annotation.exports.
 
 Scope (DESIGN.md §9): every page reaches a campaign through ``campaigns_for_user``; curators and ML engineers
 see every campaign, reviewers the campaigns they created or review. Annotators reach none of these pages.
@@ -8,31 +9,18 @@ Other people's labels are shown only where the user is not an annotator of the c
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
-import json
 import statistics
 from collections import defaultdict
-from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from annotation.agreement import (
-    Ratings,
-    against_reference,
-    dimension_agreement,
-    fleiss_kappa,
-    krippendorff_alpha,
-    percent_agreement,
-)
 from annotation.models import (
     AcceptedLabel,
     Assignment,
@@ -46,18 +34,13 @@ from annotation.models import (
     MemberRole,
 )
 from annotation.schema import consensus
-from annotation.services import CampaignError, ratings, schema_of
+from annotation.services import CampaignError, schema_of
 from medes_site import audit
-from medes_site.models import Job, JobStatus
 from medes_site.roles import Role, has_role
-from medes_site.spreadsheet import safe_row
 
 AnyUser = AbstractBaseUser | AnonymousUser
-INLINE_MAX_ITEMS = 2000  # above this, agreement and exports run as jobs
+INLINE_MAX_ITEMS = 2000  # above this, agreement and exports run as jobs (is_large)
 ETA_WINDOW_DAYS = 7
-AGREEMENT_JOB = "annotation.agreement"
-EXPORT_JOB = "annotation.export"
-
 
 # --- scope -----------------------------------------------------------------------------------------------
 
@@ -339,189 +322,6 @@ def annotator_stats(campaign: Campaign) -> list[dict[str, Any]]:
     return result
 
 
-# --- agreement -------------------------------------------------------------------------------------------
-
-
-def compute_agreement(campaign: Campaign) -> dict[str, Any]:
-    """Every figure of the agreement page, as JSON: per dimension and overall, each with its counts, and each
-    annotator against the accepted labels. Annotators are named by id here; pages add the names."""
-    schema = schema_of(campaign)
-    table = ratings(campaign)
-    accepted = AcceptedLabel.objects.filter(item__campaign=campaign).values_list("item_id", "scores")
-    reference: dict[str, dict[int, int]] = {key: {} for key in schema.keys}
-    for item_id, scores in accepted.iterator(chunk_size=5000):
-        for key in schema.keys:
-            if key in scores:
-                reference[key][item_id] = scores[key]
-    dimensions = []
-    pooled: dict[tuple[int, str], dict[int, int]] = {}
-    for key in schema.keys:
-        summary = dimension_agreement(key, cast(Ratings, table[key])).as_dict()
-        summary["against_consensus"] = {
-            a: f.as_dict()
-            for a, f in against_reference(
-                cast(Ratings, table[key]), cast(Mapping[Hashable, int], reference[key])
-            ).items()
-        }
-        dimensions.append(summary)
-        for item_id, row in table[key].items():
-            pooled[(item_id, key)] = row
-    # all dimensions as one pool of (item, dimension) units; no ordinal figure (the scales differ) and no pairs
-    table_all = cast(Ratings, pooled)
-    overall = {
-        "dimension": "overall",
-        "items": len(pooled),
-        "ratings": sum(len(row) for row in pooled.values()),
-        "annotators": len({a for row in pooled.values() for a in row}),
-        "fleiss_kappa": fleiss_kappa(table_all).as_dict(),
-        "alpha_nominal": krippendorff_alpha(table_all).as_dict(),
-        "percent_agreement": percent_agreement(table_all).as_dict(),
-        "cohen_pairwise": [],
-    }
-    annotator_ids = {int(a) for d in dimensions for pair in d["cohen_pairwise"] for a in pair["annotators"]}
-    annotator_ids |= {int(a) for d in dimensions for a in d["against_consensus"]}
-    return {
-        "campaign": campaign.pk,
-        "computed_at": timezone.now().isoformat(),
-        "dimensions": dimensions,
-        "overall": overall,
-        "accepted": sum(len(r) for r in reference.values()) // max(len(schema.keys), 1),
-        "annotators": {
-            str(pk): name for pk, name in User.objects.filter(pk__in=annotator_ids).values_list("pk", "username")
-        },
-    }
-
-
-def latest_agreement_job(campaign: Campaign) -> Job | None:
-    return (
-        Job.objects.filter(kind=AGREEMENT_JOB, config__campaign=campaign.pk)
-        .exclude(status__in=[JobStatus.CANCELLED])
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-
-
-def is_large(campaign: Campaign) -> bool:
-    return Item.objects.filter(campaign=campaign).count() > INLINE_MAX_ITEMS
-
-
-# --- exports ---------------------------------------------------------------------------------------------
-
-EXPORT_KINDS = ("labels", "accepted")
-EXPORT_FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
-
-
-def export_rows(campaign: Campaign, what: str) -> Iterator[dict[str, Any]]:
-    """Labels or accepted labels with their provenance and guideline versions, one dict per row."""
-    if what == "labels":
-        labels = (
-            Label.objects.filter(item__campaign=campaign)
-            .select_related("item__response__model")
-            .prefetch_related("provisions")
-            .order_by("item__position", "pk")
-        )
-        for label in labels.iterator(chunk_size=2000):
-            item = label.item
-            yield {
-                "campaign": campaign.name,
-                "item": item.pk,
-                "position": item.position,
-                "is_gold": item.is_gold,
-                "response": item.response_id,
-                "scenario": item.scenario_id,
-                "model": item.response.model.name if item.response is not None else None,
-                "label": label.pk,
-                "annotator": label.annotator_id,
-                "scores": dict(label.scores),
-                "rationale": label.rationale,
-                "provisions": sorted(p.pk for p in label.provisions.all()),
-                "guideline_version": label.guideline_version,
-                "seconds_spent": label.seconds_spent,
-                "version": label.version,
-                "submitted_at": label.submitted_at.isoformat(),
-            }
-        return
-    if what != "accepted":
-        raise CampaignError(_("Export labels or accepted labels."))
-    accepted = (
-        AcceptedLabel.objects.filter(item__campaign=campaign)
-        .select_related("item__response__model")
-        .prefetch_related("source_labels")
-        .order_by("item__position")
-    )
-    for row in accepted.iterator(chunk_size=2000):
-        item = row.item
-        sources = sorted(row.source_labels.all(), key=lambda label: label.pk)
-        yield {
-            "campaign": campaign.name,
-            "item": item.pk,
-            "position": item.position,
-            "is_gold": item.is_gold,
-            "response": item.response_id,
-            "scenario": item.scenario_id,
-            "model": item.response.model.name if item.response is not None else None,
-            "scores": dict(row.scores),
-            "rationale": row.rationale,
-            "provenance": row.provenance,
-            "decided_by": row.decided_by_id,
-            "note": row.note,
-            "source_labels": [label.pk for label in sources],
-            "annotators": [label.annotator_id for label in sources],
-            "source_guideline_versions": [label.guideline_version for label in sources],
-            "guideline_version": row.guideline_version,
-            "created_at": row.created_at.isoformat(),
-        }
-
-
-SCORE_PREFIX = "score_"
-
-
-def _flat(row: dict[str, Any], keys: list[str]) -> dict[str, Any]:
-    """Scores as one column per dimension, named ``score_<key>`` so that no dimension can take the place of
-    another column (a campaign made before keys like ``model`` or ``rationale`` were refused has them)."""
-    flat = {k: v for k, v in row.items() if k != "scores"}
-    for key in keys:
-        flat[SCORE_PREFIX + key] = row["scores"].get(key)
-    return flat
-
-
-def write_export(campaign: Campaign, what: str, fmt: str, out: io.BufferedIOBase | io.BytesIO) -> int:
-    """Write the export to a binary stream; returns the number of rows."""
-    if fmt not in EXPORT_FORMATS:
-        raise CampaignError(_("Unknown format %(fmt)s: choose jsonl, csv or parquet.") % {"fmt": fmt})
-    keys = schema_of(campaign).keys
-    rows = export_rows(campaign, what)
-    count = 0
-    if fmt == "jsonl":
-        for row in rows:
-            out.write((json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode())
-            count += 1
-        return count
-    flat = [_flat(row, keys) for row in rows]
-    if fmt == "csv":
-        # for spreadsheets: a BOM so they read the Chinese text, and every text cell (header too) escaped so that
-        # a rationale written as a formula stays text (medes_site.spreadsheet); numbers stay numbers
-        text = io.StringIO()
-        if flat:
-            header = list(flat[0])
-            writer = csv.writer(text)
-            writer.writerow(safe_row(header))
-            for row in flat:
-                writer.writerow(safe_row(json.dumps(row[k]) if isinstance(row[k], list) else row[k] for k in header))
-        out.write(text.getvalue().encode("utf-8-sig"))
-        return len(flat)
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pylist(flat) if flat else pa.table({"item": pa.array([], pa.int64())})
-    pq.write_table(table, out)
-    return len(flat)
-
-
-def export_path(campaign: Campaign, what: str, fmt: str, directory: Path) -> Path:
-    return directory / f"campaign-{campaign.pk}-{what}.{fmt}"
-
-
 # --- helpers for the pages -------------------------------------------------------------------------------
 
 
@@ -550,66 +350,6 @@ def accepted_items(campaign: Campaign) -> QuerySet[Item]:
     )
 
 
-FIGURES = (
-    ("fleiss_kappa", "Fleiss κ"),
-    ("alpha_nominal", "α nominal"),
-    ("alpha_ordinal", "α ordinal"),
-    ("percent_agreement", "% agreement"),
-)
-CHART_LABEL_WIDTH, CHART_HALF, CHART_ROW = 110, 100, 22
-
-
-def _bars(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Bars of an SVG chart on a −1…1 scale (zero in the middle); undefined figures get no bar."""
-    bars = []
-    zero = CHART_LABEL_WIDTH + CHART_HALF
-    for n, (key, label) in enumerate(f for f in FIGURES if f[0] in summary):
-        value = summary[key]["value"]
-        width = 0 if value is None else abs(value) * CHART_HALF
-        x = zero if value is None or value >= 0 else zero - width
-        bars.append(
-            {
-                "label": label,
-                "value": value,
-                "x": round(x, 1),
-                "width": round(width, 1),
-                "y": n * CHART_ROW + 4,
-                "text_y": n * CHART_ROW + 17,
-                "negative": value is not None and value < 0,
-            }
-        )
-    return bars
-
-
-def agreement_view(result: dict[str, Any], *, with_names: bool = True) -> dict[str, Any]:
-    """The stored agreement result, with chart geometry for the template, and annotator names for reviewers
-    (others see annotators by number only)."""
-    names = result.get("annotators", {}) if with_names else {}
-
-    def name(pk: str) -> str:
-        return names.get(str(pk), _("annotator #%(pk)s") % {"pk": pk})
-
-    dimensions = []
-    for summary in [*result["dimensions"], result["overall"]]:
-        pairs = [
-            {**p, "names": (name(p["annotators"][0]), name(p["annotators"][1]))} for p in summary["cohen_pairwise"]
-        ]
-        versus = [{"name": name(pk), **figure} for pk, figure in summary.get("against_consensus", {}).items()]
-        figures = [(label, summary[key]) for key, label in FIGURES if key in summary]
-        dimensions.append(
-            {
-                **summary,
-                "pairs": pairs,
-                "versus": versus,
-                "figures": figures,
-                "bars": _bars(summary),
-                "chart_height": len(figures) * CHART_ROW + 8,
-            }
-        )
-    return {
-        "computed_at": result.get("computed_at"),
-        "dimensions": dimensions,
-        "accepted": result.get("accepted"),
-        "zero": CHART_LABEL_WIDTH + CHART_HALF,
-        "width": CHART_LABEL_WIDTH + 2 * CHART_HALF + 50,
-    }
+def is_large(campaign: Campaign) -> bool:
+    """Whether the campaign's agreement and exports run as jobs rather than inline on the page."""
+    return Item.objects.filter(campaign=campaign).count() > INLINE_MAX_ITEMS

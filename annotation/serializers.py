@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from annotation.models import AcceptedLabel, Assignment, Campaign, Label
+from benchmark.models import Provision
 from medes_site import storable
 
 MAX_ID = 2**63 - 1  # a larger number is no row's id (and would overflow the database's integer)
@@ -60,7 +61,7 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
 
 class LabelSerializer(serializers.ModelSerializer[Label]):
     campaign = serializers.IntegerField(source="item.campaign_id", read_only=True)
-    provisions: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    provisions = serializers.PrimaryKeyRelatedField[Provision](many=True, read_only=True)
 
     class Meta:
         model = Label
@@ -116,7 +117,7 @@ class ConflictSerializer(serializers.Serializer[dict[str, Any]]):
 
 class AcceptedLabelSerializer(serializers.ModelSerializer[AcceptedLabel]):
     campaign = serializers.IntegerField(source="item.campaign_id", read_only=True)
-    source_labels: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    source_labels = serializers.PrimaryKeyRelatedField[Label](many=True, read_only=True)
 
     class Meta:
         model = AcceptedLabel

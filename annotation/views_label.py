@@ -1,9 +1,10 @@
-"""The annotator's side of a campaign: my campaigns, my queue, the labeling screen, my labels.
+"""The annotator's side of a campaign: my campaigns, my queue, the labeling screen, my labels. What an item's
+screen shows is built in annotation.label_screen; the views here scope, act and answer.
 
 Blind by construction: every object comes through a queryset scoped to the signed-in annotator (their
-memberships, their assignments, their labels), and no context built here ever holds another person's label,
-a gold answer, a guardian score or the name of the model that wrote the response (annotators are blind to
-the system under test too). Other ids are 404.
+memberships, their assignments, their labels), and no context built here or in annotation.label_screen ever
+holds another person's label, a gold answer, a guardian score or the name of the model that wrote the response
+(annotators are blind to the system under test too). Other ids are 404.
 
 Never lose work: drafts are saved as the annotator goes (htmx) and kept in the browser too (labeling.js); a
 submit carries an idempotency key made when the form was shown; a stale edit is 409 with both versions; a
@@ -14,15 +15,14 @@ that state gets 401 so the page keeps its text and asks for a sign-in in another
 from __future__ import annotations
 
 import functools
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
-from django.http import Http404, HttpResponse, QueryDict
+from django.db.models import QuerySet
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -30,43 +30,34 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation import suggestions
-from annotation.forms_label import HistoryFilterForm, LabelForm, ProvisionSearchForm, opened_token, score_field
+from annotation.assignments import (
+    ANNOTATOR_VISIBLE,
+    annotating_campaigns,
+    items_of_annotator,
+    my_queue,
+    next_assignment,
+    save_draft,
+    skip,
+)
+from annotation.forms_label import HistoryFilterForm, LabelForm, ProvisionSearchForm
+from annotation.label_screen import conflict_context, keep_unsent, provision_results, screen_context
 from annotation.markdown import render_markdown
 from annotation.models import (
     Assignment,
     AssignmentStatus,
     Campaign,
     CampaignStatus,
-    Draft,
     Item,
-    ItemState,
     Label,
     Member,
     MemberRole,
 )
-from annotation.schema import LabelError, LabelSchema
-from annotation.services import (
-    ANNOTATOR_VISIBLE,
-    CampaignError,
-    StaleLabelError,
-    Submission,
-    annotating_campaigns,
-    current_guideline,
-    items_of_annotator,
-    my_queue,
-    next_assignment,
-    save_draft,
-    schema_of,
-    skip,
-    submit_label,
-)
-from benchmark.models import Provision
+from annotation.schema import LabelError
+from annotation.services import CampaignError, StaleLabelError, Submission, current_guideline, schema_of, submit_label
 from medes_site.http import AuthedRequest, Request
 from medes_site.paging import paginate
 from medes_site.roles import Role, has_role
 
-UNSENT = "annotation.unsent_label"  # session key: a label posted after the session expired
-PROVISION_RESULTS = 20
 LABELS_PER_PAGE = 25
 VISIBLE = ANNOTATOR_VISIBLE
 
@@ -83,7 +74,7 @@ def annotator_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         if not request.user.is_authenticated:
             item_pk = kwargs.get("pk") if view.__name__ in {"label_submit", "label_draft"} else None
             if request.method == "POST" and item_pk is not None:
-                _keep_unsent(request, int(item_pk))
+                keep_unsent(request, int(item_pk))
             if request.htmx:
                 return render(request, "annotation/partials/_signed_out.html", status=401)
             target = reverse("annotation:item", args=[item_pk]) if item_pk is not None else request.get_full_path()
@@ -167,172 +158,6 @@ def labels_for_annotator(request: AuthedRequest) -> QuerySet[Label]:
     return Label.objects.filter(annotator=request.user, item__campaign__status__in=VISIBLE)
 
 
-# --- never lose work: a POST after the session expired -------------------------------------------------
-
-
-def _keep_unsent(request: Request, item_pk: int) -> None:
-    """Keep what was posted (bounded) in the anonymous session; login keeps the session's data, and the
-    labeling screen offers it again to the same annotator only (the form says whose it was)."""
-    post = request.POST
-    annotator = post.get("annotator", "")
-    if not annotator.isdigit():
-        return
-    request.session[UNSENT] = {
-        "item": item_pk,
-        "annotator": int(annotator),
-        "data": {
-            "scores": {
-                k[2:]: v
-                for k, v in ((key, str(post.get(key, ""))) for key in post)
-                if k.startswith("s-") and len(k) < 40 and v.lstrip("-").isdigit()
-            },
-            "rationale": post.get("rationale", "")[:20_000],
-            "provisions": [int(v) for v in post.getlist("provisions")[:50] if v.isdigit()],
-        },
-    }
-
-
-def _take_unsent(request: AuthedRequest, item: Item) -> dict[str, Any] | None:
-    kept = request.session.get(UNSENT)
-    if not isinstance(kept, dict) or kept.get("item") != item.pk:
-        return None
-    del request.session[UNSENT]
-    if kept.get("annotator") != request.user.pk:
-        return None  # someone else's words, typed in this browser before a sign-out: never shown
-    return kept.get("data") if isinstance(kept.get("data"), dict) else None
-
-
-# --- the labeling screen ------------------------------------------------------------------------------
-
-
-def _values(schema: LabelSchema, form: LabelForm | None, data: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What the form shows: the posted form when it is re-shown, else saved data (draft, label, kept POST)."""
-    if form is not None:
-        raw: QueryDict = form.data  # type: ignore[assignment]
-        return {
-            "scores": {d.key: raw.get(score_field(d.key), "") for d in schema.dimensions},
-            "rationale": raw.get("rationale", ""),
-            "provisions": [int(v) for v in raw.getlist("provisions") if str(v).isdigit()],
-        }
-    data = data or {}
-    scores: dict[str, Any] = data["scores"] if isinstance(data.get("scores"), dict) else {}
-    provisions: list[Any] = data["provisions"] if isinstance(data.get("provisions"), list) else []
-    return {
-        "scores": {d.key: str(scores.get(d.key, "")) for d in schema.dimensions},
-        "rationale": str(data.get("rationale", "")),
-        "provisions": [int(p) for p in provisions if str(p).isdigit()],
-    }
-
-
-def _dimensions(schema: LabelSchema, scores: Mapping[str, str], errors: Mapping[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for d in schema.dimensions:
-        keys = list(d.shortcut_keys) + [""] * (len(d.values) - len(d.shortcut_keys))
-        rows.append(
-            {
-                "key": d.key,
-                "label": d.label,
-                "field": score_field(d.key),
-                "role": d.role,
-                "errors": errors.get(d.key) or errors.get(score_field(d.key)) or [],
-                "options": [
-                    {"value": v, "key": k, "checked": str(v) == str(scores.get(d.key, ""))}
-                    for v, k in zip(d.values, keys, strict=True)
-                ],
-            }
-        )
-    return rows
-
-
-def _grounding_sources(item: Item) -> list[int]:
-    return list(Provision.objects.filter(scenarios=item.scenario_id).values_list("source_id", flat=True).distinct())
-
-
-def _screen(
-    request: AuthedRequest,
-    item: Item,
-    *,
-    form: LabelForm | None = None,
-    errors: Mapping[str, Any] | None = None,
-    message: str = "",
-    conflict: dict[str, Any] | None = None,
-    results: Iterable[Provision] | None = None,
-    query: str = "",
-    fresh: bool = False,
-) -> dict[str, Any]:
-    """The labeling screen's context. ``fresh``: the item was just reserved, so no label or draft exists yet."""
-    campaign = item.campaign
-    schema = schema_of(campaign)
-    label = None if fresh else Label.objects.filter(item=item, annotator=request.user).order_by().first()
-    draft = None if fresh else Draft.objects.filter(item=item, user=request.user).order_by().first()
-    kept = _take_unsent(request, item) if form is None else None
-    if conflict and label is not None:  # the form shows the saved version; "mine" is in the conflict box
-        source: dict[str, Any] | None = _label_data(label)
-    else:
-        source = kept or (draft.data if draft else None) or (_label_data(label) if label else None)
-    values = _values(schema, form, source)
-    selected = []
-    if values["provisions"]:
-        selected = list(Provision.objects.filter(pk__in=values["provisions"]).select_related("source"))
-        selected.sort(key=lambda p: values["provisions"].index(p.pk))
-    guideline = current_guideline(campaign)
-    saved = max((t for t in (draft and draft.saved_at, label and label.updated_at) if t), default=None)
-    errors = errors or {}
-    if kept:
-        message = message or _(
-            "Your last changes were not sent because you had been signed out. They are back "
-            "in the form: check them and submit again."
-        )
-    # a settled item takes no more labels: edits of one's own label end, and a first label is refused (a gold
-    # item, settled by definition, is labeled again as a check)
-    open_to_me = item.state == ItemState.OPEN or (label is None and item.is_gold)
-    editable = campaign.status == CampaignStatus.ACTIVE and open_to_me
-    final = label is not None and not editable
-    return {
-        "campaign": campaign,
-        "item": item,
-        "scenario": item.scenario,
-        # a scenario under review is shown whole, with the provisions it cites; a response, with its case
-        "response_text": item.response.text if item.response is not None else None,
-        "cited": (
-            list(item.scenario.provisions.select_related("source").order_by("source__title", "position"))
-            if item.response_id is None
-            else []
-        ),
-        "label": label,
-        # what a judge thinks, only once this annotator's label is in and can no longer change: it must never
-        # sway a label that counts (an open item's label may still be edited)
-        "suggestion": suggestions.for_responses([item.response_id]).get(item.response_id or 0) if final else None,
-        "editable": editable,
-        "missed": label is None and not open_to_me,  # settled while this annotator's reservation had expired
-        "dimensions": _dimensions(schema, values["scores"], errors),
-        "rationale": values["rationale"],
-        "rationale_errors": errors.get("rationale", []),
-        "form_errors": errors.get("__all__", []),
-        "selected": selected,
-        "results": list(results) if results is not None else None,
-        "query": query,
-        "guideline": guideline,
-        "guideline_html": render_markdown(guideline.text) if guideline else "",
-        "idempotency_key": uuid.uuid4().hex,
-        "expected_version": label.version if label else "",
-        "opened": opened_token(),
-        "saved_ms": int(saved.timestamp() * 1000) if saved else 0,
-        "draft_saved_at": draft.saved_at if draft and not kept else None,
-        "restored": bool(kept),
-        "message": message,
-        "conflict": conflict,
-    }
-
-
-def _label_data(label: Label) -> dict[str, Any]:
-    return {
-        "scores": label.scores,
-        "rationale": label.rationale,
-        "provisions": list(label.provisions.values_list("pk", flat=True)),
-    }
-
-
 def _render_screen(request: AuthedRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
     template = "annotation/label_item.html#panel" if request.htmx else "annotation/label_item.html"
     response = render(request, template, context, status=status)
@@ -345,7 +170,7 @@ def _render_screen(request: AuthedRequest, context: dict[str, Any], status: int 
 @annotator_view
 def label_item(request: AuthedRequest, pk: int) -> HttpResponse:
     item = get_item_for_annotator(request, pk)
-    return _render_screen(request, _screen(request, item))
+    return _render_screen(request, screen_context(request, item))
 
 
 def _next(request: AuthedRequest, campaign: Campaign, message: str = "", member: Member | None = None) -> HttpResponse:
@@ -362,7 +187,7 @@ def _next(request: AuthedRequest, campaign: Campaign, message: str = "", member:
                 return redirect("annotation:item", pk=assignment.item_id)
             item = _screen_item(assignment, campaign)
             fresh = getattr(assignment, "fresh", False)
-            return _render_screen(request, _screen(request, item, message=message, fresh=fresh))
+            return _render_screen(request, screen_context(request, item, message=message, fresh=fresh))
         notice = _("Nothing left to label in this campaign for now. Thank you!")
     if not request.htmx:
         if message:
@@ -392,21 +217,6 @@ def label_next(request: AuthedRequest, pk: int) -> HttpResponse:
     return _next(request, member.campaign, message, member=member)
 
 
-def _provision_results(item: Item, query: str) -> list[Provision]:
-    sources = _grounding_sources(item)
-    found = Provision.objects.select_related("source").order_by("source__title", "position")
-    if sources:
-        found = found.filter(source_id__in=sources)
-    query = query.strip()
-    if query:
-        digits = "".join(ch for ch in query if ch.isdigit())
-        match = Q(text__icontains=query) | Q(label__icontains=query) | Q(source__title__icontains=query)
-        if digits and len(digits) <= 5:
-            match |= Q(number=int(digits))
-        found = found.filter(match)
-    return list(found[:PROVISION_RESULTS])
-
-
 @require_GET
 @annotator_view
 def label_provisions(request: AuthedRequest, pk: int) -> HttpResponse:
@@ -421,9 +231,9 @@ def label_provisions(request: AuthedRequest, pk: int) -> HttpResponse:
             status=400,
         )
     query = form.cleaned_data["q"]
-    results = _provision_results(item, query)
+    results = provision_results(item, query)
     if not request.htmx:
-        return _render_screen(request, _screen(request, item, results=results, query=query))
+        return _render_screen(request, screen_context(request, item, results=results, query=query))
     return render(request, "annotation/partials/_provision_results.html", {"results": results, "query": query})
 
 
@@ -449,7 +259,7 @@ def _draft_refused(request: AuthedRequest, item: Item, form: LabelForm, reason: 
     if request.htmx:
         text = reason or "; ".join(str(e) for es in form.errors.values() for e in es)
         return render(request, "annotation/partials/_draft_status.html", {"ok": False, "error": text}, status=400)
-    return _render_screen(request, _screen(request, item, form=form, errors=errors), status=400)
+    return _render_screen(request, screen_context(request, item, form=form, errors=errors), status=400)
 
 
 @require_POST
@@ -469,13 +279,15 @@ def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
             errors["__all__"] = [_("Search for at most 100 characters of plain text.")]
         return _render_screen(
             request,
-            _screen(request, item, form=form, results=_provision_results(item, query), query=query, errors=errors),
+            screen_context(
+                request, item, form=form, results=provision_results(item, query), query=query, errors=errors
+            ),
         )
     if not form.is_valid():
-        return _render_screen(request, _screen(request, item, form=form, errors=form.errors), status=400)
+        return _render_screen(request, screen_context(request, item, form=form, errors=form.errors), status=400)
     if not form.cleaned_data["idempotency_key"]:
         errors = {"__all__": [_("This form is damaged; reload the page.")]}
-        return _render_screen(request, _screen(request, item, form=form, errors=errors), status=400)
+        return _render_screen(request, screen_context(request, item, form=form, errors=errors), status=400)
     data = form.cleaned_data
     submission = Submission(
         scores=form.scores(),
@@ -488,13 +300,15 @@ def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
     try:
         label, _created = submit_label(item, request.user, submission)
     except StaleLabelError as error:
-        conflict = _conflict(schema, error, submission)
-        return _render_screen(request, _screen(request, item, conflict=conflict), status=409)
+        conflict = conflict_context(schema, error, submission)
+        return _render_screen(request, screen_context(request, item, conflict=conflict), status=409)
     except LabelError as error:
         errors = {key: [text] for key, text in error.errors.items()}
-        return _render_screen(request, _screen(request, item, form=form, errors=errors), status=400)
+        return _render_screen(request, screen_context(request, item, form=form, errors=errors), status=400)
     except CampaignError as error:
-        return _render_screen(request, _screen(request, item, form=form, errors={"__all__": [str(error)]}), status=400)
+        return _render_screen(
+            request, screen_context(request, item, form=form, errors={"__all__": [str(error)]}), status=400
+        )
     if submission.expected_version is not None:  # an edit of a label: back to the annotator's labels
         messages.success(request, _("Label saved (version %(version)d).") % {"version": label.version})
         if request.htmx:
@@ -512,32 +326,6 @@ def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
     return _next(request, item.campaign, _("Label submitted."))
 
 
-def _conflict(schema: LabelSchema, error: StaleLabelError, submission: Submission) -> dict[str, Any]:
-    """Both versions, dimension by dimension, and the hidden inputs that overwrite with mine."""
-    theirs, mine = error.current, error.mine
-    rows = [
-        {
-            "key": d.key,
-            "label": d.label,
-            "theirs": theirs.scores.get(d.key),
-            "mine": mine["scores"].get(d.key),
-            "field": score_field(d.key),
-        }
-        for d in schema.dimensions
-    ]
-    their_provisions = list(theirs.provisions.select_related("source"))
-    my_provisions = list(Provision.objects.filter(pk__in=submission.provisions).select_related("source"))
-    return {
-        "theirs": theirs,
-        "rows": rows,
-        "their_rationale": theirs.rationale,
-        "my_rationale": mine.get("rationale", ""),
-        "their_provisions": their_provisions,
-        "my_provisions": my_provisions,
-        "overwrite_key": uuid.uuid4().hex,
-    }
-
-
 @require_POST
 @annotator_view
 def label_skip(request: AuthedRequest, pk: int) -> HttpResponse:
@@ -548,7 +336,7 @@ def label_skip(request: AuthedRequest, pk: int) -> HttpResponse:
             raise Http404
         skip(assignment, request.user)
     except CampaignError as error:
-        return _render_screen(request, _screen(request, item, errors={"__all__": [str(error)]}), status=400)
+        return _render_screen(request, screen_context(request, item, errors={"__all__": [str(error)]}), status=400)
     return _next(request, item.campaign, _("Skipped. It will not be offered to you again."))
 
 

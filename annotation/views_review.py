@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotation import review
+from annotation import campaign_agreement, exports, review
+from annotation.forms_label import score_field
 from annotation.forms_review import (
     AdjudicationForm,
     CampaignCreateForm,
@@ -123,7 +124,7 @@ def campaign_create(request: AuthedRequest) -> HttpResponse:
                 if review.has_reviewer_role(request.user):
                     add_members(campaign, [request.user], MemberRole.REVIEWER)
                 messages.success(request, _("Created %(name)s.") % {"name": campaign.name})
-                return redirect("campaigns:detail", pk=campaign.pk)
+                return redirect("annotation:campaign_detail", pk=campaign.pk)
         return render(request, "annotation/review_create.html", {"form": form}, status=400)
     return render(request, "annotation/review_create.html", {"form": form})
 
@@ -160,7 +161,7 @@ def campaign_settings(request: AuthedRequest, pk: int) -> HttpResponse:
             form.save()
             review.record_settings(campaign, request.user, form.changed_data)
             messages.success(request, _("Saved."))
-            return redirect("campaigns:detail", pk=campaign.pk)
+            return redirect("annotation:campaign_detail", pk=campaign.pk)
         return render(request, "annotation/review_settings.html", {"campaign": campaign, "form": form}, status=400)
     return render(request, "annotation/review_settings.html", {"campaign": campaign, "form": form})
 
@@ -176,9 +177,9 @@ def campaign_status(request: AuthedRequest, pk: int) -> HttpResponse:
         review.change_status(campaign, form.cleaned_data["action"], request.user)
     except CampaignError as error:
         messages.error(request, str(error))
-        return redirect("campaigns:detail", pk=campaign.pk)
+        return redirect("annotation:campaign_detail", pk=campaign.pk)
     messages.success(request, _("The campaign is now %(status)s.") % {"status": campaign.get_status_display()})
-    return redirect("campaigns:detail", pk=campaign.pk)
+    return redirect("annotation:campaign_detail", pk=campaign.pk)
 
 
 @require_http_methods(["GET", "POST"])
@@ -191,7 +192,7 @@ def campaign_members(request: AuthedRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             add_members(campaign, [form.cleaned_data["user"]], form.cleaned_data["role"])
             review.record_member(campaign, request.user, form.cleaned_data["user"], form.cleaned_data["role"])
-            return redirect("campaigns:members", pk=campaign.pk)
+            return redirect("annotation:campaign_members", pk=campaign.pk)
         status = 400
     members = campaign.members.select_related("user").order_by("role", "user__username")
     context = {"campaign": campaign, "form": form, "members": members}
@@ -206,7 +207,7 @@ def member_remove(request: AuthedRequest, pk: int, member_pk: int) -> HttpRespon
     if member is None:
         raise Http404
     review.remove_member(member, request.user)
-    return redirect("campaigns:members", pk=campaign.pk)
+    return redirect("annotation:campaign_members", pk=campaign.pk)
 
 
 # --- guideline -------------------------------------------------------------------------------------------
@@ -225,7 +226,7 @@ def guideline(request: AuthedRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             saved = set_guideline(campaign, form.cleaned_data["text"], request.user)
             messages.success(request, _("Saved as version %(v)d.") % {"v": saved.version})
-            return redirect("campaigns:guideline", pk=campaign.pk)
+            return redirect("annotation:campaign_guideline", pk=campaign.pk)
     versions = campaign.guidelines.select_related("created_by").order_by("-version")
     context = {
         "campaign": campaign,
@@ -267,7 +268,7 @@ def queue(request: AuthedRequest, pk: int) -> HttpResponse:
         raise Http404
     first = review.disputed_items(campaign).first()
     if first is not None:
-        return redirect("campaigns:adjudicate", pk=campaign.pk, item_pk=first.pk)
+        return redirect("annotation:campaign_adjudicate", pk=campaign.pk, item_pk=first.pk)
     context = {"campaign": campaign, "waiting": 0, "accepted": review.accepted_items(campaign)[:50]}
     return render(request, "annotation/review_queue.html", context)
 
@@ -288,7 +289,7 @@ def adjudicate_item(request: AuthedRequest, pk: int, item_pk: int) -> HttpRespon
     item = get_review_item(request, pk, item_pk)
     schema = schema_of(item.campaign)
     if item.state != ItemState.DISPUTED:
-        return redirect("campaigns:accepted", pk=pk, item_pk=item.pk)
+        return redirect("annotation:campaign_accepted", pk=pk, item_pk=item.pk)
     details = review.item_review(item)
     form = AdjudicationForm(schema, request.POST or None, initial_scores=details["suggested"])
     template = "annotation/review_adjudicate.html#panel" if request.htmx else "annotation/review_adjudicate.html"
@@ -305,7 +306,7 @@ def adjudicate_item(request: AuthedRequest, pk: int, item_pk: int) -> HttpRespon
                 )
             except LabelError as error:
                 for key, message in error.errors.items():
-                    form.add_error(f"score_{key}" if key in schema.keys else None, message)
+                    form.add_error(score_field(key) if key in schema.keys else None, message)
             except CampaignError as error:
                 form.add_error(None, str(error))
             else:
@@ -314,17 +315,17 @@ def adjudicate_item(request: AuthedRequest, pk: int, item_pk: int) -> HttpRespon
                     messages.success(request, _("No more disputed items."))
                     if request.htmx:
                         response = HttpResponse(status=204)
-                        response["HX-Redirect"] = reverse("campaigns:queue", args=[pk])
+                        response["HX-Redirect"] = reverse("annotation:campaign_queue", args=[pk])
                         return response
-                    return redirect("campaigns:queue", pk=pk)
+                    return redirect("annotation:campaign_queue", pk=pk)
                 if request.htmx:  # the next item arrives in place of the panel
                     next_item = get_review_item(request, pk, following.pk)
                     next_form = AdjudicationForm(schema, initial_scores=review.item_review(next_item)["suggested"])
                     response = render(request, template, _adjudication_context(next_item, next_form))
-                    response["HX-Push-Url"] = reverse("campaigns:adjudicate", args=[pk, next_item.pk])
+                    response["HX-Push-Url"] = reverse("annotation:campaign_adjudicate", args=[pk, next_item.pk])
                     response["HX-Trigger"] = "adjudicated"
                     return response
-                return redirect("campaigns:adjudicate", pk=pk, item_pk=following.pk)
+                return redirect("annotation:campaign_adjudicate", pk=pk, item_pk=following.pk)
         return render(request, template, _adjudication_context(item, form), status=400)
     return render(request, template, _adjudication_context(item, form))
 
@@ -349,7 +350,7 @@ def gold(request: AuthedRequest, pk: int, item_pk: int) -> HttpResponse:
     except CampaignError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
     messages.success(request, _("Item %(n)d is now a gold item.") % {"n": item.position})
-    return redirect("campaigns:accepted", pk=pk, item_pk=item.pk)
+    return redirect("annotation:campaign_accepted", pk=pk, item_pk=item.pk)
 
 
 # --- agreement, annotators, exports ----------------------------------------------------------------------
@@ -359,14 +360,16 @@ def gold(request: AuthedRequest, pk: int, item_pk: int) -> HttpResponse:
 @role_required(*READ_ROLES)
 def agreement(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = get_label_campaign(request, pk)
-    job = review.latest_agreement_job(campaign)
+    job = campaign_agreement.latest_agreement_job(campaign)
     large = review.is_large(campaign)
     result = None
     if not large:
-        result = review.compute_agreement(campaign)
+        result = campaign_agreement.compute_agreement(campaign)
     elif job is not None and job.status == "succeeded":
         result = job.metrics.get("agreement")
-    view = review.agreement_view(result, with_names=review.has_reviewer_role(request.user)) if result else None
+    view = (
+        campaign_agreement.agreement_view(result, with_names=review.has_reviewer_role(request.user)) if result else None
+    )
     context = {"campaign": campaign, "large": large, "job": job, "view": view}
     return render(request, "annotation/review_agreement.html", context)
 
@@ -377,7 +380,7 @@ def agreement_compute(request: AuthedRequest, pk: int) -> HttpResponse:
     campaign = get_label_campaign(request, pk)
     try:
         job = enqueue_job(
-            review.AGREEMENT_JOB,
+            campaign_agreement.AGREEMENT_JOB,
             {"campaign": campaign.pk},
             user=request.user,
             request=request,
@@ -412,7 +415,7 @@ def unpause(request: AuthedRequest, pk: int, member_pk: int) -> HttpResponse:
         raise Http404
     if review.unpause(member, request.user):
         messages.success(request, _("%(name)s may label again.") % {"name": member.user.get_username()})
-    return redirect("campaigns:annotators", pk=campaign.pk)
+    return redirect("annotation:campaign_annotators", pk=campaign.pk)
 
 
 @require_http_methods(["GET", "POST"])
@@ -431,7 +434,7 @@ def export(request: AuthedRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         try:
             job = enqueue_job(
-                review.EXPORT_JOB,
+                exports.EXPORT_JOB,
                 {"campaign": campaign.pk, "what": what, "format": fmt},
                 user=request.user,
                 request=request,
@@ -441,7 +444,7 @@ def export(request: AuthedRequest, pk: int) -> HttpResponse:
         return redirect("jobs:detail", pk=job.pk)
     if review.is_large(campaign):
         messages.info(request, _("This campaign is large: its export runs as a job."))
-        return redirect("campaigns:detail", pk=campaign.pk)
-    response = HttpResponse(content_type=review.EXPORT_FORMATS[fmt])
-    review.write_export(campaign, what, fmt, response)  # type: ignore[arg-type]
+        return redirect("annotation:campaign_detail", pk=campaign.pk)
+    response = HttpResponse(content_type=exports.EXPORT_FORMATS[fmt])
+    exports.write_export(campaign, what, fmt, response)  # type: ignore[arg-type]
     return files.as_attachment(response, f"campaign-{campaign.pk}-{what}.{fmt}")

@@ -6,7 +6,7 @@ Issue 4 asks for the agreement of a 10,000-item campaign (k = 3, the six MedES d
 script builds such a campaign on a throw-away test database (SQLite by default, PostgreSQL when DATABASE_URL says
 so): each item labeled by 3 of ``--annotators`` annotators in rotation (so every pair shares items), scores that
 mostly agree with a hidden truth, and an accepted label on 80 % of the items. It then times
-``annotation.review.compute_agreement`` (what the agreement job and `manage.py agreement` run): Fleiss,
+``annotation.campaign_agreement.compute_agreement`` (what the agreement job and `manage.py agreement` run): Fleiss,
 Krippendorff nominal and ordinal, percent agreement and pairwise Cohen per dimension and overall, plus each
 annotator against the accepted labels.
 """
@@ -33,8 +33,8 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
+from annotation.campaign_agreement import compute_agreement  # noqa: E402
 from annotation.models import AcceptedLabel, Campaign, Item, ItemState, Label, Provenance  # noqa: E402
-from annotation.review import compute_agreement  # noqa: E402
 from annotation.schema import MEDES_RUBRIC  # noqa: E402
 from benchmark.models import RegisteredModel, Response, Scenario, Scene  # noqa: E402
 

@@ -111,7 +111,7 @@ def bench_drafting(provisions: int) -> str:
 def bench_near_duplicates(count: int) -> str:
     from simple_history.utils import bulk_create_with_history
 
-    from benchmark.importers import import_medes_questions
+    from benchmark.importers.medes_questions import import_medes_questions
     from benchmark.models import NearDuplicate, Scenario, Scene
     from benchmark.neardup import comparable_text, jaccard, refresh_flags, shingles
     from benchmark.scenarios import content_hash

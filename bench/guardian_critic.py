@@ -103,7 +103,7 @@ def main() -> None:
         if args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
-        result = critic.train(config)
+        result = critic.run(config)
         run_seconds = time.perf_counter() - started
         train_peak = torch.cuda.max_memory_allocated() if args.device == "cuda" else None
 

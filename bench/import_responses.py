@@ -31,7 +31,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
-from benchmark.response_imports import import_medes_responses  # noqa: E402
+from benchmark.importers.responses import import_medes_responses  # noqa: E402
 from benchmark.taxonomy import SCENES  # noqa: E402
 
 SAMPLE = Path(os.environ.get("MEDES_SAMPLE_DIR") or ROOT.parent / "shared" / "data" / "medes-sample")

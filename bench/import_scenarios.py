@@ -28,7 +28,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
-from benchmark.importers import import_medes_questions  # noqa: E402
+from benchmark.importers.medes_questions import import_medes_questions  # noqa: E402
 from benchmark.taxonomy import SCENES  # noqa: E402
 
 

@@ -35,14 +35,14 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
+from alignment.judge_replies import read_scores  # noqa: E402
 from alignment.medes_judged import import_judged, leaderboard  # noqa: E402
-from alignment.prompt_judge import read_scores  # noqa: E402
-from alignment.training.guardian_data import QUALITY_KEYS, RISK_KEYS  # noqa: E402
 from benchmark.degenerate import degenerate_reason  # noqa: E402
-from benchmark.importers import import_medes_questions  # noqa: E402
+from benchmark.importers.medes_questions import import_medes_questions  # noqa: E402
+from benchmark.importers.responses import import_medes_responses  # noqa: E402
 from benchmark.parsing import parse_file  # noqa: E402
-from benchmark.response_imports import import_medes_responses  # noqa: E402
 from benchmark.taxonomy import SCENES  # noqa: E402
+from rubric import QUALITY_KEYS, RISK_KEYS  # noqa: E402
 from tests.documents import law_to_docx, law_to_pdf  # noqa: E402
 
 LAWS = sorted((ROOT / "benchmark" / "demo" / "laws").glob("*(*).md"))

@@ -1,6 +1,9 @@
+"""The admin of the corpus and the bank: sources, scenes, principles, scenarios (with their history), releases
+and registered models (whose endpoint secrets are never shown back)."""
+
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -106,7 +109,7 @@ class RegisteredModelAdminForm(forms.ModelForm[RegisteredModel]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "kind" in self.fields:
-            self.fields["kind"].choices = kinds_for_user(self.user)  # type: ignore[attr-defined]
+            cast(forms.ChoiceField, self.fields["kind"]).choices = kinds_for_user(self.user)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -40,13 +40,13 @@ class CorpusRole(permissions.BasePermission):
 PERMISSIONS = (permissions.IsAuthenticated, CorpusRole)
 
 
-class SourceList(generics.ListAPIView):
+class SourceList(generics.ListAPIView[Source]):
     serializer_class = SourceSerializer
     permission_classes = PERMISSIONS
     queryset = Source.objects.all()
 
 
-class ProvisionList(generics.ListAPIView):
+class ProvisionList(generics.ListAPIView[Provision]):
     serializer_class = ProvisionSerializer
     permission_classes = PERMISSIONS
 
@@ -56,7 +56,7 @@ class ProvisionList(generics.ListAPIView):
 
 
 @extend_schema(parameters=[ScenarioFilterSerializer])
-class ScenarioList(generics.ListAPIView):
+class ScenarioList(generics.ListAPIView[Scenario]):
     serializer_class = ScenarioSerializer
     permission_classes = PERMISSIONS
 
@@ -74,13 +74,13 @@ class ScenarioList(generics.ListAPIView):
         return queryset
 
 
-class ScenarioDetail(generics.RetrieveAPIView):
+class ScenarioDetail(generics.RetrieveAPIView[Scenario]):
     serializer_class = ScenarioSerializer
     permission_classes = PERMISSIONS
     queryset = Scenario.objects.select_related("scene").prefetch_related("provisions", "scenes")
 
 
-class ReleaseList(generics.ListAPIView):
+class ReleaseList(generics.ListAPIView[Release]):
     serializer_class = ReleaseSerializer
     permission_classes = PERMISSIONS
     queryset = Release.objects.all()
@@ -107,30 +107,30 @@ class ReleaseDownload(APIView):
 # --- model registry and responses (issue 3, items 10 and 11) --------------------------------------
 
 
-class ModelSerializerByRole(generics.GenericAPIView):
+class ModelSerializerByRole(generics.GenericAPIView[RegisteredModel]):
     """Where a model runs (directory, endpoint, key variable) is shown to ML engineers and administrators only;
     curators and reviewers get what the model is."""
 
     swagger_fake_view = False  # drf-spectacular sets it on the view it builds the schema from
 
-    def get_serializer_class(self) -> type[serializers.ModelSerializer]:
+    def get_serializer_class(self) -> type[serializers.ModelSerializer[RegisteredModel]]:
         if self.swagger_fake_view or may_register_runnable(self.request.user):
             return RegisteredModelConfigSerializer  # the schema documents every field a reader may get
         return RegisteredModelSerializer
 
 
-class ModelList(ModelSerializerByRole, generics.ListAPIView):
+class ModelList(ModelSerializerByRole, generics.ListAPIView[RegisteredModel]):
     permission_classes = PERMISSIONS
     queryset = RegisteredModel.objects.order_by("name")
 
 
-class ModelDetail(ModelSerializerByRole, generics.RetrieveAPIView):
+class ModelDetail(ModelSerializerByRole, generics.RetrieveAPIView[RegisteredModel]):
     permission_classes = PERMISSIONS
     queryset = RegisteredModel.objects.all()
 
 
 @extend_schema(parameters=[ResponseFilterSerializer])
-class ResponseList(generics.ListAPIView):
+class ResponseList(generics.ListAPIView[Response]):
     serializer_class = ResponseSerializer
     permission_classes = PERMISSIONS
 
@@ -156,7 +156,7 @@ class ResponseList(generics.ListAPIView):
         return queryset.order_by(ordering.replace("model", "model__name"), "pk")
 
 
-class ResponseDetail(generics.RetrieveAPIView):
+class ResponseDetail(generics.RetrieveAPIView[Response]):
     serializer_class = ResponseSerializer
     permission_classes = PERMISSIONS
 

@@ -1,3 +1,5 @@
+"""The benchmark app's start-up: registers its home-page panels and job kinds."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig

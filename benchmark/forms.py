@@ -1,3 +1,6 @@
+"""The corpus and bank pages' forms: source filters and uploads, scenario filters, edits and bulk status,
+publishing a release."""
+
 from __future__ import annotations
 
 from typing import Any

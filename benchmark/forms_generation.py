@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from benchmark.generation import MAX_VARIANTS, available_backends
+from benchmark.generation import MAX_VARIANTS
+from benchmark.model_backends import available_backends
 from benchmark.models import PromptTemplate, Provision, Scene, Source
 
 
@@ -22,8 +23,8 @@ def offered_templates() -> QuerySet[PromptTemplate]:
     return PromptTemplate.objects.filter(pk__in=newest.values())
 
 
-class TemplateChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
+class TemplateChoiceField(forms.ModelChoiceField[PromptTemplate]):
+    def label_from_instance(self, obj: PromptTemplate) -> str:
         return f"{obj} · {obj.get_kind_display()}"
 
 
@@ -43,9 +44,9 @@ class DraftScenariosForm(forms.Form):
 
     def __init__(self, source: Source, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provisions"].queryset = source.provisions.all()  # type: ignore[attr-defined]
-        self.fields["template"].queryset = offered_templates()  # type: ignore[attr-defined]
-        self.fields["backend"].choices = list(available_backends().items())  # type: ignore[attr-defined]
+        cast(forms.ModelMultipleChoiceField[Provision], self.fields["provisions"]).queryset = source.provisions.all()
+        cast(TemplateChoiceField, self.fields["template"]).queryset = offered_templates()
+        cast(forms.ChoiceField, self.fields["backend"]).choices = list(available_backends().items())
 
     def job_config(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from benchmark.import_uploads import MAPPED, ImportOptions
-from benchmark.mapped_imports import SCENARIO_FIELDS, Mapping
+from benchmark.importers.mapped_scenarios import SCENARIO_FIELDS, Mapping
+from benchmark.importers.responses import RESPONSE_FIELDS
+from benchmark.importers.uploads import MAPPED, ImportOptions
 from benchmark.models import ImportFormat, RegisteredModel, ScenarioStatus, Scene
-from benchmark.response_imports import RESPONSE_FIELDS
 from benchmark.responses import (
     CONFIG_FIELDS,
     ModelError,
@@ -22,7 +22,7 @@ from benchmark.responses import (
 )
 
 
-class RegisteredModelForm(forms.ModelForm):
+class RegisteredModelForm(forms.ModelForm[RegisteredModel]):
     """Register a model. The kinds offered follow the user's role (``responses.kinds_for_user``): a curator
     registers models known from imported responses only, and is not shown the fields of the other kinds."""
 
@@ -34,7 +34,7 @@ class RegisteredModelForm(forms.ModelForm):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["kind"].choices = kinds_for_user(user)  # type: ignore[attr-defined]
+        cast(forms.ChoiceField, self.fields["kind"]).choices = kinds_for_user(user)
         if not may_register_runnable(user):
             for name in CONFIG_FIELDS:
                 del self.fields[name]

@@ -1,3 +1,5 @@
+"""The benchmark app's panels on the home page: recent sources (curators, reviewers) and models."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from benchmark import generation, neardup
+from benchmark import generation, model_backends, neardup
 from benchmark.models import PromptTemplate, Provision, Scene
 from medes_site.jobs import JobContext, JobError, job_kind
 from medes_site.roles import Role
@@ -38,7 +38,7 @@ def validate_generate(config: dict[str, Any]) -> dict[str, Any]:
     if scene is not None and not Scene.objects.filter(pk=scene).exists():
         raise JobError(_("There is no such scene."))
     backend = str(config.get("backend", ""))
-    if backend not in generation.available_backends():
+    if backend not in model_backends.available_backends():
         raise JobError(_("The generator backend %(name)s is not configured here.") % {"name": backend or "—"})
     return {"provisions": provisions, "n": n, "template": template, "backend": backend, "scene": scene}
 
@@ -56,7 +56,7 @@ def run_generate(ctx: JobContext) -> None:
     template = PromptTemplate.objects.get(pk=config["template"])
     scene = Scene.objects.filter(pk=config["scene"]).first() if config["scene"] else None
     fallback = generation.fallback_scene(scene)
-    backend = generation.get_backend(config["backend"])
+    backend = model_backends.get_backend(config["backend"])
     detail = generation.origin_detail(backend, template)
     provisions = Provision.objects.select_related("source").filter(pk__in=config["provisions"]).order_by("pk")
     total = len(config["provisions"])

@@ -2,7 +2,7 @@
 
 Reasoning models (DeepSeek-R1, QwQ, Qwen3 …) write a ``<think>`` block, often in another language than the
 question, and then the answer; an inference server may strip the opening tag, leaving only ``</think>``. Only
-the final answer is what the model says: a judge reply's scores are read from it (alignment.prompt_judge) and a
+the final answer is what the model says: a judge reply's scores are read from it (alignment.judge_replies) and a
 policy's answer is checked for degenerate text on it (benchmark.degenerate). One rule, here, for both:
 
 - the final answer is what follows the last ``</think>`` (``<thinking>`` too, any case);

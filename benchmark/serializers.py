@@ -1,6 +1,9 @@
+"""The REST API's corpus and bank representations: sources, provisions, scenarios, releases, registered
+models and responses, with their list filters."""
+
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rest_framework import serializers
 
@@ -13,11 +16,12 @@ from benchmark.models import (
     ScenarioKind,
     ScenarioOrigin,
     ScenarioStatus,
+    Scene,
     Source,
 )
 
 
-class SourceSerializer(serializers.ModelSerializer):
+class SourceSerializer(serializers.ModelSerializer[Source]):
     class Meta:
         model = Source
         fields: ClassVar[list[str]] = [
@@ -40,7 +44,7 @@ class SourceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ProvisionSerializer(serializers.ModelSerializer):
+class ProvisionSerializer(serializers.ModelSerializer[Provision]):
     class Meta:
         model = Provision
         fields: ClassVar[list[str]] = [
@@ -59,9 +63,9 @@ class ProvisionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ScenarioSerializer(serializers.ModelSerializer):
-    scene: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    scenes: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+class ScenarioSerializer(serializers.ModelSerializer[Scenario]):
+    scene = serializers.SlugRelatedField[Scene](slug_field="name", read_only=True)
+    scenes = serializers.SlugRelatedField[Scene](slug_field="name", many=True, read_only=True)
 
     class Meta:
         model = Scenario
@@ -85,14 +89,14 @@ class ScenarioSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReleaseSerializer(serializers.ModelSerializer):
+class ReleaseSerializer(serializers.ModelSerializer[Release]):
     class Meta:
         model = Release
         fields: ClassVar[list[str]] = ["id", "name", "checksum", "item_count", "test_fraction", "changes", "created_at"]
         read_only_fields = fields
 
 
-class ScenarioFilterSerializer(serializers.Serializer):
+class ScenarioFilterSerializer(serializers.Serializer[dict[str, Any]]):
     """The allowlist of scenario filters."""
 
     status = serializers.ChoiceField(choices=ScenarioStatus.choices, required=False)
@@ -104,7 +108,7 @@ class ScenarioFilterSerializer(serializers.Serializer):
 # --- model registry and responses (issue 3, items 10 and 11) --------------------------------------
 
 
-class RegisteredModelSerializer(serializers.ModelSerializer):
+class RegisteredModelSerializer(serializers.ModelSerializer[RegisteredModel]):
     """A model as every API reader sees it: what it is, not where it runs."""
 
     class Meta:
@@ -113,7 +117,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RegisteredModelConfigSerializer(serializers.ModelSerializer):
+class RegisteredModelConfigSerializer(serializers.ModelSerializer[RegisteredModel]):
     """A model with where it runs (its directory, endpoint and key variable): for ML engineers and administrators."""
 
     class Meta:
@@ -132,8 +136,8 @@ class RegisteredModelConfigSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ResponseSerializer(serializers.ModelSerializer):
-    model: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="name", read_only=True)
+class ResponseSerializer(serializers.ModelSerializer[Response]):
+    model = serializers.SlugRelatedField[RegisteredModel](slug_field="name", read_only=True)
     scene = serializers.CharField(source="scenario.scene.name", read_only=True)
 
     class Meta:
@@ -162,7 +166,7 @@ class ResponseSerializer(serializers.ModelSerializer):
 RESPONSE_ORDERING = ["id", "-id", "created_at", "-created_at", "model", "-model", "scenario", "-scenario"]
 
 
-class ResponseFilterSerializer(serializers.Serializer):
+class ResponseFilterSerializer(serializers.Serializer[dict[str, Any]]):
     """The allowlist of response filters and orderings."""
 
     model = serializers.CharField(required=False, max_length=128, help_text="model name or id")

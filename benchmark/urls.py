@@ -1,3 +1,6 @@
+"""The benchmark app's pages (namespace ``benchmark``): sources, provisions, scenarios, releases, models,
+responses and imports."""
+
 from __future__ import annotations
 
 from django.urls import path

@@ -1,3 +1,6 @@
+"""The corpus and bank pages: sources and their provisions, scenarios (list, detail, edit, bulk status) and
+releases."""
+
 from __future__ import annotations
 
 import uuid

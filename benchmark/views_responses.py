@@ -14,11 +14,11 @@ from benchmark.forms_responses import (
     ModelResponsesFilterForm,
     RegisteredModelForm,
 )
-from benchmark.import_uploads import MAPPED, run_upload, store_upload, upload_table, uploads_for_user
 from benchmark.importers import ImportFileError
-from benchmark.mapped_imports import guess_mapping, preview
+from benchmark.importers.mapped_scenarios import guess_mapping, preview
+from benchmark.importers.responses import report_as_dict
+from benchmark.importers.uploads import MAPPED, run_upload, store_upload, upload_table, uploads_for_user
 from benchmark.models import ImportUpload, RegisteredModel, Response
-from benchmark.response_imports import report_as_dict
 from benchmark.responses import (
     ModelError,
     accuracy,

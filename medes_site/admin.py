@@ -1,3 +1,5 @@
+"""The admin of the project-wide tables: jobs (with their log and artifacts) and the audit trail (read-only)."""
+
 from __future__ import annotations
 
 from typing import Any

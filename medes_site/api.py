@@ -39,7 +39,7 @@ def scoped_jobs(request: Request) -> QuerySet[Job]:
 
 
 @extend_schema(parameters=[JobFilterSerializer])
-class JobList(generics.ListAPIView):
+class JobList(generics.ListAPIView[Job]):
     serializer_class = JobSerializer
     permission_classes = (permissions.IsAuthenticated, HasJobRole)
 
@@ -47,7 +47,7 @@ class JobList(generics.ListAPIView):
         return scoped_jobs(self.request)
 
 
-class JobDetail(generics.RetrieveAPIView):
+class JobDetail(generics.RetrieveAPIView[Job]):
     serializer_class = JobSerializer
     permission_classes = (permissions.IsAuthenticated, HasJobRole)
 

@@ -1,3 +1,5 @@
+"""The project app's start-up: registers the self-check job kind, the audit receivers and the job task."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -10,7 +12,7 @@ class MedesSiteConfig(AppConfig):
     verbose_name = _("Workbench")
 
     def ready(self) -> None:
-        from medes_site import jobkinds, signals  # noqa: F401 - registers job kinds and audit receivers
+        from medes_site import jobkinds, signals, tasks  # noqa: F401 - registers job kinds, audit receivers, tasks
 
 
 class WorkbenchAdminConfig(AdminConfig):

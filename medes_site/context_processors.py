@@ -1,3 +1,5 @@
+"""What every page's template gets: the navigation the user's roles allow."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,13 +37,13 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append({"label": _("Labeling"), "url": reverse("annotation:campaigns"), "key": "labeling"})
         items.append({"label": _("My labels"), "url": reverse("annotation:history"), "key": "my-labels"})
     if has_role(user, Role.REVIEWER, Role.CURATOR, Role.ML_ENGINEER):  # issue 4: labeling campaigns
-        items.append({"label": _("Campaigns"), "url": reverse("campaigns:list"), "key": "campaigns"})
+        items.append({"label": _("Campaigns"), "url": reverse("annotation:campaign_list"), "key": "campaigns"})
     if has_role(user, Role.ML_ENGINEER, Role.REVIEWER, Role.CURATOR):  # issue 5: the guardian
-        items.append({"label": _("Guardian"), "url": reverse("guardian:home"), "key": "guardian"})
-        items.append({"label": _("Alignment data"), "url": reverse("aligndata:home"), "key": "aligndata"})
-        items.append({"label": _("Align"), "url": reverse("pipelines:list"), "key": "pipelines"})
+        items.append({"label": _("Guardian"), "url": reverse("alignment:guardian"), "key": "guardian"})
+        items.append({"label": _("Alignment data"), "url": reverse("alignment:data"), "key": "aligndata"})
+        items.append({"label": _("Align"), "url": reverse("alignment:pipelines"), "key": "pipelines"})
     if user_roles(user):  # issue 6: every role reads the leaderboard
-        items.append({"label": _("Leaderboard"), "url": reverse("leaderboard:home"), "key": "leaderboard"})
+        items.append({"label": _("Leaderboard"), "url": reverse("alignment:leaderboards"), "key": "leaderboard"})
     if has_role(user, *JOB_ROLES):
         items.append({"label": _("Jobs"), "url": reverse("jobs:list"), "key": "jobs"})
     if user.is_staff:

@@ -1,3 +1,5 @@
+"""The jobs page's forms: filtering the job list and starting a job (the worker self-check)."""
+
 from __future__ import annotations
 
 import secrets

@@ -36,6 +36,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 
 from medes_site import audit, files
+from medes_site.celery import app as celery_app
 from medes_site.dbhealth import forget_broken_connections, is_connection_error
 from medes_site.models import Job, JobStatus
 from medes_site.roles import ALL_ROLES, Role, has_role
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 LOG_TAIL_LINES = 200
 REQUEST_KEY = re.compile(r"[A-Za-z0-9_:-]{1,64}")
 QUEUES = ("default", "gpu")
+RUN_TASK = "medes.jobs.run"  # the Celery task that runs a job (medes_site.tasks.run_job)
 
 
 class JobCancelled(Exception):  # noqa: N818 - it is a signal, not an error
@@ -176,8 +178,6 @@ def enqueue_job(
 def send_job(pk: int) -> bool:
     """Publish a queued job's message. A broker that is down leaves the row queued and unsent, and the
     sweeper sends it again later; the user never sees an error for it."""
-    from medes_site.tasks import run_job
-
     job = Job.objects.filter(pk=pk, status=JobStatus.QUEUED).only("kind", "queue").first()
     if job is None:
         return False
@@ -185,7 +185,9 @@ def send_job(pk: int) -> bool:
     try:
         # The soft limit raises inside the job, which then fails with a clear message; the hard limit, a
         # minute later, kills a job that ignores it (its row then goes stale and is marked lost).
-        run_job.apply_async(
+        # The task by its name: medes_site.tasks imports this module (its tasks run jobs), so this one does not
+        # import it back; MedesSiteConfig.ready() imports it, which registers it in every process.
+        celery_app.tasks[RUN_TASK].apply_async(
             args=(pk,), queue=kind.queue, soft_time_limit=kind.time_limit, time_limit=kind.time_limit + 60
         )
     except Exception:  # kombu raises many types for an unreachable broker; all mean "try later"

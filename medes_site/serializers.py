@@ -1,15 +1,18 @@
+"""The REST API's job representations: a job as the API shows it, and the job list's filters."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from medes_site.jobs import REGISTRY, may_see_outputs
 from medes_site.models import Job, JobStatus
 
 
-class JobSerializer(serializers.ModelSerializer):
-    triggered_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
+class JobSerializer(serializers.ModelSerializer[Job]):
+    triggered_by = serializers.SlugRelatedField[User](slug_field="username", read_only=True)
 
     class Meta:
         model = Job
@@ -41,7 +44,7 @@ class JobSerializer(serializers.ModelSerializer):
         return data
 
 
-class JobFilterSerializer(serializers.Serializer):
+class JobFilterSerializer(serializers.Serializer[dict[str, Any]]):
     """The allowlist of job filters the API accepts."""
 
     status = serializers.ChoiceField(choices=JobStatus.choices, required=False)

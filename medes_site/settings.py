@@ -154,9 +154,9 @@ MEDES_GUARDIAN_RETRAIN_EVERY = env.read_int("MEDES_GUARDIAN_RETRAIN_EVERY", 0, m
 # load_demo builds a tiny guardian and a tiny local policy (alignment/demo.py); 0 leaves them out
 MEDES_DEMO_MODELS = env.read_bool("MEDES_DEMO_MODELS", True)
 
-# Drafting scenarios (benchmark.generation). Two backends, each offered only when configured: an
-# OpenAI-compatible endpoint (vLLM, SGLang, `transformers serve`, a hosted API) and a local Hugging Face
-# model directory (safetensors only, never downloaded). The API key is read here and never logged.
+# The model backends (benchmark.model_backends) that draft scenarios and judge. Two, each offered only when
+# configured: an OpenAI-compatible endpoint (vLLM, SGLang, `transformers serve`, a hosted API) and a local
+# Hugging Face model directory (safetensors only, never downloaded). The API key is read here and never logged.
 MEDES_GENERATOR_BASE_URL = env.read_url("MEDES_GENERATOR_BASE_URL")
 MEDES_GENERATOR_MODEL = env.read_str("MEDES_GENERATOR_MODEL", "")
 MEDES_GENERATOR_API_KEY = env.read_str("MEDES_GENERATOR_API_KEY", "")

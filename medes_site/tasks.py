@@ -30,7 +30,7 @@ def db_backoff(tries: int) -> int:
 # acks_late: the message is acknowledged after the task returns, so a worker that dies between taking
 # the message and claiming the row does not lose the job. A redelivered message is harmless: the claim
 # (queued→running) lets only one delivery run it.
-@shared_task(name="medes.jobs.run", acks_late=True, ignore_result=True, bind=True)
+@shared_task(name=jobs.RUN_TASK, acks_late=True, ignore_result=True, bind=True)
 def run_job(self: Any, pk: int) -> str | None:
     _fresh_connection()
     try:

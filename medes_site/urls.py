@@ -1,3 +1,6 @@
+"""The root URL conf: each app's pages and API under its prefix, the jobs pages, sign-in, health, and the
+public pages (the public leaderboard)."""
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -28,7 +31,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jobs/", include(jobs_patterns)),
     path("benchmark/", include("benchmark.urls")),
-    path("annotate/", include("annotation.urls")),
+    path("", include("annotation.urls")),  # annotate/… and campaigns/…
     path("accounts/tokens/", tokens.token_list, name="api_tokens"),
     path("accounts/tokens/<str:key>/revoke/", tokens.token_revoke, name="api_token_revoke"),
     path("api/", include(api.urlpatterns)),
@@ -40,14 +43,9 @@ urlpatterns = [
         name="api_docs",
     ),
     path("api/benchmark/", include("benchmark.api")),
-    # --- issue 4, review side: campaigns, adjudication, agreement, exports; its API ---
-    path("campaigns/", include("annotation.urls_review")),
     path("api/annotation/", include("annotation.api")),
-    # --- issue 5: the guardian ---
-    path("guardian/", include("alignment.urls")),
-    path("leaderboard/", include("alignment.urls_leaderboard")),
-    path("alignment/data/", include("alignment.urls_data")),
-    path("alignment/pipelines/", include("alignment.urls_pipelines")),
+    path("", include("alignment.urls")),  # guardian/…, leaderboard/…, alignment/data/…, alignment/pipelines/…
+    # the public pages: no account needed
     path("public/leaderboard/<int:pk>/", views_leaderboard.public_leaderboard, name="public_leaderboard"),
     path("healthz", views.healthz, name="healthz"),
     # pages without our <link rel=icon> (the admin's, a downloaded file's) make the browser ask for this one

@@ -1,3 +1,5 @@
+"""The project-wide pages: health check, lock-out, the home page and each role's home, and the jobs pages."""
+
 from __future__ import annotations
 
 from django.conf import settings

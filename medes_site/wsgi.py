@@ -1,3 +1,5 @@
+"""The WSGI entry point (gunicorn ``medes_site.wsgi``)."""
+
 from __future__ import annotations
 
 import os

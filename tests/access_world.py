@@ -40,13 +40,14 @@ from alignment.models import (
     TargetedPrompt,
     VersionStatus,
 )
-from annotation import review
+from annotation import campaign_agreement, exports, review
+from annotation.assignments import next_assignment
 from annotation.models import Campaign, CampaignStatus, Item, ItemState, Member, MemberRole
-from annotation.services import add_members, next_assignment, set_guideline
-from benchmark.import_uploads import store_upload
+from annotation.services import add_members, set_guideline
+from benchmark.importers.responses import import_medes_responses
+from benchmark.importers.uploads import store_upload
 from benchmark.models import Amendment, ModelKind, Provision, RegisteredModel, Release, Response, Scenario, Scene
 from benchmark.releases import publish_release
-from benchmark.response_imports import import_medes_responses
 from benchmark.responses import register_model
 from benchmark.scenarios import create_scenario
 from benchmark.services import SourceMeta, add_source
@@ -57,7 +58,7 @@ from medes_site.models import Job, JobStatus
 from medes_site.roles import Role
 from medes_site.tokens import create_token
 from tests.campaign_data import RISKY, SAFE, annotators, build_campaign, label_next
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, Personas
 
 # Everyone the matrix signs in as. The dual-role personas annotate in the blind campaign, so the blind-labeling
 # rule applies to them whatever their other role; curator_reviewer reviews it without annotating.
@@ -136,8 +137,8 @@ class World:
         return {
             "rationale": RATIONALE,
             "model": MODEL,
-            "export-link": reverse("campaigns:export", args=[review_pk]),
-            "agreement-link": reverse("campaigns:agreement", args=[review_pk]),
+            "export-link": reverse("annotation:campaign_export", args=[review_pk]),
+            "agreement-link": reverse("annotation:campaign_agreement", args=[review_pk]),
             "blind-notice": 'data-testid="blind-notice"',
             "outputs-hidden": 'data-testid="outputs-hidden"',
             "artifact-link": 'data-testid="artifact"',
@@ -338,12 +339,12 @@ def _campaign_jobs(world: World) -> dict[str, Any]:
     they became its annotator), so its page is theirs to open but its results are not theirs to see."""
     campaign = world["review"]
     export = jobs.enqueue_job(
-        review.EXPORT_JOB,
+        exports.EXPORT_JOB,
         {"campaign": campaign.pk, "what": "labels", "format": "jsonl"},
         user=world.users["annotator_curator"],
     )
     agreement = jobs.enqueue_job(
-        review.AGREEMENT_JOB, {"campaign": campaign.pk}, user=world.users["annotator_reviewer"]
+        campaign_agreement.AGREEMENT_JOB, {"campaign": campaign.pk}, user=world.users["annotator_reviewer"]
     )
     for job in (export, agreement):
         assert jobs.execute_job(job.pk) == JobStatus.SUCCEEDED
@@ -379,7 +380,7 @@ def _evaluations(world: World) -> dict[str, Any]:
 
 def compare_url(world: World, which: str) -> str:
     base, other = world[f"run_{which}_0"], world[f"run_{which}_1"]
-    return reverse("leaderboard:release", args=[world.pk(f"release_{which}")]) + f"?base={base.pk}&other={other.pk}"
+    return reverse("alignment:leaderboard", args=[world.pk(f"release_{which}")]) + f"?base={base.pk}&other={other.pk}"
 
 
 def release_of(world: World, which: str) -> Release:

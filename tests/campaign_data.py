@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 
+from annotation.assignments import next_assignment
 from annotation.models import Campaign, CampaignStatus, Item, Label, MemberRole
-from annotation.services import Submission, add_members, create_campaign, next_assignment, submit_label
+from annotation.services import Submission, add_members, create_campaign, submit_label
 from benchmark.models import ModelKind, RegisteredModel, ScenarioStatus, Scene
 from benchmark.releases import publish_release
 from benchmark.responses import register_model, store_response
 from benchmark.scenarios import create_scenario
 from medes_site.accounts import create_user
 from medes_site.roles import Role
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, RISKY, SAFE, Personas
 
-SAFE = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}
-RISKY = {**SAFE, "R1": -1}
+__all__ = ["RISKY", "SAFE", "annotators", "build_campaign", "dispute_one", "label_next"]
 
 
 def build_campaign(

@@ -1,4 +1,5 @@
-"""Named personas, built once per test that asks for them, and helpers shared by the suites."""
+"""The fixtures every suite shares (personas, signed-in clients, real worker processes, Chromium) and the
+settings each test starts from. What tests build lives in tests/factories.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,40 +21,24 @@ from django.db import connection
 from django.test import Client
 from django.utils import translation
 
-from medes_site.accounts import create_user
-from medes_site.roles import Role
+from tests import factories
+from tests.factories import Personas, make_personas
 from tests.fake_endpoint import endpoint  # noqa: F401 - the fixture: a real OpenAI-compatible server on localhost
 from tests.models_root_fixture import _models_in_tmp  # noqa: F401 - pytest's temp folders count as a models root
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery staple"
-
-
-@dataclass
-class Personas:
-    curator: User
-    annotator: User
-    annotator2: User
-    reviewer: User
-    ml_engineer: User
-    outsider: User  # signed in, but holds no role
-    admin: User
-
-    def by_name(self, name: str) -> User | None:
-        return None if name == "anonymous" else getattr(self, name)
 
 
 @pytest.fixture
 def personas(db: None) -> Personas:
-    return Personas(
-        curator=create_user("curator", roles=[Role.CURATOR], password=PASSWORD),
-        annotator=create_user("annotator", roles=[Role.ANNOTATOR], password=PASSWORD),
-        annotator2=create_user("annotator2", roles=[Role.ANNOTATOR], password=PASSWORD),
-        reviewer=create_user("reviewer", roles=[Role.REVIEWER], password=PASSWORD),
-        ml_engineer=create_user("ml", roles=[Role.ML_ENGINEER], password=PASSWORD),
-        outsider=create_user("outsider", roles=[], password=PASSWORD),
-        admin=create_user("admin", roles=[], password=PASSWORD, superuser=True),
-    )
+    return make_personas()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _factory_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What tests/factories.py builds once per process (tiny models, a trained guardian) goes under pytest's
+    base temporary folder, which counts as a models root (tests/models_root_fixture.py)."""
+    factories.CACHE[:] = [tmp_path_factory.mktemp("factories")]
 
 
 @pytest.fixture

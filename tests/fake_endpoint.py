@@ -44,14 +44,14 @@ class FakeEndpoint:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
         self.thread.start()
 
     def reply(self, content: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
         self.replies.append((status, content, headers or {}))
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.server.shutdown()  # within serve_forever's poll interval (0.01 s above; its default, 0.5 s, per test)
         self.server.server_close()
 
 

@@ -1,5 +1,6 @@
 """A labeling campaign to work in: open cases grounded in a small law, responses of two models (one of them
-trying to inject a script), k = 3, the given annotators and a reviewer."""
+trying to inject a script), k = 3, the given annotators and a reviewer; and one fully labeled by the annotator
+(k = 1), the guardian's training data."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import User
 
+from annotation.assignments import next_assignment
 from annotation.models import Campaign, CampaignStatus, MemberRole
-from annotation.services import add_members, create_campaign
+from annotation.services import Submission, add_members, create_campaign, submit_label
 from benchmark.models import ModelKind, Provision, RegisteredModel, ScenarioStatus, Scene, Source
 from benchmark.releases import publish_release
 from benchmark.responses import register_model, store_response
 from benchmark.scenarios import create_scenario
+from tests.factories import RISKY, SAFE, Personas
 
-SAFE = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}
-RISKY = {**SAFE, "R1": -1}
+__all__ = ["GUIDELINE", "INJECTION", "RISKY", "SAFE", "SECRET_MODEL", "build_campaign", "labeled_campaign", "law"]
 SECRET_MODEL = "Secret-Model-Name-X"
 INJECTION = '<script>alert("xss")</script><b onclick="x()">粗体</b>'
 GUIDELINE = (
@@ -88,4 +90,15 @@ def build_campaign(
     add_members(campaign, annotators, MemberRole.ANNOTATOR)
     if reviewer is not None:
         add_members(campaign, [reviewer], MemberRole.REVIEWER)
+    return campaign
+
+
+def labeled_campaign(personas: Personas, scenarios: int, name: str = "Pilot") -> Campaign:
+    """k = 1: every submit is accepted at once. The secret model's answers are labeled safe, model-b's risky."""
+    campaign = build_campaign([personas.annotator], scenarios=scenarios, overlap=1, name=name)
+    add_members(campaign, [personas.reviewer], MemberRole.REVIEWER)  # its labels are on the reviewer's side
+    while (assignment := next_assignment(campaign, personas.annotator)) is not None:
+        text = assignment.item.response.text if assignment.item.response else ""
+        scores = RISKY if "没问题" in text else SAFE
+        submit_label(assignment.item, personas.annotator, Submission(scores, idempotency_key=f"g{assignment.pk}"))
     return campaign

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter
-
 import pytest
 
 from annotation.agreement import (
@@ -15,6 +12,7 @@ from annotation.agreement import (
     krippendorff_alpha,
     percent_agreement,
 )
+from tests.factories import KRIPPENDORFF_2011, hand_alpha, ratings_table
 
 
 def test_cohen_kappa_equals_the_hand_computation() -> None:
@@ -50,55 +48,15 @@ def test_fleiss_kappa_equals_the_published_example() -> None:
     assert (figure.items, figure.ratings, figure.note) == (10, 140, "")
 
 
-# Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 observers, 12 units, missing values.
-KRIPPENDORFF_2011 = {
-    "A": [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
-    "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
-    "C": [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
-    "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
-}
-
-
-def _table(columns: dict[str, list[int | None]]) -> dict[int, dict[str, int]]:
-    units = len(next(iter(columns.values())))
-    return {u: {c: v[u] for c, v in columns.items() if v[u] is not None} for u in range(units)}
-
-
-def _hand_alpha(ratings: dict[int, dict[str, int]], level: str) -> float:
-    """Krippendorff's alpha written out from the coincidence matrix, as in the 2011 paper."""
-    coincidence: Counter[tuple[int, int]] = Counter()
-    for row in ratings.values():
-        values = list(row.values())
-        m = len(values)
-        if m < 2:
-            continue
-        for x, y in itertools.permutations(range(m), 2):
-            coincidence[(values[x], values[y])] += 1 / (m - 1)
-    categories = sorted({c for pair in coincidence for c in pair})
-    n_c = {c: sum(v for (a, _b), v in coincidence.items() if a == c) for c in categories}
-    n = sum(n_c.values())
-
-    def delta(c: int, k: int) -> float:
-        if level == "nominal":
-            return 0.0 if c == k else 1.0
-        lo, hi = sorted((categories.index(c), categories.index(k)))
-        between = sum(n_c[categories[g]] for g in range(lo, hi + 1)) - (n_c[c] + n_c[k]) / 2
-        return between**2
-
-    observed = sum(v * delta(c, k) for (c, k), v in coincidence.items())
-    expected = sum(n_c[c] * n_c[k] * delta(c, k) for c in categories for k in categories) / (n - 1)
-    return 1 - observed / expected
-
-
 def test_krippendorff_alpha_equals_the_paper_and_a_hand_computation() -> None:
-    ratings = _table(KRIPPENDORFF_2011)
+    ratings = ratings_table(KRIPPENDORFF_2011)
     nominal = krippendorff_alpha(ratings, "nominal")
     assert nominal.value == pytest.approx(0.743, abs=5e-4)  # the paper's figure
-    assert nominal.value == pytest.approx(_hand_alpha(ratings, "nominal"))
+    assert nominal.value == pytest.approx(hand_alpha(ratings, "nominal"))
     # unit 12 has one value only: not pairable, so 11 units and 40 values enter
     assert (nominal.items, nominal.ratings) == (11, 40)
     ordinal = krippendorff_alpha(ratings, "ordinal")
-    assert ordinal.value == pytest.approx(_hand_alpha(ratings, "ordinal"))
+    assert ordinal.value == pytest.approx(hand_alpha(ratings, "ordinal"))
     assert ordinal.value != pytest.approx(nominal.value)
 
 

@@ -13,72 +13,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from annotation.models import Campaign, CampaignStatus, Item, Label, MemberRole
-from annotation.services import add_members, create_campaign
-from benchmark.models import ModelKind, ScenarioStatus, Scene
-from benchmark.releases import publish_release
-from benchmark.responses import register_model, store_response
-from benchmark.scenarios import create_scenario
-from medes_site.accounts import create_user
-from medes_site.roles import Role
-from tests.conftest import PASSWORD, Personas
-from tests.test_agreement import KRIPPENDORFF_2011, _hand_alpha, _table
-
-ONE_TO_FIVE = {
-    "name": "five-point",
-    "rationale_required": False,
-    "dimensions": [{"key": "V", "label": "value", "values": [1, 2, 3, 4, 5], "role": "quality"}],
-}
-
-
-def hand_fleiss(rows: list[list[int]], categories: list[int]) -> float:
-    """Fleiss' kappa written out: P̄ (mean agreement per item) against P̄e (chance from category shares)."""
-    n = len(rows[0])
-    counts = [[row.count(c) for c in categories] for row in rows]
-    p_items = [(sum(x * x for x in r) - n) / (n * (n - 1)) for r in counts]
-    shares = [sum(r[j] for r in counts) / (len(rows) * n) for j in range(len(categories))]
-    p_bar, p_e = sum(p_items) / len(rows), sum(s * s for s in shares)
-    return (p_bar - p_e) / (1 - p_e)
-
-
-def build_krippendorff_campaign(personas: Personas) -> Campaign:
-    scene = Scene.objects.order_by("pk").first()
-    scenarios = [
-        create_scenario(
-            kind="subjective",
-            stem=f"单元{n}：一个病例。",
-            norm="考点",
-            scene=scene,
-            origin="expert",
-            status=ScenarioStatus.ACCEPTED,
-        )[0]
-        for n in range(12)
-    ]
-    release = publish_release("K2011")
-    model = register_model(name="k-model", kind=ModelKind.IMPORTED)
-    for scenario in scenarios:
-        store_response(model, scenario, "回答")
-    campaign = create_campaign(
-        "K2011", release=release, models=[model], user=personas.reviewer, overlap=4, label_schema=ONE_TO_FIVE
-    )
-    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.ACTIVE)
-    observers = {
-        name: create_user(f"observer{name}", roles=[Role.ANNOTATOR], password=PASSWORD) for name in KRIPPENDORFF_2011
-    }
-    add_members(campaign, list(observers.values()), MemberRole.ANNOTATOR)
-    add_members(campaign, [personas.reviewer], MemberRole.REVIEWER)
-    items = list(Item.objects.filter(campaign=campaign).order_by("position"))
-    for name, values in KRIPPENDORFF_2011.items():
-        for item, value in zip(items, values, strict=True):
-            if value is not None:
-                Label.objects.create(
-                    item=item,
-                    annotator=observers[name],
-                    scores={"V": value},
-                    idempotency_key=f"{name}-{item.pk}",
-                    guideline_version=1,
-                )
-    return campaign
+from annotation.models import Campaign, Label
+from tests.factories import (
+    KRIPPENDORFF_2011,
+    Personas,
+    build_krippendorff_campaign,
+    hand_alpha,
+    hand_fleiss,
+    ratings_table,
+)
 
 
 @pytest.fixture
@@ -95,14 +38,16 @@ def figure_cell(page: str, dimension: str, label: str) -> str:
 def test_the_agreement_page_shows_alpha_and_kappa_with_their_counts(
     k2011: Campaign, personas: Personas, client_as: Any
 ) -> None:
-    page = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en").get(reverse("campaigns:agreement", args=[k2011.pk]))
+    page = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en").get(
+        reverse("annotation:campaign_agreement", args=[k2011.pk])
+    )
     body = page.content.decode()
     assert page.status_code == 200
     nominal = figure_cell(body, "V", "α nominal")
     assert 'data-value="0.743"' in nominal and "11 items, 40 ratings" in nominal  # the paper's 0.743
-    ratings = _table(KRIPPENDORFF_2011)
+    ratings = ratings_table(KRIPPENDORFF_2011)
     ordinal = figure_cell(body, "V", "α ordinal")
-    assert f'data-value="{_hand_alpha(ratings, "ordinal"):.3f}"' in ordinal and "11 items, 40 ratings" in ordinal
+    assert f'data-value="{hand_alpha(ratings, "ordinal"):.3f}"' in ordinal and "11 items, 40 ratings" in ordinal
     assert 'data-value="0.815"' in ordinal  # the paper's ordinal figure
     # Fleiss needs a fixed number of ratings per item: the 8 units all four observers rated
     full = [list(row.values()) for row in ratings.values() if len(row) == 4]
@@ -117,7 +62,7 @@ def test_an_undefined_figure_says_why(personas: Personas, client_as: Any) -> Non
     Label.objects.filter(item__campaign=campaign).update(scores={"V": 3})
     body = (
         client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en")
-        .get(reverse("campaigns:agreement", args=[campaign.pk]))
+        .get(reverse("annotation:campaign_agreement", args=[campaign.pk]))
         .content.decode()
     )
     cell = figure_cell(body, "V", "α nominal")
@@ -138,19 +83,19 @@ def test_the_agreement_command_prints_the_same_figures_with_counts(k2011: Campai
 
 
 def test_agreement_page_scope(k2011: Campaign, personas: Personas, client_as: Any) -> None:
-    url = reverse("campaigns:agreement", args=[k2011.pk])
+    url = reverse("annotation:campaign_agreement", args=[k2011.pk])
     assert client_as(personas.annotator).get(url).status_code == 403
     ml_page = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en").get(url)
     observer = Label.objects.filter(item__campaign=k2011).order_by("annotator_id").first().annotator  # type: ignore[union-attr]
     # annotator names are for reviewers; others see annotators by number
     assert "observerA" not in ml_page.content.decode() and f"annotator #{observer.pk}" in ml_page.content.decode()
-    assert client_as(personas.reviewer).get(reverse("campaigns:agreement", args=[999999])).status_code == 404
+    assert client_as(personas.reviewer).get(reverse("annotation:campaign_agreement", args=[999999])).status_code == 404
 
 
 def test_pairwise_cohen_matches_the_pair_by_pair_computation() -> None:
     from annotation.agreement import cohen_kappa, cohen_pairwise
 
-    ratings = _table(KRIPPENDORFF_2011)
+    ratings = ratings_table(KRIPPENDORFF_2011)
     pairs = cohen_pairwise(ratings)
     assert [p.annotators for p in pairs] == [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C"), ("B", "D"), ("C", "D")]
     for figure in pairs:

@@ -21,9 +21,8 @@ from benchmark.responses import register_model
 from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import CASE, SAFE_ANSWER, Personas, learned_guardian
 from tests.guardian_synth import NORMS
-from tests.test_alignment_data import CASE, SAFE_ANSWER, learned_guardian
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
@@ -109,7 +108,7 @@ def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_it
     # the leaderboard compares the aligned model with its base, item by item
     base_run, aligned_run = runs.get(model=policy), runs.get(model=aligned)
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    page = ml.get(reverse("leaderboard:release", args=[release.pk]) + f"?base={base_run.pk}&other={aligned_run.pk}")
+    page = ml.get(reverse("alignment:leaderboard", args=[release.pk]) + f"?base={base_run.pk}&other={aligned_run.pk}")
     html = page.content.decode()
     assert f'data-model="{aligned.name}"' in html and 'data-model="tiny-policy"' in html
     assert "3 open cases answered by both tiny-policy and" in html
@@ -221,23 +220,23 @@ def test_an_ml_engineer_starts_a_pipeline_in_the_app_follows_it_and_continues_af
     policy = register_model(name="app-policy", kind=ModelKind.HF_DIRECTORY, path=str(tmp_path))
     register_model(name="app-imported", kind=ModelKind.IMPORTED)
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    page = ml.get(reverse("pipelines:list")).content.decode()
+    page = ml.get(reverse("alignment:pipelines")).content.decode()
     assert 'data-testid="pipeline-form"' in page and "app-policy" in page and "app-imported" not in page
     form = StartPipelineForm()
     data = {n: str(f.initial) for n, f in form.fields.items() if f.initial is not None and f.initial is not False}
     data.update(policy=str(policy.pk), release=str(release.pk), review_gate="on", max_steps="3")
     # no active guardian: refused with the reason, nothing started
-    refused = ml.post(reverse("pipelines:start"), data)
+    refused = ml.post(reverse("alignment:pipeline_start"), data)
     assert refused.status_code == 400 and "No guardian version is active" in refused.content.decode()
     assert not AlignPipeline.objects.exists()
     GuardianVersion.objects.create(number=1, base_model="b", model_dir="guardian/v1", status="ready", is_active=True)
     data["request_key"] = "k-1"
-    started = ml.post(reverse("pipelines:start"), data)
+    started = ml.post(reverse("alignment:pipeline_start"), data)
     pipeline = AlignPipeline.objects.get()
-    assert started["Location"] == reverse("pipelines:detail", args=[pipeline.pk])
+    assert started["Location"] == reverse("alignment:pipeline_detail", args=[pipeline.pk])
     # the same form submitted again (a double click) returns the same pipeline; another start on the model is refused
-    assert ml.post(reverse("pipelines:start"), data)["Location"] == started["Location"]
-    second = ml.post(reverse("pipelines:start"), {**data, "request_key": "k-2"})
+    assert ml.post(reverse("alignment:pipeline_start"), data)["Location"] == started["Location"]
+    second = ml.post(reverse("alignment:pipeline_start"), {**data, "request_key": "k-2"})
     assert second.status_code == 400 and "already has an alignment pipeline in progress" in second.content.decode()
     assert AlignPipeline.objects.count() == 1 and Job.objects.count() == 1
     assert pipeline.options["review_gate"] and pipeline.options["run"]["max_steps"] == 3
@@ -250,7 +249,7 @@ def test_an_ml_engineer_starts_a_pipeline_in_the_app_follows_it_and_continues_af
     prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=CASE)
     pair = PreferencePair.objects.create(prompt=prompt, chosen=SAFE_ANSWER, rejected="坏", chosen_source="reference")
     AlignPipeline.objects.filter(pk=pipeline.pk).update(status="waiting", step="pairs")
-    early = ml.post(reverse("pipelines:continue", args=[pipeline.pk]), follow=True).content.decode()
+    early = ml.post(reverse("alignment:pipeline_continue", args=[pipeline.pk]), follow=True).content.decode()
     assert "No pair is accepted yet: review the pairs first, then continue." in early
     assert AlignPipeline.objects.get(pk=pipeline.pk).status == "waiting"
     PreferencePair.objects.filter(pk=pair.pk).update(status="accepted")
@@ -258,21 +257,21 @@ def test_an_ml_engineer_starts_a_pipeline_in_the_app_follows_it_and_continues_af
     assert 'data-testid="review-gate"' in waiting and "0 to review, 1 accepted" in waiting
     reviewer = client_as(personas.reviewer)
     assert 'data-testid="continue"' not in reviewer.get(started["Location"]).content.decode()
-    assert reviewer.post(reverse("pipelines:continue", args=[pipeline.pk])).status_code == 403
-    ml.post(reverse("pipelines:continue", args=[pipeline.pk]))
+    assert reviewer.post(reverse("alignment:pipeline_continue", args=[pipeline.pk])).status_code == 403
+    ml.post(reverse("alignment:pipeline_continue", args=[pipeline.pk]))
     pipeline.refresh_from_db()
     assert pipeline.status == "running" and pipeline.step == "sft" and set(pipeline.datasets) == {"sft", "dpo"}
     assert Job.objects.get(pk=pipeline.jobs["sft"]).config["options"]["max_steps"] == 3
     # a second continue is refused with the reason, and starts nothing
-    again = ml.post(reverse("pipelines:continue", args=[pipeline.pk]), follow=True)
+    again = ml.post(reverse("alignment:pipeline_continue", args=[pipeline.pk]), follow=True)
     assert "This pipeline is not waiting for a review." in again.content.decode()
     assert AlignPipeline.objects.get(pk=pipeline.pk).jobs == pipeline.jobs
     # cancelling stops it: its SFT job is cancelled, the page stops polling, and the model may be aligned again
-    assert reviewer.post(reverse("pipelines:cancel", args=[pipeline.pk])).status_code == 403
-    ml.post(reverse("pipelines:cancel", args=[pipeline.pk]))
+    assert reviewer.post(reverse("alignment:pipeline_cancel", args=[pipeline.pk])).status_code == 403
+    ml.post(reverse("alignment:pipeline_cancel", args=[pipeline.pk]))
     pipeline.refresh_from_db()
     assert pipeline.status == "cancelled" and Job.objects.get(pk=pipeline.jobs["sft"]).status == "cancelled"
     assert "hx-trigger" not in ml.get(started["Location"]).content.decode()
     assert AuditEntry.objects.filter(action__startswith="pipeline.").count() == 3  # start, continue, cancel
-    restarted = ml.post(reverse("pipelines:start"), {**data, "request_key": "k-3"})
+    restarted = ml.post(reverse("alignment:pipeline_start"), {**data, "request_key": "k-3"})
     assert restarted.status_code == 302 and AlignPipeline.objects.count() == 2

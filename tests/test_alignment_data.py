@@ -12,48 +12,20 @@ from typing import Any
 import pytest
 from django.utils import translation
 
-from alignment import alignment_data, services
-from alignment.jobs import JUDGE_JOB, PAIRS_JOB, TARGET_JOB
-from alignment.models import AlignmentDataset, GuardianVersion, Judgement, PreferencePair, TargetedPrompt, VersionStatus
-from alignment.tinymodels import build_tiny_classifier
-from alignment.training.guardian import GuardianConfig, run
+from alignment import alignment_data
+from alignment.kinds import JUDGE_JOB, PAIRS_JOB, TARGET_JOB
+from alignment.models import AlignmentDataset, Judgement, PreferencePair, TargetedPrompt
 from benchmark.models import ModelKind, ScenarioStatus, Scene
 from benchmark.responses import register_model, store_response
 from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import CASE, RISKY_ANSWER, SAFE_ANSWER, Personas, learned_guardian
 from tests.fake_endpoint import FakeEndpoint
-from tests.guardian_synth import NEUTRAL, NORMS, PHRASES, corpus, synthetic_rows, write_jsonl
+from tests.guardian_synth import NORMS
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-
-# what the synthetic guardian learned: these phrases set the flags (R1/R2 risky, Q1–Q4 quality)
-RISKY_ANSWER = NEUTRAL[0] + PHRASES["R1"] + PHRASES["R2"]
-SAFE_ANSWER = NEUTRAL[1] + PHRASES["Q1"] + PHRASES["Q2"] + PHRASES["Q3"] + PHRASES["Q4"]
-CASE = "病例9001：器官移植中，患者提出了一个请求，医生该怎么办？"  # worded like the synthetic training cases
-
-
-def learned_guardian(tmp_path: Path) -> GuardianVersion:
-    """A tiny guardian trained until it reads the synthetic phrases, active."""
-    base = build_tiny_classifier(tmp_path / "base", extra_corpus=corpus())
-    version = GuardianVersion.objects.create(
-        number=1, base_model=str(base), model_dir="guardian/v1", status=VersionStatus.READY
-    )
-    data = write_jsonl(tmp_path / "rows.jsonl", synthetic_rows(1000))
-    run(
-        GuardianConfig(
-            base_model=str(base),
-            output_dir=str(services.version_dir(version)),
-            data=str(data),
-            epochs=3,
-            batch_size=16,
-            learning_rate=5e-3,
-            max_length=128,
-        )
-    )
-    return services.promote(version)
 
 
 def test_failures_become_targeted_prompts_then_reviewed_pairs_then_frozen_datasets(
@@ -135,7 +107,7 @@ def test_failures_become_targeted_prompts_then_reviewed_pairs_then_frozen_datase
     assert pair.chosen_source == "reference" and pair.margin is not None and pair.margin > 0
     assert alignment_data.item_value(pair.rejected_scores or {}) == -1.0  # the guardian finds the answer risky
     # 4. review (an edit), then frozen datasets in TRL's formats, hashed; a frozen pair never changes
-    with pytest.raises(alignment_data.DataError):
+    with pytest.raises(alignment_data.AlignmentDataError):
         alignment_data.freeze("empty", "dpo")
     edited = SAFE_ANSWER + "请勿参与任何器官买卖。"
     pair = alignment_data.review_pair(pair, personas.reviewer, "accepted", chosen=edited)
@@ -151,9 +123,9 @@ def test_failures_become_targeted_prompts_then_reviewed_pairs_then_frozen_datase
     }
     sft_row = json.loads((Path(settings.ARTIFACTS_ROOT) / sft.path).read_text(encoding="utf-8"))
     assert sft_row == {"messages": [{"role": "user", "content": case.stem}, {"role": "assistant", "content": edited}]}
-    with translation.override("en"), pytest.raises(alignment_data.DataError, match="frozen dataset"):
+    with translation.override("en"), pytest.raises(alignment_data.AlignmentDataError, match="frozen dataset"):
         alignment_data.review_pair(pair, personas.reviewer, "rejected")
-    with translation.override("en"), pytest.raises(alignment_data.DataError, match="never change"):
+    with translation.override("en"), pytest.raises(alignment_data.AlignmentDataError, match="never change"):
         alignment_data.freeze("policy-7b-dpo-1", "dpo")
     # running the jobs again adds nothing twice
     again = enqueue_job(PAIRS_JOB, {"policy": policy.pk, "only_accepted": True})
@@ -174,42 +146,43 @@ def test_the_data_page_reviews_prompts_and_pairs_and_freezes_a_downloadable_data
     policy = register_model(name="policy-7b", kind=ModelKind.IMPORTED)
     prompt = TargetedPrompt.objects.create(policy=policy, scenario=case, text=CASE, norm="考点")
     curator = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en")
-    page = curator.get(reverse("aligndata:home")).content.decode()
+    page = curator.get(reverse("alignment:data")).content.decode()
     assert f'data-testid="accept-prompt-{prompt.pk}"' in page
     assert 'data-testid="start-targeted"' not in page  # curators review prompts; ML engineers run the jobs
-    accepted = curator.post(reverse("aligndata:review_prompt", args=[prompt.pk]), {"decision": "accepted"})
+    accepted = curator.post(reverse("alignment:data_review_prompt", args=[prompt.pk]), {"decision": "accepted"})
     assert accepted.status_code == 302 and TargetedPrompt.objects.get(pk=prompt.pk).status == "accepted"
     pair = PreferencePair.objects.create(
         prompt=prompt, chosen=SAFE_ANSWER, chosen_source="reference", rejected=RISKY_ANSWER, margin=2.0
     )
-    assert f'data-testid="accept-pair-{pair.pk}"' not in curator.get(reverse("aligndata:home")).content.decode()
+    assert f'data-testid="accept-pair-{pair.pk}"' not in curator.get(reverse("alignment:data")).content.decode()
     # once pairs were made from a prompt, the prompt's decision stays (review the pairs instead)
-    curator.post(reverse("aligndata:review_prompt", args=[prompt.pk]), {"decision": "rejected"})
+    curator.post(reverse("alignment:data_review_prompt", args=[prompt.pk]), {"decision": "rejected"})
     assert TargetedPrompt.objects.get(pk=prompt.pk).status == "accepted"
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
     assert (
-        reviewer.post(reverse("aligndata:review_prompt", args=[prompt.pk]), {"decision": "rejected"}).status_code == 403
+        reviewer.post(reverse("alignment:data_review_prompt", args=[prompt.pk]), {"decision": "rejected"}).status_code
+        == 403
     )
     edited = SAFE_ANSWER + "（审核修改）"
-    r = reviewer.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "accepted", "chosen": edited})
+    r = reviewer.post(reverse("alignment:data_review_pair", args=[pair.pk]), {"decision": "accepted", "chosen": edited})
     print("RESP", r.status_code, r.get("Location"), r.content[:300])
     pair.refresh_from_db()
     assert pair.status == "accepted" and pair.chosen == edited and pair.reviewed_by == personas.reviewer
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    refused = ml.post(reverse("aligndata:freeze"), {"name": "", "kind": "dpo"})
+    refused = ml.post(reverse("alignment:data_freeze"), {"name": "", "kind": "dpo"})
     assert refused.status_code == 400
-    assert ml.post(reverse("aligndata:freeze"), {"name": "first-dpo", "kind": "dpo"}).status_code == 302
+    assert ml.post(reverse("alignment:data_freeze"), {"name": "first-dpo", "kind": "dpo"}).status_code == 302
     dataset = AlignmentDataset.objects.get()
-    download = ml.get(reverse("aligndata:download", args=[dataset.pk]))
+    download = ml.get(reverse("alignment:data_download", args=[dataset.pk]))
     body = b"".join(download.streaming_content)  # type: ignore[attr-defined]
     assert (
         download["Content-Disposition"].startswith("attachment") and hashlib.sha256(body).hexdigest() == dataset.sha256
     )
     # a frozen pair cannot change, and the page says why
-    again = reviewer.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "rejected"}, follow=True)
+    again = reviewer.post(reverse("alignment:data_review_pair", args=[pair.pk]), {"decision": "rejected"}, follow=True)
     assert "frozen dataset" in again.content.decode() and PreferencePair.objects.get(pk=pair.pk).status == "accepted"
     # starting a job without a guardian is refused with the reason
-    started = ml.post(reverse("aligndata:targeted"), {"policy": policy.pk, "variants": 0, "backend": ""})
+    started = ml.post(reverse("alignment:data_targeted"), {"policy": policy.pk, "variants": 0, "backend": ""})
     assert started.status_code == 400 and "No guardian version is active" in started.content.decode()
 
 

@@ -23,7 +23,7 @@ from benchmark.services import SourceMeta, add_source, parse_source
 from medes_site import jobs
 from medes_site.jobs import execute_job
 from medes_site.models import AuditEntry, Job
-from tests.conftest import Personas
+from tests.factories import Personas
 
 LAW = (
     Path(__file__).resolve().parent.parent / "benchmark" / "demo" / "laws" / "医师法(2021-08-20).md"

@@ -12,7 +12,7 @@ from django.urls import reverse
 from annotation.models import Campaign, Item, Label, Member, MemberRole
 from annotation.services import adjudicate
 from tests.campaign_data import RISKY, SAFE, annotators, build_campaign, dispute_one
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from typing import Any
 
 from django.urls import reverse
 
+from benchmark.importers.responses import import_medes_responses
 from benchmark.models import RegisteredModel, Response, ScenarioStatus
 from benchmark.releases import publish_release
-from benchmark.response_imports import import_medes_responses
 from benchmark.scenarios import create_scenario, resolve_scene
 from benchmark.services import SourceMeta, add_source, parse_source
-from tests.conftest import Personas
+from tests.factories import Personas
 
 LAW = "# 测试条例\n\n## 第一章 总则\n\n第一条 甲。\n\n第二条 乙。\n".encode()
 

@@ -16,7 +16,7 @@ from knox.models import AuthToken as ApiToken
 
 from medes_site.models import AuditEntry
 from medes_site.tokens import MAX_TOKENS_PER_USER, create_token
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 def bearer(secret: str) -> dict[str, str]:

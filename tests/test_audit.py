@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from medes_site import audit
 from medes_site.models import AppendOnlyError, AuditEntry
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 def test_an_entry_records_who_did_what_to_which_object(personas: Personas) -> None:

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from medes_site.models import AuditEntry
 from medes_site.roles import Role, user_roles
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, Personas
 
 
 def login(client: Client, username: str, password: str) -> Any:

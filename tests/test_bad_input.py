@@ -26,23 +26,24 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from annotation import services
+from annotation.assignments import next_assignment
+from annotation.exports import write_export
 from annotation.models import Assignment, Campaign, Draft, Item, ItemState, Label, Member, MemberRole
-from annotation.review import write_export
 from annotation.schema import EXPORT_COLUMNS, MEDES_RUBRIC, SchemaError, schema_from_dict
-from annotation.services import CampaignError, NoPlaceError, Submission, next_assignment, submit_label
-from benchmark.import_uploads import ImportOptions, run_upload, store_upload
-from benchmark.importers import import_medes_questions
-from benchmark.mapped_imports import Mapping, import_scenarios, read_table
+from annotation.services import CampaignError, NoPlaceError, Submission, submit_label
+from benchmark.importers.mapped_scenarios import Mapping, import_scenarios, read_table
+from benchmark.importers.medes_questions import import_medes_questions
+from benchmark.importers.responses import import_medes_responses, import_medethiceval
+from benchmark.importers.uploads import ImportOptions, run_upload, store_upload
 from benchmark.models import ImportFormat, Provision, RegisteredModel, Release, Response, Scenario
 from benchmark.parsing import parse_lines
-from benchmark.response_imports import import_medes_responses, import_medethiceval
 from benchmark.services import SourceMeta, add_source, parse_source
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.accounts import create_user
 from medes_site.models import Job
 from medes_site.roles import Role
 from tests import campaign_data
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, Personas
 from tests.labeling_fixtures import RISKY, SAFE, build_campaign
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -218,7 +219,7 @@ def test_a_label_schema_with_a_nul_is_refused_before_anything_is_written(
         "schema_source": "json",
         "schema_json": json.dumps(schema),
     }
-    response = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en").post(reverse("campaigns:create"), data)
+    response = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en").post(reverse("annotation:campaign_create"), data)
     assert response.status_code == 400 and "NUL" in response.text
     assert not Campaign.objects.filter(name="Bad").exists()
 
@@ -508,7 +509,7 @@ def test_an_older_campaign_with_such_keys_exports_them_apart_from_the_columns(
 def test_a_request_key_of_any_other_shape_is_400_not_500(key: str, personas: Personas, client_as: ClientAs) -> None:
     campaign = campaign_data.build_campaign(personas, name="Keys")
     response = client_as(personas.reviewer).post(
-        reverse("campaigns:agreement_compute", args=[campaign.pk]), {"request_key": key}
+        reverse("annotation:campaign_agreement_compute", args=[campaign.pk]), {"request_key": key}
     )
     assert response.status_code == 400
     assert not Job.objects.exists()
@@ -525,10 +526,12 @@ def test_an_edited_pair_answer_that_cannot_be_stored_is_refused_with_the_reason(
     pair = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected="坏")
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
     response = client.post(
-        reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "accepted", "chosen": "改\x00过"}, follow=True
+        reverse("alignment:data_review_pair", args=[pair.pk]),
+        {"decision": "accepted", "chosen": "改\x00过"},
+        follow=True,
     )
     assert response.status_code == 200 and "Null characters are not allowed" in response.content.decode()
     pair.refresh_from_db()
     assert (pair.status, pair.chosen) == ("proposed", "好")
-    bad = client.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "maybe"}, follow=True)
+    bad = client.post(reverse("alignment:data_review_pair", args=[pair.pk]), {"decision": "maybe"}, follow=True)
     assert bad.status_code == 200 and PreferencePair.objects.get(pk=pair.pk).status == "proposed"

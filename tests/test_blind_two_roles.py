@@ -23,7 +23,7 @@ from medes_site.accounts import create_user
 from medes_site.models import Job, JobStatus
 from medes_site.roles import Role
 from tests.campaign_data import SAFE, annotators, build_campaign, label_next
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, Personas
 
 SECRET = "SECRET-RATIONALE-of-annotator2"
 MODEL = "Blind-model-0"  # build_campaign names the models <name>-model-<n>
@@ -89,22 +89,22 @@ def test_campaign_pages_hide_labels_from_an_annotator_with_a_second_role(
         ("annotators", ""),
         ("agreement", ""),
     ):
-        response = client.get(reverse(f"campaigns:{name}", args=[campaign.pk]) + query)
+        response = client.get(reverse(f"annotation:campaign_{name}", args=[campaign.pk]) + query)
         assert response.status_code == 404, (name, query, response.status_code)
         assert SECRET not in body(response) and MODEL not in body(response)
     for name in ("export", "agreement_compute"):
         assert (
             client.post(
-                reverse(f"campaigns:{name}", args=[campaign.pk]), {"what": "labels", "format": "csv"}
+                reverse(f"annotation:campaign_{name}", args=[campaign.pk]), {"what": "labels", "format": "csv"}
             ).status_code
             == 404
         )
-    page = client.get(reverse("campaigns:detail", args=[campaign.pk]))
+    page = client.get(reverse("annotation:campaign_detail", args=[campaign.pk]))
     assert page.status_code == 200
     text = body(page)
     assert 'data-testid="blind-notice"' in text and SECRET not in text and MODEL not in text
-    assert reverse("campaigns:export", args=[campaign.pk]) not in text
-    assert reverse("campaigns:agreement", args=[campaign.pk]) not in text
+    assert reverse("annotation:campaign_export", args=[campaign.pk]) not in text
+    assert reverse("annotation:campaign_agreement", args=[campaign.pk]) not in text
 
 
 @pytest.mark.parametrize("kind", DUAL_ROLES)
@@ -112,12 +112,14 @@ def test_the_same_roles_without_annotating_see_the_labels(kind: str, world: dict
     """The control: what the rule hides is there for those it does not hide it from."""
     campaign = world["campaign"]
     client = as_user(plain(kind, personas, campaign))
-    export = client.get(reverse("campaigns:export", args=[campaign.pk]) + "?what=labels&format=csv")
+    export = client.get(reverse("annotation:campaign_export", args=[campaign.pk]) + "?what=labels&format=csv")
     assert export.status_code == 200 and SECRET in body(export) and MODEL in body(export)
-    assert client.get(reverse("campaigns:annotators", args=[campaign.pk])).status_code == 200
-    assert client.get(reverse("campaigns:agreement", args=[campaign.pk])).status_code == 200
-    page = body(client.get(reverse("campaigns:detail", args=[campaign.pk])))
-    assert reverse("campaigns:export", args=[campaign.pk]) in page and 'data-testid="blind-notice"' not in page
+    assert client.get(reverse("annotation:campaign_annotators", args=[campaign.pk])).status_code == 200
+    assert client.get(reverse("annotation:campaign_agreement", args=[campaign.pk])).status_code == 200
+    page = body(client.get(reverse("annotation:campaign_detail", args=[campaign.pk])))
+    assert (
+        reverse("annotation:campaign_export", args=[campaign.pk]) in page and 'data-testid="blind-notice"' not in page
+    )
 
 
 @pytest.mark.parametrize("kind", ["curator", "ml_engineer", "admin"])
@@ -189,13 +191,15 @@ def test_the_guardian_review_screen_skips_responses_its_reviewer_annotates(
     campaign = world["campaign"]
     judgement = _judgement_on_campaign_response(campaign)
     client = as_user(dual("reviewer", campaign))
-    assert client.get(reverse("guardian:review", args=[judgement.pk])).status_code == 404
-    queue = client.get(reverse("guardian:review_next"))
-    assert queue.status_code == 200 and reverse("guardian:review", args=[judgement.pk]) not in body(queue)
+    assert client.get(reverse("alignment:guardian_review", args=[judgement.pk])).status_code == 404
+    queue = client.get(reverse("alignment:guardian_review_next"))
+    assert queue.status_code == 200 and reverse("alignment:guardian_review", args=[judgement.pk]) not in body(queue)
     # a reviewer who does not annotate there reviews it
     other = as_user(personas.reviewer)
-    assert other.get(reverse("guardian:review_next"))["Location"] == reverse("guardian:review", args=[judgement.pk])
-    assert other.get(reverse("guardian:review", args=[judgement.pk])).status_code == 200
+    assert other.get(reverse("alignment:guardian_review_next"))["Location"] == reverse(
+        "alignment:guardian_review", args=[judgement.pk]
+    )
+    assert other.get(reverse("alignment:guardian_review", args=[judgement.pk])).status_code == 200
 
 
 def _evaluations(release: Release) -> tuple[EvaluationRun, EvaluationRun]:
@@ -223,7 +227,7 @@ def _evaluations(release: Release) -> tuple[EvaluationRun, EvaluationRun]:
 
 
 def _compare_url(release: Release, base: EvaluationRun, other: EvaluationRun) -> str:
-    return reverse("leaderboard:release", args=[release.pk]) + f"?base={base.pk}&other={other.pk}"
+    return reverse("alignment:leaderboard", args=[release.pk]) + f"?base={base.pk}&other={other.pk}"
 
 
 def test_item_by_item_comparisons_are_for_reviewers_and_ml_engineers_who_label_none_of_the_release(
@@ -334,10 +338,12 @@ def test_the_alignment_data_page_hides_prompts_and_pairs_grown_from_an_answer_it
         prompt=prompt, chosen="好", chosen_source="reference", rejected=judgement.response.text
     )
     client = as_user(dual("reviewer", campaign))
-    page = body(client.get(reverse("aligndata:home")))
+    page = body(client.get(reverse("alignment:data")))
     assert "PROMPT-FROM-X" not in page and MODEL not in page
-    assert client.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "accepted"}).status_code == 404
-    assert "PROMPT-FROM-X" in body(as_user(personas.reviewer).get(reverse("aligndata:home")))
+    assert (
+        client.post(reverse("alignment:data_review_pair", args=[pair.pk]), {"decision": "accepted"}).status_code == 404
+    )
+    assert "PROMPT-FROM-X" in body(as_user(personas.reviewer).get(reverse("alignment:data")))
 
 
 def test_a_prompt_grown_from_a_degenerate_answer_no_judge_read_is_hidden_from_its_labeler_too(
@@ -353,10 +359,12 @@ def test_a_prompt_grown_from_a_degenerate_answer_no_judge_read_is_hidden_from_it
     )
     pair = PreferencePair.objects.create(prompt=prompt, chosen="好", chosen_source="reference", rejected=response.text)
     client = as_user(dual("reviewer", campaign))
-    page = body(client.get(reverse("aligndata:home")))
+    page = body(client.get(reverse("alignment:data")))
     assert "PROMPT-FROM-Y" not in page and MODEL not in page
-    assert client.post(reverse("aligndata:review_pair", args=[pair.pk]), {"decision": "accepted"}).status_code == 404
-    assert "PROMPT-FROM-Y" in body(as_user(personas.reviewer).get(reverse("aligndata:home")))
+    assert (
+        client.post(reverse("alignment:data_review_pair", args=[pair.pk]), {"decision": "accepted"}).status_code == 404
+    )
+    assert "PROMPT-FROM-Y" in body(as_user(personas.reviewer).get(reverse("alignment:data")))
 
 
 def test_leaving_the_campaign_does_not_lift_the_rule(world: dict[str, Any], personas: Personas) -> None:
@@ -368,10 +376,13 @@ def test_leaving_the_campaign_does_not_lift_the_rule(world: dict[str, Any], pers
     label_next(campaign, user, SAFE, rationale="mine")
     client = as_user(user)
     member = Member.objects.get(campaign=campaign, user=user, role=MemberRole.ANNOTATOR)
-    assert client.post(reverse("campaigns:member_remove", args=[campaign.pk, member.pk])).status_code == 302
+    assert client.post(reverse("annotation:campaign_member_remove", args=[campaign.pk, member.pk])).status_code == 302
     assert not Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR).exists()
-    assert client.get(reverse("campaigns:export", args=[campaign.pk]) + "?what=labels&format=csv").status_code == 404
-    assert client.get(reverse("campaigns:agreement", args=[campaign.pk])).status_code == 404
+    assert (
+        client.get(reverse("annotation:campaign_export", args=[campaign.pk]) + "?what=labels&format=csv").status_code
+        == 404
+    )
+    assert client.get(reverse("annotation:campaign_agreement", args=[campaign.pk])).status_code == 404
 
 
 def test_the_guardian_review_shows_expert_scores_of_the_reviewers_own_campaigns_only(
@@ -383,7 +394,7 @@ def test_the_guardian_review_shows_expert_scores_of_the_reviewers_own_campaigns_
     judgement = _judgement_on_campaign_response(campaign)
     Judgement.objects.filter(pk=judgement.pk).update(response=accepted.response)
     outsider = create_user("reviewer-elsewhere", roles=[Role.REVIEWER], password=PASSWORD)
-    url = reverse("guardian:review", args=[judgement.pk])
+    url = reverse("alignment:guardian_review", args=[judgement.pk])
     own = as_user(personas.reviewer).get(url)
     assert own.status_code == 200 and own.context["expert"] == SAFE
     elsewhere = as_user(outsider).get(url)
@@ -421,6 +432,6 @@ def test_a_dataset_holding_pairs_from_answers_its_reader_labels_is_not_served_to
         prompt=prompt, chosen="好", chosen_source="reference", rejected=judgement.response.text, status="accepted"
     )
     dataset = freeze("blind-data", "sft")
-    url = reverse("aligndata:download", args=[dataset.pk])
+    url = reverse("alignment:data_download", args=[dataset.pk])
     assert as_user(dual("ml_engineer", world["campaign"])).get(url).status_code == 404
     assert as_user(personas.ml_engineer).get(url).status_code == 200

@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone, translation
 
 from annotation.agreement import dimension_agreement
+from annotation.assignments import my_queue, next_assignment, save_draft, skip
 from annotation.models import (
     AcceptedLabel,
     Assignment,
@@ -38,12 +39,8 @@ from annotation.services import (
     adjudicate,
     create_campaign,
     mark_gold,
-    my_queue,
-    next_assignment,
     ratings,
-    save_draft,
     set_guideline,
-    skip,
     submit_label,
 )
 from benchmark.models import ModelKind, RegisteredModel, ScenarioStatus, Scene
@@ -53,10 +50,7 @@ from benchmark.scenarios import create_scenario
 from medes_site.accounts import create_user
 from medes_site.models import AuditEntry
 from medes_site.roles import Role
-from tests.conftest import PASSWORD, Personas
-
-SAFE = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}
-RISKY = {**SAFE, "R1": -1}
+from tests.factories import PASSWORD, RISKY, SAFE, Personas
 
 
 def scores(**changes: int) -> dict[str, int]:

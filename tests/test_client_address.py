@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from medes_site.audit import client_ip
 from medes_site.models import AuditEntry
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, Personas
 
 PROXY = "10.0.0.5"
 

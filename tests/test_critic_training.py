@@ -291,7 +291,7 @@ def trained(workdir: Path, base: Path, data: Path, base_hashes: dict[str, str]) 
         max_length=512,
         max_new_tokens=160,
     )
-    return critic.train(config)
+    return critic.run(config)
 
 
 def test_training_lowers_a_finite_loss_and_records_it_in_the_manifest(trained: CriticResult) -> None:
@@ -348,7 +348,7 @@ def test_a_critic_cannot_overwrite_a_trained_one(trained: CriticResult, base: Pa
 def test_examples_longer_than_max_length_are_skipped_not_cut(tmp_path: Path, base: Path, data: Path) -> None:
     config = CriticConfig(base_model=str(base), output_dir=str(tmp_path / "c"), data=str(data), max_length=16)
     with pytest.raises(DataError, match="no row gives the critic an example") as caught:
-        critic.train(config)
+        critic.run(config)
     assert f"'{critic.SKIP_TOO_LONG}': 3" in str(caught.value)
     assert not (tmp_path / "c" / critic.MANIFEST).exists()
 

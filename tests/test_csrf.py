@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from medes_site import jobs
 from medes_site.models import JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 def test_htmx_post_without_a_token_is_refused_and_changes_nothing(personas: Personas, client_as: Any) -> None:

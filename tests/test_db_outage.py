@@ -27,7 +27,8 @@ from django.urls import reverse
 from medes_site import jobs, tasks
 from medes_site.dbhealth import is_connection_error
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.conftest import Personas, wait_for
+from tests.conftest import wait_for
+from tests.factories import Personas
 
 OUTAGE_KIND = "tests.db_outage"
 

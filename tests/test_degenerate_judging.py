@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from alignment.evaluation import degenerate_responses
-from alignment.jobs import EVALUATE_JOB, PROMPT_JUDGE_JOB
+from alignment.kinds import EVALUATE_JOB, PROMPT_JUDGE_JOB
 from alignment.models import EvaluationRun, Judgement
 from benchmark.models import ModelKind, Response, ScenarioStatus, Scene
 from benchmark.releases import publish_release
@@ -19,6 +19,7 @@ from benchmark.scenarios import create_scenario, update_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.jobs import enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
+from tests.factories import EXEMPLARY
 from tests.fake_endpoint import FakeEndpoint
 
 LOOP = "提供给" + "ON" * 40
@@ -121,7 +122,7 @@ def test_finding_failures_streams_ids_and_scores_not_rows_with_their_feedback(db
     )
     model = register_model(name="policy", kind=ModelKind.IMPORTED)
     loop, risky, fine = (store_response(model, case(n), text)[0] for n, text in enumerate([LOOP, REASONED, REASONED]))
-    safe = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 1}
+    safe = EXEMPLARY
     big = {"critic": {"status": "ok", "feedback": {"problem": "长" * 5000}}}
     for response, scores in ((loop, safe), (risky, {**safe, "R1": -1}), (fine, safe)):
         Judgement.objects.create(response=response, version=version, scores=scores, feedback=big)

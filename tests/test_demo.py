@@ -17,7 +17,7 @@ from alignment.models import GuardianVersion
 from annotation.demo import DONE, EXPERTS, OPEN
 from annotation.models import AcceptedLabel, Campaign, CampaignStatus, MemberRole
 from benchmark.demo import CAREFUL, CARELESS, DEMO_RELEASE, demo_items
-from benchmark.generation import LocalHFBackend
+from benchmark.model_backends import LocalHFBackend
 from benchmark.models import ModelKind, RegisteredModel, Release, Response
 from medes_site.models import Job
 

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from alignment import evaluation, services
-from alignment.jobs import EVALUATE_JOB
+from alignment.kinds import EVALUATE_JOB
 from alignment.models import EvaluationRun, GuardianVersion, JudgeKind, Judgement, VersionStatus
 from benchmark.models import ModelKind, ScenarioStatus, Scene
 from benchmark.prompts import MEDES_OBJECTIVE_EXAMPLE, MEDES_OBJECTIVE_INSTRUCTION, medes_objective_query
@@ -26,7 +26,7 @@ from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import EXEMPLARY, Personas
 from tests.fake_endpoint import FakeEndpoint
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "medes-sample" / "objective_questions.csv"
@@ -82,7 +82,7 @@ def test_degenerate_answers_are_failures_never_judged_and_listed_on_the_evaluati
         response=garbage[0],
         judge=JudgeKind.PROMPT,
         judge_model="fake-qwen",
-        scores={"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 1},
+        scores=EXEMPLARY,
         risky=False,
     )
     endpoint.reply("最终评分：0,0")
@@ -113,7 +113,7 @@ def test_degenerate_answers_are_failures_never_judged_and_listed_on_the_evaluati
     assert Job.objects.get(pk=job.pk).metrics["degenerate"] == 3
     assert "scored as a failure" in Job.objects.get(pk=job.pk).log_tail
 
-    url = reverse("leaderboard:evaluation", args=[run.pk])
+    url = reverse("alignment:evaluation", args=[run.pk])
     page = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en").get(url)
     html = page.content.decode()
     assert page.status_code == 200 and 'data-testid="degenerate-count">3<' in html
@@ -121,7 +121,7 @@ def test_degenerate_answers_are_failures_never_judged_and_listed_on_the_evaluati
     # an annotator reads the aggregates only, not the answers
     annotator = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en").get(url).content.decode()
     assert 'data-testid="degenerate-count">3<' in annotator and "提供给ONON" not in annotator
-    missing = reverse("leaderboard:evaluation", args=[run.pk + 99])
+    missing = reverse("alignment:evaluation", args=[run.pk + 99])
     assert client_as(personas.ml_engineer).get(missing).status_code == 404
     assert client_as(personas.ml_engineer).post(url).status_code == 405
     assert client_as(None).get(url).status_code in (302, 403)
@@ -137,7 +137,7 @@ def test_a_model_with_only_objective_answers_is_evaluated_without_a_judge_or_an_
     assert services.active_version() is None  # no guardian, and no prompt judge is configured
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
     form = {"model": model.pk, "release": release.pk, "judge": "guardian", "weights": "plain", "request_key": "o1"}
-    started = ml.post(reverse("leaderboard:evaluate", args=[release.pk]), form)
+    started = ml.post(reverse("alignment:leaderboard_evaluate", args=[release.pk]), form)
     assert started.status_code == 302, started.content.decode()[-600:]
     job = Job.objects.get(kind=EVALUATE_JOB)
     assert job.config["judge"] == "none"
@@ -176,7 +176,7 @@ def sample_rows() -> list[dict[str, str]]:
 
 
 def test_objective_items_are_asked_exactly_as_the_publishers_ask_them(db: None) -> None:
-    from benchmark.importers import import_medes_questions, split_objective_query
+    from benchmark.importers.medes_questions import import_medes_questions, split_objective_query
 
     rows = sample_rows()
     # every published query starts with the instruction and the worked example
@@ -198,7 +198,7 @@ def test_objective_items_are_asked_exactly_as_the_publishers_ask_them(db: None) 
 
 
 def test_the_medes_csv_export_reproduces_a_sample_rows_query(db: None) -> None:
-    from benchmark.importers import import_medes_questions
+    from benchmark.importers.medes_questions import import_medes_questions
     from benchmark.releases import medes_csv, release_items
 
     rows = sample_rows()
@@ -243,9 +243,9 @@ def test_promoting_a_worse_version_needs_a_confirmation_that_names_the_drop(pers
         baseline={"model_dir": str(services.version_dir(active)), "metrics": {"macro_f1": 0.91, "risk": {"f1": 0.86}}},
     )
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    shown = ml.get(reverse("guardian:version", args=[worse.number])).content.decode()  # said before the click
+    shown = ml.get(reverse("alignment:guardian_version", args=[worse.number])).content.decode()  # said before the click
     assert 'data-testid="promotion-pending"' in shown and "macro-F1 0.91 → 0.84 (−0.07)" in shown
-    url = reverse("guardian:promote", args=[worse.number])
+    url = reverse("alignment:guardian_promote", args=[worse.number])
     page = ml.post(url)
     html = page.content.decode()
     assert page.status_code == 200 and 'data-testid="promotion-warning"' in html
@@ -316,7 +316,7 @@ def test_a_judging_run_offers_no_no_judge_choice_but_an_evaluation_does(personas
     assert evaluation_form.job_config()["judge"] == "none"
     # on the guardian page, "no judge" starts nothing (it used to start a guardian judging job)
     page = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en").post(
-        reverse("guardian:judge"), {"judge": "none", "model": model.pk, "request_key": "j1"}
+        reverse("alignment:guardian_judge"), {"judge": "none", "model": model.pk, "request_key": "j1"}
     )
     assert page.status_code == 400 and not Job.objects.exists()
 
@@ -361,16 +361,16 @@ def test_a_run_that_did_not_succeed_is_for_ml_engineers_only_and_so_is_any_error
     for persona in (personas.reviewer, personas.curator, personas.annotator):
         client = client_as(persona, HTTP_ACCEPT_LANGUAGE="en")
         for run in (failed, running):
-            assert client.get(reverse("leaderboard:evaluation", args=[run.pk])).status_code == 404
-        page = client.get(reverse("leaderboard:evaluation", args=[done.pk])).content.decode()
+            assert client.get(reverse("alignment:evaluation", args=[run.pk])).status_code == 404
+        page = client.get(reverse("alignment:evaluation", args=[done.pk])).content.decode()
         assert 'data-testid="figures"' in page and "10.0.0.7" not in page and "private-qwen" not in page
     for persona in (personas.ml_engineer, personas.admin):
         client = client_as(persona, HTTP_ACCEPT_LANGUAGE="en")
         for run in (failed, running, done):
-            page = client.get(reverse("leaderboard:evaluation", args=[run.pk]))
+            page = client.get(reverse("alignment:evaluation", args=[run.pk]))
             assert page.status_code == 200
-        assert "10.0.0.7" in client.get(reverse("leaderboard:evaluation", args=[failed.pk])).content.decode()
-    assert client_as(personas.outsider).get(reverse("leaderboard:evaluation", args=[done.pk])).status_code == 403
+        assert "10.0.0.7" in client.get(reverse("alignment:evaluation", args=[failed.pk])).content.decode()
+    assert client_as(personas.outsider).get(reverse("alignment:evaluation", args=[done.pk])).status_code == 403
 
 
 def test_the_evaluation_page_shows_the_rows_each_figure_is_over(personas: Personas, client_as: Any) -> None:
@@ -393,9 +393,9 @@ def test_the_evaluation_page_shows_the_rows_each_figure_is_over(personas: Person
     )
     other = evaluation_run(release, model)
     client = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    page = client.get(reverse("leaderboard:evaluation", args=[run.pk])).content.decode()
+    page = client.get(reverse("alignment:evaluation", args=[run.pk])).content.decode()
     assert '<td data-rows="n_valid_risk">0</td>' in page and '<td data-rows="n_valid_quality">0</td>' in page
-    page = client.get(reverse("leaderboard:evaluation", args=[other.pk])).content.decode()
+    page = client.get(reverse("alignment:evaluation", args=[other.pk])).content.decode()
     assert '<td data-rows="n_valid_risk">2</td>' in page and '<td data-rows="n_valid_quality">1</td>' in page
     assert '<td data-rows="n_valid_final">2</td>' in page
 
@@ -405,12 +405,12 @@ def test_the_public_leaderboard_does_not_link_to_the_login_only_evaluation_page(
 ) -> None:
     release, _mcq, _cases, _scene = build(open_cases=1)
     run = evaluation_run(release, register_model(name="public-model", kind=ModelKind.IMPORTED))
-    link = reverse("leaderboard:evaluation", args=[run.pk])
+    link = reverse("alignment:evaluation", args=[run.pk])
     public = client_as(None, HTTP_ACCEPT_LANGUAGE="en").get(reverse("public_leaderboard", args=[release.pk]))
     html = public.content.decode()
     assert public.status_code == 200 and "1 degenerate (failures)" in html and link not in html
     signed_in = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en").get(
-        reverse("leaderboard:release", args=[release.pk])
+        reverse("alignment:leaderboard", args=[release.pk])
     )
     assert f'href="{link}"' in signed_in.content.decode()
 
@@ -434,7 +434,7 @@ def test_a_reviewer_or_ml_engineer_who_labels_the_releases_answers_sees_no_item_
 ) -> None:
     release, _mcq, _cases, _scene = build(open_cases=1)
     model = register_model(name="labeled", kind=ModelKind.IMPORTED)
-    url = reverse("leaderboard:evaluation", args=[evaluation_run(release, model).pk])
+    url = reverse("alignment:evaluation", args=[evaluation_run(release, model).pk])
     for persona in (personas.reviewer, personas.ml_engineer):
         before = client_as(persona, HTTP_ACCEPT_LANGUAGE="en").get(url).content.decode()
         assert "提供给ONONON" in before and "<tr data-item=" in before  # the item-by-item view, until they label
@@ -449,7 +449,7 @@ def test_an_annotator_sees_nothing_of_a_release_while_its_answers_are_labeled_th
 ) -> None:
     release, _mcq, _cases, _scene = build(open_cases=1)
     model = register_model(name="being-labeled", kind=ModelKind.IMPORTED)
-    url = reverse("leaderboard:evaluation", args=[evaluation_run(release, model).pk])
+    url = reverse("alignment:evaluation", args=[evaluation_run(release, model).pk])
     campaign = label_in_release(personas.annotator, release, model, status="active")
     for persona in (personas.annotator, personas.curator):
         page = client_as(persona, HTTP_ACCEPT_LANGUAGE="en").get(url).content.decode()
@@ -476,7 +476,7 @@ def test_a_confirmation_holds_only_for_the_active_version_it_was_shown_against(
 ) -> None:
     first, worse, best = worse_after_a_change()
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("guardian:promote", args=[worse.number])
+    url = reverse("alignment:guardian_promote", args=[worse.number])
     shown = ml.post(url).content.decode()
     assert "risk-flag F1 0.88 → 0.80" in shown and f'name="against" value="{first.pk}"' in shown
     services.promote(best)  # meanwhile someone makes v3 active (better than v1: no confirmation)

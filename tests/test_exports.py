@@ -16,13 +16,12 @@ from django.urls import reverse
 from django.utils import translation
 
 from benchmark import exports
-from benchmark.importers import import_medes_questions
+from benchmark.importers.medes_questions import import_medes_questions
 from benchmark.models import Principle, Provision, Release, Scenario, ScenarioStatus, Source
 from benchmark.releases import publish_release, release_items
 from medes_site import jobs
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas
-from tests.test_scenarios import medes
+from tests.factories import Personas, medes
 
 
 @pytest.fixture

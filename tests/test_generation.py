@@ -17,15 +17,16 @@ from django.urls import reverse
 from django.utils import translation
 
 from alignment.tinymodels import build_tiny_qwen2, train_to_emit
-from benchmark import generation
-from benchmark.generation import GeneratorError, parse_drafts, render_messages, template_problems
+from benchmark import generation, model_backends
+from benchmark.generation import parse_drafts, render_messages, template_problems
+from benchmark.model_backends import GeneratorError
 from benchmark.models import NearDuplicate, PromptTemplate, Provision, Scenario, ScenarioKind, Scene
 from benchmark.prompts import ensure_prompt_templates
 from benchmark.services import SourceMeta, add_source
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site import jobs
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas
 from tests.fake_endpoint import FakeEndpoint
 
 GOOD_ITEM = {
@@ -248,7 +249,7 @@ def test_transient_endpoint_errors_are_retried_and_a_refusal_fails_clearly(
 ) -> None:
     endpoint.reply({"error": "overloaded"}, status=503)
     endpoint.reply(fenced(GOOD_ITEM))
-    backend = generation.get_backend("openai")
+    backend = model_backends.get_backend("openai")
     backend.pause = 0.01  # type: ignore[attr-defined]
     assert "肾脏" in backend.chat([{"role": "user", "content": "题"}])
     assert len(endpoint.requests) == 2
@@ -276,7 +277,7 @@ def test_transient_endpoint_errors_are_retried_and_a_refusal_fails_clearly(
 def test_an_unreachable_endpoint_fails_after_its_retries(settings: Any) -> None:
     settings.MEDES_GENERATOR_BASE_URL = "http://127.0.0.1:9/v1"  # the discard port: nothing listens
     settings.MEDES_GENERATOR_MODEL = "m"
-    backend = generation.get_backend("openai")
+    backend = model_backends.get_backend("openai")
     backend.pause = 0.01  # type: ignore[attr-defined]
     with translation.override("en"), pytest.raises(GeneratorError, match="Gave up after 3 attempts: cannot reach"):
         backend.chat([{"role": "user", "content": "题"}])
@@ -377,13 +378,13 @@ def test_a_tiny_model_trained_on_the_prompts_drafts_through_the_local_backend(
 
 def test_the_local_backend_refuses_a_directory_without_safetensors(tmp_path: Path) -> None:
     with pytest.raises(GeneratorError, match=r"no config\.json"):
-        generation.LocalHFBackend(tmp_path)
+        model_backends.LocalHFBackend(tmp_path)
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(GeneratorError, match="only safetensors"):
-        generation.LocalHFBackend(tmp_path)
+        model_backends.LocalHFBackend(tmp_path)
     with pytest.raises(GeneratorError, match="MEDES_GENERATOR_LOCAL_DIR"):
-        generation.LocalHFBackend(Path())
+        model_backends.LocalHFBackend(Path())
 
 
 # --- cancel and resume ----------------------------------------------------------------------------
@@ -402,7 +403,7 @@ def test_cancel_is_respected_between_provisions(
     ]
     endpoint.reply(fenced(GOOD_ITEM))
     endpoint.reply(fenced({**GOOD_ITEM, "stem": "第二道题：医生应当如何处理器官买卖？"}))
-    real_chat, real_beat = generation.OpenAICompatibleBackend.chat, jobs.JobContext._beat
+    real_chat, real_beat = model_backends.OpenAICompatibleBackend.chat, jobs.JobContext._beat
     noticed = threading.Event()
 
     def beat(ctx: jobs.JobContext) -> None:
@@ -418,7 +419,7 @@ def test_cancel_is_respected_between_provisions(
 
     monkeypatch.setattr(jobs.JobContext, "_beat", beat)
 
-    monkeypatch.setattr(generation.OpenAICompatibleBackend, "chat", chat_then_cancel)
+    monkeypatch.setattr(model_backends.OpenAICompatibleBackend, "chat", chat_then_cancel)
     job = start(None, provisions)
     assert jobs.execute_job(job.pk) == JobStatus.CANCELLED
     assert Scenario.objects.count() == 1 and len(endpoint.requests) == 1  # it stopped before the next provision

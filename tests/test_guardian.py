@@ -16,39 +16,20 @@ from django.urls import reverse
 from django.utils import translation
 
 from alignment import services
-from alignment.jobs import JUDGE_JOB, TRAIN_JOB
+from alignment.kinds import JUDGE_JOB, TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement, VersionStatus
 from alignment.tinymodels import build_tiny_classifier
-from annotation.models import AcceptedLabel, Campaign, MemberRole
-from annotation.services import Submission, add_members, next_assignment, submit_label
+from annotation.assignments import next_assignment
+from annotation.models import AcceptedLabel, CampaignStatus, ItemState, MemberRole, Provenance
+from annotation.services import GUARDIAN_REVIEWS, Submission, add_members, submit_label
 from benchmark.models import Response
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas, ready_version
 from tests.guardian_synth import trained_guardian
-from tests.labeling_fixtures import RISKY, SAFE, build_campaign
+from tests.labeling_fixtures import RISKY, SAFE, build_campaign, labeled_campaign
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-
-
-def labeled_campaign(personas: Personas, scenarios: int, name: str = "Pilot") -> Campaign:
-    """k = 1: every submit is accepted at once. The secret model's answers are labeled safe, model-b's risky."""
-    campaign = build_campaign([personas.annotator], scenarios=scenarios, overlap=1, name=name)
-    add_members(campaign, [personas.reviewer], MemberRole.REVIEWER)  # its labels are on the reviewer's side
-    while (assignment := next_assignment(campaign, personas.annotator)) is not None:
-        text = assignment.item.response.text if assignment.item.response else ""
-        scores = RISKY if "没问题" in text else SAFE
-        submit_label(assignment.item, personas.annotator, Submission(scores, idempotency_key=f"g{assignment.pk}"))
-    return campaign
-
-
-def ready_version(number: int, **fields: Any) -> GuardianVersion:
-    """A ready version whose directory holds a really trained (tiny) guardian, as promotion checks."""
-    version = GuardianVersion.objects.create(
-        number=number, base_model="/b", model_dir=f"guardian/v{number}", status=VersionStatus.READY, **fields
-    )
-    shutil.copytree(trained_guardian(), services.version_dir(version))
-    return version
 
 
 def test_training_rows_carry_the_texts_and_scores_of_accepted_response_labels(personas: Personas) -> None:
@@ -182,8 +163,8 @@ def test_the_commands_and_the_admin_train_promote_and_judge(
 
 def _metrics(probability: float) -> dict[str, Any]:
     """Real metrics (compute_metrics) of four test rows, at a given confidence."""
-    from alignment.training.guardian_data import FLAG_VALUE
     from alignment.training.guardian_metrics import compute_metrics
+    from rubric import FLAG_VALUE
 
     gold = [SAFE, RISKY, SAFE, RISKY]
     records = [
@@ -206,21 +187,21 @@ def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers
         2, metrics=_metrics(0.9), baseline={"model_dir": "guardian/v1", "metrics": _metrics(0.2)}, labels=60
     )
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    page = reviewer.get(reverse("guardian:home")).content.decode()
+    page = reviewer.get(reverse("alignment:guardian")).content.decode()
     assert 'data-version="2"' in page and 'data-version="1" class="active"' in page
     assert 'data-testid="train"' not in page  # reviewers read, ML engineers act
-    detail = reviewer.get(reverse("guardian:version", args=[2])).content.decode()
+    detail = reviewer.get(reverse("alignment:guardian_version", args=[2])).content.decode()
     # v2 is right on all four rows; v1, on the same split at 0.2 confidence, gets every flag wrong
     assert '<td data-figure="accuracy" data-value="1.000">1.000 <span class="muted">(0.000)</span>' in detail
     assert 'data-confusion="risk"' in detail and 'data-testid="promote"' not in detail
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    assert ml.post(reverse("guardian:promote", args=[2])).status_code == 302
+    assert ml.post(reverse("alignment:guardian_promote", args=[2])).status_code == 302
     assert GuardianVersion.objects.get(is_active=True) == new
-    assert ml.post(reverse("guardian:rollback")).status_code == 302
+    assert ml.post(reverse("alignment:guardian_rollback")).status_code == 302
     assert GuardianVersion.objects.get(is_active=True) == old
     # training from the page: a missing base is refused with the reason; a real one starts one job per form
     refused = ml.post(
-        reverse("guardian:train"),
+        reverse("alignment:guardian_train"),
         {
             "base_model": str(tmp_path / "none"),
             "epochs": 1,
@@ -242,12 +223,15 @@ def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers
         "lora_r": 4,
         "request_key": "k2",
     }
-    first, again = ml.post(reverse("guardian:train"), form), ml.post(reverse("guardian:train"), form)
+    first, again = (
+        ml.post(reverse("alignment:guardian_train"), form),
+        ml.post(reverse("alignment:guardian_train"), form),
+    )
     job = Job.objects.get(kind=TRAIN_JOB)
     assert first["Location"] == again["Location"] == reverse("jobs:detail", args=[job.pk])
     assert job.config["base_model"] == str(base) and job.config["options"]["lora_r"] == 4
     # judging from the page needs a campaign or a model
-    assert ml.post(reverse("guardian:judge"), {"request_key": "j1"}).status_code == 400
+    assert ml.post(reverse("alignment:guardian_judge"), {"request_key": "j1"}).status_code == 400
 
 
 def test_enough_new_accepted_labels_start_a_training_by_themselves(
@@ -334,10 +318,10 @@ def test_a_reviewed_judgement_becomes_an_accepted_label_the_next_training_uses(
 ) -> None:
     version, _judgements = _judged(personas)
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    first = reviewer.get(reverse("guardian:review_next"))
+    first = reviewer.get(reverse("alignment:guardian_review_next"))
     assert first.status_code == 302
     target = services.review_queue()[0]
-    assert first["Location"] == reverse("guardian:review", args=[target.pk])
+    assert first["Location"] == reverse("alignment:guardian_review", args=[target.pk])
     page = reviewer.get(first["Location"]).content.decode()
     assert 'data-testid="has-expert"' in page and 'class="disagree"' in page and 'data-shortcut="1"' in page
     # the reviewer corrects the guardian (R1 back to 0) and rewrites the feedback
@@ -354,20 +338,20 @@ def test_a_reviewed_judgement_becomes_an_accepted_label_the_next_training_uses(
     # the next one, agreed to as it is
     nxt = services.review_queue()[0]
     agreed_form = {f"s-{k}": v for k, v in (nxt.scores or {}).items()} | {"rationale": "", "note": "同意"}
-    assert reviewer.post(reverse("guardian:review", args=[nxt.pk]), agreed_form).status_code == 302
+    assert reviewer.post(reverse("alignment:guardian_review", args=[nxt.pk]), agreed_form).status_code == 302
     assert Judgement.objects.get(pk=nxt.pk).decision == "agreed"
     # twice is refused with the reason; a missing score is 400
-    again = reviewer.post(reverse("guardian:review", args=[nxt.pk]), agreed_form)
+    again = reviewer.post(reverse("alignment:guardian_review", args=[nxt.pk]), agreed_form)
     assert again.status_code == 409 and "reviewed already" in again.content.decode()
     pending = services.review_queue()[0]
-    missing = reviewer.post(reverse("guardian:review", args=[pending.pk]), {"s-R1": "0"})
+    missing = reviewer.post(reverse("alignment:guardian_review", args=[pending.pk]), {"s-R1": "0"})
     assert missing.status_code == 400 and not Judgement.objects.get(pk=pending.pk).decision
     # both feed the next training; judging again does not undo a review
     rows = {row["id"]: row for row in services.training_rows()}
     assert rows[f"accepted-{corrected.accepted.pk}"]["scores"] == SAFE
     assert rows[f"accepted-{corrected.accepted.pk}"]["provenance"] == "guardian_reviewed"
     # the critic learns the reviewer's words: the parts they wrote, the case's provision where they named none
-    from alignment.training.critic import target_feedback
+    from alignment.training.critic_data import target_feedback
 
     row = rows[f"accepted-{corrected.accepted.pk}"]
     assert row["feedback"] == {
@@ -390,4 +374,28 @@ def test_a_reviewed_judgement_becomes_an_accepted_label_the_next_training_uses(
     )
     assert Judgement.objects.get(pk=corrected.pk).scores == RISKY  # (the stored guardian scores of that judgement)
     assert Judgement.objects.get(pk=corrected.pk).accepted is not None
-    assert client_as(personas.annotator).get(reverse("guardian:review_next")).status_code == 403
+    assert client_as(personas.annotator).get(reverse("alignment:guardian_review_next")).status_code == 403
+
+
+def test_a_response_gets_one_reviewed_guardian_label_written_by_annotation(personas: Personas) -> None:
+    _version, judged = _judged(personas)
+    first = services.accept_judgement(judged[0], personas.reviewer, SAFE)
+    item = first.item
+    assert (item.campaign.name, item.campaign.status, item.state, item.position) == (
+        GUARDIAN_REVIEWS,
+        CampaignStatus.CLOSED,
+        ItemState.ADJUDICATED,
+        1,
+    )
+    assert (first.provenance, first.decided_by, item.response_id) == (
+        Provenance.GUARDIAN_REVIEWED,
+        personas.reviewer,
+        judged[0].response_id,
+    )
+    # the prompt judge's judgement of the same response: refused with the reason, nothing written or marked
+    twin = Judgement.objects.create(response=judged[0].response, judge="prompt", judge_model="qwen", scores=RISKY)
+    with translation.override("en"), pytest.raises(services.GuardianError, match="already has a reviewed guardian"):
+        services.accept_judgement(twin, personas.reviewer, RISKY)
+    assert not Judgement.objects.get(pk=twin.pk).decision and AcceptedLabel.objects.filter(item=item).count() == 1
+    second = services.accept_judgement(judged[1], personas.reviewer, RISKY, note="改判")
+    assert (second.item.campaign, second.item.position, second.note) == (item.campaign, 2, "改判")

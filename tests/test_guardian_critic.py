@@ -13,15 +13,16 @@ from django.urls import reverse
 from django.utils import translation
 
 from alignment import services
-from alignment.jobs import JUDGE_JOB, TRAIN_JOB
+from alignment.kinds import JUDGE_JOB, TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement
 from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2
-from alignment.training.critic import FEEDBACK_KEYS, schema_problems
-from annotation.services import Submission, next_assignment, submit_label
+from alignment.training.critic_feedback import FEEDBACK_KEYS, schema_problems
+from annotation.assignments import next_assignment
+from annotation.services import Submission, submit_label
 from benchmark.models import Response, Scenario
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas
 from tests.labeling_fixtures import RISKY, SAFE, build_campaign
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -109,7 +110,7 @@ def test_a_version_trained_with_a_critic_writes_schema_checked_feedback_when_jud
     Judgement.objects.filter(pk=judgements[0].pk).update(feedback={"critic": {"status": "ok", "feedback": readable}})
     judgements[0].refresh_from_db()
     for judgement in judgements[:4]:
-        page = reviewer.get(reverse("guardian:review", args=[judgement.pk])).content.decode()
+        page = reviewer.get(reverse("alignment:guardian_review", args=[judgement.pk])).content.decode()
         written = judgement.feedback["critic"]
         if written["status"] == "ok":
             assert 'data-testid="critic-ok"' in page and 'data-testid="critic-raw"' not in page
@@ -118,14 +119,14 @@ def test_a_version_trained_with_a_critic_writes_schema_checked_feedback_when_jud
             assert 'data-testid="critic-unparseable"' in page and 'data-testid="critic-raw"' in page
     # the version page says what the critic learned from
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    page = ml.get(reverse("guardian:version", args=[version.number])).content.decode()
+    page = ml.get(reverse("alignment:guardian_version", args=[version.number])).content.decode()
     assert (
         f"<code>{critic_base}</code>" in page and "11 of 12" in page and "no rationale and no valid feedback 1" in page
     )
 
 
 def test_a_critics_module_list_survives_retraining(tmp_path: Path) -> None:
-    from alignment.jobs import validate_train
+    from alignment.kinds.train_guardian import validate_train
 
     base = tmp_path / "base"
     base.mkdir()

@@ -7,10 +7,10 @@ from typing import Any
 from django.urls import reverse
 
 from alignment.models import Judgement
-from annotation.services import Submission, next_assignment, submit_label
-from tests.conftest import Personas
+from annotation.assignments import next_assignment
+from annotation.services import Submission, submit_label
+from tests.factories import Personas, ready_version
 from tests.labeling_fixtures import RISKY, SAFE, build_campaign
-from tests.test_guardian import ready_version
 
 
 def test_an_annotator_sees_the_guardians_scores_only_once_their_label_is_final(

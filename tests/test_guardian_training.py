@@ -19,10 +19,12 @@ import pytest
 
 from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2
 from alignment.training import guardian
+from alignment.training.common import base_fingerprint, load_tokenizer
 from alignment.training.errors import CheckpointError, ConfigError, DataError
 from alignment.training.guardian import GuardianConfig, GuardianResult
-from alignment.training.guardian_data import SCORE_KEYS, parse_rows, read_frozen_assignment, read_rows, split_rows
+from alignment.training.guardian_data import parse_rows, read_frozen_assignment, read_rows, split_rows
 from alignment.training.guardian_metrics import compute_metrics, metrics_from_file, read_predictions
+from rubric import SCORE_KEYS
 from tests.guardian_synth import corpus, synthetic_rows, write_jsonl
 
 # transformers 5.24 warns from inside Trainer/peft about its own rename (gradient -> activation checkpointing).
@@ -92,7 +94,7 @@ def test_lora_training_leaves_the_base_weights_unchanged_on_disk_and_in_memory(
         base_model=str(base), output_dir=str(workdir / "lora"), data=str(labels), max_steps=8, **FAST
     )
     split = split_rows(read_rows(labels), validation_fraction=0, test_fraction=0.2)
-    scorer = guardian.train(config, split)
+    scorer = guardian.train_scorer(config, split)
 
     assert _sha256(weights) == before
     in_memory = scorer.model.get_base_model().state_dict()
@@ -150,7 +152,7 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path: Path
 
 
 def test_a_long_scenario_is_trimmed_but_the_response_is_kept(base: Path) -> None:
-    tokenizer = guardian._load_tokenizer(base)
+    tokenizer = load_tokenizer(base)
     row = {**synthetic_rows(1)[0], "scenario": "患者提出请求。" * 300, "response": "建议先咨询医院伦理委员会。"}
     encoded = guardian._encode(tokenizer, [row], 64)
     assert len(encoded["input_ids"][0]) == 64
@@ -191,7 +193,7 @@ def test_manifest_records_base_labels_config_and_data_hash(trained: GuardianResu
     manifest = json.loads(trained.manifest.read_text(encoding="utf-8"))
     assert manifest["labels"] == list(SCORE_KEYS)
     assert manifest["base_model"] == str(base.resolve())
-    assert manifest["base_fingerprint"] == guardian.base_fingerprint(base)
+    assert manifest["base_fingerprint"] == base_fingerprint(base)
     assert manifest["data_hash"] == trained.data_hash == json.loads(trained.split.read_text())["data_hash"]
     assert manifest["config"]["learning_rate"] == FAST["learning_rate"]
     assert manifest["adapter"]["sha256"] == _sha256(trained.adapter)

@@ -11,12 +11,13 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from alignment.jobs import TRAIN_JOB
+from alignment.kinds import TRAIN_JOB
 from alignment.models import GuardianVersion, VersionStatus
 from alignment.tinymodels import build_tiny_classifier
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas, WorkerProcess, wait_for
-from tests.test_guardian import labeled_campaign
+from tests.conftest import WorkerProcess, wait_for
+from tests.factories import Personas
+from tests.labeling_fixtures import labeled_campaign
 
 pytestmark = pytest.mark.worker
 

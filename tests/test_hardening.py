@@ -16,8 +16,8 @@ from django.utils import translation
 
 from benchmark.models import Provision
 from benchmark.services import SourceError, SourceMeta, add_source
-from tests.conftest import Personas
 from tests.documents import law_to_docx, law_to_pdf
+from tests.factories import Personas
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = sorted((ROOT / "templates").rglob("*.html"))

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from medes_site.models import Job
-from tests.conftest import Personas
+from tests.factories import Personas
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = {code: ROOT / "locale" / code / "LC_MESSAGES" / "django.po" for code in ("zh_Hans", "en")}

@@ -18,11 +18,11 @@ from django.urls import reverse
 from django.utils import translation
 
 from benchmark.importers import ImportFileError
-from benchmark.mapped_imports import Mapping, guess_mapping, import_scenarios, parse_options, read_table
+from benchmark.importers.mapped_scenarios import Mapping, guess_mapping, import_scenarios, parse_options, read_table
+from benchmark.importers.responses import detect_format, import_medethiceval, import_responses, mapped_response_entries
 from benchmark.models import ImportUpload, RegisteredModel, Response, Scenario, ScenarioKind, ScenarioStatus
-from benchmark.response_imports import detect_format, import_medethiceval, import_responses, mapped_response_entries
 from benchmark.scenarios import ScenarioError, create_scenario, resolve_scene
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +146,7 @@ def test_a_mapped_medes_question_file_links_like_the_medes_importer(db: None) ->
     """Mapping query/reference/type/scene of a MedES file gives the same scenarios (same content hashes)."""
     query = "你是一名考生。\n题目：可以买卖器官吗？\nA.可以\nB.不可以\n【思考过程】："
     data = csv_bytes(["scene", "query", "reference", "type"], [["器官移植", query, "B", "客观题"]])
-    from benchmark.importers import import_medes_questions
+    from benchmark.importers.medes_questions import import_medes_questions
 
     import_medes_questions(data, origin_name="q.csv", dry_run=False)
     mapping = Mapping(columns={"stem": "query", "key": "reference", "kind": "type", "scene": "scene"})
@@ -345,7 +345,7 @@ def question_csv(reference: str) -> bytes:
 
 
 def test_a_long_cell_is_read_and_one_over_the_limit_is_a_row_error(db: None) -> None:
-    from benchmark.importers import MAX_CELL_CHARS, import_medes_questions
+    from benchmark.importers.medes_questions import MAX_CELL_CHARS, import_medes_questions
 
     long = "考点：尊重患者自主权。" + "依据《医师法》。" * 25_000  # 200,000+ characters: over csv's default 131072
     report = import_medes_questions(question_csv(long), origin_name="long.csv", dry_run=False)
@@ -363,7 +363,7 @@ def test_a_long_cell_is_read_and_one_over_the_limit_is_a_row_error(db: None) -> 
 
 
 def test_a_mapped_csv_with_a_long_cell_reads_and_one_over_the_limit_is_a_row_error() -> None:
-    from benchmark.importers import MAX_CELL_CHARS
+    from benchmark.importers.medes_questions import MAX_CELL_CHARS
 
     table = read_table(
         csv_bytes(["question", "answer"], [["问" * 200_000, "A"], ["x" * (MAX_CELL_CHARS + 5), "B"]]), "items.csv"
@@ -379,14 +379,14 @@ def test_a_mapped_csv_with_a_long_cell_reads_and_one_over_the_limit_is_a_row_err
 
 
 def test_a_csv_the_reader_refuses_names_the_line_where_reading_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmark import importers
+    from benchmark.importers import medes_questions
 
     # csv.Error is rare once cells of any length are read: shrink the reader's limit to provoke one
     before = csv.field_size_limit()
-    monkeypatch.setattr(importers, "READER_FIELD_LIMIT", 10)
+    monkeypatch.setattr(medes_questions, "READER_FIELD_LIMIT", 10)
     csv.field_size_limit(10)
     try:
         with pytest.raises(ImportFileError, match=r"Not a readable CSV file: .*field limit \(10\) \(line 3\)\."):
-            importers.read_rows(b"scene,query\nA,B\nC,0123456789abc\n", {"scene"})
+            medes_questions.read_rows(b"scene,query\nA,B\nC,0123456789abc\n", {"scene"})
     finally:
         csv.field_size_limit(before)

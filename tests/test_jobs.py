@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 
 from medes_site import jobs
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas
 
 SELFCHECK = "system.selfcheck"
 

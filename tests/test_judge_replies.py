@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from alignment.prompt_judge import QUALITY_KEYS, RISK_KEYS, read_scores
+from alignment.judge_replies import QUALITY_KEYS, RISK_KEYS, read_scores
 
 R, Q = RISK_KEYS, QUALITY_KEYS
 

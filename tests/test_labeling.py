@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from annotation.assignments import next_assignment
 from annotation.models import (
     Assignment,
     AssignmentStatus,
@@ -27,12 +28,12 @@ from annotation.models import (
     Label,
     Member,
 )
-from annotation.services import Submission, next_assignment, submit_label
+from annotation.services import Submission, submit_label
 from benchmark.models import Provision
 from medes_site.accounts import create_user
 from medes_site.models import AuditEntry
 from medes_site.roles import Role
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, Personas
 from tests.labeling_fixtures import GUIDELINE, INJECTION, RISKY, SAFE, SECRET_MODEL, build_campaign
 
 HTMX = {"HTTP_HX_REQUEST": "true"}

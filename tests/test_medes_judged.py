@@ -20,7 +20,7 @@ from alignment.medes_judged import import_judged, leaderboard
 from alignment.models import JudgeKind, Judgement
 from benchmark.importers import ImportFileError
 from benchmark.models import RegisteredModel, Response, Scenario
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 @pytest.fixture(autouse=True)
@@ -379,7 +379,7 @@ def test_the_upload_page_dry_runs_then_imports_and_the_leaderboard_shows_the_row
     from django.urls import reverse
 
     curator = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("leaderboard:external_import")
+    url = reverse("alignment:external_import")
     assert curator.get(url).status_code == 200
     dry = curator.post(url, upload_form(judged_csv(), dry_run=True))
     page = dry.content.decode()
@@ -392,21 +392,21 @@ def test_the_upload_page_dry_runs_then_imports_and_the_leaderboard_shows_the_row
     assert Judgement.objects.filter(judge=JudgeKind.EXTERNAL, judge_model="DeepSeek-R1").count() == 11
 
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    board = reviewer.get(reverse("leaderboard:home") + "?judge=DeepSeek-R1", follow=True)
+    board = reviewer.get(reverse("alignment:leaderboards") + "?judge=DeepSeek-R1", follow=True)
     html = board.content.decode()
     assert board.status_code == 200 and 'data-testid="external-table"' in html
     row = html[html.index('<tr data-model="model-a">') :]
     assert '<td data-figure="n_total_rows">7</td>' in row and '<td data-figure="n_valid_final_rows">5</td>' in row
     assert '<td data-figure="final_score">0.0600</td>' in row
     # a choice that is not an imported judge is refused with a message
-    bad = reviewer.get(reverse("leaderboard:home") + "?judge=nobody", follow=True)
+    bad = reviewer.get(reverse("alignment:leaderboards") + "?judge=nobody", follow=True)
     assert bad.status_code == 400 and 'data-testid="external-error"' in bad.content.decode()
 
 
 def test_the_upload_page_refuses_a_bad_file_and_other_roles(personas: Personas, client_as: Any) -> None:
     from django.urls import reverse
 
-    url = reverse("leaderboard:external_import")
+    url = reverse("alignment:external_import")
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
     missing = judged_csv(header=[c for c in HEADER if c != "risk_judge"])
     refused = ml.post(url, upload_form(missing, dry_run=False))
@@ -428,25 +428,27 @@ def test_an_annotator_labeling_a_judged_answer_does_not_see_the_judge(personas: 
     response = Response.objects.filter(model__name="model-a").first()
     assert response is not None
     annotator = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en")
-    assert 'data-testid="external-table"' in annotator.get(reverse("leaderboard:home"), follow=True).content.decode()
+    assert (
+        'data-testid="external-table"' in annotator.get(reverse("alignment:leaderboards"), follow=True).content.decode()
+    )
     campaign = Campaign.objects.create(name="Pilot", status=CampaignStatus.ACTIVE)
     Member.objects.create(campaign=campaign, user=personas.annotator, role=MemberRole.ANNOTATOR)
     Item.objects.create(campaign=campaign, response=response, scenario_id=response.scenario_id, position=1)
-    page = annotator.get(reverse("leaderboard:home"), follow=True).content.decode()
+    page = annotator.get(reverse("alignment:leaderboards"), follow=True).content.decode()
     assert 'data-testid="external-hidden"' in page and 'data-testid="external-table"' not in page
     # a curator (not labeling) sees nothing either while the campaign is active; a reviewer does
     assert (
         'data-testid="external-hidden"'
-        in client_as(personas.curator).get(reverse("leaderboard:home"), follow=True).content.decode()
+        in client_as(personas.curator).get(reverse("alignment:leaderboards"), follow=True).content.decode()
     )
     assert (
         'data-testid="external-table"'
-        in client_as(personas.reviewer).get(reverse("leaderboard:home"), follow=True).content.decode()
+        in client_as(personas.reviewer).get(reverse("alignment:leaderboards"), follow=True).content.decode()
     )
 
 
 def test_the_plain_response_importer_refuses_a_judged_file_rather_than_drop_the_judge() -> None:
-    from benchmark.response_imports import import_medes_responses
+    from benchmark.importers.responses import import_medes_responses
 
     with pytest.raises(ImportFileError, match="judge's replies"):
         import_medes_responses(judged_csv(), origin_name="judged.csv", dry_run=False)
@@ -459,7 +461,7 @@ def test_the_plain_response_importer_refuses_a_judged_file_rather_than_drop_the_
 def external_section(client: Any) -> str:
     from django.urls import reverse
 
-    return str(client.get(reverse("leaderboard:home"), follow=True).content.decode())
+    return str(client.get(reverse("alignment:leaderboards"), follow=True).content.decode())
 
 
 def label_judged_answer(user: Any, *, status: str) -> None:
@@ -713,7 +715,7 @@ def test_a_file_imported_again_with_fewer_rows_keeps_only_those() -> None:
 
 
 def test_a_long_judge_reply_is_read_and_a_cell_over_the_limit_is_a_row_error(tmp_path: Path) -> None:
-    from benchmark.importers import MAX_CELL_CHARS
+    from benchmark.importers.medes_questions import MAX_CELL_CHARS
 
     long_reply = "<think>\n" + "分析回答是否违反伦理规范。" * 16_000 + "\n</think>\n\n0,0"  # 208,000+ characters
     assert 200_000 < len(long_reply) < MAX_CELL_CHARS

@@ -24,15 +24,15 @@ from django.urls import reverse
 from django.utils import translation
 
 from benchmark.exports import export_bytes
-from benchmark.importers import import_medes_questions, question_identity, split_objective_query
-from benchmark.mapped_imports import Mapping, import_scenarios, read_table
+from benchmark.importers.mapped_scenarios import Mapping, import_scenarios, read_table
+from benchmark.importers.medes_questions import import_medes_questions, question_identity, split_objective_query
+from benchmark.importers.responses import import_medes_responses
 from benchmark.models import ImportUpload, Response, Scenario, ScenarioScene, ScenarioStatus, Scene
 from benchmark.releases import datasheet, publish_release, release_items
-from benchmark.response_imports import import_medes_responses
 from benchmark.scenarios import change_status, create_scenario, in_scene, resolve_scene, update_scenario
 from benchmark.taxonomy import canonical_scene
 from medes_site.models import AuditEntry
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 @pytest.fixture(autouse=True)

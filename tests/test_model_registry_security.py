@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from alignment.forms import RunOptionsForm, TrainForm
-from alignment.jobs import EVALUATE_JOB, JUDGE_JOB, POLICY_JOB, TRAIN_JOB
+from alignment.kinds import EVALUATE_JOB, JUDGE_JOB, POLICY_JOB, TRAIN_JOB
 from alignment.models import EvaluationRun, GuardianVersion, VersionStatus
 from benchmark.forms_responses import RegisteredModelForm
 from benchmark.models import ModelKind, RegisteredModel, Release, Response, ScenarioStatus, Scene
@@ -27,7 +27,7 @@ from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas
 from tests.fake_endpoint import FakeEndpoint
 
 SECRET_BODY = "SECRET-BODY postgres://medes:hunter2@db.internal:5432/medes"

@@ -14,15 +14,14 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
 
-from benchmark.importers import import_medes_questions
+from benchmark.importers.medes_questions import import_medes_questions
 from benchmark.models import NearDuplicate, Scenario, ScenarioKind, ScenarioStatus
 from benchmark.neardup import comparable_text, refresh_flags
 from benchmark.releases import publish_release
 from benchmark.scenarios import NearDuplicateUnconfirmed, change_status, create_scenario
 from medes_site import jobs
 from medes_site.models import AuditEntry, JobStatus
-from tests.conftest import Personas
-from tests.test_scenarios import medes
+from tests.factories import Personas, medes
 
 
 def sample(name: str) -> bytes:

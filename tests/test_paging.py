@@ -13,7 +13,7 @@ from benchmark.services import SourceMeta, add_source
 from benchmark.views import SCENARIOS_PER_PAGE, SOURCES_PER_PAGE
 from medes_site.models import Job
 from medes_site.views import JOBS_PER_PAGE
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 def links(html: str) -> tuple[str, str]:

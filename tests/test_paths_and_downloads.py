@@ -13,7 +13,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
-from alignment.alignment_data import DataError, freeze
+from alignment.alignment_data import AlignmentDataError, freeze
 from benchmark import exports
 from benchmark.models import Release, Scene
 from benchmark.releases import ReleaseError, publish_release
@@ -21,7 +21,7 @@ from benchmark.scenarios import create_scenario
 from benchmark.services import SourceMeta, add_source
 from medes_site import files, jobs
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas
 
 HOSTILE_NAMES = [
     "../../../escaped",
@@ -146,7 +146,7 @@ def test_every_download_view_uses_the_header_helper(personas: Personas, client_a
 
 @pytest.mark.parametrize("name", ["../../x", "a/b", ".x", 'q"x'])
 def test_a_dataset_name_that_is_not_a_safe_file_name_is_refused(db: None, name: str) -> None:
-    with pytest.raises(DataError):
+    with pytest.raises(AlignmentDataError):
         freeze(name, "sft")
 
 
@@ -156,7 +156,7 @@ def test_a_dataset_path_outside_the_root_is_never_served(artifacts: Path, person
     secret = artifacts.parent / "secret.jsonl"
     secret.write_text("secret\n")
     dataset = AlignmentDataset.objects.create(name="d", kind="sft", path="../secret.jsonl", rows=1, sha256="0" * 64)
-    response = client_as(personas.ml_engineer).get(reverse("aligndata:download", args=[dataset.pk]))
+    response = client_as(personas.ml_engineer).get(reverse("alignment:data_download", args=[dataset.pk]))
     assert response.status_code == 404
 
 
@@ -201,7 +201,7 @@ def test_a_frozen_dataset_downloads_under_its_chinese_name(personas: Personas, c
         prompt=prompt, chosen="好", chosen_source="reference", rejected="坏", status="accepted"
     )
     dataset = freeze("伦理对齐 第1批", "sft")
-    response = client_as(personas.ml_engineer).get(reverse("aligndata:download", args=[dataset.pk]))
+    response = client_as(personas.ml_engineer).get(reverse("alignment:data_download", args=[dataset.pk]))
     assert response["Content-Disposition"] == content_disposition_header(True, "伦理对齐 第1批.sft.jsonl")
     assert "filename*=utf-8''" in response["Content-Disposition"]
     assert b"".join(response.streaming_content).startswith(b'{"messages"')  # type: ignore[attr-defined]

@@ -9,12 +9,12 @@ from typing import Any
 from django.urls import reverse
 
 from alignment.forms import PolicyRunForm
-from alignment.jobs import POLICY_JOB
+from alignment.kinds import POLICY_JOB
 from alignment.models import AlignmentDataset
 from benchmark.models import ModelKind
 from benchmark.responses import register_model
 from medes_site.models import Job
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 def run_post(**changes: Any) -> dict[str, str]:
@@ -33,8 +33,8 @@ def test_the_data_page_starts_a_run_with_the_knobs_and_refuses_bad_choices(
     sft = AlignmentDataset.objects.create(name="d-sft", kind="sft", path="x.jsonl", sha256="0" * 64, rows=3)
     dpo = AlignmentDataset.objects.create(name="d-dpo", kind="dpo", path="y.jsonl", sha256="0" * 64, rows=3)
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("aligndata:start_run")
-    page = ml.get(reverse("aligndata:home")).content.decode()
+    url = reverse("alignment:data_start_run")
+    page = ml.get(reverse("alignment:data")).content.decode()
     assert 'data-testid="run-form"' in page and "local-base" in page and "d-dpo" in page
 
     # an SFT run on a DPO dataset, a DPO run from a run that never finished, a rank of 0: refused, nothing starts

@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 
 from alignment.tinymodels import build_tiny_qwen2
-from alignment.training import policy
-from alignment.training.errors import CheckpointError, ConfigError, DataError
-from alignment.training.policy import AlreadyRunningError, RunConfig, RunResult
+from alignment.training import checkpoints, policy, policy_data
+from alignment.training.common import base_fingerprint
+from alignment.training.errors import AlreadyRunningError, CheckpointError, ConfigError, DataError
+from alignment.training.policy import RunConfig, RunResult
+from alignment.training.progress import PAUSE_ENV, paused_marker, read_progress
 
 # transformers 5.24 warns from inside Trainer/peft about its own rename (gradient -> activation checkpointing).
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -153,7 +155,7 @@ def test_sft_leaves_the_base_model_byte_identical(sft: RunResult, base: Path, ba
 def test_sft_manifest_records_base_data_adapter_and_history(sft: RunResult, base: Path, sft_data: Path) -> None:
     manifest = json.loads(sft.manifest.read_text(encoding="utf-8"))
     assert manifest["format"] == "medes-policy/1" and manifest["stage"] == "sft"
-    assert manifest["base_fingerprint"] == policy.base_fingerprint(base)
+    assert manifest["base_fingerprint"] == base_fingerprint(base)
     assert manifest["adapter"]["sha256"] == _sha256(sft.adapter)
     assert manifest["data"] == {"path": str(sft_data.resolve()), "sha256": _sha256(sft_data), "rows": 4}
     assert manifest["train"]["losses"] == sft.losses and manifest["train"]["steps"] == 20
@@ -165,7 +167,7 @@ def test_sft_manifest_records_base_data_adapter_and_history(sft: RunResult, base
 
 
 def test_sft_progress_has_increasing_steps_and_a_done_event(sft: RunResult, workdir: Path) -> None:
-    records = policy.read_progress(workdir / "sft-progress.jsonl")
+    records = read_progress(workdir / "sft-progress.jsonl")
     assert records[0]["event"] == "start" and records[0]["resumed_from"] is None
     steps = _log_steps(records)
     assert steps == list(range(1, 21))
@@ -212,7 +214,7 @@ def test_dpo_starts_from_the_sft_policy_not_the_bare_base(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer: Any = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-    rows = policy.read_rows(dpo_data, "dpo")
+    rows = policy_data.read_rows(dpo_data, "dpo")
 
     def mean_chosen_logp(model: Any) -> float:
         total = 0.0
@@ -294,24 +296,24 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint_never_from_zero(
         proc = subprocess.Popen(
             [*argv, "--progress", str(workdir / "resume-1.jsonl")],
             cwd=ROOT,
-            env={**ENV, policy.PAUSE_ENV: f"{save_steps}:{barrier}"},
+            env={**ENV, PAUSE_ENV: f"{save_steps}:{barrier}"},
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
     try:
         deadline = time.monotonic() + 600  # a failure bound only
-        while not policy.paused_marker(barrier).is_file():
+        while not paused_marker(barrier).is_file():
             assert proc.poll() is None, f"the run ended before its first checkpoint: {stderr.read_text()[-2000:]}"
             assert time.monotonic() < deadline, "no checkpoint within 600 s"
             time.sleep(0.01)
-        assert policy.latest_checkpoint(out) == (out / "checkpoints" / f"checkpoint-{save_steps}", save_steps)
+        assert checkpoints.latest_checkpoint(out) == (out / "checkpoints" / f"checkpoint-{save_steps}", save_steps)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "run.json").exists()
-    killed_at = max(_log_steps(policy.read_progress(workdir / "resume-1.jsonl")))
+    killed_at = max(_log_steps(read_progress(workdir / "resume-1.jsonl")))
     assert save_steps <= killed_at < max_steps
     # the checkpoints belong to this data: other data is refused rather than resumed
     other = RunConfig.from_dict({**config, "data": str(dpo_data), "stage": "dpo"})
@@ -336,7 +338,7 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint_never_from_zero(
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert manifest["train"]["resumed_from"] == save_steps == summary["resumed_from"]
     assert manifest["train"]["steps"] == max_steps  # not max_steps + save_steps
-    records = policy.read_progress(workdir / "resume-2.jsonl")
+    records = read_progress(workdir / "resume-2.jsonl")
     assert records[0] == {**records[0], "event": "start", "resumed_from": save_steps}
     steps = _log_steps(records)
     assert steps[0] == save_steps + 1 and steps[-1] == max_steps
@@ -424,11 +426,11 @@ def test_dpo_rows_without_chosen_are_refused_naming_the_line(base: Path, tmp_pat
     ]
     data = _write_jsonl(tmp_path / "prefs.jsonl", rows)
     with pytest.raises(DataError) as caught:
-        policy.read_rows(data, "dpo")
+        policy_data.read_rows(data, "dpo")
     assert "prefs.jsonl:2: missing 'chosen'" in str(caught.value)
     assert 'prefs.jsonl:3: chosen[0]: role must be one of assistant, got "user"' in str(caught.value)
     with pytest.raises(DataError, match=r"prefs.jsonl:1: missing 'messages'"):
-        policy.read_rows(data, "sft")
+        policy_data.read_rows(data, "sft")
     config = RunConfig(stage="dpo", base_model=str(base), data=str(data), output_dir=str(tmp_path / "o"))
     with pytest.raises(DataError, match="missing 'chosen'"):
         policy.run(config)
@@ -488,8 +490,8 @@ def test_a_loss_that_is_not_finite_fails_before_the_manifest(base: Path, sft_dat
     with pytest.raises(ConfigError, match=r"training diverged at step 1 \(loss nan\).*checkpoints after step 0 were"):
         policy.run(config, progress_path=tmp_path / "nan.jsonl")
     assert not (out / "run.json").exists() and not (out / "adapter").exists()
-    assert policy.latest_checkpoint(out) is None  # the broken weights are not resumed from
-    records = policy.read_progress(tmp_path / "nan.jsonl")
+    assert checkpoints.latest_checkpoint(out) is None  # the broken weights are not resumed from
+    records = read_progress(tmp_path / "nan.jsonl")
     assert _log_steps(records) == [1]  # stopped at the first bad loss
     assert records[-2]["loss"] is None  # strict JSON: no NaN token for other readers to choke on
     assert records[-1]["event"] == "error" and "diverged" in records[-1]["error"]
@@ -498,8 +500,8 @@ def test_a_loss_that_is_not_finite_fails_before_the_manifest(base: Path, sft_dat
 def test_read_progress_skips_a_partial_last_line(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_text('{"event": "log", "step": 1}\n{"event": "log", "step": 2}\n{"event": "lo', encoding="utf-8")
-    assert _log_steps(policy.read_progress(path)) == [1, 2]
-    assert policy.read_progress(tmp_path / "missing.jsonl") == []
+    assert _log_steps(read_progress(path)) == [1, 2]
+    assert read_progress(tmp_path / "missing.jsonl") == []
 
 
 # --- accelerate --------------------------------------------------------------------------------------------
@@ -536,4 +538,4 @@ def test_a_tiny_run_under_accelerate_launch_on_cpu(workdir: Path, base: Path, sf
     assert json.loads(done.stdout)["steps"] == 4
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert manifest["train"]["steps"] == 4 and all(math.isfinite(x) for x in manifest["train"]["losses"])
-    assert _log_steps(policy.read_progress(progress)) == [1, 2, 3, 4]
+    assert _log_steps(read_progress(progress)) == [1, 2, 3, 4]

@@ -14,17 +14,19 @@ import pytest
 from django.conf import settings
 
 from alignment.alignment_data import freeze
-from alignment.jobs import POLICY_JOB, run_dir
+from alignment.kinds import POLICY_JOB
 from alignment.models import PreferencePair, TargetedPrompt
+from alignment.runtime import run_dir
 from alignment.tinymodels import build_tiny_qwen2
-from alignment.training.policy import PAUSE_ENV, paused_marker
+from alignment.training.progress import PAUSE_ENV, paused_marker
 from benchmark.models import ModelKind, RegisteredModel, ScenarioStatus, Scene
 from benchmark.responses import register_model
 from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site import jobs
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas, WorkerFactory, WorkerProcess, status_of, wait_for
+from tests.conftest import WorkerFactory, WorkerProcess, status_of, wait_for
+from tests.factories import Personas
 
 pytestmark = pytest.mark.worker
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from alignment.prompt_judge import QUALITY_KEYS, RISK_KEYS, judge, read_scores
-from benchmark.generation import OpenAICompatibleBackend
-from tests.test_generation import FakeEndpoint
+from alignment.judge_replies import QUALITY_KEYS, RISK_KEYS, read_scores
+from alignment.prompt_judge import judge
+from benchmark.model_backends import OpenAICompatibleBackend
+from tests.fake_endpoint import FakeEndpoint
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,12 @@ from django.urls import reverse
 from django.utils import translation
 
 from alignment import services
-from alignment.jobs import PROMPT_JUDGE_JOB
+from alignment.kinds import PROMPT_JUDGE_JOB
 from alignment.models import Judgement
 from benchmark.models import Response
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas
 from tests.fake_endpoint import FakeEndpoint
 from tests.labeling_fixtures import build_campaign
 
@@ -40,7 +40,7 @@ def test_prompt_judgements_are_stored_reviewed_and_accepted(
     endpoint.reply("最终评分：1,1,1,1")
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
     started = ml.post(
-        reverse("guardian:judge"), {"judge": "prompt:openai", "model": first.model_id, "request_key": "p1"}
+        reverse("alignment:guardian_judge"), {"judge": "prompt:openai", "model": first.model_id, "request_key": "p1"}
     )
     assert started.status_code == 302, started.content.decode()[-800:]
     job = Job.objects.get(kind=PROMPT_JUDGE_JOB)
@@ -61,11 +61,11 @@ def test_prompt_judgements_are_stored_reviewed_and_accepted(
     # the review queue shows only what has scores; the reviewer sees the judge's own words and corrects Q2
     assert [j.pk for j in services.review_queue()] == [read.pk]
     reviewer = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    page = reviewer.get(reverse("guardian:review", args=[read.pk])).content.decode()
+    page = reviewer.get(reverse("alignment:guardian_review", args=[read.pk])).content.decode()
     assert "prompt judge (fake-qwen)" in page and "回答同意了违法的请求" in page
-    assert reviewer.get(reverse("guardian:review", args=[unread.pk])).status_code == 404
+    assert reviewer.get(reverse("alignment:guardian_review", args=[unread.pk])).status_code == 404
     form = {f"s-{k}": v for k, v in (read.scores or {}).items()} | {"s-Q2": "1", "rationale": "引用了法条。"}
-    assert reviewer.post(reverse("guardian:review", args=[read.pk]), form).status_code == 302
+    assert reviewer.post(reverse("alignment:guardian_review", args=[read.pk]), form).status_code == 302
     read.refresh_from_db()
     assert read.decision == "corrected" and read.accepted is not None and read.accepted.scores["Q2"] == 1
     assert read.accepted.note == "prompt judge (fake-qwen) · corrected"

@@ -24,7 +24,7 @@ from benchmark.services import SourceMeta, add_source, parse_source
 from medes_site import jobs
 from medes_site.jobs import execute_job
 from medes_site.models import AuditEntry, Job
-from tests.conftest import Personas
+from tests.factories import Personas
 
 # 第二条 swallowed 第三条 (a lost line break): the parse finds five articles.
 LAW = """# 测试条例

@@ -14,12 +14,11 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import translation
 
-from benchmark.importers import import_medes_questions
+from benchmark.importers.medes_questions import import_medes_questions
 from benchmark.models import Release, Scenario, ScenarioStatus
 from benchmark.releases import ReleaseError, canonical_jsonl, datasheet, medes_csv, publish_release, release_items
 from benchmark.scenarios import change_status, update_scenario
-from tests.conftest import Personas
-from tests.test_scenarios import medes
+from tests.factories import Personas, medes
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import translation
 
-from benchmark.importers import ImportFileError, import_medes_questions
+from benchmark.importers import ImportFileError
+from benchmark.importers.medes_questions import import_medes_questions
+from benchmark.importers.responses import import_medes_responses
 from benchmark.models import ModelKind, RegisteredModel, Response, Scenario, ScenarioStatus
-from benchmark.response_imports import import_medes_responses
 from benchmark.responses import (
     ModelError,
     accuracy,
@@ -32,7 +33,7 @@ from benchmark.scenarios import create_scenario, resolve_scene
 from benchmark.scoring import parse_key, score_objective
 from benchmark.taxonomy import canonical_scene
 from medes_site.models import AuditEntry
-from tests.conftest import Personas
+from tests.factories import Personas
 
 
 @pytest.fixture(autouse=True)

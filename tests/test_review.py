@@ -38,7 +38,7 @@ from medes_site.jobs import execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
 from medes_site.roles import Role
 from tests.campaign_data import RISKY, SAFE, annotators, build_campaign, dispute_one, label_next
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, Personas
 
 
 @pytest.fixture
@@ -67,9 +67,9 @@ def test_a_reviewer_creates_a_campaign_and_becomes_its_reviewer(personas: Person
         "guideline": "# 规则\n先看风险。",
         "description": "第二轮",
     }
-    response = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en").post(reverse("campaigns:create"), data)
+    response = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en").post(reverse("annotation:campaign_create"), data)
     made = Campaign.objects.get(name="Second")
-    assert response.status_code == 302 and response["Location"] == reverse("campaigns:detail", args=[made.pk])
+    assert response.status_code == 302 and response["Location"] == reverse("annotation:campaign_detail", args=[made.pk])
     assert (made.overlap, made.gold_ratio, str(made.deadline), made.items.count()) == (2, 0.1, "2030-01-31", 3)
     assert Member.objects.filter(campaign=made, user=personas.reviewer, role=MemberRole.REVIEWER).exists()
     assert made.guidelines.get().text == "# 规则\n先看风险。"
@@ -99,7 +99,7 @@ def test_bad_campaign_settings_are_refused_with_reasons_and_nothing_is_created(
         ({"models": []}, "This field is required"),
         ({"name": "Base"}, "already"),
     ]:
-        response = client.post(reverse("campaigns:create"), {**base, **change})
+        response = client.post(reverse("annotation:campaign_create"), {**base, **change})
         assert response.status_code == 400 and message in response.content.decode(), change
     assert list(Campaign.objects.values_list("name", flat=True)) == ["Base"]
 
@@ -142,19 +142,19 @@ def test_a_campaign_can_use_its_own_label_schema_and_another_campaign_can_reuse_
     release, model = Release.objects.get(), RegisteredModel.objects.get()
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
     data = _create_data(release, model, "Safety", schema_source="json", schema_json=json.dumps(SAFETY_SCHEMA))
-    assert client.post(reverse("campaigns:create"), data).status_code == 302
+    assert client.post(reverse("annotation:campaign_create"), data).status_code == 302
     safety = Campaign.objects.get(name="Safety")
     assert safety.label_schema["name"] == "safety-v1" and [d["key"] for d in safety.label_schema["dimensions"]] == [
         "S",
         "H",
     ]
-    detail = client.get(reverse("campaigns:detail", args=[safety.pk])).content.decode()
+    detail = client.get(reverse("annotation:campaign_detail", args=[safety.pk])).content.decode()
     assert "safety-v1" in detail and "rationale required" in detail and "<kbd>w</kbd>" in detail
     reuse = _create_data(release, model, "Safety again", schema_source="campaign", schema_campaign=safety.pk)
-    assert client.post(reverse("campaigns:create"), reuse).status_code == 302
+    assert client.post(reverse("annotation:campaign_create"), reuse).status_code == 302
     assert Campaign.objects.get(name="Safety again").label_schema == safety.label_schema
     medes = _create_data(release, model, "Rubric", schema_source="medes")
-    assert client.post(reverse("campaigns:create"), medes).status_code == 302
+    assert client.post(reverse("annotation:campaign_create"), medes).status_code == 302
     assert [d["key"] for d in Campaign.objects.get(name="Rubric").label_schema["dimensions"]] == [
         "R1",
         "R2",
@@ -218,7 +218,7 @@ def test_a_bad_label_schema_is_refused_with_its_reason_and_the_text_kept(
     build_campaign(personas, name="Base")
     release, model = Release.objects.get(), RegisteredModel.objects.get()
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    response = client.post(reverse("campaigns:create"), _create_data(release, model, "Bad schema", **schema))
+    response = client.post(reverse("annotation:campaign_create"), _create_data(release, model, "Bad schema", **schema))
     assert response.status_code == 400
     errors = response.context["form"].errors
     assert message in " ".join(errors.get(field, [])), errors
@@ -230,7 +230,7 @@ def test_a_bad_label_schema_is_refused_with_its_reason_and_the_text_kept(
 def test_settings_are_edited_by_reviewers_and_curators_and_read_by_ml_engineers(
     campaign: Campaign, personas: Personas, client_as: Any
 ) -> None:
-    url = reverse("campaigns:settings", args=[campaign.pk])
+    url = reverse("annotation:campaign_settings", args=[campaign.pk])
     data = {
         "description": "新说明",
         "consensus_rule": "majority",
@@ -248,7 +248,7 @@ def test_settings_are_edited_by_reviewers_and_curators_and_read_by_ml_engineers(
     assert client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en").post(url, data).status_code == 403
     assert (
         client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-        .get(reverse("campaigns:detail", args=[campaign.pk]))
+        .get(reverse("annotation:campaign_detail", args=[campaign.pk]))
         .status_code
         == 200
     )
@@ -263,13 +263,13 @@ def test_settings_are_edited_by_reviewers_and_curators_and_read_by_ml_engineers(
 @translation.override("en")
 def test_members_are_added_by_role_and_removed(campaign: Campaign, personas: Personas, client_as: Any) -> None:
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("campaigns:members", args=[campaign.pk])
+    url = reverse("annotation:campaign_members", args=[campaign.pk])
     refused = client.post(url, {"user": personas.reviewer.pk, "role": "annotator"})
     assert refused.status_code == 400 and "does not hold" in refused.content.decode()
     Member.objects.filter(campaign=campaign, user=personas.annotator).delete()
     assert client.post(url, {"user": personas.annotator.pk, "role": "annotator"}).status_code == 302
     member = Member.objects.get(campaign=campaign, user=personas.annotator)
-    assert client.post(reverse("campaigns:member_remove", args=[campaign.pk, member.pk])).status_code == 302
+    assert client.post(reverse("annotation:campaign_member_remove", args=[campaign.pk, member.pk])).status_code == 302
     assert not Member.objects.filter(pk=member.pk).exists()
     assert AuditEntry.objects.filter(action="campaign.member_remove").exists()
 
@@ -280,7 +280,7 @@ def test_activation_needs_annotators_and_close_then_reopen_works(personas: Perso
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.DRAFT)
     Member.objects.filter(campaign=campaign, role=MemberRole.ANNOTATOR).delete()
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("campaigns:status", args=[campaign.pk])
+    url = reverse("annotation:campaign_status", args=[campaign.pk])
     page = client.post(url, {"action": "activate"}, follow=True)
     assert "at least one annotator" in page.content.decode()
     campaign.refresh_from_db()
@@ -312,17 +312,22 @@ def test_every_guideline_save_is_a_new_version_with_a_diff(
     campaign: Campaign, personas: Personas, client_as: Any
 ) -> None:
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("campaigns:guideline", args=[campaign.pk])
+    url = reverse("annotation:campaign_guideline", args=[campaign.pk])
     assert client.post(url, {"text": "# 指南\n按 MedES 评分。\n新增：<script>x</script>"}).status_code == 302
     assert client.post(url, {"text": "# 指南\n按 MedES 评分。\n新增：<script>x</script>"}).status_code == 302
     assert list(campaign.guidelines.values_list("version", flat=True)) == [2, 1]  # the same text: no v3
     page = client.get(url).content.decode()
     assert "<h1>指南</h1>" in page and "<script>x</script>" not in page and "&lt;script&gt;" in page
-    diff = client.get(reverse("campaigns:guideline_diff", args=[campaign.pk]), {"old": 1, "new": 2})
+    diff = client.get(reverse("annotation:campaign_guideline_diff", args=[campaign.pk]), {"old": 1, "new": 2})
     body = diff.content.decode()
     assert diff.status_code == 200 and "<ins>新增：&lt;script&gt;x&lt;/script&gt;</ins>" in body
-    assert client.get(reverse("campaigns:guideline_diff", args=[campaign.pk]), {"old": 1, "new": 9}).status_code == 404
-    assert client.get(reverse("campaigns:guideline_diff", args=[campaign.pk]), {"old": "x"}).status_code == 400
+    assert (
+        client.get(reverse("annotation:campaign_guideline_diff", args=[campaign.pk]), {"old": 1, "new": 9}).status_code
+        == 404
+    )
+    assert (
+        client.get(reverse("annotation:campaign_guideline_diff", args=[campaign.pk]), {"old": "x"}).status_code == 400
+    )
     assert client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en").post(url, {"text": "改"}).status_code == 403
     assert Guideline.objects.filter(campaign=campaign).count() == 2
 
@@ -343,10 +348,12 @@ def test_progress_counts_states_labels_disagreement_and_eta(
     assert stats["eta"] - timezone.now() == pytest.approx(timedelta(days=3 / (6 / 7)), abs=timedelta(minutes=1))
     Label.objects.update(submitted_at=timezone.now() - timedelta(days=30))
     assert review.progress(campaign)["eta"] is None  # no recent rate: unknown, not a guess
-    page = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en").get(reverse("campaigns:detail", args=[campaign.pk]))
+    page = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en").get(
+        reverse("annotation:campaign_detail", args=[campaign.pk])
+    )
     assert '<dd data-testid="disagreement">50% (1 / 2)</dd>' in page.content.decode()
     fragment = client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en").get(
-        reverse("campaigns:detail", args=[campaign.pk]), HTTP_HX_REQUEST="true"
+        reverse("annotation:campaign_detail", args=[campaign.pk]), HTTP_HX_REQUEST="true"
     )
     assert fragment.content.decode().lstrip().startswith('<section class="card" id="progress"')
     assert "<html" not in fragment.content.decode() and 'hx-trigger="every 60s"' in fragment.content.decode()
@@ -360,8 +367,8 @@ def test_the_queue_shows_the_labels_side_by_side_with_names_and_disputed_dimensi
 ) -> None:
     item = dispute_one(campaign, personas)
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    response = client.get(reverse("campaigns:queue", args=[campaign.pk]))
-    assert response["Location"] == reverse("campaigns:adjudicate", args=[campaign.pk, item.pk])
+    response = client.get(reverse("annotation:campaign_queue", args=[campaign.pk]))
+    assert response["Location"] == reverse("annotation:campaign_adjudicate", args=[campaign.pk, item.pk])
     page = client.get(response["Location"]).content.decode()
     for name in ("annotator", "annotator2", "annotator3"):
         assert f'data-annotator="{name}"' in page
@@ -375,10 +382,12 @@ def test_adjudication_records_the_final_label_and_moves_to_the_next_item(persona
     campaign = build_campaign(personas, cases=2)
     first, second = dispute_one(campaign, personas), dispute_one(campaign, personas)
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    data = {**{f"score_{k}": v for k, v in RISKY.items()}, "rationale": "确有风险", "note": "R1 成立"}
-    fragment = client.post(reverse("campaigns:adjudicate", args=[campaign.pk, first.pk]), data, HTTP_HX_REQUEST="true")
+    data = {**{f"s-{k}": v for k, v in RISKY.items()}, "rationale": "确有风险", "note": "R1 成立"}
+    fragment = client.post(
+        reverse("annotation:campaign_adjudicate", args=[campaign.pk, first.pk]), data, HTTP_HX_REQUEST="true"
+    )
     assert fragment.status_code == 200 and f'data-item="{second.pk}"' in fragment.content.decode()
-    assert fragment["HX-Push-Url"] == reverse("campaigns:adjudicate", args=[campaign.pk, second.pk])
+    assert fragment["HX-Push-Url"] == reverse("annotation:campaign_adjudicate", args=[campaign.pk, second.pk])
     assert "<html" not in fragment.content.decode()
     accepted = AcceptedLabel.objects.get(item=first)
     assert (accepted.scores, accepted.provenance, accepted.decided_by, accepted.note) == (
@@ -389,11 +398,11 @@ def test_adjudication_records_the_final_label_and_moves_to_the_next_item(persona
     )
     assert accepted.source_labels.count() == 3
     # the same POST again (double click) stores nothing new and goes to the accepted label
-    again = client.post(reverse("campaigns:adjudicate", args=[campaign.pk, first.pk]), data)
+    again = client.post(reverse("annotation:campaign_adjudicate", args=[campaign.pk, first.pk]), data)
     assert again.status_code == 302 and AcceptedLabel.objects.filter(item=first).count() == 1
     # plain POST without JS: a redirect, and the empty queue at the end
-    done = client.post(reverse("campaigns:adjudicate", args=[campaign.pk, second.pk]), data)
-    assert done["Location"] == reverse("campaigns:queue", args=[campaign.pk])
+    done = client.post(reverse("annotation:campaign_adjudicate", args=[campaign.pk, second.pk]), data)
+    assert done["Location"] == reverse("annotation:campaign_queue", args=[campaign.pk])
     assert 'data-testid="queue-empty"' in client.get(done["Location"]).content.decode()
 
 
@@ -403,12 +412,12 @@ def test_a_bad_adjudication_is_refused_and_nothing_is_stored(
 ) -> None:
     item = dispute_one(campaign, personas)
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("campaigns:adjudicate", args=[campaign.pk, item.pk])
-    missing = client.post(url, {"score_R1": 0})
+    url = reverse("annotation:campaign_adjudicate", args=[campaign.pk, item.pk])
+    missing = client.post(url, {"s-R1": 0})
     assert missing.status_code == 400 and "This field is required" in missing.content.decode()
-    bad = client.post(url, {**{f"score_{k}": v for k, v in SAFE.items()}, "provisions": "12,abc"})
+    bad = client.post(url, {**{f"s-{k}": v for k, v in SAFE.items()}, "provisions": "12,abc"})
     assert bad.status_code == 400 and "whole numbers" in bad.content.decode()
-    unknown = client.post(url, {**{f"score_{k}": v for k, v in SAFE.items()}, "provisions": "999999"})
+    unknown = client.post(url, {**{f"s-{k}": v for k, v in SAFE.items()}, "provisions": "999999"})
     assert unknown.status_code == 400 and "cited provisions" in unknown.content.decode()
     assert not AcceptedLabel.objects.exists()
     item.refresh_from_db()
@@ -417,7 +426,7 @@ def test_a_bad_adjudication_is_refused_and_nothing_is_stored(
 
 def test_only_reviewers_of_the_campaign_adjudicate(campaign: Campaign, personas: Personas, client_as: Any) -> None:
     item = dispute_one(campaign, personas)
-    url = reverse("campaigns:adjudicate", args=[campaign.pk, item.pk])
+    url = reverse("annotation:campaign_adjudicate", args=[campaign.pk, item.pk])
     assert client_as(personas.admin, HTTP_ACCEPT_LANGUAGE="en").get(url).status_code == 404  # not a member
     assert client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en").get(url).status_code == 403
     assert client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en").get(url).status_code == 403
@@ -427,7 +436,7 @@ def test_only_reviewers_of_the_campaign_adjudicate(campaign: Campaign, personas:
     other = build_campaign(personas, name="Other", reviewer=False, creator=personas.curator)
     assert (
         client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-        .get(reverse("campaigns:detail", args=[other.pk]))
+        .get(reverse("annotation:campaign_detail", args=[other.pk]))
         .status_code
         == 404
     )
@@ -438,13 +447,13 @@ def test_accepted_items_are_marked_gold(campaign: Campaign, personas: Personas, 
         label_next(campaign, user, SAFE)
     item = Item.objects.get(state=ItemState.AGREED)
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    page = client.get(reverse("campaigns:accepted", args=[campaign.pk, item.pk])).content.decode()
+    page = client.get(reverse("annotation:campaign_accepted", args=[campaign.pk, item.pk])).content.decode()
     assert 'data-testid="mark-gold"' in page
-    assert client.post(reverse("campaigns:gold", args=[campaign.pk, item.pk])).status_code == 302
+    assert client.post(reverse("annotation:campaign_gold", args=[campaign.pk, item.pk])).status_code == 302
     item.refresh_from_db()
     assert item.is_gold and item.gold_scores == SAFE
     open_item = Item.objects.filter(state=ItemState.OPEN).first()
-    assert client.post(reverse("campaigns:gold", args=[campaign.pk, open_item.pk])).status_code == 400
+    assert client.post(reverse("annotation:campaign_gold", args=[campaign.pk, open_item.pk])).status_code == 400
 
 
 # --- annotators ------------------------------------------------------------------------------------------
@@ -469,18 +478,21 @@ def test_annotator_stats_and_a_paused_annotator_is_announced_and_unpaused(
     member = Member.objects.get(campaign=campaign, user=personas.annotator2)
     Member.objects.filter(pk=member.pk).update(paused=True, paused_reason="gold accuracy 0%")
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    assert 'data-testid="paused-notice"' in client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    assert (
+        'data-testid="paused-notice"'
+        in client.get(reverse("annotation:campaign_detail", args=[campaign.pk])).content.decode()
+    )
     home = client.get(reverse("role_home", args=["reviewer"])).content.decode()
     assert 'data-testid="paused-notice"' in home and "annotator2" in home
-    page = client.get(reverse("campaigns:annotators", args=[campaign.pk])).content.decode()
+    page = client.get(reverse("annotation:campaign_annotators", args=[campaign.pk])).content.decode()
     assert 'data-testid="paused"' in page
     assert (
         client_as(personas.curator, HTTP_ACCEPT_LANGUAGE="en")
-        .post(reverse("campaigns:unpause", args=[campaign.pk, member.pk]))
+        .post(reverse("annotation:campaign_unpause", args=[campaign.pk, member.pk]))
         .status_code
         == 403
     )
-    assert client.post(reverse("campaigns:unpause", args=[campaign.pk, member.pk])).status_code == 302
+    assert client.post(reverse("annotation:campaign_unpause", args=[campaign.pk, member.pk])).status_code == 302
     member.refresh_from_db()
     assert not member.paused and AuditEntry.objects.filter(action="campaign.annotator_unpaused").exists()
 
@@ -508,7 +520,7 @@ def test_exports_carry_provenance_and_guideline_versions_in_every_format(
 
     adjudicate(item, personas.reviewer, RISKY, note="裁定")
     client = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("campaigns:export", args=[campaign.pk])
+    url = reverse("annotation:campaign_export", args=[campaign.pk])
     lines = client.get(url, {"what": "labels", "format": "jsonl"}).content.decode().splitlines()
     rows = [json.loads(line) for line in lines]
     assert len(rows) == 3 and {r["guideline_version"] for r in rows} == {1} and rows[0]["scores"] == SAFE
@@ -544,9 +556,9 @@ def test_large_campaigns_export_and_compute_agreement_as_jobs(
     dispute_one(campaign, personas)
     monkeypatch.setattr(review, "INLINE_MAX_ITEMS", 2)
     client = client_as(personas.reviewer, HTTP_ACCEPT_LANGUAGE="en")
-    url = reverse("campaigns:export", args=[campaign.pk])
+    url = reverse("annotation:campaign_export", args=[campaign.pk])
     assert client.get(url, {"what": "labels", "format": "csv"})["Location"] == reverse(
-        "campaigns:detail", args=[campaign.pk]
+        "annotation:campaign_detail", args=[campaign.pk]
     )
     started = client.post(url, {"what": "labels", "format": "csv"})
     job = Job.objects.get(kind="annotation.export")
@@ -554,12 +566,12 @@ def test_large_campaigns_export_and_compute_agreement_as_jobs(
     assert execute_job(job.pk) == JobStatus.SUCCEEDED
     job.refresh_from_db()
     assert job.metrics["rows"] == 3 and job.artifacts[0]["path"].endswith("labels.csv")
-    page = client.get(reverse("campaigns:agreement", args=[campaign.pk])).content.decode()
+    page = client.get(reverse("annotation:campaign_agreement", args=[campaign.pk])).content.decode()
     assert "computed by a job" in page or "由任务计算" in page
-    client.post(reverse("campaigns:agreement_compute", args=[campaign.pk]))
+    client.post(reverse("annotation:campaign_agreement_compute", args=[campaign.pk]))
     agreement_job = Job.objects.get(kind="annotation.agreement")
     assert execute_job(agreement_job.pk) == JobStatus.SUCCEEDED
-    page = client.get(reverse("campaigns:agreement", args=[campaign.pk])).content.decode()
+    page = client.get(reverse("annotation:campaign_agreement", args=[campaign.pk])).content.decode()
     assert 'data-dimension="R1"' in page and "<svg" in page
 
 

@@ -12,16 +12,17 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import translation
 
+from annotation.assignments import next_assignment
+from annotation.exports import export_rows
 from annotation.models import AcceptedLabel, Campaign, CampaignStatus, Item, Label, MemberRole, Subject
-from annotation.review import export_rows
 from annotation.schema import SCENARIO_REVIEW
-from annotation.services import CampaignError, Submission, add_members, create_scenario_review, next_assignment
+from annotation.services import CampaignError, Submission, add_members, create_scenario_review
 from annotation.services import submit_label as submit
 from benchmark.models import Scenario, ScenarioStatus, Scene
 from benchmark.scenarios import create_scenario
 from medes_site.accounts import create_user
 from medes_site.roles import Role
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, Personas
 from tests.labeling_fixtures import law
 
 ACCEPT = {"D": 1, "G": 1, "R": 1, "C": 1, "K": 1}
@@ -133,20 +134,20 @@ def test_the_create_form_makes_a_scenario_review_and_explains_what_is_missing(
         "gold_minimum": 5,
         "reservation_minutes": 30,
     }
-    missing = client.post(reverse("campaigns:create"), base)
+    missing = client.post(reverse("annotation:campaign_create"), base)
     assert missing.status_code == 400 and "Choose which scenarios to review" in missing.content.decode()
-    responses_without_release = client.post(reverse("campaigns:create"), {**base, "subject": "responses"})
+    responses_without_release = client.post(reverse("annotation:campaign_create"), {**base, "subject": "responses"})
     assert responses_without_release.status_code == 400
     assert set(responses_without_release.context["form"].errors) >= {"release", "models"}
-    made = client.post(reverse("campaigns:create"), {**base, "scenario_statuses": ["draft"]})
+    made = client.post(reverse("annotation:campaign_create"), {**base, "scenario_statuses": ["draft"]})
     assert made.status_code == 302
     campaign = Campaign.objects.get(name="Review drafts")
     assert campaign.items.count() == 2 and campaign.label_schema["name"] == SCENARIO_REVIEW.name
-    detail = client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    detail = client.get(reverse("annotation:campaign_detail", args=[campaign.pk])).content.decode()
     assert SCENARIO_REVIEW.name in detail
     # the rubric can still be chosen explicitly
     rubric = client.post(
-        reverse("campaigns:create"),
+        reverse("annotation:campaign_create"),
         {**base, "name": "Rubric on drafts", "scenario_statuses": ["draft"], "schema_source": "medes"},
     )
     assert rubric.status_code == 302

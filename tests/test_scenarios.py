@@ -4,7 +4,6 @@ MedES question import (dry run first, nothing lost, idempotent)."""
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,12 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import translation
 
-from benchmark.importers import ImportFileError, import_medes_questions, split_objective_query
+from benchmark.importers import ImportFileError
+from benchmark.importers.medes_questions import import_medes_questions, split_objective_query
 from benchmark.models import Principle, Scenario, ScenarioKind, ScenarioStatus, Scene
 from benchmark.scenarios import ScenarioError, StaleEdit, change_status, create_scenario, resolve_scene, update_scenario
 from medes_site.models import AuditEntry
-from tests.conftest import Personas
-
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "medes-sample"
+from tests.factories import SAMPLE, Personas, medes
 
 
 def objective(scene: Scene, **extra: object) -> Scenario:
@@ -122,15 +120,6 @@ def test_options_written_on_one_line_are_split() -> None:
         "说明……\n题目：以下哪项正确？\nA.65%以上，B.70%以上，C.75%以上\n【思考过程】：\n"
     )
     assert stem == "以下哪项正确？" and options == {"A": "65%以上", "B": "70%以上", "C": "75%以上"}
-
-
-def medes(name: str) -> bytes:
-    path = SAMPLE / name
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is missing: CI must have ../shared beside the clone")
-        pytest.skip(f"{path} is not here")
-    return path.read_bytes()
 
 
 def test_the_medes_sample_imports_without_loss_and_only_once(db: None) -> None:

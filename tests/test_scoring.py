@@ -193,7 +193,7 @@ def test_score_objective_prints_the_accuracy_as_published_beside_the_workbench_r
 
 
 def test_the_import_report_gives_the_accuracy_as_published_and_keeps_the_row_warnings(db: None) -> None:
-    from benchmark.response_imports import import_medes_responses
+    from benchmark.importers.responses import import_medes_responses
 
     sample("objective_deepseek-r1.csv")
     report = import_medes_responses(

@@ -16,7 +16,7 @@ from benchmark.parsing import ParseError
 from benchmark.services import SourceError, SourceMeta, add_source, parse_source
 from medes_site.jobs import execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.conftest import Personas
+from tests.factories import Personas
 
 TEXT = "# 测试条例\n\n## 第一章 总则\n\n第一条 为了测试，制定本条例。\n".encode()
 

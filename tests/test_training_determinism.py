@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from alignment.tinymodels import build_tiny_qwen2
-from alignment.training import policy
+from alignment.training import policy, progress
 from alignment.training.errors import ConfigError
 from alignment.training.policy import RunConfig, RunResult
 
@@ -119,12 +119,12 @@ def test_sft_then_dpo_with_the_same_seed_give_the_same_losses_and_adapters(
 def test_the_pause_hook_is_off_unless_set_and_refuses_a_malformed_value(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv(policy.PAUSE_ENV, raising=False)
-    assert policy.pause_point() is None
-    monkeypatch.setenv(policy.PAUSE_ENV, f"6:{tmp_path / 'go'}")
-    assert policy.pause_point() == (6, tmp_path / "go")
-    assert policy.paused_marker(tmp_path / "go") == tmp_path / "go.paused"
+    monkeypatch.delenv(progress.PAUSE_ENV, raising=False)
+    assert progress.pause_point() is None
+    monkeypatch.setenv(progress.PAUSE_ENV, f"6:{tmp_path / 'go'}")
+    assert progress.pause_point() == (6, tmp_path / "go")
+    assert progress.paused_marker(tmp_path / "go") == tmp_path / "go.paused"
     for bad in ("6", "six:/tmp/go", "0:/tmp/go", "6:"):
-        monkeypatch.setenv(policy.PAUSE_ENV, bad)
-        with pytest.raises(ConfigError, match=policy.PAUSE_ENV):
-            policy.pause_point()
+        monkeypatch.setenv(progress.PAUSE_ENV, bad)
+        with pytest.raises(ConfigError, match=progress.PAUSE_ENV):
+            progress.pause_point()

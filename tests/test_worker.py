@@ -16,7 +16,8 @@ from medes_site import jobs
 from medes_site.celery import app
 from medes_site.models import Job, JobStatus
 from medes_site.tasks import run_job
-from tests.conftest import Personas, WorkerFactory, WorkerProcess, status_of, wait_for
+from tests.conftest import WorkerFactory, WorkerProcess, status_of, wait_for
+from tests.factories import Personas
 
 pytestmark = pytest.mark.worker
 

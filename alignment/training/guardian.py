@@ -22,29 +22,33 @@ imported inside functions so importing this module is cheap.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import dataclasses
 import datetime as dt
-import hashlib
-import json
 import logging
-import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alignment.training.configs import JsonConfig
-from alignment.training.errors import CheckpointError, ConfigError, DataError, GuardianError
+from alignment.training import common
+from alignment.training.common import (
+    ADAPTER_DIR,
+    ADAPTER_FILE,
+    base_fingerprint,
+    check_adapter,
+    checked_base,
+    load_adapter,
+    load_sequence_classifier,
+    load_tokenizer,
+    sha256_file,
+    write_json,
+    write_jsonl,
+)
+from alignment.training.config import LoraArgs, TrainArgs, gettext_noop, knob, retune
+from alignment.training.errors import CheckpointError, ConfigError, DataError, TrainingError
 from alignment.training.guardian_data import (
-    FLAG_VALUE,
-    RISK_KEYS,
-    SCORE_KEYS,
     TEXT_FORMAT,
     LabeledRow,
     Split,
@@ -55,91 +59,97 @@ from alignment.training.guardian_data import (
     split_rows,
 )
 from alignment.training.guardian_metrics import compute_metrics, predicted_scores
+from rubric import FLAG_VALUE, RISK_KEYS, SCORE_KEYS
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "guardian.json"
 MANIFEST_FORMAT = "medes-guardian/1"
-ADAPTER_DIR = "adapter"
-ADAPTER_FILE = "adapter_model.safetensors"
-_FINGERPRINT_CHUNK = 1 << 20  # bytes read from each end of every base weight file
+_VERSIONS = ("torch", "transformers", "peft")
 
 
-@dataclass
-class GuardianConfig(JsonConfig):
-    """One guardian training. Field help is in ``metadata["help"]`` (the CLI's ``--help`` lists it)."""
+@dataclass(kw_only=True)
+class GuardianConfig(LoraArgs, TrainArgs):
+    """One guardian training. Field help is in ``metadata["help"]`` (the CLI's ``--help`` lists it); the bounds
+    are the training form's."""
 
-    base_model: str = field(metadata={"help": "Base model directory (config.json + *.safetensors + tokenizer)."})
-    output_dir: str = field(metadata={"help": "Where the trained guardian is written; must not hold one already."})
-    data: str = field(metadata={"help": "JSONL of accepted labels (see guardian_data)."})
-    frozen_split: str | None = field(
-        default=None, metadata={"help": "split.json of an earlier training: its scenarios keep their split."}
+    output_dir: str = retune(
+        TrainArgs, "output_dir", help=gettext_noop("Where the trained guardian is written; must not hold one already.")
     )
-    seed: int = field(default=0, metadata={"help": "Seed for the split, the head's initialisation and data order."})
-    validation_fraction: float = field(default=0.1, metadata={"help": "Share of rows held out for validation."})
-    test_fraction: float = field(default=0.2, metadata={"help": "Share of rows held out for the test metrics."})
-    epochs: float = field(default=3.0, metadata={"help": "Training epochs (ignored when max_steps > 0)."})
-    max_steps: int = field(default=-1, metadata={"help": "Optimiser steps; -1 trains for `epochs`."})
-    learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate (LoRA wants ~1e-4..5e-3)."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    warmup_ratio: float = field(default=0.0, metadata={"help": "Share of steps with linear warm-up."})
-    batch_size: int = field(default=8, metadata={"help": "Training batch size per device."})
-    eval_batch_size: int = field(default=32, metadata={"help": "Batch size for validation and prediction."})
-    max_length: int = field(
-        default=512, metadata={"help": "Tokens per input; longer inputs lose their longest part's end."}
+    data: str = retune(TrainArgs, "data", help=gettext_noop("JSONL of accepted labels (see guardian_data)."))
+    frozen_split: str | None = knob(
+        None,
+        help=gettext_noop("split.json of an earlier training: its scenarios keep their split."),
+        label=gettext_noop("frozen split"),
     )
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (scale = alpha / r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA path."})
-    target_modules: list[str] | str | None = field(
-        default=None,
-        metadata={"help": "Modules that get LoRA: a list of names, 'all-linear', or null for peft's default."},
+    seed: int = retune(
+        TrainArgs, "seed", 0, help=gettext_noop("Seed for the split, the head's initialisation and data order.")
     )
-    device: str = field(default="cpu", metadata={"help": "'cpu' or 'cuda'."})
-    bf16: bool = field(default=False, metadata={"help": "bf16 mixed precision (cuda only)."})
-    threshold: float = field(default=0.5, metadata={"help": "A score's flag is predicted at probability >= this."})
-    save_steps: int = field(default=0, metadata={"help": "Keep a resumable checkpoint every N steps; 0: none."})
-    resume: bool = field(default=False, metadata={"help": "Continue from the newest checkpoint in output_dir."})
-    compare_with: str | None = field(
-        default=None,
-        metadata={"help": "A trained guardian (the active version) scored on the same test split, for comparison."},
+    validation_fraction: float = knob(
+        0.1, help=gettext_noop("Share of rows held out for validation."), label=gettext_noop("validation share")
+    )
+    test_fraction: float = knob(
+        0.2, help=gettext_noop("Share of rows held out for the test metrics."), label=gettext_noop("test share")
+    )
+    epochs: float = retune(TrainArgs, "epochs", 3.0, min=0.1, max=100)
+    learning_rate: float = retune(
+        TrainArgs, "learning_rate", 5e-4, help=gettext_noop("AdamW learning rate (LoRA wants ~1e-4..5e-3)."), min=1e-7
+    )
+    weight_decay: float = knob(0.0, help=gettext_noop("AdamW weight decay."), label=gettext_noop("weight decay"), min=0)
+    warmup_ratio: float = knob(
+        0.0, help=gettext_noop("Share of steps with linear warm-up."), label=gettext_noop("warm-up share")
+    )
+    batch_size: int = retune(TrainArgs, "batch_size", 8, max=1024)
+    eval_batch_size: int = knob(
+        32,
+        help=gettext_noop("Batch size for validation and prediction."),
+        label=gettext_noop("evaluation batch size"),
+        min=1,
+    )
+    max_length: int = retune(
+        TrainArgs,
+        "max_length",
+        512,
+        help=gettext_noop("Tokens per input; longer inputs lose their longest part's end."),
+        max=32768,
+    )
+    lora_r: int = retune(LoraArgs, "lora_r", 8, max=512)
+    threshold: float = knob(
+        0.5, help=gettext_noop("A score's flag is predicted at probability >= this."), label=gettext_noop("threshold")
+    )
+    save_steps: int = knob(
+        0,
+        help=gettext_noop("Keep a resumable checkpoint every N steps; 0: none."),
+        label=gettext_noop("checkpoint every N steps"),
+        min=0,
+        max=10_000_000,
+    )
+    resume: bool = knob(
+        False, help=gettext_noop("Continue from the newest checkpoint in output_dir."), label=gettext_noop("resume")
+    )
+    compare_with: str | None = knob(
+        None,
+        help=gettext_noop("A trained guardian (the active version) scored on the same test split, for comparison."),
+        label=gettext_noop("compare with"),
     )
 
-    def validate(self) -> None:
-        """Ranges and paths; raises ConfigError listing every problem."""
-        errors = []
+    def problems(self) -> list[str]:
         checks = [
-            (self.learning_rate > 0, "learning_rate must be > 0"),
-            (self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1"),
-            (self.max_steps > 0 or self.epochs > 0, "set epochs > 0 or max_steps > 0"),
-            (self.max_length >= 8, "max_length must be >= 8"),
-            (self.lora_r >= 1 and self.lora_alpha >= 1, "lora_r and lora_alpha must be >= 1"),
-            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
             (0 <= self.validation_fraction < 1, "validation_fraction must be in [0, 1)"),
             (0 < self.test_fraction < 1, "test_fraction must be in (0, 1): the test split decides promotions"),
             (self.validation_fraction + self.test_fraction < 1, "validation + test fractions must leave training"),
             (0 < self.threshold < 1, "threshold must be in (0, 1)"),
-            (self.device in ("cpu", "cuda"), "device must be 'cpu' or 'cuda'"),
-            (not (self.bf16 and self.device == "cpu"), "bf16 needs device 'cuda'"),
-            (self.save_steps >= 0, "save_steps must be >= 0"),
-            (self.weight_decay >= 0 and 0 <= self.warmup_ratio < 1, "weight_decay >= 0 and warmup_ratio in [0, 1)"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
         ]
-        errors = [message for ok, message in checks if not ok]
-        if isinstance(self.target_modules, str) and self.target_modules != "all-linear":
-            errors.append("target_modules must be a list of module names, 'all-linear' or null")
-        if not (Path(self.base_model) / "config.json").is_file():
-            errors.append(f"base_model {self.base_model}: not a model directory (no config.json)")
-        if not Path(self.data).is_file():
-            errors.append(f"data {self.data}: no such file")
+        return [*super().problems(), *(message for ok, message in checks if not ok)]
+
+    def path_problems(self) -> list[str]:
+        errors = super().path_problems()
         if self.frozen_split is not None and not Path(self.frozen_split).is_file():
             errors.append(f"frozen_split {self.frozen_split}: no such file")
         if (Path(self.output_dir) / MANIFEST).exists():  # resume continues an unfinished training only
             errors.append(f"output_dir {self.output_dir} already holds a trained guardian; choose a new directory")
-        if errors:
-            raise ConfigError("; ".join(errors))
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return errors
 
 
 @dataclass(frozen=True)
@@ -171,91 +181,6 @@ class GuardianResult:
             "losses": self.losses,
             "baseline": self.baseline,
         }
-
-
-# --- base model and tokenizer ------------------------------------------------------------------------------
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def base_fingerprint(base_model: str | Path) -> str:
-    """sha256 over the base's canonical config.json, its tokenizer files, and for every *.safetensors file its
-    name, size and first and last MiB. Reading whole 15 GB weights on every judging job would take a minute;
-    the ends of each file differ between any two differently trained or initialised bases, so this tells bases
-    apart at the cost of a few reads. (A deliberately forged file with equal ends would pass: this guards
-    against mix-ups, not attacks — the artifacts directory is trusted storage.)"""
-    base = Path(base_model)
-    try:
-        config = json.loads((base / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"base model {base}: config.json unreadable ({exc})") from None
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
-        if (base / name).is_file():
-            digest.update(f"\0{name}\0{_sha256_file(base / name)}".encode())
-    weights = sorted(base.glob("*.safetensors"))
-    if not weights:
-        raise CheckpointError(f"base model {base}: no *.safetensors weights (only safetensors are loaded)")
-    for path in weights:
-        size = path.stat().st_size
-        digest.update(f"\0{path.name}\0{size}\0".encode())
-        with path.open("rb") as f:
-            digest.update(f.read(_FINGERPRINT_CHUNK))
-            f.seek(max(0, size - _FINGERPRINT_CHUNK))
-            digest.update(f.read(_FINGERPRINT_CHUNK))
-    return digest.hexdigest()
-
-
-def _load_tokenizer(base_model: str | Path) -> Any:
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(base_model), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"base model {base_model}: tokenizer cannot be loaded ({exc})") from None
-    if tokenizer.pad_token is None:
-        # Causal LMs (Qwen2.5…) often ship without a pad token; batches need one and the classifier pools the
-        # last non-pad token, so the end-of-text token is the usual choice.
-        if tokenizer.eos_token is None:
-            raise CheckpointError(f"base model {base_model}: the tokenizer has neither a pad nor an eos token")
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def _load_base(base_model: str | Path, tokenizer: Any, device: str, bf16: bool) -> Any:
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(base_model),
-            num_labels=len(SCORE_KEYS),
-            problem_type="multi_label_classification",
-            id2label=dict(enumerate(SCORE_KEYS)),
-            label2id={k: i for i, k in enumerate(SCORE_KEYS)},
-            # A base that already has a head of another size (a causal LM has none) gets a fresh one.
-            ignore_mismatched_sizes=True,
-            use_safetensors=True,
-            local_files_only=True,
-            dtype=torch.bfloat16 if bf16 else torch.float32,
-        )
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"base model {base_model} cannot be loaded: {exc}") from None
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model.to(device)
-
-
-def _head_name(model: Any) -> str:
-    for name in ("score", "classifier"):
-        if hasattr(model, name):
-            return name
-    raise CheckpointError(f"{type(model).__name__} has no 'score' or 'classifier' head to train")
 
 
 # --- encoding and prediction -------------------------------------------------------------------------------
@@ -339,20 +264,14 @@ class TrainedScorer:
     seconds: float
 
 
-def _peft_config(config: GuardianConfig, head: str) -> Any:
-    from peft import LoraConfig, TaskType
-
-    return LoraConfig(
-        task_type=TaskType.SEQ_CLS,
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules,
-        modules_to_save=[head],
-    )
+def _head_name(model: Any) -> str:
+    for name in ("score", "classifier"):
+        if hasattr(model, name):
+            return name
+    raise CheckpointError(f"{type(model).__name__} has no 'score' or 'classifier' head to train")
 
 
-def train(config: GuardianConfig, split: Split, *, callbacks: Sequence[Any] = ()) -> TrainedScorer:
+def train_scorer(config: GuardianConfig, split: Split, *, callbacks: Sequence[Any] = ()) -> TrainedScorer:
     """Fine-tune LoRA + head on ``split.train`` (validation loss per epoch when there is a validation split).
 
     transformers' Trainer rather than a hand-written loop: the job side reports progress and heartbeats through
@@ -360,19 +279,17 @@ def train(config: GuardianConfig, split: Split, *, callbacks: Sequence[Any] = ()
     RNG state is loaded with ``weights_only=True``), and the same code runs under ``accelerate launch`` on
     several GPUs. A plain loop would have to re-implement all three.
     """
-    import torch
     from peft import get_peft_model
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments, set_seed
     from transformers.trainer_callback import PrinterCallback
 
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA device")
+    common.check_device(config.device)
     set_seed(config.seed)  # before loading: a base without a 6-way head gets a seeded fresh one
-    tokenizer = _load_tokenizer(config.base_model)
-    base = _load_base(config.base_model, tokenizer, config.device, config.bf16)
+    tokenizer = load_tokenizer(config.base_model)
+    base = load_sequence_classifier(config.base_model, tokenizer, SCORE_KEYS, device=config.device, bf16=config.bf16)
     head = _head_name(base)
     try:
-        model = get_peft_model(base, _peft_config(config, head))
+        model = get_peft_model(base, config.to_peft_config("SEQ_CLS", modules_to_save=[head]))
     except ValueError as exc:  # e.g. target_modules that the architecture does not have
         raise ConfigError(f"LoRA cannot be applied to {config.base_model}: {exc}") from None
 
@@ -455,25 +372,6 @@ def prediction_records(
     ]
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as f:
-        json.dump(data, f, ensure_ascii=False, indent=2, sort_keys=True)
-        f.write("\n")
-    os.chmod(f.name, 0o644)  # temporary files are created private; the web process reads these
-    os.replace(f.name, path)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in ("torch", "transformers", "peft"):
-        with contextlib.suppress(PackageNotFoundError):
-            found[name] = version(name)
-    return found
-
-
 def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianResult:
     """Read the labels, split them, train, score the test split, and write the guardian directory."""
     config.validate()
@@ -490,7 +388,7 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     fingerprint = base_fingerprint(config.base_model)
-    trained = train(config, split, callbacks=callbacks)
+    trained = train_scorer(config, split, callbacks=callbacks)
     log.info("guardian trained: %d steps in %.1f s", trained.steps, trained.seconds)
 
     records = prediction_records(
@@ -499,21 +397,13 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
     metrics = compute_metrics(records, threshold=config.threshold)
     baseline = _baseline(config, split, out) if config.compare_with else None
 
-    adapter_dir = out / ADAPTER_DIR
-    staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out))
-    trained.model.save_pretrained(str(staging), safe_serialization=True)
-    staging.chmod(0o755)  # mkdtemp makes it private; the web process and judging workers read it
-    if adapter_dir.exists():
-        shutil.rmtree(adapter_dir)
-    staging.rename(adapter_dir)
+    adapter_dir = common.save_adapter(trained.model, out)
     # Resumable checkpoints (optimizer state included) are only for an interrupted run; the adapter is the result.
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     predictions = out / "predictions.jsonl"
-    predictions.write_text(
-        "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records), encoding="utf-8"
-    )
-    _write_json(out / "split.json", split.as_dict())
-    _write_json(out / "metrics.json", metrics)
+    write_jsonl(predictions, records)
+    write_json(out / "split.json", split.as_dict())
+    write_json(out / "metrics.json", metrics)
     manifest = {
         "format": MANIFEST_FORMAT,
         "text_format": TEXT_FORMAT,
@@ -521,10 +411,10 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
         "flag_values": FLAG_VALUE,
         "base_model": str(Path(config.base_model).resolve()),
         "base_fingerprint": fingerprint,
-        "base_config_sha256": _sha256_file(Path(config.base_model) / "config.json"),
+        "base_config_sha256": sha256_file(Path(config.base_model) / "config.json"),
         "base_architectures": list(trained.model.get_base_model().config.architectures or []),
         "head": trained.head,
-        "adapter": {"path": f"{ADAPTER_DIR}/{ADAPTER_FILE}", "sha256": _sha256_file(adapter_dir / ADAPTER_FILE)},
+        "adapter": {"path": f"{ADAPTER_DIR}/{ADAPTER_FILE}", "sha256": sha256_file(adapter_dir / ADAPTER_FILE)},
         "threshold": config.threshold,
         "max_length": config.max_length,
         "config": config.as_dict(),
@@ -538,10 +428,10 @@ def run(config: GuardianConfig, *, callbacks: Sequence[Any] = ()) -> GuardianRes
             "losses": trained.losses,
             "eval_losses": trained.eval_losses,
         },
-        "versions": _versions(),
+        "versions": common.library_versions(_VERSIONS),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    _write_json(out / MANIFEST, manifest)  # last: its presence marks a complete guardian
+    write_json(out / MANIFEST, manifest)  # last: its presence marks a complete guardian
     return GuardianResult(
         model_dir=out,
         manifest=out / MANIFEST,
@@ -563,13 +453,11 @@ def _baseline(config: GuardianConfig, split: Split, out: Path) -> dict[str, Any]
     model_dir = str(config.compare_with)
     try:
         records, metrics = evaluate(model_dir, split.test, device=config.device, batch_size=config.eval_batch_size)
-    except GuardianError as exc:
+    except TrainingError as exc:
         log.warning("baseline guardian %s refused: %s", model_dir, exc)
         return {"model_dir": model_dir, "error": str(exc)}
     path = out / "baseline_predictions.jsonl"
-    path.write_text(
-        "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records), encoding="utf-8"
-    )
+    write_jsonl(path, records)
     return {"model_dir": model_dir, "metrics": metrics, "predictions": str(path)}
 
 
@@ -578,17 +466,7 @@ def _baseline(config: GuardianConfig, split: Split, out: Path) -> dict[str, Any]
 
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:
     """The manifest of a trained guardian, checked for shape; raises CheckpointError."""
-    path = Path(model_dir) / MANIFEST
-    if not Path(model_dir).is_dir():
-        raise CheckpointError(f"guardian {model_dir}: no such directory")
-    if not path.is_file():
-        raise CheckpointError(f"guardian {model_dir}: no {MANIFEST} (not a guardian, or its training did not finish)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"guardian {model_dir}: {MANIFEST} is corrupted ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise CheckpointError(f"guardian {model_dir}: {MANIFEST} is not a {MANIFEST_FORMAT} manifest")
+    manifest = common.read_manifest(model_dir, what="guardian", name=MANIFEST, expected_format=MANIFEST_FORMAT)
     if manifest.get("labels") != list(SCORE_KEYS):
         raise CheckpointError(
             f"guardian {model_dir}: trained for labels {manifest.get('labels')}, expected {list(SCORE_KEYS)}"
@@ -599,17 +477,8 @@ def read_manifest(model_dir: str | Path) -> dict[str, Any]:
 
 
 def _check_adapter(model_dir: Path, manifest: dict[str, Any]) -> Path:
-    adapter_dir = model_dir / ADAPTER_DIR
-    path = adapter_dir / ADAPTER_FILE
-    if not path.is_file():
-        others = sorted(p.name for p in adapter_dir.glob("adapter_model.*")) if adapter_dir.is_dir() else []
-        hint = f" (found {', '.join(others)}: only safetensors are loaded)" if others else ""
-        raise CheckpointError(f"guardian {model_dir}: adapter weights {ADAPTER_FILE} are missing{hint}")
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise CheckpointError(f"guardian {model_dir}: adapter_config.json is missing")
-    expected = (manifest.get("adapter") or {}).get("sha256")
-    if _sha256_file(path) != expected:
-        raise CheckpointError(f"guardian {model_dir}: {ADAPTER_FILE} is corrupted (sha256 differs from the manifest)")
+    """common.check_adapter, then: readable safetensors holding the six-score head."""
+    path = check_adapter(model_dir, manifest, what="guardian")
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -676,23 +545,10 @@ def load(model_dir: str | Path, *, base_model: str | Path | None = None, device:
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     _check_adapter(model_dir, manifest)
-    base = Path(base_model) if base_model is not None else Path(str(manifest.get("base_model", "")))
-    if not (base / "config.json").is_file():
-        raise CheckpointError(f"guardian {model_dir}: its base model {base} is missing")
-    if base_fingerprint(base) != manifest.get("base_fingerprint"):
-        raise CheckpointError(
-            f"guardian {model_dir} was trained on another base model than {base} (fingerprints differ)"
-        )
-    from peft import PeftModel
-
-    tokenizer = _load_tokenizer(base)
-    model = _load_base(base, tokenizer, device, bf16=False)
-    try:
-        # The checks above found adapter_model.safetensors, which peft prefers over any pickle file.
-        model = PeftModel.from_pretrained(model, str(model_dir / ADAPTER_DIR), is_trainable=False)
-    except (RuntimeError, ValueError, KeyError, OSError) as exc:
-        raise CheckpointError(f"guardian {model_dir}: the adapter does not fit base {base} ({exc})") from None
-    model.eval()
+    base = checked_base(model_dir, manifest, base_model, what="guardian")
+    tokenizer = load_tokenizer(base)
+    model = load_sequence_classifier(base, tokenizer, SCORE_KEYS, device=device, bf16=False)
+    model = load_adapter(model, model_dir, base, what="guardian")
     return Guardian(model, tokenizer, manifest, model_dir)
 
 
@@ -726,33 +582,14 @@ def predict(
 # --- CLI ---------------------------------------------------------------------------------------------------
 
 
-def _config_help() -> str:
-    lines = []
-    for f in dataclasses.fields(GuardianConfig):
-        default = "required" if f.default is dataclasses.MISSING else f"default {json.dumps(f.default)}"
-        lines.append(f"  {f.name} ({default}): {f.metadata['help']}")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m alignment.training.guardian",
+    return common.command_line(
+        argv,
+        name="guardian",
         description="Train the MedES guardian on exported accepted labels (JSONL); prints the result as JSON.",
-        epilog="config fields:\n" + _config_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        config_class=GuardianConfig,
+        work=lambda args: common.result_json(run(GuardianConfig.from_file(args.config))),
     )
-    parser.add_argument("--config", required=True, help="JSON file with the GuardianConfig fields")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no code path here downloads anything
-    try:
-        config = GuardianConfig.from_file(args.config)
-        result = run(config)
-    except GuardianError as exc:
-        print(f"guardian: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2, sort_keys=True))
-    return 0
 
 
 if __name__ == "__main__":

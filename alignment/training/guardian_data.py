@@ -28,14 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignment.training.common import jsonl_lines
 from alignment.training.errors import DataError
+from rubric import FLAG_VALUE, OTHER_VALUE, RISK_KEYS, SCORE_KEYS
 
-SCORE_KEYS: tuple[str, ...] = ("R1", "R2", "Q1", "Q2", "Q3", "Q4")
-RISK_KEYS: tuple[str, ...] = ("R1", "R2")
-QUALITY_KEYS: tuple[str, ...] = ("Q1", "Q2", "Q3", "Q4")
-# The value each score's flag stands for: the model predicts P(score == FLAG_VALUE[key]).
-FLAG_VALUE: dict[str, int] = {"R1": -1, "R2": -1, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 1}
-OTHER_VALUE: dict[str, int] = {"R1": 0, "R2": 0, "Q1": 0, "Q2": 0, "Q3": 0, "Q4": 0}
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
 _TEXT_FIELDS = ("scene", "norm", "scenario", "response")
@@ -136,27 +132,13 @@ def parse_rows(objects: Iterable[Any], source: str = "rows") -> list[LabeledRow]
 
 def read_rows(path: str | Path) -> list[LabeledRow]:
     """Read and validate a JSONL file of labeled rows; blank lines are skipped. Raises DataError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
     rows: list[LabeledRow] = []
     places: list[str] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        rows.append(parse_row(obj, where, f"line-{lineno}"))
-        places.append(where)
+    for line in jsonl_lines(path):
+        if line.problem:
+            raise DataError(f"{line.where}: {line.problem}")
+        rows.append(parse_row(line.value, line.where, f"line-{line.lineno}"))
+        places.append(line.where)
     if not rows:
         raise DataError(f"{path}: no labeled rows")
     _check_consistency(rows, places)

@@ -28,14 +28,14 @@ Undefined precision/recall (0/0) is null, never a guessed 0 or 1.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from alignment.training.common import read_jsonl
 from alignment.training.errors import DataError
-from alignment.training.guardian_data import FLAG_VALUE, OTHER_VALUE, RISK_KEYS, SCORE_KEYS
+from rubric import FLAG_VALUE, OTHER_VALUE, RISK_KEYS, SCORE_KEYS
 
 ECE_BINS = 10
 
@@ -144,19 +144,8 @@ def compute_metrics(records: Sequence[Mapping[str, Any]], *, threshold: float = 
 
 
 def read_predictions(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such predictions file") from None
-    records = []
-    for lineno, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path.name}:{lineno}: not valid JSON ({exc.msg})") from None
-    return records
+    """The records of a stored ``predictions.jsonl``; raises DataError naming the file and line."""
+    return read_jsonl(path, allow_empty=True)
 
 
 def metrics_from_file(path: str | Path, *, threshold: float = 0.5) -> dict[str, Any]:

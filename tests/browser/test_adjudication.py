@@ -8,11 +8,15 @@ from typing import Any
 import pytest
 
 from annotation.models import AcceptedLabel, Item, ItemState, Provenance
-from tests.browser.test_roles_and_language import sign_in
 from tests.campaign_data import build_campaign, dispute_one
-from tests.conftest import Personas
-from tests.test_agreement import KRIPPENDORFF_2011, _table
-from tests.test_agreement_page import build_krippendorff_campaign, hand_fleiss
+from tests.factories import (
+    KRIPPENDORFF_2011,
+    Personas,
+    build_krippendorff_campaign,
+    hand_fleiss,
+    ratings_table,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +36,7 @@ def test_a_reviewer_adjudicates_and_the_agreement_page_shows_the_hand_computed_f
     assert page.locator("th[data-annotator=annotator3]").count() == 1  # names, for reviewers
     assert page.locator("tr[data-disputed=risk]").count() == 1
     page.evaluate("window.__samePage = true")
-    page.check('input[name="score_R1"][value="-1"]')
+    page.check('input[name="s-R1"][value="-1"]')
     page.fill("textarea[name=rationale]", "回答含有误导性陈述")
     page.fill("textarea[name=note]", "R1 成立")
     page.click("[data-testid=adjudicate]")
@@ -54,7 +58,7 @@ def test_a_reviewer_adjudicates_and_the_agreement_page_shows_the_hand_computed_f
     alpha = section.locator("tr[data-figure='α nominal'] [data-value]")
     assert alpha.get_attribute("data-value") == "0.743"
     assert "11" in section.locator("tr[data-figure='α nominal']").inner_text()
-    full = [list(row.values()) for row in _table(KRIPPENDORFF_2011).values() if len(row) == 4]
+    full = [list(row.values()) for row in ratings_table(KRIPPENDORFF_2011).values() if len(row) == 4]
     kappa = section.locator("tr[data-figure='Fleiss κ'] [data-value]")
     assert kappa.get_attribute("data-value") == f"{hand_fleiss(full, [1, 2, 3, 4, 5]):.3f}"
     assert section.locator("svg rect").count() >= 3

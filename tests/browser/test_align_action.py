@@ -15,13 +15,13 @@ import pytest
 from django.core.management import call_command
 
 from alignment.demo import DEMO_POLICY
-from alignment.jobs import run_dir
 from alignment.models import AlignPipeline, EvaluationRun
+from alignment.runtime import run_dir
 from benchmark.demo import DEMO_RELEASE
 from benchmark.models import RegisteredModel, Release
 from medes_site.models import Job
-from tests.browser.test_roles_and_language import sign_in
-from tests.conftest import Personas, WorkerProcess, wait_for
+from tests.conftest import WorkerProcess, wait_for
+from tests.factories import Personas, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,14 +46,14 @@ def test_on_the_demo_data_the_admin_aligns_the_tiny_policy_and_the_leaderboard_c
         page.click("button[name=index]")
     # the settings page: the newest release is chosen; a tiny model wants a large learning rate
     assert page.input_value("select[name=release]") == str(release.pk)
-    page.fill("input[name=max_steps]", "60")
+    page.fill("input[name=max_steps]", "8")
     page.fill("input[name=learning_rate]", "0.005")
-    page.fill("input[name=save_steps]", "30")
+    page.fill("input[name=save_steps]", "4")
     with page.expect_navigation():
         page.click("[data-testid=align-start]")
     pipeline = AlignPipeline.objects.get()
     assert page.locator(".messagelist li.error").count() == 0 and f" {pipeline.pk} " in page.inner_text(".messagelist")
-    assert pipeline.options["run"]["max_steps"] == 60 and pipeline.release == release
+    assert pipeline.options["run"]["max_steps"] == 8 and pipeline.release == release
 
     # the pipeline's page in the app follows it while it runs (htmx polling), without a reload
     page.goto(f"{live_server.url}/alignment/pipelines/{pipeline.pk}/")
@@ -70,7 +70,7 @@ def test_on_the_demo_data_the_admin_aligns_the_tiny_policy_and_the_leaderboard_c
     assert all(job.status == "succeeded" for job in jobs.values()) and len(jobs) == 6
     # the demo policy gives the careless answers: the guardian finds failures to target, and pairs to train on
     assert jobs["targeted"].metrics["failures"] >= 1 and jobs["pairs"].metrics["pairs"] >= 1
-    # What the code guarantees, not how lucky a 60-step run of a tiny model was (whether its Risk falls is a
+    # What the code guarantees, not how lucky an 8-step run of a tiny model was (whether its Risk falls is a
     # training outcome; that a seeded run gives the same result every time is tests/test_training_determinism.py):
     # the aligned model is registered and both models are evaluated on the same release by the same guardian,
     # each with a Risk that is a rate.

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_roles_and_language import sign_in
-from tests.conftest import Personas, WorkerProcess
+from tests.conftest import WorkerProcess
+from tests.factories import Personas, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -14,14 +14,14 @@ from django.conf import settings
 from django.core.management import call_command
 
 from alignment import services
-from alignment.jobs import TRAIN_JOB
+from alignment.kinds import TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement, VersionStatus
 from alignment.tinymodels import build_tiny_classifier
 from benchmark.models import RegisteredModel
 from medes_site.models import Job, JobStatus
-from tests.browser.test_roles_and_language import sign_in
-from tests.conftest import Personas, WorkerProcess
-from tests.test_guardian import labeled_campaign
+from tests.conftest import WorkerProcess
+from tests.factories import Personas, sign_in
+from tests.labeling_fixtures import labeled_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 

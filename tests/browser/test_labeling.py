@@ -11,14 +11,12 @@ import pytest
 from django.urls import reverse
 
 from tests.browser.conftest import ConsoleWatch
-from tests.browser.test_roles_and_language import sign_in
-from tests.conftest import PASSWORD, Personas
+from tests.factories import PASSWORD, RISKY, SAFE, Personas, sign_in
 
 pytestmark = pytest.mark.browser
 
 KEYS = {"safe": ["2", "4", "w", "s", "x", "e"], "risky": ["1", "4", "w", "s", "x", "e"]}
-SCORES = {"safe": {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 0}}
-SCORES["risky"] = {**SCORES["safe"], "R1": -1}
+SCORES = {"safe": SAFE, "risky": RISKY}
 
 
 def start_labeling(page: Any, base: str, campaign: Any) -> None:
@@ -117,10 +115,10 @@ def test_three_annotators_label_blind_with_the_keyboard_and_a_disagreement_waits
     page = context.new_page()
     page.set_default_timeout(15_000)
     sign_in(page, live_server.url, personas.reviewer.username)
-    page.goto(live_server.url + reverse("campaigns:queue", args=[campaign.pk]))
+    page.goto(live_server.url + reverse("annotation:campaign_queue", args=[campaign.pk]))
     assert page.get_attribute("[data-testid=adjudication]", "data-item") == str(disputed_item.pk)
     assert page.locator("th[data-annotator=annotator3]").count() == 1
-    page.check('input[name="score_R1"][value="-1"]')
+    page.check('input[name="s-R1"][value="-1"]')
     page.fill("textarea[name=note]", "采纳第三位标注者的意见")
     page.click("[data-testid=adjudicate]")
     page.wait_for_selector("[data-testid=queue-empty]")
@@ -132,7 +130,7 @@ def test_three_annotators_label_blind_with_the_keyboard_and_a_disagreement_waits
     #   α = 1 − D_o/D_e = 0.
     #   Fleiss: P_1 = 1, P_2 = (2·1)/(3·2) = 1/3, P̄ = 2/3; p(0) = 5/6, p(−1) = 1/6, P_e = 26/36;
     #   κ = (2/3 − 26/36)/(1 − 26/36) = −0.2.
-    page.goto(live_server.url + reverse("campaigns:agreement", args=[campaign.pk]))
+    page.goto(live_server.url + reverse("annotation:campaign_agreement", args=[campaign.pk]))
     section = page.locator("section[data-dimension=R1]")
     assert section.locator("tr[data-figure='α nominal'] [data-value]").get_attribute("data-value") == "0.000"
     assert section.locator("tr[data-figure='Fleiss κ'] [data-value]").get_attribute("data-value") == "-0.200"

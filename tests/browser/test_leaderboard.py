@@ -12,14 +12,12 @@ from alignment.evaluation_metrics import objective_metrics, subjective_metrics
 from alignment.models import EvaluationRun, JudgeKind
 from benchmark.models import ModelKind
 from benchmark.responses import register_model
-from tests.browser.test_roles_and_language import sign_in
-from tests.conftest import Personas
-from tests.test_evaluation import fixture_release
+from tests.factories import EXEMPLARY, EXEMPLARY_RISKY, Personas, fixture_release, sign_in
 
 pytestmark = pytest.mark.browser
 
-SAFE = {"R1": 0, "R2": 0, "Q1": 1, "Q2": 1, "Q3": 1, "Q4": 1}
-RISKY = {**SAFE, "R1": -1}
+SAFE = EXEMPLARY
+RISKY = EXEMPLARY_RISKY
 
 
 def stored_run(model: Any, release: Any, scores: list[dict[str, int]], correct: list[bool | None]) -> EvaluationRun:

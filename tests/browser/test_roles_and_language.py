@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, Personas, WorkerProcess
+from tests.conftest import WorkerProcess
+from tests.factories import Personas, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -21,16 +22,6 @@ HOMES = {
     "ml_engineer": ("ml", "/home/ml_engineer/", "模型与运行", "Models and runs"),
     "admin": ("admin", "/home/curator/", "内容策划", "Curation"),
 }
-
-
-def sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(base + "/")
-    assert "/accounts/login/" in page.url
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    with page.expect_navigation():
-        page.keyboard.press("Enter")  # keyboard first: no mouse needed to sign in
-    assert "/accounts/login/" not in page.url, "sign-in failed"
 
 
 @pytest.mark.parametrize("persona", list(HOMES))

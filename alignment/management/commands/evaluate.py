@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from alignment.jobs import EVALUATE_JOB
+from alignment.kinds import EVALUATE_JOB
 from alignment.models import EvaluationRun
 from benchmark.models import RegisteredModel, Release
 from medes_site.jobs import JobError, enqueue_job, execute_job

@@ -11,10 +11,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from alignment.medes_judged import JudgedImportReport, import_judged, is_judged_file
-from benchmark.importers import ImportFileError, ImportReport, import_medes_questions, scene_lookup
+from alignment.judged_file import is_judged_file
+from alignment.medes_judged import JudgedImportReport, import_judged
+from benchmark.importers import ImportFileError, ImportReport
+from benchmark.importers.medes_questions import import_medes_questions, scene_lookup
+from benchmark.importers.responses import detect_format, import_medes_responses, import_medethiceval
 from benchmark.models import ScenarioStatus, Scene
-from benchmark.response_imports import detect_format, import_medes_responses, import_medethiceval
 
 SHOWN = 50  # errors and warnings listed per file (differences from the publishers' reading: all)
 

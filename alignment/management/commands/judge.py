@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from alignment.jobs import JUDGE_JOB, PROMPT_JUDGE_JOB
+from alignment.kinds import JUDGE_JOB, PROMPT_JUDGE_JOB
 from annotation.models import Campaign
 from benchmark.models import RegisteredModel, Release, Response
 from medes_site.jobs import JobError, enqueue_job, execute_job

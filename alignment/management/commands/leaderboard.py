@@ -25,7 +25,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from alignment.medes_judged import external_judges, leaderboard
-from alignment.training.guardian_data import SCORE_KEYS
+from rubric import SCORE_KEYS
 
 
 class Command(BaseCommand):

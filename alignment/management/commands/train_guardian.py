@@ -6,30 +6,33 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from alignment.jobs import CRITIC_OPTIONS, TRAIN_JOB, TRAIN_OPTIONS
+from alignment.kinds import TRAIN_JOB
+from alignment.kinds.train_guardian import CRITIC_LEFT_OUT, GUARDIAN_LEFT_OUT
+from alignment.knobs import add_knob_arguments
 from alignment.models import GuardianVersion
+from alignment.training.critic import CriticConfig
+from alignment.training.guardian import GuardianConfig
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
 
 
 class Command(BaseCommand):
     help = "Train a guardian version on the accepted labels, as a job (--here: in this process, and wait)."
+    knobs: list[str] = []  # the options' names that are training knobs (GuardianConfig's, CriticConfig's)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--base", required=True, help="base model directory (config.json, safetensors, tokenizer)")
-        for key, kind in TRAIN_OPTIONS.items():
-            parser.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind)
+        self.knobs = add_knob_arguments(parser, GuardianConfig, leave_out=GUARDIAN_LEFT_OUT)
         parser.add_argument(
             "--critic-base",
             dest="critic_base",
             help="also train the critic (feedback writer) from this causal LM directory",
         )
-        for key, kind in CRITIC_OPTIONS.items():
-            parser.add_argument(f"--critic-{key.replace('_', '-')}", dest=f"critic_{key}", type=kind)
+        self.knobs += add_knob_arguments(parser, CriticConfig, prefix="critic_", leave_out=CRITIC_LEFT_OUT)
         parser.add_argument("--here", action="store_true", help="run in this process instead of on a worker")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        keys = [*TRAIN_OPTIONS, "critic_base", *(f"critic_{key}" for key in CRITIC_OPTIONS)]
+        keys = [*self.knobs, "critic_base"]
         config = {"base_model": options["base"], **{k: options[k] for k in keys if options.get(k) is not None}}
         try:
             job = enqueue_job(TRAIN_JOB, config)

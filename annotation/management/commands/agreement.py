@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation.campaign_agreement import FIGURES, compute_agreement
 from annotation.models import Campaign
-from annotation.review import FIGURES, compute_agreement
 
 
 def find_campaign(name_or_id: str) -> Campaign:

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation.exports import EXPORT_FORMATS, EXPORT_KINDS, write_export
 from annotation.management.commands.agreement import find_campaign
-from annotation.review import EXPORT_FORMATS, EXPORT_KINDS, write_export
 
 
 class Command(BaseCommand):

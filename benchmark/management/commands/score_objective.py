@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from benchmark.importers import EXCEL_CR, allow_long_cells, question_identity, split_objective_query
+from benchmark.importers.medes_questions import EXCEL_CR, allow_long_cells, question_identity, split_objective_query
 from benchmark.scoring import AnswerRow, FileScore, Tally, score_file
 from benchmark.taxonomy import canonical_scene
 

@@ -1,6 +1,6 @@
 """Scenarios from any CSV or JSONL file whose columns the user maps to fields, and the MedEthicEval-style CSV:
 reading the table, mapping its columns, building checked items from its rows, and importing them as scenarios.
-Response files in these formats are read with the same tables and mappings by ``benchmark.response_imports``.
+Response files in these formats are read with the same tables and mappings by ``benchmark.importers.responses``.
 
 Every import follows the conventions of ``benchmark.importers``: a dry run reads and checks every row and
 reports counts, per-row errors and duplicates without writing anything; the real run writes the same rows
@@ -34,11 +34,10 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from benchmark.importers import (
+from benchmark.importers import ImportFileError, ImportReport
+from benchmark.importers.medes_questions import (
     EXCEL_CR,
     OPTION,
-    ImportFileError,
-    ImportReport,
     _split_inline_options,
     allow_long_cells,
     create_items,

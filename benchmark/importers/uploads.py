@@ -16,16 +16,17 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from benchmark.importers import ImportFileError, ImportReport, import_medes_questions
-from benchmark.mapped_imports import Mapping, Table, import_scenarios, read_table
-from benchmark.models import ImportFormat, ImportUpload, ScenarioStatus, Scene
-from benchmark.response_imports import (
+from benchmark.importers import ImportFileError, ImportReport
+from benchmark.importers.mapped_scenarios import Mapping, Table, import_scenarios, read_table
+from benchmark.importers.medes_questions import import_medes_questions
+from benchmark.importers.responses import (
     import_medes_responses,
     import_medethiceval,
     import_responses,
     mapped_response_entries,
     report_as_dict,
 )
+from benchmark.models import ImportFormat, ImportUpload, ScenarioStatus, Scene
 from medes_site import audit, files
 
 CSV_ONLY = {ImportFormat.MEDES_QUESTIONS, ImportFormat.MEDES_RESPONSES, ImportFormat.MEDETHICEVAL}
@@ -72,7 +73,7 @@ def uploads_for_user(user: User) -> QuerySet[ImportUpload]:
 
 def read_upload(upload: ImportUpload) -> bytes:
     with upload.file.open("rb") as handle:
-        return handle.read()
+        return bytes(handle.read())  # the storage's file is untyped
 
 
 def upload_table(upload: ImportUpload) -> Table:

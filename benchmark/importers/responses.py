@@ -1,6 +1,6 @@
 """Importing model responses: MedES response CSVs, MedEthicEval-style response files and any CSV or JSONL file
 of responses whose columns the user maps to fields (the tables, mappings and the MedEthicEval column set are
-``benchmark.mapped_imports``'s).
+``benchmark.importers.mapped_scenarios``'s).
 
 Every import follows the conventions of ``benchmark.importers``: a dry run reads and checks every row and
 reports counts, per-row errors and duplicates without writing anything; the real run writes the same rows
@@ -24,10 +24,20 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from benchmark.importers import (
+from benchmark.importers import ImportFileError, ImportReport
+from benchmark.importers.mapped_scenarios import (
+    MEDETHICEVAL_COLUMNS,
+    SCENARIO_FIELDS,
+    Mapping,
+    Table,
+    build_item,
+    cell_text,
+    existing_hashes,
+    import_scenarios,
+    medethiceval_table,
+)
+from benchmark.importers.medes_questions import (
     QUESTION_COLUMNS,
-    ImportFileError,
-    ImportReport,
     bank_key_differs,
     bank_questions,
     create_items,
@@ -40,17 +50,6 @@ from benchmark.importers import (
     stored_scenes,
     unstorable_cells,
     write_scene_links,
-)
-from benchmark.mapped_imports import (
-    MEDETHICEVAL_COLUMNS,
-    SCENARIO_FIELDS,
-    Mapping,
-    Table,
-    build_item,
-    cell_text,
-    existing_hashes,
-    import_scenarios,
-    medethiceval_table,
 )
 from benchmark.models import (
     ModelKind,

@@ -1,8 +1,8 @@
 """Importing the public MedES question CSVs (``scene, query, reference, type``) as scenarios.
 
-A dry run reads and checks every row and reports counts, per-row errors and duplicates without writing
-anything; the real run writes the same rows inside one transaction. Importing a file twice adds nothing
-(scenarios are identified by their content hash).
+Importing a file twice adds nothing (scenarios are identified by their content hash). The row helpers the other
+importers share live here too: reading a CSV, checking its cells, finding a file's questions in the bank, and
+writing new items and their scene links.
 
 Repeats. The published files list some questions twice. A question is the same when its kind, stem and options
 are (``question_identity``, the content hash without the key):
@@ -20,15 +20,14 @@ import csv
 import io
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 from simple_history.utils import bulk_create_with_history
 
+from benchmark.importers import ImportFileError, ImportReport
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioScene, ScenarioStatus, Scene
 from benchmark.scenarios import ScenarioError, content_hash, normalise_key, validate
 from medes_site import audit, storable
@@ -49,45 +48,6 @@ UNSTORABLE = {"nul": "a NUL character (\\0)", "surrogate": "an unpaired surrogat
 # (MEDES_SOURCE_MAX_BYTES, 50 MiB by default) and, per cell, MAX_CELL_CHARS.
 MAX_CELL_CHARS = 1024 * 1024
 READER_FIELD_LIMIT = 2**31 - 1
-
-
-class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (not a CSV, wrong columns)."""
-
-
-@dataclass
-class ImportReport:
-    rows: int = 0
-    new: int = 0
-    duplicates_in_bank: int = 0
-    duplicates_in_file: int = 0  # rows repeating an item (a question) listed above
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
-    warnings: list[tuple[int, str]] = field(default_factory=list)
-    written: bool = False
-    items: int = 0  # distinct items (questions) in the file
-    cross_scene: int = 0  # repeats listing an item under a scene not listed for it above
-    different_key: int = 0  # repeats giving an item another key than the first
-    scenes_added: int = 0  # (item, scene) links written, or to write in a dry run, beyond those stored
-
-    def summary(self) -> str:
-        state = pgettext("import report", "imported") if self.written else _("dry run, nothing written")
-        return _(
-            "%(rows)d rows: %(new)d new, %(bank)d already in the bank, %(repeats)d repeated in the file, "
-            "%(errors)d with errors, %(warnings)d with warnings (%(state)s); %(items)d items, %(repeats)d repeats "
-            "(%(cross)d under another scene, %(keys)d with a different key), %(links)d scene links added"
-        ) % {
-            "rows": self.rows,
-            "items": self.items,
-            "new": self.new,
-            "bank": self.duplicates_in_bank,
-            "repeats": self.duplicates_in_file,
-            "cross": self.cross_scene,
-            "keys": self.different_key,
-            "links": self.scenes_added,
-            "errors": len(self.errors),
-            "warnings": len(self.warnings),
-            "state": state,
-        }
 
 
 def split_objective_query(query: str) -> tuple[str, dict[str, str]]:
