@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/codebase_shape.py [ROOT]     # ROOT: a checkout (default: this one)
 
-It reads the files with ``ast`` and imports nothing, so it runs on any commit's tree (``git worktree add``)."""
+It reads the files with ``ast`` (it imports none of them), so it runs on any commit's tree (``git worktree add``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import ast
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.import_graph import cycles  # the checker tests/test_architecture.py uses
 
 APPS = ("rubric", "medes_site", "benchmark", "annotation", "alignment")
 
@@ -66,51 +69,6 @@ def imports(mods: dict[str, Path]) -> tuple[dict[str, set[str]], int]:
     return edges, local
 
 
-def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    counter = 0
-    for start in sorted(edges):
-        if start in index:
-            continue
-        work = [(start, iter(sorted(edges[start])))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(edges.get(child, ())))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-    return found
-
-
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
     mods = modules(root)
@@ -126,7 +84,7 @@ def main() -> None:
         print(f"  {app:<12} {len(counts):>3} modules, {sum(counts):>6} lines, largest {max(counts)}")
     big = sorted(((c, n) for n, c in lines.items() if c > 600), reverse=True)
     print(f"modules over 600 lines: {len(big)}" + "".join(f"\n  {c:>5} {n}" for c, n in big))
-    found = cycles(edges)
+    found = [cycle.modules for cycle in cycles({name: set(targets) for name, targets in edges.items()})]
     print(f"import cycles: {len(found)}" + "".join(f"\n  {' ↔ '.join(c)}" for c in found))
     print(f"function-local imports of app modules: {local}")
     print(f"'# fmt: skip' markers: {sum(t.count('# fmt: skip') for t in texts)}")

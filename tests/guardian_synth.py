@@ -75,11 +75,11 @@ def trained_guardian() -> Path:
     if "dir" not in _TRAINED:
         import tempfile
 
-        from alignment.tinymodels import build_tiny_classifier
         from alignment.training.guardian import GuardianConfig, run
+        from tests.factories import tiny_classifier
 
         work = Path(tempfile.mkdtemp(prefix="medes-guardian-"))
-        base = build_tiny_classifier(work / "base", extra_corpus=corpus())
+        base = tiny_classifier(work / "base", extra_corpus=corpus())
         data = write_jsonl(work / "labels.jsonl", synthetic_rows(40))
         run(GuardianConfig(base_model=str(base), output_dir=str(work / "guardian"), data=str(data), max_steps=2))
         _TRAINED["dir"] = work / "guardian"

@@ -14,14 +14,13 @@ from django.utils import translation
 
 from alignment import pipelines
 from alignment.models import AlignPipeline, EvaluationRun
-from alignment.tinymodels import build_tiny_qwen2
 from benchmark.models import ModelKind, ScenarioStatus, Scene
 from benchmark.releases import publish_release
 from benchmark.responses import register_model
 from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.factories import CASE, SAFE_ANSWER, Personas, learned_guardian
+from tests.factories import CASE, SAFE_ANSWER, Personas, learned_guardian, tiny_qwen2
 from tests.guardian_synth import NORMS
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -62,7 +61,7 @@ def test_one_admin_action_aligns_a_model_and_the_leaderboard_compares_it_with_it
         )
     release = publish_release("Align-1")
     learned_guardian(tmp_path)
-    policy_dir = build_tiny_qwen2(tmp_path / "policy", extra_corpus=[SAFE_ANSWER, CASE], logit_scale=10)
+    policy_dir = tiny_qwen2(tmp_path / "policy", extra_corpus=[SAFE_ANSWER, CASE], logit_scale=10)
     policy = register_model(name="tiny-policy", kind=ModelKind.HF_DIRECTORY, path=str(policy_dir))
     imported = register_model(name="imported-only", kind=ModelKind.IMPORTED)
 

@@ -43,14 +43,13 @@ from annotation.services import (
     set_guideline,
     submit_label,
 )
-from benchmark.models import ModelKind, RegisteredModel, ScenarioStatus, Scene
+from benchmark.models import ModelKind, RegisteredModel, Scene
 from benchmark.releases import publish_release
 from benchmark.responses import register_model, store_response
-from benchmark.scenarios import create_scenario
 from medes_site.accounts import create_user
 from medes_site.models import AuditEntry
 from medes_site.roles import Role
-from tests.factories import PASSWORD, RISKY, SAFE, Personas
+from tests.factories import PASSWORD, RISKY, SAFE, Personas, accepted
 
 
 def scores(**changes: int) -> dict[str, int]:
@@ -63,14 +62,7 @@ def campaign(personas: Personas) -> Campaign:
     # a transactional test that ran before may have flushed the scenes the migrations seed
     scene = Scene.objects.order_by("pk").first() or Scene.objects.create(name="医患关系")
     scenarios = [
-        create_scenario(
-            kind="subjective",
-            stem=f"我是一名医生，病例{n}：患者拒绝输血，我该怎么办？",
-            norm="知情同意",
-            scene=scene,
-            origin="expert",
-            status=ScenarioStatus.ACCEPTED,
-        )[0]
+        accepted(stem=f"我是一名医生，病例{n}：患者拒绝输血，我该怎么办？", norm="知情同意", scene=scene)
         for n in range(4)
     ]
     release = publish_release("MedES-test")
@@ -306,8 +298,8 @@ def test_gold_items_are_mixed_in_and_a_careless_annotator_is_paused(campaign: Ca
         label_item(campaign, p, SAFE)
     for p in people:
         label_item(campaign, p, SAFE)
-    for accepted in AcceptedLabel.objects.all():
-        mark_gold(accepted.item, personas.reviewer)
+    for label in AcceptedLabel.objects.all():
+        mark_gold(label.item, personas.reviewer)
     Campaign.objects.filter(pk=campaign.pk).update(gold_ratio=0.5, gold_minimum=2, gold_threshold=0.75)
     campaign.refresh_from_db()
     newcomer = create_user("newcomer", roles=[Role.ANNOTATOR], password=PASSWORD)

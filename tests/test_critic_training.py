@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from alignment.tinymodels import build_tiny_qwen2
 from alignment.training import critic
 from alignment.training.critic import CriticConfig, CriticResult, critic_messages, critic_rows, parse_feedback
 from alignment.training.errors import CheckpointError, ConfigError, DataError
+from tests.factories import tiny_qwen2
 
 # transformers 5.24 warns from inside Trainer/peft about its own rename (gradient -> activation checkpointing).
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -262,7 +262,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def base(workdir: Path) -> Path:
     """A random tiny Qwen2 whose logits span a pretrained model's range (see build_tiny_qwen2's logit_scale)."""
     corpus = [m["content"] for e in critic_rows(TRAINING_ROWS).examples for m in e["messages"]]
-    return build_tiny_qwen2(workdir / "base", extra_corpus=corpus, logit_scale=10)
+    return tiny_qwen2(workdir / "base", extra_corpus=corpus, logit_scale=10)
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,10 @@ from benchmark.models import ModelKind, ScenarioStatus, Scene
 from benchmark.prompts import MEDES_OBJECTIVE_EXAMPLE, MEDES_OBJECTIVE_INSTRUCTION, medes_objective_query
 from benchmark.releases import publish_release
 from benchmark.responses import register_model, store_response
-from benchmark.scenarios import create_scenario
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.factories import EXEMPLARY, Personas
+from tests.factories import EXEMPLARY, Personas, accepted, mcq_pair
 from tests.fake_endpoint import FakeEndpoint
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "medes-sample" / "objective_questions.csv"
@@ -36,7 +35,6 @@ GARBAGE = {
     2: "患者\ufffd\ufffd的\ufffd权利\ufffd\ufffd",
     3: "   \n ",
 }
-ACCEPTED = {"origin": "expert", "status": ScenarioStatus.ACCEPTED}
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
@@ -45,27 +43,9 @@ def build(*, open_cases: int = 4) -> tuple[Any, list[Any], list[Any], Scene]:
     ensure_taxonomy()
     scene = Scene.objects.order_by("pk").first()
     assert scene is not None
-    mcq = [
-        create_scenario(
-            kind="objective",
-            stem="哪些做法正确？",
-            options={"A": "甲", "B": "乙", "C": "丙"},
-            key="AB",
-            scene=scene,
-            **ACCEPTED,
-        )[0],
-        create_scenario(
-            kind="objective", stem="哪项正确？", options={"A": "甲", "B": "乙"}, key="B", scene=scene, **ACCEPTED
-        )[0],
-    ]
+    mcq = mcq_pair(scene)
     cases = [
-        create_scenario(
-            kind="subjective",
-            stem=f"病例{n}：患者要求购买器官，医生该怎么办？",
-            norm="禁止买卖人体器官",
-            scene=scene,
-            **ACCEPTED,
-        )[0]
+        accepted(stem=f"病例{n}：患者要求购买器官，医生该怎么办？", norm="禁止买卖人体器官", scene=scene)
         for n in range(open_cases)
     ]
     return publish_release("Sanity-1"), mcq, cases, scene

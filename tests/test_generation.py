@@ -16,7 +16,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import translation
 
-from alignment.tinymodels import build_tiny_qwen2, train_to_emit
+from alignment.tinymodels import train_to_emit
 from benchmark import generation, model_backends
 from benchmark.generation import parse_drafts, render_messages, template_problems
 from benchmark.model_backends import GeneratorError
@@ -26,7 +26,7 @@ from benchmark.services import SourceMeta, add_source
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site import jobs
 from medes_site.models import Job, JobStatus
-from tests.factories import Personas
+from tests.factories import Personas, tiny_qwen2
 from tests.fake_endpoint import FakeEndpoint
 
 GOOD_ITEM = {
@@ -312,7 +312,7 @@ def test_bad_job_settings_are_refused_before_a_row_exists(
 
 @pytest.fixture(scope="session")
 def random_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2(tmp_path_factory.mktemp("models") / "tiny-random-qwen2")
+    return tiny_qwen2(tmp_path_factory.mktemp("models") / "tiny-random-qwen2")
 
 
 def test_a_random_tiny_local_model_really_generates_and_its_junk_is_counted_not_stored(
@@ -361,7 +361,7 @@ def test_a_tiny_model_trained_on_the_prompts_drafts_through_the_local_backend(
         for n, provision in enumerate(provisions[:2], start=1)
     ]
     prompts = [render_messages(template, p, n=1, scene=scene) for p in provisions[:2]]
-    model_dir = build_tiny_qwen2(tmp_path / "tiny-trained", extra_corpus=[*answers, template.user_template])
+    model_dir = tiny_qwen2(tmp_path / "tiny-trained", extra_corpus=[*answers, template.user_template])
     loss = train_to_emit(model_dir, list(zip(prompts, answers, strict=True)))
     assert loss < 0.05
     settings.MEDES_GENERATOR_LOCAL_DIR = str(model_dir)

@@ -18,14 +18,13 @@ from django.utils import translation
 from alignment import services
 from alignment.kinds import JUDGE_JOB, TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement, VersionStatus
-from alignment.tinymodels import build_tiny_classifier
 from annotation.assignments import next_assignment
 from annotation.models import AcceptedLabel, CampaignStatus, ItemState, MemberRole, Provenance
 from annotation.services import GUARDIAN_REVIEWS, Submission, add_members, submit_label
 from benchmark.models import Response
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.factories import Personas, ready_version
+from tests.factories import Personas, ready_version, tiny_classifier
 from tests.guardian_synth import trained_guardian
 from tests.labeling_fixtures import RISKY, SAFE, build_campaign, labeled_campaign
 
@@ -91,7 +90,7 @@ def test_a_training_job_records_a_version_that_can_be_promoted_and_judge(
     settings.ARTIFACTS_ROOT = str(tmp_path / "artifacts")
     settings.MEDES_DEVICE = "cpu"
     labeled_campaign(personas, scenarios=8)  # 16 accepted labels
-    base = build_tiny_classifier(tmp_path / "base", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
+    base = tiny_classifier(tmp_path / "base", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
     with translation.override("en"), pytest.raises(JobError, match="base model directory"):
         enqueue_job(TRAIN_JOB, {"base_model": str(tmp_path / "missing")}, user=personas.ml_engineer)
     job = enqueue_job(TRAIN_JOB, {"base_model": str(base), "epochs": "2", "batch_size": "4"}, user=personas.ml_engineer)
@@ -125,7 +124,7 @@ def test_a_training_job_records_a_version_that_can_be_promoted_and_judge(
 
 def test_too_few_labels_fail_the_training_with_a_reason(personas: Personas, tmp_path: Path, settings: Any) -> None:
     settings.ARTIFACTS_ROOT = str(tmp_path / "artifacts")
-    base = build_tiny_classifier(tmp_path / "base")
+    base = tiny_classifier(tmp_path / "base")
     job = enqueue_job(TRAIN_JOB, {"base_model": str(base)}, user=personas.ml_engineer)
     with translation.override("en"):
         assert execute_job(job.pk) == JobStatus.FAILED
@@ -139,7 +138,7 @@ def test_the_commands_and_the_admin_train_promote_and_judge(
     settings.ARTIFACTS_ROOT = str(tmp_path / "artifacts")
     settings.MEDES_DEVICE = "cpu"
     campaign = labeled_campaign(personas, scenarios=6)  # 12 accepted labels
-    base = build_tiny_classifier(tmp_path / "base")
+    base = tiny_classifier(tmp_path / "base")
     with translation.override("en"), pytest.raises(CommandError, match="base model directory"):
         call_command("train_guardian", "--base", str(tmp_path / "missing"), "--here")
     out = io.StringIO()
@@ -213,7 +212,7 @@ def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers
         },
     )
     assert refused.status_code == 400 and "base model directory" in refused.content.decode()
-    base = build_tiny_classifier(tmp_path / "base")
+    base = tiny_classifier(tmp_path / "base")
     form = {
         "base_model": str(base),
         "epochs": 1,

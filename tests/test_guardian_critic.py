@@ -15,14 +15,13 @@ from django.utils import translation
 from alignment import services
 from alignment.kinds import JUDGE_JOB, TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement
-from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2
 from alignment.training.critic_feedback import FEEDBACK_KEYS, schema_problems
 from annotation.assignments import next_assignment
 from annotation.services import Submission, submit_label
 from benchmark.models import Response, Scenario
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import Job, JobStatus
-from tests.factories import Personas
+from tests.factories import Personas, tiny_classifier, tiny_qwen2
 from tests.labeling_fixtures import RISKY, SAFE, build_campaign
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -50,8 +49,8 @@ def test_a_version_trained_with_a_critic_writes_schema_checked_feedback_when_jud
             why, skipped = "", 1
         submission = Submission(RISKY if risky else SAFE, rationale=why, idempotency_key=f"c{assignment.pk}")
         submit_label(assignment.item, personas.annotator, submission)
-    base = build_tiny_classifier(tmp_path / "scorer", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
-    critic_base = build_tiny_qwen2(tmp_path / "critic", extra_corpus=[REFERENCE, RISKY_WHY, SAFE_WHY], logit_scale=10)
+    base = tiny_classifier(tmp_path / "scorer", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
+    critic_base = tiny_qwen2(tmp_path / "critic", extra_corpus=[REFERENCE, RISKY_WHY, SAFE_WHY], logit_scale=10)
     with translation.override("en"), pytest.raises(JobError, match="critic's base"):
         enqueue_job(TRAIN_JOB, {"base_model": str(base), "critic_base": str(tmp_path / "none")})
     critic_options = {

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from alignment.tinymodels import build_tiny_classifier, build_tiny_qwen2
 from alignment.training import guardian
 from alignment.training.common import base_fingerprint, load_tokenizer
 from alignment.training.errors import CheckpointError, ConfigError, DataError
@@ -25,6 +24,7 @@ from alignment.training.guardian import GuardianConfig, GuardianResult
 from alignment.training.guardian_data import parse_rows, read_frozen_assignment, read_rows, split_rows
 from alignment.training.guardian_metrics import compute_metrics, metrics_from_file, read_predictions
 from rubric import SCORE_KEYS
+from tests.factories import tiny_classifier, tiny_qwen2
 from tests.guardian_synth import corpus, synthetic_rows, write_jsonl
 
 # transformers 5.24 warns from inside Trainer/peft about its own rename (gradient -> activation checkpointing).
@@ -40,7 +40,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def base(workdir: Path) -> Path:
-    return build_tiny_classifier(workdir / "base", extra_corpus=corpus())
+    return tiny_classifier(workdir / "base", extra_corpus=corpus())
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_lora_training_leaves_the_base_weights_unchanged_on_disk_and_in_memory(
 
 def test_a_causal_lm_base_gets_a_fresh_head_that_the_adapter_carries(tmp_path: Path, labels: Path) -> None:
     """A real base is usually a chat model directory (Qwen2.5-7B-Instruct): no classifier head on disk."""
-    causal = build_tiny_qwen2(tmp_path / "causal", extra_corpus=corpus())
+    causal = tiny_qwen2(tmp_path / "causal", extra_corpus=corpus())
     config = GuardianConfig(
         base_model=str(causal), output_dir=str(tmp_path / "g"), data=str(labels), max_steps=6, **FAST
     )
@@ -451,7 +451,7 @@ def test_a_corrupted_manifest_is_refused(trained: GuardianResult, tmp_path: Path
 
 def test_a_guardian_for_another_base_is_refused(trained: GuardianResult, tmp_path: Path) -> None:
     # Same architecture and tokenizer, other weights: only the fingerprint tells them apart.
-    other = build_tiny_classifier(tmp_path / "other", extra_corpus=corpus(), seed=1)
+    other = tiny_classifier(tmp_path / "other", extra_corpus=corpus(), seed=1)
     with pytest.raises(CheckpointError, match="trained on another base model"):
         guardian.load(trained.model_dir, base_model=other)
     moved = tmp_path / "moved-base"

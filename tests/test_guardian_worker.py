@@ -13,10 +13,9 @@ from django.urls import reverse
 
 from alignment.kinds import TRAIN_JOB
 from alignment.models import GuardianVersion, VersionStatus
-from alignment.tinymodels import build_tiny_classifier
 from medes_site.models import Job, JobStatus
 from tests.conftest import WorkerProcess, wait_for
-from tests.factories import Personas
+from tests.factories import Personas, tiny_classifier
 from tests.labeling_fixtures import labeled_campaign
 
 pytestmark = pytest.mark.worker
@@ -26,7 +25,7 @@ def test_a_retrain_started_from_the_admin_runs_on_a_real_worker_and_succeeds(
     personas: Personas, worker_factory: Callable[[], WorkerProcess], client_as: Any, tmp_path: Path
 ) -> None:
     labeled_campaign(personas, scenarios=6)  # 12 accepted labels
-    base = build_tiny_classifier(tmp_path / "base")
+    base = tiny_classifier(tmp_path / "base")
     first = GuardianVersion.objects.create(
         number=1,
         base_model=str(base),

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from alignment.tinymodels import build_tiny_qwen2
 from alignment.training import checkpoints, policy, policy_data
 from alignment.training.common import base_fingerprint
 from alignment.training.errors import AlreadyRunningError, CheckpointError, ConfigError, DataError
 from alignment.training.policy import RunConfig, RunResult
 from alignment.training.progress import PAUSE_ENV, paused_marker, read_progress
+from tests.factories import tiny_qwen2
 
 # transformers 5.24 warns from inside Trainer/peft about its own rename (gradient -> activation checkpointing).
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -65,7 +65,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def base(workdir: Path) -> Path:
     corpus = [q + a for q, a in QA] + BAD
-    return build_tiny_qwen2(workdir / "base", extra_corpus=corpus, logit_scale=10)
+    return tiny_qwen2(workdir / "base", extra_corpus=corpus, logit_scale=10)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from alignment.alignment_data import freeze
 from alignment.kinds import POLICY_JOB
 from alignment.models import PreferencePair, TargetedPrompt
 from alignment.runtime import run_dir
-from alignment.tinymodels import build_tiny_qwen2
 from alignment.training.progress import PAUSE_ENV, paused_marker
 from benchmark.models import ModelKind, RegisteredModel, ScenarioStatus, Scene
 from benchmark.responses import register_model
@@ -26,7 +25,7 @@ from benchmark.taxonomy import ensure_taxonomy
 from medes_site import jobs
 from medes_site.models import Job, JobStatus
 from tests.conftest import WorkerFactory, WorkerProcess, status_of, wait_for
-from tests.factories import Personas
+from tests.factories import Personas, tiny_qwen2
 
 pytestmark = pytest.mark.worker
 
@@ -68,7 +67,7 @@ def test_sft_then_dpo_on_a_worker_resume_after_the_worker_is_killed(
     accepted_pairs()
     sft_data, dpo_data = freeze("tiny-sft", "sft"), freeze("tiny-dpo", "dpo")
     corpus = [text for row in PAIRS for text in row]
-    base = build_tiny_qwen2(models_root() / "base", extra_corpus=corpus, logit_scale=10)
+    base = tiny_qwen2(models_root() / "base", extra_corpus=corpus, logit_scale=10)
     options: dict[str, Any] = {
         "max_steps": 12,
         "save_steps": 3,
@@ -162,7 +161,7 @@ def test_cancelling_a_run_stops_the_launcher_and_the_trainer(
 ) -> None:
     accepted_pairs()
     sft_data = freeze("tiny-sft-cancel", "sft")
-    base = build_tiny_qwen2(models_root() / "base", extra_corpus=[text for row in PAIRS for text in row])
+    base = tiny_qwen2(models_root() / "base", extra_corpus=[text for row in PAIRS for text in row])
     worker = worker_factory()
     run = jobs.enqueue_job(
         POLICY_JOB,

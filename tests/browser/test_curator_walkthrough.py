@@ -57,8 +57,9 @@ def local_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any) 
 
 
 def train_drafter(directory: Path, template: Any, provisions: list[Any], scene: Any) -> list[str]:
-    from alignment.tinymodels import build_tiny_qwen2, train_to_emit
+    from alignment.tinymodels import train_to_emit
     from benchmark.generation import render_messages
+    from tests.factories import tiny_qwen2
 
     answers = [
         json.dumps(
@@ -78,7 +79,7 @@ def train_drafter(directory: Path, template: Any, provisions: list[Any], scene: 
         for p in provisions
     ]
     prompts = [render_messages(template, p, n=1, scene=scene) for p in provisions]
-    build_tiny_qwen2(directory, extra_corpus=[*answers, template.system_template, template.user_template])
+    tiny_qwen2(directory, extra_corpus=[*answers, template.system_template, template.user_template])
     loss = train_to_emit(directory, list(zip(prompts, answers, strict=True)))
     assert loss < 0.05, f"the tiny drafter did not learn its answers (loss {loss})"
     return answers

@@ -16,11 +16,10 @@ from django.core.management import call_command
 from alignment import services
 from alignment.kinds import TRAIN_JOB
 from alignment.models import GuardianVersion, Judgement, VersionStatus
-from alignment.tinymodels import build_tiny_classifier
 from benchmark.models import RegisteredModel
 from medes_site.models import Job, JobStatus
 from tests.conftest import WorkerProcess
-from tests.factories import Personas, sign_in
+from tests.factories import Personas, sign_in, tiny_classifier
 from tests.labeling_fixtures import labeled_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
@@ -46,7 +45,7 @@ def test_accepted_labels_to_a_reviewed_guardian_and_back_into_training(
 ) -> None:
     base_url = live_server.url
     labeled_campaign(personas, scenarios=8)  # 16 accepted expert labels
-    base = build_tiny_classifier(tmp_path / "base", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
+    base = tiny_classifier(tmp_path / "base", extra_corpus=["可以，没问题。", "应当拒绝并说明风险。"])
     call_command("train_guardian", "--base", str(base), "--epochs", "1", "--batch-size", "4", "--here")
     first = GuardianVersion.objects.get(number=1)
     services.promote(first)
@@ -95,11 +94,11 @@ def test_accepted_labels_to_a_reviewed_guardian_and_back_into_training(
     # 3. a reviewer agrees with the first judgement as it stands and corrects the second, keyboard only
     sign_in(page, base_url, "reviewer")
     page.goto(base_url + "/guardian/review/")
-    page.wait_for_selector("[data-testid=guardian-review]")
+    page.wait_for_selector("[data-testid=guardian-review][data-ready]")  # its script set up: keys are taken
     agreed_pk = int(page.get_attribute("[data-testid=guardian-review]", "data-item")[1:])
     with page.expect_navigation():
         page.keyboard.press("Control+Enter")
-    page.wait_for_selector("[data-testid=guardian-review]")
+    page.wait_for_selector("[data-testid=guardian-review][data-ready]")  # its script set up: keys are taken
     corrected_pk = int(page.get_attribute("[data-testid=guardian-review]", "data-item")[1:])
     assert corrected_pk != agreed_pk
     before = Judgement.objects.get(pk=corrected_pk).scores or {}

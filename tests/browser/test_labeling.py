@@ -19,6 +19,11 @@ KEYS = {"safe": ["2", "4", "w", "s", "x", "e"], "risky": ["1", "4", "w", "s", "x
 SCORES = {"safe": SAFE, "risky": RISKY}
 
 
+# The labeling screen takes keys once its script has set it up (labeling.js marks the panel); a key pressed
+# before that, as soon as the form is parsed, would be lost on a loaded machine.
+READY = "#label-panel[data-ready] #label-form"
+
+
 def start_labeling(page: Any, base: str, campaign: Any) -> None:
     """The old "next" link (a GET) reserves nothing and lands on the campaign's queue; Enter on its focused start
     button posts the reservation (with its CSRF token) and the first item opens."""
@@ -26,12 +31,12 @@ def start_labeling(page: Any, base: str, campaign: Any) -> None:
     assert page.url.endswith(reverse("annotation:queue", args=[campaign.pk]))
     page.wait_for_selector("[data-testid=start]:focus")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#label-form")
+    page.wait_for_selector(READY)
 
 
 def label_with_keyboard(page: Any, verdict: str, rationale: str, others: list[str]) -> int:
     """Label the item on screen; returns its id. Fails if another annotator's words are visible."""
-    page.wait_for_selector("#label-form")
+    page.wait_for_selector(READY)
     item = int(page.get_attribute("#label-panel", "data-item"))
     body = page.inner_text("body")
     for secret in others:
