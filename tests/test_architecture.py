@@ -8,7 +8,8 @@ out, as they never run. The rules:
 - an app imports only the apps below it: medes_site ← benchmark ← annotation ← alignment. The settings and the
   root URL conf name everything, and may. The ``rubric`` package (the MedES rubric as plain Python) imports no
   app and no Django; nor does the training code (alignment.training), which imports rubric at most;
-- no app module is over 600 lines, and each says in its docstring what it is for.
+- no app module is over 600 lines, and each says in its docstring what it is for;
+- ruff format decides every line (no ``# fmt: skip`` or ``# fmt: off``, in tests and benches too).
 
 The checkers themselves are tested on small made-up module sets, so that they cannot pass by finding nothing.
 """
@@ -16,6 +17,7 @@ The checkers themselves are tested on small made-up module sets, so that they ca
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -142,6 +144,25 @@ def test_the_training_code_imports_neither_django_nor_the_apps() -> None:
     )
 
 
+FORMATTER_ESCAPE = re.compile(r"#\s*fmt:\s*(skip|off)\s*$")
+
+
+def formatter_escapes(sources: Mapping[str, str]) -> list[str]:
+    """Each line that keeps ruff format away (``# fmt: skip``, ``# fmt: off``), as "module:line"."""
+    return [
+        f"{name}:{number}"
+        for name, source in sorted(sources.items())
+        for number, line in enumerate(source.splitlines(), start=1)
+        if FORMATTER_ESCAPE.search(line)
+    ]
+
+
+def test_ruff_format_decides_every_line() -> None:
+    sources = {**app_sources(), **app_sources(packages=("tests", "bench", "scripts"))}
+    found = formatter_escapes(sources)
+    assert not found, f"Lines ruff format may not touch: {', '.join(found)}. Let it format them (STYLE.md)."
+
+
 def test_the_shape_checks_find_what_they_look_for() -> None:
     made_up = {
         "alignment.training.stage": "from django.db import models\nfrom rubric import SCORES\n",
@@ -149,9 +170,11 @@ def test_the_shape_checks_find_what_they_look_for() -> None:
         "benchmark.bare": "x = 1\n",
         "benchmark.management.commands.go": "x = 1\n",
         "benchmark.empty": "",
+        "benchmark.dense": 'x = {"a": 1}  # fmt' + ": skip\n",
     }
     assert oversized(made_up) == ["alignment.big (602)"]
-    assert undocumented(made_up) == ["alignment.training.stage", "benchmark.bare"]
+    assert undocumented(made_up) == ["alignment.training.stage", "benchmark.bare", "benchmark.dense"]
+    assert formatter_escapes(made_up) == ["benchmark.dense:1"]
     assert training_errors(made_up) == ["alignment.training.stage → django.db.models"]
 
 
