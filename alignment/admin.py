@@ -15,9 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from alignment import services
-from alignment.forms import PromoteForm
+from alignment.forms import AlignForm, PromoteForm
 from alignment.kinds import TRAIN_JOB
 from alignment.models import AlignPipeline, GuardianVersion, Judgement
+from alignment.pipelines import PipelineError, blocked, start, steps
 from annotation.review import blind_response_ids
 from benchmark.models import RegisteredModel, Release
 from medes_site.jobs import JobError, enqueue_job
@@ -150,14 +151,10 @@ class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
 
     @admin.display(description=gettext_lazy("what it waits for"))
     def state(self, pipeline: AlignPipeline) -> str:
-        from alignment.pipelines import blocked
-
         return blocked(pipeline) or "—"
 
     @admin.display(description=gettext_lazy("steps"))
     def step_jobs(self, pipeline: AlignPipeline) -> str:
-        from alignment.pipelines import steps
-
         rows = format_html_join(
             "",
             '<tr data-step="{}"><td>{}</td><td>{}</td><td>{}</td></tr>',
@@ -183,8 +180,6 @@ class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
 def align(modeladmin: Any, request: HttpRequest, queryset: QuerySet[RegisteredModel]) -> HttpResponse | None:
     """The whole pipeline from the admin, one per selected local model. The action first shows its settings (the
     release, the review gate, variants and the runs' knobs, with the pipeline's defaults); "Start" starts it."""
-    from alignment.forms import AlignForm
-    from alignment.pipelines import PipelineError, start
 
     if not Release.objects.exists():
         modeladmin.message_user(request, _("Publish a release first: alignment is evaluated on one."), messages.ERROR)

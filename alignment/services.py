@@ -25,6 +25,7 @@ from alignment.kinds import TRAIN_JOB
 from alignment.models import GuardianVersion, JudgeKind, Judgement, ReviewDecision, VersionStatus
 from alignment.runtime import critic_dir, version_dir
 from alignment.training.critic import verify as verify_critic
+from alignment.training.critic_feedback import FEEDBACK_KEYS
 from alignment.training.errors import CheckpointError
 from alignment.training.guardian import verify as verify_guardian
 from annotation.models import AcceptedLabel, Provenance
@@ -443,7 +444,6 @@ def accept_judgement(
     edited) is kept on the judgement and, as labeled lines, as the accepted label's rationale. The label itself is
     written by annotation (``annotation.services.accept_guardian_review``)."""
     cleaned = MEDES_RUBRIC.validate(scores)
-    from alignment.training.critic_feedback import FEEDBACK_KEYS
 
     given = {key: str((feedback or {}).get(key, "")).strip() for key in FEEDBACK_KEYS}
     reviewed = given if any(given.values()) else {}  # all four parts, empty ones too (the critic's schema has them)

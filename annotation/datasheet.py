@@ -3,14 +3,13 @@ alpha (nominal) and Fleiss' kappa with the items and ratings behind them."""
 
 from __future__ import annotations
 
+from annotation.agreement import dimension_agreement
+from annotation.models import Campaign, Label
+from annotation.services import ratings
 from benchmark.models import Release
 
 
 def agreement_lines(release: Release) -> list[str]:
-    from annotation.agreement import dimension_agreement
-    from annotation.models import Campaign, Label
-    from annotation.services import ratings
-
     lines: list[str] = []
     for campaign in Campaign.objects.filter(release=release).order_by("pk"):
         if not Label.objects.filter(item__campaign=campaign).exists():
