@@ -42,6 +42,81 @@ def test_chinese_catalog_is_actually_chinese() -> None:
     assert untranslated_looking == []
 
 
+# A translation that sits on the wrong message (the catalog "rotated by one", as makemessages can leave it after
+# hand edits) keeps reading as Chinese; it shows in what it carries over from English. Names a message spells in
+# Latin letters (formats, acronyms, code words) appear in its translation, and a translation spells no Latin word
+# its message lacks; placeholders and HTML tags are the same on both sides.
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]")
+MARKUP = re.compile(r"%\([a-z_0-9]+\)[sdfr]|%[sdfr]|\{[a-z_0-9]*\}|</?[a-z0-9]+[^>]*>|&[a-z]+;")
+CARRIED = re.compile(
+    r"\b(jsonl|csv|parquet|json|url|api|lora|dpo|sft|gpu|cpu|pdf|docx|html|markdown|safetensors)\b", re.I
+)
+# The reviewed key terms: an English term in a message and the Chinese one its translation must use.
+KEY_TERMS = {
+    r"accepted labels?": "采纳",
+    r"guardian": "守护",
+    r"annotators?": "标注员",
+    r"reviewers?": "审",
+    r"provisions?": "条",
+}
+
+
+def _translated() -> list[polib.POEntry]:
+    return [e for e in polib.pofile(str(CATALOGS["zh_Hans"])) if e.msgstr and not e.obsolete]
+
+
+def carried_problems(entries: list[polib.POEntry]) -> list[str]:
+    """Each translation whose placeholders, tags or Latin-lettered names differ from its message's."""
+    wrong = []
+    for entry in entries:
+        message, translated = entry.msgid, entry.msgstr
+        if sorted(MARKUP.findall(message)) != sorted(MARKUP.findall(translated)):
+            wrong.append(f"{message!r}: placeholders or tags differ in {translated!r}")
+        plain_message = MARKUP.sub(" ", message).lower()
+        foreign = [w for w in LATIN_WORD.findall(MARKUP.sub(" ", translated)) if w.lower() not in plain_message]
+        lost = {name.lower() for name in CARRIED.findall(message) if name.lower() not in translated.lower()}
+        if foreign or lost:
+            wrong.append(f"{message!r} → {translated!r}: {sorted(foreign)} not in the message, {sorted(lost)} lost")
+    return wrong
+
+
+def term_problems(entries: list[polib.POEntry]) -> list[str]:
+    """Each translation that does not use the reviewed Chinese term for a key term of its message."""
+    return [
+        f"{entry.msgid!r} → {entry.msgstr!r} lacks {chinese}"
+        for entry in entries
+        for english, chinese in KEY_TERMS.items()
+        if re.search(rf"\b{english}\b", entry.msgid, re.I) and chinese not in entry.msgstr
+    ]
+
+
+def test_each_translation_carries_its_own_messages_names_placeholders_and_tags() -> None:
+    wrong = carried_problems(_translated())
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_translations_use_the_reviewed_key_terms() -> None:
+    wrong = term_problems(_translated())
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_the_catalog_checks_catch_translations_rotated_by_one() -> None:
+    # the three messages the zh-hans catalog once had rotated by one (issue 16)
+    rotated = [
+        polib.POEntry(msgid="Export labels or accepted labels.", msgstr="导出标注任务的标签"),
+        polib.POEntry(msgid="Choose jsonl, csv or parquet.", msgstr="请选择导出标签或已采纳标签。"),
+        polib.POEntry(msgid="Export a campaign's labels", msgstr="请选择 jsonl、csv 或 parquet。"),
+    ]
+    flagged = carried_problems(rotated) + term_problems(rotated)
+    assert [next(e.msgid for e in rotated if repr(e.msgid) in line) for line in flagged] == [
+        "Choose jsonl, csv or parquet.",
+        "Export a campaign's labels",
+        "Export labels or accepted labels.",
+    ]
+    placeholders = [polib.POEntry(msgid="%(n)d items in <b>%(name)s</b>", msgstr="%(name)s 中有 %(n)d 条")]
+    assert len(carried_problems(placeholders)) == 1
+
+
 def test_catalogs_cover_every_string_in_the_code(tmp_path: Path) -> None:
     """makemessages over a copy of the tree must find no msgid the committed catalogs lack."""
     if shutil.which("xgettext") is None:
