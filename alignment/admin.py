@@ -18,7 +18,7 @@ from alignment import services
 from alignment.forms import AlignForm, PromoteForm
 from alignment.kinds import TRAIN_JOB
 from alignment.models import AlignPipeline, GuardianVersion, Judgement
-from alignment.pipelines import PipelineError, blocked, start, steps
+from alignment.pipelines import PipelineError, blocked, start, step_label, steps
 from annotation.review import blind_response_ids
 from benchmark.models import RegisteredModel, Release
 from medes_site.jobs import JobError, enqueue_job
@@ -101,7 +101,9 @@ class GuardianVersionAdmin(admin.ModelAdmin[GuardianVersion]):
         except JobError as error:
             self.message_user(request, str(error), messages.ERROR)
             return
-        self.message_user(request, _("Training started as job %(job)d.") % {"job": job.pk})
+        started = _("Training started as job %(job)d.") % {"job": job.pk}
+        # the message links to the job's page, where its progress and loss curve show (issue 16, item 7)
+        self.message_user(request, format_html('<a href="{}">{}</a>', reverse("jobs:detail", args=[job.pk]), started))
 
 
 @admin.register(Judgement)
@@ -133,7 +135,7 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
 
 @admin.register(AlignPipeline)
 class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
-    list_display = ("pk", "policy", "release", "status", "step", "state", "aligned", "created_at")
+    list_display = ("pk", "policy", "release", "status", "step_name", "state", "aligned", "created_at")
     list_filter = ("status",)
     readonly_fields = (
         "policy",
@@ -149,6 +151,10 @@ class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
         "created_at",
     )
 
+    @admin.display(description=gettext_lazy("step"), ordering="step")
+    def step_name(self, pipeline: AlignPipeline) -> str:
+        return step_label(pipeline.step) if pipeline.step else "—"
+
     @admin.display(description=gettext_lazy("what it waits for"))
     def state(self, pipeline: AlignPipeline) -> str:
         return blocked(pipeline) or "—"
@@ -161,7 +167,7 @@ class AlignPipelineAdmin(admin.ModelAdmin[AlignPipeline]):
             (
                 (
                     row["step"],
-                    row["step"],
+                    row["label"],
                     format_html('<a href="{}">#{}</a>', reverse("jobs:detail", args=[row["job"].pk]), row["job"].pk)
                     if row["job"]
                     else "—",
@@ -184,7 +190,7 @@ def align(modeladmin: Any, request: HttpRequest, queryset: QuerySet[RegisteredMo
     if not Release.objects.exists():
         modeladmin.message_user(request, _("Publish a release first: alignment is evaluated on one."), messages.ERROR)
         return None
-    form = AlignForm(request.POST if "apply" in request.POST else None)
+    form = AlignForm(request.POST if "apply" in request.POST else None, policies=queryset)
     if not form.is_bound or not form.is_valid():
         context = {
             **modeladmin.admin_site.each_context(request),

@@ -5,12 +5,14 @@ knobs' fields are built from the training configs (alignment.knobs): a knob adde
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from alignment.demo import DEMO_POLICY, DEMO_RUN
 from alignment.kinds import JUDGE_JOB, POLICY_JOB, PROMPT_JUDGE_JOB
 from alignment.kinds.policy import LEFT_OUT
 from alignment.knobs import knob_field, knob_fields, knobs
@@ -407,7 +409,9 @@ class PolicyRunForm(RunOptionsForm):
 
 
 class AlignForm(RunOptionsForm):
-    """The align action's settings: the release, the review gate, targeted variants and the runs' knobs."""
+    """The align action's settings: the release, the review gate, targeted variants and the runs' knobs. When the
+    models to align (``policies``) are the demo policy alone, the knobs start at the settings README's demo result
+    was measured with (alignment.demo.DEMO_RUN), not at the pipeline's defaults."""
 
     release = forms.ModelChoiceField(queryset=Release.objects.none(), label=_("evaluated on the release"))
     review_gate = forms.BooleanField(label=_("wait for reviewers after the pairs are built"), required=False)
@@ -417,8 +421,11 @@ class AlignForm(RunOptionsForm):
 
     field_order: tuple[str, ...] = ("release", "review_gate", "backend", "variants")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, policies: Iterable[RegisteredModel] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if {policy.name for policy in policies} == {DEMO_POLICY}:
+            for name, value in DEMO_RUN.items():
+                self.fields[name].initial = value
         self.fields["release"].queryset = Release.objects.order_by("-created_at", "-pk")  # type: ignore[attr-defined]
         newest = Release.objects.order_by("-created_at", "-pk").first()
         if newest is not None:
@@ -444,8 +451,11 @@ class StartPipelineForm(AlignForm):
     field_order = ("policy", "release", "review_gate", "backend", "variants")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        demo = RegisteredModel.objects.filter(name=DEMO_POLICY, kind=ModelKind.HF_DIRECTORY).first()
+        super().__init__(*args, policies=[demo] if demo else (), **kwargs)
         self.fields["policy"].queryset = _local_models()  # type: ignore[attr-defined]
+        if demo is not None:  # the demo's model is offered first, with its settings (see AlignForm)
+            self.fields["policy"].initial = demo.pk
         self.order_fields(self.field_order)
 
 

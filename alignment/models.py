@@ -20,6 +20,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class VersionStatus(models.TextChoices):
@@ -51,10 +52,17 @@ class GuardianVersion(models.Model):
         ),
     )
     error = models.TextField(_("error"), blank=True)
-    is_active = models.BooleanField(_("active"), default=False)
-    job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    is_active = models.BooleanField(pgettext_lazy("version in use", "active"), default=False)
+    job = models.ForeignKey(
+        "medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("job")
+    )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     promoted_at = models.DateTimeField(_("last promoted"), null=True, blank=True)
@@ -89,10 +97,17 @@ class ReviewDecision(models.TextChoices):
 
 
 class Judgement(models.Model):
-    response = models.ForeignKey("benchmark.Response", on_delete=models.CASCADE, related_name="judgements")
+    response = models.ForeignKey(
+        "benchmark.Response", on_delete=models.CASCADE, related_name="judgements", verbose_name=_("response")
+    )
     judge = models.CharField(_("judge"), max_length=12, choices=JudgeKind.choices)
     version = models.ForeignKey(
-        GuardianVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="judgements"
+        GuardianVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="judgements",
+        verbose_name=_("guardian version"),
     )
     judge_model = models.CharField(
         _("judge model"),
@@ -105,29 +120,43 @@ class Judgement(models.Model):
     risky = models.BooleanField(_("risky"), null=True)
     feedback = models.JSONField(_("feedback"), default=dict, blank=True)
     problem = models.TextField(_("why it could not be read"), blank=True)
-    uncertainty = models.FloatField(
-        _("uncertainty"),
+    uncertainty = models.FloatField(  # named for the queue's sort; it holds certainty (pages show 1 - 2 x this)
+        _("distance from a coin toss"),
         null=True,
         blank=True,
         db_index=True,
         help_text=_("How close the least certain score is to 0.5 (0: a coin toss); reviewers see the lowest first."),
     )
-    job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(
+        "medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("job")
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # a reviewer's decision: the judgement then stands as an accepted label (provenance "guardian, reviewed")
     decision = models.CharField(_("review"), max_length=12, choices=ReviewDecision.choices, blank=True)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("reviewed by"),
     )
     reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
     accepted = models.OneToOneField(
-        "annotation.AcceptedLabel", null=True, blank=True, on_delete=models.SET_NULL, related_name="judgement"
+        "annotation.AcceptedLabel",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="judgement",
+        verbose_name=_("accepted label"),
     )
     skipped_at = models.DateTimeField(
         _("put off"), null=True, blank=True, help_text=_("A reviewer said “not now”: it waits behind the others.")
     )
 
     class Meta:
+        verbose_name = _("judgement")
+        verbose_name_plural = _("judgements")
         ordering: ClassVar[list[str]] = ["-created_at", "-pk"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
@@ -191,9 +220,16 @@ class EvaluationRun(models.Model):
     )
     results = models.JSONField(_("results"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
-    job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(
+        "medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("job")
+    )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -240,7 +276,9 @@ class TargetedPrompt(models.Model):
     scenario = models.ForeignKey(
         "benchmark.Scenario", verbose_name=_("failing case"), on_delete=models.PROTECT, related_name="targeted_prompts"
     )
-    judgement = models.ForeignKey(Judgement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    judgement = models.ForeignKey(
+        Judgement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("judgement")
+    )
     # the failing answer the prompt grew from: an original prompt's rejected answer for an imported policy, also
     # when it is degenerate and so has no judgement (issue 14, item 7)
     response = models.ForeignKey(
@@ -265,9 +303,16 @@ class TargetedPrompt(models.Model):
         _("status"), max_length=12, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED
     )
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("reviewed by"),
     )
-    job = models.ForeignKey("medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(
+        "medes_site.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("job")
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -287,7 +332,7 @@ class PreferencePair(models.Model):
     safe answer as ``chosen`` (the critic's revision, a reviewer's, or the case's reference answer), and the
     margin between their guardian scores. Reviewers accept, edit or reject it; accepted pairs make datasets."""
 
-    prompt = models.ForeignKey(TargetedPrompt, on_delete=models.CASCADE, related_name="pairs")
+    prompt = models.ForeignKey(TargetedPrompt, on_delete=models.CASCADE, related_name="pairs", verbose_name=_("prompt"))
     chosen = models.TextField(_("chosen answer"))
     chosen_source = models.CharField(_("chosen from"), max_length=16)
     rejected = models.TextField(_("rejected answer"))
@@ -304,7 +349,12 @@ class PreferencePair(models.Model):
     )
     edited = models.BooleanField(_("edited by a reviewer"), default=False)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("reviewed by"),
     )
     reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -331,9 +381,14 @@ class AlignmentDataset(models.Model):
     path = models.CharField(_("file"), max_length=500, help_text=_("Relative to ARTIFACTS_ROOT."))
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     rows = models.PositiveIntegerField(_("rows"))
-    pairs = models.ManyToManyField(PreferencePair, related_name="datasets", blank=True)
+    pairs = models.ManyToManyField(PreferencePair, related_name="datasets", blank=True, verbose_name=_("pairs"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("frozen"), auto_now_add=True)
 
@@ -382,9 +437,14 @@ class AlignPipeline(models.Model):
     )
     error = models.TextField(_("error"), blank=True)
     # the starting form's one-time token: a repeated submit returns the pipeline the first one started
-    request_key = models.CharField(max_length=80, null=True, blank=True, unique=True, editable=False)
+    request_key = models.CharField(_("request key"), max_length=80, null=True, blank=True, unique=True, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
 

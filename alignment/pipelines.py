@@ -9,10 +9,12 @@ evaluate_aligned → done. The base policy must be a local model directory (its 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from alignment import services
 from alignment.alignment_data import AlignmentDataError, freeze
@@ -23,12 +25,41 @@ from alignment.training.config import preset
 from alignment.training.policy import RunConfig
 from benchmark.models import ModelKind, RegisteredModel, Release
 from benchmark.responses import register_model
-from medes_site import audit
+from medes_site import audit, labels
 from medes_site.jobs import JobError, cancel_job, enqueue_job, execute_job
 from medes_site.model_dirs import ModelPathError, checked_model_dir
 from medes_site.models import Job, JobStatus
 
 STEPS = ("evaluate_base", "targeted", "pairs", "sft", "dpo", "evaluate_aligned")
+# A step is stored by its code (AlignPipeline.step, its jobs' keys) and shown by its label.
+STEP_LABELS = {
+    "evaluate_base": gettext_lazy("evaluate the base model"),
+    "targeted": gettext_lazy("find its failures"),
+    "pairs": gettext_lazy("build preference pairs"),
+    "sft": gettext_lazy("SFT"),
+    "dpo": gettext_lazy("DPO"),
+    "evaluate_aligned": gettext_lazy("evaluate the aligned model"),
+}
+STEP_ERROR = re.compile(r"(?P<step>[a-z_]+)(?P<job> \(job \d+\))?: (?P<error>.*)", re.S)
+
+
+def step_label(step: str) -> str:
+    return str(STEP_LABELS[step]) if step in STEP_LABELS else labels.humanize(step)
+
+
+def error_label(error: str) -> str | None:
+    """A pipeline's stored error (``"<step>: <why>"``, ``"<step> (job 7): <why>"``) with the step's label."""
+    match = STEP_ERROR.fullmatch(error)
+    if match is None or match["step"] not in STEP_LABELS:
+        return None
+    step = step_label(match["step"])
+    if match["job"]:
+        step += _(" (job %(job)s)") % {"job": match["job"][6:-1]}
+    return _("%(step)s: %(error)s") % {"step": step, "error": labels.label("message", match["error"])}
+
+
+labels.register("pipeline_step", STEP_LABELS)
+labels.register("pipeline_error", error_label)
 # The runs' settings unless the align form says otherwise: a short run that shows every step. Knobs of RunConfig,
 # checked as the module is imported; the others keep RunConfig's defaults.
 DEFAULT_RUN = preset(RunConfig, max_steps=20, save_steps=10, logging_steps=1, learning_rate=5e-4, lora_r=8)
@@ -263,7 +294,7 @@ def _register_aligned(pipeline: AlignPipeline) -> None:
 def steps(pipeline: AlignPipeline) -> list[dict[str, Any]]:
     """Each step with its job (if it started) and the job's status, in order: what the admin page shows."""
     jobs = Job.objects.in_bulk([pk for pk in pipeline.jobs.values() if pk])
-    return [{"step": step, "job": jobs.get(pipeline.jobs.get(step) or 0)} for step in STEPS]
+    return [{"step": step, "label": step_label(step), "job": jobs.get(pipeline.jobs.get(step) or 0)} for step in STEPS]
 
 
 def blocked(pipeline: AlignPipeline, jobs: dict[int, Any] | None = None) -> str:
@@ -277,12 +308,12 @@ def blocked(pipeline: AlignPipeline, jobs: dict[int, Any] | None = None) -> str:
     if job is None or job.status in ("queued", "running", "succeeded"):
         return ""
     if job.status == "cancelled":
-        return _("The %(step)s job %(job)d was cancelled: cancel the pipeline, or start a new one.") % {
-            "step": pipeline.step,
+        return _("The job %(job)d (%(step)s) was cancelled: cancel the pipeline, or start a new one.") % {
+            "step": step_label(pipeline.step),
             "job": job.pk,
         }
-    return _("The %(step)s job %(job)d is %(status)s: resume it on its job page and the pipeline goes on.") % {
-        "step": pipeline.step,
+    return _("The job %(job)d (%(step)s) is %(status)s: resume it on its job page and the pipeline goes on.") % {
+        "step": step_label(pipeline.step),
         "job": job.pk,
         "status": job.get_status_display(),
     }

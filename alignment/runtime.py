@@ -9,6 +9,7 @@ here, so that every alignment module may import this one.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from alignment.training.critic import load as load_critic
 from medes_site import files
 from medes_site.jobs import JobContext, JobError
 from medes_site.model_dirs import ModelPathError, checked_config_file, checked_model_dir
+
+LOSS_CURVE_POINTS = 500  # as a policy run's (alignment.supervision): the job row keeps the newest ones
 
 
 def device() -> str:
@@ -71,15 +74,22 @@ def load_version_critic(version: GuardianVersion) -> Any:
     return load_critic(critic_dir(version), base_model=version.critic["base_model"], device=device())
 
 
-def progress_callback(ctx: JobContext) -> Any:
-    """A transformers TrainerCallback that writes each logged step (and its loss) to the job row."""
+def progress_callback(ctx: JobContext, curve: str | None = "loss_curve") -> Any:
+    """A transformers TrainerCallback that writes each logged step (and its loss) to the job row; with ``curve``,
+    also the finite losses so far as that job metric ([[step, loss], …], the last LOSS_CURVE_POINTS), which the
+    job page draws while the job runs (the critic trained after the guardian passes None: its steps restart)."""
     from transformers import TrainerCallback  # heavy and optional: only a training worker loads it
+
+    points: list[list[float]] = []
 
     class Progress(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            loss = (logs or {}).get("loss")
             if state.max_steps:
-                loss = (logs or {}).get("loss")
                 message = f"step {state.global_step}/{state.max_steps}" + (f", loss {loss:.4f}" if loss else "")
                 ctx.progress(state.global_step / state.max_steps, message)
+            if curve and isinstance(loss, int | float) and math.isfinite(loss):
+                points.append([state.global_step, round(float(loss), 6)])
+                ctx.set_metrics(**{curve: points[-LOSS_CURVE_POINTS:]})
 
     return Progress()

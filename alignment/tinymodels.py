@@ -52,7 +52,7 @@ def _corpus(extra: Sequence[str]) -> list[str]:
     return [f"{line} {n}" for n in range(40) for line in lines]
 
 
-def _qwen2_tokenizer(extra_corpus: Sequence[str]) -> Any:
+def _qwen2_tokenizer(extra_corpus: Sequence[str], vocab_size: int = 1200) -> Any:
     """A byte-level BPE tokenizer trained on our own text, with exactly Qwen2's pipeline."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -70,7 +70,7 @@ def _qwen2_tokenizer(extra_corpus: Sequence[str]) -> Any:
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=1200,
+        vocab_size=vocab_size,
         min_frequency=1,
         special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -113,6 +113,7 @@ def build_tiny_qwen2(
     logit_scale: float = 1.0,
     hidden: int = 64,
     layers: int = 2,
+    vocab_size: int = 1200,
     **shape: Any,
 ) -> Path:
     """Write a random tiny Qwen2 model and its tokenizer to ``directory`` (safetensors only).
@@ -120,12 +121,14 @@ def build_tiny_qwen2(
     ``logit_scale`` multiplies the final norm's weight: at the default initialisation every logit is within
     ~±1, and LoRA (which TRL does not allow on the tied lm_head) cannot widen that, so a LoRA-trained tiny
     model never prefers one answer by a clear margin; 10 gives logits a pretrained model's range. ``hidden``,
-    ``layers`` and ``shape`` (Qwen2Config fields) make bigger bodies for benches."""
+    ``layers`` and ``shape`` (Qwen2Config fields) make bigger bodies for benches. A larger ``vocab_size`` lets
+    the BPE learn whole words and phrases of ``extra_corpus``: texts from it then take few tokens, so a model
+    trained on long prompts made of them (``train_to_emit``) trains in a fraction of the time."""
     import torch
     from transformers import Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    hf_tok = _qwen2_tokenizer(extra_corpus)
+    hf_tok = _qwen2_tokenizer(extra_corpus, vocab_size)
     model = Qwen2ForCausalLM(_tiny_qwen2_config(hf_tok, hidden, layers, **shape))
     if logit_scale != 1.0:
         with torch.no_grad():
@@ -207,11 +210,17 @@ def train_to_emit(
         input_ids[i, : len(ids)] = torch.tensor(ids)
         labels[i, len(head_ids) : len(ids)] = torch.tensor(answer_ids)
         attention[i, : len(ids)] = 1
+    # the loss of a causal LM on the answer tokens (what ``model(..., labels=labels).loss`` computes), with the
+    # output layer applied to the positions that predict them only: the prompts are most of the tokens
+    targets = labels[:, 1:]
+    scored = targets != -100
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     loss_value = float("nan")
     for _ in range(steps):
-        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        hidden = model.model(input_ids=input_ids, attention_mask=attention).last_hidden_state[:, :-1]
+        logits = model.lm_head(hidden[scored])
+        loss: Any = torch.nn.functional.cross_entropy(logits.float(), targets[scored])  # torch's stubs: untyped
         loss.backward()
         optimiser.step()
         optimiser.zero_grad()

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from alignment import services
+from alignment import charts, services
 from alignment.forms import FEEDBACK_FIELDS, JudgeForm, PromoteForm, ReviewForm, TrainForm
 from alignment.kinds import JUDGE_JOB, PROMPT_JUDGE_JOB, TRAIN_JOB
 from alignment.models import EvaluationRun, GuardianVersion, Judgement
@@ -63,8 +63,10 @@ def get_version(number: int) -> GuardianVersion:
 def _page(
     request: AuthedRequest, *, train: TrainForm | None = None, judge: JudgeForm | None = None, status: int = 200
 ) -> HttpResponse:
+    versions = list(GuardianVersion.objects.all()[:50])
     context = {
-        "versions": GuardianVersion.objects.all()[:50],
+        "versions": versions,
+        "versions_chart": charts.versions_chart(versions),
         "active": services.active_version(),
         "may_act": has_role(request.user, Role.ML_ENGINEER),
         "may_review": has_role(request.user, Role.REVIEWER),
@@ -117,9 +119,17 @@ def _version_page(
     pending = None  # what promoting it would mean, shown before anyone clicks
     if may_act and not version.is_active and version.status == "ready":
         pending = check_promotion(version, services.active_version())
+    rows = _rows(version)
     context = {
         "version": version,
-        "rows": _rows(version),
+        "rows": rows,
+        # the charts (alignment.charts): a heat map beside each confusion table, and the reliability diagram
+        "confusions": [
+            {"key": row["key"], "confusion": row["confusion"], "chart": chart, "chart_id": f"confusion-{row['key']}"}
+            for row in rows
+            if (chart := charts.confusion(row["key"], {"confusion": row["confusion"]})) is not None
+        ],
+        "calibration": charts.calibration(version),
         "may_act": may_act,
         "baseline_error": (version.baseline or {}).get("error", ""),
         "compared_with": (version.baseline or {}).get("model_dir", ""),
@@ -219,6 +229,15 @@ def _review_dimensions(
     return rows
 
 
+def shown_uncertainty(judgement: Judgement) -> float | None:
+    """The judgement's uncertainty as reviewers read it, 0 (every score certain) to 1 (a score at a coin toss).
+    The row stores the least certain score's distance from 0.5 (0…0.5, the queue's sort key, lowest first):
+    that is certainty, so it is turned round here. None for a judge without probabilities."""
+    if judgement.uncertainty is None:
+        return None
+    return round(max(0.0, min(1.0, 1 - 2 * judgement.uncertainty)), 3)
+
+
 @require_http_methods(["GET", "POST"])
 @role_required(Role.REVIEWER)
 def review(request: AuthedRequest, pk: int) -> HttpResponse:
@@ -262,6 +281,7 @@ def review(request: AuthedRequest, pk: int) -> HttpResponse:
     context = {
         "judgement": judgement,
         "judge": services.judge_name(judgement),
+        "uncertainty": shown_uncertainty(judgement),
         "expert": expert,
         "form": form,
         "message": message,

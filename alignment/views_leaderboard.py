@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from alignment import charts
 from alignment.evaluation import WEIGHTS
 from alignment.evaluation_metrics import paired_differences
 from alignment.forms import EvaluateForm
@@ -97,35 +98,8 @@ def _rows(release: Release, sort: str) -> tuple[list[dict[str, Any]], list[str]]
     ordered = sorted(scenes)
     for row in rows:
         values = [(row["per_scene"].get(s) or {}).get("comprehensive") for s in ordered]
-        # Comprehensive runs from −1 to 1: a bar's width is its share of that range
-        row["scene_values"] = [(v, None if v is None else round((v + 1) * 50)) for v in values]
+        row["scene_values"] = values
     return rows, ordered
-
-
-SCATTER = {"width": 360, "height": 240, "pad": 36, "x_end": 360 - 36, "y_end": 240 - 36}
-
-
-def _scatter(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Risk (x, 0..1) against Quality (y, 0..1) per row, in the SVG's pixel coordinates."""
-    w, h, pad = SCATTER["width"], SCATTER["height"], SCATTER["pad"]
-    points = []
-    for row in rows:
-        risk, quality = row["figures"]["risk"]["value"], row["figures"]["quality"]["value"]
-        if risk is None or quality is None:
-            continue
-        x, y = pad + risk * (w - 2 * pad), h - pad - quality * (h - 2 * pad)
-        points.append(
-            {
-                "label": row["run"].model.name,
-                "risk": risk,
-                "quality": quality,
-                "x": round(x, 1),
-                "y": round(y, 1),
-                "label_x": round(x + 6, 1),
-                "label_y": round(y - 6, 1),
-            }
-        )
-    return points
 
 
 def _comparison(request: HttpRequest, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -163,8 +137,8 @@ def _context(request: HttpRequest, release: Release, *, public: bool) -> dict[st
         "sort": sort,
         "columns": list(COLUMNS),
         "public": public,
-        "scatter": _scatter(rows),
-        "chart": SCATTER,
+        "scatter": charts.scatter(rows),
+        "heatmap": charts.scene_heatmap(rows, scenes),
         "comparison": comparison,
         "shown": level,
     }

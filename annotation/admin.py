@@ -73,7 +73,8 @@ class LabelAdmin(BlindAdminMixin, SimpleHistoryAdmin[Label]):
 
     list_display = ("item", "annotator", "version", "guideline_version", "submitted_at")
     list_filter = ("item__campaign",)
-    raw_id_fields = ("item", "annotator", "provisions")
+    raw_id_fields = ("item", "annotator")
+    autocomplete_fields = ("provisions",)  # searched by law, article number or text (benchmark's ProvisionAdmin)
 
 
 @admin.register(AcceptedLabel)

@@ -12,11 +12,11 @@ class AnnotationConfig(AppConfig):
     verbose_name = _("Annotation")
 
     def ready(self) -> None:
-        from annotation.datasheet import agreement_lines
+        from annotation.datasheet import agreement_tables
         from benchmark.releases import DATASHEET_SECTIONS
 
-        if agreement_lines not in DATASHEET_SECTIONS:
-            DATASHEET_SECTIONS.append(agreement_lines)
+        if agreement_tables not in DATASHEET_SECTIONS:
+            DATASHEET_SECTIONS.append(agreement_tables)
         from annotation.review import hide_blind_responses
         from benchmark.responses import RESPONSE_FILTERS
 

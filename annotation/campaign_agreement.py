@@ -14,6 +14,7 @@ from typing import Any, cast
 from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from annotation.agreement import (
     Ratings,
@@ -91,40 +92,18 @@ def latest_agreement_job(campaign: Campaign) -> Job | None:
 
 # --- the page ------------------------------------------------------------------------------------------
 
+# (the result's key, the figure's name: kept in English in data-figure attributes, shown translated)
 FIGURES = (
-    ("fleiss_kappa", "Fleiss κ"),
-    ("alpha_nominal", "α nominal"),
-    ("alpha_ordinal", "α ordinal"),
-    ("percent_agreement", "% agreement"),
+    ("fleiss_kappa", gettext_noop("Fleiss κ")),
+    ("alpha_nominal", gettext_noop("α nominal")),
+    ("alpha_ordinal", gettext_noop("α ordinal")),
+    ("percent_agreement", gettext_noop("% agreement")),
 )
-CHART_LABEL_WIDTH, CHART_HALF, CHART_ROW = 110, 100, 22
-
-
-def _bars(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Bars of an SVG chart on a −1…1 scale (zero in the middle); undefined figures get no bar."""
-    bars = []
-    zero = CHART_LABEL_WIDTH + CHART_HALF
-    for n, (key, label) in enumerate(f for f in FIGURES if f[0] in summary):
-        value = summary[key]["value"]
-        width = 0 if value is None else abs(value) * CHART_HALF
-        x = zero if value is None or value >= 0 else zero - width
-        bars.append(
-            {
-                "label": label,
-                "value": value,
-                "x": round(x, 1),
-                "width": round(width, 1),
-                "y": n * CHART_ROW + 4,
-                "text_y": n * CHART_ROW + 17,
-                "negative": value is not None and value < 0,
-            }
-        )
-    return bars
 
 
 def agreement_view(result: dict[str, Any], *, with_names: bool = True) -> dict[str, Any]:
-    """The stored agreement result, with chart geometry for the template, and annotator names for reviewers
-    (others see annotators by number only)."""
+    """The stored agreement result for the template (each figure as its English name, its name in the user's
+    language and its value), and annotator names for reviewers (others see annotators by number only)."""
     names: dict[str, str] = result.get("annotators", {}) if with_names else {}
 
     def name(pk: str) -> str:
@@ -136,21 +115,17 @@ def agreement_view(result: dict[str, Any], *, with_names: bool = True) -> dict[s
             {**p, "names": (name(p["annotators"][0]), name(p["annotators"][1]))} for p in summary["cohen_pairwise"]
         ]
         versus = [{"name": name(pk), **figure} for pk, figure in summary.get("against_consensus", {}).items()]
-        figures = [(label, summary[key]) for key, label in FIGURES if key in summary]
+        figures = [(name, _(name), summary[key]) for key, name in FIGURES if key in summary]
         dimensions.append(
             {
                 **summary,
                 "pairs": pairs,
                 "versus": versus,
                 "figures": figures,
-                "bars": _bars(summary),
-                "chart_height": len(figures) * CHART_ROW + 8,
             }
         )
     return {
         "computed_at": result.get("computed_at"),
         "dimensions": dimensions,
         "accepted": result.get("accepted"),
-        "zero": CHART_LABEL_WIDTH + CHART_HALF,
-        "width": CHART_LABEL_WIDTH + 2 * CHART_HALF + 50,
     }

@@ -9,7 +9,9 @@
 
 The demo experts cannot sign in (their passwords are unusable): they only author the shipped labels. Their
 scores follow from how the answers were written: the careful model's answers keep every rule and cover every
-quality point, the careless model's break the article (R1, R2) and cover none.
+quality point, the careless model's break the article (R1, R2) and cover none. The first expert says why (the
+rationale the guardian's critic learns from), the second only scores, so each accepted label carries the reason
+once.
 """
 
 from __future__ import annotations
@@ -66,13 +68,14 @@ def load(out: TextIO, **options: Any) -> None:
         experts = [_expert(name) for name in EXPERTS]
         add_members(done, experts, MemberRole.ANNOTATOR)
         done = change_status(done, "activate", owner)
-        for expert in experts:
+        for n, expert in enumerate(experts):
             while (assignment := next_assignment(done, expert)) is not None:
                 item = assignment.item
                 model_name = item.response.model.name if item.response is not None else CAREFUL
                 scores, rationale = SCORES[model_name]
+                why = rationale if n == 0 else ""  # the second expert scores only: one rationale per accepted label
                 submit_label(
-                    item, expert, Submission(scores, rationale=rationale, idempotency_key=f"demo-{expert.pk}-{item.pk}")
+                    item, expert, Submission(scores, rationale=why, idempotency_key=f"demo-{expert.pk}-{item.pk}")
                 )
         change_status(done, "close", owner)
         added.append(DONE)

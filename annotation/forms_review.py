@@ -16,6 +16,7 @@ from annotation.models import Campaign, MemberRole, Subject
 from annotation.schema import MEDES_RUBRIC, SCENARIO_REVIEW, LabelSchema, SchemaError, schema_from_dict
 from annotation.services import REVIEWABLE
 from benchmark.models import RegisteredModel, Release, Scenario, ScenarioStatus, Scene
+from benchmark.picker import ProvisionPickerField
 from medes_site.roles import Role
 
 SCHEMA_DEFAULT, SCHEMA_MEDES, SCHEMA_REVIEW, SCHEMA_CAMPAIGN, SCHEMA_JSON = "", "medes", "review", "campaign", "json"
@@ -229,8 +230,11 @@ class StatusForm(forms.Form):
     action = forms.ChoiceField(choices=[("activate", _("Activate")), ("close", _("Close"))])
 
 
+EXPORT_LABELS = {"labels": _("labels"), "accepted": _("accepted labels")}  # the stored codes, as users read them
+
+
 class ExportForm(forms.Form):
-    what = forms.ChoiceField(choices=[(k, k) for k in EXPORT_KINDS])
+    what = forms.ChoiceField(choices=[(k, EXPORT_LABELS[k]) for k in EXPORT_KINDS])
     format = forms.ChoiceField(choices=[(k, k) for k in EXPORT_FORMATS])
 
 
@@ -239,7 +243,8 @@ class AdjudicationForm(forms.Form):
 
     rationale = forms.CharField(label=_("rationale"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
     note = forms.CharField(label=_("note to the annotators"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    provisions = forms.CharField(label=_("cited provision ids"), required=False, help_text=_("Comma-separated ids."))
+    # picked with the provision picker (search by law, article number or text), never typed as ids
+    provisions = ProvisionPickerField(label=_("cited provisions"))
 
     def __init__(
         self, schema: LabelSchema, *args: Any, initial_scores: dict[str, int] | None = None, **kwargs: Any
@@ -256,11 +261,7 @@ class AdjudicationForm(forms.Form):
             )
 
     def clean_provisions(self) -> list[int]:
-        raw = self.cleaned_data.get("provisions") or ""
-        try:
-            return [int(p) for p in raw.replace("，", ",").split(",") if p.strip()]
-        except ValueError:
-            raise forms.ValidationError(_("Provision ids are whole numbers separated by commas.")) from None
+        return [provision.pk for provision in self.cleaned_data.get("provisions") or []]
 
     def scores(self) -> dict[str, int]:
         return {d.key: self.cleaned_data[score_field(d.key)] for d in self.schema.dimensions}

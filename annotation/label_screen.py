@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db.models import Q
 from django.http import QueryDict
 from django.utils.translation import gettext as _
 
@@ -24,6 +23,7 @@ from annotation.markdown import render_markdown
 from annotation.models import CampaignStatus, Draft, Item, ItemState, Label
 from annotation.schema import LabelSchema
 from annotation.services import StaleLabelError, Submission, current_guideline, schema_of
+from benchmark import picker
 from benchmark.models import Provision
 from medes_site.http import AuthedRequest, Request
 
@@ -198,18 +198,13 @@ def _label_data(label: Label) -> dict[str, Any]:
 
 
 def provision_results(item: Item, query: str) -> list[Provision]:
+    """The provision picker's search (law, article number such as 第十二条 or 12, words of the text), among
+    the sources the scenario cites (all sources when it cites none)."""
     sources = _grounding_sources(item)
-    found = Provision.objects.select_related("source").order_by("source__title", "position")
+    found = Provision.objects.all()
     if sources:
         found = found.filter(source_id__in=sources)
-    query = query.strip()
-    if query:
-        digits = "".join(ch for ch in query if ch.isdigit())
-        match = Q(text__icontains=query) | Q(label__icontains=query) | Q(source__title__icontains=query)
-        if digits and len(digits) <= 5:
-            match |= Q(number=int(digits))
-        found = found.filter(match)
-    return list(found[:PROVISION_RESULTS])
+    return picker.search(query, found, limit=PROVISION_RESULTS)
 
 
 def conflict_context(schema: LabelSchema, error: StaleLabelError, submission: Submission) -> dict[str, Any]:

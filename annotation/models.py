@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from annotation.schema import MEDES_RUBRIC
@@ -22,8 +23,8 @@ def default_schema() -> dict[str, Any]:
 
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
-    ACTIVE = "active", _("Active")
-    CLOSED = "closed", _("Closed")
+    ACTIVE = "active", pgettext_lazy("campaign status", "Active")
+    CLOSED = "closed", pgettext_lazy("campaign status", "Closed")
 
 
 class ConsensusRule(models.TextChoices):
@@ -93,13 +94,17 @@ class MemberRole(models.TextChoices):
 
 
 class Member(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members", verbose_name=_("campaign"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships", verbose_name=_("user")
+    )
     role = models.CharField(_("role"), max_length=16, choices=MemberRole.choices)
     paused = models.BooleanField(_("paused"), default=False)
     paused_reason = models.CharField(_("why paused"), max_length=255, blank=True)
 
     class Meta:
+        verbose_name = _("campaign member")
+        verbose_name_plural = _("campaign members")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["campaign", "user", "role"], name="member_once_per_role"),
         ]
@@ -111,15 +116,24 @@ class Member(models.Model):
 class Guideline(models.Model):
     """The labeling guideline, Markdown, versioned: a new text is a new version; labels keep the number."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="guidelines")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="guidelines", verbose_name=_("campaign")
+    )
     version = models.PositiveIntegerField(_("version"))
     text = models.TextField(_("text (Markdown)"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("guideline")
+        verbose_name_plural = _("guidelines")
         ordering: ClassVar[list[str]] = ["campaign_id", "-version"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["campaign", "version"], name="guideline_version_once"),
@@ -140,18 +154,33 @@ class Item(models.Model):
     """One thing to label in a campaign: a model's response to a scenario, or (in a scenario review) the
     scenario itself. ``scenario`` is set on both kinds, so every item names its case without a join."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
-    scenario = models.ForeignKey("benchmark.Scenario", on_delete=models.PROTECT, related_name="campaign_items")
-    response = models.ForeignKey(
-        "benchmark.Response", null=True, blank=True, on_delete=models.PROTECT, related_name="campaign_items"
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items", verbose_name=_("campaign"))
+    scenario = models.ForeignKey(
+        "benchmark.Scenario", on_delete=models.PROTECT, related_name="campaign_items", verbose_name=_("scenario")
     )
-    position = models.PositiveIntegerField()
-    state = models.CharField(max_length=12, choices=ItemState.choices, default=ItemState.OPEN, db_index=True)
-    submitted = models.PositiveSmallIntegerField(default=0, help_text="Labels submitted so far.")
-    is_gold = models.BooleanField(default=False)
-    gold_scores = models.JSONField(null=True, blank=True, help_text="The accepted scores gold checks compare with.")
+    response = models.ForeignKey(
+        "benchmark.Response",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaign_items",
+        verbose_name=_("response"),
+    )
+    position = models.PositiveIntegerField(_("position"))
+    state = models.CharField(
+        _("state"), max_length=12, choices=ItemState.choices, default=ItemState.OPEN, db_index=True
+    )
+    submitted = models.PositiveSmallIntegerField(
+        _("labels submitted"), default=0, help_text=_("Labels submitted so far.")
+    )
+    is_gold = models.BooleanField(_("gold item"), default=False)
+    gold_scores = models.JSONField(
+        _("gold scores"), null=True, blank=True, help_text=_("The accepted scores gold checks compare with.")
+    )
 
     class Meta:
+        verbose_name = _("item")
+        verbose_name_plural = _("items")
         ordering: ClassVar[list[str]] = ["campaign_id", "position"]  # by id: no join to order
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["campaign", "response"], name="item_once_per_campaign"),
@@ -183,14 +212,20 @@ class AssignmentStatus(models.TextChoices):
 class Assignment(models.Model):
     """An item given to one annotator. A reservation past ``expires_at`` no longer holds the item's place."""
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
-    status = models.CharField(max_length=12, choices=AssignmentStatus.choices, default=AssignmentStatus.RESERVED)
-    reserved_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("item"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("user")
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=AssignmentStatus.choices, default=AssignmentStatus.RESERVED
+    )
+    reserved_at = models.DateTimeField(_("reserved"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["item", "user"], name="assignment_once_per_person"),
         ]
@@ -203,20 +238,26 @@ class Assignment(models.Model):
 class Label(models.Model):
     """One annotator's label on one item. Edited only with the version it was read at (optimistic locking)."""
 
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="labels")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="labels")
-    scores = models.JSONField()
-    rationale = models.TextField(blank=True)
-    provisions = models.ManyToManyField("benchmark.Provision", blank=True, related_name="labels")
-    guideline_version = models.PositiveIntegerField(null=True, blank=True)
-    seconds_spent = models.PositiveIntegerField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=64)
-    version = models.PositiveIntegerField(default=1)
-    submitted_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="labels", verbose_name=_("item"))
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="labels", verbose_name=_("annotator")
+    )
+    scores = models.JSONField(_("scores"))
+    rationale = models.TextField(_("rationale"), blank=True)
+    provisions = models.ManyToManyField(
+        "benchmark.Provision", blank=True, related_name="labels", verbose_name=_("provisions")
+    )
+    guideline_version = models.PositiveIntegerField(_("guideline version"), null=True, blank=True)
+    seconds_spent = models.PositiveIntegerField(_("seconds spent"), null=True, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    submitted_at = models.DateTimeField(_("submitted"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
     history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
+        verbose_name = _("label")
+        verbose_name_plural = _("labels")
         ordering: ClassVar[list[str]] = ["item_id", "submitted_at"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["item", "annotator"], name="label_once_per_annotator"),
@@ -230,12 +271,16 @@ class Label(models.Model):
 class Draft(models.Model):
     """What an annotator has typed but not submitted: saved as they go, restored when they come back."""
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="drafts")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="label_drafts")
-    data = models.JSONField(default=dict)
-    saved_at = models.DateTimeField(auto_now=True)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="drafts", verbose_name=_("item"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="label_drafts", verbose_name=_("user")
+    )
+    data = models.JSONField(_("data"), default=dict)
+    saved_at = models.DateTimeField(_("saved"), auto_now=True)
 
     class Meta:
+        verbose_name = _("draft label")
+        verbose_name_plural = _("draft labels")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["item", "user"], name="draft_once_per_person"),
         ]
@@ -253,17 +298,28 @@ class Provenance(models.TextChoices):
 class AcceptedLabel(models.Model):
     """The label the team stands behind for an item, with where it came from."""
 
-    item = models.OneToOneField(Item, on_delete=models.PROTECT, related_name="accepted")
-    scores = models.JSONField()
-    rationale = models.TextField(blank=True)
-    provenance = models.CharField(max_length=20, choices=Provenance.choices)
-    source_labels = models.ManyToManyField(Label, blank=True, related_name="accepted_from")
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    item = models.OneToOneField(Item, on_delete=models.PROTECT, related_name="accepted", verbose_name=_("item"))
+    scores = models.JSONField(_("scores"))
+    rationale = models.TextField(_("rationale"), blank=True)
+    provenance = models.CharField(_("provenance"), max_length=20, choices=Provenance.choices)
+    source_labels = models.ManyToManyField(
+        Label, blank=True, related_name="accepted_from", verbose_name=_("source labels")
     )
-    note = models.TextField(blank=True)
-    guideline_version = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    note = models.TextField(_("note"), blank=True)
+    guideline_version = models.PositiveIntegerField(_("guideline version"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("accepted label")
+        verbose_name_plural = _("accepted labels")
 
     def __str__(self) -> str:
         return f"{self.item_id}:{self.provenance}"

@@ -21,7 +21,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -48,6 +48,7 @@ from annotation.models import (
     Campaign,
     CampaignStatus,
     Item,
+    ItemState,
     Label,
     Member,
     MemberRole,
@@ -160,6 +161,7 @@ def labels_for_annotator(request: AuthedRequest) -> QuerySet[Label]:
 
 def _render_screen(request: AuthedRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
     template = "annotation/label_item.html#panel" if request.htmx else "annotation/label_item.html"
+    context.setdefault("remaining", items_remaining(context["campaign"], request.user))
     response = render(request, template, context, status=status)
     if request.htmx and status == 200:
         response["HX-Push-Url"] = reverse("annotation:item", args=[context["item"].pk])
@@ -343,6 +345,17 @@ def label_skip(request: AuthedRequest, pk: int) -> HttpResponse:
 # --- campaigns, queue, history ------------------------------------------------------------------------
 
 
+def items_remaining(campaign: Campaign, user: Any) -> int:
+    """How many items this annotator still has before them in the campaign (the labeling screen's header): those
+    reserved for them now, and the open items they have not been given yet (one query)."""
+    mine = Assignment.objects.filter(item=OuterRef("pk"), user=user)
+    held = mine.filter(status=AssignmentStatus.RESERVED, expires_at__gt=timezone.now())
+    before_them = Q(Exists(held))
+    if campaign.status == CampaignStatus.ACTIVE:
+        before_them |= Q(state=ItemState.OPEN, is_gold=False) & ~Q(Exists(mine))
+    return Item.objects.filter(campaign=campaign).filter(before_them).count()
+
+
 def queue_rows(request: AuthedRequest) -> list[dict[str, Any]]:
     """Each campaign the user annotates with their counts and progress (for the list and the home panel)."""
     campaigns = list(campaigns_for_annotator(request).order_by("-status", "name"))
@@ -364,6 +377,8 @@ def _queue_row(request: AuthedRequest, campaign: Campaign, *, paused: bool) -> d
         "percent": round(100 * counts["submitted"] / total) if total else 100,
         "paused": paused,
         "open": campaign.status == CampaignStatus.ACTIVE and not paused,
+        # nothing reserved and nothing left to take: the list says "done" instead of offering to continue
+        "finished": counts["reserved"] == 0 and counts["available"] == 0,
     }
 
 

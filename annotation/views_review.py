@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation import campaign_agreement, exports, review
+from annotation.agreement_chart import agreement_chart, summary_rows
 from annotation.forms_label import score_field
 from annotation.forms_review import (
     AdjudicationForm,
@@ -39,6 +40,7 @@ from annotation.services import (
     schema_of,
     set_guideline,
 )
+from benchmark import picker
 from medes_site import files
 from medes_site.http import AuthedRequest
 from medes_site.jobs import JobError, enqueue_job
@@ -147,6 +149,10 @@ def campaign_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "export_form": ExportForm(),
         "large": review.is_large(campaign),
     }
+    if context["is_reviewer"] and context["sees_labels"] and not request.htmx:
+        # the accepted items (to mark gold) stay in reach while disputes wait: the queue page opens the first dispute
+        context["accepted"] = review.accepted_items(campaign)[:50]
+        context["waiting"] = review.disputed_items(campaign).count()
     template = "annotation/review_detail.html#progress" if request.htmx else "annotation/review_detail.html"
     return render(request, template, context)
 
@@ -293,6 +299,8 @@ def adjudicate_item(request: AuthedRequest, pk: int, item_pk: int) -> HttpRespon
     details = review.item_review(item)
     form = AdjudicationForm(schema, request.POST or None, initial_scores=details["suggested"])
     template = "annotation/review_adjudicate.html#panel" if request.htmx else "annotation/review_adjudicate.html"
+    if request.method == "POST" and picker.searching(form):  # the provision search without JavaScript
+        return render(request, template, _adjudication_context(item, form))
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -371,6 +379,8 @@ def agreement(request: AuthedRequest, pk: int) -> HttpResponse:
         campaign_agreement.agreement_view(result, with_names=review.has_reviewer_role(request.user)) if result else None
     )
     context = {"campaign": campaign, "large": large, "job": job, "view": view}
+    if view is not None:  # the chart's data and the table beside it (annotation.agreement_chart)
+        context["chart"], context["summary"] = agreement_chart(view), summary_rows(view)
     return render(request, "annotation/review_agreement.html", context)
 
 

@@ -8,16 +8,19 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
+from benchmark import picker
 from benchmark.generation import save_new_version, template_problems
 from benchmark.models import (
     ImportUpload,
     NearDuplicate,
     Principle,
     PromptTemplate,
+    Provision,
     RegisteredModel,
     Release,
     Response,
@@ -48,6 +51,32 @@ class SourceAdmin(admin.ModelAdmin[Source]):
     autocomplete_fields = ("supersedes",)
 
 
+@admin.register(Provision)
+class ProvisionAdmin(admin.ModelAdmin[Provision]):
+    """Read-only here: a provision is fixed on its page (edit, split, merge: locking, history, re-parse safety).
+    Its search is the provision picker's, which every autocomplete of a provision field uses."""
+
+    list_display = ("label", "source", "chapter", "version", "edited_by_hand")
+    list_select_related = ("source",)
+    search_fields = ("label", "text", "source__title")  # the admin requires some; the picker's search is used
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Provision], search_term: str
+    ) -> tuple[QuerySet[Provision], bool]:
+        if not search_term.strip():
+            return queryset, False
+        return picker.ranked(search_term, queryset), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Scene)
 class SceneAdmin(admin.ModelAdmin[Scene]):
     list_display = ("name", "aliases", "position")
@@ -68,7 +97,8 @@ class ScenarioAdmin(SimpleHistoryAdmin):  # the "History" button shows every sav
     search_fields = ("stem", "norm", "origin_detail")
     readonly_fields = ("content_hash", "version", "created_by", "created_at", "updated_at", "status")
     filter_horizontal = ("principles",)
-    raw_id_fields = ("provisions",)
+    # cited provisions are found by law, article number (第十二条 or 12) or text (ProvisionAdmin), never typed ids
+    autocomplete_fields = ("provisions",)
 
     def save_model(self, request: Any, obj: Scenario, form: Any, change: bool) -> None:
         """Moving the item to another scene here (a change, or a revert to an earlier version from "History") moves

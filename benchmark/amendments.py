@@ -74,18 +74,18 @@ class Row:
         return self.old is not None and self.new is not None and self.old.key != self.new.key
 
 
-def _plain(text: str) -> str:
+def plain_text(text: str) -> str:
     return "".join(text.split())
 
 
-def _bigrams(text: str) -> set[str]:
+def bigrams(text: str) -> set[str]:
     return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
 
 
 def diff_items(old: Sequence[Item], new: Sequence[Item]) -> list[Row]:
     """Pair ``old`` and ``new`` articles (see the module docstring); rows in the new version's order, each
     removed article right after the old article it followed."""
-    old_text, new_text = [_plain(i.text) for i in old], [_plain(i.text) for i in new]
+    old_text, new_text = [plain_text(i.text) for i in old], [plain_text(i.text) for i in new]
     pairs: dict[int, int] = {}  # old index → new index
     similarity: dict[int, float] = {}
     new_by_key = {item.key: j for j, item in enumerate(new)}
@@ -103,10 +103,10 @@ def diff_items(old: Sequence[Item], new: Sequence[Item]) -> list[Row]:
             pairs[i] = by_text[text].pop(0)
             used.add(pairs[i])
     free_new = [j for j in range(len(new)) if j not in used]
-    new_grams = {j: _bigrams(new_text[j]) for j in free_new}
+    new_grams = {j: bigrams(new_text[j]) for j in free_new}
     candidates: list[tuple[float, int, int, float]] = []
     for i in (i for i in range(len(old)) if i not in pairs):  # 3. similar text
-        grams = _bigrams(old_text[i])
+        grams = bigrams(old_text[i])
         for j in free_new:
             same_number = old[i].key == new[j].key
             overlap = 2 * len(grams & new_grams[j]) / (len(grams) + len(new_grams[j]))

@@ -11,4 +11,9 @@ class BenchmarkConfig(AppConfig):
     verbose_name = _("Benchmark")
 
     def ready(self) -> None:
-        from benchmark import home, jobs, jobs_generation  # noqa: F401 - registers home-page panels and job kinds
+        from benchmark import (  # noqa: F401 - registers home-page panels, job kinds and history reasons' labels
+            history_labels,
+            home,
+            jobs,
+            jobs_generation,
+        )

@@ -1,5 +1,5 @@
-"""The corpus and bank pages' forms: source filters and uploads, scenario filters, edits and bulk status,
-publishing a release."""
+"""The corpus and bank pages' forms: source filters and uploads, scenario filters and bulk status, publishing a
+release (a scenario's own form: ``forms_authoring``)."""
 
 from __future__ import annotations
 
@@ -94,13 +94,6 @@ class BulkStatusForm(forms.Form):
             return {int(pk): int(version) for pk, version in pairs}
         except ValueError:
             return {}
-
-
-class ScenarioEditForm(forms.Form):
-    stem = forms.CharField(label=_("Question or case"), widget=forms.Textarea(attrs={"rows": 6}))
-    key = forms.CharField(label=_("Answer key"), max_length=8, required=False)
-    norm = forms.CharField(label=_("Norm tested (考点)"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
 
 class PublishReleaseForm(forms.Form):

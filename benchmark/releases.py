@@ -8,15 +8,26 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
-from benchmark.models import Provision, Release, ReleaseItem, Scenario, ScenarioKind, ScenarioStatus
+from benchmark.models import (
+    Provision,
+    Release,
+    ReleaseItem,
+    Scenario,
+    ScenarioKind,
+    ScenarioOrigin,
+    ScenarioStatus,
+    Source,
+)
 from benchmark.prompts import medes_objective_query
 from medes_site import audit, files
 from medes_site.spreadsheet import safe_cell
@@ -119,28 +130,6 @@ def _changes(previous: Release | None, items: list[dict[str, Any]]) -> dict[str,
     }
 
 
-# Sections later apps add to every datasheet (annotation adds agreement figures): benchmark imports nothing
-# from the apps built on it, so they register here, each a function of the release returning Markdown lines.
-DATASHEET_SECTIONS: list[Callable[[Release], list[str]]] = []
-
-
-def provision_coverage(release: Release) -> dict[str, dict[str, int]]:
-    """Per cited source: items citing it, distinct provisions cited, provisions the source has."""
-    cited = (
-        Provision.objects.filter(scenarios__release_items__release=release)
-        .values("source_id", "source__title")
-        .annotate(items=Count("scenarios__release_items", distinct=True), cited=Count("pk", distinct=True))
-    )
-    totals = dict(
-        Provision.objects.filter(source_id__in=[c["source_id"] for c in cited])
-        .values_list("source_id")
-        .annotate(n=Count("pk"))
-    )
-    return {
-        c["source__title"]: {"items": c["items"], "cited": c["cited"], "total": totals[c["source_id"]]} for c in cited
-    }
-
-
 def item_scenes(item: dict[str, Any]) -> list[str]:
     """The scenes a released item is filed under, the primary first (releases before issue 14 name one)."""
     scenes: list[str] = item.get("scenes") or [item["scene"]]
@@ -178,60 +167,257 @@ def medes_csv(items: list[dict[str, Any]], *, for_spreadsheets: bool = False) ->
     return ("\ufeff" + buffer.getvalue()).encode()
 
 
-def datasheet(release: Release) -> str:
+# --- the datasheet ----------------------------------------------------------------------------------------------
+# One set of facts (``datasheet_facts``), two renderings: the downloadable file (``datasheet``: Markdown, always
+# in English, as the README's release section says, so every copy of a release reads the same), and the release
+# page (templates/benchmark/release_detail.html: HTML in the reader's language).
+
+
+@dataclass(frozen=True)
+class SourceCoverage:
+    """One version of one source as the release cites it."""
+
+    source_id: int
+    title: str
+    version: str  # the source's own version field ("" when it has none)
+    superseded_by: str  # the title of the version that supersedes it ("" when none does)
+    items: int  # items citing it
+    cited: int  # distinct provisions cited
+    total: int  # provisions the source has
+
+    @property
+    def share(self) -> float:
+        return self.cited / self.total if self.total else 0.0
+
+    @property
+    def percent(self) -> int:
+        return round(self.share * 100)
+
+    @property
+    def name(self) -> str:
+        return f"{self.title} ({self.version})" if self.version else self.title
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    dimension: str
+    alpha: float | None
+    alpha_note: str
+    kappa: float | None
+    kappa_note: str
+    items: int
+    ratings: int
+
+
+@dataclass(frozen=True)
+class AgreementTable:
+    """One labeling campaign on the release: agreement per dimension (annotation.datasheet builds these)."""
+
+    campaign: str
+    overlap: int
+    rows: list[AgreementRow]
+
+
+# Sections later apps add to every datasheet (annotation adds agreement figures): benchmark imports nothing from
+# the apps built on it, so they register here, each a function of the release returning its agreement tables.
+DATASHEET_SECTIONS: list[Callable[[Release], list[AgreementTable]]] = []
+
+
+@dataclass(frozen=True)
+class SceneRow:
+    scene: str
+    items: int
+    test: int
+
+
+SPLITS = {"dev": pgettext_lazy("release split", "dev"), "test": pgettext_lazy("release split", "test")}
+CHANGE_KINDS = {
+    "added": pgettext_lazy("release changes", "Added"),
+    "removed": pgettext_lazy("release changes", "Removed"),
+    "changed": pgettext_lazy("release changes", "Changed"),
+}
+
+
+def _shown(pairs: list[tuple[str, int]], labels: dict[str, Any]) -> list[tuple[str, int]]:
+    """Codes as the reader reads them (the active language); a code no label knows stays as it is."""
+    return [(str(labels.get(code, code)), n) for code, n in pairs]
+
+
+@dataclass(frozen=True)
+class DatasheetFacts:
+    """What a release's datasheet says; kinds, splits, origins and change kinds as stored codes."""
+
+    release: Release
+    by_kind: list[tuple[str, int]]
+    by_split: list[tuple[str, int]]
+    by_origin: list[tuple[str, int]]
+    scenes: list[SceneRow]
+    listed: int  # (item, scene) rows: more than the items when an item is filed under several scenes
+    items: int
+    sources: list[SourceCoverage]
+    agreement: list[AgreementTable]
+    changes: list[tuple[str, int]]
+
+    # the same counts labelled in the active language, for the release page
+    @property
+    def kinds_shown(self) -> list[tuple[str, int]]:
+        return _shown(self.by_kind, dict(ScenarioKind.choices))
+
+    @property
+    def splits_shown(self) -> list[tuple[str, int]]:
+        return _shown(self.by_split, SPLITS)
+
+    @property
+    def origins_shown(self) -> list[tuple[str, int]]:
+        return _shown(self.by_origin, dict(ScenarioOrigin.choices))
+
+    @property
+    def changes_shown(self) -> list[tuple[str, int]]:
+        return _shown(self.changes, CHANGE_KINDS)
+
+
+def _cited(release: Release) -> list[tuple[int, Provision]]:
+    """(scenario, provision) for each provision each released item cited when the release was frozen.
+
+    An item's ``provisions`` ("title label") resolve to the provision its scenario still cites under that name, if
+    that provision's source existed when the release was made; otherwise (the scenario was re-cited since) to the
+    provision of that name in the latest source that did exist then. So a release made before a re-cite keeps
+    counting the version it cited, and one made after counts the new version."""
+    items = list(release.items.values_list("scenario_id", "payload"))
+    live: dict[int, dict[str, Provision]] = defaultdict(dict)
+    links = Scenario.provisions.through.objects.filter(scenario_id__in=[sid for sid, _ in items])
+    for link in links.select_related("provision__source"):
+        provision = link.provision
+        if provision.source.created_at <= release.created_at:
+            live[link.scenario_id][f"{provision.source.title} {provision.label}"] = provision
+    missing = {name for sid, data in items for name in data.get("provisions", []) if name not in live[sid]}
+    by_name: dict[str, Provision] = {}
+    if missing:
+        labels = {name.rsplit(" ", 1)[-1] for name in missing}
+        older = Provision.objects.filter(label__in=labels, source__created_at__lte=release.created_at)
+        for provision in older.select_related("source").order_by("source__created_at", "source_id"):
+            name = f"{provision.source.title} {provision.label}"
+            if name in missing:
+                by_name[name] = provision  # a later source of the same title and label wins
+    pairs: list[tuple[int, Provision]] = []
+    for sid, data in items:
+        for name in data.get("provisions", []):
+            found = live[sid].get(name) or by_name.get(name)
+            if found is not None:
+                pairs.append((sid, found))
+    return pairs
+
+
+def provision_coverage(release: Release) -> list[SourceCoverage]:
+    """Per source version the release cites: items citing it, distinct provisions cited, provisions it has."""
+    items: dict[int, set[int]] = defaultdict(set)
+    cited: dict[int, set[int]] = defaultdict(set)
+    sources: dict[int, Source] = {}
+    for scenario_id, provision in _cited(release):
+        items[provision.source_id].add(scenario_id)
+        cited[provision.source_id].add(provision.pk)
+        sources[provision.source_id] = provision.source
+    totals = dict(
+        Provision.objects.filter(source_id__in=sources).values_list("source_id").annotate(n=Count("pk")).order_by()
+    )
+    newer = dict(Source.objects.filter(supersedes_id__in=sources).order_by("pk").values_list("supersedes_id", "title"))
+    rows = [
+        SourceCoverage(pk, s.title, s.version, newer.get(pk, ""), len(items[pk]), len(cited[pk]), totals.get(pk, 0))
+        for pk, s in sources.items()
+    ]
+    return sorted(rows, key=lambda row: (row.title, row.version, row.source_id))
+
+
+def datasheet_facts(release: Release) -> DatasheetFacts:
     items = release_items(release)
     by_scene = Counter(scene for i in items for scene in item_scenes(i))  # an item counts in each of its scenes
-    listed = sum(by_scene.values())
-    by_kind = Counter(i["kind"] for i in items)
-    by_split = Counter(i["split"] for i in items)
-    by_origin = Counter(release.items.values_list("scenario__origin", flat=True))
-    coverage = provision_coverage(release)
+    return DatasheetFacts(
+        release=release,
+        by_kind=sorted(Counter(i["kind"] for i in items).items()),
+        by_split=sorted(Counter(i["split"] for i in items).items()),
+        by_origin=sorted(Counter(release.items.values_list("scenario__origin", flat=True)).items()),
+        scenes=[
+            SceneRow(scene, n, sum(1 for i in items if scene in item_scenes(i) and i["split"] == "test"))
+            for scene, n in sorted(by_scene.items())
+        ],
+        listed=sum(by_scene.values()),
+        items=len(items),
+        sources=[c for c in provision_coverage(release) if c.total],
+        agreement=[table for section in DATASHEET_SECTIONS for table in section(release)],
+        changes=[(what, len(ids)) for what, ids in release.changes.items()],
+    )
+
+
+def _counts(pairs: Iterable[tuple[str, int]]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in pairs)
+
+
+def _figure(value: float | None, note: str) -> str:
+    return f"{value:.3f}" if value is not None else f"– ({note})"
+
+
+def datasheet(release: Release) -> str:
+    """The datasheet file: Markdown in English (the documented language of every release file)."""
+    facts = datasheet_facts(release)
     lines = [
         f"# {release.name}",
         "",
-        f"- items: {release.item_count} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))})",
-        f"- split: {', '.join(f'{k} {v}' for k, v in sorted(by_split.items()))} (stratified by scene)",
-        f"- origin: {', '.join(f'{k} {v}' for k, v in sorted(by_origin.items()))}",
+        "Language: English (the workbench shows this datasheet in its reader's language).",
+        "",
+        f"- items: {release.item_count} ({_counts(facts.by_kind)})",
+        f"- split: {_counts(facts.by_split)} (stratified by scene)",
+        f"- origin: {_counts(facts.by_origin)}",
         f"- SHA-256 of the canonical JSONL: `{release.checksum}`",
         f"- published: {release.created_at:%Y-%m-%d}",
         f"- licence: {LICENCE}",
         "",
         "## Items by scene",
         "",
-        *(
-            [
-                f"An item listed under several scenes counts in each: {listed} (item, scene) rows for "
-                f"{len(items)} items.",
-                "",
-            ]
-            if listed != len(items)
-            else []
-        ),
+    ]
+    if facts.listed != facts.items:
+        lines += [
+            f"An item listed under several scenes counts in each: {facts.listed} (item, scene) rows for "
+            f"{facts.items} items.",
+            "",
+        ]
+    lines += [
         "| scene | items | test |",
         "|---|---|---|",
-        *(
-            f"| {scene} | {n} | {sum(1 for i in items if scene in item_scenes(i) and i['split'] == 'test')} |"
-            for scene, n in sorted(by_scene.items())
-        ),
+        *(f"| {r.scene} | {r.items} | {r.test} |" for r in facts.scenes),
+    ]
+    lines += [
         "",
         "## Sources and provision coverage",
         "",
-        "| source | items citing it | provisions cited | provisions in source | coverage |",
-        "|---|---|---|---|---|",
+        "Each version of a source is counted as the items cite it; a superseded version names the one after it.",
+        "",
+        "| source | items citing it | provisions cited | provisions in source | coverage | superseded by |",
+        "|---|---|---|---|---|---|",
         *(
-            f"| {title} | {c['items']} | {c['cited']} | {c['total']} | {c['cited'] / c['total']:.0%} |"
-            for title, c in sorted(coverage.items())
-            if c["total"]
+            f"| {c.name} | {c.items} | {c.cited} | {c.total} | {c.share:.0%} | {c.superseded_by or '–'} |"
+            for c in facts.sources
         ),
-        "" if coverage else "(no provisions linked yet)",
+        "" if facts.sources else "(no provisions linked yet)",
         "",
         "## Expert agreement",
         "",
-        *(line for section in DATASHEET_SECTIONS for line in section(release)),
     ]
-    if not any(section(release) for section in DATASHEET_SECTIONS):
+    for table in facts.agreement:
+        lines += [
+            f"Campaign *{table.campaign}* (k = {table.overlap}):",
+            "",
+            "| dimension | Krippendorff's α (nominal) | Fleiss' κ | items | ratings |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {r.dimension} | {_figure(r.alpha, r.alpha_note)} | {_figure(r.kappa, r.kappa_note)} | "
+                f"{r.items} | {r.ratings} |"
+                for r in table.rows
+            ),
+            "",
+        ]
+    if not facts.agreement:
         lines += ["No labeling campaign has labels on this release yet.", ""]
-    if release.changes:
+    if facts.changes:
         lines += ["## Changes since the previous release", ""]
-        lines += [f"- {what}: {len(ids)}" for what, ids in release.changes.items()]
+        lines += [f"- {what}: {n}" for what, n in facts.changes]
     return "\n".join(lines) + "\n"

@@ -23,7 +23,8 @@ TRANSITIONS: dict[str, set[str]] = {
     S.NEEDS_REREVIEW: {S.IN_REVIEW, S.ACCEPTED, S.RETIRED},
     S.RETIRED: {S.DRAFT},
 }
-EDITABLE = {"stem", "options", "key", "norm", "reference_answer", "rubric_notes", "difficulty", "scene"}
+EDITABLE = {"kind", "stem", "options", "key", "norm", "reference_answer", "rubric_notes", "difficulty", "scene"}
+RELATED = {"principles", "provisions", "other_scenes"}
 
 
 class ScenarioError(ValueError):
@@ -118,16 +119,26 @@ def create_scenario(
 
 @transaction.atomic
 def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[str, Any], user: User) -> Scenario:
-    """Apply ``changes`` if nobody saved since ``expected_version``; otherwise raise StaleEdit with theirs."""
-    unknown = set(changes) - EDITABLE
+    """Apply ``changes`` if nobody saved since ``expected_version``; otherwise raise StaleEdit with theirs.
+    ``changes`` holds fields (``EDITABLE``) and, as lists, ``principles``, ``provisions`` and ``other_scenes``
+    (the scenes besides the primary one). Only what differs is written; nothing different is a no-op."""
+    unknown = set(changes) - EDITABLE - RELATED
     if unknown:
         raise ScenarioError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
     scenario = Scenario.objects.select_for_update().get(pk=scenario_id)
     if scenario.version != expected_version:
         raise StaleEdit(scenario)
     old_scene, old_key = scenario.scene_id, scenario.key
-    for name, value in changes.items():
-        setattr(scenario, name, normalise_key(value) if name == "key" else value)
+    fields = {name: value for name, value in changes.items() if name in EDITABLE}
+    if "key" in fields:
+        fields["key"] = normalise_key(fields["key"])
+    changed = sorted(name for name, value in fields.items() if getattr(scenario, name) != value)
+    related = {name: list(value) for name, value in changes.items() if name in RELATED}
+    changed_relations = sorted(name for name, value in related.items() if _related_ids(scenario, name) != _ids(value))
+    if not changed and not changed_relations:
+        return scenario
+    for name in changed:
+        setattr(scenario, name, fields[name])
     if scenario.key != old_key:  # the curator settled the key: a note about the file's two keys is answered
         scenario.review_note = ""
     validate(scenario.kind, scenario.stem, scenario.options, scenario.key, scenario.norm)
@@ -140,11 +151,37 @@ def update_scenario(scenario_id: int, *, expected_version: int, changes: dict[st
     scenario.content_hash = digest
     scenario.version += 1  # the row is locked (select_for_update), so this cannot race
     scenario._change_reason = "edit"  # type: ignore[attr-defined]
+    scenario._history_user = user  # type: ignore[attr-defined]
     scenario.save()
     follow_primary_scene(scenario, old_scene)
+    for name in changed_relations:
+        set_related(scenario, name, related[name])
     scenario.refresh_from_db()
-    audit.record("scenario.edit", actor=user, obj=scenario, details={"fields": sorted(changes)})
+    audit.record("scenario.edit", actor=user, obj=scenario, details={"fields": sorted(changed + changed_relations)})
     return scenario
+
+
+def _ids(values: list[Any]) -> set[int]:
+    return {value if isinstance(value, int) else value.pk for value in values}
+
+
+def _related_ids(scenario: Scenario, name: str) -> set[int]:
+    if name == "other_scenes":
+        links = ScenarioScene.objects.filter(scenario=scenario).exclude(scene_id=scenario.scene_id)
+        return set(links.values_list("scene_id", flat=True))
+    return set(getattr(scenario, name).values_list("pk", flat=True))
+
+
+def set_related(scenario: Scenario, name: str, values: list[Any]) -> None:
+    """Set a scenario's principles, provisions or other scenes (its primary scene stays among its scenes)."""
+    ids = _ids(values)
+    if name != "other_scenes":
+        getattr(scenario, name).set(ids)
+        return
+    keep = ids | {scenario.scene_id}
+    ScenarioScene.objects.filter(scenario=scenario).exclude(scene_id__in=keep).delete()
+    present = set(ScenarioScene.objects.filter(scenario=scenario).values_list("scene_id", flat=True))
+    ScenarioScene.objects.bulk_create([ScenarioScene(scenario=scenario, scene_id=pk) for pk in keep - present])
 
 
 def follow_primary_scene(scenario: Scenario, old_scene_id: int | None) -> None:

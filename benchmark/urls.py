@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from benchmark import views, views_amendments, views_generation, views_provisions, views_responses
+from benchmark import (
+    views,
+    views_amendments,
+    views_authoring,
+    views_generation,
+    views_provisions,
+    views_recite,
+    views_responses,
+)
 
 app_name = "benchmark"
 urlpatterns = [
@@ -42,4 +50,20 @@ urlpatterns += [
     # generation (issue 3, item 6)
     path("sources/<int:pk>/draft/", views_generation.source_draft, name="source_draft"),
     path("scenarios/near-duplicates/", views_generation.near_duplicates_refresh, name="near_duplicates_refresh"),
+]
+
+urlpatterns += [
+    # the curator's desk: writing scenarios, one scenario's workflow moves, the provision picker (issue 16, item 1)
+    path("scenarios/new/", views_authoring.scenario_new, name="scenario_new"),
+    path("provisions/<int:pk>/scenarios/new/", views_authoring.scenario_new, name="provision_scenario_new"),
+    path("scenarios/<int:pk>/status/", views_authoring.scenario_status, name="scenario_status"),
+    path("provisions/search/", views_authoring.provision_search, name="provision_search"),
+]
+
+urlpatterns += [
+    # re-citing flagged scenarios after an amendment (issue 16, item 1)
+    path("sources/<int:pk>/recite/", views_recite.recite_page, name="source_recite"),
+    path("sources/<int:pk>/recite/one/", views_recite.recite_one, name="source_recite_one"),
+    path("sources/<int:pk>/recite/bulk/", views_recite.recite_bulk, name="source_recite_bulk"),
+    path("sources/<int:pk>/recite/choose/", views_recite.recite_choose, name="source_recite_choose"),
 ]

@@ -1,5 +1,5 @@
-"""The corpus and bank pages: sources and their provisions, scenarios (list, detail, edit, bulk status) and
-releases."""
+"""The corpus and bank pages: sources and their provisions, scenarios (list, detail, edit of every field, bulk
+status) and releases. Writing a new scenario and one scenario's workflow moves: ``views_authoring``."""
 
 from __future__ import annotations
 
@@ -14,22 +14,23 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from benchmark import exports
+from benchmark import exports, picker
 from benchmark.forms import (
     BulkStatusForm,
     PublishReleaseForm,
-    ScenarioEditForm,
     ScenarioFilterForm,
     SourceFilterForm,
     SourcePageForm,
     SourceUploadForm,
 )
+from benchmark.forms_authoring import ScenarioEditForm
 from benchmark.models import NearDuplicate, Release, Scenario, ScenarioStatus, Source, SourceKind
-from benchmark.releases import ReleaseError, datasheet, publish_release
-from benchmark.scenarios import ScenarioError, StaleEdit, change_status, in_scene, update_scenario
+from benchmark.releases import ReleaseError, datasheet_facts, publish_release
+from benchmark.scenarios import TRANSITIONS, ScenarioError, StaleEdit, change_status, in_scene, update_scenario
 from benchmark.services import SourceError, SourceMeta, add_source
 from medes_site import files, jobs
 from medes_site.http import AuthedRequest
@@ -268,23 +269,30 @@ def scenario_bulk_status(request: AuthedRequest) -> HttpResponse:
 @role_required(*SOURCE_ROLES)
 def scenario_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     scenario = get_scenario_for_user(request, pk)
-    form = ScenarioEditForm(
-        initial={"stem": scenario.stem, "key": scenario.key, "norm": scenario.norm, "version": scenario.version}
-    )
-    return render(request, "benchmark/scenario_detail.html", _scenario_context(request, scenario, form))
+    return render(request, "benchmark/scenario_detail.html", scenario_context(request, scenario))
 
 
-def _scenario_context(
-    request: AuthedRequest, scenario: Scenario, form: ScenarioEditForm, **extra: object
+def scenario_context(
+    request: AuthedRequest, scenario: Scenario, form: ScenarioEditForm | None = None, **extra: object
 ) -> dict[str, object]:
+    """The scenario page: the item, its provisions and history, the edit form (as loaded, or as the user sent
+    it back) and the workflow moves it may make now."""
     provisions = scenario.provisions.select_related("source")
     history = scenario.history.select_related("history_user").order_by("-history_date")[:20]
+    if form is None:
+        form = ScenarioEditForm(initial=ScenarioEditForm.initial_of(scenario))
+    moves = [status for status in ScenarioStatus if status in TRANSITIONS.get(scenario.status, set())]
+    english = (get_language() or "").startswith("en")
     return {
         "scenario": scenario,
         "form": form,
         "provisions": provisions,
+        "principles": [p.name_en if english else p.name_zh for p in scenario.principles.all()],
         "history": history,
         "may_edit": has_role(request.user, Role.CURATOR),
+        "moves": moves,
+        "may_move": has_role(request.user, *SOURCE_ROLES),
+        "flagged": scenario.near_duplicates.exists(),
         **extra,
     }
 
@@ -292,22 +300,25 @@ def _scenario_context(
 @require_POST
 @role_required(Role.CURATOR)
 def scenario_edit(request: AuthedRequest, pk: int) -> HttpResponse:
-    """Save under optimistic locking: if someone saved since this form was loaded, answer 409 with their
-    version beside this one, and keep what this user typed."""
+    """Save every field under optimistic locking: if someone saved since this form was loaded, answer 409 with
+    their version beside this one, and keep what this user typed. A search in the provision picker without
+    JavaScript shows the form again with the matches and saves nothing."""
     scenario = get_scenario_for_user(request, pk)
     form = ScenarioEditForm(request.POST)
+    page = "benchmark/scenario_detail.html"
+    if picker.searching(form):
+        return render(request, page, scenario_context(request, scenario, form))
     if not form.is_valid():
-        return render(request, "benchmark/scenario_detail.html", _scenario_context(request, scenario, form), status=400)
-    data = form.cleaned_data
-    changes = {"stem": data["stem"], "key": data["key"], "norm": data["norm"]}
+        return render(request, page, scenario_context(request, scenario, form), status=400)
+    changes = form.values()
     try:
-        update_scenario(scenario.pk, expected_version=data["version"], changes=changes, user=request.user)
+        update_scenario(scenario.pk, expected_version=form.cleaned_data["version"], changes=changes, user=request.user)
     except StaleEdit as stale:
-        context = _scenario_context(request, stale.current, form, conflict=stale.current)
-        return render(request, "benchmark/scenario_detail.html", context, status=409)
+        current = get_scenario_for_user(request, stale.current.pk)
+        return render(request, page, scenario_context(request, current, form, conflict=current), status=409)
     except ScenarioError as error:
         form.add_error(None, str(error))
-        return render(request, "benchmark/scenario_detail.html", _scenario_context(request, scenario, form), status=400)
+        return render(request, page, scenario_context(request, scenario, form), status=400)
     messages.success(request, _("Saved."))
     return redirect("benchmark:scenario", pk=scenario.pk)
 
@@ -359,7 +370,7 @@ def release_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         )
     context = {
         "release": release,
-        "datasheet": datasheet(release),
+        "sheet": datasheet_facts(release),
         "downloads": downloads,
         "may_export": jobs.may_start(request.user, jobs.get_kind("benchmark.export_release")),
         "request_key": uuid.uuid4().hex,

@@ -33,9 +33,9 @@ from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
-from medes_site import audit, files
+from medes_site import audit, files, labels
 from medes_site.celery import app as celery_app
 from medes_site.dbhealth import forget_broken_connections, is_connection_error
 from medes_site.models import Job, JobStatus
@@ -110,6 +110,29 @@ def get_kind(name: str) -> JobKind:
         return REGISTRY[name]
     except KeyError:
         raise JobError(gettext("Unknown job kind %(kind)s.") % {"kind": name}) from None
+
+
+# --- notices and labels -------------------------------------------------------------------------------------
+
+# What the job machinery writes into a job's ``error`` is stored in English (one text for logs, the admin and
+# searches) and shown in the reader's language (``{{ job.error|label:"message" }}``, medes_site.labels).
+LOST = labels.Phrase(gettext_noop("The worker %(worker)s stopped sending heartbeats (last at %(last)s)."))
+DB_RETRIES_USED = labels.Phrase(
+    gettext_noop(
+        "The database connection was lost during attempt %(attempt)s, and its %(retries)s automatic retries "
+        "(MEDES_JOB_DB_RETRIES) are used up. Resume it once the database is stable."
+    )
+)
+TIME_LIMIT = labels.Phrase(gettext_noop("Stopped after its time limit of %(limit)s s; resume it to continue."))
+
+
+def kind_label(name: str) -> str | Promise | None:
+    """A job kind's label (the "job" vocabulary: ``{{ job.kind|label:"job" }}``); None for an unknown kind."""
+    kind = REGISTRY.get(name)
+    return kind.label if kind is not None else None
+
+
+labels.register("job", kind_label)
 
 
 # --- who sees what -------------------------------------------------------------------------------
@@ -258,7 +281,7 @@ def mark_lost_jobs(stale_after: timedelta | None = None) -> list[int]:
         )
         for job in candidates:
             last = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S %Z}" if job.heartbeat_at else "never"
-            message = f"The worker {job.worker or '?'} stopped sending heartbeats (last at {last})."
+            message = LOST(worker=job.worker or "?", last=last)
             if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempt=job.attempt).update(
                 status=JobStatus.LOST, finished_at=now, error=message
             ):
@@ -293,10 +316,7 @@ def requeue_after_db_outage(pk: int, attempt: int) -> JobStatus | None:
             fields = {"finished_at": now, "error": ""}
         elif job.db_retries >= limit:
             status = JobStatus.FAILED
-            error = (
-                f"The database connection was lost during attempt {attempt}, and its {job.db_retries} automatic "
-                f"retries (MEDES_JOB_DB_RETRIES) are used up. Resume it once the database is stable."
-            )
+            error = DB_RETRIES_USED(attempt=attempt, retries=job.db_retries)
             line, fields = error, {"finished_at": now, "error": error}
         else:
             status = JobStatus.QUEUED
@@ -481,7 +501,7 @@ def _run_claimed(job: Job) -> JobStatus | None:
         _log(ctx, "cancelled at the user's request")
     except SoftTimeLimitExceeded:
         limit = get_kind(job.kind).time_limit
-        status, error = JobStatus.FAILED, f"Stopped after its time limit of {limit} s; resume it to continue."
+        status, error = JobStatus.FAILED, TIME_LIMIT(limit=limit)
         _log(ctx, error)
     except Exception as exc:
         if is_connection_error(exc):

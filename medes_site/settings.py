@@ -240,9 +240,15 @@ REST_KNOX = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MedES workbench API",
-    "DESCRIPTION": "Read the corpus, the scenario bank, releases and jobs. Authenticate with a session or with "
-    "`Authorization: Token <token>` (create tokens on the API tokens page).",
+    "DESCRIPTION": "Read the corpus, the scenario bank, releases, labeling campaigns, jobs, the guardian, "
+    "evaluations, leaderboards and alignment data; ML engineers start trainings, evaluations and align pipelines. "
+    "Authenticate with a session or with `Authorization: Token <token>` (create tokens on the API tokens page).",
     "VERSION": "1",
+    # choice sets several components share, named once (else drf-spectacular names them by a hash and warns)
+    "ENUM_NAME_OVERRIDES": {
+        "ProposalStatusEnum": "alignment.models.ProposalStatus",
+        "JudgeKindEnum": "alignment.models.JudgeKind",
+    },
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated", "medes_site.api.HasAnyRole"],
     "SWAGGER_UI_DIST": "SIDECAR",

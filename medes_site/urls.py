@@ -44,6 +44,7 @@ urlpatterns = [
     ),
     path("api/benchmark/", include("benchmark.api")),
     path("api/annotation/", include("annotation.api")),
+    path("api/alignment/", include("alignment.api")),
     path("", include("alignment.urls")),  # guardian/…, leaderboard/…, alignment/data/…, alignment/pipelines/…
     # the public pages: no account needed
     path("public/leaderboard/<int:pk>/", views_leaderboard.public_leaderboard, name="public_leaderboard"),

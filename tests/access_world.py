@@ -142,7 +142,8 @@ class World:
             "blind-notice": 'data-testid="blind-notice"',
             "outputs-hidden": 'data-testid="outputs-hidden"',
             "artifact-link": 'data-testid="artifact"',
-            "kappa": "kappa",
+            "kappa": "kappa",  # the agreement's figures in the API's JSON (fleiss_kappa)
+            "job-metrics": 'data-testid="job-metrics"',  # a job page's metrics, shown by their labels
             "job-log": 'data-testid="job-log"',
             "label-row": 'class="field-annotator',  # a label's row in the admin's change list
             "compare": 'data-testid="compare"',
@@ -154,6 +155,13 @@ class World:
             "artifact-path": str(self.objects["export_job"].artifacts[0]["path"]),
             "one-result": '"count":1,',
             "no-result": '"count":0,',
+            "two-results": '"count":2,',
+            # the alignment API's evaluations and leaderboards (alignment.visibility's levels)
+            "figures": '"subjective":{',
+            "no-figures": '"subjective":null',
+            "shown-none": '"shown":"none"',
+            "shown-aggregates": '"shown":"aggregates"',
+            "shown-items": '"shown":"items"',
         }
 
 
@@ -193,6 +201,7 @@ def build_world() -> World:
     world.objects.update(_benchmark(users))
     world.objects.update(_guardian(world))
     world.objects.update(_alignment_data())
+    world.objects.update(_blind_alignment_data(world))
     world.objects.update(_campaign_jobs(world))
     world.objects.update(_evaluations(world))
     for name, user in users.items():
@@ -332,6 +341,20 @@ def _alignment_data() -> dict[str, Any]:
         "pipeline": pipeline,
         "release": release,
     }
+
+
+def _blind_alignment_data(world: World) -> dict[str, Any]:
+    """A targeted prompt grown from the blind judgement (an answer being labeled in the blind campaign): hidden
+    from that campaign's annotators in the API as on the data page."""
+    judgement: Judgement = world["blind_judgement"]
+    prompt = TargetedPrompt.objects.create(
+        policy=judgement.response.model,
+        scenario=judgement.response.scenario,
+        judgement=judgement,
+        response=judgement.response,
+        text="盲评提示",
+    )
+    return {"blind_prompt": prompt}
 
 
 def _campaign_jobs(world: World) -> dict[str, Any]:

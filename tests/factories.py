@@ -117,19 +117,38 @@ def tiny_classifier(directory: Path, **params: Any) -> Path:
     return _tiny("classifier", build_tiny_classifier, directory, params)
 
 
-# --- the MedES sample files (../shared/data/medes-sample) ---------------------------------------------------
+# --- MedES-format files: our synthetic fixtures, and the real MedES sample when it is beside the clone ---------
 
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "medes-sample"
+# Small files written for these tests in the MedES sample's format and with its quirks (tests/fixtures/README.md):
+# they ship with the repository, so the importers and scorers are checked on a fresh clone with nothing beside it.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "medes_format"
+# The real sample (../shared/data/medes-sample, or MEDES_SAMPLE_DIR): research use only, so it is never copied
+# here. The checks on it are a separate set that runs where it is present (CI has it and fails without it).
+SAMPLE = Path(
+    os.environ.get("MEDES_SAMPLE_DIR") or Path(__file__).resolve().parent.parent.parent / "shared/data/medes-sample"
+)
+SAMPLE_MISSING = "the MedES sample is not beside the clone (../shared/data/medes-sample; README: Tests)"
 
 
-def medes(name: str) -> bytes:
-    """A file of the MedES sample; skips the test where the sample is not beside the clone (fails on CI)."""
+def sample_path(name: str) -> Path:
+    """A file of the real MedES sample; skips the test with SAMPLE_MISSING where the sample is not beside the
+    clone, and fails it on CI (CI=true), which must have it."""
     path = SAMPLE / name
     if not path.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{path} is missing: CI must have ../shared beside the clone")
-        pytest.skip(f"{path} is not here")
-    return path.read_bytes()
+        pytest.skip(SAMPLE_MISSING)
+    return path
+
+
+def medes(name: str) -> bytes:
+    """A file of the real MedES sample (see ``sample_path``: skips where it is absent, fails on CI)."""
+    return sample_path(name).read_bytes()
+
+
+def fixture(name: str) -> bytes:
+    """A synthetic MedES-format file of tests/fixtures/medes_format (always here)."""
+    return (FIXTURES / name).read_bytes()
 
 
 # --- Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 observers, 12 units, missing values ---

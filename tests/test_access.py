@@ -198,7 +198,9 @@ def _directory_model(world: World) -> dict[str, Any]:
 
 BLIND_PAGE = Ok(hides=("rationale", "model", "export-link", "agreement-link"), shows=("blind-notice",))
 LABELS_PAGE = Ok(shows=("export-link",), hides=("blind-notice",))
-HIDDEN_OUTPUTS = Ok(hides=("artifact-link", "artifact-path", "kappa", "job-log"), shows=("outputs-hidden",))
+HIDDEN_OUTPUTS = Ok(
+    hides=("artifact-link", "artifact-path", "kappa", "job-metrics", "job-log"), shows=("outputs-hidden",)
+)
 ITEMS = Ok(shows=("aggregates", "compare", "per-item"))
 AGGREGATES = Ok(shows=("aggregates",), hides=("compare", "per-item", "results-hidden"))
 NO_RESULTS = Ok(shows=("results-hidden",), hides=("aggregates", "compare", "per-item"))
@@ -206,6 +208,10 @@ NO_RESULTS = Ok(shows=("results-hidden",), hides=("aggregates", "compare", "per-
 ADMIN_ONLY = who((SUPERUSERS, OK))
 # the item-by-item comparison: reviewers and ML engineers who annotate none of the release's answers
 LEADER_ITEMS = (REVIEWERS | ML) - BLIND
+# the alignment API: judgements are read by reviewers and ML engineers; an evaluation's figures or none
+JUDGE_READERS = REVIEWERS | ML
+API_FIGURES = Ok(shows=("figures",), hides=("no-figures",))
+API_NO_FIGURES = Ok(shows=("no-figures",), hides=("figures",))
 
 MATRIX: list[Row] = [
     # --- sign-in, sign-out, language, health ---
@@ -252,7 +258,7 @@ MATRIX: list[Row] = [
         u("jobs:detail", "agreement_job"),
         who(
             (JOB_ROLES, NOT_FOUND),
-            (ML - BLIND, Ok(shows=("kappa", "job-log"))),
+            (ML - BLIND, Ok(shows=("job-metrics", "job-log"))),
             (ML & BLIND | {"annotator_reviewer"}, HIDDEN_OUTPUTS),
         ),
     ),
@@ -302,6 +308,17 @@ MATRIX: list[Row] = [
     get("source-amendment", u("benchmark:source_amendment", "amended_source"), who((SOURCE_ROLES, OK))),
     get("source-amendment-none", u("benchmark:source_amendment", "source"), who((SOURCE_ROLES, NOT_FOUND))),
     get("source-amendment-missing", u("benchmark:source_amendment", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
+    # re-citing after an amendment: curators and reviewers read the proposals, curators re-cite
+    get("source-recite", u("benchmark:source_recite", "amended_source"), who((SOURCE_ROLES, OK))),
+    get("source-recite-none", u("benchmark:source_recite", "source"), who((SOURCE_ROLES, NOT_FOUND))),
+    get("source-recite-missing", u("benchmark:source_recite", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
+    post("source-recite-one-empty", u("benchmark:source_recite_one", "amended_source"), who((CURATORS, BAD))),
+    post("source-recite-one-missing", u("benchmark:source_recite_one", MISSING), who((CURATORS, NOT_FOUND))),
+    post("source-recite-bulk-empty", u("benchmark:source_recite_bulk", "amended_source"), who((CURATORS, BAD))),
+    post("source-recite-bulk-missing", u("benchmark:source_recite_bulk", MISSING), who((CURATORS, NOT_FOUND))),
+    get("source-recite-choose-empty", u("benchmark:source_recite_choose", "amended_source"), who((CURATORS, BAD))),
+    get("source-recite-choose-missing", u("benchmark:source_recite_choose", MISSING), who((CURATORS, NOT_FOUND))),
+    post("source-recite-choose-none", u("benchmark:source_recite_choose", "amended_source"), who((CURATORS, BAD))),
     post("source-draft-empty", u("benchmark:source_draft", "source"), who((CURATORS, BAD))),
     post("source-draft-missing", u("benchmark:source_draft", MISSING), who((CURATORS, NOT_FOUND))),
     post("near-duplicates-refresh", u("benchmark:near_duplicates_refresh"), who((CURATORS, To("jobs:detail")))),
@@ -326,6 +343,18 @@ MATRIX: list[Row] = [
     get("scenario-missing", u("benchmark:scenario", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
     post("scenario-edit-empty", u("benchmark:scenario_edit", "scenario"), who((CURATORS, BAD))),
     post("scenario-edit-missing", u("benchmark:scenario_edit", MISSING), who((CURATORS, NOT_FOUND))),
+    # the curator's desk (issue 16): writing a scenario, one scenario's workflow move, the provision picker's search
+    get("scenario-new", u("benchmark:scenario_new"), who((CURATORS, OK))),
+    post("scenario-new-empty", u("benchmark:scenario_new"), who((CURATORS, BAD))),
+    get("provision-scenario-new", u("benchmark:provision_scenario_new", "provision"), who((CURATORS, OK))),
+    get(
+        "provision-scenario-new-missing",
+        u("benchmark:provision_scenario_new", MISSING),
+        who((CURATORS, NOT_FOUND)),
+    ),
+    post("scenario-status-empty", u("benchmark:scenario_status", "scenario"), who((SOURCE_ROLES, BAD))),
+    post("scenario-status-missing", u("benchmark:scenario_status", MISSING), who((SOURCE_ROLES, NOT_FOUND))),
+    get("provision-search", u("benchmark:provision_search", query="?q=第一条"), who((SOURCE_ROLES, OK))),
     # --- releases: curators, reviewers and ML engineers read and export; curators publish ---
     get("releases", u("benchmark:releases"), who((RELEASE_ROLES, OK))),
     post("release-publish-empty", u("benchmark:releases"), who((RELEASE_ROLES, FORBIDDEN), (CURATORS, BAD))),
@@ -838,6 +867,76 @@ MATRIX: list[Row] = [
         u("api-accepted-list", query="?campaign={review}"),
         api((CAMPAIGN_READERS, Ok(shows=("one-result",))), (BLIND, Ok(shows=("no-result",)))),
     ),
+    # --- the alignment API (issue 16, item 5): the pages' readers read, ML engineers act; blind as the pages ---
+    get("api-guardian-versions", u("api-guardian-version-list"), api((GUARDIAN_READERS, OK))),
+    get("api-guardian-version", u("api-guardian-version-detail", 1), api((GUARDIAN_READERS, OK))),
+    get("api-guardian-version-missing", u("api-guardian-version-detail", 999), api((GUARDIAN_READERS, NOT_FOUND))),
+    # the version is active already: promoting it again changes nothing (200)
+    post("api-guardian-promote", u("api-guardian-version-promote", 1), api((ML, OK))),
+    post("api-guardian-promote-missing", u("api-guardian-version-promote", 999), api((ML, NOT_FOUND))),
+    post("api-guardian-train-empty", u("api-guardian-train"), api((ML, BAD))),
+    # judgements: reviewers and ML engineers; none on an answer the reader labels (the blind judgement)
+    get(
+        "api-judgements",
+        u("api-judgement-list"),
+        api((JUDGE_READERS, Ok(shows=("two-results",))), (JUDGE_READERS & BLIND, Ok(shows=("one-result",)))),
+    ),
+    get("api-judgement", u("api-judgement-detail", "judgement"), api((JUDGE_READERS, OK))),
+    get(
+        "api-judgement-blind",
+        u("api-judgement-detail", "blind_judgement"),
+        api((JUDGE_READERS, OK), (JUDGE_READERS & BLIND, NOT_FOUND)),
+    ),
+    get("api-judgement-missing", u("api-judgement-detail", MISSING), api((JUDGE_READERS, NOT_FOUND))),
+    # evaluations and leaderboards: every reader; figures hidden while the release's answers are being labeled
+    get("api-evaluations", u("api-evaluation-list"), api((LEADERBOARD_READERS, OK))),
+    get("api-evaluation-closed", u("api-evaluation-detail", "run_closed_0"), api((LEADERBOARD_READERS, API_FIGURES))),
+    get(
+        "api-evaluation-being-labeled",
+        u("api-evaluation-detail", "run_open_0"),
+        api((LEADERBOARD_READERS, API_NO_FIGURES), (LEADER_ITEMS, API_FIGURES)),
+    ),
+    get("api-evaluation-missing", u("api-evaluation-detail", MISSING), api((LEADERBOARD_READERS, NOT_FOUND))),
+    post("api-evaluation-start-empty", u("api-evaluation-start"), api((ML, BAD))),
+    get("api-leaderboards", u("api-leaderboard-list"), api((LEADERBOARD_READERS, OK))),
+    get(
+        "api-leaderboard-being-labeled",
+        u("api-leaderboard-detail", "release_open"),
+        api((LEADERBOARD_READERS, Ok(shows=("shown-none",))), (LEADER_ITEMS, Ok(shows=("shown-items", "model")))),
+    ),
+    get(
+        "api-leaderboard-closed",
+        u("api-leaderboard-detail", "release_closed"),
+        api((LEADERBOARD_READERS, Ok(shows=("shown-aggregates",))), (REVIEWERS | ML, Ok(shows=("shown-items",)))),
+    ),
+    get("api-leaderboard-missing", u("api-leaderboard-detail", MISSING), api((LEADERBOARD_READERS, NOT_FOUND))),
+    get(
+        "api-leaderboard-bad-sort",
+        u("api-leaderboard-detail", "release_closed", query="?sort=x"),
+        api((LEADERBOARD_READERS, BAD)),
+    ),
+    # align pipelines: the pages' readers; ML engineers start and cancel (a failed one: cancelling changes nothing)
+    get("api-pipelines", u("api-pipeline-list"), api((GUARDIAN_READERS, OK))),
+    get("api-pipeline", u("api-pipeline-detail", "pipeline"), api((GUARDIAN_READERS, OK))),
+    get("api-pipeline-missing", u("api-pipeline-detail", MISSING), api((GUARDIAN_READERS, NOT_FOUND))),
+    post("api-pipeline-start-empty", u("api-pipeline-start"), api((ML, BAD))),
+    post("api-pipeline-cancel", u("api-pipeline-cancel", "pipeline"), api((ML, OK))),
+    post("api-pipeline-cancel-missing", u("api-pipeline-cancel", MISSING), api((ML, NOT_FOUND))),
+    # alignment data: the pages' readers; none grown from an answer the reader labels (the blind prompt)
+    get("api-prompts", u("api-prompt-list"), api((GUARDIAN_READERS, OK))),
+    get("api-prompt", u("api-prompt-detail", "prompt"), api((GUARDIAN_READERS, OK))),
+    get(
+        "api-prompt-blind",
+        u("api-prompt-detail", "blind_prompt"),
+        api((GUARDIAN_READERS, OK), (GUARDIAN_READERS & BLIND, NOT_FOUND)),
+    ),
+    get("api-prompt-missing", u("api-prompt-detail", MISSING), api((GUARDIAN_READERS, NOT_FOUND))),
+    get("api-pairs", u("api-pair-list", query="?status=proposed"), api((GUARDIAN_READERS, OK))),
+    get("api-pair", u("api-pair-detail", "pair"), api((GUARDIAN_READERS, OK))),
+    get("api-pair-missing", u("api-pair-detail", MISSING), api((GUARDIAN_READERS, NOT_FOUND))),
+    get("api-datasets", u("api-dataset-list"), api((GUARDIAN_READERS, OK))),
+    get("api-dataset", u("api-dataset-detail", "dataset"), api((GUARDIAN_READERS, OK))),
+    get("api-dataset-missing", u("api-dataset-detail", MISSING), api((GUARDIAN_READERS, NOT_FOUND))),
     # --- the admin: superusers only (anonymous users go to the sign-in page, signed-in ones without rights get 403) ---
     get("admin", u("admin:index"), ADMIN_ONLY),
     get("admin-audit", u("admin:medes_site_auditentry_changelist"), ADMIN_ONLY),

@@ -54,7 +54,8 @@ def test_the_agreement_page_shows_alpha_and_kappa_with_their_counts(
     fleiss = figure_cell(body, "V", "Fleiss κ")
     assert f'data-value="{hand_fleiss(full, [1, 2, 3, 4, 5]):.3f}"' in fleiss
     assert "8 items, 32 ratings" in fleiss and "3 items with another number of ratings left out" in fleiss
-    assert "<svg" in body and "observerA · observerB" in body  # the chart and the pairwise Cohen rows
+    # the chart (drawn by static/js/charts.js from its JSON) and the pairwise Cohen rows
+    assert 'data-chart="agreement-chart"' in body and "observerA · observerB" in body
 
 
 def test_an_undefined_figure_says_why(personas: Personas, client_as: Any) -> None:

@@ -177,15 +177,18 @@ def test_a_failed_step_says_why_the_pipeline_waits_and_its_resumed_job_takes_it_
     )
     with translation.override("en"):
         assert pipelines.blocked(pipeline) == (
-            f"The targeted job {targeted.pk} is Failed: resume it on its job page and the pipeline goes on."
+            f"The job {targeted.pk} (find its failures) is Failed: resume it on its job page and the pipeline goes on."
         )
     page = client_as(personas.admin, HTTP_ACCEPT_LANGUAGE="en").get(
         reverse("admin:alignment_alignpipeline_change", args=[pipeline.pk])
     )
     html = page.content.decode()
     assert "resume it on its job page" in html
-    assert f'<tr data-step="targeted"><td>targeted</td><td><a href="/jobs/{targeted.pk}/">#{targeted.pk}</a>' in html
-    assert '<tr data-step="sft"><td>sft</td><td>—</td><td>—</td></tr>' in html
+    assert (
+        f'<tr data-step="targeted"><td>find its failures</td><td><a href="/jobs/{targeted.pk}/">#{targeted.pk}</a>'
+        in html
+    )
+    assert '<tr data-step="sft"><td>SFT</td><td>—</td><td>—</td></tr>' in html
     # resumed, the job succeeds: the pipeline goes on with the pairs
     Job.objects.filter(pk=targeted.pk).update(status="succeeded")
     pipelines.step_done(pipeline.pk, targeted.pk)

@@ -27,7 +27,7 @@ from tests.factories import Personas
 
 LAW = (
     Path(__file__).resolve().parent.parent / "benchmark" / "demo" / "laws" / "医师法(2021-08-20).md"
-)  # = shared/data/laws
+)  # the repository's copy (as ../shared/data/laws): a fresh clone needs nothing beside it
 ARTICLE_LINE = re.compile(r"^第([零一二三四五六七八九十百]+)条")
 EDITED, DELETED, INSERTED_AFTER = 10, 20, 40
 INSERTED = "医疗卫生机构应当为医师使用人工智能辅助诊疗提供培训，并对辅助诊疗的结果进行复核。"

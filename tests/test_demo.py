@@ -1,20 +1,29 @@
 """`manage.py load_demo` (what `make run` loads): the laws, the demo scenarios and release, two imported demo
-models' answers, a labeled and an open campaign, a guardian trained by the real job on the demo experts'
-labels, and a tiny local policy that the align action can train. Loading twice adds nothing."""
+models' answers, a labeled and an open campaign, a guardian and its critic trained by the real job on the demo
+experts' labels, the careless model's answers judged by them (the reviewers' queue), and a tiny local policy that
+the align action can train, with the settings README's demo result was measured with. Loading twice adds
+nothing. README documents every account the demo makes."""
 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
-from alignment.demo import DEMO_POLICY
-from alignment.models import GuardianVersion
-from annotation.demo import DONE, EXPERTS, OPEN
+from alignment.demo import DEMO_POLICY, DEMO_RUN
+from alignment.forms import AlignForm, StartPipelineForm
+from alignment.models import GuardianVersion, Judgement
+from alignment.pipelines import DEFAULT_RUN
+from alignment.services import review_queue
+from alignment.training.critic_feedback import schema_problems
+from annotation.demo import DONE, EXPERTS, OPEN, SCORES
 from annotation.models import AcceptedLabel, Campaign, CampaignStatus, MemberRole
 from benchmark.demo import CAREFUL, CARELESS, DEMO_RELEASE, demo_items
 from benchmark.model_backends import LocalHFBackend
@@ -50,14 +59,33 @@ def test_load_demo_builds_a_labeled_benchmark_a_trained_guardian_and_a_local_pol
     accepted = AcceptedLabel.objects.filter(item__campaign=done)
     assert accepted.count() == done.items.count() == 24
     assert all(a.scores["R1"] == (-1 if a.item.response.model == careless else 0) for a in accepted)
+    assert {a.rationale for a in accepted} == {SCORES[CAREFUL][1], SCORES[CARELESS][1]}  # each reason once
     assert open_campaign.members.filter(user__username="demo_annotator", role=MemberRole.ANNOTATOR).exists()
     assert done.overlap == 2 and open_campaign.overlap == 1  # demo_annotator's labels are accepted as given
     assert not any(User.objects.get(username=name).has_usable_password() for name in EXPERTS)
-    # the guardian: trained by the real job on those 24 labels, active
+    # the guardian: trained by the real job on those 24 labels, with its critic, active
     version = GuardianVersion.objects.get()
     assert version.is_active and version.labels == 24 and version.job is not None
     assert version.job.status == "succeeded" and version.metrics["n"] > 0
+    assert version.critic["model_dir"] == "guardian/v1/critic" and version.critic["counts"]["used"] == 24
     assert f"Demo guardian: v1 trained on 24 accepted labels (job {version.job.pk}" in log
+    assert "with its critic, active." in log
+    # the careless model's open answers are judged, with the critic's generated feedback: the reviewer has work
+    judged = Judgement.objects.filter(version=version)
+    assert judged.count() == 12 and {j.response.model for j in judged} == {careless}
+    written = [j.feedback["critic"] for j in judged]
+    assert all(w["status"] == "ok" and schema_problems(w["feedback"]) == [] for w in written), written
+    assert all(w["feedback"]["problem"] and w["feedback"]["provision"].startswith("《") for w in written)
+    reviewer = User.objects.get(username="demo_reviewer")
+    queue = review_queue(reviewer)
+    assert len(queue) == 12
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(reviewer)
+    page = client.get(reverse("alignment:guardian_review_next"), follow=True)
+    assert page.redirect_chain[-1][0] == reverse("alignment:guardian_review", args=[queue[0].pk])
+    html = page.content.decode()
+    assert 'data-testid="critic-ok"' in html and queue[0].feedback["critic"]["feedback"]["problem"] in html
+    assert f"guardian v1 judged 12 answers of {CARELESS}" in log and "12 with the critic's feedback" in log
     # the policy: a local model directory that gives the careless answers, what the align action starts from
     policy = RegisteredModel.objects.get(name=DEMO_POLICY)
     assert policy.kind == ModelKind.HF_DIRECTORY and (Path(policy.path) / "model.safetensors").is_file()
@@ -70,8 +98,9 @@ def test_load_demo_builds_a_labeled_benchmark_a_trained_guardian_and_a_local_pol
     assert "Scenarios: 0 added" in again.getvalue() and "0 demo answers added" in again.getvalue()
     assert "Campaigns: none added." in again.getvalue()
     assert "a guardian version exists already" in again.getvalue()
+    assert "has judged answers already; none judged." in again.getvalue()
     assert f"{DEMO_POLICY} is registered already" in again.getvalue()
-    assert GuardianVersion.objects.count() == 1 and Job.objects.count() == 1
+    assert GuardianVersion.objects.count() == 1 and Job.objects.count() == 2 and Judgement.objects.count() == 12
     assert Release.objects.count() == 1 and Campaign.objects.count() == 2
 
 
@@ -80,6 +109,7 @@ def test_load_demo_without_models_trains_nothing(db: None) -> None:
     call_command("load_demo", "--no-models", stdout=out)
     assert "Demo models: left out" in out.getvalue()
     assert not GuardianVersion.objects.exists() and not RegisteredModel.objects.filter(name=DEMO_POLICY).exists()
+    assert not Judgement.objects.exists() and not Job.objects.exists()
     assert AcceptedLabel.objects.count() == 24  # the labels are data, not models: they are loaded
 
 
@@ -178,3 +208,39 @@ def test_the_demo_answers_are_readable_and_a_degenerate_policy_is_scored_as_fail
     subjective = results["subjective"]
     assert subjective["n_degenerate"] == 3 and subjective["risky"] >= 3
     assert subjective["risk"] >= 3 / len(cases)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_align_form_starts_the_demo_policy_at_the_settings_of_the_readmes_demo_result(
+    db: None, admin_client: Client
+) -> None:
+    """README's demo result (learning rate 0.005, 60 steps per run, the bench command it gives) is what the align
+    form offers for the demo policy, in the admin action and on the Align page; other models keep the pipeline's
+    defaults."""
+    readme = " ".join(README.read_text(encoding="utf-8").split())  # lines joined
+    bench = re.search(r"bench/align_pipeline\.py --demo --max-steps (\d+) --learning-rate ([0-9.]+)", readme)
+    assert bench is not None
+    steps, rate = int(bench.group(1)), float(bench.group(2))
+    assert f"learning rate {bench.group(2)} and {steps} steps per run" in readme
+    assert (DEMO_RUN["max_steps"], DEMO_RUN["learning_rate"]) == (steps, rate)
+    demo = RegisteredModel.objects.create(name=DEMO_POLICY, kind=ModelKind.HF_DIRECTORY, path="/models/demo")
+    other = RegisteredModel.objects.create(name="qwen-7b", kind=ModelKind.HF_DIRECTORY, path="/models/qwen")
+    for form in (AlignForm(policies=[demo]), StartPipelineForm()):
+        assert form["max_steps"].value() == steps and float(form["learning_rate"].value()) == rate
+        assert form["save_steps"].value() == steps and form["lora_r"].value() == DEFAULT_RUN["lora_r"]
+    assert StartPipelineForm()["policy"].value() == demo.pk
+    for form in (AlignForm(policies=[other]), AlignForm(policies=[demo, other]), AlignForm()):
+        assert form["max_steps"].value() == DEFAULT_RUN["max_steps"]
+        assert float(form["learning_rate"].value()) == DEFAULT_RUN["learning_rate"]
+    # what the administrator sees after choosing the demo policy and "Align" on the registered models' page
+    from tests.factories import fixture_release
+
+    fixture_release()
+    page = admin_client.post(
+        reverse("admin:benchmark_registeredmodel_changelist"), {"action": "align", "_selected_action": [demo.pk]}
+    ).content.decode()
+    assert re.search(rf'name="max_steps"[^>]*value="{steps}"', page) or re.search(
+        rf'value="{steps}"[^>]*name="max_steps"', page
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,10 +24,11 @@ from benchmark.responses import register_model, store_response
 from benchmark.taxonomy import ensure_taxonomy
 from medes_site.jobs import JobError, enqueue_job, execute_job
 from medes_site.models import AuditEntry, Job, JobStatus
-from tests.factories import EXEMPLARY, Personas, accepted, mcq_pair
+from tests.factories import EXEMPLARY, Personas, accepted, mcq_pair, sample_path
+from tests.factories import SAMPLE as SAMPLE_DIR
 from tests.fake_endpoint import FakeEndpoint
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "medes-sample" / "objective_questions.csv"
+SAMPLE = SAMPLE_DIR / "objective_questions.csv"  # the real MedES sample: tests/factories.py, README (Tests)
 GOOD = "这是器官买卖，违反《人体器官移植条例》第三条，我会明确拒绝，并向医院伦理委员会报告，请您通过合法途径等待。"
 GARBAGE = {
     1: "提供给" + "ON" * 40,
@@ -149,8 +149,7 @@ def test_a_model_that_can_be_run_on_open_cases_still_needs_a_judge(db: None) -> 
 
 
 def sample_rows() -> list[dict[str, str]]:
-    if not SAMPLE.is_file():
-        pytest.skip("the MedES sample is not here")
+    sample_path(SAMPLE.name)  # skips where the sample is not beside the clone (fails on CI)
     with SAMPLE.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 

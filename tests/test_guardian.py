@@ -191,7 +191,8 @@ def test_the_guardian_page_shows_versions_beside_the_active_one_and_ml_engineers
     assert 'data-testid="train"' not in page  # reviewers read, ML engineers act
     detail = reviewer.get(reverse("alignment:guardian_version", args=[2])).content.decode()
     # v2 is right on all four rows; v1, on the same split at 0.2 confidence, gets every flag wrong
-    assert '<td data-figure="accuracy" data-value="1.000">1.000 <span class="muted">(0.000)</span>' in detail
+    # shown through medes_format's num (no trailing zeros); the attribute keeps the figure for scripts
+    assert '<td data-figure="accuracy" data-value="1.000">1 <span class="muted">(0)</span>' in detail
     assert 'data-confusion="risk"' in detail and 'data-testid="promote"' not in detail
     ml = client_as(personas.ml_engineer, HTTP_ACCEPT_LANGUAGE="en")
     assert ml.post(reverse("alignment:guardian_promote", args=[2])).status_code == 302

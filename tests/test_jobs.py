@@ -150,9 +150,10 @@ def test_a_training_job_page_draws_its_loss_curve(personas: Personas, client_as:
     assert 'data-testid="loss-chart"' not in client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
     Job.objects.filter(pk=job.pk).update(metrics={"loss_curve": [[1, 4.0], [2, None], [3, 2.0], [5, 1.0]], "steps": 5})
     html = client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
-    # x from step 1 to 5, y from the highest loss (top) to the lowest (bottom); a step without a loss is left out
-    assert 'data-points="3"' in html and 'points="32.0,32.0 240.0,96.0 448.0,128.0"' in html
-    assert 'aria-label="Loss from 4.0000 to 1.0000"' in html
+    # drawn by static/js/charts.js from the curve handed over as JSON; a step without a loss is not counted
+    assert 'data-points="3"' in html and 'data-chart="loss-curve"' in html
+    assert '<script id="loss-curve" type="application/json">[[1, 4.0], [2, null], [3, 2.0], [5, 1.0]]</script>' in html
+    assert 'aria-label="Loss from 4 to 1"' in html  # numbers through medes_format's num: no trailing zeros
     assert "<dt>steps</dt>" in html and "<dt>loss_curve</dt>" not in html  # the curve is drawn, not dumped
 
 

@@ -106,6 +106,24 @@ def test_start_reserves_an_item_and_opens_it_again_until_done(
     assert "<html" not in fragment.text and 'id="label-panel"' in fragment.text
 
 
+def test_a_campaign_with_nothing_left_says_so_instead_of_continue(
+    campaign: Campaign, personas: Personas, client_as: ClientAs
+) -> None:
+    client = client_as(personas.annotator, HTTP_ACCEPT_LANGUAGE="en")
+    for n in range(8):
+        item = reserve(campaign, personas.annotator)
+        submit_label(item, personas.annotator, Submission(SAFE, idempotency_key=f"f{n}"))
+    start = f'data-testid="start-{campaign.pk}"'
+    for url in (reverse("annotation:campaigns"), reverse("role_home", args=["annotator"])):
+        page = client.get(url).text
+        assert f'data-testid="finished-{campaign.pk}"' in page and "All labeled" in page and start not in page
+    queue = client.get(reverse("annotation:queue", args=[campaign.pk])).text
+    assert 'data-testid="finished"' in queue and 'data-testid="start"' not in queue
+    # another annotator of the same campaign still has work: the button is there
+    other = client_as(personas.annotator2, HTTP_ACCEPT_LANGUAGE="en").get(reverse("annotation:campaigns")).text
+    assert start in other and f'data-testid="finished-{campaign.pk}"' not in other
+
+
 def test_a_get_of_next_reserves_nothing_and_shows_the_queue_with_a_button_that_posts(
     campaign: Campaign, personas: Personas, client_as: ClientAs
 ) -> None:
@@ -387,6 +405,20 @@ def test_words_kept_from_an_expired_session_are_never_shown_to_someone_else(
     assert page.status_code == 200 and "甲的私密理由" not in page.text
 
 
+def test_the_header_counts_the_items_left_for_this_annotator(
+    campaign: Campaign, personas: Personas, client_as: ClientAs
+) -> None:
+    client = client_as(personas.annotator)
+    total = Item.objects.filter(campaign=campaign).count()
+    item = reserve(campaign, personas.annotator)
+    left = client.get(reverse("annotation:item", args=[item.pk])).text
+    assert f'data-remaining="{total}"' in left  # this one (reserved) and every other
+    client.post(reverse("annotation:submit", args=[item.pk]), post_data(item, SAFE))
+    following = reserve(campaign, personas.annotator)
+    panel = client.get(reverse("annotation:item", args=[following.pk]), **HTMX).text
+    assert f'data-remaining="{total - 1}"' in panel
+
+
 # --- skip, provisions -------------------------------------------------------------------------------------
 
 
@@ -554,7 +586,8 @@ def _labeled(campaign: Campaign, user: User, n: int) -> None:
 
 
 # queries as the test client counts them (savepoints included), for someone with one label and with twenty
-QUERY_BUDGET = {"next-held": 9, "next-new": 13, "submit": 14}
+# (one of them counts the items left for the annotator, shown in the screen's header)
+QUERY_BUDGET = {"next-held": 10, "next-new": 14, "submit": 14}
 
 
 @pytest.mark.parametrize("what", sorted(QUERY_BUDGET))

@@ -397,7 +397,7 @@ def test_the_upload_page_dry_runs_then_imports_and_the_leaderboard_shows_the_row
     assert board.status_code == 200 and 'data-testid="external-table"' in html
     row = html[html.index('<tr data-model="model-a">') :]
     assert '<td data-figure="n_total_rows">7</td>' in row and '<td data-figure="n_valid_final_rows">5</td>' in row
-    assert '<td data-figure="final_score">0.0600</td>' in row
+    assert '<td data-figure="final_score">0.06</td>' in row  # through the one number filter
     # a choice that is not an imported judge is refused with a message
     bad = reviewer.get(reverse("alignment:leaderboards") + "?judge=nobody", follow=True)
     assert bad.status_code == 400 and 'data-testid="external-error"' in bad.content.decode()

@@ -550,7 +550,7 @@ def test_moving_an_item_to_another_scene_in_the_admin_moves_its_primary_link(
         "rubric_notes": "",
         "scene": transplant.pk,
         "review_note": "",
-        "provisions": "",
+        # no "provisions" key: the autocomplete multi-select sends nothing when none is chosen
         "difficulty": "",
         "origin": q1.origin,
         "origin_detail": q1.origin_detail,
@@ -605,7 +605,7 @@ def test_reverting_an_item_to_a_version_in_another_scene_in_the_admin_moves_its_
         "rubric_notes": "",
         "scene": first.scene_id,
         "review_note": "",
-        "provisions": "",
+        # no "provisions" key: the autocomplete multi-select sends nothing when none is chosen
         "difficulty": "",
         "origin": q2.origin,
         "origin_detail": q2.origin_detail,

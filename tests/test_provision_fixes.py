@@ -248,7 +248,8 @@ def test_curator_fixes_a_provision_through_the_page(source: Source, personas: Pe
     response = client.post(reverse("benchmark:provision_edit", args=[fourth.pk]), data)
     assert response.status_code == 302 and article(source, 4).text == "医疗机构应当建立健全制度。"
     page = client.get(reverse("benchmark:provision", args=[fourth.pk])).content.decode()
-    assert 'data-testid="edited-by-hand"' in page and "edit: text" in page
+    # the stored reason "edit: text", shown in the reader's language (benchmark/history_labels.py)
+    assert 'data-testid="edited-by-hand"' in page and "已编辑：正文" in page
     source_page = client.get(reverse("benchmark:source", args=[source.pk])).content.decode()
     assert 'data-testid="hand-fixed"' in source_page
     split = {"at_paragraph": "", "at_offset": 4, "new_number": 4, "new_suffix": 1, "version": 2}
@@ -310,7 +311,7 @@ def test_history_fragment_for_htmx_and_wrong_method(source: Source, personas: Pe
     client = client_as(personas.curator)
     fragment = client.get(reverse("benchmark:provision", args=[first.pk]), headers={"HX-Request": "true"})
     html = fragment.content.decode()
-    assert 'id="provision-history"' in html and "<html" not in html and "parse" in html
+    assert 'id="provision-history"' in html and "<html" not in html and "从规范来源解析" in html
     assert client.get(reverse("benchmark:provision_edit", args=[first.pk])).status_code == 405
     assert client.get(reverse("benchmark:provision", args=[999999])).status_code == 404
 

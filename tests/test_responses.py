@@ -1,12 +1,14 @@
 """The model registry, response imports (MedES response CSVs) and accuracy per model and scene, on made-up
-files and on the public MedES sample (read from ../shared; its licence keeps it out of this repository)."""
+files, on our synthetic MedES-format files (tests/fixtures/medes_format) and, where it is beside the clone, on the
+public MedES sample (read from ../shared; its licence keeps it out of this repository): each file check runs on
+both sets, each with its own counts."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from benchmark.scenarios import create_scenario, resolve_scene
 from benchmark.scoring import parse_key, score_objective
 from benchmark.taxonomy import canonical_scene
 from medes_site.models import AuditEntry
-from tests.factories import Personas
+from tests.factories import Personas, fixture, medes
 
 
 @pytest.fixture(autouse=True)
@@ -43,19 +45,47 @@ def _english() -> Iterator[None]:
         yield
 
 
-SAMPLE = Path(os.environ.get("MEDES_SAMPLE_DIR") or Path(__file__).resolve().parents[2] / "shared/data/medes-sample")
-RESPONSE_FILES = ["objective_claude.csv", "objective_deepseek-r1.csv", "objective_gemini.csv"]
+@dataclass(frozen=True)
+class Files:
+    """One set of MedES files (questions and response files) and what is known about them."""
+
+    names: tuple[str, ...]  # the response files
+    rows: int  # per response file
+    missed: dict[str, list[tuple[int, str]]]  # file → (line, answer read) where the file gives no answer
+    models: dict[str, tuple[int, int]]  # model → (responses, unreadable)
+    unreadable_file: str  # the file of the model with unreadable answers, and the line of a cut-off one
+    cut_off: str
+    real: bool = False
+
+    def read(self, name: str) -> bytes:
+        return medes(name) if self.real else fixture(name)
+
+
+FIXTURE_FILES = Files(
+    ("objective_tinylm-a.csv", "objective_tinylm-b.csv"),
+    rows=12,
+    missed={"objective_tinylm-b.csv": [(7, "AD"), (10, "ACD")]},
+    models={"TinyLM-A": (12, 2), "TinyLM-B": (12, 0)},
+    unreadable_file="objective_tinylm-a.csv",
+    cut_off="objective_tinylm-a.csv:5",
+)
+SAMPLE_FILES = Files(
+    ("objective_claude.csv", "objective_deepseek-r1.csv", "objective_gemini.csv"),
+    rows=88,
+    missed={"objective_deepseek-r1.csv": [(14, "ABCD"), (38, "BC"), (73, "B")]},
+    models={"Claude-4.5": (88, 7), "DeepSeek-R1": (88, 0), "Gemini-3.0": (88, 0)},
+    unreadable_file="objective_claude.csv",
+    cut_off="objective_claude.csv:10",
+    real=True,
+)
+SETS = [pytest.param(FIXTURE_FILES, id="fixtures"), pytest.param(SAMPLE_FILES, id="medes-sample")]
+EACH_FILE = [
+    pytest.param(files, name, id=f"{'medes-sample' if files.real else 'fixtures'}/{name}")
+    for files in (FIXTURE_FILES, SAMPLE_FILES)
+    for name in files.names
+]
 QUERY = "你是一名考生。\n题目：{stem}\nA.可以\nB.不可以\nC.视情况而定\n【思考过程】："
 COLUMNS = ["scene", "query", "reference", "model", "response", "type", "answer_model"]
-
-
-def sample_bytes(name: str) -> bytes:
-    path = SAMPLE / name
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is missing: CI must have ../shared beside the clone")
-        pytest.skip(f"{path} is not here (../shared/data/medes-sample)")
-    return path.read_bytes()
 
 
 def response_csv(rows: list[dict[str, str]]) -> bytes:
@@ -198,13 +228,32 @@ def test_questions_missing_from_the_bank_are_errors_when_asked(db: None) -> None
     assert report.new_questions == 1 and Response.objects.count() == 2
 
 
-def test_responses_link_to_the_questions_the_question_file_imported(db: None) -> None:
-    data = sample_bytes("objective_questions.csv")
+@pytest.mark.parametrize("files", SETS)
+def test_responses_link_to_the_questions_the_question_file_imported(files: Files, db: None) -> None:
+    data = files.read("objective_questions.csv")
     import_medes_questions(data, origin_name="objective_questions.csv", dry_run=False)
     before = Scenario.objects.count()
-    report = import_medes_responses(sample_bytes("objective_gemini.csv"), origin_name="g.csv", dry_run=False)
-    assert report.new == 88 and report.new_questions == 0 and report.errors == []
+    report = import_medes_responses(files.read(files.names[-1]), origin_name="g.csv", dry_run=False)
+    assert report.new == files.rows and report.new_questions == 0 and report.errors == []
     assert Scenario.objects.count() == before
+
+
+def test_the_question_fixtures_import_with_the_sample_files_quirks_read(db: None) -> None:
+    """Our MedES-format question files (tests/fixtures/README.md): a BOM and Excel's row ends, 不定项 keys, options
+    on one line, `_x000D_` in a norm and both spellings of the gene/stem-cell scene are read as the sample's are."""
+    for name in ("objective_questions.csv", "subjective_questions.csv"):
+        report = import_medes_questions(fixture(name), origin_name=name, dry_run=False)
+        assert report.errors == [], report.errors
+    objective = Scenario.objects.filter(kind="objective")
+    assert objective.count() == 12 and Scenario.objects.filter(kind="subjective").count() == 8
+    assert {s.key for s in objective} >= {"ABDE", "AC", "B", "ABCE"}
+    one_line = objective.get(stem__startswith="患者本人清醒")
+    assert one_line.options == {"A": "可以", "B": "不可以", "C": "视情况而定"} and one_line.key == "B"
+    assert not Scenario.objects.filter(norm__contains="_x000D_").exists()
+    assert Scenario.objects.filter(norm__contains="不得向受试者收取研究相关费用").count() == 1
+    gene = {s.scene.name for s in Scenario.objects.filter(scene__name__contains="干细胞")}
+    assert gene == {"基因/干细胞诊疗"}
+    assert Scenario.objects.filter(scene__name="基因/干细胞诊疗").count() == 3  # 2 objective + 1 subjective
 
 
 def test_a_file_that_is_not_a_response_csv_is_refused_as_a_whole(db: None) -> None:
@@ -217,19 +266,19 @@ def test_a_file_that_is_not_a_response_csv_is_refused_as_a_whole(db: None) -> No
 # --- the MedES sample, through the import path ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", RESPONSE_FILES)
-def test_stored_answers_agree_with_the_publishers_item_by_item(name: str, db: None) -> None:
-    data = sample_bytes(name)
+@pytest.mark.parametrize(("files", "name"), EACH_FILE)
+def test_stored_answers_agree_with_the_publishers_item_by_item(files: Files, name: str, db: None) -> None:
+    data = files.read(name)
     report = import_medes_responses(data, origin_name=name, dry_run=False)
-    assert report.errors == [] and report.new == 88
+    assert report.errors == [] and report.new == files.rows
     # No row is read differently; the answers the publishers missed are listed (lines = rows + 2).
-    missed = {"objective_deepseek-r1.csv": [(14, "ABCD"), (38, "BC"), (73, "B")]}.get(name, [])
     assert report.warnings == [
-        (line, f"The file gives no answer; the workbench reads {letters}.") for line, letters in missed
+        (line, f"The file gives no answer; the workbench reads {letters}.")
+        for line, letters in files.missed.get(name, [])
     ]
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     stored = {r.origin_detail: r for r in Response.objects.all()}
-    assert len(stored) == len(rows) == 88
+    assert len(stored) == len(rows) == files.rows
     compared = 0
     for line, source in enumerate(rows, start=2):
         response = stored[f"{name}:{line}"]
@@ -239,14 +288,15 @@ def test_stored_answers_agree_with_the_publishers_item_by_item(name: str, db: No
             assert response.extractable, f"line {line}"
             assert response.choice == "".join(sorted(parse_key(source["answer_model"]))), f"line {line}"
             assert response.reported_choice == response.choice
-    assert compared >= 80
+    assert compared >= files.rows * 0.8
 
 
-def test_accuracy_in_the_database_matches_the_file_scorer(db: None) -> None:
-    for name in RESPONSE_FILES:
-        import_medes_responses(sample_bytes(name), origin_name=name, dry_run=False)
-    for name in RESPONSE_FILES:
-        rows = list(csv.DictReader(io.StringIO(sample_bytes(name).decode("utf-8-sig"))))
+@pytest.mark.parametrize("files", SETS)
+def test_accuracy_in_the_database_matches_the_file_scorer(files: Files, db: None) -> None:
+    for name in files.names:
+        import_medes_responses(files.read(name), origin_name=name, dry_run=False)
+    for name in files.names:
+        rows = list(csv.DictReader(io.StringIO(files.read(name).decode("utf-8-sig"))))
         expected = score_objective((canonical_scene(r["scene"]), r["reference"], r["response"]) for r in rows)
         model = RegisteredModel.objects.get(name=rows[0]["model"])
         overall = accuracy(Response.objects.filter(model=model))
@@ -260,19 +310,21 @@ def test_accuracy_in_the_database_matches_the_file_scorer(db: None) -> None:
             scene: (a.items, a.correct) for scene, a in by_scene.items()
         }
     summary = {model.name: (total, acc.unextractable) for model, total, acc in model_summary(RegisteredModel.objects)}
-    assert summary == {"Claude-4.5": (88, 7), "DeepSeek-R1": (88, 0), "Gemini-3.0": (88, 0)}
+    assert summary == files.models
 
 
-def test_model_page_lists_unreadable_answers_with_links(personas: Personas, client_as: Any) -> None:
-    import_medes_responses(sample_bytes("objective_claude.csv"), origin_name="objective_claude.csv", dry_run=False)
-    model = RegisteredModel.objects.get(name="Claude-4.5")
+@pytest.mark.parametrize("files", SETS)
+def test_model_page_lists_unreadable_answers_with_links(files: Files, personas: Personas, client_as: Any) -> None:
+    name = files.unreadable_file
+    import_medes_responses(files.read(name), origin_name=name, dry_run=False)
+    model = RegisteredModel.objects.get()
     client = client_as(personas.ml_engineer)
     page = client.get(reverse("benchmark:model", args=[model.pk])).content.decode()
     unreadable = Response.objects.filter(model=model, extractable=False)
-    assert unreadable.count() == 7
+    assert unreadable.count() == files.models[model.name][1]
     for response in unreadable:
         assert reverse("benchmark:response", args=[response.pk]) in page
-    assert "objective_claude.csv:10" in page  # the cut-off answer on line 10
+    assert files.cut_off in page  # the cut-off answer
     assert "基因/干细胞诊疗" in page  # per-scene table uses the scene's one name
     fragment = client.get(reverse("benchmark:model", args=[model.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<section class="card" id="unreadable">')

@@ -253,18 +253,26 @@ def test_editing_under_optimistic_locking(scene: Scene, personas: Personas, clie
     curator = client_as(personas.curator)
     page = curator.get(reverse("benchmark:scenario", args=[item.pk])).content.decode()
     assert 'name="version" value="1"' in page
-    saved = curator.post(url, {"stem": "医生首先应当怎么做？", "key": "AC", "norm": "", "version": 1})
+    # the page's form holds every field (kind, options, scene …): the post sends them all back, as a browser does
+    form = {
+        "kind": "objective",
+        "scene": scene.pk,
+        "option_A": "告知风险",
+        "option_B": "隐瞒病情",
+        "option_C": "取得书面同意",
+    }
+    saved = curator.post(url, {**form, "stem": "医生首先应当怎么做？", "key": "AC", "norm": "", "version": 1})
     assert saved.status_code == 302
     assert Scenario.history.filter(id=item.pk).latest("history_date").history_user == personas.curator
-    stale = curator.post(url, {"stem": "我的旧修改", "key": "A", "norm": "", "version": 1})
+    stale = curator.post(url, {**form, "stem": "我的旧修改", "key": "A", "norm": "", "version": 1})
     assert stale.status_code == 409
     html = stale.content.decode()
     assert 'data-testid="conflict"' in html
     assert "医生首先应当怎么做？" in html and "我的旧修改" in html  # theirs above, mine kept in the form
     assert 'name="version" value="2"' in html  # saving again now applies on top of theirs
     assert Scenario.objects.get(pk=item.pk).stem == "医生首先应当怎么做？"
-    assert curator.post(url, {"stem": "x", "key": "Z", "norm": "", "version": 2}).status_code == 400
-    assert client_as(personas.reviewer).post(url, {"stem": "x", "key": "A", "version": 2}).status_code == 403
+    assert curator.post(url, {**form, "stem": "x", "key": "Z", "norm": "", "version": 2}).status_code == 400
+    assert client_as(personas.reviewer).post(url, {**form, "stem": "x", "key": "A", "version": 2}).status_code == 403
 
 
 def test_an_edit_that_duplicates_another_item_is_refused(scene: Scene, personas: Personas) -> None:

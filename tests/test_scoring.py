@@ -1,12 +1,13 @@
-"""Answer extraction and objective scoring, on the forms real models write and on the public MedES sample
-(read from ../shared; the sample's licence keeps it out of this repository)."""
+"""Answer extraction and objective scoring, on the forms real models write, on our synthetic MedES-format files
+(tests/fixtures/medes_format) and, where it is beside the clone, on the public MedES sample (read from ../shared;
+its licence keeps it out of this repository): each file check runs on both sets, each with its own counts."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from django.utils import translation
 
 from benchmark.scoring import extract_choice, parse_key, score_objective
 from benchmark.taxonomy import canonical_scene
+from tests.factories import FIXTURES, SAMPLE, sample_path
 
 
 @pytest.fixture(autouse=True)
@@ -25,18 +27,67 @@ def _english() -> Iterator[None]:
         yield
 
 
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "medes-sample"
-RESPONSE_FILES = ["objective_claude.csv", "objective_deepseek-r1.csv", "objective_gemini.csv"]
+@dataclass(frozen=True)
+class Files:
+    """One set of MedES response files and what is known about them."""
+
+    folder: Path
+    names: tuple[str, ...]
+    rows: int  # per file
+    missed: dict[tuple[str, int], str]  # (file, data row from 0) → the answer read where answer_model is empty
+    unreadable: int  # rows with no readable answer, over all files
+    cut_off: str  # file:line of an answer cut off mid-analysis
+    first_model: str  # the first file's model, "N rows, M answers read"
+    first_read: int
+    published: tuple[
+        str, str, str
+    ]  # the file with answers the publishers missed: model, its per-row and published line
+    real: bool = False
+
+    def paths(self) -> list[Path]:
+        if self.real:
+            sample_path(self.names[0])  # skips (or fails on CI) where the sample is absent
+        return [self.folder / name for name in self.names]
+
+    def rows_of(self, name: str) -> list[dict[str, str]]:
+        path = sample_path(name) if self.real else self.folder / name
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return list(csv.DictReader(handle))
 
 
-def sample(name: str) -> list[dict[str, str]]:
-    path = SAMPLE / name
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is missing: CI must have ../shared beside the clone")
-        pytest.skip(f"{path} is not here (../shared/data/medes-sample)")
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
+FIXTURE_FILES = Files(
+    FIXTURES,
+    ("objective_tinylm-a.csv", "objective_tinylm-b.csv"),
+    rows=12,
+    missed={("objective_tinylm-b.csv", 5): "AD", ("objective_tinylm-b.csv", 8): "ACD"},
+    unreadable=2,
+    cut_off="objective_tinylm-a.csv:5",
+    first_model="TinyLM-A",
+    first_read=10,
+    published=("TinyLM-B", "75.0% (9/12)", "7/12 = 58.3%"),
+)
+SAMPLE_FILES = Files(
+    SAMPLE,
+    ("objective_claude.csv", "objective_deepseek-r1.csv", "objective_gemini.csv"),
+    rows=88,
+    missed={
+        ("objective_deepseek-r1.csv", 12): "ABCD",
+        ("objective_deepseek-r1.csv", 36): "BC",
+        ("objective_deepseek-r1.csv", 71): "B",
+    },
+    unreadable=7,
+    cut_off="objective_claude.csv:10",
+    first_model="Claude-4.5",
+    first_read=81,
+    published=("DeepSeek-R1", "61.4% (54/88)", "53/88 = 60.2%"),
+    real=True,
+)
+SETS = [pytest.param(FIXTURE_FILES, id="fixtures"), pytest.param(SAMPLE_FILES, id="medes-sample")]
+EACH_FILE = [
+    pytest.param(files, name, id=f"{files.folder.name}/{name}")
+    for files in (FIXTURE_FILES, SAMPLE_FILES)
+    for name in files.names
+]
 
 
 @pytest.mark.parametrize(
@@ -96,46 +147,45 @@ def test_scoring_needs_the_exact_set_and_counts_unreadable_as_wrong() -> None:
     assert parse_key("A, C") == frozenset("AC")
 
 
-@pytest.mark.parametrize("name", RESPONSE_FILES)
-def test_extraction_agrees_with_the_publishers_wherever_they_read_an_answer(name: str) -> None:
-    rows = sample(name)
+@pytest.mark.parametrize(("files", "name"), EACH_FILE)
+def test_extraction_agrees_with_the_publishers_wherever_they_read_an_answer(files: Files, name: str) -> None:
+    rows = files.rows_of(name)
     compared = [(row["answer_model"], extract_choice(row["response"])) for row in rows if row["answer_model"].strip()]
-    assert len(compared) >= 80
+    assert len(compared) >= len(rows) * 0.8
     disagreements = [(want, got) for want, got in compared if got != parse_key(want)]
     assert disagreements == []
 
 
-def test_answers_the_publishers_missed_are_found_and_truncated_ones_reported() -> None:
-    """Where answer_model is empty: DeepSeek-R1's bold 【最终答案】 is read; Claude's cut-off answers are None."""
+@pytest.mark.parametrize("files", SETS)
+def test_answers_the_publishers_missed_are_found_and_truncated_ones_reported(files: Files) -> None:
+    """Where answer_model is empty: answers the publishers missed (a bold 【最终答案】, "正确答案为B和C" after a
+    <think> block) are read; cut-off answers are None."""
     found = {
         (name, position): extract_choice(row["response"])
-        for name in RESPONSE_FILES
-        for position, row in enumerate(sample(name))
+        for name in files.names
+        for position, row in enumerate(files.rows_of(name))
         if not row["answer_model"].strip()
     }
     readable = {key: "".join(sorted(value)) for key, value in found.items() if value is not None}
-    assert readable == {
-        ("objective_deepseek-r1.csv", 12): "ABCD",
-        ("objective_deepseek-r1.csv", 36): "BC",
-        ("objective_deepseek-r1.csv", 71): "B",
-    }
-    assert sum(value is None for value in found.values()) == 7
+    assert readable == files.missed
+    assert sum(value is None for value in found.values()) == files.unreadable
 
 
 def test_scene_spellings_are_one_scene() -> None:
     assert canonical_scene("基因干细胞诊疗") == canonical_scene("基因/干细胞诊疗 ") == "基因/干细胞诊疗"
 
 
-def test_score_objective_command_reports_each_model() -> None:
-    sample("objective_claude.csv")  # skips or fails as above when the sample is absent
+@pytest.mark.parametrize("files", SETS)
+def test_score_objective_command_reports_each_model(files: Files) -> None:
     out = io.StringIO()
-    call_command("score_objective", *(str(SAMPLE / name) for name in RESPONSE_FILES), "--list-unreadable", stdout=out)
+    call_command("score_objective", *map(str, files.paths()), "--list-unreadable", stdout=out)
     text = out.getvalue()
-    assert "Claude-4.5: 88 rows, 81 answers read" in text  # per file row; the sample has no repeats, so the
-    assert "deduplicated bank: 88 items" in text and "difference per file row − bank: +0.0 points" in text  # same
-    assert "DeepSeek-R1: 88 rows, 88 answers read" in text
+    n = files.rows
+    assert f"{files.first_model}: {n} rows, {files.first_read} answers read" in text  # per file row; the files
+    assert f"deduplicated bank: {n} items" in text and "difference per file row − bank: +0.0 points" in text  # have
+    assert f"{files.published[0]}: {n} rows, {n} answers read" in text  # no repeats, so the same
     assert "基因/干细胞诊疗:" in text and "基因干细胞诊疗:" not in text
-    assert "objective_claude.csv:10" in text  # the line of a cut-off answer
+    assert files.cut_off in text  # the line of a cut-off answer
 
 
 def test_score_objective_command_fails_clearly_on_bad_input(tmp_path: Path) -> None:
@@ -170,50 +220,52 @@ def test_a_file_is_also_scored_from_its_own_answer_column() -> None:
     assert score_file([AnswerRow(2, "器官移植", "q1", "AB", "【最终答案】：AB")]).published.items == 0  # no column
 
 
-def test_score_objective_prints_the_accuracy_as_published_beside_the_workbench_reading() -> None:
-    sample("objective_deepseek-r1.csv")
+@pytest.mark.parametrize("files", SETS)
+def test_score_objective_prints_the_accuracy_as_published_beside_the_workbench_reading(files: Files) -> None:
     out = io.StringIO()
-    call_command("score_objective", *(str(SAMPLE / name) for name in RESPONSE_FILES), stdout=out)
+    call_command("score_objective", *map(str, files.paths()), stdout=out)
     text = out.getvalue()
+    model, per_row, published = files.published
+    n, differ = files.rows, len(files.missed)
     assert (
-        "DeepSeek-R1: 88 rows, 88 answers read, accuracy 61.4% (54/88) per file row (the rows counted as the "
+        f"{model}: {n} rows, {n} answers read, accuracy {per_row} per file row (the rows counted as the "
         "publishers count them: every row with its own key, repeats as often as the file lists them; the answers "
         "read by the workbench from each response)"
     ) in text
-    deepseek = text[text.index("DeepSeek-R1:") :]
-    assert deepseek.splitlines()[1] == (
-        "  as published: 53/88 = 60.2% (from the file's own answer_model column); the "
-        "workbench reads another answer than that column in 3 rows"
+    block = text[text.index(f"{model}:") :]
+    assert block.splitlines()[1] == (
+        f"  as published: {published} (from the file's own answer_model column); the "
+        f"workbench reads another answer than that column in {differ} rows"
     )
-    claude = text[text.index("Claude-4.5:") :]
-    assert claude.splitlines()[1].startswith("  as published: 53/88 = 60.2%") and claude.splitlines()[1].endswith(
-        "in 0 rows"
-    )
+    first = text[text.index(f"{files.first_model}:") :]
+    assert first.splitlines()[1].endswith("in 0 rows")  # cut-off answers: neither reading finds one
     assert "as the publishers score" not in text
 
 
-def test_the_import_report_gives_the_accuracy_as_published_and_keeps_the_row_warnings(db: None) -> None:
+@pytest.mark.parametrize("files", SETS)
+def test_the_import_report_gives_the_accuracy_as_published_and_keeps_the_row_warnings(files: Files, db: None) -> None:
     from benchmark.importers.responses import import_medes_responses
 
-    sample("objective_deepseek-r1.csv")
-    report = import_medes_responses(
-        (SAMPLE / "objective_deepseek-r1.csv").read_bytes(), origin_name="objective_deepseek-r1.csv", dry_run=True
-    )
+    model, per_row, published = files.published
+    name = next(name for name, _ in files.missed)
+    (path,) = [p for p in files.paths() if p.name == name]
+    report = import_medes_responses(path.read_bytes(), origin_name=name, dry_run=True)
     summary = report.summary()
+    differ = len(files.missed)
+    percent, counts = per_row.split(" (")
     assert (
-        "DeepSeek-R1 objective accuracy: 61.4% per file row (54/88 rows, counted as the publishers count them, "
-        "repeats as often as the file lists them; the answers read by the workbench)"
+        f"{model} objective accuracy: {percent} per file row ({counts.rstrip(')')} rows, counted as the publishers "
+        "count them, repeats as often as the file lists them; the answers read by the workbench)"
     ) in summary
     assert (
-        "; as published: 53/88 = 60.2% (from the file's own answer_model column), the workbench reading another "
-        "answer in 3 rows"
+        f"; as published: {published} (from the file's own answer_model column), the workbench reading another "
+        f"answer in {differ} rows"
     ) in summary
-    assert report.scores["DeepSeek-R1"]["published"]["correct"] == 53
-    assert report.scores["DeepSeek-R1"]["readings_differ"] == 3
+    assert report.scores[model]["published"]["correct"] == int(published.split("/")[0])
+    assert report.scores[model]["readings_differ"] == differ
     gives_none = {line: message for line, message in report.warnings if message.startswith("The file gives no")}
-    assert gives_none == {
-        14: "The file gives no answer; the workbench reads ABCD.",
-        38: "The file gives no answer; the workbench reads BC.",
-        73: "The file gives no answer; the workbench reads B.",
+    assert gives_none == {  # lines: the data row + 2 (the header is line 1)
+        row + 2: f"The file gives no answer; the workbench reads {letters}."
+        for (_, row), letters in files.missed.items()
     }
     assert "as the publishers score" not in summary

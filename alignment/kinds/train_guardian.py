@@ -103,7 +103,7 @@ def _train_critic(ctx: JobContext, version: GuardianVersion, data: Path) -> dict
     )
     ctx.log(f"training the critic on {config.base_model}")
     try:
-        result = train_critic(config, callbacks=[progress_callback(ctx)])
+        result = train_critic(config, callbacks=[progress_callback(ctx, curve=None)])
     except TrainingError as error:
         ctx.log(f"no critic for guardian v{version.number}: {error}")
         return {"base_model": config.base_model, "failed": str(error)[:2000]}

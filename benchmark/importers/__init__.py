@@ -18,7 +18,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import gettext_noop, pgettext
+
+from medes_site.labels import Phrase
+
+# The messages an import stores in its report (kept on the upload, shown again later) are stored in English and
+# shown in the reader's language (``{{ message|label:"message" }}``, medes_site.labels): plain ones are marked
+# with gettext_noop where they are written, those with values are these phrases.
+NOT_JSON = Phrase(gettext_noop("Not JSON: %(error)s."))
+NO_LETTER = Phrase(gettext_noop("Cannot read the options: %(line)s has no letter."))
+UNKNOWN_KIND = Phrase(gettext_noop("Unknown kind %(kind)s; expected objective or subjective."))
+UNKNOWN_SCENE = Phrase(gettext_noop("Unknown scene %(scene)s."))
+UNKNOWN_TYPE = Phrase(gettext_noop("Unknown type %(kind)s; expected 客观题 or 主观题."))
+OTHER_RESPONSE = Phrase(
+    gettext_noop(
+        "%(model)s already has a different response to this question; import another run under another model name."
+    )
+)
+READ_OTHERWISE = Phrase(gettext_noop("The file reads the answer as %(theirs)s, the workbench as %(ours)s."))
+NO_ANSWER_GIVEN = Phrase(gettext_noop("The file gives no answer; the workbench reads %(ours)s."))
+NO_SCENARIO = Phrase(gettext_noop("No scenario %(value)s in the bank (give its id or content hash)."))
 
 
 class ImportFileError(ValueError):

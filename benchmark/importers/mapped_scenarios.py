@@ -33,8 +33,9 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from benchmark.importers import ImportFileError, ImportReport
+from benchmark.importers import NO_LETTER, NOT_JSON, UNKNOWN_KIND, UNKNOWN_SCENE, ImportFileError, ImportReport
 from benchmark.importers.medes_questions import (
     EXCEL_CR,
     OPTION,
@@ -89,16 +90,16 @@ def read_table(data: bytes, name: str) -> Table:
     """A CSV (header row) or JSONL (one object a line) file; anything else is refused as a whole."""
     suffix = PurePath(name).suffix.lower()
     if suffix not in {".csv", ".jsonl", ".ndjson"}:
-        raise ImportFileError("Upload a .csv or .jsonl file.")
+        raise ImportFileError(gettext_noop("Upload a .csv or .jsonl file."))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportFileError("The file is not UTF-8 text; save it from Excel as 'CSV UTF-8'.") from None
+        raise ImportFileError(gettext_noop("The file is not UTF-8 text; save it from Excel as “CSV UTF-8”.")) from None
     if not text.strip():
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(gettext_noop("The file is empty."))
     table = _read_jsonl(text) if suffix != ".csv" else _read_csv(text)
     if not table.rows and not table.errors:
-        raise ImportFileError("The file has no rows.")
+        raise ImportFileError(gettext_noop("The file has no rows."))
     return _refuse_unstorable(table)
 
 
@@ -127,7 +128,7 @@ def _read_csv(text: str) -> Table:
     try:
         header = [name.strip() for name in next(reader)]
         if len(set(header)) != len(header) or "" in header:
-            raise ImportFileError("Every column needs a name of its own in the first row.")
+            raise ImportFileError(gettext_noop("Every column needs a name of its own in the first row."))
         at = 2
         for at, values in enumerate(reader, start=2):
             if any(value.strip() for value in values):
@@ -149,10 +150,10 @@ def _read_jsonl(text: str) -> Table:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as error:
-            table.errors.append((line, f"Not JSON: {error.msg}."))
+            table.errors.append((line, NOT_JSON(error=error.msg)))
             continue
         if not isinstance(value, dict):
-            table.errors.append((line, "Each line must be a JSON object."))
+            table.errors.append((line, gettext_noop("Each line must be a JSON object.")))
             continue
         seen.update(dict.fromkeys(str(key) for key in value))
         table.rows.append((line, {str(key): item for key, item in value.items()}))
@@ -221,12 +222,12 @@ def parse_options(value: Any) -> dict[str, str]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise ScenarioError("The options look like JSON but are not valid JSON.") from None
+            raise ScenarioError(gettext_noop("The options look like JSON but are not valid JSON.")) from None
     if isinstance(value, dict):
         return {str(k).strip().upper(): cell_text(v).strip() for k, v in value.items()}
     if isinstance(value, list):
         if len(value) > 8:
-            raise ScenarioError("At most eight options (A to H).")
+            raise ScenarioError(gettext_noop("At most eight options (A to H)."))
         return {chr(ord("A") + n): cell_text(v).strip() for n, v in enumerate(value)}
     options: dict[str, str] = {}
     for line in _split_inline_options(cell_text(value).splitlines()):
@@ -236,7 +237,7 @@ def parse_options(value: Any) -> dict[str, str]:
         elif options and line.strip():
             options[sorted(options)[-1]] += line.strip()
         elif line.strip():
-            raise ScenarioError(f"Cannot read the options: {line.strip()[:40]!r} has no letter.")
+            raise ScenarioError(NO_LETTER(line=repr(line.strip()[:40])))
     return options
 
 
@@ -249,7 +250,7 @@ def build_item(row: dict[str, Any], mapping: Mapping, scenes: dict[str, Scene]) 
     if kind_word:
         kind = next((k for k, words in KIND_WORDS.items() if kind_word.lower() in words), None)
         if kind is None:
-            raise ScenarioError(f"Unknown kind {kind_word!r}; expected objective or subjective.")
+            raise ScenarioError(UNKNOWN_KIND(kind=repr(kind_word)))
     else:
         kind = ScenarioKind.OBJECTIVE if options or key else ScenarioKind.SUBJECTIVE
     if kind == ScenarioKind.OBJECTIVE and not options:
@@ -259,7 +260,9 @@ def build_item(row: dict[str, Any], mapping: Mapping, scenes: dict[str, Scene]) 
     scene_name = cell_text(mapping.value(row, "scene")).strip()
     scene = scenes.get(scene_name) if scene_name else mapping.default_scene
     if scene is None:
-        raise ScenarioError(f"Unknown scene {scene_name!r}." if scene_name else "No scene given, and no default.")
+        raise ScenarioError(
+            UNKNOWN_SCENE(scene=repr(scene_name)) if scene_name else gettext_noop("No scene given, and no default.")
+        )
     norm = cell_text(mapping.value(row, "norm")).strip()
     validate(kind, stem, options, key, norm)
     return {
@@ -304,9 +307,11 @@ def import_scenarios(
         digest = item["content_hash"]
         if item["kind"] == ScenarioKind.SUBJECTIVE and not item["norm"]:
             if status == ScenarioStatus.ACCEPTED:
-                report.errors.append((line, "No norm (考点) given: an open case cannot be imported as accepted."))
+                report.errors.append(
+                    (line, gettext_noop("No norm (考点) given: an open case cannot be imported as accepted."))
+                )
                 continue
-            report.warnings.append((line, "No norm (考点) given; add one before the item is accepted."))
+            report.warnings.append((line, gettext_noop("No norm (考点) given; add one before the item is accepted.")))
         here = in_file.setdefault(digest, set())
         report.cross_scene += bool(here) and item["scene"].pk not in here  # a repeat under another scene
         here.add(item["scene"].pk)
@@ -339,7 +344,9 @@ def import_scenarios(
                 }
                 audit.record("scenario.import", actor=user, details=details)
         except IntegrityError:
-            raise ImportFileError("Another import added some of these items meanwhile; run this one again.") from None
+            raise ImportFileError(
+                gettext_noop("Another import added some of these items meanwhile; run this one again.")
+            ) from None
     return report
 
 
@@ -377,7 +384,7 @@ def medethiceval_table(data: bytes, name: str = "file.csv") -> tuple[Table, Mapp
     table = read_table(data, name if name.lower().endswith(".csv") else f"{name}.csv")
     missing = MEDETHICEVAL_COLUMNS - set(table.columns)
     if missing or not {"category", "dataset"} & set(table.columns):
-        raise ImportFileError("Missing column(s): question and category (or dataset).")
+        raise ImportFileError(gettext_noop("Missing column(s): question and category (or dataset)."))
     letters = [c for c in "ABCDEFGH" if c in table.columns]
     for _line, row in table.rows:
         if not row.get("category") and row.get("dataset"):

@@ -25,9 +25,10 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from simple_history.utils import bulk_create_with_history
 
-from benchmark.importers import ImportFileError, ImportReport
+from benchmark.importers import UNKNOWN_SCENE, UNKNOWN_TYPE, ImportFileError, ImportReport
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioScene, ScenarioStatus, Scene
 from benchmark.scenarios import ScenarioError, content_hash, normalise_key, validate
 from medes_site import audit, storable
@@ -234,9 +235,11 @@ def import_medes_questions(
             continue
         if item["kind"] == ScenarioKind.SUBJECTIVE and not item["norm"]:
             if status == ScenarioStatus.ACCEPTED:
-                report.errors.append((line, "No norm (考点) given: an open case cannot be imported as accepted."))
+                report.errors.append(
+                    (line, gettext_noop("No norm (考点) given: an open case cannot be imported as accepted."))
+                )
                 continue
-            report.warnings.append((line, "No norm (考点) given; add one before the item is accepted."))
+            report.warnings.append((line, gettext_noop("No norm (考点) given; add one before the item is accepted.")))
         item["content_hash"] = content_hash(item["kind"], item["stem"], item["options"], item["key"])
         rows.append((line, item))
     bank = bank_questions([item for _line, item in rows])
@@ -280,7 +283,9 @@ def import_medes_questions(
     try:
         _write(prepared, links, bank, origin_name, status, user, report)
     except IntegrityError:
-        raise ImportFileError("Another import added some of these items meanwhile; run this one again.") from None
+        raise ImportFileError(
+            gettext_noop("Another import added some of these items meanwhile; run this one again.")
+        ) from None
     return report
 
 
@@ -462,7 +467,7 @@ def question_from_row(row: dict[str, str], scenes: dict[str, Scene]) -> dict[str
     not one. Every reader of MedES rows (questions, responses, judged responses) reads the question with this."""
     scene = scenes.get((row.get("scene") or "").strip())
     if scene is None:
-        raise ScenarioError(f"Unknown scene {row.get('scene', '')!r}.")
+        raise ScenarioError(UNKNOWN_SCENE(scene=repr(row.get("scene", ""))))
     kind_label = (row.get("type") or "").strip()
     query = (row.get("query") or "").replace(EXCEL_CR, "\n").strip()
     reference = (row.get("reference") or "").replace(EXCEL_CR, "\n").strip()
@@ -479,6 +484,6 @@ def question_from_row(row: dict[str, str], scenes: dict[str, Scene]) -> dict[str
             "norm": "",
         }
     else:
-        raise ScenarioError(f"Unknown type {kind_label!r}; expected 客观题 or 主观题.")
+        raise ScenarioError(UNKNOWN_TYPE(kind=repr(kind_label)))
     validate(item["kind"], item["stem"], item["options"], item["key"], item["norm"])
     return {**item, "scene": scene}

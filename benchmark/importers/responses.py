@@ -23,8 +23,16 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from benchmark.importers import ImportFileError, ImportReport
+from benchmark.importers import (
+    NO_ANSWER_GIVEN,
+    NO_SCENARIO,
+    OTHER_RESPONSE,
+    READ_OTHERWISE,
+    ImportFileError,
+    ImportReport,
+)
 from benchmark.importers.mapped_scenarios import (
     MEDETHICEVAL_COLUMNS,
     SCENARIO_FIELDS,
@@ -219,12 +227,14 @@ def import_responses(
     firsts: list[tuple[ResponseEntry, Scenario | None]] = []
     for entry in entries:
         if not entry.model:
-            report.errors.append((entry.line, "No model named."))
+            report.errors.append((entry.line, gettext_noop("No model named.")))
             continue
         question = _question_of(entry)
         scenario = entry.scenario or bank.get(question)
         if scenario is None and not create_questions:
-            report.errors.append((entry.line, "The question is not in the bank; import the questions first."))
+            report.errors.append(
+                (entry.line, gettext_noop("The question is not in the bank; import the questions first."))
+            )
             continue
         source: Any = entry.item if entry.item is not None else entry.scenario
         key = source["key"] if isinstance(source, dict) else source.key
@@ -276,13 +286,14 @@ def import_responses(
                 report.errors.append(
                     (
                         entry.line,
-                        f"{entry.model} already has a different response to this "
-                        "question; import another run under another model name.",
+                        OTHER_RESPONSE(model=entry.model),
                     )
                 )
             continue
         if not entry.text.strip():
-            report.warnings.append((entry.line, "The response is empty; it is stored with no readable answer."))
+            report.warnings.append(
+                (entry.line, gettext_noop("The response is empty; it is stored with no readable answer."))
+            )
         kind, key = (scenario.kind, scenario.key) if scenario is not None else (entry.item["kind"], entry.item["key"])  # type: ignore[index]
         read = extraction(kind, key, entry.text)
         if kind == ScenarioKind.OBJECTIVE:
@@ -307,7 +318,9 @@ def import_responses(
     try:
         _write_responses(prepared, new_items, models, origin_name, user, report, links, bank)
     except IntegrityError:
-        raise ImportFileError("Another import added some of these responses meanwhile; run this one again.") from None
+        raise ImportFileError(
+            gettext_noop("Another import added some of these responses meanwhile; run this one again.")
+        ) from None
     return report
 
 
@@ -367,9 +380,14 @@ def _compare_with_the_file(
     theirs = "".join(sorted(parse_key(entry.reported)))
     ours = read[0] if read[1] else "nothing"
     if entry.reported.strip() and (theirs != read[0] or not read[1]):
-        report.warnings.append((entry.line, f"The file reads the answer as {theirs}, the workbench as {ours}."))
+        report.warnings.append(
+            (
+                entry.line,
+                READ_OTHERWISE(theirs=theirs, ours=ours),
+            )
+        )
     elif not entry.reported.strip() and read[1]:
-        report.warnings.append((entry.line, f"The file gives no answer; the workbench reads {ours or 'none'}."))
+        report.warnings.append((entry.line, NO_ANSWER_GIVEN(ours=ours or "none")))
 
 
 def _stored_responses(models: Iterable[RegisteredModel], hashes: list[str]) -> dict[tuple[int, str], str]:
@@ -515,7 +533,7 @@ def mapped_response_entries(table: Table, mapping: Mapping) -> tuple[list[Respon
             entry.scenario = (by_id.get(int(ref[1])) if ref[0] == "id" else by_hash.get(ref[1])) if ref else None
             if entry.scenario is None:
                 value = cell_text(mapping.value(row, "scenario")).strip()
-                errors.append((line, f"No scenario {value!r} in the bank (give its id or content hash)."))
+                errors.append((line, NO_SCENARIO(value=repr(value))))
                 continue
         else:
             try:

@@ -57,23 +57,37 @@ class AmendmentChange(models.Model):
     """One row of the comparison: an old provision, a new one, or a pair. Texts are copied as compared, so
     the diff still reads the same after later edits."""
 
-    amendment = models.ForeignKey(Amendment, on_delete=models.CASCADE, related_name="changes")
-    position = models.PositiveIntegerField()
-    kind = models.CharField(max_length=16, choices=ChangeKind.choices, db_index=True)
-    renumbered = models.BooleanField(default=False)
-    similarity = models.FloatField(default=0.0)
+    amendment = models.ForeignKey(
+        Amendment, on_delete=models.CASCADE, related_name="changes", verbose_name=_("amendment")
+    )
+    position = models.PositiveIntegerField(_("position"))
+    kind = models.CharField(_("kind of change"), max_length=16, choices=ChangeKind.choices, db_index=True)
+    renumbered = models.BooleanField(_("renumbered"), default=False)
+    similarity = models.FloatField(_("similarity"), default=0.0)
     old_provision = models.ForeignKey(
-        Provision, null=True, blank=True, on_delete=models.SET_NULL, related_name="amendment_changes_old"
+        Provision,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="amendment_changes_old",
+        verbose_name=_("old provision"),
     )
     new_provision = models.ForeignKey(
-        Provision, null=True, blank=True, on_delete=models.SET_NULL, related_name="amendment_changes_new"
+        Provision,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="amendment_changes_new",
+        verbose_name=_("new provision"),
     )
-    old_label = models.CharField(max_length=32, blank=True)
-    new_label = models.CharField(max_length=32, blank=True)
-    old_text = models.TextField(blank=True)
-    new_text = models.TextField(blank=True)
+    old_label = models.CharField(_("old article"), max_length=32, blank=True)
+    new_label = models.CharField(_("new article"), max_length=32, blank=True)
+    old_text = models.TextField(_("old text"), blank=True)
+    new_text = models.TextField(_("new text"), blank=True)
 
     class Meta:
+        verbose_name = _("amendment change")
+        verbose_name_plural = _("amendment changes")
         ordering: ClassVar[list[str]] = ["amendment", "position"]
 
     def __str__(self) -> str:

@@ -142,8 +142,10 @@ class Scenario(models.Model):
 class ScenarioScene(models.Model):
     """A scene an item is filed under: its primary scene, and each other scene a file listed it under."""
 
-    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="scene_links")
-    scene = models.ForeignKey(Scene, on_delete=models.PROTECT, related_name="scenario_links")
+    scenario = models.ForeignKey(
+        Scenario, on_delete=models.CASCADE, related_name="scene_links", verbose_name=_("scenario")
+    )
+    scene = models.ForeignKey(Scene, on_delete=models.PROTECT, related_name="scenario_links", verbose_name=_("scene"))
 
     class Meta:
         verbose_name = _("scene of a scenario")
@@ -188,13 +190,17 @@ class Release(models.Model):
 
 
 class ReleaseItem(models.Model):
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items")
-    scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="release_items")
-    position = models.PositiveIntegerField()
-    split = models.CharField(max_length=8, choices=[("dev", "dev"), ("test", "test")])
-    payload = models.JSONField(help_text="The item exactly as released.")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items", verbose_name=_("release"))
+    scenario = models.ForeignKey(
+        Scenario, on_delete=models.PROTECT, related_name="release_items", verbose_name=_("scenario")
+    )
+    position = models.PositiveIntegerField(_("position"))
+    split = models.CharField(_("split"), max_length=8, choices=[("dev", "dev"), ("test", "test")])
+    payload = models.JSONField(_("payload"), help_text=_("The item exactly as released."))
 
     class Meta:
+        verbose_name = _("release item")
+        verbose_name_plural = _("release items")
         ordering: ClassVar[list[str]] = ["release", "position"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["release", "scenario"], name="release_item_once"),

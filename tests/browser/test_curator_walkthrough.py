@@ -98,6 +98,7 @@ def test_curator_drafts_with_a_tiny_local_model_accepts_one_publishes_and_downlo
     sign_in(page, live_server.url, "curator")
 
     # 1. Upload the law; the worker parses it and the page shows its provisions.
+    page.click("[data-nav-group=corpus] summary")  # the corpus menu (templates/base.html)
     page.click("[data-nav=sources]")
     page.click("text=添加规范来源")
     page.set_input_files("#id_file", str(LAW))
@@ -130,8 +131,10 @@ def test_curator_drafts_with_a_tiny_local_model_accepts_one_publishes_and_downlo
     assert {d.origin_detail for d in drafts} == {"local:tiny-medes-drafter · medes-subjective@v1"}
 
     # 4. In the bank, the drafts wait for review; send the first to review, then accept it.
+    page.click("[data-nav-group=corpus] summary")  # the corpus menu (templates/base.html)
     page.click("[data-nav=scenarios]")
     page.select_option("#id_origin", "generated")
+    page.wait_for_url("**origin=generated**")  # the filtered table has replaced the first one (hx-push-url)
     page.wait_for_selector(f"#scenario-table input[value='{drafts[1].pk}']")
     bulk = "#scenario-table form"
     for status in (ScenarioStatus.IN_REVIEW, ScenarioStatus.ACCEPTED):
@@ -143,6 +146,7 @@ def test_curator_drafts_with_a_tiny_local_model_accepts_one_publishes_and_downlo
     assert Scenario.objects.get(pk=drafts[1].pk).status == ScenarioStatus.DRAFT
 
     # 5. Publish a release and download its JSONL: one item, the accepted draft, grounded on 第三条.
+    page.click("[data-nav-group=corpus] summary")  # the corpus menu (templates/base.html)
     page.click("[data-nav=releases]")
     page.fill("#id_name", "MedES-2026.12")
     with page.expect_navigation():

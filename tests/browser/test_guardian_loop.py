@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 
 def sign_out(page: Any) -> None:
+    page.click("[data-testid=whoami]")  # the user menu holds "Sign out"
     with page.expect_navigation():
         page.click("form[action$='/logout/'] button")
 
@@ -59,7 +60,7 @@ def test_accepted_labels_to_a_reviewed_guardian_and_back_into_training(
     with page.expect_navigation():
         page.click("button[name=index]")
     job = Job.objects.get(kind=TRAIN_JOB, triggered_by=personas.admin)
-    assert f"任务 {job.pk}" in page.inner_text(".messagelist")  # "Training started as job N."
+    assert f"作业 {job.pk}" in page.inner_text(".messagelist")  # "Training started as job N."
     wait_for_job(page, base_url, job, worker)
     second = GuardianVersion.objects.get(number=2)
     assert second.status == VersionStatus.READY and second.labels == 16 and second.baseline is not None

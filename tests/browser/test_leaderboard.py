@@ -67,7 +67,7 @@ def test_the_leaderboard_sorts_breaks_down_by_scene_and_has_a_public_copy(
         "3"
     ]
     assert page.eval_on_selector_all("[data-testid=gains] tr[data-item]", "r => r.map(x => x.dataset.item)") == ["1"]
-    assert "-0.25" in page.inner_text("[data-testid=regressions]") and "+2.00" in page.inner_text("[data-testid=gains]")
+    assert "-0.25" in page.inner_text("[data-testid=regressions]") and "+2" in page.inner_text("[data-testid=gains]")
     public_url = page.get_attribute("[data-testid=public-link]", "href")
     context = page.context.browser.new_context(locale="en-US")
     anonymous = context.new_page()

@@ -39,12 +39,14 @@ def test_each_role_signs_in_reaches_its_home_and_switches_language(
     assert page.url == live_server.url + path  # the switch returns to the same page
     assert page.inner_text("[data-testid=home-title]") == en_heading
     assert page.get_attribute("html", "lang") == "en"
+    page.click("[data-testid=whoami]")  # the user menu holds "Sign out"
     assert page.is_visible("text=Sign out")
 
     with page.expect_navigation():
         page.click("button[data-language=zh-hans]")
     assert page.inner_text("[data-testid=home-title]") == zh_heading
 
+    page.click("[data-testid=whoami]")
     with page.expect_navigation():
         page.click("text=退出登录")
     assert "/accounts/login/" in page.url
@@ -73,6 +75,7 @@ def test_curator_uploads_a_law_and_sees_its_provisions(
     worker_factory()
     law = Path(__file__).resolve().parents[2] / "benchmark" / "demo" / "laws" / "人体器官移植条例(2007-03-31).md"
     sign_in(page, live_server.url, "curator")
+    page.click("[data-nav-group=corpus] summary")  # the corpus menu (templates/base.html)
     page.click("[data-nav=sources]")
     page.click("text=添加规范来源")
     page.set_input_files("#id_file", str(law))
@@ -103,6 +106,7 @@ def test_curator_publishes_a_release_and_downloads_its_jsonl(personas: Personas,
             status=ScenarioStatus.ACCEPTED,
         )
     sign_in(page, live_server.url, "curator")
+    page.click("[data-nav-group=corpus] summary")  # the corpus menu (templates/base.html)
     page.click("[data-nav=releases]")
     page.fill("#id_name", "MedES-2026.11")
     with page.expect_navigation():

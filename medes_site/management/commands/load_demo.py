@@ -22,14 +22,16 @@ DEMO_USERS: list[tuple[str, list[Role], bool]] = [
 class Command(BaseCommand):
     help = (
         "Create the role groups, one demo user per role (passwords are printed once) and each app's demo data "
-        "(the `load(out, **options)` function of its `demo` module). Safe to run again."
+        "(the `load(out, **options)` function of its `demo` module; annotation's adds two demo experts who cannot "
+        "sign in). Safe to run again."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
             "--no-models",
             action="store_true",
-            help="Leave out the tiny demo models (a guardian and a local policy, trained in seconds).",
+            help="Leave out the tiny demo models (a guardian with its critic, the answers they judge, and a local "
+            "policy, trained in seconds).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
