@@ -37,5 +37,14 @@ class StartJobForm(forms.Form):
 
 
 class SelfCheckForm(StartJobForm):
+    queue = forms.ChoiceField(
+        label=_("Queue"),
+        choices=[
+            ("default", _("default: the CPU workers")),
+            ("gpu", _("gpu: the GPU workers (training, generation)")),
+        ],
+        initial="default",
+        required=False,
+    )
     steps = forms.IntegerField(label=_("Steps"), min_value=1, max_value=MAX_STEPS, initial=10)
     step_seconds = forms.FloatField(label=_("Seconds per step"), min_value=0, max_value=MAX_STEP_SECONDS, initial=0.5)

@@ -63,6 +63,19 @@ def run_selfcheck(ctx: JobContext) -> None:
     ctx.set_metrics(steps=steps, resumed_from=done)
 
 
+# The same check on the gpu queue: run it after adding a GPU worker host. Its report, written there and downloaded
+# from the job page on a web host, also shows that both hosts see the same ARTIFACTS_ROOT.
+SELFCHECK_JOBS = {"default": "system.selfcheck", "gpu": "system.selfcheck_gpu"}
+job_kind(
+    SELFCHECK_JOBS["gpu"],
+    label=_("Worker self-check (gpu queue)"),
+    queue="gpu",
+    time_limit=int(MAX_STEPS * MAX_STEP_SECONDS) + 60,
+    roles=frozenset({Role.ML_ENGINEER}),
+    validate=validate_selfcheck,
+)(run_selfcheck)
+
+
 # A test hook, off unless set (production never sets it): "N:PATH" makes a self-check stop right after step N's
 # checkpoint and progress, write PATH.paused, and wait (still heartbeating, still cancellable) until PATH exists,
 # so a test kills the worker at that known point, however fast or loaded the machine is, instead of racing it.

@@ -16,6 +16,7 @@ from medes_site.context_processors import JOB_ROLES
 from medes_site.forms import JobFilterForm, SelfCheckForm
 from medes_site.home import panels_for
 from medes_site.http import AuthedRequest, Request
+from medes_site.jobkinds import SELFCHECK_JOBS
 from medes_site.models import Job
 from medes_site.paging import paginate
 from medes_site.roles import Role, role_required, user_roles
@@ -103,13 +104,14 @@ def job_list(request: AuthedRequest) -> HttpResponse:
 @require_POST
 @role_required(*JOB_ROLES)
 def job_start_selfcheck(request: AuthedRequest) -> HttpResponse:
-    kind = jobs.get_kind("system.selfcheck")
-    if not jobs.may_start(request.user, kind):
+    """A worker self-check on the queue asked for (``default`` when none is given)."""
+    if not jobs.may_start(request.user, jobs.get_kind(SELFCHECK_JOBS["default"])):
         raise PermissionDenied
     form = SelfCheckForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text())
-    config = {k: v for k, v in form.cleaned_data.items() if k != "request_key"}
+    kind = jobs.get_kind(SELFCHECK_JOBS[form.cleaned_data["queue"] or "default"])
+    config = {k: v for k, v in form.cleaned_data.items() if k not in ("request_key", "queue")}
     try:
         job = jobs.enqueue_job(
             kind.name, config, user=request.user, request=request, request_key=form.cleaned_data["request_key"] or None

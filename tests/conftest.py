@@ -68,11 +68,12 @@ test_database_url.__test__ = False  # type: ignore[attr-defined]
 
 
 class WorkerProcess:
-    """A real `celery worker` in its own process group, consuming both queues."""
+    """A real `celery worker` in its own process group, consuming both queues unless told which."""
 
-    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str], queues: str = "default,gpu") -> None:
         self.log_path = log_path
         self.env = env
+        self.queues = queues
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 300) -> WorkerProcess:  # a failure bound: a loaded machine starts slowly
@@ -86,7 +87,7 @@ class WorkerProcess:
                 "medes_site",
                 "worker",
                 "-Q",
-                "default,gpu",
+                self.queues,
                 "--concurrency",
                 "1",
                 "--pool",
@@ -133,7 +134,7 @@ class WorkerProcess:
 
 
 class WorkerFactory(Protocol):
-    def __call__(self, extra_env: Mapping[str, str] | None = None) -> WorkerProcess: ...
+    def __call__(self, extra_env: Mapping[str, str] | None = None, queues: str = "default,gpu") -> WorkerProcess: ...
 
 
 @pytest.fixture
@@ -152,13 +153,13 @@ def worker_factory(transactional_db: None, tmp_path: Path) -> Iterator[WorkerFac
         "MEDES_JOB_STALE_SECONDS": "3",
     }
 
-    def start(extra_env: Mapping[str, str] | None = None) -> WorkerProcess:
+    def start(extra_env: Mapping[str, str] | None = None, queues: str = "default,gpu") -> WorkerProcess:
         if not started:
             # Messages left in the broker by earlier tests (jobs whose rows are gone) would reach this worker.
             from medes_site.celery import app
 
             app.control.purge()
-        worker = WorkerProcess(tmp_path / f"worker-{len(started)}.log", {**env, **(extra_env or {})}).start()
+        worker = WorkerProcess(tmp_path / f"worker-{len(started)}.log", {**env, **(extra_env or {})}, queues).start()
         started.append(worker)
         return worker
 

@@ -180,6 +180,23 @@ def test_start_selfcheck_with_bad_input_is_400_and_creates_nothing(personas: Per
     assert not Job.objects.exists()
 
 
+def test_the_selfcheck_runs_on_the_queue_asked_for_and_an_unknown_queue_is_400(
+    personas: Personas, client_as: Any
+) -> None:
+    client = client_as(personas.ml_engineer)
+    client.post(reverse("jobs:start_selfcheck"), {"queue": "gpu", "steps": 1, "step_seconds": 0})
+    client.post(reverse("jobs:start_selfcheck"), {"queue": "default", "steps": 1, "step_seconds": 0})
+    assert list(Job.objects.order_by("pk").values_list("kind", "queue")) == [
+        ("system.selfcheck_gpu", "gpu"),
+        ("system.selfcheck", "default"),
+    ]
+    assert Job.objects.first().config == {"steps": 1, "step_seconds": 0.0, "fail_at_step": None}  # type: ignore[union-attr]
+    refused = client.post(reverse("jobs:start_selfcheck"), {"queue": "tpu", "steps": 1}, HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code == 400 and "tpu" in refused.content.decode()
+    assert Job.objects.count() == 2
+    assert 'name="queue"' in client.get(reverse("jobs:list")).content.decode()  # the choice on the jobs page
+
+
 def test_cancel_over_htmx_returns_the_fragment_and_a_trigger(personas: Personas, client_as: Any) -> None:
     job = queued_job(personas.ml_engineer)
     response = client_as(personas.ml_engineer).post(

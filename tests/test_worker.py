@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 
 from medes_site import jobs
@@ -84,3 +85,33 @@ def test_killed_worker_leaves_a_lost_job_that_resumes_from_its_checkpoint(
     assert job.attempt == 2
     assert job.metrics["resumed_from"] >= done_before
     assert "resuming from checkpoint" in job.log_tail
+
+
+def _parent(pid: int) -> int:
+    """The parent process of ``pid`` (Linux /proc): a pool child's parent is its worker's main process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
+def test_a_gpu_only_worker_and_a_default_only_worker_each_take_their_own_queue(
+    personas: Personas, worker_factory: WorkerFactory
+) -> None:
+    """The deployment README describes: CPU hosts run `-Q default`, GPU hosts `-Q gpu`. The self-check exists on
+    both queues (the jobs page's *Queue* choice), so an operator checks a new GPU host the same way."""
+    gpu = worker_factory(queues="gpu")
+    user = personas.ml_engineer
+    # the default job goes first: a gpu-only worker that took the default queue too would have it before its own
+    on_default = jobs.enqueue_job("system.selfcheck", {"steps": 1, "step_seconds": 0}, user=user)
+    on_gpu = jobs.enqueue_job("system.selfcheck_gpu", {"steps": 1, "step_seconds": 0}, user=user)
+    wait_for(lambda: status_of(on_gpu) == JobStatus.SUCCEEDED, 300, "the gpu self-check", gpu)
+    assert status_of(on_default) == JobStatus.QUEUED  # no worker consumes `default` yet
+
+    cpu = worker_factory(queues="default")
+    wait_for(lambda: status_of(on_default) == JobStatus.SUCCEEDED, 300, "the default self-check", cpu)
+    on_gpu.refresh_from_db()
+    on_default.refresh_from_db()
+    assert (on_gpu.queue, on_default.queue) == ("gpu", "default")
+    assert _parent(int(on_gpu.worker.split(":")[1])) == gpu.process.pid
+    assert _parent(int(on_default.worker.split(":")[1])) == cpu.process.pid
+    # each report lies under the ARTIFACTS_ROOT the web process reads, as the README's check expects
+    assert all((Path(settings.ARTIFACTS_ROOT) / job.artifacts[0]["path"]).is_file() for job in (on_gpu, on_default))
