@@ -29,9 +29,9 @@ def _local(value: dt.datetime) -> dt.datetime:
     return value
 
 
-@register.filter
-def when(value: object) -> str:
-    """A moment as ``YYYY-MM-DD HH:MM`` in the site's time zone (``—`` for none)."""
+def _moment(value: object, with_time: str) -> str:
+    """``value`` (a datetime, a date or an ISO string) as ``YYYY-MM-DD`` plus ``with_time`` for a datetime, in
+    the site's time zone; ``—`` for none, anything else unchanged."""
     if value in (None, ""):
         return EMPTY
     if isinstance(value, str):
@@ -40,27 +40,22 @@ def when(value: object) -> str:
         except ValueError:
             return str(value)
     if isinstance(value, dt.datetime):
-        return _local(value).strftime("%Y-%m-%d %H:%M")
+        return _local(value).strftime("%Y-%m-%d" + with_time)
     if isinstance(value, dt.date):
         return value.strftime("%Y-%m-%d")
     return str(value)
+
+
+@register.filter
+def when(value: object) -> str:
+    """A moment as ``YYYY-MM-DD HH:MM`` in the site's time zone (``—`` for none)."""
+    return _moment(value, " %H:%M")
 
 
 @register.filter
 def day(value: object) -> str:
     """A date (or the date of a moment, in the site's time zone) as ``YYYY-MM-DD``."""
-    if value in (None, ""):
-        return EMPTY
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return str(value)
-    if isinstance(value, dt.datetime):
-        return _local(value).strftime("%Y-%m-%d")
-    if isinstance(value, dt.date):
-        return value.strftime("%Y-%m-%d")
-    return str(value)
+    return _moment(value, "")
 
 
 @register.filter
