@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: run test lint typecheck pytest install install-dev catalogs messages migrate demo bench clean
+.PHONY: run test lint typecheck pytest install install-dev catalogs messages migrate demo bench bench-labeling clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -57,6 +57,11 @@ messages: install-dev
 
 bench: install-dev catalogs
 	$(PY) bench/foundation.py
+
+## The labeling loop, the workbench against Label Studio 1.23.2 on this machine (PostgreSQL and Redis on
+## 127.0.0.1; builds its data and Label Studio's virtualenv on first use; BENCH_ARGS="--seconds 10" for a quick look).
+bench-labeling: install-dev catalogs
+	$(PY) bench/compare_labeling.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles

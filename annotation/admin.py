@@ -34,7 +34,13 @@ class MemberInline(admin.TabularInline[Member, Campaign]):
 class GuidelineInline(admin.StackedInline[Guideline, Campaign]):
     model = Guideline
     extra = 0
-    readonly_fields = ("version", "created_by", "created_at")
+    # a guideline row never changes (the labeling screen caches it): a new text is a new version, written from
+    # the campaign's page (annotation.services.set_guideline)
+    readonly_fields = ("version", "text", "created_by", "created_at")
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        return False
 
 
 @admin.register(Campaign)

@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from annotation import guidelines
 from annotation.models import (
     Assignment,
     AssignmentStatus,
@@ -32,6 +33,27 @@ from annotation.models import (
     MemberRole,
 )
 from annotation.services import CampaignError, NotAssignedError
+
+# what the labeling screen shows of an item: no more columns are read (nor compiled into SQL) than it uses
+SCREEN_FIELDS = (
+    "id",
+    "campaign_id",
+    "scenario_id",
+    "response_id",
+    "position",
+    "state",
+    "submitted",
+    "is_gold",
+    "scenario__id",
+    "scenario__kind",
+    "scenario__stem",
+    "scenario__norm",
+    "scenario__options",
+    "scenario__key",
+    "scenario__reference_answer",
+    "response__id",
+    "response__text",
+)
 
 # an annotator's pages and API show active and closed campaigns, never a draft
 ANNOTATOR_VISIBLE = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
@@ -53,6 +75,34 @@ def items_of_annotator(user: User) -> QuerySet[Item]:
     return Item.objects.filter(Exists(mine), Exists(member), campaign__status__in=ANNOTATOR_VISIBLE)
 
 
+def _live_reservations(user: Any, campaign: Any, now: Any) -> QuerySet[Assignment]:
+    return Assignment.objects.filter(
+        user=user, item__campaign=campaign, status=AssignmentStatus.RESERVED, expires_at__gt=now
+    ).order_by()
+
+
+def labeling_member(campaign_pk: int, user: User) -> Member | None:
+    """The user's annotator membership of a campaign they may see, with the campaign, in one query that also
+    reads what handing out the next item needs: the item they hold a live reservation on (``held_item``, the
+    oldest), how many they hold (``held``) and the campaign's current guideline (remembered on the campaign, see
+    annotation.guidelines). None when the user is not an annotator there."""
+    now = timezone.now()
+    mine = _live_reservations(user.pk, OuterRef("campaign_id"), now)
+    member = (
+        Member.objects.select_related("campaign")
+        .filter(campaign_id=campaign_pk, user=user, role=MemberRole.ANNOTATOR, campaign__status__in=ANNOTATOR_VISIBLE)
+        .annotate(
+            held_item=Subquery(mine.order_by("reserved_at").values("item_id")[:1]),
+            held=Coalesce(Subquery(mine.values("user").annotate(n=Count("pk")).values("n")), 0),
+            guideline_pk=guidelines.latest_pk(),
+        )
+        .first()
+    )
+    if member is not None:
+        guidelines.remember_current(member.campaign, member.guideline_pk)
+    return member
+
+
 def annotator_member(campaign: Campaign, user: User) -> Member:
     member = Member.objects.filter(campaign=campaign, user=user, role=MemberRole.ANNOTATOR).first()
     if member is None:
@@ -65,8 +115,10 @@ def next_assignment(
 ) -> Assignment | None:
     """The user's current reservation, or a new one on an item that still needs labels. None when done.
 
-    A new reservation is marked ``fresh`` (nobody has a label or a draft on it yet), so the screen built on it
-    needs not look for them."""
+    A new reservation is marked ``fresh`` (nobody has a label or a draft on it yet) and carries its item as the
+    labeling screen shows it (``screen_item``), read with the lock, so the screen built on it needs not look for
+    them. A held reservation read with the membership (``labeling_member``) comes as an unsaved Assignment
+    naming its item: only ``item_id`` is meant to be read."""
     if member is None or member.campaign_id != campaign.pk or member.user_id != user.pk:
         member = annotator_member(campaign, user)  # first: nothing about the campaign is told to outsiders
     if campaign.status != CampaignStatus.ACTIVE:
@@ -74,16 +126,13 @@ def next_assignment(
     if member.paused:
         raise CampaignError(_("Your labeling in this campaign is paused: %(why)s") % {"why": member.paused_reason})
     now = timezone.now()
-    held = (
-        Assignment.objects.filter(
-            user=user, item__campaign=campaign, status=AssignmentStatus.RESERVED, expires_at__gt=now
-        )
-        .select_related("item")
-        .order_by("reserved_at")
-        .first()
-    )
-    if held is not None:
-        return held
+    if hasattr(member, "held_item"):  # read with the membership (labeling_member)
+        if member.held_item is not None:
+            return Assignment(item_id=member.held_item, user=user, status=AssignmentStatus.RESERVED)
+    else:
+        held = _live_reservations(user, campaign, now).select_related("item").order_by("reserved_at").first()
+        if held is not None:
+            return held
     want_gold = campaign.gold_ratio > 0 and (rng or random).random() < campaign.gold_ratio
     for gold in [True, False] if want_gold else [False]:
         assignment = _reserve(campaign, user, now, gold=gold)
@@ -158,19 +207,42 @@ def _reserve(campaign: Campaign, user: User, now: Any, *, gold: bool) -> Assignm
 
 @transaction.atomic
 def _take(item_id: int, campaign: Campaign, user: User, now: Any, expires: Any, *, gold: bool) -> Assignment | None:
-    locked = Item.objects.filter(pk=item_id)
+    # the lock reads what the labeling screen shows of the item (its scenario and response, not locked)
+    locked = Item.objects.filter(pk=item_id).select_related("scenario", "response").only(*SCREEN_FIELDS)
     if connection.features.has_select_for_update_skip_locked:
-        locked = locked.select_for_update(skip_locked=True)
+        locked = locked.select_for_update(skip_locked=True, of=("self",))
     item = locked.order_by().first()
     if item is None:
         return None  # being reserved by someone else this instant
+    if item.state != ItemState.OPEN and not gold:
+        return None
     if not gold:
         places = item.assignments.filter(
             Q(status=AssignmentStatus.SUBMITTED) | Q(status=AssignmentStatus.RESERVED, expires_at__gt=now)
         ).count()
-        if places >= campaign.overlap or item.state != ItemState.OPEN:
+        if places >= campaign.overlap:
             return None
-    return Assignment.objects.create(item=item, user=user, expires_at=expires)
+    assignment = Assignment.objects.create(item=item, user=user, expires_at=expires)
+    item.campaign = campaign  # the same row: what was read of it (its guideline) is not read again
+    assignment.screen_item = item  # type: ignore[attr-defined]
+    return assignment
+
+
+# The labeling screen's header counts the items left exactly up to this many, then says "more than": an exact
+# count of a large campaign's open items would grow with the campaign on every item shown.
+REMAINING_SHOWN = 100
+
+
+def items_remaining(campaign: Campaign, user: User, *, held: int | None = None) -> int:
+    """How many items this annotator still has before them (the labeling screen's header): the live
+    reservations they hold (``held``, when the caller read it already) and the open items they have not been
+    given yet, these counted up to ``REMAINING_SHOWN`` + 1 (one query, two without ``held``)."""
+    if held is None:
+        held = _live_reservations(user, campaign, timezone.now()).count()
+    if campaign.status != CampaignStatus.ACTIVE:
+        return held
+    untouched = _untouched(campaign, user).filter(state=ItemState.OPEN, is_gold=False).order_by()
+    return held + untouched[: REMAINING_SHOWN + 1].count()
 
 
 def my_queue(campaign: Campaign, user: User) -> dict[str, int]:

@@ -123,11 +123,13 @@ def screen_context(
     results: Iterable[Provision] | None = None,
     query: str = "",
     fresh: bool = False,
+    reserved: bool = False,
 ) -> dict[str, Any]:
-    """The labeling screen's context. ``fresh``: the item was just reserved, so no label or draft exists yet."""
+    """The labeling screen's context. ``fresh``: the item was just reserved, so no label or draft exists yet;
+    ``reserved``: it is reserved for this user, so they have no label on it yet (a label ends the reservation)."""
     campaign = item.campaign
     schema = schema_of(campaign)
-    label = None if fresh else Label.objects.filter(item=item, annotator=request.user).order_by().first()
+    label = None if fresh or reserved else Label.objects.filter(item=item, annotator=request.user).order_by().first()
     draft = None if fresh else Draft.objects.filter(item=item, user=request.user).order_by().first()
     kept = _take_unsent(request, item) if form is None else None
     if conflict and label is not None:  # the form shows the saved version; "mine" is in the conflict box

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -20,6 +21,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from annotation import guidelines
 from annotation.models import (
     AcceptedLabel,
     Assignment,
@@ -36,6 +38,7 @@ from annotation.models import (
     Provenance,
     Subject,
 )
+from annotation.places import Place, labeling_place
 from annotation.schema import MEDES_RUBRIC, SCENARIO_REVIEW, LabelSchema, consensus, schema_from_dict
 from benchmark.models import Provision, RegisteredModel, Release, Response, Scenario, ScenarioKind, ScenarioStatus
 from medes_site import audit
@@ -178,8 +181,9 @@ class Submission:
     seconds_spent: int | None = None
 
 
-def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label, bool]:
+def submit_label(item: Item, user: User, submission: Submission, *, place: Place | None = None) -> tuple[Label, bool]:
     """Store the user's label on ``item``; returns (label, created). Idempotent on the idempotency key.
+    ``place``: what ``labeling_place`` read for this submit (read here when not given).
 
     What is checked, in order: that the item is the user's (``NotAssignedError``, a 404, before anything about
     the item's campaign is looked at), the key, the campaign's status, the label against the schema. A first
@@ -188,7 +192,7 @@ def submit_label(item: Item, user: User, submission: Submission) -> tuple[Label,
     if not submission.idempotency_key or len(submission.idempotency_key) > 64:
         raise CampaignError(_("A submit needs an idempotency key of at most 64 characters."))
     try:
-        return _store_label(item, user, submission)
+        return _store_label(item, user, submission, place)
     except NoPlaceError as error:
         _keep_as_draft(item, user, error.scores, submission)
         raise
@@ -218,64 +222,112 @@ def _repeated(item: Item, user: User, key: str) -> Label | None:
     return repeated
 
 
-def _store_label(item: Item, user: User, submission: Submission) -> tuple[Label, bool]:
+def _store_label(item: Item, user: User, submission: Submission, place: Place | None) -> tuple[Label, bool]:
+    """The common case, a first label on a live reservation, in five statements: the place (read before, with the
+    access check), the reservation claimed by one UPDATE that only a reserved assignment matches (the row stays
+    locked to the end of the transaction, so a second submit of the item waits and then finds it submitted),
+    the label, its history row, the item's count. Anything else (an edit, a repeat from a second tab, a paused
+    annotator, a claim that lost a race) takes ``_store_locked``."""
     campaign = item.campaign
     with transaction.atomic():
-        paused = Member.objects.filter(
-            campaign_id=OuterRef("item__campaign_id"), user=user, role=MemberRole.ANNOTATOR, paused=True
-        )
-        assignment = (
-            Assignment.objects.select_for_update()
-            .filter(item=item, user=user)
-            .annotate(paused=Exists(paused))
-            .order_by()
-            .first()
-        )
-        if assignment is None or assignment.status == AssignmentStatus.SKIPPED:
+        if place is None:
+            found = labeling_place(item.pk, user, submission.idempotency_key)
+            place = found[1] if found is not None else None
+        if place is None:
             raise NotAssignedError(_("This item is not assigned to you."))
-        repeated = _repeated(item, user, submission.idempotency_key)
-        if repeated is not None:
-            return repeated, False
+        if place.repeated_item is not None:
+            repeated = _repeated(item, user, submission.idempotency_key)
+            if repeated is not None:
+                return repeated, False
         if campaign.status != CampaignStatus.ACTIVE:
             raise CampaignError(_("This campaign is not open for labeling."))
         scores = schema_of(campaign).validate(submission.scores, submission.rationale)
         provisions = _provisions_for(item, submission.provisions)
-        # a label is written with its assignment's status in one transaction: a reserved one has none yet
-        if assignment.status == AssignmentStatus.SUBMITTED:
-            current = Label.objects.select_for_update().filter(item=item, annotator=user).order_by().first()
-            if current is not None:
-                edited = _edit(current, scores, submission, provisions, user)
-                # the draft the edit was typed in is spent: left behind, it would be offered again over the label
-                Draft.objects.filter(item=item, user=user).delete()
-                return edited, False
-        if assignment.paused:
-            raise CampaignError(_("Your labeling in this campaign is paused."))
-        if not item.is_gold and assignment.expires_at <= timezone.now():
-            _check_place(item, user, campaign, scores)
-        guideline = current_guideline(campaign)
-        label = Label.objects.create(
-            item=item,
-            annotator=user,
-            scores=scores,
-            rationale=submission.rationale.strip(),
-            guideline_version=guideline.version if guideline else None,
-            seconds_spent=submission.seconds_spent,
-            idempotency_key=submission.idempotency_key,
+        claimed = (
+            place.status == AssignmentStatus.RESERVED
+            and not place.paused
+            and Assignment.objects.filter(pk=place.assignment_id, status=AssignmentStatus.RESERVED).update(
+                status=AssignmentStatus.SUBMITTED, finished_at=timezone.now()
+            )
+            == 1
         )
-        if provisions:
-            label.provisions.set(provisions)
-        Assignment.objects.filter(pk=assignment.pk).update(
-            status=AssignmentStatus.SUBMITTED, finished_at=timezone.now()
-        )
-        Draft.objects.filter(item=item, user=user).delete()
-        if item.is_gold:
-            _check_gold(item, user, scores)
-        else:
-            _count_submission(item)
-            if item.state != ItemState.OPEN:  # settled before this label came: it has no place (rolled back)
-                raise NoPlaceError(_settled_message(), scores)
-            settle(item)
+        if not claimed:
+            return _store_locked(item, user, submission, scores, provisions)
+        guideline = guidelines.cached(place.guideline_pk) if place.guideline_pk is not None else None
+        label = _first_label(item, user, submission, scores, provisions, place.expires_at, guideline)
+        if place.has_draft:
+            Draft.objects.filter(item=item, user=user).delete()
     return label, True
+
+
+def _store_locked(
+    item: Item, user: User, submission: Submission, scores: dict[str, int], provisions: list[Provision]
+) -> tuple[Label, bool]:
+    """A label when the reservation could not simply be claimed: under the assignment's lock, read afresh."""
+    campaign = item.campaign
+    paused = Member.objects.filter(
+        campaign_id=OuterRef("item__campaign_id"), user=user, role=MemberRole.ANNOTATOR, paused=True
+    )
+    assignment = (
+        Assignment.objects.select_for_update()
+        .filter(item=item, user=user)
+        .annotate(paused=Exists(paused))
+        .order_by()
+        .first()
+    )
+    if assignment is None or assignment.status == AssignmentStatus.SKIPPED:
+        raise NotAssignedError(_("This item is not assigned to you."))
+    repeated = _repeated(item, user, submission.idempotency_key)
+    if repeated is not None:
+        return repeated, False
+    # a label is written with its assignment's status in one transaction: a reserved one has none yet
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        current = Label.objects.select_for_update().filter(item=item, annotator=user).order_by().first()
+        if current is not None:
+            edited = _edit(current, scores, submission, provisions, user)
+            # the draft the edit was typed in is spent: left behind, it would be offered again over the label
+            Draft.objects.filter(item=item, user=user).delete()
+            return edited, False
+    if assignment.paused:
+        raise CampaignError(_("Your labeling in this campaign is paused."))
+    Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED, finished_at=timezone.now())
+    label = _first_label(item, user, submission, scores, provisions, assignment.expires_at, current_guideline(campaign))
+    Draft.objects.filter(item=item, user=user).delete()
+    return label, True
+
+
+def _first_label(
+    item: Item,
+    user: User,
+    submission: Submission,
+    scores: dict[str, int],
+    provisions: list[Provision],
+    expires_at: datetime,
+    guideline: Guideline | None,
+) -> Label:
+    """The user's first label on the item, their assignment marked submitted already (in this transaction); the
+    item's count goes up and it settles once k labels are in."""
+    if not item.is_gold and expires_at <= timezone.now():
+        _check_place(item, user, item.campaign, scores)
+    label = Label.objects.create(
+        item=item,
+        annotator=user,
+        scores=scores,
+        rationale=submission.rationale.strip(),
+        guideline_version=guideline.version if guideline else None,
+        seconds_spent=submission.seconds_spent,
+        idempotency_key=submission.idempotency_key,
+    )
+    if provisions:
+        label.provisions.set(provisions)
+    if item.is_gold:
+        _check_gold(item, user, scores)
+    else:
+        _count_submission(item)
+        if item.state != ItemState.OPEN:  # settled before this label came: it has no place (rolled back)
+            raise NoPlaceError(_settled_message(), scores)
+        settle(item)
+    return label
 
 
 def _settled_message() -> str:
@@ -376,7 +428,7 @@ def settle(item: Item) -> AcceptedLabel | None:
         rationale="\n\n".join(label.rationale for label in labels if label.rationale),
         guideline_version=guideline.version if guideline else None,
     )
-    accepted.source_labels.set(labels)
+    accepted.source_labels.add(*labels)  # a new row: nothing to compare with, one INSERT
     Item.objects.filter(pk=item.pk).update(state=ItemState.AGREED)
     return accepted
 

@@ -21,7 +21,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -32,8 +32,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotation import suggestions
 from annotation.assignments import (
     ANNOTATOR_VISIBLE,
+    REMAINING_SHOWN,
+    SCREEN_FIELDS,
     annotating_campaigns,
     items_of_annotator,
+    items_remaining,
+    labeling_member,
     my_queue,
     next_assignment,
     save_draft,
@@ -48,13 +52,20 @@ from annotation.models import (
     Campaign,
     CampaignStatus,
     Item,
-    ItemState,
     Label,
     Member,
     MemberRole,
 )
+from annotation.places import labeling_place
 from annotation.schema import LabelError
-from annotation.services import CampaignError, StaleLabelError, Submission, current_guideline, schema_of, submit_label
+from annotation.services import (
+    CampaignError,
+    StaleLabelError,
+    Submission,
+    current_guideline,
+    schema_of,
+    submit_label,
+)
 from medes_site.http import AuthedRequest, Request
 from medes_site.paging import paginate
 from medes_site.roles import Role, has_role
@@ -108,28 +119,6 @@ def items_for_annotator(request: AuthedRequest) -> QuerySet[Item]:
     return items_of_annotator(request.user)
 
 
-# what the labeling screen shows of an item: no more columns are read (nor compiled into SQL) than it uses
-SCREEN_FIELDS = (
-    "id",
-    "campaign_id",
-    "scenario_id",
-    "response_id",
-    "position",
-    "state",
-    "submitted",
-    "is_gold",
-    "scenario__id",
-    "scenario__kind",
-    "scenario__stem",
-    "scenario__norm",
-    "scenario__options",
-    "scenario__key",
-    "scenario__reference_answer",
-    "response__id",
-    "response__text",
-)
-
-
 def get_item_for_annotator(request: AuthedRequest, pk: int, *, screen: bool = True) -> Item:
     """The item if it is this annotator's to label, with its campaign; with what the screen shows of it unless
     ``screen`` is false (a submit reads the response only when it has to show the form again)."""
@@ -149,8 +138,10 @@ def _campaign_fields() -> tuple[str, ...]:
 
 def _screen_item(assignment: Assignment, campaign: Campaign) -> Item:
     """The item of an assignment next_assignment just gave the user (who is a member: it checked), for the
-    screen, without asking again whether it is theirs."""
-    item = Item.objects.select_related("scenario", "response").only(*SCREEN_FIELDS).get(pk=assignment.item_id)
+    screen, without asking again whether it is theirs (a new reservation read it with its lock)."""
+    item: Item | None = getattr(assignment, "screen_item", None)
+    if item is None:
+        item = Item.objects.select_related("scenario", "response").only(*SCREEN_FIELDS).get(pk=assignment.item_id)
     item.campaign = campaign  # the same row: what was read of it (its guideline) is not read again
     return item
 
@@ -159,9 +150,15 @@ def labels_for_annotator(request: AuthedRequest) -> QuerySet[Label]:
     return Label.objects.filter(annotator=request.user, item__campaign__status__in=VISIBLE)
 
 
-def _render_screen(request: AuthedRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+def _render_screen(
+    request: AuthedRequest, context: dict[str, Any], status: int = 200, *, held: int | None = None
+) -> HttpResponse:
+    """The labeling screen (its panel for htmx). ``held``: the user's live reservations in the campaign, when
+    the caller read them already (the header's count of items left)."""
     template = "annotation/label_item.html#panel" if request.htmx else "annotation/label_item.html"
-    context.setdefault("remaining", items_remaining(context["campaign"], request.user))
+    if "remaining" not in context:
+        context["remaining"] = items_remaining(context["campaign"], request.user, held=held)
+    context["remaining_shown"] = REMAINING_SHOWN
     response = render(request, template, context, status=status)
     if request.htmx and status == 200:
         response["HX-Push-Url"] = reverse("annotation:item", args=[context["item"].pk])
@@ -189,7 +186,10 @@ def _next(request: AuthedRequest, campaign: Campaign, message: str = "", member:
                 return redirect("annotation:item", pk=assignment.item_id)
             item = _screen_item(assignment, campaign)
             fresh = getattr(assignment, "fresh", False)
-            return _render_screen(request, screen_context(request, item, message=message, fresh=fresh))
+            # a held reservation has no label yet (submitting one ends the reservation); it may have a draft
+            context = screen_context(request, item, message=message, fresh=fresh, reserved=True)
+            held = getattr(member, "held", None)  # read with the membership, before a new reservation
+            return _render_screen(request, context, held=None if held is None else held + fresh)
         notice = _("Nothing left to label in this campaign for now. Thank you!")
     if not request.htmx:
         if message:
@@ -208,7 +208,9 @@ def label_next(request: AuthedRequest, pk: int) -> HttpResponse:
     """Reserve (or find again) the annotator's next item: a POST, since it writes a reservation. Safe to repeat:
     a held reservation is returned. A GET (an old link, a bookmark, a browser's prefetch) reserves nothing: it
     goes to the campaign's queue page, whose button posts here."""
-    member = get_membership(request, pk)
+    member = labeling_member(pk, request.user)
+    if member is None:
+        raise Http404
     if request.method != "POST":
         if request.htmx:  # a page from before reserving was a POST: the whole page goes to the queue
             response = HttpResponse(status=204)
@@ -267,7 +269,11 @@ def _draft_refused(request: AuthedRequest, item: Item, form: LabelForm, reason: 
 @require_POST
 @annotator_view
 def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
-    item = get_item_for_annotator(request, pk, screen=False)
+    # one query: the access check (404), the item with its campaign, and what storing a label acts on
+    found = labeling_place(pk, request.user, request.POST.get("idempotency_key", ""))
+    if found is None:
+        raise Http404
+    item, place = found
     schema = schema_of(item.campaign)
     form = LabelForm(schema, request.POST)
     if request.POST.get("action") == "search":  # the provision search without JavaScript: save, then show hits
@@ -300,7 +306,7 @@ def label_submit(request: AuthedRequest, pk: int) -> HttpResponse:
         seconds_spent=form.seconds_spent(),
     )
     try:
-        label, _created = submit_label(item, request.user, submission)
+        label, _created = submit_label(item, request.user, submission, place=place)
     except StaleLabelError as error:
         conflict = conflict_context(schema, error, submission)
         return _render_screen(request, screen_context(request, item, conflict=conflict), status=409)
@@ -343,17 +349,6 @@ def label_skip(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 # --- campaigns, queue, history ------------------------------------------------------------------------
-
-
-def items_remaining(campaign: Campaign, user: Any) -> int:
-    """How many items this annotator still has before them in the campaign (the labeling screen's header): those
-    reserved for them now, and the open items they have not been given yet (one query)."""
-    mine = Assignment.objects.filter(item=OuterRef("pk"), user=user)
-    held = mine.filter(status=AssignmentStatus.RESERVED, expires_at__gt=timezone.now())
-    before_them = Q(Exists(held))
-    if campaign.status == CampaignStatus.ACTIVE:
-        before_them |= Q(state=ItemState.OPEN, is_gold=False) & ~Q(Exists(mine))
-    return Item.objects.filter(campaign=campaign).filter(before_them).count()
 
 
 def queue_rows(request: AuthedRequest) -> list[dict[str, Any]]:

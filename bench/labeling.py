@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -37,6 +38,7 @@ from loadgen import Stats, run, timed  # noqa: E402
 PORT = 8091
 BASE = f"http://127.0.0.1:{PORT}"
 PASSWORD = "bench password 123"
+CACHE_URL = "redis://127.0.0.1:6379/13"
 ITEM = re.compile(r'action="/annotate/items/(\d+)/submit/"')
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 OPENED = re.compile(r'name="opened" value="([^"]*)"')
@@ -51,7 +53,12 @@ def start_server(workers: int) -> subprocess.Popen[bytes]:
         "MEDES_SERVER_TIMING": "always",  # the bench reads each response's server time
         "SECURE_SSL_REDIRECT": "0",
         "MEDES_LOGIN_FAILURE_LIMIT": "1000",
+        # sessions and the signed-in user from a shared Redis, as a deployment of several web processes has
+        "MEDES_CACHE_URL": os.environ.get("MEDES_CACHE_URL", CACHE_URL),
     }
+    import redis
+
+    redis.Redis.from_url(env["MEDES_CACHE_URL"]).flushdb()  # nothing cached from an earlier data set
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     process = subprocess.Popen(
         [
@@ -65,6 +72,7 @@ def start_server(workers: int) -> subprocess.Popen[bytes]:
             str(workers),
             "--log-level",
             "warning",
+            "--no-control-socket",  # gunicorn 27's control socket is one path per user: two masters would share it
         ],
         cwd=ROOT,
         env=env,
@@ -109,6 +117,85 @@ def sign_in(username: str) -> requests.Session:
     return session
 
 
+def live_campaign() -> int:
+    """The bench-live campaign's id (PostgreSQL, built by bench/labeling_data.py)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medes_site.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from annotation.models import Campaign
+
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to the PostgreSQL database bench/labeling_data.py built.")
+    campaign = Campaign.objects.filter(name="bench-live").first()
+    if campaign is None:
+        sys.exit("No bench-live campaign: run bench/labeling_data.py first.")
+    return campaign.pk
+
+
+def last_label() -> int:
+    from django.db.models import Max
+
+    from annotation.models import Label
+
+    return Label.objects.aggregate(m=Max("pk"))["m"] or 0
+
+
+def reset_live(campaign_pk: int, before: int) -> None:
+    """Put bench-live back as it was before a run (labels after ``before`` and what they changed), so the next
+    run measures the same thing."""
+    from django.db import connection
+
+    from annotation.models import AcceptedLabel, Assignment, Item, Label
+
+    added = Label.objects.filter(item__campaign_id=campaign_pk, pk__gt=before)
+    items = list(added.values_list("item_id", flat=True))
+    AcceptedLabel.objects.filter(item_id__in=items).delete()
+    added.delete()
+    Assignment.objects.filter(item__campaign_id=campaign_pk, item__submitted__lt=3).exclude(status="submitted").delete()
+    Assignment.objects.filter(item_id__in=items).delete()
+    Item.objects.filter(pk__in=items).update(submitted=0, state="open")
+    connection.close()
+
+
+def labeling_loop(campaign_pk: int, think: float = 0.0, seed: int = 7) -> Callable[[requests.Session, Stats], bool]:
+    """One annotator's loop as the browser drives it: next (the panel of a newly reserved item), then submit."""
+    rng = random.Random(seed)
+    next_url = f"{BASE}/annotate/campaigns/{campaign_pk}/next/"
+
+    def loop(session: requests.Session, stats: Stats) -> bool:
+        screen = timed(
+            stats, "next", lambda: session.post(next_url, headers={"HX-Request": "true"}, timeout=60), (200,)
+        )
+        if screen is None:
+            return False
+        item, key = ITEM.search(screen.text), KEY.search(screen.text)
+        if item is None or key is None:
+            return False  # nothing left for this annotator
+        opened = OPENED.search(screen.text)
+        data = {
+            "idempotency_key": key.group(1),
+            "rationale": "",
+            "opened": opened.group(1) if opened else "",
+            **{f"s-{d}": rng.choice(["-1", "0"]) for d in ("R1", "R2")},
+            **{f"s-{d}": rng.choice(["0", "1"]) for d in ("Q1", "Q2", "Q3", "Q4")},
+        }
+        if think:
+            time.sleep(think * random.uniform(0.5, 1.5))
+        url = f"{BASE}/annotate/items/{item.group(1)}/submit/"
+        submitted = timed(
+            stats,
+            "submit",
+            lambda: session.post(url, data=data, headers={"HX-Request": "true"}, timeout=60),
+            (204,),
+        )
+        return submitted is not None
+
+    return loop
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=16)
@@ -129,67 +216,20 @@ def main() -> None:
         "every client asks again at once, a saturation test)",
     )
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medes_site.settings")
-    import django
-
-    django.setup()
+    campaign = live_campaign()
+    before = last_label()
     from django.db import connection
 
-    from annotation.models import AcceptedLabel, Assignment, Campaign, Item, Label
-
-    if connection.vendor != "postgresql":
-        sys.exit("Set DATABASE_URL to the PostgreSQL database bench/labeling_data.py built.")
-    campaign = Campaign.objects.filter(name="bench-live").first()
-    if campaign is None:
-        sys.exit("No bench-live campaign: run bench/labeling_data.py first.")
-    before = Label.objects.filter(item__campaign=campaign).aggregate(m=django.db.models.Max("pk"))["m"] or 0
     connection.close()
     server = start_server(args.workers)
-    rng = random.Random(7)
     try:
         sessions = [sign_in(f"live{n:02d}") for n in range(args.clients)]
-        next_url = f"{BASE}/annotate/campaigns/{campaign.pk}/next/"
-
-        def loop(session: requests.Session, stats: Stats) -> bool:
-            screen = timed(
-                stats, "next", lambda: session.post(next_url, headers={"HX-Request": "true"}, timeout=60), (200,)
-            )
-            if screen is None:
-                return False
-            item, key = ITEM.search(screen.text), KEY.search(screen.text)
-            if item is None or key is None:
-                return False  # nothing left for this annotator
-            opened = OPENED.search(screen.text)
-            data = {
-                "idempotency_key": key.group(1),
-                "rationale": "",
-                "opened": opened.group(1) if opened else "",
-                **{f"s-{d}": rng.choice(["-1", "0"]) for d in ("R1", "R2")},
-                **{f"s-{d}": rng.choice(["0", "1"]) for d in ("Q1", "Q2", "Q3", "Q4")},
-            }
-            if args.think:
-                time.sleep(args.think * random.uniform(0.5, 1.5))
-            url = f"{BASE}/annotate/items/{item.group(1)}/submit/"
-            submitted = timed(
-                stats,
-                "submit",
-                lambda: session.post(url, data=data, headers={"HX-Request": "true"}, timeout=60),
-                (204,),
-            )
-            return submitted is not None
-
+        loop = labeling_loop(campaign, args.think)
         stats, elapsed = run(sessions, loop, seconds=args.seconds, max_requests=args.max_requests)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    # put the data set back as it was, so the next run measures the same thing
-    added = Label.objects.filter(item__campaign=campaign, pk__gt=before)
-    items = list(added.values_list("item_id", flat=True))
-    AcceptedLabel.objects.filter(item_id__in=items).delete()
-    added.delete()
-    Assignment.objects.filter(item__campaign=campaign, item__submitted__lt=3).exclude(status="submitted").delete()
-    Assignment.objects.filter(item_id__in=items).delete()
-    Item.objects.filter(pk__in=items).update(submitted=0, state="open")
+    reset_live(campaign, before)
     print(f"{platform.node()} · {os.cpu_count()} cores · PostgreSQL · gunicorn {args.workers} workers")
     think = f", {args.think:g} s per item" if args.think else ", no think time"
     print(f"{args.clients} annotators for {elapsed:.0f} s{think} on bench-live (1M labels in the database)")

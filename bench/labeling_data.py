@@ -31,6 +31,7 @@ import psycopg  # noqa: E402
 
 django.setup()
 
+from django.apps import apps  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -60,13 +61,30 @@ def ensure_database() -> None:
             admin.execute(f'CREATE DATABASE "{settings["NAME"]}"')
 
 
+def _defaults(table: str, columns: list[str]) -> tuple[list[str], tuple[object, ...]]:
+    """The table's other NOT NULL columns with their model defaults, so a column added by a later migration
+    does not stop the bench (COPY fills nothing in by itself: Django's defaults live in Python)."""
+    model = next(m for m in apps.get_models() if m._meta.db_table == table)
+    names, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.column in columns or field.primary_key or field.null:
+            continue
+        if not (field.has_default() or field.empty_strings_allowed):  # a text field's default is ""
+            continue
+        value = field.get_default()
+        names.append(field.column)
+        values.append(json.dumps(value) if isinstance(value, dict | list) else value)
+    return names, tuple(values)
+
+
 def copy(table: str, columns: list[str], rows: object) -> int:
     n = 0
+    extra, filled = _defaults(table, columns)
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as out:
+        with raw.copy(f"COPY {table} ({', '.join(columns + extra)}) FROM STDIN") as out:
             for row in rows:  # type: ignore[attr-defined]
-                out.write_row(row)
+                out.write_row(row + filled)
                 n += 1
     return n
 

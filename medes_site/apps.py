@@ -12,7 +12,7 @@ class MedesSiteConfig(AppConfig):
     verbose_name = _("Workbench")
 
     def ready(self) -> None:
-        from medes_site import jobkinds, signals, tasks  # noqa: F401 - registers job kinds, audit receivers, tasks
+        from medes_site import deployment, jobkinds, signals, tasks, usercache  # noqa: F401 - registers them
 
 
 class WorkbenchAdminConfig(AdminConfig):

@@ -212,6 +212,18 @@ class Env:
             raise ImproperlyConfigured(f"{name}={_redact(value)!r} has an invalid port.") from None
         return value
 
+    def read_cache(self, name: str) -> str:
+        """A shared cache's URL (redis://host:port/db), or empty for none (each process keeps its own)."""
+        value = self.read_str(name, "")
+        if value:
+            if value.split("://", 1)[0] not in {"redis", "rediss", "unix"}:
+                raise ImproperlyConfigured(f"{name}={_redact(value)!r}: use redis://host:port/db, or leave it unset.")
+            try:
+                urlsplit(value).port  # noqa: B018 - reading it validates it
+            except ValueError:
+                raise ImproperlyConfigured(f"{name}={_redact(value)!r} has an invalid port.") from None
+        return value
+
     def read_secret_key(self, name: str, *, debug: bool, dev_key_file: Path) -> str:
         value = self._raw(name)
         if value:

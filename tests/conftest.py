@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.utils import translation
@@ -178,6 +179,17 @@ def _files_in_tmp(settings: object, tmp_path: Path) -> None:
 def _fast_password_hashing(settings: object) -> None:
     # PBKDF2's deliberate slowness is a production feature; the tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _empty_caches() -> None:
+    """Each test starts with empty caches: ids are reused after a rolled-back test, so a user or guideline
+    cached by an earlier test must not be taken for a later test's (the shared cache is Redis when
+    MEDES_CACHE_URL is set, as on CI)."""
+    from annotation.guidelines import forget_all
+
+    cache.clear()
+    forget_all()
 
 
 @pytest.fixture(autouse=True)

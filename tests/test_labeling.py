@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
@@ -576,47 +574,7 @@ def test_an_edit_after_all_labels_are_in_is_refused(
     assert refused.status_code == 400 and Label.objects.get(annotator=people[0]).scores == SAFE
 
 
-# --- query counts ---------------------------------------------------------------------------------------
-
-
-def _labeled(campaign: Campaign, user: User, n: int) -> None:
-    for i in range(n):
-        item = reserve(campaign, user)
-        submit_label(item, user, Submission(SAFE, idempotency_key=f"prior-{user.pk}-{i}"))
-
-
-# queries as the test client counts them (savepoints included), for someone with one label and with twenty
-# (one of them counts the items left for the annotator, shown in the screen's header)
-QUERY_BUDGET = {"next-held": 10, "next-new": 14, "submit": 14}
-
-
-@pytest.mark.parametrize("what", sorted(QUERY_BUDGET))
-def test_next_item_and_submit_take_a_constant_number_of_queries(
-    what: str, personas: Personas, client_as: ClientAs
-) -> None:
-    few, many = (create_user(name, roles=[Role.ANNOTATOR], password=PASSWORD) for name in ("few", "many"))
-    campaign = build_campaign([few, many], scenarios=24, overlap=3)  # 48 items: nobody finishes one
-    _labeled(campaign, few, 1)
-    _labeled(campaign, many, 20)
-    counts = []
-    for user in (few, many):
-        client = client_as(user)
-        client.get(reverse("annotation:campaigns"))  # warm the session
-        item = reserve(campaign, user) if what != "next-new" else None
-        with CaptureQueriesContext(connection) as queries:
-            if item is None or what == "next-held":
-                response = client.post(reverse("annotation:next", args=[campaign.pk]), **HTMX)
-            else:
-                response = client.post(
-                    reverse("annotation:submit", args=[item.pk]), post_data(item, SAFE, key=f"now-{user.pk}"), **HTMX
-                )
-        if what == "submit":
-            assert response.status_code == 204
-            assert Label.objects.filter(annotator=user).count() == (21 if user == many else 2)
-        else:
-            assert response.status_code == 200 and 'name="idempotency_key"' in response.text
-        counts.append(len(queries))
-    assert counts[0] == counts[1] <= QUERY_BUDGET[what], counts
+# (the query counts of next and submit, branch by branch: tests/test_labeling_queries.py)
 
 
 def test_an_htmx_edit_goes_back_to_my_labels_and_clears_the_draft(
