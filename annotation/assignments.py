@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -33,6 +33,8 @@ from annotation.models import (
     MemberRole,
 )
 from annotation.services import CampaignError, NotAssignedError
+from benchmark.models import Response, Scenario
+from medes_site.compiled import SAMPLE_TIME, CompiledQuery, concrete_names, instance
 
 # what the labeling screen shows of an item: no more columns are read (nor compiled into SQL) than it uses
 SCREEN_FIELDS = (
@@ -54,6 +56,9 @@ SCREEN_FIELDS = (
     "response__id",
     "response__text",
 )
+
+# the sample values the compiled queries below are built with (medes_site.compiled)
+_SAMPLES = {"campaign": -91001, "user": -91002, "now": SAMPLE_TIME}
 
 # an annotator's pages and API show active and closed campaigns, never a draft
 ANNOTATOR_VISIBLE = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
@@ -81,25 +86,41 @@ def _live_reservations(user: Any, campaign: Any, now: Any) -> QuerySet[Assignmen
     ).order_by()
 
 
-def labeling_member(campaign_pk: int, user: User) -> Member | None:
-    """The user's annotator membership of a campaign they may see, with the campaign, in one query that also
-    reads what handing out the next item needs: the item they hold a live reservation on (``held_item``, the
-    oldest), how many they hold (``held``) and the campaign's current guideline (remembered on the campaign, see
-    annotation.guidelines). None when the user is not an annotator there."""
-    now = timezone.now()
-    mine = _live_reservations(user.pk, OuterRef("campaign_id"), now)
-    member = (
-        Member.objects.select_related("campaign")
-        .filter(campaign_id=campaign_pk, user=user, role=MemberRole.ANNOTATOR, campaign__status__in=ANNOTATOR_VISIBLE)
+_MEMBER_FIELDS = concrete_names(Member)
+_CAMPAIGN_FIELDS = concrete_names(Campaign, "campaign__")
+
+
+def _member_query(campaign: int, user: int, now: Any) -> QuerySet[Any, Any]:
+    mine = _live_reservations(user, OuterRef("campaign_id"), now)
+    return (
+        Member.objects.filter(campaign_id=campaign, user=user, role=MemberRole.ANNOTATOR)
+        .filter(campaign__status__in=ANNOTATOR_VISIBLE)
         .annotate(
             held_item=Subquery(mine.order_by("reserved_at").values("item_id")[:1]),
             held=Coalesce(Subquery(mine.values("user").annotate(n=Count("pk")).values("n")), 0),
             guideline_pk=guidelines.latest_pk(),
         )
-        .first()
+        .values_list(*_MEMBER_FIELDS, *_CAMPAIGN_FIELDS, "held_item", "held", "guideline_pk")[:1]
     )
-    if member is not None:
-        guidelines.remember_current(member.campaign, member.guideline_pk)
+
+
+_MEMBER = CompiledQuery(_member_query, campaign=-91001, user=-91002, now=SAMPLE_TIME)
+
+
+def labeling_member(campaign_pk: int, user: User) -> Member | None:
+    """The user's annotator membership of a campaign they may see, with the campaign, in one query that also
+    reads what handing out the next item needs: the item they hold a live reservation on (``held_item``, the
+    oldest), how many they hold (``held``) and the campaign's current guideline (remembered on the campaign, see
+    annotation.guidelines). None when the user is not an annotator there. Compiled once (medes_site.compiled):
+    it runs on every item an annotator is shown."""
+    row = _MEMBER.first(campaign=campaign_pk, user=user.pk, now=timezone.now())
+    if row is None:
+        return None
+    split = len(_MEMBER_FIELDS)
+    member: Member = instance(Member, row[:split])
+    member.campaign = instance(Campaign, row[split : split + len(_CAMPAIGN_FIELDS)])
+    member.held_item, member.held, guideline_pk = row[-3:]  # type: ignore[attr-defined]
+    guidelines.remember_current(member.campaign, guideline_pk)
     return member
 
 
@@ -156,9 +177,19 @@ def _candidates(campaign: Campaign, user: User, now: Any, *, gold: bool) -> list
     if gold:
         # gold items are accepted already: they are labeled again by anyone, unannounced, to check them
         return list(_untouched(campaign, user).filter(is_gold=True).order_by("?").values_list("pk", flat=True)[:8])
-    open_items = (
-        _untouched(campaign, user).filter(state=ItemState.OPEN, is_gold=False).order_by("-submitted", "position")
-    )
+    for size in _WINDOWS:
+        window = _WINDOW[size].rows(campaign=campaign.pk, user=user.pk, now=now)
+        free = [(pk, done + held) for pk, done, held in window if done + held < campaign.overlap]
+        if free or len(window) < size:
+            free.sort(key=lambda entry: -entry[1])  # stable: position order within the same count
+            best = [pk for pk, count in free[:16] if count == free[0][1]] if free else []
+            return (_spread(best, user) + [pk for pk, _ in free[len(best) :]])[:8]
+    return []
+
+
+def _window(campaign: int, user: int, now: Any, size: int) -> QuerySet[Any, Any]:
+    """The first ``size`` open items this user has not been given, best first, with their live reservations."""
+    mine = Assignment.objects.filter(item=OuterRef("pk"), user=user)
     reserving = (
         Assignment.objects.filter(item=OuterRef("pk"), status=AssignmentStatus.RESERVED, expires_at__gt=now)
         .order_by()
@@ -166,15 +197,20 @@ def _candidates(campaign: Campaign, user: User, now: Any, *, gold: bool) -> list
         .annotate(n=Count("pk"))
         .values("n")
     )
-    open_items = open_items.annotate(held=Coalesce(Subquery(reserving), 0))
-    for size in (32, 512, 8192):
-        window = list(open_items.values_list("pk", "submitted", "held")[:size])
-        free = [(pk, done + held) for pk, done, held in window if done + held < campaign.overlap]
-        if free or len(window) < size:
-            free.sort(key=lambda entry: -entry[1])  # stable: position order within the same count
-            best = [pk for pk, count in free[:16] if count == free[0][1]] if free else []
-            return (_spread(best, user) + [pk for pk, _ in free[len(best) :]])[:8]
-    return []
+    return (
+        Item.objects.filter(campaign=campaign, state=ItemState.OPEN, is_gold=False)
+        .filter(~Exists(mine))
+        .order_by("-submitted", "position")
+        .annotate(held=Coalesce(Subquery(reserving), 0))
+        .values_list("pk", "submitted", "held")[:size]
+    )
+
+
+_WINDOWS = (32, 512, 8192)
+_WINDOW = {
+    size: CompiledQuery(lambda campaign, user, now, size=size: _window(campaign, user, now, size), **_SAMPLES)
+    for size in _WINDOWS
+}
 
 
 def _spread(ids: list[int], user: User) -> list[int]:
@@ -207,25 +243,60 @@ def _reserve(campaign: Campaign, user: User, now: Any, *, gold: bool) -> Assignm
 
 @transaction.atomic
 def _take(item_id: int, campaign: Campaign, user: User, now: Any, expires: Any, *, gold: bool) -> Assignment | None:
-    # the lock reads what the labeling screen shows of the item (its scenario and response, not locked)
-    locked = Item.objects.filter(pk=item_id).select_related("scenario", "response").only(*SCREEN_FIELDS)
-    if connection.features.has_select_for_update_skip_locked:
-        locked = locked.select_for_update(skip_locked=True, of=("self",))
-    item = locked.order_by().first()
+    item = _locked_screen_item(item_id)
     if item is None:
         return None  # being reserved by someone else this instant
     if item.state != ItemState.OPEN and not gold:
         return None
     if not gold:
-        places = item.assignments.filter(
-            Q(status=AssignmentStatus.SUBMITTED) | Q(status=AssignmentStatus.RESERVED, expires_at__gt=now)
-        ).count()
+        places = len(_PLACES.rows(item=item.pk, now=now))  # at most k rows
         if places >= campaign.overlap:
             return None
     assignment = Assignment.objects.create(item=item, user=user, expires_at=expires)
     item.campaign = campaign  # the same row: what was read of it (its guideline) is not read again
     assignment.screen_item = item  # type: ignore[attr-defined]
     return assignment
+
+
+def _lock_query(item: int) -> QuerySet[Any, Any]:
+    # the lock reads what the labeling screen shows of the item (its scenario and response, not locked)
+    locked = Item.objects.filter(pk=item).order_by()
+    if connection.features.has_select_for_update_skip_locked:
+        locked = locked.select_for_update(skip_locked=True, of=("self",))
+    return locked.values_list(*SCREEN_FIELDS)
+
+
+_LOCK = CompiledQuery(_lock_query, item=-91003)
+
+
+def _part(row: dict[str, Any], model: Any, prefix: str = "") -> Any:
+    """The instance of ``model`` made of the screen fields behind ``prefix`` (the others deferred)."""
+    names = [n.removeprefix(prefix) for n in SCREEN_FIELDS if (n.startswith(prefix) if prefix else "__" not in n)]
+    return model.from_db(DEFAULT_DB_ALIAS, names, [row[prefix + name] for name in names])
+
+
+def _locked_screen_item(item_id: int) -> Item | None:
+    """Lock the item's row (skipping it if someone else holds it) and read what the screen shows of it, with its
+    scenario and response, in one compiled query."""
+    found = _LOCK.first(item=item_id)
+    if found is None:
+        return None
+    row = dict(zip(SCREEN_FIELDS, found, strict=True))
+    item: Item = _part(row, Item)
+    item.scenario = _part(row, Scenario, "scenario__")
+    item.response = _part(row, Response, "response__") if item.response_id is not None else None
+    return item
+
+
+_PLACES = CompiledQuery(
+    lambda item, now: (
+        Assignment.objects.filter(item=item)
+        .filter(Q(status=AssignmentStatus.SUBMITTED) | Q(status=AssignmentStatus.RESERVED, expires_at__gt=now))
+        .values_list("pk")
+    ),
+    item=-91003,
+    now=SAMPLE_TIME,
+)
 
 
 # The labeling screen's header counts the items left exactly up to this many, then says "more than": an exact
@@ -241,8 +312,19 @@ def items_remaining(campaign: Campaign, user: User, *, held: int | None = None) 
         held = _live_reservations(user, campaign, timezone.now()).count()
     if campaign.status != CampaignStatus.ACTIVE:
         return held
-    untouched = _untouched(campaign, user).filter(state=ItemState.OPEN, is_gold=False).order_by()
-    return held + untouched[: REMAINING_SHOWN + 1].count()
+    return held + len(_UNTOUCHED.rows(campaign=campaign.pk, user=user.pk))
+
+
+_UNTOUCHED = CompiledQuery(
+    lambda campaign, user: (
+        Item.objects.filter(campaign=campaign, state=ItemState.OPEN, is_gold=False)
+        .filter(~Exists(Assignment.objects.filter(item=OuterRef("pk"), user=user)))
+        .order_by()
+        .values_list("pk")[: REMAINING_SHOWN + 1]
+    ),
+    campaign=-91001,
+    user=-91002,
+)
 
 
 def my_queue(campaign: Campaign, user: User) -> dict[str, int]:

@@ -404,6 +404,8 @@ def _edit(
 
 def _provisions_for(item: Item, ids: Iterable[int]) -> list[Provision]:
     wanted = {int(i) for i in ids}
+    if not wanted:  # most labels cite nothing: not even a queryset to build
+        return []
     found = list(Provision.objects.filter(pk__in=wanted))
     if len(found) != len(wanted):
         raise CampaignError(_("Some cited provisions do not exist."))

@@ -119,7 +119,9 @@ def summarise(
         server = stats.server_ms.get(op, [])
         client = stats.client_ms.get(op, [])
         queries = stats.queries.get(op, [])
+        cpu = stats.cpu_ms.get(op, [])
         out[op] = {
+            "server_cpu_p50": round(percentile(cpu, 0.5), 1) if cpu else None,
             "server_p50": round(percentile(server, 0.5), 1) if server else None,
             "server_p95": round(percentile(server, 0.95), 1) if server else None,
             "client_p50": round(percentile(client, 0.5), 1) if client else None,
@@ -141,7 +143,7 @@ def table(runs: list[dict[str, Any]], clients_list: list[int]) -> str:
         lines.append(f"\n{clients} client{'s' if clients != 1 else ''} (saturating: no think time)")
         lines.append(
             f"{'system':44} {'loops/s':>8} {'×':>6}  {'next p50/p95 ms':>16} {'submit p50/p95 ms':>18} "
-            f"{'client p50 ms':>14} {'SQL next/submit':>16} {'CPU ms/loop':>12}"
+            f"{'client p50 ms':>14} {'SQL next/submit':>16} {'srv CPU ms':>11} {'CPU ms/loop':>12}"
         )
         medians: dict[str, float] = {}
         for system in SYSTEMS:
@@ -160,17 +162,19 @@ def table(runs: list[dict[str, Any]], clients_list: list[int]) -> str:
             submit_t = f"{_ms(s[f'{timing}_p50'])}/{_ms(s[f'{timing}_p95'])}" + ("" if timing == "server" else "ᶜ")
             client = f"{_ms(n['client_p50'])}+{_ms(s['client_p50'])}"
             sql = f"{_ms(n['queries'])}/{_ms(s['queries'])}" if n["queries"] is not None else "—"
+            cpu = f"{_ms(n['server_cpu_p50'])}/{_ms(s['server_cpu_p50'])}" if n["server_cpu_p50"] is not None else "—"
             rounds = ", ".join(f"{r['loops_per_s']:.1f}" for r in mine)
             failed = sum(r["errors"] for r in mine)
             errors = f"  errors: {failed}" if failed else ""
             lines.append(
                 f"{LABELS[system]:44} {medians[system]:8.1f} {('' if ratio is None else f'{ratio:.1f}×'):>6}  "
-                f"{next_t:>16} {submit_t:>18} {client:>14} {sql:>16} {_ms(best['cpu_ms_per_loop']):>12}"
+                f"{next_t:>16} {submit_t:>18} {client:>14} {sql:>16} {cpu:>11} {_ms(best['cpu_ms_per_loop']):>12}"
                 f"   rounds: {rounds}{errors}"
             )
     lines.append(
         "\n×: the workbench's loops/s divided by that set-up's (medians of the rounds). ᶜ: client-side time (Label "
-        "Studio's development server sends no Server-Timing). CPU: the whole machine per loop, load generator included."
+        "Studio's development server sends no Server-Timing). srv CPU: the server thread's CPU time per request, p50 "
+        "(next/submit). CPU ms/loop: the whole machine per loop, load generator included."
     )
     return "\n".join(lines)
 

@@ -215,6 +215,8 @@ def main() -> None:
         help="mean seconds an annotator spends on an item between next and submit (default 0: "
         "every client asks again at once, a saturation test)",
     )
+    parser.add_argument("--json", type=Path, help="also write the summary here (bench/labeling_scale.py reads it)")
+    parser.add_argument("--raw", action="store_true", help="with --json: every request's server time too")
     args = parser.parse_args()
     campaign = live_campaign()
     before = last_label()
@@ -234,6 +236,17 @@ def main() -> None:
     think = f", {args.think:g} s per item" if args.think else ", no think time"
     print(f"{args.clients} annotators for {elapsed:.0f} s{think} on bench-live (1M labels in the database)")
     print(json.dumps(stats.summary(elapsed), indent=1))
+    if args.json:
+        summary = {"seconds": elapsed, "labels": labels_in_database(), **stats.summary(elapsed)}
+        if args.raw:
+            summary["raw_server_ms"] = {op: list(times) for op, times in stats.server_ms.items()}
+        args.json.write_text(json.dumps(summary))
+
+
+def labels_in_database() -> int:
+    from annotation.models import Label
+
+    return Label.objects.count()
 
 
 if __name__ == "__main__":

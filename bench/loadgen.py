@@ -34,6 +34,15 @@ def server_time(response: requests.Response) -> float | None:
     return None
 
 
+def cpu_time(response: requests.Response) -> float | None:
+    """The server thread's CPU time for the response (``cpu;dur=``), which a busy machine does not inflate."""
+    for part in response.headers.get("Server-Timing", "").split(","):
+        part = part.strip()
+        if part.startswith("cpu;dur="):
+            return float(part.split("=", 1)[1])
+    return None
+
+
 def query_count(response: requests.Response) -> int | None:
     header = response.headers.get("Server-Timing", "")
     for part in header.split(","):
@@ -46,6 +55,7 @@ def query_count(response: requests.Response) -> int | None:
 class Stats:
     client_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     server_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     queries: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -60,6 +70,9 @@ class Stats:
                 server = server_time(response)
                 if server is not None:
                     self.server_ms[op].append(server)
+                cpu = cpu_time(response)
+                if cpu is not None:
+                    self.cpu_ms[op].append(cpu)
                 count = query_count(response)
                 if count is not None:
                     self.queries[op].append(count)
@@ -79,6 +92,7 @@ class Stats:
                 "server_p50": round(percentile(server, 0.5), 1) if server else None,
                 "server_p95": round(percentile(server, 0.95), 1) if server else None,
                 "server_max": round(max(server), 1) if server else None,
+                "server_cpu_p50": round(percentile(cpu, 0.5), 1) if (cpu := self.cpu_ms.get(op)) else None,
                 "queries": dict(sorted(Counter(queries).items())) if queries else None,  # count → requests
                 "first_error": (self.errors.get(op) or [""])[0][:200],
             }

@@ -1,5 +1,5 @@
 """Label Studio's WSGI application with the same ``Server-Timing`` header the workbench sends (time in Django and
-SQL statements, transaction control not counted), so the comparison reads both servers the same way.
+thread CPU time and SQL statements, transaction control not counted), so the comparison reads both servers the same way.
 
 Runs inside Label Studio's own virtualenv (gunicorn ``ls_timing:application`` with bench/ on PYTHONPATH); it
 imports nothing of the workbench. The count is Django's ``execute_wrapper``, as in medes_site/middleware.py.
@@ -35,7 +35,7 @@ class _Counter:
 
 def application(environ: dict[str, Any], start_response: Any) -> Any:
     counter = _Counter()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     captured: dict[str, Any] = {}
 
     def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -45,7 +45,8 @@ def application(environ: dict[str, Any], start_response: Any) -> Any:
     with connection.execute_wrapper(counter):
         body = b"".join(_inner(environ, capture))
     status, headers, exc_info = captured["args"]
-    elapsed = (time.perf_counter() - started) * 1000
-    headers = [*headers, ("Server-Timing", f'app;dur={elapsed:.1f}, db;desc="queries";dur={counter.count}')]
+    elapsed, cpu = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu_started) * 1000
+    timing = f'app;dur={elapsed:.1f}, cpu;dur={cpu:.1f}, db;desc="queries";dur={counter.count}'
+    headers = [*headers, ("Server-Timing", timing)]
     start_response(status, headers, exc_info)
     return [body]

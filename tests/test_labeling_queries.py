@@ -74,6 +74,9 @@ def setup_kind(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
         }
         settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
         settings.MEDES_CACHE_USERS = True
+    else:  # whatever MEDES_CACHE_URL says (CI sets it)
+        settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+        settings.MEDES_CACHE_USERS = False
     yield request.param
 
 

@@ -115,8 +115,9 @@ def test_minimum_is_enforced() -> None:
 def test_staff_responses_say_their_server_time_and_query_count(personas: Any, client_as: Any) -> None:
     response = client_as(personas.admin).get("/jobs/")
     timing = response["Server-Timing"]
-    app, db = timing.split(", ")
+    app, cpu, db = timing.split(", ")
     assert app.startswith("app;dur=") and float(app.split("=")[1]) > 0
+    assert cpu.startswith("cpu;dur=") and 0 < float(cpu.split("=")[1]) <= float(app.split("=")[1]) + 1
     assert db.startswith('db;desc="queries";dur=') and int(db.split("=")[-1]) >= 1
 
 
