@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Max, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -231,33 +231,56 @@ def uncertainty(probabilities: Mapping[str, float]) -> float | None:
     return min((abs(float(p) - 0.5) for p in probabilities.values()), default=None)
 
 
+GUARDIAN_FIELDS = ("judge", "probabilities", "scores", "risky", "uncertainty", "job", "feedback", "skipped_at")
+
+
 def store_guardian_judgements(
     version: GuardianVersion, predictions: Iterable[dict[str, Any]], job_id: int | None
 ) -> int:
-    """Write (or replace) this version's judgement of each predicted response; a reviewed one is kept."""
-    n = 0
-    for prediction in predictions:
-        response_id = int(prediction["id"])
-        if Judgement.objects.filter(version=version, response_id=response_id, accepted__isnull=False).exists():
+    """Write (or replace) this version's judgement of each predicted response; a reviewed one is kept. A batch
+    costs the same few queries whatever its size: one locked read of the judgements it already has, one insert
+    of the new ones, one update of those it replaces (per batch of rows the database takes in one statement)."""
+    by_response = {int(prediction["id"]): prediction for prediction in predictions}  # the last one wins
+    if not by_response:
+        return 0
+    try:
+        return _store_guardian_batch(version, by_response, job_id)
+    except IntegrityError:  # another job stored one of them meanwhile: the second try replaces it
+        return _store_guardian_batch(version, by_response, job_id)
+
+
+@transaction.atomic
+def _store_guardian_batch(version: GuardianVersion, by_response: dict[int, dict[str, Any]], job_id: int | None) -> int:
+    existing = {
+        judgement.response_id: judgement
+        for judgement in Judgement.objects.select_for_update()
+        .filter(version=version, response_id__in=list(by_response))
+        .only("pk", "response_id", "accepted_id", *GUARDIAN_FIELDS)
+    }
+    new: list[Judgement] = []
+    replaced: list[Judgement] = []
+    for response_id, prediction in by_response.items():
+        judgement = existing.get(response_id)
+        if judgement is not None and judgement.accepted_id is not None:
             continue  # a reviewer already stood behind it: judging again does not undo their work
+        if judgement is None:
+            judgement = Judgement(version=version, response_id=response_id)
+            new.append(judgement)
+        else:
+            replaced.append(judgement)
         probabilities = prediction.get("probabilities", {})
-        Judgement.objects.update_or_create(
-            version=version,
-            response_id=response_id,
-            defaults={
-                "judge": JudgeKind.GUARDIAN,
-                "probabilities": probabilities,
-                "scores": prediction.get("scores"),
-                "risky": prediction.get("risky"),
-                "uncertainty": uncertainty(probabilities),
-                "job_id": job_id,
-                # a model's own words: a NUL in them would make the database refuse the row
-                "feedback": {"critic": storable_data(prediction["critic"])} if "critic" in prediction else {},
-                "skipped_at": None,
-            },
-        )
-        n += 1
-    return n
+        judgement.judge = JudgeKind.GUARDIAN
+        judgement.probabilities = probabilities
+        judgement.scores = prediction.get("scores")
+        judgement.risky = prediction.get("risky")
+        judgement.uncertainty = uncertainty(probabilities)
+        judgement.job_id = job_id
+        # a model's own words: a NUL in them would make the database refuse the row
+        judgement.feedback = {"critic": storable_data(prediction["critic"])} if "critic" in prediction else {}
+        judgement.skipped_at = None
+    Judgement.objects.bulk_create(new)
+    Judgement.objects.bulk_update(replaced, GUARDIAN_FIELDS)
+    return len(new) + len(replaced)
 
 
 def store_prompt_judgement(response_id: int, judge_model: str, result: Any, job_id: int | None) -> bool:

@@ -1,8 +1,10 @@
 """Agreement statistics of a large campaign.
 
     python bench/agreement.py [--items 10000] [--annotators 12]
+    python bench/agreement.py --items 100000 --repeat 1
 
-Issue 4 asks for the agreement of a 10,000-item campaign (k = 3, the six MedES dimensions) in under 10 s. The
+Issue 4 asks for the agreement of a 10,000-item campaign (k = 3, the six MedES dimensions) in under 10 s, issue 17
+(item 4) for a 100,000-item one in under 60 s. The
 script builds such a campaign on a throw-away test database (SQLite by default, PostgreSQL when DATABASE_URL says
 so): each item labeled by 3 of ``--annotators`` annotators in rotation (so every pair shares items), scores that
 mostly agree with a hidden truth, and an accepted label on 80 % of the items. It then times
@@ -130,7 +132,10 @@ def main() -> None:
             f"  {summary['dimension']}: α nominal {alpha['value']:.3f} ({alpha['items']} items, "
             f"{alpha['ratings']} ratings), {len(summary['cohen_pairwise'])} Cohen pairs"
         )
-    print(f"agreement computed in {min(runs):.2f} s best, {max(runs):.2f} s worst of {args.repeat} (target < 10 s)")
+    print(
+        f"agreement computed in {min(runs):.2f} s best, {max(runs):.2f} s worst of {args.repeat} "
+        "(target: < 10 s at 10k items, < 60 s at 100k)"
+    )
 
 
 if __name__ == "__main__":

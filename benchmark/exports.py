@@ -10,24 +10,31 @@ rows with every cell a spreadsheet would run as a formula escaped (``medes_site.
 
 from __future__ import annotations
 
-import hashlib
+import heapq
 import io
 import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from benchmark.models import Release
-from benchmark.releases import canonical_jsonl, datasheet, medes_csv, release_items
+from benchmark.releases import (
+    canonical_checksum,
+    canonical_line,
+    datasheet,
+    iter_release_items,
+    write_medes_csv,
+)
 from medes_site import files
 
 if TYPE_CHECKING:
@@ -35,6 +42,9 @@ if TYPE_CHECKING:
 
 # A fixed timestamp for members of generated zip files, so that the archive depends only on its contents.
 ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)
+ZIP64_FROM = 1 << 31  # a member this large needs zip64 fields, declared before its size is known
+COPY_BLOCK = 1 << 20
+ROWS_PER_GROUP = 10_000  # items in a Parquet row group, and read back at a time
 
 
 class ExportError(ValueError):
@@ -81,42 +91,59 @@ def get_format(name: str) -> ExportFormat:
         ) from None
 
 
-def checksum(items: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(canonical_jsonl(items)).hexdigest()
+def checksum(items: Iterable[dict[str, Any]]) -> str:
+    """The SHA-256 of the items' canonical JSONL (a release's ``checksum``), hashed as the items come."""
+    return canonical_checksum(items)
+
+
+def file_checksum(path: Path, fmt: str | None = None) -> str:
+    """The checksum of the items an export reads back to, read a batch at a time: what the export job and
+    ``export_release`` compare with the release's, whatever the size of the release."""
+    return canonical_checksum(iter_items(path, fmt))
 
 
 # --- writing -------------------------------------------------------------------------------------------
 
 
 def export_bytes(release: Release, fmt: str) -> bytes:
-    """A one-file export held in memory (JSONL, CSV, datasheet, Parquet)."""
+    """A one-file export held in memory (JSONL, CSV, datasheet, Parquet): for the downloads answered in the
+    request. Files are written by ``write_export``, which streams."""
     spec = get_format(fmt)
     if spec.directory:
         raise ExportError(_("The %(format)s export is a folder; write it to disk.") % {"format": spec.label})
-    if fmt == "datasheet":
-        return datasheet(release).encode()
-    items = release_items(release)
-    if fmt == "jsonl":
-        return canonical_jsonl(items)
-    if fmt == "csv":
-        return medes_csv(items)
-    if fmt == "csv_excel":
-        return medes_csv(items, for_spreadsheets=True)
     buffer = io.BytesIO()
-    _write_parquet(items, buffer)
+    _write_file(release, fmt, buffer)
     return buffer.getvalue()
 
 
 def write_export(release: Release, fmt: str, out: Path) -> Path:
-    """Write the export to ``out`` (a file; for ``hf`` a folder that must not exist yet, or be empty)."""
+    """Write the export to ``out`` (a file; for ``hf`` a folder that must not exist yet, or be empty). Every format
+    is written as the items are read, ``ITEMS_PER_QUERY`` at a time: the memory it takes does not grow with the
+    release."""
     spec = get_format(fmt)
     if not spec.directory:
-        out.write_bytes(export_bytes(release, fmt))
+        with out.open("wb") as sink:
+            _write_file(release, fmt, sink)
         return out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(_("%(path)s already exists; choose a new folder.") % {"path": out})
-    _write_hf(release_items(release), out)
+    _write_hf(release, out)
     return out
+
+
+def _write_file(release: Release, fmt: str, sink: IO[bytes]) -> None:
+    if fmt == "datasheet":
+        sink.write(datasheet(release).encode())
+    elif fmt == "jsonl":
+        for item in iter_release_items(release):
+            sink.write(canonical_line(item))
+    elif fmt in {"csv", "csv_excel"}:
+        text = io.TextIOWrapper(sink, encoding="utf-8", newline="")
+        write_medes_csv(iter_release_items(release), text, for_spreadsheets=fmt == "csv_excel")
+        text.flush()
+        text.detach()  # the caller's stream stays open
+    else:
+        _write_parquet(iter_release_items(release), sink)
 
 
 def download_path(release: Release, fmt: str) -> Path:
@@ -170,13 +197,18 @@ def zip_tree(tree: Path, target: Path) -> None:
         for path in sorted(p for p in tree.rglob("*") if p.is_file()):
             info = zipfile.ZipInfo(f"{tree.name}/{path.relative_to(tree).as_posix()}", date_time=ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
+            # copied a block at a time: a shard of a large release is hundreds of megabytes
+            with (
+                path.open("rb") as source,
+                archive.open(info, "w", force_zip64=path.stat().st_size > ZIP64_FROM) as sink,
+            ):
+                shutil.copyfileobj(source, sink, COPY_BLOCK)
 
 
-def _table(items: list[dict[str, Any]]) -> pa.Table:
+def _schema() -> pa.Schema:
     import pyarrow as pa
 
-    schema = pa.schema(
+    return pa.schema(
         [
             ("id", pa.int64()),
             ("kind", pa.string()),
@@ -193,28 +225,55 @@ def _table(items: list[dict[str, Any]]) -> pa.Table:
             ("split", pa.string()),
         ]
     )
-    rows = [{**item, "options": [{"letter": k, "text": v} for k, v in item["options"].items()]} for item in items]
-    return pa.Table.from_pylist(rows, schema=schema)
 
 
-def _write_parquet(items: list[dict[str, Any]], where: Any) -> None:
+def _row(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as a row of the table: its options as (letter, text) pairs, in letter order."""
+    return {**item, "options": [{"letter": k, "text": v} for k, v in item["options"].items()]}
+
+
+def _write_parquet(items: Iterable[dict[str, Any]], where: Any) -> None:
+    """One row group per ``ROWS_PER_GROUP`` items, each written as soon as it is read."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(_table(items), where, compression="zstd")
+    schema = _schema()
+    with pq.ParquetWriter(where, schema, compression="zstd") as writer:
+        for batch in _chunks(iter(items), ROWS_PER_GROUP):
+            writer.write_table(pa.Table.from_pylist([_row(item) for item in batch], schema=schema))
 
 
-def _write_hf(items: list[dict[str, Any]], out: Path) -> None:
+def _split_rows(release_id: int, split: str) -> Iterator[dict[str, Any]]:
+    """The rows of one split, for ``Dataset.from_generator`` (which takes JSON-like arguments)."""
+    release = Release.objects.get(pk=release_id)
+    for item in iter_release_items(release, split=split):
+        yield _row(item)
+
+
+def _write_hf(release: Release, out: Path) -> None:
     """A ``datasets.DatasetDict`` with the release's ``dev`` and ``test`` splits (``load_from_disk`` reads it); an
-    empty split is left out."""
-    from datasets import Dataset, DatasetDict, disable_progress_bars
+    empty split is left out. Each split is written to an Arrow file ``datasets`` fills in batches as the items
+    are read (``from_generator``, in a scratch cache next to ``out``), then saved where ``out`` says."""
+    from datasets import Dataset, DatasetDict, Features, disable_progress_bars
 
     disable_progress_bars()  # they would fill the worker's log
-    table = _table(items)
-    splits = table.column("split").to_pylist()
-    rows = {name: [n for n, s in enumerate(splits) if s == name] for name in ("dev", "test")}
-    # a split with no items (a very small release) is left out: datasets can write an empty split but not read it back
-    parts = {name: Dataset(table.take(indices)) for name, indices in rows.items() if indices}
-    DatasetDict(parts).save_to_disk(str(out))
+    features = Features.from_arrow_schema(_schema())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".hf-cache-") as cache:
+        parts = {
+            name: Dataset.from_generator(
+                _split_rows,
+                features=features,
+                gen_kwargs={"release_id": release.pk, "split": name},
+                cache_dir=cache,
+                keep_in_memory=False,
+            )
+            # a split with no items (a very small release) is left out: datasets can write an empty split but not
+            # read it back
+            for name in ("dev", "test")
+            if release.items.filter(split=name).exists()
+        }
+        DatasetDict(parts).save_to_disk(str(out))
 
 
 # --- reading back ----------------------------------------------------------------------------------------
@@ -234,24 +293,38 @@ def detect_format(path: Path) -> str:
 
 def read_items(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     """The items of an exported release, in release order: their canonical JSONL has the release's checksum."""
+    return list(iter_items(path, fmt))
+
+
+def iter_items(path: Path, fmt: str | None = None) -> Iterator[dict[str, Any]]:
+    """The items of an exported release, in release order, read a batch at a time (``read_items`` in a stream)."""
     fmt = fmt or detect_format(path)
+    if fmt not in READABLE_FORMATS:
+        raise ExportError(
+            _("The %(format)s export cannot be read back; it keeps only part of each item.") % {"format": fmt}
+        )
+    return _iter_items(path, fmt)
+
+
+def _iter_items(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
     try:
         if fmt == "jsonl":
-            return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-        if fmt == "parquet":
+            with path.open("rb") as lines:
+                yield from (json.loads(line) for line in lines if line.strip())
+        elif fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return _from_rows(pq.read_table(path).to_pylist())
-        if fmt == "hf":
+            # one row group at a time, no read-ahead: the default's buffers grew with the file (bench/export_release.py)
+            with pq.ParquetFile(path, pre_buffer=False) as table:
+                for batch in table.iter_batches(batch_size=ROWS_PER_GROUP, use_threads=False):
+                    yield from _from_rows(batch.to_pylist())
+        else:
             with _as_folder(path) as folder:
-                return _read_hf(folder)
+                yield from _iter_hf(folder)
     except ExportError:
         raise
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
         raise ExportError(_("%(name)s cannot be read: %(error)s") % {"name": path.name, "error": error}) from None
-    raise ExportError(
-        _("The %(format)s export cannot be read back; it keeps only part of each item.") % {"format": fmt}
-    )
 
 
 def _from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -260,15 +333,26 @@ def _from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in item.items() if not (k == "scenes" and v is None)} for item in items]
 
 
-def _read_hf(folder: Path) -> list[dict[str, Any]]:
+def _iter_hf(folder: Path) -> Iterator[dict[str, Any]]:
+    """Both splits merged back into release order (each split is written in it, and ids grow with it)."""
     from datasets import DatasetDict, disable_progress_bars, load_from_disk
 
     disable_progress_bars()
     loaded = load_from_disk(str(folder))
     if not isinstance(loaded, DatasetDict):
         raise ExportError(_("%(name)s holds one dataset, not a release's dev and test splits.") % {"name": folder.name})
-    rows = [row for split in loaded.values() for row in split]
-    return sorted(_from_rows(rows), key=lambda item: item["id"])
+    splits = [_split_items(split) for split in loaded.values()]
+    yield from heapq.merge(*splits, key=lambda item: item["id"])
+
+
+def _split_items(split: Any) -> Iterator[dict[str, Any]]:
+    for batch in split.iter(batch_size=ROWS_PER_GROUP):
+        yield from _from_rows([dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)])
+
+
+def _chunks(values: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(islice(values, size)):
+        yield chunk
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioStatus, Scene, Source, SourceKind
+from medes_site.keyset import MAX_CURSOR
 
 
 class SourceFilterForm(forms.Form):
@@ -70,7 +71,11 @@ class ScenarioFilterForm(forms.Form):
         label=_("Source"), queryset=Source.objects.all(), required=False, empty_label=_("Any source")
     )
     near_duplicate = forms.BooleanField(label=_("Near-duplicates only"), required=False)
+    # The pager's: a page number (its label, or an old ?page=N link) and the cursor of the row a page follows
+    # or precedes (medes_site.keyset checks it); none of them shown in the filter form, which starts at page 1.
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    after = forms.CharField(required=False, max_length=MAX_CURSOR, widget=forms.HiddenInput)
+    before = forms.CharField(required=False, max_length=MAX_CURSOR, widget=forms.HiddenInput)
 
 
 class BulkStatusForm(forms.Form):

@@ -73,7 +73,7 @@ def run_export(ctx: JobContext) -> None:
     ctx.check_cancelled()
     if fmt in exports.READABLE_FORMATS:
         ctx.progress(0.7, "reading the export back")
-        if exports.checksum(exports.read_items(path, fmt)) != release.checksum:
+        if exports.file_checksum(path, fmt) != release.checksum:  # read a batch at a time
             path.unlink(missing_ok=True)
             raise JobError(_("The export does not read back to the release's checksum; nothing was published."))
         ctx.log("the export reads back to the release checksum")

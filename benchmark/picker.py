@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from benchmark.models import Provision, Source
 from benchmark.parsing.structure import NUMERAL, numeral
+from benchmark.search import estimated_rows, provisions_containing, vendor_of
 from medes_site.roles import Role, has_role
 
 RESULTS = 20
@@ -34,6 +35,11 @@ SEARCH_BUTTON = "picker-search"  # the fallback's submit button: its value names
 # numeral needs its 第: "这一条" is words, not article 1)
 ARTICLE = re.compile(rf"(?:第\s*({NUMERAL})|(\d+))\s*条(?:\s*之\s*({NUMERAL}))?")
 PICKER_ROLES = (Role.CURATOR, Role.REVIEWER)
+# A search the database expects to match more provisions than this (患者, 医疗机构) reads the first sources'
+# articles in order, a few sources at a time and at most a few rounds, instead of sorting every match.
+BROAD = 2000
+SOURCES_AT_ONCE = 2
+SOURCE_ROUNDS = 4
 
 
 def visible_provisions(user: User | AnonymousUser) -> QuerySet[Provision]:
@@ -85,21 +91,48 @@ def understand(query: str) -> Query:
 def search(query: str, provisions: QuerySet[Provision] | None = None, *, limit: int = RESULTS) -> list[Provision]:
     """The provisions matching ``query`` among ``provisions`` (all when None), best first; an empty query
     lists the first articles of the current versions."""
-    found = ranked(query, Provision.objects.all() if provisions is None else provisions)
+    provisions = Provision.objects.all() if provisions is None else provisions
+    found = ranked(query, provisions)
+    wanted = understand(query)
+    loose = wanted.number is not None and not wanted.words and not wanted.written_as_article
+    if wanted.words and not loose and (estimated_rows(found) or 0) > BROAD:
+        first = _from_the_first_sources(query, provisions, limit)
+        if first is not None:
+            return first
     return list(found[:limit])
 
 
-def ranked(query: str, provisions: QuerySet[Provision]) -> QuerySet[Provision]:
+def _from_the_first_sources(query: str, provisions: QuerySet[Provision], limit: int) -> list[Provision] | None:
+    """A broad search (患者 is in half the corpus): the best matches lie in the first sources of the ranking's
+    order (current versions, then by title), so read those sources' articles a few sources at a time, checking
+    the text alone, rather than sort every match. None when the first sources hold too few matches."""
+    newer = Source.objects.filter(supersedes=OuterRef("pk"))
+    first = Source.objects.annotate(superseded=Exists(newer)).order_by("superseded", "title", "pk")
+    order = list(first.values_list("pk", flat=True)[: SOURCES_AT_ONCE * SOURCE_ROUNDS])
+    found: list[Provision] = []
+    for start in range(0, len(order), SOURCES_AT_ONCE):
+        some = provisions.filter(source_id__in=order[start : start + SOURCES_AT_ONCE])
+        found += ranked(query, some, use_index=False)[: limit - len(found)]
+        if len(found) >= limit:
+            return found
+    return None
+
+
+def ranked(query: str, provisions: QuerySet[Provision], *, use_index: bool = True) -> QuerySet[Provision]:
     """``search`` as a queryset (the admin's autocomplete pages through it)."""
     wanted = understand(query)
     found = provisions.select_related("source")
+    vendor = vendor_of(found)
     for word in wanted.words:
-        found = found.filter(Q(source__title__icontains=word) | Q(label__icontains=word) | Q(text__icontains=word))
+        # the law's title among the few sources first, so the provisions' text index serves the rest
+        titled = list(Source.objects.filter(title__icontains=word).values_list("pk", flat=True))
+        found = found.filter(Q(source_id__in=titled) | provisions_containing(word, vendor, use_index=use_index))
     if wanted.number is not None:
         # a bare number may also be words of the text ("12个月"): the article of that number ranks first
         by_number = Q(number=wanted.number) & (Q() if wanted.suffix is None else Q(suffix=wanted.suffix))
         loose = not wanted.words and not wanted.written_as_article
-        found = found.filter(by_number | Q(text__contains=str(wanted.number)) if loose else by_number)
+        in_text = provisions_containing(str(wanted.number), vendor, fields=("text",), use_index=use_index)
+        found = found.filter(by_number | in_text if loose else by_number)
         exact: Any = Case(When(by_number, then=Value(0)), default=Value(1), output_field=IntegerField())
     else:
         exact = Value(0, output_field=IntegerField())

@@ -8,9 +8,10 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from typing import IO, Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -33,6 +34,7 @@ from medes_site import audit, files
 from medes_site.spreadsheet import safe_cell
 
 LICENCE = "Research use; see the datasheet of each release for the sources' terms."
+ITEMS_PER_QUERY = 2000  # items an export reads from the database at a time
 
 
 class ReleaseError(ValueError):
@@ -137,24 +139,54 @@ def item_scenes(item: dict[str, Any]) -> list[str]:
 
 
 def release_items(release: Release) -> list[dict[str, Any]]:
-    return [item.payload for item in release.items.order_by("position")]
+    """Every item of a release in memory: for small releases and tests. Exports stream ``iter_release_items``."""
+    return list(iter_release_items(release))
 
 
-def canonical_jsonl(items: list[dict[str, Any]]) -> bytes:
+def iter_release_items(release: Release, *, split: str | None = None) -> Iterator[dict[str, Any]]:
+    """The items of a release in release order (of one split, if given), read ``ITEMS_PER_QUERY`` at a time (on
+    PostgreSQL through a server-side cursor): every export writes from this, so the memory an export takes does
+    not grow with the release."""
+    items = release.items.order_by("position")
+    if split is not None:
+        items = items.filter(split=split)
+    return items.values_list("payload", flat=True).iterator(chunk_size=ITEMS_PER_QUERY)
+
+
+def canonical_line(item: dict[str, Any]) -> bytes:
+    """One item of the canonical JSONL: keys sorted, UTF-8, no spaces, a newline."""
+    return json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def canonical_jsonl(items: Iterable[dict[str, Any]]) -> bytes:
     """One item a line, keys sorted, UTF-8, no spaces: the same release is the same bytes every time."""
-    return b"".join(
-        json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n" for item in items
-    )
+    return b"".join(canonical_line(item) for item in items)
 
 
-def medes_csv(items: list[dict[str, Any]], *, for_spreadsheets: bool = False) -> bytes:
-    """``scene, query, reference, type`` as the MedES tools read it (UTF-8 with BOM, like the originals).
+def canonical_checksum(items: Iterable[dict[str, Any]]) -> str:
+    """The SHA-256 of the items' canonical JSONL, hashed a line at a time (the release's ``checksum``)."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(canonical_line(item))
+    return digest.hexdigest()
+
+
+def medes_csv(items: Iterable[dict[str, Any]], *, for_spreadsheets: bool = False) -> bytes:
+    """``scene, query, reference, type`` as the MedES tools read it (UTF-8 with BOM, like the originals): see
+    ``write_medes_csv``."""
+    buffer = io.StringIO()
+    write_medes_csv(items, buffer, for_spreadsheets=for_spreadsheets)
+    return buffer.getvalue().encode()
+
+
+def write_medes_csv(items: Iterable[dict[str, Any]], out: IO[str], *, for_spreadsheets: bool = False) -> None:
+    """Write ``scene, query, reference, type`` rows to ``out`` (text, to be encoded as UTF-8), an item at a time.
 
     Byte for byte what the MedES tools and the importer read back, so its cells are not escaped: a stem written as
     ``=HYPERLINK(…)`` stays so. ``for_spreadsheets`` gives the variant to open in Excel or LibreOffice, every text
     cell that a spreadsheet would run as a formula prefixed with a single quote (medes_site.spreadsheet)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\n")
     cell: Callable[[Any], Any] = safe_cell if for_spreadsheets else (lambda value: value)
     writer.writerow(["scene", "query", "reference", "type"])
     for item in items:
@@ -164,7 +196,6 @@ def medes_csv(items: list[dict[str, Any]], *, for_spreadsheets: bool = False) ->
             row = [item["stem"], item["norm"], "主观题"]
         for scene in item_scenes(item):  # one row per scene, as the MedES files list an item under each
             writer.writerow([cell(value) for value in (scene, *row)])
-    return ("\ufeff" + buffer.getvalue()).encode()
 
 
 # --- the datasheet ----------------------------------------------------------------------------------------------
@@ -276,72 +307,89 @@ class DatasheetFacts:
         return _shown(self.changes, CHANGE_KINDS)
 
 
-def _cited(release: Release) -> list[tuple[int, Provision]]:
-    """(scenario, provision) for each provision each released item cited when the release was frozen.
+def _cited(release: Release) -> Iterator[tuple[int, list[Provision]]]:
+    """Each released item's scenario with the provisions it cited when the release was frozen, read a chunk of
+    items at a time (the datasheet of a large release never holds all its items).
 
     An item's ``provisions`` ("title label") resolve to the provision its scenario still cites under that name, if
     that provision's source existed when the release was made; otherwise (the scenario was re-cited since) to the
     provision of that name in the latest source that did exist then. So a release made before a re-cite keeps
     counting the version it cited, and one made after counts the new version."""
-    items = list(release.items.values_list("scenario_id", "payload"))
-    live: dict[int, dict[str, Provision]] = defaultdict(dict)
-    links = Scenario.provisions.through.objects.filter(scenario_id__in=[sid for sid, _ in items])
-    for link in links.select_related("provision__source"):
-        provision = link.provision
-        if provision.source.created_at <= release.created_at:
-            live[link.scenario_id][f"{provision.source.title} {provision.label}"] = provision
-    missing = {name for sid, data in items for name in data.get("provisions", []) if name not in live[sid]}
-    by_name: dict[str, Provision] = {}
-    if missing:
-        labels = {name.rsplit(" ", 1)[-1] for name in missing}
-        older = Provision.objects.filter(label__in=labels, source__created_at__lte=release.created_at)
-        for provision in older.select_related("source").order_by("source__created_at", "source_id"):
-            name = f"{provision.source.title} {provision.label}"
-            if name in missing:
-                by_name[name] = provision  # a later source of the same title and label wins
-    pairs: list[tuple[int, Provision]] = []
-    for sid, data in items:
-        for name in data.get("provisions", []):
-            found = live[sid].get(name) or by_name.get(name)
-            if found is not None:
-                pairs.append((sid, found))
-    return pairs
+    by_name: dict[str, Provision | None] = {}  # names no live link resolves: the latest older source's, if any
+    items = release.items.order_by("position").values_list("scenario_id", "payload")
+    for chunk in _chunks(items.iterator(chunk_size=ITEMS_PER_QUERY), ITEMS_PER_QUERY):
+        live: dict[int, dict[str, Provision]] = defaultdict(dict)
+        links = Scenario.provisions.through.objects.filter(scenario_id__in=[sid for sid, _ in chunk])
+        for link in links.select_related("provision__source"):
+            provision = link.provision
+            if provision.source.created_at <= release.created_at:
+                live[link.scenario_id][f"{provision.source.title} {provision.label}"] = provision
+        missing = {
+            name
+            for sid, data in chunk
+            for name in data.get("provisions", [])
+            if name not in live[sid] and name not in by_name
+        }
+        if missing:
+            by_name.update(dict.fromkeys(missing))
+            labels = {name.rsplit(" ", 1)[-1] for name in missing}
+            older = Provision.objects.filter(label__in=labels, source__created_at__lte=release.created_at)
+            for provision in older.select_related("source").order_by("source__created_at", "source_id"):
+                name = f"{provision.source.title} {provision.label}"
+                if name in missing:
+                    by_name[name] = provision  # a later source of the same title and label wins
+        for sid, data in chunk:
+            found = [live[sid].get(name) or by_name.get(name) for name in data.get("provisions", [])]
+            yield sid, [provision for provision in found if provision is not None]
+
+
+def _chunks(values: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(islice(values, size)):
+        yield chunk
 
 
 def provision_coverage(release: Release) -> list[SourceCoverage]:
     """Per source version the release cites: items citing it, distinct provisions cited, provisions it has."""
-    items: dict[int, set[int]] = defaultdict(set)
+    items: Counter[int] = Counter()
     cited: dict[int, set[int]] = defaultdict(set)
     sources: dict[int, Source] = {}
-    for scenario_id, provision in _cited(release):
-        items[provision.source_id].add(scenario_id)
-        cited[provision.source_id].add(provision.pk)
-        sources[provision.source_id] = provision.source
+    for _scenario_id, provisions in _cited(release):
+        items.update({provision.source_id for provision in provisions})  # an item counts once per source
+        for provision in provisions:
+            cited[provision.source_id].add(provision.pk)
+            sources[provision.source_id] = provision.source
     totals = dict(
         Provision.objects.filter(source_id__in=sources).values_list("source_id").annotate(n=Count("pk")).order_by()
     )
     newer = dict(Source.objects.filter(supersedes_id__in=sources).order_by("pk").values_list("supersedes_id", "title"))
     rows = [
-        SourceCoverage(pk, s.title, s.version, newer.get(pk, ""), len(items[pk]), len(cited[pk]), totals.get(pk, 0))
+        SourceCoverage(pk, s.title, s.version, newer.get(pk, ""), items[pk], len(cited[pk]), totals.get(pk, 0))
         for pk, s in sources.items()
     ]
     return sorted(rows, key=lambda row: (row.title, row.version, row.source_id))
 
 
 def datasheet_facts(release: Release) -> DatasheetFacts:
-    items = release_items(release)
-    by_scene = Counter(scene for i in items for scene in item_scenes(i))  # an item counts in each of its scenes
+    """What the datasheet says, counted in one pass over the items (never all of them in memory)."""
+    kinds: Counter[str] = Counter()
+    splits: Counter[str] = Counter()
+    by_scene: Counter[str] = Counter()  # an item counts in each of its scenes
+    test_by_scene: Counter[str] = Counter()
+    for item in iter_release_items(release):
+        kinds[item["kind"]] += 1
+        splits[item["split"]] += 1
+        by_scene.update(item_scenes(item))
+        if item["split"] == "test":
+            test_by_scene.update(set(item_scenes(item)))
+    origins = release.items.values_list("scenario__origin").annotate(n=Count("pk")).order_by()
     return DatasheetFacts(
         release=release,
-        by_kind=sorted(Counter(i["kind"] for i in items).items()),
-        by_split=sorted(Counter(i["split"] for i in items).items()),
-        by_origin=sorted(Counter(release.items.values_list("scenario__origin", flat=True)).items()),
-        scenes=[
-            SceneRow(scene, n, sum(1 for i in items if scene in item_scenes(i) and i["split"] == "test"))
-            for scene, n in sorted(by_scene.items())
-        ],
+        by_kind=sorted(kinds.items()),
+        by_split=sorted(splits.items()),
+        by_origin=sorted(origins),
+        scenes=[SceneRow(scene, n, test_by_scene[scene]) for scene, n in sorted(by_scene.items())],
         listed=sum(by_scene.values()),
-        items=len(items),
+        items=sum(kinds.values()),
         sources=[c for c in provision_coverage(release) if c.total],
         agreement=[table for section in DATASHEET_SECTIONS for table in section(release)],
         changes=[(what, len(ids)) for what, ids in release.changes.items()],

@@ -62,7 +62,24 @@ def normalise_key(key: str) -> str:
 
 
 def content_hash(kind: str, stem: str, options: dict[str, str], key: str) -> str:
-    payload = json.dumps([kind, " ".join(stem.split()), dict(sorted(options.items())), key], ensure_ascii=False)
+    return _sha256(f"{_question_json(kind, stem, options)}, {json.dumps(key, ensure_ascii=False)}]")
+
+
+def content_hashes(kind: str, stem: str, options: dict[str, str], key: str) -> tuple[str, str]:
+    """The content hash and the question's identity (the content hash with no key: the same question whatever
+    its key), from one serialisation of the question (an import hashes every row both ways)."""
+    question = _question_json(kind, stem, options)
+    return _sha256(f"{question}, {json.dumps(key, ensure_ascii=False)}]"), _sha256(f'{question}, ""]')
+
+
+def _question_json(kind: str, stem: str, options: dict[str, str]) -> str:
+    """``json.dumps([kind, stem, options, key])`` up to the key: the hashed payload is this, ``", "``, the key's
+    JSON and ``"]"`` (what ``json.dumps`` writes for the four-item list), with the stem's runs of white space
+    made one space and the options in letter order."""
+    return json.dumps([kind, " ".join(stem.split()), dict(sorted(options.items()))], ensure_ascii=False)[:-1]
+
+
+def _sha256(payload: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

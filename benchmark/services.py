@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePath
@@ -130,15 +131,17 @@ def add_source(
     return source, True
 
 
-def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
+def parse_source(
+    source: Source, *, user: User | None = None, read: Callable[[Source], dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Parse the stored file into provisions, updating those of any earlier parse. The parser runs in a child
     process under CPU-time and memory limits, so a hostile or broken file cannot take the worker down.
-    A failure is recorded on the source (status, message) and the provisions of the last good parse stay."""
+    A failure is recorded on the source (status, message) and the provisions of the last good parse stay.
+    ``read`` hands in the parser's reply (or raises its ParseError) when the caller ran ``read_parse`` itself:
+    ``import_sources`` runs several at once and stores them one by one."""
     try:
-        if not source.file or not Path(source.file.path).is_file():
-            raise ParseError("The stored file is missing from MEDIA_ROOT; upload the source again.")
         untitled = source.title == PurePath(source.original_name).stem  # uploaded without a title
-        result = _parse_isolated(Path(source.file.path), source.original_name, "" if untitled else source.title)
+        result = (read or read_parse)(source)
         duplicates = _duplicate_labels(result["articles"])
         if duplicates:
             raise ParseError(f"These articles appear more than once: {', '.join(duplicates)}.")
@@ -174,6 +177,15 @@ def parse_source(source: Source, *, user: User | None = None) -> dict[str, Any]:
     result["stored_warnings"] = kept_warnings  # for the job log: curator fixes kept, cited articles kept
     result["amendments"] = compare_after_parse(source, user=user)  # a new version: diff it, flag scenarios
     return result
+
+
+def read_parse(source: Source) -> dict[str, Any]:
+    """The parse of the stored file, from the isolated child process (see ``parse_source``). It reads no
+    database, so several can run at once in threads."""
+    if not source.file or not Path(source.file.path).is_file():
+        raise ParseError("The stored file is missing from MEDIA_ROOT; upload the source again.")
+    untitled = source.title == PurePath(source.original_name).stem  # uploaded without a title: the file's own
+    return _parse_isolated(Path(source.file.path), source.original_name, "" if untitled else source.title)
 
 
 def _parse_isolated(path: Path, name: str, title: str) -> dict[str, Any]:

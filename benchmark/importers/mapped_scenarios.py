@@ -334,8 +334,8 @@ def import_scenarios(
     if prepared or report.scenes_added:
         try:
             with transaction.atomic():
-                create_items(list(prepared.values()), origin_name, status, user)
-                write_scene_links({d: list(ids) for d, ids in listed.items()}, existing, prepared)
+                created = create_items(list(prepared.values()), origin_name, status, user)
+                write_scene_links({d: list(ids) for d, ids in listed.items()}, existing, prepared, created)
                 details = {
                     "file": origin_name,
                     "created": len(prepared),

@@ -24,13 +24,14 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from simple_history.utils import bulk_create_with_history
 
 from benchmark.importers import UNKNOWN_SCENE, UNKNOWN_TYPE, ImportFileError, ImportReport
+from benchmark.importers.bulk import ids_by, insert_rows, prepare_values
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioScene, ScenarioStatus, Scene
-from benchmark.scenarios import ScenarioError, content_hash, normalise_key, validate
+from benchmark.scenarios import ScenarioError, content_hash, content_hashes, normalise_key, validate
 from medes_site import audit, storable
 
 QUESTION_COLUMNS = {"scene", "query", "reference", "type"}
@@ -75,6 +76,9 @@ def split_objective_query(query: str) -> tuple[str, dict[str, str]]:
 def _split_inline_options(lines: list[str]) -> list[str]:
     out: list[str] = []
     for line in lines:
+        if len(INLINE_OPTION.findall(line)) < 2:  # most lines: told apart cheaply, with no match objects
+            out.append(line)
+            continue
         starts = [m.start() for m in INLINE_OPTION.finditer(line)]
         letters = [line[i] for i in starts]
         if len(starts) >= 2 and letters == [chr(ord("A") + n) for n in range(len(letters))]:
@@ -147,11 +151,13 @@ def unstorable_cells(row: Mapping[Any, Any]) -> str | None:
     bad: dict[str, str] = {}
     long: dict[str, int] = {}
     for column, value in row.items():
-        name = "(cells beyond the header)" if column is None else repr(storable.storable_text(str(column)))
         found = storable.problem(column) or storable.problem(value)
+        length = cell_length(value)
+        if not found and length <= MAX_CELL_CHARS:
+            continue
+        name = "(cells beyond the header)" if column is None else repr(storable.storable_text(str(column)))
         if found:
             bad.setdefault(name, found)
-        length = cell_length(value)
         if length > MAX_CELL_CHARS:
             long[name] = length
     messages = []
@@ -181,15 +187,19 @@ def question_identity(kind: str, stem: str, options: dict[str, str]) -> str:
     return content_hash(kind, stem, options, "")
 
 
-def bank_questions(items: list[dict[str, Any]]) -> dict[str, Scenario]:
-    """Items of the bank that ask these questions, by ``question_identity``: the same content first, else the same
-    kind, stem and options under another key (one query per 500 stems)."""
+def bank_questions(items: list[dict[str, Any]], questions: list[str] | None = None) -> dict[str, Scenario]:
+    """Items of the bank that ask these questions, by ``question_identity`` (``questions``: each item's, when the
+    caller has them): the same content first, else the same kind, stem and options under another key (one query
+    per 500 hashes, then per 500 stems)."""
     found: dict[str, Scenario] = {}
-    wanted = {question_identity(i["kind"], i["stem"], i["options"]): i for i in items}
-    hashes = sorted({i["content_hash"] for i in items})
+    if questions is None:
+        questions = [question_identity(i["kind"], i["stem"], i["options"]) for i in items]
+    wanted = dict(zip(questions, items, strict=True))
+    question_of = {i["content_hash"]: q for q, i in zip(questions, items, strict=True)}  # same content, same question
+    hashes = sorted(question_of)
     for start in range(0, len(hashes), CHUNK):
         for scenario in Scenario.objects.filter(content_hash__in=hashes[start : start + CHUNK]).order_by("pk"):
-            found.setdefault(question_identity(scenario.kind, scenario.stem, scenario.options), scenario)
+            found.setdefault(question_of[scenario.content_hash], scenario)
     stems = sorted({i["stem"] for key, i in wanted.items() if key not in found})
     for start in range(0, len(stems), CHUNK):
         for scenario in Scenario.objects.filter(stem__in=stems[start : start + CHUNK]).order_by("pk"):
@@ -221,7 +231,7 @@ def import_medes_questions(
 ) -> ImportReport:
     report = ImportReport()
     scenes = scene_lookup()
-    rows: list[tuple[int, dict[str, Any]]] = []
+    rows: list[tuple[int, dict[str, Any], str]] = []  # (line, item, question_identity)
     for line, row in read_rows(data, QUESTION_COLUMNS):
         report.rows += 1
         refused = unstorable_cells(row)
@@ -240,23 +250,22 @@ def import_medes_questions(
                 )
                 continue
             report.warnings.append((line, gettext_noop("No norm (考点) given; add one before the item is accepted.")))
-        item["content_hash"] = content_hash(item["kind"], item["stem"], item["options"], item["key"])
-        rows.append((line, item))
-    bank = bank_questions([item for _line, item in rows])
+        item["content_hash"], question = content_hashes(item["kind"], item["stem"], item["options"], item["key"])
+        rows.append((line, item, question))
+    bank = bank_questions([item for _line, item, _question in rows], [question for _line, _item, question in rows])
     linked = stored_scenes(list(bank.values()))
     first: dict[str, tuple[int, dict[str, Any]]] = {}  # question → its first row
     listed: dict[str, dict[int, None]] = {}  # question → the scenes (ids) the file and the bank file it under
     in_file: dict[str, set[int]] = {}  # question → the scenes the file lists it under
     prepared: dict[str, dict[str, Any]] = {}  # question → the new item
-    for line, item in rows:
-        question = question_identity(item["kind"], item["stem"], item["options"])
+    for line, item, question in rows:
         scene_ids = listed.setdefault(question, dict.fromkeys(linked.get(getattr(bank.get(question), "pk", -1), ())))
         here = in_file.setdefault(question, set())
         new_scene = bool(here) and item["scene"].pk not in here  # a repeat under a scene not listed above
         here.add(item["scene"].pk)
         scene_ids[item["scene"].pk] = None
         if question in first:
-            _repeat(report, prepared, bank, first[question], line, item, new_scene, status)
+            _repeat(report, prepared, bank, first[question], line, item, question, new_scene, status)
             continue
         first[question] = (line, item)
         stored = bank.get(question)
@@ -296,6 +305,7 @@ def _repeat(
     first: tuple[int, dict[str, Any]],
     line: int,
     item: dict[str, Any],
+    question: str,
     new_scene: bool,
     status: str,
 ) -> None:
@@ -305,7 +315,6 @@ def _repeat(
     report.duplicates_in_file += 1
     report.cross_scene += new_scene
     if item["key"] != first_item["key"]:
-        question = question_identity(item["kind"], item["stem"], item["options"])
         different_key(
             report,
             (first_line, first_item["key"]),
@@ -399,8 +408,8 @@ def _write(
     with transaction.atomic():
         # Rows were validated and de-duplicated above: write them in bulk, with their first history
         # version, and one audit entry for the whole file.
-        create_items(list(prepared.values()), origin_name, status, user)
-        write_scene_links(links, bank, prepared)
+        created = create_items(list(prepared.values()), origin_name, status, user)
+        write_scene_links(links, bank, prepared, created)
         audit.record(
             "scenario.import",
             actor=user,
@@ -413,47 +422,76 @@ def _write(
         )
 
 
-def create_items(items: list[dict[str, Any]], origin_name: str, status: str, user: User | None) -> None:
-    """New scenarios in bulk, each with its first history version (an item may carry ``status_override``)."""
-    rows = []
-    for item in items:
-        fields = {k: v for k, v in item.items() if k != "status_override"}
-        rows.append(
-            Scenario(
-                origin=ScenarioOrigin.IMPORTED, status=item.get("status_override", status), created_by=user, **fields
-            )
-        )
-    bulk_create_with_history(
-        rows, Scenario, batch_size=CHUNK, default_user=user, default_change_reason=f"imported from {origin_name}"
+def create_items(items: list[dict[str, Any]], origin_name: str, status: str, user: User | None) -> dict[str, int]:
+    """New scenarios in bulk, each with its first history version and filed under its primary scene (an item may
+    carry ``status_override``); returns content hash → id. The items are checked and new (``insert_rows``)."""
+    if not items:
+        return {}
+    now = timezone.now()
+    rows = [
+        {
+            **{name: value for name, value in item.items() if name not in {"scene", "status_override"}},
+            "scene_id": item["scene"].pk,
+            "status": item.get("status_override", status),
+        }
+        for item in items
+    ]
+    prepare_values(Scenario, "options", rows)  # as JSON once, for the scenario and its history row
+    user_id = user.pk if user else None
+    ids = insert_rows(
+        Scenario,
+        rows,
+        same={"origin": ScenarioOrigin.IMPORTED, "created_by_id": user_id, "created_at": now, "updated_at": now},
+        returning="content_hash",
+        prepared={"options"},
     )
-    ids = scenario_ids([item["content_hash"] for item in items])
-    links = [ScenarioScene(scenario_id=ids[item["content_hash"]], scene_id=item["scene"].pk) for item in items]
-    ScenarioScene.objects.bulk_create(links, batch_size=CHUNK, ignore_conflicts=True)  # the primary scene
-
-
-def scenario_ids(hashes: list[str]) -> dict[str, int]:
-    ordered = sorted(set(hashes))
-    ids: dict[str, int] = {}
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        ids.update(Scenario.objects.filter(content_hash__in=chunk).values_list("content_hash", "pk"))
+    history = Scenario.history.model  # what django-simple-history writes for a created row, written in bulk
+    for row in rows:
+        row["id"] = ids[row["content_hash"]]  # the history row's copy of the scenario's id
+    insert_rows(
+        history,
+        rows,
+        same={
+            "origin": ScenarioOrigin.IMPORTED,
+            "created_by_id": user_id,
+            "created_at": now,
+            "history_date": now,
+            "history_type": "+",
+            "history_user_id": user_id,
+            "history_change_reason": f"imported from {origin_name}"[
+                : history._meta.get_field("history_change_reason").max_length
+            ],
+        },
+        prepared={"options"},
+    )
+    insert_rows(ScenarioScene, [{"scenario_id": ids[row["content_hash"]], "scene_id": row["scene_id"]} for row in rows])
     return ids
 
 
+def scenario_ids(hashes: list[str]) -> dict[str, int]:
+    return ids_by(Scenario, "content_hash", hashes)
+
+
 def write_scene_links(
-    links: dict[str, list[int]], bank: dict[str, Scenario], prepared: dict[str, dict[str, Any]]
+    links: dict[str, list[int]],
+    bank: dict[str, Scenario],
+    prepared: dict[str, dict[str, Any]],
+    created: dict[str, int] | None = None,
 ) -> None:
-    """File each item under every scene listed for it (its primary scene first): new items and those in the bank."""
-    ids = scenario_ids([item["content_hash"] for item in prepared.values()])
+    """File each item under every scene listed for it: the items in the bank, and the new ones beyond the primary
+    scene ``create_items`` filed them under (``created``: its content hash → id map, asked for when not given)."""
+    ids = created if created is not None else scenario_ids([item["content_hash"] for item in prepared.values()])
     rows = []
     for question, scene_ids in links.items():
         if question in prepared:
-            scenario_id = ids[prepared[question]["content_hash"]]
+            item = prepared[question]
+            rows += [
+                ScenarioScene(scenario_id=ids[item["content_hash"]], scene_id=pk)
+                for pk in scene_ids
+                if pk != item["scene"].pk
+            ]
         elif question in bank:
-            scenario_id = bank[question].pk
-        else:
-            continue
-        rows += [ScenarioScene(scenario_id=scenario_id, scene_id=pk) for pk in scene_ids]
+            rows += [ScenarioScene(scenario_id=bank[question].pk, scene_id=pk) for pk in scene_ids]
     ScenarioScene.objects.bulk_create(rows, batch_size=CHUNK, ignore_conflicts=True)
 
 

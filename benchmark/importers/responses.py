@@ -424,9 +424,8 @@ def _write_responses(
             audit.record(
                 "model.register", actor=user, obj=models[name], details={"kind": "imported", "file": origin_name}
             )
-        if new_items:
-            create_items(list(new_items.values()), origin_name, ScenarioStatus.IN_REVIEW, user)
-        write_scene_links(links, bank, new_items)
+        created_ids = create_items(list(new_items.values()), origin_name, ScenarioStatus.IN_REVIEW, user)
+        write_scene_links(links, bank, new_items, created_ids)
         created = existing_hashes({item["content_hash"] for item in new_items.values()})
         Response.objects.bulk_create(
             [

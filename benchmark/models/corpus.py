@@ -107,6 +107,7 @@ class Provision(models.Model):
         ordering: ClassVar[list[str]] = ["source", "position"]
         verbose_name = _("provision")
         verbose_name_plural = _("provisions")
+        # on PostgreSQL, also the text search's GIN index over label and text (benchmark.search, migration 0010)
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["source", "number", "suffix"], name="provision_unique_number"),
             models.UniqueConstraint(fields=["source", "position"], name="provision_unique_position"),

@@ -121,6 +121,7 @@ class Scenario(models.Model):
         ordering: ClassVar[list[str]] = ["-pk"]
         verbose_name = _("scenario")
         verbose_name_plural = _("scenarios")
+        # and on PostgreSQL the text search's GIN index over stem and norm (benchmark.search, migration 0010)
         indexes: ClassVar[list[models.Index]] = [models.Index(fields=["scene", "status"])]
 
     def __str__(self) -> str:

@@ -122,7 +122,9 @@ def _pdf_rows(data: bytes) -> tuple[list[list[_Row]], str]:
         elif isinstance(value, str):
             metadata = value
     manager = PDFResourceManager(caching=True)
-    device = PDFPageAggregator(manager, laparams=LAParams())
+    # Only text lines are used, ordered by position below: boxes_flow=None skips pdfminer's grouping of text
+    # boxes into a reading order (a sixth of a page's analysis), and leaves the lines as they were.
+    device = PDFPageAggregator(manager, laparams=LAParams(boxes_flow=None))
     interpreter = PDFPageInterpreter(manager, device)
     pages: list[list[_Row]] = []
     for number, page in enumerate(PDFPage.create_pages(document)):

@@ -40,7 +40,7 @@ class Command(BaseCommand):
             out = out / (stem if spec.directory else f"{stem}.{spec.extension}")
         try:
             exports.write_export(release, fmt, out)
-            if fmt in exports.READABLE_FORMATS and exports.checksum(exports.read_items(out, fmt)) != release.checksum:
+            if fmt in exports.READABLE_FORMATS and exports.file_checksum(out, fmt) != release.checksum:
                 raise CommandError(f"{out}: does not read back to the release checksum {release.checksum}.")
         except exports.ExportError as error:
             raise CommandError(str(error)) from None
