@@ -80,7 +80,8 @@ def items_of_annotator(user: User) -> QuerySet[Item]:
     return Item.objects.filter(Exists(mine), Exists(member), campaign__status__in=ANNOTATOR_VISIBLE)
 
 
-def _live_reservations(user: Any, campaign: Any, now: Any) -> QuerySet[Assignment]:
+def live_reservations(user: Any, campaign: Any, now: Any) -> QuerySet[Assignment]:
+    """The reservations ``user`` holds in ``campaign`` that have not expired at ``now``."""
     return Assignment.objects.filter(
         user=user, item__campaign=campaign, status=AssignmentStatus.RESERVED, expires_at__gt=now
     ).order_by()
@@ -91,7 +92,7 @@ _CAMPAIGN_FIELDS = concrete_names(Campaign, "campaign__")
 
 
 def _member_query(campaign: int, user: int, now: Any) -> QuerySet[Any, Any]:
-    mine = _live_reservations(user, OuterRef("campaign_id"), now)
+    mine = live_reservations(user, OuterRef("campaign_id"), now)
     return (
         Member.objects.filter(campaign_id=campaign, user=user, role=MemberRole.ANNOTATOR)
         .filter(campaign__status__in=ANNOTATOR_VISIBLE)
@@ -151,7 +152,7 @@ def next_assignment(
         if member.held_item is not None:
             return Assignment(item_id=member.held_item, user=user, status=AssignmentStatus.RESERVED)
     else:
-        held = _live_reservations(user, campaign, now).select_related("item").order_by("reserved_at").first()
+        held = live_reservations(user, campaign, now).select_related("item").order_by("reserved_at").first()
         if held is not None:
             return held
     want_gold = campaign.gold_ratio > 0 and (rng or random).random() < campaign.gold_ratio
@@ -309,7 +310,7 @@ def items_remaining(campaign: Campaign, user: User, *, held: int | None = None) 
     reservations they hold (``held``, when the caller read it already) and the open items they have not been
     given yet, these counted up to ``REMAINING_SHOWN`` + 1 (one query, two without ``held``)."""
     if held is None:
-        held = _live_reservations(user, campaign, timezone.now()).count()
+        held = live_reservations(user, campaign, timezone.now()).count()
     if campaign.status != CampaignStatus.ACTIVE:
         return held
     return held + len(_UNTOUCHED.rows(campaign=campaign.pk, user=user.pk))

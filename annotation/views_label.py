@@ -38,6 +38,7 @@ from annotation.assignments import (
     items_of_annotator,
     items_remaining,
     labeling_member,
+    live_reservations,
     my_queue,
     next_assignment,
     save_draft,
@@ -48,7 +49,6 @@ from annotation.label_screen import conflict_context, keep_unsent, provision_res
 from annotation.markdown import render_markdown
 from annotation.models import (
     Assignment,
-    AssignmentStatus,
     Campaign,
     CampaignStatus,
     Item,
@@ -389,13 +389,7 @@ def campaign_queue(request: AuthedRequest, pk: int) -> HttpResponse:
     member = get_membership(request, pk)
     campaign = member.campaign
     row = _queue_row(request, campaign, paused=member.paused)
-    held = (
-        Assignment.objects.filter(
-            user=request.user, item__campaign=campaign, status=AssignmentStatus.RESERVED, expires_at__gt=timezone.now()
-        )
-        .order_by("reserved_at")
-        .first()
-    )
+    held = live_reservations(request.user, campaign, timezone.now()).order_by("reserved_at").first()
     guideline = current_guideline(campaign)
     context = {
         **row,
