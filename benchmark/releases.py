@@ -16,6 +16,7 @@ from typing import IO, Any
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
@@ -307,40 +308,109 @@ class DatasheetFacts:
         return _shown(self.changes, CHANGE_KINDS)
 
 
-def _cited(release: Release) -> Iterator[tuple[int, list[Provision]]]:
-    """Each released item's scenario with the provisions it cited when the release was frozen, read a chunk of
-    items at a time (the datasheet of a large release never holds all its items).
+# A provision as the coverage counts it: (its pk, its source's pk). Plain tuples, not model rows: a release of a
+# million items cites millions of links, and building a model instance for each took most of the datasheet's time.
+Cited = tuple[int, int]
+
+
+class _Coverage:
+    """Provision coverage counted a chunk of items at a time (the datasheet of a large release never holds all its
+    items): what it keeps grows with the provisions cited, never with the items.
 
     An item's ``provisions`` ("title label") resolve to the provision its scenario still cites under that name, if
     that provision's source existed when the release was made; otherwise (the scenario was re-cited since) to the
     provision of that name in the latest source that did exist then. So a release made before a re-cite keeps
     counting the version it cited, and one made after counts the new version."""
-    by_name: dict[str, Provision | None] = {}  # names no live link resolves: the latest older source's, if any
-    items = release.items.order_by("position").values_list("scenario_id", "payload")
-    for chunk in _chunks(items.iterator(chunk_size=ITEMS_PER_QUERY), ITEMS_PER_QUERY):
-        live: dict[int, dict[str, Provision]] = defaultdict(dict)
-        links = Scenario.provisions.through.objects.filter(scenario_id__in=[sid for sid, _ in chunk])
-        for link in links.select_related("provision__source"):
-            provision = link.provision
-            if provision.source.created_at <= release.created_at:
-                live[link.scenario_id][f"{provision.source.title} {provision.label}"] = provision
+
+    def __init__(self, release: Release) -> None:
+        self.release = release
+        self.by_name: dict[str, Cited | None] = {}  # names no live link resolves: the latest older source's, if any
+        self.items: Counter[int] = Counter()  # per source: items citing it
+        self.cited: dict[int, set[int]] = defaultdict(set)  # per source: the provisions cited
+
+    def add(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        """Count a chunk of (scenario id, released item)."""
+        for provisions in self._resolve(chunk):
+            self.items.update({source_id for _, source_id in provisions})  # an item counts once per source
+            for provision_id, source_id in provisions:
+                self.cited[source_id].add(provision_id)
+
+    def _resolve(self, chunk: list[tuple[int, dict[str, Any]]]) -> Iterator[list[Cited]]:
+        made = self.release.created_at
+        live: dict[int, dict[str, Cited]] = defaultdict(dict)
+        links = (
+            Scenario.provisions.through.objects.filter(
+                scenario_id__in=[sid for sid, _ in chunk], provision__source__created_at__lte=made
+            )
+            # of two cited provisions of one name, the later source's (as for the names resolved below)
+            .order_by("provision__source__created_at", "provision__source_id", "pk")
+            .values_list(
+                "scenario_id", "provision_id", "provision__source_id", "provision__source__title", "provision__label"
+            )
+        )
+        for sid, provision_id, source_id, title, label in links:
+            live[sid][f"{title} {label}"] = (provision_id, source_id)
         missing = {
             name
             for sid, data in chunk
             for name in data.get("provisions", [])
-            if name not in live[sid] and name not in by_name
+            if name not in live[sid] and name not in self.by_name
         }
         if missing:
-            by_name.update(dict.fromkeys(missing))
+            self.by_name.update(dict.fromkeys(missing))
             labels = {name.rsplit(" ", 1)[-1] for name in missing}
-            older = Provision.objects.filter(label__in=labels, source__created_at__lte=release.created_at)
-            for provision in older.select_related("source").order_by("source__created_at", "source_id"):
-                name = f"{provision.source.title} {provision.label}"
+            older = (
+                Provision.objects.filter(label__in=labels, source__created_at__lte=made)
+                .order_by("source__created_at", "source_id")
+                .values_list("pk", "source_id", "source__title", "label")
+            )
+            for provision_id, source_id, title, label in older:
+                name = f"{title} {label}"
                 if name in missing:
-                    by_name[name] = provision  # a later source of the same title and label wins
+                    self.by_name[name] = (provision_id, source_id)  # a later source of the same title and label wins
         for sid, data in chunk:
-            found = [live[sid].get(name) or by_name.get(name) for name in data.get("provisions", [])]
-            yield sid, [provision for provision in found if provision is not None]
+            found = [live[sid].get(name) or self.by_name.get(name) for name in data.get("provisions", [])]
+            yield [provision for provision in found if provision is not None]
+
+    def rows(self) -> list[SourceCoverage]:
+        """Per source version cited: items citing it, distinct provisions cited, provisions it has."""
+        sources = Source.objects.in_bulk(list(self.cited))
+        totals = dict(
+            Provision.objects.filter(source_id__in=sources).values_list("source_id").annotate(n=Count("pk")).order_by()
+        )
+        newer = dict(
+            Source.objects.filter(supersedes_id__in=sources).order_by("pk").values_list("supersedes_id", "title")
+        )
+        rows = [
+            SourceCoverage(
+                pk, s.title, s.version, newer.get(pk, ""), self.items[pk], len(self.cited[pk]), totals.get(pk, 0)
+            )
+            for pk, s in sources.items()
+        ]
+        return sorted(rows, key=lambda row: (row.title, row.version, row.source_id))
+
+
+# The keys of an item the datasheet counts: read from the database on their own, the items' stems and options are
+# neither sent nor parsed (they were most of the datasheet's time). The text keys as text (a scene named "1" stays a
+# string on SQLite too), the lists as JSON.
+_SUMMARY_TEXT = ("kind", "split", "scene")
+_SUMMARY_JSON = ("scenes", "provisions")
+
+
+def _item_chunks(release: Release) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """(scenario id, the item's ``kind``, ``split``, ``scene``, ``scenes`` and ``provisions``) in release order,
+    ``ITEMS_PER_QUERY`` at a time; a key an item does not have (``scenes`` before issue 14) is left out."""
+    keys = (*_SUMMARY_TEXT, *_SUMMARY_JSON)
+    rows = release.items.order_by("position").values_list(
+        "scenario_id",
+        *(KeyTextTransform(key, "payload") for key in _SUMMARY_TEXT),
+        *(KeyTransform(key, "payload") for key in _SUMMARY_JSON),
+    )
+    for chunk in _chunks(rows.iterator(chunk_size=ITEMS_PER_QUERY), ITEMS_PER_QUERY):
+        yield [
+            (sid, {key: value for key, value in zip(keys, values, strict=True) if value is not None})
+            for sid, *values in chunk
+        ]
 
 
 def _chunks(values: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -350,23 +420,10 @@ def _chunks(values: Iterator[Any], size: int) -> Iterator[list[Any]]:
 
 def provision_coverage(release: Release) -> list[SourceCoverage]:
     """Per source version the release cites: items citing it, distinct provisions cited, provisions it has."""
-    items: Counter[int] = Counter()
-    cited: dict[int, set[int]] = defaultdict(set)
-    sources: dict[int, Source] = {}
-    for _scenario_id, provisions in _cited(release):
-        items.update({provision.source_id for provision in provisions})  # an item counts once per source
-        for provision in provisions:
-            cited[provision.source_id].add(provision.pk)
-            sources[provision.source_id] = provision.source
-    totals = dict(
-        Provision.objects.filter(source_id__in=sources).values_list("source_id").annotate(n=Count("pk")).order_by()
-    )
-    newer = dict(Source.objects.filter(supersedes_id__in=sources).order_by("pk").values_list("supersedes_id", "title"))
-    rows = [
-        SourceCoverage(pk, s.title, s.version, newer.get(pk, ""), items[pk], len(cited[pk]), totals.get(pk, 0))
-        for pk, s in sources.items()
-    ]
-    return sorted(rows, key=lambda row: (row.title, row.version, row.source_id))
+    coverage = _Coverage(release)
+    for chunk in _item_chunks(release):
+        coverage.add(chunk)
+    return coverage.rows()
 
 
 def datasheet_facts(release: Release) -> DatasheetFacts:
@@ -375,12 +432,16 @@ def datasheet_facts(release: Release) -> DatasheetFacts:
     splits: Counter[str] = Counter()
     by_scene: Counter[str] = Counter()  # an item counts in each of its scenes
     test_by_scene: Counter[str] = Counter()
-    for item in iter_release_items(release):
-        kinds[item["kind"]] += 1
-        splits[item["split"]] += 1
-        by_scene.update(item_scenes(item))
-        if item["split"] == "test":
-            test_by_scene.update(set(item_scenes(item)))
+    coverage = _Coverage(release)
+    for chunk in _item_chunks(release):
+        for _scenario_id, item in chunk:
+            kinds[item["kind"]] += 1
+            splits[item["split"]] += 1
+            scenes = item_scenes(item)
+            by_scene.update(scenes)
+            if item["split"] == "test":
+                test_by_scene.update(set(scenes))
+        coverage.add(chunk)
     origins = release.items.values_list("scenario__origin").annotate(n=Count("pk")).order_by()
     return DatasheetFacts(
         release=release,
@@ -390,7 +451,7 @@ def datasheet_facts(release: Release) -> DatasheetFacts:
         scenes=[SceneRow(scene, n, test_by_scene[scene]) for scene, n in sorted(by_scene.items())],
         listed=sum(by_scene.values()),
         items=sum(kinds.values()),
-        sources=[c for c in provision_coverage(release) if c.total],
+        sources=[c for c in coverage.rows() if c.total],
         agreement=[table for section in DATASHEET_SECTIONS for table in section(release)],
         changes=[(what, len(ids)) for what, ids in release.changes.items()],
     )
