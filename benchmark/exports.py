@@ -33,7 +33,7 @@ from benchmark.releases import (
     canonical_line,
     datasheet,
     iter_release_items,
-    write_medes_csv,
+    medes_csv,
 )
 from medes_site import files
 
@@ -45,6 +45,7 @@ ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)
 ZIP64_FROM = 1 << 31  # a member this large needs zip64 fields, declared before its size is known
 COPY_BLOCK = 1 << 20
 ROWS_PER_GROUP = 10_000  # items in a Parquet row group, and read back at a time
+ITEMS_PER_CHUNK = 500  # items in each chunk of bytes a streamed export hands on (a few hundred kB)
 
 
 class ExportError(ValueError):
@@ -106,8 +107,8 @@ def file_checksum(path: Path, fmt: str | None = None) -> str:
 
 
 def export_bytes(release: Release, fmt: str) -> bytes:
-    """A one-file export held in memory (JSONL, CSV, datasheet, Parquet): for the downloads answered in the
-    request. Files are written by ``write_export``, which streams."""
+    """A one-file export held in memory (JSONL, CSV, datasheet, Parquet): for small releases and tests. The
+    downloads answered in the request stream ``iter_export``; files are written by ``write_export``."""
     spec = get_format(fmt)
     if spec.directory:
         raise ExportError(_("The %(format)s export is a folder; write it to disk.") % {"format": spec.label})
@@ -132,18 +133,38 @@ def write_export(release: Release, fmt: str, out: Path) -> Path:
 
 
 def _write_file(release: Release, fmt: str, sink: IO[bytes]) -> None:
-    if fmt == "datasheet":
-        sink.write(datasheet(release).encode())
-    elif fmt == "jsonl":
-        for item in iter_release_items(release):
-            sink.write(canonical_line(item))
-    elif fmt in {"csv", "csv_excel"}:
-        text = io.TextIOWrapper(sink, encoding="utf-8", newline="")
-        write_medes_csv(iter_release_items(release), text, for_spreadsheets=fmt == "csv_excel")
-        text.flush()
-        text.detach()  # the caller's stream stays open
+    if fmt in INLINE_FORMATS:
+        for chunk in iter_export(release, fmt):
+            sink.write(chunk)
     else:
         _write_parquet(iter_release_items(release), sink)
+
+
+def iter_export(release: Release, fmt: str) -> Iterator[bytes]:
+    """An export answered in the request (JSONL, the two CSVs, the datasheet) as chunks of bytes, each made as its
+    ``ITEMS_PER_CHUNK`` items are read: the download streams it and the export job writes it, the same bytes. Nothing
+    is read from the database until the first chunk is asked for (after the view has returned, when it streams)."""
+    if get_format(fmt).name not in INLINE_FORMATS:
+        raise ValueError(f"{fmt} is written to a file, not streamed")  # a caller's mistake, never a user's
+    return _iter_export(release, fmt)
+
+
+def _iter_export(release: Release, fmt: str) -> Iterator[bytes]:
+    if fmt == "datasheet":  # a summary: counted a chunk of items at a time, its size does not grow with the release
+        yield datasheet(release).encode()
+        return
+    batches = _chunks(iter_release_items(release), ITEMS_PER_CHUNK)
+    if fmt == "jsonl":
+        for batch in batches:
+            yield b"".join(canonical_line(item) for item in batch)
+        return
+    # the CSVs: each batch written by the one definition of the rows (releases.write_medes_csv), after the BOM and
+    # the header row, which every batch starts with and only the first chunk keeps
+    for_spreadsheets = fmt == "csv_excel"
+    header = medes_csv([], for_spreadsheets=for_spreadsheets)
+    yield header
+    for batch in batches:
+        yield medes_csv(batch, for_spreadsheets=for_spreadsheets)[len(header) :]
 
 
 def download_path(release: Release, fmt: str) -> Path:
@@ -164,13 +185,14 @@ def prepare_download(release: Release, fmt: str) -> Path:
 
 
 def download_response(release: Release, fmt: str) -> HttpResponseBase | None:
-    """The attachment for a download link (web or API); ``None`` while a job-prepared format is not ready."""
+    """The attachment for a download link (web or API); ``None`` while a job-prepared format is not ready. The
+    formats answered in the request are streamed, read from the database a batch at a time as they are sent."""
     spec = get_format(fmt)
     stem = files.safe_filename(release.name, fallback=f"release-{release.pk}")
     filename = f"{stem}{spec.stem_suffix}.{spec.extension}"
     if fmt in INLINE_FORMATS:
         content_type = f"{spec.content_type}; charset=utf-8"
-        return files.attachment(export_bytes(release, fmt), filename, content_type=content_type)
+        return files.streamed_attachment(iter_export(release, fmt), filename, content_type=content_type)
     path = download_path(release, fmt)
     if not path.exists():
         return None

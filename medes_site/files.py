@@ -8,6 +8,7 @@ Every write under ``ARTIFACTS_ROOT`` (or ``MEDIA_ROOT``) and every file served f
   dataset, a guardian version's directory): resolved, and refused when it lies outside the root.
 - ``attachment(...)`` answers a download: always an attachment, never sniffed, its file name cleaned to a safe
   set of characters and sent with Django's RFC 5987 header helper (Chinese names survive, quotes cannot inject).
+  ``streamed_attachment(...)`` is the same for a download made as it is sent.
 - ``check_name`` is what forms and services call on a name that will be shown as a file name (releases,
   datasets): letters of any script, digits, spaces and ``. - _ ( )``, not starting with a dot.
 """
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path, PurePath
 from typing import IO, TypeVar
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -135,6 +137,16 @@ def attachment(
     else:
         response = FileResponse(body, as_attachment=True, filename=name, content_type=content_type)
     return as_attachment(response, name)
+
+
+def streamed_attachment(
+    chunks: Iterable[bytes], filename: str, *, content_type: str = "application/octet-stream"
+) -> StreamingHttpResponse:
+    """A download made as it is sent (a release export read a batch of rows at a time): the headers of
+    ``attachment`` but no Content-Length, which is known only at the end. Nothing may read its body into memory on
+    the way out (no GZip or ETag middleware on these paths)."""
+    name = safe_filename(filename)
+    return as_attachment(StreamingHttpResponse(chunks, content_type=content_type), name)
 
 
 def as_attachment(response: HttpResponseT, filename: str) -> HttpResponseT:

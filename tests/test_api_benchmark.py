@@ -58,7 +58,7 @@ def test_a_release_downloads_through_the_api_with_its_checksum(personas: Persona
     release = publish_release("MedES-2026.11")
     client = client_as(personas.curator)
     assert client.get(reverse("api-release-list")).json()["results"][0]["checksum"] == release.checksum
-    data = client.get(reverse("api-release-download", args=[release.pk, "jsonl"])).content
+    data = client.get(reverse("api-release-download", args=[release.pk, "jsonl"])).getvalue()  # streamed
     assert hashlib.sha256(data).hexdigest() == release.checksum
     assert client.get(reverse("api-release-download", args=[release.pk, "exe"])).status_code == 404
 
@@ -86,7 +86,7 @@ def test_ml_engineers_read_scenarios_releases_models_and_responses(personas: Per
     client = client_as(personas.ml_engineer)
     assert client.get(reverse("api-scenario-list")).json()["count"] == 1
     assert client.get(reverse("api-release-list")).json()["results"][0]["name"] == "MedES-2026.11"
-    data = client.get(reverse("api-release-download", args=[release.pk, "jsonl"])).content
+    data = client.get(reverse("api-release-download", args=[release.pk, "jsonl"])).getvalue()  # streamed
     assert hashlib.sha256(data).hexdigest() == release.checksum
 
 

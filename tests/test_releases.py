@@ -116,5 +116,5 @@ def test_curators_publish_and_everyone_on_the_team_downloads(bank: int, personas
     assert reviewer.post(reverse("benchmark:releases"), {"name": "R2", "test_fraction": 0.5}).status_code == 403
     download = reviewer.get(reverse("benchmark:release_download", args=[release.pk, "jsonl"]))
     assert download["Content-Disposition"] == 'attachment; filename="MedES-2026.11.jsonl"'
-    assert hashlib.sha256(download.content).hexdigest() == release.checksum
+    assert hashlib.sha256(download.getvalue()).hexdigest() == release.checksum  # streamed
     assert reviewer.get(reverse("benchmark:release_download", args=[release.pk, "exe"])).status_code == 404
