@@ -11,7 +11,11 @@ PDF and DOCX as ``tests/documents.py`` prints them: running headers, page number
 Each backend gets a fresh database (``$MEDES_VAR_DIR/bench_import/db.sqlite3``; PostgreSQL: the database named
 by ``BENCH_DATABASE_URL``, default ``postgres://postgres@127.0.0.1:5432/medes_j``, dropped and created again), is
 migrated, then the command runs as a user runs it, in its own process. Printed: the command's wall time, and
-the CPU time of the command and its parser processes together (what a busy shared machine does not change).
+the CPU time of the command and every process it started (what a busy shared machine does not change): the
+parses are forked from a server process (``benchmark.parsing.forked``) that outlives the command by a moment, so
+this script makes itself their subreaper (Linux ``PR_SET_CHILD_SUBREAPER``) and waits for them too; on
+PostgreSQL the CPU of the server's backend for the command's connection is added (``pg_stat_activity`` and
+``/proc``, when the server runs on this machine).
 ``--tree DIR`` runs the command of another checkout (e.g. ``git archive HEAD | tar -x -C DIR``: the code
 before a change) with this one's virtual environment, for a before/after on the same machine and folder.
 """
@@ -26,6 +30,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -97,6 +102,60 @@ def drop_database() -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}"')
 
 
+def become_subreaper() -> bool:
+    """Have the processes the command leaves behind (the parse server, its forks) reparented to this one, so that
+    ``wait_for_orphans`` counts their CPU time. Linux only; elsewhere the parses' time is missed."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    return bool(ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0)
+
+
+def wait_for_orphans() -> None:
+    """Wait for every process left to this one (the parse server exits when the command has)."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+class BackendCpu(threading.Thread):
+    """The CPU time of the PostgreSQL backends serving the bench database while the command runs, read from
+    ``/proc`` every ``period`` seconds (the last reading of a backend counts: up to a period of it is missed).
+    Zero where the server is not on this machine."""
+
+    def __init__(self, url: str, period: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.url, self.period = url, period
+        self.ticks: dict[int, int] = {}
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            own = connection.info.backend_pid
+            while not self.stopped.is_set():
+                rows = connection.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> %s", [own]
+                ).fetchall()
+                for (pid,) in rows:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+                self.stopped.wait(self.period)
+
+    def seconds(self) -> float:
+        self.stopped.set()
+        self.join()
+        return sum(self.ticks.values()) / float(os.sysconf("SC_CLK_TCK"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sources", type=int, default=260)
@@ -120,9 +179,14 @@ def main() -> None:
         f"in {folder} (built in {time.perf_counter() - started:.1f} s); {platform.python_version()}, "
         f"{os.cpu_count()} CPUs"
     )
+    reaping = become_subreaper()
     for backend in args.backends.split(","):
         env = fresh_database(backend, var / "bench_import", args.tree)
         jobs = ["--jobs", args.jobs] if args.jobs else []
+        server = BackendCpu(env["DATABASE_URL"]) if backend == "postgres" else None
+        if server is not None:
+            server.start()
+        wait_for_orphans()
         cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
@@ -134,14 +198,19 @@ def main() -> None:
             check=False,
         )
         seconds = time.perf_counter() - started
+        server_s = server.seconds() if server is not None else 0.0
+        wait_for_orphans()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
         lines = done.stdout.splitlines()
         added = sum(1 for line in lines if "(added" in line)
         print(
             f"{backend:9s} import_sources of {len(files)} files: {seconds:.1f} s "
-            f"({len(files) / seconds:.1f} files/s), {cpu_s:.1f} s CPU in all, {added} added, exit {done.returncode} "
-            f"[{args.tree}{' --jobs ' + args.jobs if args.jobs else ''}; load {os.getloadavg()[0]:.1f}]"
+            f"({len(files) / seconds:.1f} files/s), {cpu_s:.1f} s CPU in all"
+            f"{'' if reaping else ' (the forked parses not counted)'}"
+            f"{f' + {server_s:.1f} s of the database server' if server is not None else ''}, {added} added, "
+            f"exit {done.returncode} [{args.tree}{' --jobs ' + args.jobs if args.jobs else ''}; "
+            f"load {os.getloadavg()[0]:.1f}]"
         )
         if done.returncode != 0:
             print("\n".join(lines[-5:] + done.stderr.splitlines()[-5:]))

@@ -179,17 +179,31 @@ def parse_source(
     return result
 
 
-def read_parse(source: Source) -> dict[str, Any]:
+def read_parse(source: Source, *, forked: bool = False) -> dict[str, Any]:
     """The parse of the stored file, from the isolated child process (see ``parse_source``). It reads no
-    database, so several can run at once in threads."""
+    database, so several can run at once in threads. ``forked``: the process is forked from a server that has
+    the parser loaded (``benchmark.parsing.forked``), for a command that parses many files."""
     if not source.file or not Path(source.file.path).is_file():
         raise ParseError("The stored file is missing from MEDIA_ROOT; upload the source again.")
     untitled = source.title == PurePath(source.original_name).stem  # uploaded without a title: the file's own
-    return _parse_isolated(Path(source.file.path), source.original_name, "" if untitled else source.title)
+    return _parse_isolated(Path(source.file.path), source.original_name, "" if untitled else source.title, forked)
 
 
-def _parse_isolated(path: Path, name: str, title: str) -> dict[str, Any]:
+def _parse_isolated(path: Path, name: str, title: str, forked: bool = False) -> dict[str, Any]:
     seconds, megabytes = settings.MEDES_PARSE_SECONDS, settings.MEDES_PARSE_MEMORY_MB
+    if forked:
+        from benchmark.parsing.forked import parse_forked
+
+        try:
+            reply = parse_forked(path, name, title, cpu_seconds=seconds, memory_mb=megabytes, timeout=seconds + 10)
+        except TimeoutError:
+            raise ParseError(f"Parsing took longer than {seconds} s and was stopped.") from None
+        except OSError as error:
+            raise ParseError(f"The parser could not be started: {error}.") from None
+        _check_exit(reply.returncode, reply.stderr, seconds, megabytes)
+        if reply.result is None:
+            raise ParseError("The parser's reply could not be read.")
+        return reply.result
     command = [
         sys.executable,
         "-m",
@@ -208,22 +222,26 @@ def _parse_isolated(path: Path, name: str, title: str) -> dict[str, Any]:
         raise ParseError(f"Parsing took longer than {seconds} s and was stopped.") from None
     except (OSError, subprocess.SubprocessError) as error:
         raise ParseError(f"The parser could not be started: {error}.") from None
-    stderr = done.stderr.decode("utf-8", "replace")
-    if done.returncode == 3:
-        raise ParseError(stderr.strip())
-    if done.returncode != 0:
-        tail = stderr.strip().splitlines()[-1:] or ["no message"]
-        out_of_memory = any(sign in stderr for sign in ("MemoryError", "Cannot allocate memory", "failed to map"))
-        if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL) or out_of_memory:
-            raise ParseError(
-                f"Parsing needed more than its limits ({seconds} s of CPU, {megabytes} MB) and was stopped."
-            )
-        raise ParseError(f"The parser stopped unexpectedly ({tail[0]}).")
+    _check_exit(done.returncode, done.stderr.decode("utf-8", "replace"), seconds, megabytes)
     try:
         result: dict[str, Any] = json.loads(done.stdout)
     except ValueError:
         raise ParseError("The parser's reply could not be read.") from None
     return result
+
+
+def _check_exit(returncode: int, stderr: str, seconds: int, megabytes: int) -> None:
+    """Raise the ParseError a parser process's exit status and stderr stand for, if any."""
+    if returncode == 3:
+        raise ParseError(stderr.strip())
+    if returncode != 0:
+        tail = stderr.strip().splitlines()[-1:] or ["no message"]
+        out_of_memory = any(sign in stderr for sign in ("MemoryError", "Cannot allocate memory", "failed to map"))
+        if returncode in (-signal.SIGXCPU, -signal.SIGKILL) or out_of_memory:
+            raise ParseError(
+                f"Parsing needed more than its limits ({seconds} s of CPU, {megabytes} MB) and was stopped."
+            )
+        raise ParseError(f"The parser stopped unexpectedly ({tail[0]}).")
 
 
 def _store_provisions(source: Source, articles: list[dict[str, Any]]) -> tuple[list[str], int]:

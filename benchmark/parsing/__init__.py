@@ -8,8 +8,9 @@ lines and ``parse_lines`` does the rest. The modules:
   articles, and what it drops and why;
 * ``readers``: Markdown, HTML and DOCX files, and the title rule every format shares;
 * ``pdf``: PDF files, their page headers and footers found by position, lines rejoined into paragraphs;
+* ``forked``: parses in processes forked from a server that has the parser loaded (``import_sources``);
 * here: ``parse_file`` (``extract``, which picks the reader by the file's suffix, then ``parse_extracted``),
-  ``to_json`` and ``main``.
+  ``to_json``, ``main`` and ``limit``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ __all__ = [
     "docx_lines",
     "extract",
     "html_lines",
+    "limit",
     "main",
     "markdown_lines",
     "normalise",
@@ -145,12 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-seconds", type=int, default=0, help="limit this process's CPU time")
     parser.add_argument("--memory-mb", type=int, default=0, help="limit this process's address space")
     args = parser.parse_args(argv)
-    import resource  # applied here, in the child itself, rather than in a preexec_fn of a threaded parent
-
-    if args.cpu_seconds:
-        resource.setrlimit(resource.RLIMIT_CPU, (args.cpu_seconds, args.cpu_seconds + 5))
-    if args.memory_mb:
-        resource.setrlimit(resource.RLIMIT_AS, (args.memory_mb << 20, args.memory_mb << 20))
+    limit(args.cpu_seconds, args.memory_mb)
     try:
         doc = parse_file(args.file.read_bytes(), args.name or args.file.name, title=args.title)
     except ParseError as error:
@@ -158,3 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     json.dump(to_json(doc), sys.stdout, ensure_ascii=False)
     return 0
+
+
+def limit(cpu_seconds: int, memory_mb: int) -> None:
+    """Limit this process's CPU time and address space (0: no limit). Applied in the parser's process itself
+    (``main``, ``forked``), rather than in a preexec_fn of a threaded parent."""
+    import resource
+
+    if cpu_seconds:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    if memory_mb:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))

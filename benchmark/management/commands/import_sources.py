@@ -150,7 +150,7 @@ class Command(BaseCommand):
             entry.error = error
             return entry
         if entry.created or entry.source.parse_status != "parsed":
-            entry.parse = pool.submit(read_parse, entry.source)
+            entry.parse = pool.submit(read_parse, entry.source, forked=True)
         return entry
 
     def _finish(self, entry: _Pending, progress: Progress) -> int:
