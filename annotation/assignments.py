@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import CharField, Count, Exists, Func, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -264,6 +264,15 @@ def _lock_query(item: int) -> QuerySet[Any, Any]:
     locked = Item.objects.filter(pk=item).order_by()
     if connection.features.has_select_for_update_skip_locked:
         locked = locked.select_for_update(skip_locked=True, of=("self",))
+    if connection.vendor == "postgresql":
+        # The reservation this transaction writes is committed without waiting for the disk (set for this
+        # transaction only, by the same statement): a reservation lost in a crash only hands its item out again,
+        # and the label that ends it is committed the usual way, which writes the log up to it as well. It saves
+        # the flush of the write-ahead log, 1-3 ms on the bench machine, on every item handed out.
+        no_wait = Func(
+            Value("synchronous_commit"), Value("off"), Value(True), function="set_config", output_field=CharField()
+        )
+        return locked.annotate(commit_without_flush=no_wait).values_list(*SCREEN_FIELDS, "commit_without_flush")
     return locked.values_list(*SCREEN_FIELDS)
 
 
@@ -282,7 +291,7 @@ def _locked_screen_item(item_id: int) -> Item | None:
     found = _LOCK.first(item=item_id)
     if found is None:
         return None
-    row = dict(zip(SCREEN_FIELDS, found, strict=True))
+    row = dict(zip(SCREEN_FIELDS, found[: len(SCREEN_FIELDS)], strict=True))
     item: Item = _part(row, Item)
     item.scenario = _part(row, Scenario, "scenario__")
     item.response = _part(row, Response, "response__") if item.response_id is not None else None

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from django.http import QueryDict
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from annotation import suggestions
@@ -108,6 +112,45 @@ def _dimensions(schema: LabelSchema, scores: Mapping[str, str], errors: Mapping[
     return rows
 
 
+def _frozen(dimensions: list[dict[str, Any]]) -> tuple[Any, ...]:
+    return tuple(
+        (
+            d["key"],
+            str(d["label"]),
+            d["field"],
+            d["role"],
+            tuple(str(error) for error in d["errors"]),
+            tuple((o["value"], o["key"], o["checked"]) for o in d["options"]),
+        )
+        for d in dimensions
+    )
+
+
+def score_fields(dimensions: list[dict[str, Any]], editable: bool) -> tuple[SafeString, SafeString]:
+    """The score fieldsets and the shortcut list of the screen. A pure function of the dimensions (what is
+    checked, the errors), whether they are editable and the language, rendered once per process for each: about
+    half of the screen's template time went to them, on every item, for the same few schemas."""
+    return _rendered_score_fields(get_language(), editable, _frozen(dimensions))
+
+
+@lru_cache(maxsize=256)
+def _rendered_score_fields(language: str, editable: bool, frozen: tuple[Any, ...]) -> tuple[SafeString, SafeString]:
+    dimensions = [
+        {
+            "key": key,
+            "label": label,
+            "field": field,
+            "role": role,
+            "errors": list(errors),
+            "options": [{"value": value, "key": shortcut, "checked": checked} for value, shortcut, checked in options],
+        }
+        for key, label, field, role, errors, options in frozen
+    ]
+    context = {"dimensions": dimensions, "editable": editable}
+    template = "annotation/partials/_score_fields.html"
+    return render_to_string(f"{template}#fields", context), render_to_string(f"{template}#shortcuts", context)
+
+
 def _grounding_sources(item: Item) -> list[int]:
     return list(Provision.objects.filter(scenarios=item.scenario_id).values_list("source_id", flat=True).distinct())
 
@@ -154,6 +197,8 @@ def screen_context(
     open_to_me = item.state == ItemState.OPEN or (label is None and item.is_gold)
     editable = campaign.status == CampaignStatus.ACTIVE and open_to_me
     final = label is not None and not editable
+    dimensions = _dimensions(schema, values["scores"], errors)
+    fields_html, shortcuts_html = score_fields(dimensions, editable)
     return {
         "campaign": campaign,
         "item": item,
@@ -171,7 +216,9 @@ def screen_context(
         "suggestion": suggestions.for_responses([item.response_id]).get(item.response_id or 0) if final else None,
         "editable": editable,
         "missed": label is None and not open_to_me,  # settled while this annotator's reservation had expired
-        "dimensions": _dimensions(schema, values["scores"], errors),
+        "dimensions": dimensions,
+        "score_fields": fields_html,
+        "score_shortcuts": shortcuts_html,
         "rationale": values["rationale"],
         "rationale_errors": errors.get("rationale", []),
         "form_errors": errors.get("__all__", []),

@@ -42,6 +42,7 @@ from annotation.places import Place, labeling_place
 from annotation.schema import MEDES_RUBRIC, SCENARIO_REVIEW, LabelSchema, consensus, schema_from_dict
 from benchmark.models import Provision, RegisteredModel, Release, Response, Scenario, ScenarioKind, ScenarioStatus
 from medes_site import audit
+from medes_site.history import save_with_history
 
 
 class CampaignError(ValueError):
@@ -309,7 +310,7 @@ def _first_label(
     item's count goes up and it settles once k labels are in."""
     if not item.is_gold and expires_at <= timezone.now():
         _check_place(item, user, item.campaign, scores)
-    label = Label.objects.create(
+    label = Label(
         item=item,
         annotator=user,
         scores=scores,
@@ -318,6 +319,7 @@ def _first_label(
         seconds_spent=submission.seconds_spent,
         idempotency_key=submission.idempotency_key,
     )
+    save_with_history(label, user)
     if provisions:
         label.provisions.set(provisions)
     if item.is_gold:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from medes_site.navigation import JOB_ROLES as JOB_ROLES  # the roles that see jobs; views and the API import it here
 from medes_site.navigation import desks_for, menu_for
@@ -16,8 +17,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_groups": [], "nav_desks": [], "user_roles": []}
+    # built when a template reads them: the header has them, the partials htmx swaps in (most requests) do not
     return {
-        "nav_groups": menu_for(user, request.path),
-        "nav_desks": desks_for(user),
-        "user_roles": [role for role in Role if role in user_roles(user)],
+        "nav_groups": SimpleLazyObject(lambda: menu_for(user, request.path)),
+        "nav_desks": SimpleLazyObject(lambda: desks_for(user)),
+        "user_roles": SimpleLazyObject(lambda: [role for role in Role if role in user_roles(user)]),
     }
