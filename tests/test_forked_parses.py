@@ -83,3 +83,29 @@ def test_a_file_the_forked_parser_refuses_says_why_and_the_import_goes_on(db: No
     assert lines[0].endswith("a-broken.pdf: error: The PDF is damaged or not a PDF; it could not be read.")
     assert "中华人民共和国医师法 — 67 provisions, 7 chapters (added)" in lines[1]
     assert Source.objects.get(original_name="a-broken.pdf").parse_status == ParseStatus.FAILED
+
+
+def test_imported_provisions_get_a_first_history_row_that_copies_them(db: None, tmp_path: Path) -> None:
+    from benchmark.models import Provision
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("医师法(2021-08-20).md", "精神卫生法(2018-04-27).md"):
+        (folder / name).write_bytes((LAWS / name).read_bytes())
+    call_command("import_sources", str(folder), stdout=io.StringIO(), stderr=io.StringIO())
+    tracked = ["id", "source_id", "number", "suffix", "label", "text", "book", "part", "chapter", "section"]
+    tracked += ["version", "edited_by_hand", "curated_keys"]
+    provisions = list(Provision.objects.order_by("pk").values_list(*tracked))
+    history = Provision.history.order_by("id")
+    assert len(provisions) == 67 + 85 and list(history.values_list(*tracked)) == provisions
+    assert set(history.values_list("history_type", "history_change_reason", "history_user_id")) == {
+        ("+", "parse", None)
+    }
+    assert [p.position for p in Provision.objects.filter(number__in=[1, 2, 3]).order_by("source", "number")] == [
+        1,
+        2,
+        3,
+        1,
+        2,
+        3,
+    ]

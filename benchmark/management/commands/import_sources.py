@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.db import transaction
 
 from benchmark.models import Source, SourceKind
 from benchmark.parsing import ParseError
@@ -143,8 +144,8 @@ class Command(BaseCommand):
 
     def _add(self, path: Path, meta: dict[str, Any], pool: ThreadPoolExecutor) -> _Pending:
         entry = _Pending(path)
-        try:
-            with path.open("rb") as stream:
+        try:  # one transaction (one commit) for the source and its audit entry
+            with path.open("rb") as stream, transaction.atomic():
                 entry.source, entry.created = add_source(stream, path.name, SourceMeta(title=path.stem, **meta))
         except (SourceError, OSError) as error:
             entry.error = error
@@ -158,10 +159,12 @@ class Command(BaseCommand):
         path, source, error = entry.path, entry.source, entry.error
         if source is not None and entry.parse is not None:
             parsed = entry.parse
-            try:
-                parse_source(source, read=lambda _source: parsed.result())
-            except ParseError as failure:
-                error = failure
+            parsed.exception()  # wait for the parse outside the transaction
+            with transaction.atomic():  # one commit for the provisions, the source and the audit entries
+                try:
+                    parse_source(source, read=lambda _source: parsed.result())
+                except ParseError as failure:  # caught inside: the failure is recorded on the source
+                    error = failure
         progress.advance()
         if error is not None or source is None:
             progress.line(f"{path}: error: {getattr(error, 'strerror', None) or error}")
