@@ -15,9 +15,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
-from benchmark.importers.bulk import insert_rows, prepare_values
+from benchmark.importers import bulk
+from benchmark.importers.bulk import insert_rows, page_cache, prepare_values
 from benchmark.importers.mapped_scenarios import Mapping, import_scenarios, read_table
 from benchmark.importers.medes_questions import import_medes_questions, question_identity
+from benchmark.importers.responses import import_medes_responses
 from benchmark.models import Scenario, ScenarioOrigin, ScenarioScene, ScenarioStatus, Scene
 from benchmark.scenarios import content_hash, content_hashes
 from medes_site.models import AuditEntry
@@ -122,6 +124,27 @@ def test_importing_the_same_large_file_twice_adds_nothing_and_reads_the_bank_in_
     assert len(captured.captured_queries) < 12
 
 
+def test_responses_to_questions_in_the_bank_are_imported_in_queries_that_do_not_grow_with_the_rows(db: None) -> None:
+    """The bank's scenarios are read with only the fields the importers use (``BANK_FIELDS``): reading another one
+    would cost a query per scenario, which this would show."""
+    import_medes_questions(medes_file(300), origin_name="q.csv", dry_run=False)
+
+    def responses_to(rows: int, model: str) -> int:
+        questions = list(csv.reader(io.StringIO(medes_file(rows).decode("utf-8-sig"))))
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([*questions[0], "model", "response"])
+        for question in questions[1:]:
+            writer.writerow([*question, model, "【最终答案】：ABD"])
+        with CaptureQueriesContext(connection) as captured:
+            report = import_medes_responses(out.getvalue().encode(), origin_name="r.csv", dry_run=False)
+        assert (report.new, report.new_questions, report.correct, report.written) == (rows, 0, rows, True)
+        return len(captured.captured_queries)
+
+    assert responses_to(300, "Large") < responses_to(10, "Small") + 20
+    assert Scenario.objects.count() == 300
+
+
 def test_one_bad_row_at_the_end_of_a_large_file_writes_nothing_and_names_its_line(db: None) -> None:
     report = import_medes_questions(medes_file(1500, bad_line=1501), origin_name="q.csv", dry_run=False)
     assert not report.written and [line for line, _ in report.errors] == [1501]
@@ -196,6 +219,44 @@ def test_insert_rows_takes_values_prepared_once_for_two_tables(db: None) -> None
     history = {"id": ids["c" * 64], "created_at": timezone.now(), "history_date": timezone.now(), "history_type": "+"}
     insert_rows(Scenario.history.model, [{**rows[0], **history}], prepared={"options"})
     assert Scenario.objects.get().options == Scenario.history.get().options == {"A": "甲", "B": "乙"}
+
+
+def test_insert_rows_prepares_the_values_it_is_not_given_prepared(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows giving every field (read in one go) and rows leaving one out (its default) alike, over several
+    statements: each JSON value is written as JSON and each row gets its own id."""
+    monkeypatch.setattr(bulk, "MAX_ROWS_PER_STATEMENT", 2)
+    rows = [
+        {
+            "kind": "objective",
+            "stem": f"第{n}题？",
+            "options": {"A": f"甲{n}", "B": "乙"},
+            "key": "A",
+            "content_hash": f"{n:064d}",
+            "scene_id": scene().pk,
+            **({"norm": "知情"} if n % 2 else {}),
+        }
+        for n in range(5)
+    ]
+    ids = insert_rows(Scenario, rows, same={"origin": ScenarioOrigin.EXPERT}, returning="content_hash")
+    stored = {s.content_hash: s for s in Scenario.objects.all()}
+    assert ids == {digest: s.pk for digest, s in stored.items()} and len(ids) == 5
+    assert [stored[f"{n:064d}"].options for n in range(5)] == [{"A": f"甲{n}", "B": "乙"} for n in range(5)]
+    assert [stored[f"{n:064d}"].norm for n in range(5)] == ["", "知情", "", "知情", ""]
+
+
+def test_page_cache_is_the_connections_own_again_afterwards(db: None) -> None:
+    if connection.vendor != "sqlite":
+        with page_cache():  # nothing to set elsewhere
+            assert Scenario.objects.count() == 0
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        (before,) = cursor.fetchone()
+        with page_cache():
+            cursor.execute("PRAGMA cache_size")
+            assert cursor.fetchone() == (-bulk.SQLITE_CACHE_MIB * 1024,)
+        cursor.execute("PRAGMA cache_size")
+        assert cursor.fetchone() == (before,)
 
 
 def test_insert_rows_refuses_a_field_the_model_does_not_have_and_writes_nothing(db: None) -> None:

@@ -20,6 +20,7 @@ import csv
 import io
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -29,7 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from benchmark.importers import UNKNOWN_SCENE, UNKNOWN_TYPE, ImportFileError, ImportReport
-from benchmark.importers.bulk import ids_by, insert_rows, prepare_values
+from benchmark.importers.bulk import ids_by, insert_rows, page_cache, prepare_values
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioScene, ScenarioStatus, Scene
 from benchmark.scenarios import ScenarioError, content_hash, content_hashes, normalise_key, validate
 from medes_site import audit, storable
@@ -41,6 +42,9 @@ INLINE_OPTION = re.compile(r"(?:^|(?<=[，,；;\s]))([A-H])\s*[.．、)）]")
 QUESTION_START = "题目："
 REASONING = re.compile(r"【\s*思考过程\s*】")
 CHUNK = 500
+# What the importers read of a scenario the bank holds already (``bank_questions``): a 100,000-row file met again
+# spent most of its time making scenarios whole (their options decoded, their dates parsed) for these fields.
+BANK_FIELDS = ("id", "kind", "key", "version", "content_hash", "scene_id")
 EXCEL_CR = "_x000D_"  # Excel's escaped carriage return, left in some MedES references
 UNSTORABLE = {"nul": "a NUL character (\\0)", "surrogate": "an unpaired surrogate (a broken \\u escape)"}
 # The longest cell an import takes: 1 MiB of text (1,048,576 characters). Real judge replies with a long <think>
@@ -190,19 +194,21 @@ def question_identity(kind: str, stem: str, options: dict[str, str]) -> str:
 def bank_questions(items: list[dict[str, Any]], questions: list[str] | None = None) -> dict[str, Scenario]:
     """Items of the bank that ask these questions, by ``question_identity`` (``questions``: each item's, when the
     caller has them): the same content first, else the same kind, stem and options under another key (one query
-    per 500 hashes, then per 500 stems)."""
+    per 500 hashes, then per 500 stems). The scenarios hold ``BANK_FIELDS`` (and what the stem lookup read)."""
     found: dict[str, Scenario] = {}
     if questions is None:
         questions = [question_identity(i["kind"], i["stem"], i["options"]) for i in items]
     wanted = dict(zip(questions, items, strict=True))
     question_of = {i["content_hash"]: q for q, i in zip(questions, items, strict=True)}  # same content, same question
     hashes = sorted(question_of)
+    by_hash = Scenario.objects.only(*BANK_FIELDS).order_by("pk")
     for start in range(0, len(hashes), CHUNK):
-        for scenario in Scenario.objects.filter(content_hash__in=hashes[start : start + CHUNK]).order_by("pk"):
+        for scenario in by_hash.filter(content_hash__in=hashes[start : start + CHUNK]):
             found.setdefault(question_of[scenario.content_hash], scenario)
     stems = sorted({i["stem"] for key, i in wanted.items() if key not in found})
+    by_stem = Scenario.objects.only(*BANK_FIELDS, "stem", "options").order_by("pk")
     for start in range(0, len(stems), CHUNK):
-        for scenario in Scenario.objects.filter(stem__in=stems[start : start + CHUNK]).order_by("pk"):
+        for scenario in by_stem.filter(stem__in=stems[start : start + CHUNK]):
             found.setdefault(question_identity(scenario.kind, scenario.stem, scenario.options), scenario)
     return found
 
@@ -428,15 +434,18 @@ def create_items(items: list[dict[str, Any]], origin_name: str, status: str, use
     if not items:
         return {}
     now = timezone.now()
-    rows = [
-        {
-            **{name: value for name, value in item.items() if name not in {"scene", "status_override"}},
-            "scene_id": item["scene"].pk,
-            "status": item.get("status_override", status),
-        }
-        for item in items
-    ]
+    rows = []
+    for item in items:
+        row = dict(item)
+        row["scene_id"] = row.pop("scene").pk
+        row["status"] = row.pop("status_override", status)
+        rows.append(row)
     prepare_values(Scenario, "options", rows)  # as JSON once, for the scenario and its history row
+    with page_cache():
+        return _insert_items(rows, origin_name, user, now)
+
+
+def _insert_items(rows: list[dict[str, Any]], origin_name: str, user: User | None, now: datetime) -> dict[str, int]:
     user_id = user.pk if user else None
     ids = insert_rows(
         Scenario,
