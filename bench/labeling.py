@@ -55,6 +55,8 @@ def start_server(workers: int) -> subprocess.Popen[bytes]:
         "MEDES_LOGIN_FAILURE_LIMIT": "1000",
         # sessions and the signed-in user from a shared Redis, as a deployment of several web processes has
         "MEDES_CACHE_URL": os.environ.get("MEDES_CACHE_URL", CACHE_URL),
+        # its own copy of the static files: a test run in the same checkout reads the checkout's staticfiles/
+        "STATIC_ROOT": str(Path(os.environ.get("MEDES_VAR_DIR", ROOT / "var")) / "bench_static"),
     }
     import redis
 
