@@ -329,7 +329,7 @@ def _create_with_history(source: Source, new: list[Provision]) -> None:
     rows = [{name: getattr(provision, name) for name in fields} for provision in new]
     prepare_values(Provision, "curated_keys", rows)  # as JSON once, for the provision and its history row
     insert_rows(Provision, rows, prepared={"curated_keys"})
-    ids = dict(Provision.objects.filter(source=source).values_list("position", "pk"))
+    ids = dict(Provision.objects.filter(source=source).order_by().values_list("position", "pk"))
     for provision, row in zip(new, rows, strict=True):
         provision.pk = ids[provision.position]
         provision._state.adding = False

@@ -124,7 +124,9 @@ class Command(BaseCommand):
         progress = Progress(len(files), self.stdout, self.stderr)
         failed = 0
         # The parses run in child processes from a pool of threads (no database there); the main thread adds
-        # each file and stores each parse in the files' order, a few files behind the parses.
+        # each file and stores each parse in the files' order, a few files behind the parses. Each child is forked
+        # from a server that has the parser loaded (benchmark.parsing.forked): a fresh Python per file cost more
+        # CPU than most parses.
         with ThreadPoolExecutor(max_workers=options["jobs"], thread_name_prefix="parse") as pool:
             pending: deque[_Pending] = deque()
             try:
