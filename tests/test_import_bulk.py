@@ -5,6 +5,7 @@ queries that does not grow with the rows, and nothing at all from a file with on
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import json
@@ -15,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
-from benchmark.importers import bulk
+from benchmark.importers import ImportFileError, bulk, cycle_collection_paused, medes_questions
 from benchmark.importers.bulk import insert_rows, page_cache, prepare_values
 from benchmark.importers.mapped_scenarios import Mapping, import_scenarios, read_table
 from benchmark.importers.medes_questions import import_medes_questions, question_identity
@@ -143,6 +144,27 @@ def test_responses_to_questions_in_the_bank_are_imported_in_queries_that_do_not_
 
     assert responses_to(300, "Large") < responses_to(10, "Small") + 20
     assert Scenario.objects.count() == 300
+
+
+def test_the_cycle_collector_is_paused_during_an_import_and_on_again_after_it_whatever_happens(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    real = medes_questions.question_from_row
+    monkeypatch.setattr(medes_questions, "question_from_row", lambda *args: seen.append(gc.isenabled()) or real(*args))
+    assert gc.isenabled()
+    import_medes_questions(medes_file(3), origin_name="q.csv", dry_run=False)
+    assert seen == [False] * 3 and gc.isenabled()
+    with pytest.raises(ImportFileError):
+        import_medes_questions(b"not,the,columns\n1,2,3\n", origin_name="q.csv", dry_run=True)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cycle_collection_paused():
+            pass
+        assert not gc.isenabled()  # off before, off after: a caller's own setting is kept
+    finally:
+        gc.enable()
 
 
 def test_one_bad_row_at_the_end_of_a_large_file_writes_nothing_and_names_its_line(db: None) -> None:

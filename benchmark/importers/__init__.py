@@ -15,6 +15,9 @@ cannot be imported as a whole raises ``ImportFileError``.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
@@ -38,6 +41,21 @@ OTHER_RESPONSE = Phrase(
 READ_OTHERWISE = Phrase(gettext_noop("The file reads the answer as %(theirs)s, the workbench as %(ours)s."))
 NO_ANSWER_GIVEN = Phrase(gettext_noop("The file gives no answer; the workbench reads %(ours)s."))
 NO_SCENARIO = Phrase(gettext_noop("No scenario %(value)s in the bank (give its id or content hash)."))
+
+
+@contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector off while an import reads a file (a decorator or a ``with`` block), on again after
+    (unless it was off already). An import holds a dict or two for each of its rows, and each collection went over
+    all of them again: a 100,000-row dry run spent a third of its time there. What an import builds holds no
+    cycles, so reference counting frees it as before."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class ImportFileError(ValueError):

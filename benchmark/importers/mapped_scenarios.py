@@ -35,7 +35,15 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from benchmark.importers import NO_LETTER, NOT_JSON, UNKNOWN_KIND, UNKNOWN_SCENE, ImportFileError, ImportReport
+from benchmark.importers import (
+    NO_LETTER,
+    NOT_JSON,
+    UNKNOWN_KIND,
+    UNKNOWN_SCENE,
+    ImportFileError,
+    ImportReport,
+    cycle_collection_paused,
+)
 from benchmark.importers.medes_questions import (
     EXCEL_CR,
     OPTION,
@@ -86,6 +94,7 @@ class Table:
     errors: list[tuple[int, str]] = field(default_factory=list)  # lines that are not rows at all
 
 
+@cycle_collection_paused()
 def read_table(data: bytes, name: str) -> Table:
     """A CSV (header row) or JSONL (one object a line) file; anything else is refused as a whole."""
     suffix = PurePath(name).suffix.lower()
@@ -280,6 +289,7 @@ def build_item(row: dict[str, Any], mapping: Mapping, scenes: dict[str, Scene]) 
 # --- scenarios from a mapped file -----------------------------------------------------------------
 
 
+@cycle_collection_paused()
 def import_scenarios(
     table: Table,
     mapping: Mapping,

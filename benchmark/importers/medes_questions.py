@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from benchmark.importers import UNKNOWN_SCENE, UNKNOWN_TYPE, ImportFileError, ImportReport
+from benchmark.importers import UNKNOWN_SCENE, UNKNOWN_TYPE, ImportFileError, ImportReport, cycle_collection_paused
 from benchmark.importers.bulk import ids_by, insert_rows, page_cache, prepare_values
 from benchmark.models import Scenario, ScenarioKind, ScenarioOrigin, ScenarioScene, ScenarioStatus, Scene
 from benchmark.scenarios import ScenarioError, content_hash, content_hashes, normalise_key, validate
@@ -232,6 +232,7 @@ def key_note(first_line: int, first_key: str, line: int, key: str) -> str:
     ) % {"first_key": first_key, "first_line": first_line, "key": key, "line": line}
 
 
+@cycle_collection_paused()
 def import_medes_questions(
     data: bytes, *, origin_name: str, dry_run: bool, status: str = ScenarioStatus.IN_REVIEW, user: User | None = None
 ) -> ImportReport:

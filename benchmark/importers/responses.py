@@ -32,6 +32,7 @@ from benchmark.importers import (
     READ_OTHERWISE,
     ImportFileError,
     ImportReport,
+    cycle_collection_paused,
 )
 from benchmark.importers.mapped_scenarios import (
     MEDETHICEVAL_COLUMNS,
@@ -202,6 +203,7 @@ def _question_of(entry: ResponseEntry) -> str:
     return question_identity(source["kind"], source["stem"], source["options"])
 
 
+@cycle_collection_paused()
 def import_responses(
     entries: list[ResponseEntry],
     *,
@@ -493,6 +495,7 @@ def medes_response_entries(data: bytes) -> tuple[list[ResponseEntry], list[tuple
     return entries, errors
 
 
+@cycle_collection_paused()
 def import_medes_responses(
     data: bytes, *, origin_name: str, dry_run: bool, user: User | None = None, create_questions: bool = True
 ) -> ResponseImportReport:
