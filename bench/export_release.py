@@ -1,6 +1,6 @@
 """Export a large release to every format and read each readable export back, with the time and peak memory of each.
 
-    python bench/export_release.py [--items 10000] [--formats jsonl,csv,...]
+    python bench/export_release.py [--items 10000] [--formats jsonl,csv,...] [--downloads]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/medes_x python bench/export_release.py --items 1000000
 
 Issue 3 asks for a 10,000-item release exported to every format in under 20 s; issue 17 (item 4) asks for a
@@ -10,6 +10,13 @@ compare the release checksum), and reports its wall time, its peak RSS (``ru_max
 memory (RssAnon, sampled every 10 ms: ``ru_maxrss`` also counts the pages of files ``datasets`` maps, which the
 kernel can drop), each beside the child's memory before the export (Django, pyarrow and datasets imported).
 A flat peak from 10,000 to 1,000,000 items is what "bounded" means here.
+
+``--downloads`` also times the downloads answered in the request (JSONL, both CSVs, the datasheet), each in a child
+process of its own: through Django's test Client and the whole middleware stack, signed in as a reviewer, the
+streamed response read chunk by chunk as a server sends it (its SHA-256 taken, the JSONL's compared with the
+release's checksum); beside it, for the same format, ``export_bytes``, the whole export in memory, which is what
+the download did before it was streamed. Peak RSS and anonymous memory as above, from a baseline taken once the
+client is signed in.
 
 The release is built directly (scenarios, provision links and release items written with
 ``benchmark.importers.bulk.insert_rows``: COPY on PostgreSQL), not through ``publish_release``, which would take
@@ -43,15 +50,21 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.contrib.auth.models import User  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
+from django.urls import reverse  # noqa: E402
 
 from benchmark import exports  # noqa: E402
 from benchmark.importers.bulk import insert_rows  # noqa: E402
 from benchmark.models import Provision, Release, ReleaseItem, Scenario, Scene, Source  # noqa: E402
 from benchmark.releases import canonical_line  # noqa: E402
+from medes_site.accounts import create_user, generate_password  # noqa: E402
+from medes_site.roles import Role  # noqa: E402
 
 BUILD_CHUNK = 20_000
+READER = "bench-reviewer"  # who downloads
 OPTIONS = {"A": "如实告知患者", "B": "听从家属", "C": "请伦理委员会介入", "D": "拒绝回答"}
 STEM = "我是一名住院医师，患者家属要求隐瞒病情，而患者本人希望了解自己的诊断结果和治疗方案。" * 2
 
@@ -176,13 +189,78 @@ def child(fmt: str, database: str) -> None:
     print(json.dumps(figures))
 
 
+def child_download(fmt: str, database: str, mode: str) -> None:
+    """One inline download in this process: ``stream``, the response read chunk by chunk through the test Client; or
+    ``memory``, ``export_bytes`` (the download before it was streamed). Its figures as JSON."""
+    connection.settings_dict["NAME"] = database
+    setup_test_environment(debug=False)  # the test Client's host
+    release = Release.objects.get(name="MedES-bench")
+    client = Client()
+    client.force_login(User.objects.get(username=READER))
+    client.get(reverse("benchmark:release", args=[release.pk]))  # the session, the user and the page's code loaded
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sampler = peak_anon()
+    anon = next(sampler)
+    digest = hashlib.sha256()
+    chunks = size = 0
+    start = time.perf_counter()
+    if mode == "stream":
+        response = client.get(reverse("benchmark:release_download", args=[release.pk, fmt]))
+        assert response.status_code == 200 and response.streaming, (fmt, response.status_code)
+        first = time.perf_counter() - start  # the view's answer, before any item is read
+        for chunk in response.streaming_content:  # type: ignore[attr-defined] # a sync iterator under WSGI
+            digest.update(chunk)
+            chunks += 1
+            size += len(chunk)
+        response.close()
+    else:
+        data = exports.export_bytes(release, fmt)
+        first = time.perf_counter() - start
+        digest.update(data)
+        chunks = 1
+        size = len(data)
+        del data
+    elapsed = time.perf_counter() - start
+    sampler.close()
+    if fmt == "jsonl":
+        assert digest.hexdigest() == release.checksum, fmt
+    figures = {
+        "first_s": first,
+        "total_s": elapsed,
+        "chunks": chunks,
+        "bytes": size,
+        "sha256": digest.hexdigest(),
+        "baseline_mb": baseline / 1024,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_anon_mb": anon["kb"] / 1024,
+    }
+    print(json.dumps(figures))
+
+
+def run_child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(  # this script, with arguments we chose
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{args}: {done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--formats", default=",".join(exports.FORMATS), help="comma-separated; default: all")
+    parser.add_argument(
+        "--downloads", action="store_true", help="also the downloads answered in the request, streamed and in memory"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--download", choices=["stream", "memory"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child and args.download:
+        child_download(args.child, args.database, args.download)
+        return
     if args.child:
         child(args.child, args.database)
         return
@@ -190,21 +268,18 @@ def main() -> None:
     old_name = connection.settings_dict["NAME"]
     database = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     results: dict[str, dict[str, Any]] = {}
+    downloads: dict[tuple[str, str], dict[str, Any]] = {}
     try:
         start = time.perf_counter()
         build_release(args.items)
+        create_user(READER, roles=[Role.REVIEWER], password=generate_password())
         build_s = time.perf_counter() - start
         connection.close()  # the children open their own
         for fmt in args.formats.split(","):
-            done = subprocess.run(  # this script, with arguments we chose
-                [sys.executable, __file__, "--child", fmt, "--database", database],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise SystemExit(f"{fmt}: {done.stderr[-3000:]}")
-            results[fmt] = json.loads(done.stdout.strip().splitlines()[-1])
+            results[fmt] = run_child("--child", fmt, "--database", database)
+            if args.downloads and fmt in exports.INLINE_FORMATS:
+                for mode in ("stream", "memory"):
+                    downloads[fmt, mode] = run_child("--child", fmt, "--database", database, "--download", mode)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {connection.vendor}")
@@ -221,6 +296,20 @@ def main() -> None:
             f"{r['write_peak_anon_mb']:4.0f}MB"
         )
     print(f"all formats: {sum(r['total_s'] for r in results.values()):.1f} s")
+    if downloads:
+        print("downloads answered in the request, each in a child process: streamed through the test Client, and")
+        print("export_bytes (the whole export in memory, the download before it was streamed):")
+        print(
+            f"  {'format':10} {'how':7} {'answer':>8} {'all':>8} {'size':>9} {'chunks':>6} {'RSS before':>11} "
+            f"{'peak RSS':>9} {'peak anon':>10}"
+        )
+        for (fmt, mode), r in downloads.items():
+            print(
+                f"  {fmt:10} {mode:7} {r['first_s']:7.2f}s {r['total_s']:7.2f}s {r['bytes'] / 1e6:7.1f}MB "
+                f"{r['chunks']:6d} {r['baseline_mb']:9.0f}MB {r['peak_mb']:7.0f}MB {r['peak_anon_mb']:8.0f}MB"
+            )
+            if mode == "memory":
+                assert r["sha256"] == downloads[fmt, "stream"]["sha256"], f"{fmt}: the streamed bytes differ"
 
 
 if __name__ == "__main__":
