@@ -198,8 +198,8 @@ def _parse_isolated(path: Path, name: str, title: str, forked: bool = False) -> 
             reply = parse_forked(path, name, title, cpu_seconds=seconds, memory_mb=megabytes, timeout=seconds + 10)
         except TimeoutError:
             raise ParseError(f"Parsing took longer than {seconds} s and was stopped.") from None
-        except OSError as error:
-            raise ParseError(f"The parser could not be started: {error}.") from None
+        except (OSError, EOFError) as error:  # EOFError: the server died as it was asked (it restarts next time)
+            raise ParseError(f"The parser could not be started: {error or 'no reply'}.") from None
         _check_exit(reply.returncode, reply.stderr, seconds, megabytes)
         if reply.result is None:
             raise ParseError("The parser's reply could not be read.")

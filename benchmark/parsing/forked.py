@@ -42,8 +42,8 @@ class Reply:
 
 def parse_forked(path: Path, name: str, title: str, *, cpu_seconds: int, memory_mb: int, timeout: float) -> Reply:
     """Parse the file at ``path`` in a process forked from the server (started on the first call), under the
-    limits. Raises TimeoutError (the process killed) when no reply came within ``timeout`` seconds, OSError when
-    the process could not be started. Safe to call from several threads at once."""
+    limits. Raises TimeoutError (the process killed) when no reply came within ``timeout`` seconds, OSError (or
+    EOFError, the server gone) when the process could not be started. Safe to call from several threads at once."""
     context = _context()
     receive, send = context.Pipe(duplex=False)
     process = context.Process(
